@@ -1,0 +1,250 @@
+"""The ``radmap`` command: ``analyze`` a cohort, ``serve`` a bundle, open the ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .validate import InputError
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
+
+
+def _analyze_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "analyze",
+        help="build a radiogenomic map bundle from a cohort's files",
+        description=(
+            "Read expression, imaging and clinical files, build co-expressed gene modules, "
+            "associate modules and genes with every imaging feature, annotate modules by "
+            "pathway enrichment, test survival, and write OUT/bundle.h5ad plus tidy CSV "
+            "tables in OUT/tables/. Every option can also be set in the TOML config "
+            "(same name with underscores); the command line wins."
+        ),
+    )
+    inputs = p.add_argument_group("inputs")
+    inputs.add_argument("--config", type=Path, help="radmap.toml with any of the options below")
+    inputs.add_argument(
+        "--expression",
+        type=Path,
+        help="expression table (CSV/TSV[.gz], XLSX, Parquet or .h5ad); genes x samples "
+        "or samples x genes, first column gene symbols",
+    )
+    inputs.add_argument(
+        "--imaging",
+        type=Path,
+        action="append",
+        help="imaging feature table (CSV/TSV/XLSX/Parquet; PyRadiomics output recognised); "
+        "repeat to combine several sources",
+    )
+    inputs.add_argument("--aim-dir", type=Path, help="folder of AIM v4 XML semantic annotations")
+    inputs.add_argument("--clinical", type=Path, help="clinical table (mutations, survival)")
+    inputs.add_argument("--out", type=Path, help="output folder (created if missing)")
+    inputs.add_argument("--name", help="dataset name shown in the explorer")
+    opts = p.add_argument_group("input handling")
+    opts.add_argument(
+        "--orientation",
+        choices=["auto", "genes_by_samples", "samples_by_genes"],
+        help="layout of the expression table (default: auto-detected)",
+    )
+    opts.add_argument(
+        "--scale",
+        choices=["auto", "counts", "fpkm", "tpm", "log", "zscore"],
+        help="scale of the expression values: counts/FPKM/TPM are log-transformed, "
+        "log and z-scored data are left alone (default: inferred)",
+    )
+    opts.add_argument(
+        "--max-missing",
+        type=float,
+        help="drop genes missing in more than this fraction of samples (default 0.2)",
+    )
+    opts.add_argument(
+        "--id-pattern",
+        help="regular expression extracting the patient ID from every source's IDs "
+        "(first group, else the whole match)",
+    )
+    opts.add_argument(
+        "--min-overlap", type=int, help="fewest matched patients to analyse (default 10)"
+    )
+    opts.add_argument(
+        "--derive-survival",
+        action="store_true",
+        default=None,
+        help="derive survival time/event from TCIA-style date columns",
+    )
+    opts.add_argument("--survival-time", help="clinical column with survival time (days)")
+    opts.add_argument("--survival-event", help="clinical column with the event (1 = death)")
+    opts.add_argument(
+        "--mutation-column",
+        dest="mutation_columns",
+        action="append",
+        help="clinical mutation status column (repeatable; default: detected by name)",
+    )
+    opts.add_argument(
+        "--keep-identifiers",
+        action="store_true",
+        default=None,
+        help="keep columns that look like direct identifiers (names, record numbers, dates)",
+    )
+    analysis = p.add_argument_group("analysis")
+    analysis.add_argument(
+        "--n-top-genes", type=int, help="most variable genes used for modules (default 5000)"
+    )
+    analysis.add_argument(
+        "--module-method",
+        choices=["wgcna", "leiden"],
+        help="WGCNA-style tree cut (default) or Leiden on a gene kNN graph",
+    )
+    analysis.add_argument(
+        "--power", type=int, help="soft-threshold power (default: scale-free fit)"
+    )
+    analysis.add_argument(
+        "--min-module-size", type=int, help="smallest module, genes (default 30)"
+    )
+    analysis.add_argument(
+        "--merge-cut-height",
+        type=float,
+        help="merge modules whose eigengenes correlate above 1 - this (default 0.25)",
+    )
+    analysis.add_argument(
+        "--continuous-test",
+        choices=["spearman", "pearson"],
+        help="test for continuous and ordinal features (default spearman)",
+    )
+    analysis.add_argument(
+        "--binary-test",
+        choices=["welch", "mannwhitney"],
+        help="test for binary features (default welch)",
+    )
+    analysis.add_argument(
+        "--categorical-test",
+        choices=["kruskal", "anova"],
+        help="test for multi-category features (default kruskal)",
+    )
+    analysis.add_argument(
+        "--adjust-for",
+        action="append",
+        help="clinical covariate to adjust associations for (repeatable)",
+    )
+    analysis.add_argument(
+        "--gene-sets",
+        action="append",
+        help="gene-set collection: 'hallmark', 'go_bp' or a GMT file (repeatable; "
+        "default hallmark and go_bp)",
+    )
+    analysis.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.set_defaults(handler=_run_analyze)
+
+
+def _serve_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to bind (default 127.0.0.1: this machine only)",
+    )
+    p.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    p.add_argument("--pins-dir", type=Path, help="where hypothesis pins are kept")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``radmap`` command."""
+    parser = argparse.ArgumentParser(
+        prog="radmap", description="radmap: build and explore radiogenomic maps."
+    )
+    parser.add_argument("--version", action="version", version=f"radmap {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show full tracebacks for internal errors"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _analyze_parser(sub)
+    serve = sub.add_parser("serve", help="open the explorer on a bundle")
+    serve.add_argument("bundle", type=Path, help="bundle.h5ad made by `radmap analyze`")
+    _serve_options(serve)
+    serve.set_defaults(handler=_run_serve)
+    demo = sub.add_parser(
+        "demo", help="build the NSCLC demo bundle if needed and open the explorer on it"
+    )
+    _serve_options(demo)
+    demo.add_argument("--rebuild", action="store_true", help="rebuild the demo bundle")
+    demo.add_argument(
+        "--no-serve", action="store_true", help="only build the demo bundle and print its path"
+    )
+    demo.set_defaults(handler=_run_demo)
+    return parser
+
+
+def _progress(message: str) -> None:
+    print(f"[radmap {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _run_analyze(args: argparse.Namespace) -> int:
+    from .pipeline import Config, run
+
+    config = Config.from_toml(args.config) if args.config else Config()
+    options = {
+        key: value
+        for key, value in vars(args).items()
+        if key not in ("config", "handler", "command", "debug")
+    }
+    config = config.updated(options, origin="command line")
+    run(config, progress=_progress)
+    return 0
+
+
+def _serve(bundle: Path, args: argparse.Namespace) -> int:
+    from explorer.app import run as run_app
+
+    run_app(bundle, host=args.host, port=args.port, pins_dir=args.pins_dir)
+    return 0
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from .io import load_bundle
+
+    load_bundle(args.bundle)  # fail early, with the reason, before starting a server
+    return _serve(args.bundle, args)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from .datasets import demo_bundle_path
+
+    path = demo_bundle_path(rebuild=args.rebuild, progress=_progress)
+    if args.no_serve:
+        print(path)
+        return 0
+    _progress(f"serving {path} at http://{args.host}:{args.port}")
+    return _serve(path, args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``radmap`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="radmap: warning: %(message)s")
+    try:
+        return args.handler(args)
+    except InputError as err:
+        print(f"radmap: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("radmap: interrupted; nothing was written at the target path", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if args.debug:
+            raise
+        print(
+            f"radmap: internal error: {type(err).__name__}: {err} "
+            "(run with --debug for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,619 @@
+"""From a configuration to a saved radiogenomic map bundle, with provenance.
+
+:func:`run` is the whole ``radmap analyze``: read every input, match samples, preprocess
+expression, find co-expressed modules, associate modules and genes with every imaging
+feature, relate mutations to imaging and modules, annotate modules by enrichment, test
+survival, and save one AnnData bundle (see :mod:`analysis.bundle`) plus tidy CSV tables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import platform
+import sys
+import time
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from . import __version__, bundle, enrich, io, modules, pp, survival, validate
+from .associate import Associations, associate, associate_categorical, bh, tidy
+from .validate import InputError
+
+logger = logging.getLogger("radmap")
+
+BUNDLE_NAME = "bundle.h5ad"
+TABLES_DIR = "tables"
+PACKAGES = (
+    "anndata",
+    "dynamictreecut",
+    "gseapy",
+    "lifelines",
+    "numpy",
+    "pandas",
+    "scanpy",
+    "scipy",
+    "statsmodels",
+)
+
+
+@dataclass
+class Config:
+    """Every option of ``radmap analyze``; each is also a key of the TOML config.
+
+    Paths are resolved relative to the config file when they come from one.
+    """
+
+    expression: Path | None = None
+    imaging: list[Path] = field(default_factory=list)
+    aim_dir: Path | None = None
+    clinical: Path | None = None
+    out: Path | None = None
+    name: str = ""
+    # inputs
+    orientation: str = "auto"
+    scale: str = "auto"
+    max_missing: float = 0.2
+    id_pattern: str | None = None
+    min_overlap: int = 10
+    feature_types: dict[str, str] = field(default_factory=dict)
+    mutation_columns: list[str] | None = None
+    survival_time: str | None = None
+    survival_event: str | None = None
+    derive_survival: bool = False
+    covariates: list[str] = field(default_factory=list)
+    keep_identifiers: bool = False
+    # preprocessing and modules
+    n_top_genes: int = 5000
+    clip_mad: float = 10.0
+    module_method: str = "wgcna"
+    power: int | None = None
+    network: str = "signed"
+    min_module_size: int = 30
+    deep_split: int = 2
+    merge_cut_height: float = 0.25
+    hub_count: int = 10
+    leiden_resolution: float = 1.0
+    n_neighbors: int = 15
+    # associations
+    continuous_test: str = "spearman"
+    binary_test: str = "welch"
+    categorical_test: str = "kruskal"
+    adjust_for: list[str] = field(default_factory=list)
+    min_n: int = 10
+    # enrichment and survival
+    gene_sets: list[str] = field(default_factory=lambda: ["hallmark", "go_bp"])
+    min_set_size: int = 5
+    max_set_size: int = 500
+    seed: int = 0
+
+    PATH_FIELDS = ("expression", "aim_dir", "clinical", "out")
+
+    @classmethod
+    def from_toml(cls, path: Path) -> Config:
+        """Read a ``radmap.toml``; sections are optional and only group keys for people."""
+        path = Path(path)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(f"{path}: config file not found") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise InputError(f"{path}: not a valid TOML file ({err})") from None
+        flat: dict[str, object] = {}
+        for key, value in raw.items():
+            if isinstance(value, dict) and key != "feature_types":
+                flat.update(value)
+            else:
+                flat[key] = value
+        return cls().updated(flat, base=path.parent, origin=str(path))
+
+    def updated(
+        self, values: Mapping[str, object], *, base: Path | None = None, origin: str = "options"
+    ) -> Config:
+        """A copy with ``values`` applied (unknown keys are an error naming the key)."""
+        known = {f.name: f for f in dataclasses.fields(self)}
+        changes: dict[str, object] = {}
+        for key, value in values.items():
+            key = key.replace("-", "_")
+            if key not in known:
+                raise InputError(f"{origin}: unknown option {key!r}")
+            if value is None:
+                continue
+            if key in self.PATH_FIELDS:
+                value = _resolve(value, base)
+            elif key == "imaging":
+                value = [_resolve(v, base) for v in _as_list(value)]
+            elif key in ("covariates", "adjust_for", "gene_sets", "mutation_columns"):
+                value = [str(v) for v in _as_list(value)]
+                if key == "gene_sets":
+                    value = [v if v in enrich.bundled_gene_set_paths() else str(_resolve(v, base)) for v in value]
+            changes[key] = value
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-friendly parameters, as recorded in the bundle's provenance."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, list):
+                value = [str(v) for v in value]
+            out[f.name] = value
+        return out
+
+
+def _as_list(value: object) -> list:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _resolve(value: object, base: Path | None) -> Path:
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() or base is None else base / path
+
+
+Progress = Callable[[str], None]
+
+
+@contextmanager
+def _stage(name: str, progress: Progress) -> Iterator[None]:
+    start = time.perf_counter()
+    progress(f"{name} ...")
+    yield
+    progress(f"{name} finished ({time.perf_counter() - start:.1f} s)")
+
+
+def _log_progress(message: str) -> None:
+    logger.info(message)
+
+
+@dataclass
+class Inputs:
+    """Everything read from the user's files, before sample matching."""
+
+    expression: io.ReadResult
+    imaging: io.ReadResult
+    clinical: io.ReadResult | None
+    hashes: dict[str, dict[str, str]]
+    warnings: list[str]
+
+
+def read_inputs(config: Config) -> Inputs:
+    """Read the expression, imaging (tables and AIM folder) and clinical inputs."""
+    if config.expression is None:
+        raise InputError("no expression file given (--expression or `expression` in the config)")
+    if not config.imaging and config.aim_dir is None:
+        raise InputError("no imaging input given (--imaging FILE and/or --aim-dir DIR)")
+    warnings: list[str] = []
+    hashes: dict[str, dict[str, str]] = {}
+
+    def record(result: io.ReadResult, path: Path) -> io.ReadResult:
+        warnings.extend(f"{result.source}: {w}" for w in result.warnings)
+        hashes[result.source] = {"path": path.name, "sha256": _hash_input(path)}
+        return result
+
+    expression = record(
+        io.read_expression(
+            config.expression, orientation=config.orientation, max_missing=config.max_missing
+        ),
+        config.expression,
+    )
+    types = config.feature_types or None
+    imaging_parts = [record(io.read_imaging(path, types=types), path) for path in config.imaging]
+    if config.aim_dir is not None:
+        imaging_parts.append(record(io.read_aim(config.aim_dir, types=types), config.aim_dir))
+    imaging = imaging_parts[0] if len(imaging_parts) == 1 else io.combine_imaging(imaging_parts)
+    if len(imaging_parts) > 1:
+        warnings.extend(f"imaging: {w}" for w in imaging.warnings)
+    if types:
+        validate.check_types(types, imaging.frame.columns)
+    clinical = None
+    if config.clinical is not None:
+        clinical = record(
+            io.read_clinical(
+                config.clinical,
+                mutation_columns=config.mutation_columns,
+                survival_time=config.survival_time,
+                survival_event=config.survival_event,
+                derive_survival=config.derive_survival,
+                covariates=config.covariates or None,
+                keep_identifiers=config.keep_identifiers,
+            ),
+            config.clinical,
+        )
+    return Inputs(expression, imaging, clinical, hashes, warnings)
+
+
+def _hash_input(path: Path) -> str:
+    path = Path(path)
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for child in sorted(path.rglob("*")):
+            if child.is_file():
+                digest.update(child.relative_to(path).as_posix().encode())
+                digest.update(io.file_sha256(child).encode())
+        return digest.hexdigest()
+    return io.file_sha256(path)
+
+
+def _normalised(frame: pd.DataFrame, pattern: str | None, source: str) -> pd.DataFrame:
+    ids = [validate.normalise_id(str(i), pattern=pattern) for i in frame.index]
+    duplicated = pd.Index(ids)[pd.Index(ids).duplicated()]
+    if len(duplicated):
+        raise InputError(
+            f"{source}: patient ID {duplicated[0]!r} appears twice after ID normalisation "
+            "(case, spaces, id_pattern); make the IDs unique"
+        )
+    out = frame.copy()
+    out.index = pd.Index(ids, name=None)
+    return out
+
+
+def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.AnnData:
+    """Run every analysis stage and return the bundle (not yet saved)."""
+    started = datetime.now(UTC)
+    with _stage("reading inputs", progress):
+        inputs = read_inputs(config)
+    warnings = list(inputs.warnings)
+
+    with _stage("matching samples", progress):
+        expression = _normalised(inputs.expression.frame, config.id_pattern, "expression")
+        imaging = _normalised(inputs.imaging.frame, config.id_pattern, "imaging")
+        clinical = (
+            _normalised(inputs.clinical.frame, config.id_pattern, inputs.clinical.source)
+            if inputs.clinical is not None
+            else None
+        )
+        report = validate.match_samples(
+            {"expression": list(expression.index), "imaging": list(imaging.index)},
+            optional={"clinical": list(clinical.index)} if clinical is not None else None,
+            min_overlap=config.min_overlap,
+        )
+        warnings.extend(report.warnings)
+        patients = list(report.matched)
+        progress(f"  {len(patients)} patients with expression and imaging")
+
+    with _stage("preprocessing expression", progress):
+        adata, pp_report, pp_warnings = pp.preprocess(
+            expression.loc[patients],
+            scale=config.scale,
+            n_top_genes=config.n_top_genes,
+            clip_mad=config.clip_mad,
+        )
+        warnings.extend(pp_warnings)
+        features = _feature_table(inputs.imaging.info["features"], imaging.loc[patients])
+        adata.obsm[bundle.IMAGING_KEY] = imaging.loc[patients, list(features.index)]
+        if clinical is not None:
+            adata.obs = clinical.reindex(patients)
+        progress(f"  {adata.n_obs} patients x {adata.n_vars} genes x {len(features)} features")
+
+    with _stage("finding co-expressed modules", progress):
+        module_result = modules.find_modules(
+            adata,
+            method=config.module_method,
+            power=config.power,
+            network=config.network,
+            min_module_size=config.min_module_size,
+            deep_split=config.deep_split,
+            merge_cut_height=config.merge_cut_height,
+            hub_count=config.hub_count,
+            n_neighbors=config.n_neighbors,
+            resolution=config.leiden_resolution,
+            seed=config.seed,
+        )
+        eigengenes = adata.obsm[bundle.EIGENGENES_KEY]
+        progress(f"  {eigengenes.shape[1]} modules")
+
+    mutations = (inputs.clinical.info.get("mutations", []) if inputs.clinical else []) or []
+    covariates = _covariates(adata.obs, config.adjust_for)
+    test_options = {
+        "continuous": config.continuous_test,
+        "binary": config.binary_test,
+        "categorical": config.categorical_test,
+        "covariates": covariates,
+        "min_n": config.min_n,
+    }
+    imaging_frame = adata.obsm[bundle.IMAGING_KEY]
+    types = features["type"].to_dict()
+
+    with _stage("module x feature associations", progress):
+        module_assoc = associate(eigengenes, imaging_frame, types, **test_options)
+        map_table = tidy(module_assoc, variable_name="module", q_scope="all")
+        features = _with_test_columns(features, module_assoc)
+
+    with _stage("gene x feature associations", progress):
+        gene_values = pd.DataFrame(
+            np.asarray(adata.X, dtype=np.float64), index=adata.obs_names, columns=adata.var_names
+        )
+        gene_assoc = associate(gene_values, imaging_frame, types, **test_options)
+        _store_gene_level(adata, gene_assoc)
+        del gene_values
+
+    with _stage("mutations x imaging and modules", progress):
+        mutation_imaging, mutation_modules = _mutation_tables(
+            adata.obs, mutations, imaging_frame, types, eigengenes, config.min_n
+        )
+
+    with _stage("pathway enrichment of modules", progress):
+        gene_sets = enrich.load_gene_sets(config.gene_sets)
+        enrichment = enrich.module_enrichment(
+            adata.var["module"].astype(str),
+            background=list(adata.var_names),
+            gene_sets=gene_sets,
+            min_size=config.min_set_size,
+            max_size=config.max_set_size,
+        )
+        module_table = _module_table(module_result["modules"], enrichment)
+
+    with _stage("survival", progress):
+        if bundle.SURVIVAL_TIME in adata.obs and bundle.SURVIVAL_EVENT in adata.obs:
+            survival_table, survival_warnings = survival.survival_table(
+                adata.obs,
+                eigengenes=eigengenes,
+                imaging=imaging_frame,
+                features=features,
+                mutations=mutations,
+                covariates=config.adjust_for,
+            )
+            warnings.extend(survival_warnings)
+        else:
+            survival_table = pd.DataFrame(columns=SURVIVAL_COLUMNS)
+            warnings.append("no survival columns: survival analysis skipped")
+
+    for message in warnings:
+        logger.warning(message)
+    adata.uns[bundle.UNS_KEY] = {
+        "format_version": bundle.FORMAT_VERSION,
+        "name": config.name or Path(str(config.expression)).stem,
+        "params": {
+            "config": json.dumps(config.to_dict(), sort_keys=True),
+            "preprocess": _jsonable(pp_report),
+            "modules": _jsonable(module_result["params"] | {"power": module_result["power"]}),
+            "mutations": list(mutations),
+        },
+        "provenance": _provenance(config, inputs.hashes, started),
+        "features": _clean_table(features),
+        "modules": _clean_table(module_table),
+        "soft_threshold": _clean_table(module_result["soft_threshold"]),
+        "associations": _clean_table(map_table),
+        "mutation_imaging": _clean_table(mutation_imaging),
+        "mutation_modules": _clean_table(mutation_modules),
+        "enrichment": _clean_table(enrichment),
+        "survival": _clean_table(survival_table),
+        "matching": _clean_table(report.table),
+        "gene_features": list(gene_assoc.p.columns),
+        "gene_n": [int(v) for v in gene_assoc.n.reindex(gene_assoc.p.columns).fillna(0)],
+        "warnings": list(warnings),
+    }
+    return adata
+
+
+SURVIVAL_COLUMNS = (
+    "kind",
+    "variable",
+    "test",
+    "statistic",
+    "hr",
+    "ci_low",
+    "ci_high",
+    "p",
+    "q",
+    "n",
+    "events",
+)
+
+
+def _feature_table(features: pd.DataFrame, imaging: pd.DataFrame) -> pd.DataFrame:
+    table = features.reindex(imaging.columns).copy()
+    table["n"] = imaging.notna().sum().astype(int)
+    return table
+
+
+def _with_test_columns(features: pd.DataFrame, assoc: Associations) -> pd.DataFrame:
+    out = features.copy()
+    out["test"] = assoc.test.reindex(out.index).fillna("").astype(str)
+    out["contrast"] = assoc.contrast.reindex(out.index).fillna("").astype(str)
+    return out
+
+
+def _covariates(obs: pd.DataFrame, names: list[str]) -> pd.DataFrame | None:
+    if not names:
+        return None
+    missing = [n for n in names if n not in obs.columns]
+    if missing:
+        raise InputError(
+            f"clinical: covariate column {missing[0]!r} not found; available: "
+            + ", ".join(map(str, obs.columns[:20]))
+        )
+    return obs[names]
+
+
+def _store_gene_level(adata: ad.AnnData, assoc: Associations) -> None:
+    q = assoc.q("per_feature")
+    for key, frame in (
+        (bundle.GENE_EFFECT, assoc.effect),
+        (bundle.GENE_STATISTIC, assoc.statistic),
+        (bundle.GENE_P, assoc.p),
+        (bundle.GENE_Q, q),
+    ):
+        adata.varm[key] = frame.reindex(index=adata.var_names).to_numpy(dtype=np.float32)
+
+
+def _mutation_tables(
+    obs: pd.DataFrame,
+    mutations: list[str],
+    imaging: pd.DataFrame,
+    types: Mapping[str, str],
+    eigengenes: pd.DataFrame,
+    min_n: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    columns = ["mutation", "feature", "test", "statistic", "effect", "p", "q", "n"]
+    if not mutations:
+        return pd.DataFrame(columns=columns), pd.DataFrame(columns=["mutation", "module", *columns[2:]])
+    status = obs[mutations]
+    binary = dict.fromkeys(mutations, "binary")
+    numeric = [f for f, t in types.items() if t in ("continuous", "ordinal")]
+    categorical = [f for f, t in types.items() if t in ("binary", "categorical")]
+    parts = []
+    if numeric:
+        numeric_values = imaging[numeric].apply(_as_numeric)
+        assoc = associate(numeric_values, status, binary, min_n=min_n)
+        table = tidy(assoc, variable_name="imaging_feature", q_scope="all")
+        parts.append(table.rename(columns={"feature": "mutation", "imaging_feature": "feature"}))
+    if categorical:
+        table = associate_categorical(status, imaging[categorical])
+        parts.append(table.rename(columns={"left": "mutation", "right": "feature"}))
+    mutation_imaging = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    if not mutation_imaging.empty:
+        mutation_imaging["q"] = bh(mutation_imaging["p"].to_numpy(dtype=float))
+    mutation_imaging = mutation_imaging.reindex(columns=columns)
+    module_assoc = associate(eigengenes, status, binary, min_n=min_n)
+    mutation_modules = tidy(module_assoc, variable_name="module", q_scope="all").rename(
+        columns={"feature": "mutation"}
+    )
+    return mutation_imaging, mutation_modules[["mutation", "module", *columns[2:]]]
+
+
+def _as_numeric(column: pd.Series) -> pd.Series:
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.astype(float)
+        return codes.where(codes >= 0)
+    return pd.to_numeric(column, errors="coerce")
+
+
+def _module_table(modules_table: pd.DataFrame, enrichment: pd.DataFrame) -> pd.DataFrame:
+    table = modules_table.copy()
+    top = {}
+    if not enrichment.empty:
+        best = enrichment.sort_values("p").groupby("module", observed=True).head(1)
+        top = dict(zip(best["module"], best["term"]))
+    table["top_pathway"] = [top.get(m, "") for m in table.index]
+    return table
+
+
+def _clean_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Make a table h5ad-safe: plain str/float/int/bool columns, str index."""
+    out = table.copy()
+    for column in out.columns:
+        values = out[column]
+        if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object:
+            out[column] = values.astype(object).where(values.notna(), "").astype(str)
+    out.index = out.index.astype(str)
+    out.columns = out.columns.astype(str)
+    return out
+
+
+def _jsonable(value: object) -> object:
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def _provenance(config: Config, hashes: dict, started: datetime) -> dict:
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return {
+        "radmap_version": __version__,
+        "format_version": bundle.FORMAT_VERSION,
+        "inputs": json.dumps(hashes, sort_keys=True),
+        "packages": versions,
+        "python": platform.python_version(),
+        "seed": int(config.seed),
+        "created": started.isoformat(timespec="seconds"),
+        "command": " ".join(Path(sys.argv[0]).name if i == 0 else a for i, a in enumerate(sys.argv)),
+    }
+
+
+TABLES = (
+    "associations",
+    "mutation_imaging",
+    "mutation_modules",
+    "enrichment",
+    "survival",
+    "matching",
+    "modules",
+    "features",
+)
+
+
+def gene_top_hits(adata: ad.AnnData, *, per_feature: int = 50) -> pd.DataFrame:
+    """The strongest genes of every imaging feature, as one tidy table."""
+    uns = adata.uns[bundle.UNS_KEY]
+    features = list(uns["gene_features"])
+    p = np.asarray(adata.varm[bundle.GENE_P])
+    q = np.asarray(adata.varm[bundle.GENE_Q])
+    effect = np.asarray(adata.varm[bundle.GENE_EFFECT])
+    statistic = np.asarray(adata.varm[bundle.GENE_STATISTIC])
+    modules_of = adata.var["module"].astype(str).to_numpy()
+    genes = adata.var_names.to_numpy()
+    frames = []
+    for j, feature in enumerate(features):
+        column = np.where(np.isnan(p[:, j]), np.inf, p[:, j])
+        order = np.argsort(column, kind="stable")[:per_feature]
+        order = order[np.isfinite(column[order])]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "feature": feature,
+                    "gene": genes[order],
+                    "module": modules_of[order],
+                    "statistic": statistic[order, j],
+                    "effect": effect[order, j],
+                    "p": p[order, j],
+                    "q": q[order, j],
+                    "n": uns["gene_n"][j],
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def write_outputs(adata: ad.AnnData, out: Path) -> Path:
+    """Save the bundle atomically and the tidy CSV tables next to it."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{out}: cannot create the output folder ({err.strerror})") from None
+    tables = out / TABLES_DIR
+    tables.mkdir(exist_ok=True)
+    uns = adata.uns[bundle.UNS_KEY]
+    for name in TABLES:
+        frame = uns[name]
+        io.atomic_write_text(tables / f"{name}.csv", frame.to_csv(index=name in ("modules", "features")))
+    io.atomic_write_text(tables / "gene_top_hits.csv", gene_top_hits(adata).to_csv(index=False))
+    io.atomic_write_text(tables / "warnings.txt", "\n".join(uns["warnings"]) + "\n")
+    return io.save_bundle(adata, out / BUNDLE_NAME)
+
+
+def run(config: Config, *, progress: Progress = _log_progress) -> Path:
+    """Build the bundle for ``config`` and write it to ``config.out``; return the bundle path."""
+    if config.out is None:
+        raise InputError("no output folder given (--out DIR or `out` in the config)")
+    total = time.perf_counter()
+    adata = build_bundle(config, progress=progress)
+    with _stage("writing bundle", progress):
+        path = write_outputs(adata, config.out)
+    progress(f"done in {time.perf_counter() - total:.1f} s: {path}")
+    return path

@@ -1,0 +1,138 @@
+"""The whole pipeline against planted truth from the seeded synthetic generator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from analysis import bundle, datasets, io
+from analysis.pipeline import Config, build_bundle, run
+from analysis.validate import InputError
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return datasets.synthetic(n_patients=130, n_genes=1000, n_features=30, seed=7)
+
+
+@pytest.fixture(scope="module")
+def files(cohort, tmp_path_factory):
+    return datasets.write_cohort(cohort, tmp_path_factory.mktemp("cohort"))
+
+
+def _config(files, out, **options) -> Config:
+    return Config(
+        expression=files["expression"],
+        imaging=[files["imaging"]],
+        clinical=files["clinical"],
+        survival_time="Survival time (days)",
+        survival_event="Event",
+        out=out,
+        min_module_size=20,
+        gene_sets=["hallmark"],
+        **options,
+    )
+
+
+@pytest.fixture(scope="module")
+def adata(files, tmp_path_factory):
+    return build_bundle(_config(files, tmp_path_factory.mktemp("out")), progress=lambda m: None)
+
+
+def _module_of_planted(adata, truth) -> pd.Series:
+    planted = truth["gene_module"]
+    planted = planted[planted != "none"]
+    genes = planted.index.intersection(adata.var_names)
+    return planted[genes], adata.var.loc[genes, "module"].astype(str)
+
+
+def test_modules_recover_planted_truth(adata, cohort):
+    planted, found = _module_of_planted(adata, cohort.truth)
+    assert len(planted) > 100
+    assert adjusted_rand_score(planted, found) >= 0.8
+
+
+def _found_module(adata, truth, planted_module: str) -> str:
+    planted, found = _module_of_planted(adata, truth)
+    return found[planted == planted_module].mode().iloc[0]
+
+
+def test_planted_links_found_and_null_features_at_nominal_rate(adata, cohort):
+    table = adata.uns[bundle.UNS_KEY]["associations"]
+    links = cohort.truth["links"]
+    for row in links.itertuples():
+        module = _found_module(adata, cohort.truth, row.module)
+        hit = table[(table["module"] == module) & (table["feature"] == row.feature)]
+        assert len(hit) == 1
+        assert hit["q"].iloc[0] < 0.05, (row.module, row.feature, hit)
+    null = table[table["feature"].isin(cohort.truth["null_features"])]
+    assert len(null) > 0
+    assert (null["p"] < 0.05).mean() <= 0.10
+
+
+def test_enrichment_names_the_planted_gene_set(adata, cohort):
+    enrichment = adata.uns[bundle.UNS_KEY]["enrichment"]
+    for planted_module, term in cohort.truth["module_terms"].items():
+        module = _found_module(adata, cohort.truth, planted_module)
+        top = enrichment[enrichment["module"] == module].sort_values("p")
+        assert top["term"].iloc[0] == term
+
+
+def test_planted_mutation_link_and_survival_effect(adata, cohort):
+    uns = adata.uns[bundle.UNS_KEY]
+    mutation, feature = cohort.truth["mutation_link"]
+    mi = uns["mutation_imaging"]
+    hit = mi[(mi["mutation"] == mutation) & (mi["feature"] == feature)]
+    assert hit["q"].iloc[0] < 0.05
+    survival = uns["survival"]
+    module = _found_module(adata, cohort.truth, cohort.truth["survival_module"])
+    cox = survival[(survival["variable"] == module) & (survival["test"] == "cox")]
+    assert cox["q"].iloc[0] < 0.05
+
+
+def test_gene_level_arrays_follow_the_contract(adata):
+    uns = adata.uns[bundle.UNS_KEY]
+    n_features = len(uns["gene_features"])
+    for key in bundle.GENE_STAT_KEYS:
+        assert adata.varm[key].shape == (adata.n_vars, n_features)
+    q = adata.varm[bundle.GENE_Q]
+    p = adata.varm[bundle.GENE_P]
+    finite = np.isfinite(p)
+    assert (q[finite] >= p[finite] - 1e-6).all()
+    assert set(uns["features"].index) == set(uns["gene_features"])
+
+
+def test_same_seed_gives_identical_bundle_tables(files, tmp_path):
+    first = build_bundle(_config(files, tmp_path / "a"), progress=lambda m: None)
+    second = build_bundle(_config(files, tmp_path / "b"), progress=lambda m: None)
+    for name in ("associations", "enrichment", "modules", "survival"):
+        pd.testing.assert_frame_equal(first.uns["radmap"][name], second.uns["radmap"][name])
+    assert (first.var["module"] == second.var["module"]).all()
+
+
+def test_run_writes_bundle_and_tables_with_provenance(files, tmp_path):
+    path = run(_config(files, tmp_path / "out"), progress=lambda m: None)
+    loaded = io.load_bundle(path)
+    provenance = loaded.uns["radmap"]["provenance"]
+    assert provenance["format_version"] == bundle.FORMAT_VERSION
+    assert io.file_sha256(files["expression"]) in provenance["inputs"]
+    tables = sorted(p.name for p in (tmp_path / "out" / "tables").iterdir())
+    assert "associations.csv" in tables and "gene_top_hits.csv" in tables
+    hits = pd.read_csv(tmp_path / "out" / "tables" / "gene_top_hits.csv")
+    assert {"feature", "gene", "p", "q"} <= set(hits.columns)
+    leftovers = [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_too_little_overlap_is_a_clear_error(files, tmp_path):
+    imaging = pd.read_csv(files["imaging"])
+    imaging.iloc[:, 0] = [f"OTHER-{i}" for i in range(len(imaging))]
+    other = tmp_path / "other_imaging.csv"
+    imaging.to_csv(other, index=False)
+    config = _config(files, tmp_path / "out")
+    config.imaging = [other]
+    with pytest.raises(InputError, match="overlap"):
+        build_bundle(config, progress=lambda m: None)
+    assert not (tmp_path / "out").exists()

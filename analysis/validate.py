@@ -1,0 +1,414 @@
+"""Input validation: sample matching, feature type inference and actionable errors.
+
+Everything here works on plain pandas objects so that every reader in :mod:`analysis.io`
+and the pipeline share one definition of "the same patient" and of a feature's type.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import CategoricalDtype, is_bool_dtype, is_numeric_dtype
+
+from analysis.bundle import FEATURE_TYPES
+
+
+class InputError(ValueError):
+    """Bad input that the user can fix; the message names the file, column or ID at fault."""
+
+
+MAX_ORDINAL_LEVELS = 10
+"""Most distinct values a small-integer numeric feature may have to be called ordinal."""
+
+MAX_ORDINAL_INTEGER = 20
+"""Largest absolute value of a small-integer numeric feature that may be called ordinal."""
+
+ORDERED_VOCABULARIES: tuple[tuple[str, ...], ...] = (
+    ("none", "minimal", "mild", "moderate", "marked", "severe"),
+    ("very low", "low", "intermediate", "medium", "high", "very high"),
+    ("small", "medium", "large"),
+    (
+        "low severity (1-25%)",
+        "moderate severity (26-50%)",
+        "moderately high severity (51-75%)",
+        "high severity (greaterthan 75%)",
+    ),
+    ("0%", ">0 - 25%", "25 - 50%", "50 - 75%", "75 - < 100%", "100%"),
+    (
+        "well differentiated",
+        "moderately differentiated",
+        "poorly differentiated",
+        "undifferentiated",
+    ),
+    ("tis", "t0", "t1", "t1mi", "t1a", "t1b", "t1c", "t2", "t2a", "t2b", "t3", "t4"),
+    ("n0", "n1", "n2", "n3"),
+    ("m0", "m1", "m1a", "m1b", "m1c"),
+    ("g1", "g2", "g3", "g4"),
+    ("0", "i", "ia", "ib", "ii", "iia", "iib", "iii", "iiia", "iiib", "iiic", "iv", "iva", "ivb"),
+)
+"""Known ordered vocabularies (lower case, lowest first). A text feature whose distinct values
+(case-insensitive, an optional leading ``"stage "`` ignored) all belong to one of these, with at
+least three distinct values, is ordinal and its levels follow this order."""
+
+BINARY_NEGATIVE_FIRST: tuple[tuple[str, str], ...] = (
+    ("absent", "present"),
+    ("no", "yes"),
+    ("n", "y"),
+    ("negative", "positive"),
+    ("wildtype", "mutant"),
+    ("false", "true"),
+    ("0", "1"),
+    ("unchecked", "checked"),
+    ("alive", "dead"),
+)
+"""Two-level vocabularies with their reference level first, so that a binary contrast reads
+"present vs absent" rather than the alphabetical accident."""
+
+
+def normalise_id(value: object, *, pattern: str | None = None) -> str:
+    """Normalise a patient or sample ID so the same patient compares equal across files.
+
+    The value is converted to text (integral floats such as ``7.0`` become ``"7"``), stripped,
+    runs of whitespace collapse to one space and letters are upper-cased. With ``pattern`` (a
+    regular expression, matched case-insensitively with :func:`re.search`) only the match is
+    kept: its first group when the pattern has groups, else the whole match. A value that does
+    not match the pattern is returned normalised but otherwise unchanged, so it simply stays
+    unmatched in :func:`match_samples`.
+
+    Parameters
+    ----------
+    value
+        The ID as read from a file.
+    pattern
+        Optional regular expression extracting the comparable part, e.g. ``r"(R01-\\d{3})"``
+        to turn ``"R01-023v1"`` into ``"R01-023"``.
+
+    Returns
+    -------
+    The normalised ID (``""`` for a missing value).
+
+    Examples
+    --------
+    >>> normalise_id("  r01-023 ")
+    'R01-023'
+    >>> normalise_id("Sample R01-023 rep1", pattern=r"(R01-\\d+)")
+    'R01-023'
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        value = int(value)
+    text = " ".join(str(value).split())
+    if pattern is not None:
+        try:
+            match = re.search(pattern, text, flags=re.IGNORECASE)
+        except re.error as exc:
+            raise InputError(
+                f"ID pattern {pattern!r} is not a valid regular expression: {exc}"
+            ) from exc
+        if match is not None:
+            text = match.group(1) if match.re.groups else match.group(0)
+            text = " ".join(text.split())
+    return text.upper()
+
+
+@dataclass
+class MatchReport:
+    """Which patients are present in every required source, and what did not match.
+
+    Attributes
+    ----------
+    matched
+        Sorted normalised IDs present in every required source.
+    table
+        One row per source (required first, then optional): ``source``, ``n_ids``,
+        ``n_matched``, ``n_unmatched``, ``unmatched`` (``|``-joined, first 50, sorted).
+    warnings
+        Messages for the user.
+    mapping
+        Per source, original ID -> normalised ID, so callers can relabel their tables.
+    """
+
+    matched: list[str]
+    table: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+    mapping: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def _normalised_ids(source: str, ids: Iterable[object], pattern: str | None) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for original in ids:
+        normalised = normalise_id(original, pattern=pattern)
+        if not normalised:
+            continue
+        if normalised in seen and seen[normalised] != str(original):
+            raise InputError(
+                f"{source}: IDs {seen[normalised]!r} and {original!r} both normalise to "
+                f"{normalised!r}; make the IDs unique or change the ID pattern"
+            )
+        seen[normalised] = str(original)
+        mapping[str(original)] = normalised
+    return mapping
+
+
+def _examples(ids: Iterable[str], k: int = 3) -> str:
+    shown = sorted(ids)[:k]
+    return ", ".join(repr(i) for i in shown) if shown else "(none)"
+
+
+def match_samples(
+    sources: Mapping[str, Sequence[str]],
+    *,
+    optional: Mapping[str, Sequence[str]] | None = None,
+    pattern: str | None = None,
+    min_overlap: int = 10,
+) -> MatchReport:
+    """Match patient IDs across data sources.
+
+    IDs are compared after :func:`normalise_id` (with ``pattern``). The matched set is the
+    intersection of the *required* sources (typically expression and imaging); *optional*
+    sources (clinical) are reported but never shrink it.
+
+    Parameters
+    ----------
+    sources
+        Required sources: name -> IDs.
+    optional
+        Sources that need not cover every matched patient: name -> IDs.
+    pattern
+        Regular expression passed to :func:`normalise_id`.
+    min_overlap
+        Fewest matched patients accepted.
+
+    Returns
+    -------
+    A :class:`MatchReport`.
+
+    Raises
+    ------
+    InputError
+        No required source, two IDs of one source normalise to the same ID, or fewer than
+        ``min_overlap`` IDs are shared (the message shows IDs from every source so a format
+        mismatch such as ``R01-001`` vs ``r01_001`` is visible).
+    """
+    if not sources:
+        raise InputError("no data sources to match: give at least expression and imaging IDs")
+    optional = dict(optional or {})
+    mappings = {name: _normalised_ids(name, ids, pattern) for name, ids in sources.items()}
+    optional_maps = {name: _normalised_ids(name, ids, pattern) for name, ids in optional.items()}
+    id_sets = {name: set(mapping.values()) for name, mapping in mappings.items()}
+    matched = sorted(set.intersection(*id_sets.values()))
+
+    if len(matched) < min_overlap:
+        names = ", ".join(id_sets)
+        shown = "; ".join(f"{name}: {_examples(ids)}" for name, ids in id_sets.items())
+        hint = "" if pattern else " or pass an ID pattern"
+        raise InputError(
+            f"only {len(matched)} patient IDs are shared by {names} (need at least "
+            f"{min_overlap}); example IDs - {shown}; make the ID formats agree{hint}"
+        )
+
+    matched_set = set(matched)
+    rows = []
+    warnings: list[str] = []
+    for name, ids in {**id_sets, **{n: set(m.values()) for n, m in optional_maps.items()}}.items():
+        unmatched = sorted(ids - matched_set)
+        n_matched = len(ids & matched_set)
+        rows.append(
+            {
+                "source": name,
+                "n_ids": len(ids),
+                "n_matched": n_matched,
+                "n_unmatched": len(unmatched),
+                "unmatched": "|".join(unmatched[:50]),
+            }
+        )
+        if unmatched and name in id_sets:
+            warnings.append(
+                f"{name}: {len(unmatched)} of {len(ids)} IDs are not in every required source "
+                f"and are left out (e.g. {_examples(unmatched)})"
+            )
+        if name in optional_maps:
+            missing = sorted(matched_set - ids)
+            if missing:
+                warnings.append(
+                    f"{name}: no entry for {len(missing)} of {len(matched)} matched patients "
+                    f"(e.g. {_examples(missing)}); their values are missing"
+                )
+    table = pd.DataFrame(rows, columns=["source", "n_ids", "n_matched", "n_unmatched", "unmatched"])
+    return MatchReport(
+        matched=matched, table=table, warnings=warnings, mapping={**mappings, **optional_maps}
+    )
+
+
+def _text_key(value: object) -> str:
+    return " ".join(str(value).split()).lower().removeprefix("stage ")
+
+
+def _numeric_values(series: pd.Series) -> pd.Series | None:
+    """Non-missing values as floats when every one of them is a number, else None."""
+    values = series.dropna()
+    if isinstance(values.dtype, CategoricalDtype):
+        values = values.astype(object)
+    if is_bool_dtype(values.dtype):
+        return values.astype(float)
+    if is_numeric_dtype(values.dtype):
+        return values.astype(float)
+    numbers = pd.to_numeric(values.astype(str).str.strip(), errors="coerce")
+    if len(values) and numbers.notna().all():
+        return numbers.astype(float)
+    return None
+
+
+def ordinal_levels(values: Iterable[object]) -> list[str] | None:
+    """The known order of a set of text values, or None when no vocabulary fits.
+
+    Parameters
+    ----------
+    values
+        Text values (missing values are ignored).
+
+    Returns
+    -------
+    The distinct values in vocabulary order (original spellings, first seen kept), when they
+    all belong to one of :data:`ORDERED_VOCABULARIES`; else None.
+    """
+    spelled: dict[str, str] = {}
+    for value in values:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            continue
+        spelled.setdefault(_text_key(value), str(value))
+    if not spelled:
+        return None
+    for vocabulary in ORDERED_VOCABULARIES:
+        if set(spelled) <= set(vocabulary):
+            return [spelled[key] for key in vocabulary if key in spelled]
+    return None
+
+
+def category_levels(series: pd.Series, feature_type: str) -> list[str]:
+    """Category order for a feature of a given type.
+
+    Numbers sort numerically. Ordinal and binary text put the reference level of
+    :data:`BINARY_NEGATIVE_FIRST` first (absent before present), else follow
+    :data:`ORDERED_VOCABULARIES`, else alphabetical; categorical text is alphabetical.
+
+    Parameters
+    ----------
+    series
+        The feature's values (missing values ignored).
+    feature_type
+        One of ``ordinal``, ``binary``, ``categorical``.
+
+    Returns
+    -------
+    The distinct values as strings, in order.
+    """
+    if isinstance(series.dtype, CategoricalDtype):
+        observed = set(series.dropna().astype(str))
+        return [str(c) for c in series.cat.categories if str(c) in observed]
+    numbers = _numeric_values(series)
+    if numbers is not None:
+        return [_format_number(v) for v in sorted(set(numbers))]
+    distinct = sorted({str(v) for v in series.dropna()})
+    if feature_type in ("ordinal", "binary"):
+        keys = {_text_key(v) for v in distinct}
+        for negative, positive in BINARY_NEGATIVE_FIRST:
+            if keys == {negative, positive}:
+                return sorted(distinct, key=lambda v: _text_key(v) != negative)
+        return ordinal_levels(distinct) or distinct
+    return distinct
+
+
+def _format_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def infer_feature_type(series: pd.Series) -> str:
+    """Guess a feature's type from its values.
+
+    Rules, on the non-missing values:
+
+    - boolean, or two distinct values (numbers or text) -> ``binary``;
+    - numbers (or text that all parses as numbers): integer-valued with at most
+      :data:`MAX_ORDINAL_LEVELS` distinct values, all within ±:data:`MAX_ORDINAL_INTEGER`
+      -> ``ordinal`` (e.g. a 1-5 score), otherwise ``continuous``;
+    - an ordered pandas ``Categorical`` -> ``ordinal``;
+    - text whose values all belong to a known ordered vocabulary
+      (:data:`ORDERED_VOCABULARIES`, e.g. none < mild < moderate < severe, T stages) ->
+      ``ordinal``; other text -> ``categorical``. Attenuation-like vocabularies
+      (solid / part-solid / ground glass) are deliberately not treated as ordered.
+
+    A single distinct value is reported as ``binary``; readers drop such constant features.
+
+    Parameters
+    ----------
+    series
+        The feature's values.
+
+    Returns
+    -------
+    One of ``continuous``, ``ordinal``, ``binary``, ``categorical``.
+
+    Raises
+    ------
+    InputError
+        The series has no non-missing value.
+    """
+    values = series.dropna()
+    if values.empty:
+        raise InputError(f"feature {series.name!r} has no values; drop it or fill it in")
+    if is_bool_dtype(values.dtype):
+        return "binary"
+    if isinstance(values.dtype, CategoricalDtype):
+        n_distinct = values.nunique()
+        if n_distinct <= 2:
+            return "binary"
+        if values.cat.ordered:
+            return "ordinal"
+    numbers = _numeric_values(values)
+    n_distinct = values.astype(str).nunique() if numbers is None else numbers.nunique()
+    if n_distinct <= 2:
+        return "binary"
+    if numbers is not None:
+        is_integer = bool(np.all(np.equal(np.mod(numbers, 1), 0)))
+        small = bool((numbers.abs() <= MAX_ORDINAL_INTEGER).all())
+        if is_integer and small and n_distinct <= MAX_ORDINAL_LEVELS:
+            return "ordinal"
+        return "continuous"
+    if ordinal_levels(values.astype(str)) is not None:
+        return "ordinal"
+    return "categorical"
+
+
+def check_types(types: Mapping[str, str], columns: Iterable[str]) -> None:
+    """Check user-declared feature types.
+
+    Parameters
+    ----------
+    types
+        Feature name -> type (one of ``continuous``, ``ordinal``, ``binary``, ``categorical``).
+    columns
+        The feature names available.
+
+    Raises
+    ------
+    InputError
+        An unknown type name or an unknown feature name (all of them are listed).
+    """
+    bad_types = {name: kind for name, kind in types.items() if kind not in FEATURE_TYPES}
+    if bad_types:
+        listed = ", ".join(f"{name!r}: {kind!r}" for name, kind in bad_types.items())
+        raise InputError(f"unknown feature type in {listed}; use one of {', '.join(FEATURE_TYPES)}")
+    available = set(columns)
+    unknown = [name for name in types if name not in available]
+    if unknown:
+        raise InputError(
+            f"types given for unknown features {', '.join(repr(n) for n in unknown)}; "
+            f"available features include {_examples(available, 5)}"
+        )

@@ -25,6 +25,11 @@ Layout
     DataFrame patients x imaging features (index = obs_names). Semantic features are pandas
     ``Categorical`` (ordered for ordinal features), radiomic/clinical-numeric are float64.
     Column names are feature IDs (no ``/`` allowed, HDF5 restriction).
+    On disk (h5ad) the table is stored compactly as one float matrix
+    ``obsm["imaging_values"]`` (category codes for categorical columns, NaN = missing) plus
+    ``uns["radmap"]["imaging_encoding"]`` (JSON: columns, category levels, ordered flags):
+    one HDF5 node per column made 1,500 PyRadiomics features slow to write and read.
+    :func:`analysis.io.load_bundle` restores the DataFrame.
 ``obsm["eigengenes"]``
     DataFrame patients x modules (columns = module names, ``"unassigned"`` excluded),
     sign-aligned so that each eigengene correlates positively with its module's mean z.
@@ -69,6 +74,8 @@ FORMAT_VERSION = "radmap-bundle/1"
 UNS_KEY = "radmap"
 
 IMAGING_KEY = "imaging"
+IMAGING_VALUES_KEY = "imaging_values"
+IMAGING_ENCODING_KEY = "imaging_encoding"
 EIGENGENES_KEY = "eigengenes"
 INPUT_LAYER = "input"
 UNASSIGNED = "unassigned"

@@ -104,9 +104,7 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
     analysis.add_argument(
         "--power", type=int, help="soft-threshold power (default: scale-free fit)"
     )
-    analysis.add_argument(
-        "--min-module-size", type=int, help="smallest module, genes (default 30)"
-    )
+    analysis.add_argument("--min-module-size", type=int, help="smallest module, genes (default 30)")
     analysis.add_argument(
         "--merge-cut-height",
         type=float,

@@ -26,6 +26,7 @@ import functools
 import gzip
 import hashlib
 import io
+import json
 import logging
 import lzma
 import os
@@ -49,6 +50,9 @@ from defusedxml import ElementTree as SafeElementTree
 from analysis.bundle import (
     FEATURE_SOURCES,
     FORMAT_VERSION,
+    IMAGING_ENCODING_KEY,
+    IMAGING_KEY,
+    IMAGING_VALUES_KEY,
     MUTANT,
     SURVIVAL_EVENT,
     SURVIVAL_TIME,
@@ -1815,7 +1819,68 @@ def save_bundle(adata: ad.AnnData, path: PathLike) -> Path:
     -------
     The path written.
     """
-    return _atomic_write(path, lambda temporary: adata.write_h5ad(temporary))
+    compact = _with_compact_imaging(adata)
+    return _atomic_write(path, lambda temporary: compact.write_h5ad(temporary))
+
+
+def _with_compact_imaging(adata: ad.AnnData) -> ad.AnnData:
+    """A shallow copy whose imaging table is one float matrix plus a JSON encoding.
+
+    h5ad stores every DataFrame column as its own HDF5 node; with 1,500 PyRadiomics features
+    that alone takes seconds to write and to read. Categorical columns become their codes
+    (NaN = missing); :func:`load_bundle` restores the DataFrame.
+    """
+    imaging = adata.obsm.get(IMAGING_KEY)
+    if not isinstance(imaging, pd.DataFrame):
+        return adata
+    values = np.empty(imaging.shape, dtype=np.float64)
+    levels: list[list[str] | None] = []
+    ordered: list[bool] = []
+    for j, (_, column) in enumerate(imaging.items()):
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            codes = column.cat.codes.to_numpy()
+            values[:, j] = np.where(codes < 0, np.nan, codes)
+            levels.append([str(level) for level in column.cat.categories])
+            ordered.append(bool(column.cat.ordered))
+        else:
+            values[:, j] = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+            levels.append(None)
+            ordered.append(False)
+    obsm = {key: value for key, value in adata.obsm.items() if key != IMAGING_KEY}
+    obsm[IMAGING_VALUES_KEY] = values
+    uns = dict(adata.uns)
+    uns[UNS_KEY] = dict(uns.get(UNS_KEY, {}))
+    uns[UNS_KEY][IMAGING_ENCODING_KEY] = json.dumps(
+        {"columns": [str(c) for c in imaging.columns], "levels": levels, "ordered": ordered}
+    )
+    return ad.AnnData(
+        X=adata.X,
+        obs=adata.obs,
+        var=adata.var,
+        uns=uns,
+        obsm=obsm,
+        varm=dict(adata.varm),
+        layers=dict(adata.layers),
+    )
+
+
+def _restore_imaging(adata: ad.AnnData) -> None:
+    meta = adata.uns[UNS_KEY]
+    encoding = meta.pop(IMAGING_ENCODING_KEY, None)
+    if encoding is None or IMAGING_VALUES_KEY not in adata.obsm:
+        return
+    spec = json.loads(encoding)
+    values = np.asarray(adata.obsm.pop(IMAGING_VALUES_KEY), dtype=np.float64)
+    columns = {}
+    for j, (name, levels, ordered) in enumerate(
+        zip(spec["columns"], spec["levels"], spec["ordered"], strict=True)
+    ):
+        if levels is None:
+            columns[name] = values[:, j]
+        else:
+            codes = np.where(np.isnan(values[:, j]), -1, values[:, j]).astype(int)
+            columns[name] = pd.Categorical.from_codes(codes, categories=levels, ordered=ordered)
+    adata.obsm[IMAGING_KEY] = pd.DataFrame(columns, index=adata.obs_names)
 
 
 def _lists(value: object) -> object:
@@ -1861,4 +1926,5 @@ def load_bundle(path: PathLike) -> ad.AnnData:
             f"re-run `radmap analyze`"
         )
     adata.uns[UNS_KEY] = _lists(dict(meta))
+    _restore_imaging(adata)
     return adata

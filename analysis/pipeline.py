@@ -137,7 +137,10 @@ class Config:
             elif key in ("covariates", "adjust_for", "gene_sets", "mutation_columns"):
                 value = [str(v) for v in _as_list(value)]
                 if key == "gene_sets":
-                    value = [v if v in enrich.bundled_gene_set_paths() else str(_resolve(v, base)) for v in value]
+                    value = [
+                        v if v in enrich.bundled_gene_set_paths() else str(_resolve(v, base))
+                        for v in value
+                    ]
             changes[key] = value
         return dataclasses.replace(self, **changes)
 
@@ -199,7 +202,7 @@ def read_inputs(config: Config) -> Inputs:
     hashes: dict[str, dict[str, str]] = {}
 
     def record(result: io.ReadResult, path: Path) -> io.ReadResult:
-        warnings.extend(f"{result.source}: {w}" for w in result.warnings)
+        warnings.extend(result.warnings)
         hashes[result.source] = {"path": path.name, "sha256": _hash_input(path)}
         return result
 
@@ -215,7 +218,7 @@ def read_inputs(config: Config) -> Inputs:
         imaging_parts.append(record(io.read_aim(config.aim_dir, types=types), config.aim_dir))
     imaging = imaging_parts[0] if len(imaging_parts) == 1 else io.combine_imaging(imaging_parts)
     if len(imaging_parts) > 1:
-        warnings.extend(f"imaging: {w}" for w in imaging.warnings)
+        warnings.extend(imaging.warnings)
     if types:
         validate.check_types(types, imaging.frame.columns)
     clinical = None
@@ -281,6 +284,8 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
             min_overlap=config.min_overlap,
         )
         warnings.extend(report.warnings)
+        for message in report.warnings:
+            logger.warning(message)
         patients = list(report.matched)
         progress(f"  {len(patients)} patients with expression and imaging")
 
@@ -371,8 +376,6 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
             survival_table = pd.DataFrame(columns=SURVIVAL_COLUMNS)
             warnings.append("no survival columns: survival analysis skipped")
 
-    for message in warnings:
-        logger.warning(message)
     adata.uns[bundle.UNS_KEY] = {
         "format_version": bundle.FORMAT_VERSION,
         "name": config.name or Path(str(config.expression)).stem,
@@ -460,7 +463,9 @@ def _mutation_tables(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     columns = ["mutation", "feature", "test", "statistic", "effect", "p", "q", "n"]
     if not mutations:
-        return pd.DataFrame(columns=columns), pd.DataFrame(columns=["mutation", "module", *columns[2:]])
+        return pd.DataFrame(columns=columns), pd.DataFrame(
+            columns=["mutation", "module", *columns[2:]]
+        )
     status = obs[mutations]
     binary = dict.fromkeys(mutations, "binary")
     numeric = [f for f, t in types.items() if t in ("continuous", "ordinal")]
@@ -474,7 +479,9 @@ def _mutation_tables(
     if categorical:
         table = associate_categorical(status, imaging[categorical])
         parts.append(table.rename(columns={"left": "mutation", "right": "feature"}))
-    mutation_imaging = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    mutation_imaging = (
+        pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    )
     if not mutation_imaging.empty:
         mutation_imaging["q"] = bh(mutation_imaging["p"].to_numpy(dtype=float))
     mutation_imaging = mutation_imaging.reindex(columns=columns)
@@ -541,7 +548,9 @@ def _provenance(config: Config, hashes: dict, started: datetime) -> dict:
         "python": platform.python_version(),
         "seed": int(config.seed),
         "created": started.isoformat(timespec="seconds"),
-        "command": " ".join(Path(sys.argv[0]).name if i == 0 else a for i, a in enumerate(sys.argv)),
+        "command": " ".join(
+            Path(sys.argv[0]).name if i == 0 else a for i, a in enumerate(sys.argv)
+        ),
     }
 
 
@@ -558,35 +567,27 @@ TABLES = (
 
 
 def gene_top_hits(adata: ad.AnnData, *, per_feature: int = 50) -> pd.DataFrame:
-    """The strongest genes of every imaging feature, as one tidy table."""
+    """The strongest genes (smallest p) of every imaging feature, as one tidy table."""
     uns = adata.uns[bundle.UNS_KEY]
-    features = list(uns["gene_features"])
-    p = np.asarray(adata.varm[bundle.GENE_P])
-    q = np.asarray(adata.varm[bundle.GENE_Q])
-    effect = np.asarray(adata.varm[bundle.GENE_EFFECT])
-    statistic = np.asarray(adata.varm[bundle.GENE_STATISTIC])
-    modules_of = adata.var["module"].astype(str).to_numpy()
-    genes = adata.var_names.to_numpy()
-    frames = []
-    for j, feature in enumerate(features):
-        column = np.where(np.isnan(p[:, j]), np.inf, p[:, j])
-        order = np.argsort(column, kind="stable")[:per_feature]
-        order = order[np.isfinite(column[order])]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "feature": feature,
-                    "gene": genes[order],
-                    "module": modules_of[order],
-                    "statistic": statistic[order, j],
-                    "effect": effect[order, j],
-                    "p": p[order, j],
-                    "q": q[order, j],
-                    "n": uns["gene_n"][j],
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    features = np.asarray(uns["gene_features"], dtype=object)
+    p = np.asarray(adata.varm[bundle.GENE_P], dtype=np.float64)
+    keep = min(per_feature, p.shape[0])
+    order = np.argsort(np.where(np.isnan(p), np.inf, p), axis=0, kind="stable")[:keep]
+    columns = np.broadcast_to(np.arange(p.shape[1]), order.shape)
+    rows, cols = order.ravel(order="F"), columns.ravel(order="F")
+    table = pd.DataFrame(
+        {
+            "feature": features[cols],
+            "gene": adata.var_names.to_numpy()[rows],
+            "module": adata.var["module"].astype(str).to_numpy()[rows],
+            "statistic": np.asarray(adata.varm[bundle.GENE_STATISTIC])[rows, cols],
+            "effect": np.asarray(adata.varm[bundle.GENE_EFFECT])[rows, cols],
+            "p": p[rows, cols],
+            "q": np.asarray(adata.varm[bundle.GENE_Q])[rows, cols],
+            "n": np.asarray(uns["gene_n"], dtype=int)[cols],
+        }
+    )
+    return table[table["p"].notna()].reset_index(drop=True)
 
 
 def write_outputs(adata: ad.AnnData, out: Path) -> Path:
@@ -601,7 +602,9 @@ def write_outputs(adata: ad.AnnData, out: Path) -> Path:
     uns = adata.uns[bundle.UNS_KEY]
     for name in TABLES:
         frame = uns[name]
-        io.atomic_write_text(tables / f"{name}.csv", frame.to_csv(index=name in ("modules", "features")))
+        io.atomic_write_text(
+            tables / f"{name}.csv", frame.to_csv(index=name in ("modules", "features"))
+        )
     io.atomic_write_text(tables / "gene_top_hits.csv", gene_top_hits(adata).to_csv(index=False))
     io.atomic_write_text(tables / "warnings.txt", "\n".join(uns["warnings"]) + "\n")
     return io.save_bundle(adata, out / BUNDLE_NAME)

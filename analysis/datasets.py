@@ -1,0 +1,557 @@
+"""Datasets: a synthetic cohort with planted truth (and the embedded real demo).
+
+:func:`synthetic` draws a radiogenomic study whose answers are known: co-expressed gene
+modules made of real Hallmark gene-set members, module–imaging links of set strength for
+each feature type, a mutation–imaging link and a survival effect of one module. It feeds
+the tests, the benchmarks and anyone who wants to see what the map should find.
+:func:`write_cohort` writes it in the layout labs have (GEO-style expression matrix,
+imaging table, TCIA-style clinical table).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from analysis import __version__
+from analysis.bundle import MUTANT, SURVIVAL_EVENT, SURVIVAL_TIME, WILDTYPE
+from analysis.enrich import load_gene_sets
+from analysis.io import load_bundle
+from analysis.pipeline import BUNDLE_NAME, Config, Progress, run
+from analysis.validate import InputError
+
+logger = logging.getLogger("radmap")
+
+NOT_COLLECTED = "Not Collected"
+NO_MODULE = "none"
+PATIENT_ID = "patient_id"
+CLINICAL_FILE_COLUMNS = {
+    "EGFR": "EGFR mutation status",
+    "KRAS": "KRAS mutation status",
+    "age": "Age",
+    "stage": "Stage",
+    SURVIVAL_TIME: "Survival time (days)",
+    SURVIVAL_EVENT: "Event",
+}
+"""Clinical columns of :class:`SyntheticCohort` -> their headers in ``clinical.csv``."""
+
+LINK_STRENGTH = 0.5
+"""Correlation between a linked module's latent factor and the feature's latent liability."""
+SURVIVAL_HAZARD_RATIO = 1.8
+"""Hazard ratio per 1 SD of the survival module's latent factor."""
+BASELINE_MEDIAN_SURVIVAL_DAYS = 1200.0
+
+# name, type, levels; linked features are listed in the order modules are linked to them.
+LINKED_FEATURES = (
+    ("original_firstorder_Entropy", "continuous", ()),
+    ("spiculation", "binary", ("absent", "present")),
+    ("emphysema", "ordinal", ("none", "mild", "moderate", "severe")),
+    ("nodule_shape", "categorical", ("round", "lobulated", "irregular")),
+)
+MUTATION_FEATURE = ("attenuation", "categorical", ("solid", "part-solid", "ground-glass"))
+ATTENUATION_PROBABILITY = (0.6, 0.25, 0.15)
+EGFR_MUTANT_PROBABILITY = {"solid": 0.12, "part-solid": 0.45, "ground-glass": 0.6}
+NULL_SEMANTIC_FEATURES = (
+    ("air_bronchogram", "binary", ("absent", "present")),
+    ("calcification", "binary", ("absent", "present")),
+    ("pleural_attachment", "binary", ("absent", "present")),
+    ("cavitation", "binary", ("absent", "present")),
+    ("margin_definition", "categorical", ("well-defined", "ill-defined", "mixed")),
+    ("lobe", "categorical", ("RUL", "RML", "RLL", "LUL", "LLL")),
+    ("vascular_convergence", "ordinal", ("none", "mild", "marked")),
+)
+STAGES = ("I", "II", "III", "IV")
+STAGE_PROBABILITY = (0.45, 0.25, 0.2, 0.1)
+
+_IMAGE_TYPES = (
+    "original",
+    *(f"wavelet-{band}" for band in ("LLH", "LHL", "LHH", "HLL", "HLH", "HHL", "HHH", "LLL")),
+    *(f"log-sigma-{sigma}-0-mm-3D" for sigma in (1, 2, 3, 4, 5)),
+)
+_TEXTURE_FEATURES = {
+    "firstorder": (
+        "10Percentile 90Percentile Energy Entropy InterquartileRange Kurtosis Maximum "
+        "MeanAbsoluteDeviation Mean Median Minimum Range RobustMeanAbsoluteDeviation "
+        "RootMeanSquared Skewness TotalEnergy Uniformity Variance"
+    ),
+    "glcm": (
+        "Autocorrelation ClusterProminence ClusterShade ClusterTendency Contrast Correlation "
+        "DifferenceAverage DifferenceEntropy DifferenceVariance Id Idm Idmn Idn Imc1 Imc2 "
+        "InverseVariance JointAverage JointEnergy JointEntropy MCC MaximumProbability "
+        "SumAverage SumEntropy SumSquares"
+    ),
+    "glrlm": (
+        "GrayLevelNonUniformity GrayLevelNonUniformityNormalized GrayLevelVariance "
+        "HighGrayLevelRunEmphasis LongRunEmphasis LongRunHighGrayLevelEmphasis "
+        "LongRunLowGrayLevelEmphasis LowGrayLevelRunEmphasis RunEntropy RunLengthNonUniformity "
+        "RunLengthNonUniformityNormalized RunPercentage RunVariance ShortRunEmphasis "
+        "ShortRunHighGrayLevelEmphasis ShortRunLowGrayLevelEmphasis"
+    ),
+    "glszm": (
+        "GrayLevelNonUniformity GrayLevelNonUniformityNormalized GrayLevelVariance "
+        "HighGrayLevelZoneEmphasis LargeAreaEmphasis LargeAreaHighGrayLevelEmphasis "
+        "LargeAreaLowGrayLevelEmphasis LowGrayLevelZoneEmphasis SizeZoneNonUniformity "
+        "SizeZoneNonUniformityNormalized SmallAreaEmphasis SmallAreaHighGrayLevelEmphasis "
+        "SmallAreaLowGrayLevelEmphasis ZoneEntropy ZonePercentage ZoneVariance"
+    ),
+    "gldm": (
+        "DependenceEntropy DependenceNonUniformity DependenceNonUniformityNormalized "
+        "DependenceVariance GrayLevelNonUniformity GrayLevelVariance HighGrayLevelEmphasis "
+        "LargeDependenceEmphasis LargeDependenceHighGrayLevelEmphasis "
+        "LargeDependenceLowGrayLevelEmphasis LowGrayLevelEmphasis SmallDependenceEmphasis "
+        "SmallDependenceHighGrayLevelEmphasis SmallDependenceLowGrayLevelEmphasis"
+    ),
+    "ngtdm": "Busyness Coarseness Complexity Contrast Strength",
+}
+_SHAPE_FEATURES = (
+    "Elongation Flatness LeastAxisLength MajorAxisLength Maximum2DDiameterColumn "
+    "Maximum2DDiameterRow Maximum2DDiameterSlice Maximum3DDiameter MeshVolume "
+    "MinorAxisLength Sphericity SurfaceArea SurfaceVolumeRatio VoxelVolume"
+)
+
+
+@dataclass
+class SyntheticCohort:
+    """A synthetic radiogenomic study and the truth planted in it.
+
+    Attributes
+    ----------
+    expression
+        Genes x patients, log2-scale expression (index = gene symbols, columns = patient
+        IDs), the layout of a GEO series matrix.
+    imaging
+        Patients x imaging features: radiomic features as floats, semantic features as
+        pandas ``Categorical`` (ordered for ordinal features). Some values are missing.
+    clinical
+        Patients x ``EGFR`` / ``KRAS`` (``"Mutant"`` / ``"Wildtype"`` / ``"Not Collected"``),
+        ``age``, ``stage``, ``survival_time`` (days) and ``survival_event`` (1 = death,
+        0 = censored); some values are missing. See :data:`CLINICAL_FILE_COLUMNS` for the
+        headers written by :func:`write_cohort`.
+    feature_types
+        Feature -> ``continuous`` / ``ordinal`` / ``binary`` / ``categorical``.
+    feature_sources
+        Feature -> ``semantic`` / ``radiomic``.
+    truth
+        ``gene_module`` (Series gene -> planted module or ``"none"``), ``links``
+        (DataFrame ``module``, ``feature``, ``type``, ``strength``: the correlation between
+        the module's latent factor and the feature's latent liability, which is the
+        feature itself for a continuous one and is cut into categories otherwise),
+        ``null_features`` (features independent of everything), ``mutation_link``
+        (``("EGFR", "attenuation")``), ``survival_module``, ``survival_hr`` (hazard ratio
+        per SD of its latent factor), ``module_terms`` (module -> Hallmark term its genes
+        were drawn from) and ``latent`` (DataFrame patients x modules of the latent factors).
+    """
+
+    expression: pd.DataFrame
+    imaging: pd.DataFrame
+    clinical: pd.DataFrame
+    feature_types: dict[str, str]
+    truth: dict
+    feature_sources: dict[str, str] = field(default_factory=dict)
+
+
+def _radiomic_names() -> list[str]:
+    names = [f"original_shape_{name}" for name in _SHAPE_FEATURES.split()]
+    for image_type in _IMAGE_TYPES:
+        for feature_class, features in _TEXTURE_FEATURES.items():
+            names.extend(f"{image_type}_{feature_class}_{name}" for name in features.split())
+    return names
+
+
+def _plant_modules(
+    rng: np.random.Generator, hallmark: dict[str, list[str]], n_modules: int, size: int
+) -> list[tuple[str, list[str]]]:
+    """Draw each module's genes from a different Hallmark set, disjoint from earlier sets."""
+    terms = sorted(hallmark)
+    claimed: set[str] = set()
+    planted = []
+    for position in rng.permutation(len(terms)):
+        term = terms[position]
+        available = [gene for gene in hallmark[term] if gene not in claimed]
+        if len(available) < size:
+            continue
+        genes = sorted(rng.choice(available, size=size, replace=False).tolist())
+        planted.append((term, genes))
+        claimed.update(hallmark[term])
+        if len(planted) == n_modules:
+            return planted
+    raise InputError(
+        f"synthetic: cannot draw {n_modules} disjoint modules of {size} genes from the "
+        "Hallmark sets; lower n_modules or module_size"
+    )
+
+
+def _background_genes(
+    rng: np.random.Generator, gene_sets: dict, excluded: set[str], count: int
+) -> list[str]:
+    pool = sorted(
+        {gene for terms in gene_sets.values() for genes in terms.values() for gene in genes}
+        - excluded
+    )
+    real = rng.choice(pool, size=min(count, len(pool)), replace=False).tolist()
+    made_up = [f"GENE{number:05d}" for number in range(1, count - len(real) + 1)]
+    return real + made_up
+
+
+def _liability(
+    rng: np.random.Generator, n: int, factor: np.ndarray | None, strength: float
+) -> np.ndarray:
+    """Standard-normal liability correlated ``strength`` with ``factor`` (or pure noise)."""
+    noise = rng.standard_normal(n)
+    if factor is None:
+        return noise
+    return strength * factor + np.sqrt(1.0 - strength**2) * noise
+
+
+def _cut(liability: np.ndarray, levels: tuple[str, ...], probabilities) -> pd.Categorical:
+    """Cut a standard-normal liability into categories with the given probabilities."""
+    from scipy import stats
+
+    bounds = stats.norm.ppf(np.cumsum(probabilities)[:-1])
+    codes = np.searchsorted(bounds, liability)
+    return pd.Categorical.from_codes(codes, categories=list(levels))
+
+
+def _category_probabilities(rng: np.random.Generator, n_levels: int) -> np.ndarray:
+    return rng.dirichlet(np.full(n_levels, 4.0))
+
+
+def synthetic(
+    *,
+    n_patients: int = 130,
+    n_genes: int = 1000,
+    n_features: int = 30,
+    n_modules: int = 5,
+    module_size: int = 40,
+    seed: int = 0,
+) -> SyntheticCohort:
+    """Draw a synthetic radiogenomic cohort with planted, known structure.
+
+    Expression is log2-scale: each gene has its own mean (3-11) and SD (0.3-1.5). The genes
+    of planted module k load on a latent factor z_k with a loading between 0.6 and 0.9
+    (the rest is noise); the other genes carry noise plus weak loadings on three nuisance
+    factors. Module genes are real members of one Hallmark set each (drawn from different
+    sets, none a member of another module's set), so enrichment can recover the set;
+    background genes are other real symbols (never members of the planted sets), then
+    made-up ``GENE00001``-style names when the real ones run out.
+
+    Planted links (strength :data:`LINK_STRENGTH`): module 1 -> a continuous radiomic
+    feature, module 2 -> a binary, module 3 -> an ordinal and module 4 -> a 3-category
+    semantic feature. EGFR mutation is more frequent with part-solid and ground-glass
+    attenuation. Survival times are exponential with a hazard ratio of
+    :data:`SURVIVAL_HAZARD_RATIO` per SD of the survival module's factor (module 5, or the
+    last module), censored uniformly between 1 and 10 years. All other features are
+    independent of everything. About 3 % of semantic values, the radiomic features of
+    4 % of patients, 8 % of mutation statuses and 2 % of ages and survival records are
+    missing.
+
+    Parameters
+    ----------
+    n_patients
+        Number of patients.
+    n_genes
+        Number of genes (planted plus background).
+    n_features
+        Number of imaging features; the linked ones come first, then the mutation-linked
+        attenuation, the null semantic features and null radiomic features.
+    n_modules
+        Number of planted modules.
+    module_size
+        Genes per planted module (reduced to ``n_genes // (2 * n_modules)`` if larger).
+    seed
+        Seed of :func:`numpy.random.default_rng`; the same seed gives identical data.
+
+    Returns
+    -------
+    The cohort, with the planted truth in ``cohort.truth``.
+    """
+    for name, value, minimum in (
+        ("n_patients", n_patients, 10),
+        ("n_genes", n_genes, 10),
+        ("n_features", n_features, 1),
+        ("n_modules", n_modules, 1),
+        ("module_size", module_size, 5),
+    ):
+        if value < minimum:
+            raise InputError(f"synthetic: {name} must be at least {minimum}, got {value}")
+    size = min(module_size, n_genes // (2 * n_modules))
+    if size < 5:
+        raise InputError(
+            f"synthetic: {n_genes} genes are too few for {n_modules} modules of at least "
+            "5 genes; raise n_genes or lower n_modules"
+        )
+    rng = np.random.default_rng(seed)
+    gene_sets = load_gene_sets(("hallmark", "go_bp"))
+    patients = pd.Index([f"SYN-{number:04d}" for number in range(1, n_patients + 1)])
+    patients.name = PATIENT_ID
+    module_names = [f"planted_{number}" for number in range(1, n_modules + 1)]
+
+    # Genes and expression.
+    planted = _plant_modules(rng, gene_sets["hallmark"], n_modules, size)
+    excluded = {gene for term, _ in planted for gene in gene_sets["hallmark"][term]}
+    background = _background_genes(rng, gene_sets, excluded, n_genes - n_modules * size)
+    genes = [gene for _, module_genes in planted for gene in module_genes] + background
+    gene_module = np.repeat(
+        np.array([*module_names, NO_MODULE], dtype=object), [*([size] * n_modules), len(background)]
+    )
+    latent = rng.standard_normal((n_patients, n_modules))
+    nuisance = rng.standard_normal((n_patients, 3))
+
+    loadings = np.zeros((n_modules + 3, len(genes)))
+    for module in range(n_modules):
+        loadings[module, module * size : (module + 1) * size] = rng.uniform(0.6, 0.9, size)
+    weak = np.clip(rng.normal(0.0, 0.2, (3, len(background))), -0.4, 0.4)
+    loadings[n_modules:, n_modules * size :] = weak
+    noise_sd = np.sqrt(1.0 - (loadings**2).sum(axis=0))
+    signal = np.hstack([latent, nuisance]) @ loadings
+    signal += rng.standard_normal((n_patients, len(genes))) * noise_sd
+    gene_mean = rng.uniform(3.0, 11.0, len(genes))
+    gene_sd = rng.uniform(0.3, 1.5, len(genes))
+    values = np.clip(gene_mean + gene_sd * signal, 0.0, None)
+    order = rng.permutation(len(genes))
+    expression = pd.DataFrame(
+        values[:, order].T,
+        index=pd.Index(np.asarray(genes, dtype=object)[order]),
+        columns=patients.rename(None),
+    )
+    gene_truth = pd.Series(gene_module[order], index=expression.index, name="module")
+
+    # Imaging features: linked, mutation-linked, null semantic, null radiomic (in priority).
+    imaging: dict[str, object] = {}
+    feature_types: dict[str, str] = {}
+    feature_sources: dict[str, str] = {}
+    links = []
+    null_features = []
+    radiomic_names = [
+        name for name in _radiomic_names() if name not in {f[0] for f in LINKED_FEATURES}
+    ]
+
+    def add(name: str, kind: str, source: str, values) -> None:
+        imaging[name] = values
+        feature_types[name] = kind
+        feature_sources[name] = source
+
+    for module, (name, kind, levels) in enumerate(LINKED_FEATURES):
+        if len(imaging) == n_features:
+            break
+        factor = latent[:, module] if module < n_modules else None
+        liability = _liability(rng, n_patients, factor, LINK_STRENGTH)
+        if factor is None:
+            null_features.append(name)
+        else:
+            links.append(
+                {
+                    "module": module_names[module],
+                    "feature": name,
+                    "type": kind,
+                    "strength": LINK_STRENGTH,
+                }
+            )
+        if kind == "continuous":
+            add(name, kind, "radiomic", 4.0 + 0.6 * liability)
+            continue
+        probabilities = {"binary": (0.6, 0.4), "ordinal": (0.35, 0.35, 0.2, 0.1)}.get(
+            kind, (0.4, 0.35, 0.25)
+        )
+        categories = _cut(liability, levels, probabilities)
+        add(name, kind, "semantic", categories.as_ordered() if kind == "ordinal" else categories)
+
+    attenuation = None
+    if len(imaging) < n_features:
+        name, kind, levels = MUTATION_FEATURE
+        attenuation = pd.Categorical.from_codes(
+            rng.choice(len(levels), size=n_patients, p=ATTENUATION_PROBABILITY),
+            categories=list(levels),
+        )
+        add(name, kind, "semantic", attenuation)
+    for name, kind, levels in NULL_SEMANTIC_FEATURES:
+        if len(imaging) == n_features:
+            break
+        codes = rng.choice(
+            len(levels), size=n_patients, p=_category_probabilities(rng, len(levels))
+        )
+        categories = pd.Categorical.from_codes(codes, categories=list(levels))
+        add(name, kind, "semantic", categories.as_ordered() if kind == "ordinal" else categories)
+        null_features.append(name)
+    n_radiomic = n_features - len(imaging)
+    if n_radiomic > len(radiomic_names):
+        radiomic_names += [f"original_custom_Feature{i}" for i in range(n_radiomic)]
+    chosen = np.sort(rng.choice(len(radiomic_names), size=n_radiomic, replace=False))
+    scale = rng.lognormal(0.0, 1.5, n_radiomic)
+    location = rng.normal(0.0, 3.0, n_radiomic) * scale
+    skewed = rng.random(n_radiomic) < 0.4
+    draws = rng.standard_normal((n_patients, n_radiomic))
+    draws[:, skewed] = np.exp(0.6 * draws[:, skewed])
+    radiomic_values = location + scale * draws
+    for column, position in enumerate(chosen):
+        add(radiomic_names[position], "continuous", "radiomic", radiomic_values[:, column])
+        null_features.append(radiomic_names[position])
+
+    imaging_frame = pd.DataFrame(imaging, index=patients)
+    radiomic = [name for name, source in feature_sources.items() if source == "radiomic"]
+    semantic = [name for name, source in feature_sources.items() if source == "semantic"]
+    no_scan = rng.random(n_patients) < 0.04
+    imaging_frame.loc[no_scan, radiomic] = np.nan
+    for name in semantic:
+        missing = rng.random(n_patients) < 0.03
+        imaging_frame.loc[missing, name] = np.nan
+    imaging_frame = imaging_frame[semantic + radiomic]
+
+    # Clinical: mutations, covariates, survival.
+    if attenuation is not None:
+        per_level = np.array([EGFR_MUTANT_PROBABILITY[level] for level in attenuation.categories])
+        egfr_probability = per_level[attenuation.codes]
+    else:
+        egfr_probability = np.full(n_patients, 0.25)
+    egfr_mutant = rng.random(n_patients) < egfr_probability
+    kras_mutant = rng.random(n_patients) < np.where(egfr_mutant, 0.02, 0.3)
+    survival_module = min(4, n_modules - 1)
+    hazard = (np.log(2.0) / BASELINE_MEDIAN_SURVIVAL_DAYS) * np.exp(
+        np.log(SURVIVAL_HAZARD_RATIO) * latent[:, survival_module]
+    )
+    death = rng.exponential(1.0 / hazard)
+    censoring = rng.uniform(365.0, 3650.0, n_patients)
+    clinical = pd.DataFrame(
+        {
+            "EGFR": np.where(egfr_mutant, MUTANT, WILDTYPE).astype(object),
+            "KRAS": np.where(kras_mutant, MUTANT, WILDTYPE).astype(object),
+            "age": np.clip(np.round(rng.normal(68.0, 9.0, n_patients)), 35, 90),
+            "stage": pd.Categorical.from_codes(
+                rng.choice(len(STAGES), size=n_patients, p=STAGE_PROBABILITY),
+                categories=list(STAGES),
+                ordered=True,
+            ),
+            SURVIVAL_TIME: np.ceil(np.minimum(death, censoring)),
+            SURVIVAL_EVENT: (death <= censoring).astype(float),
+        },
+        index=patients,
+    )
+    for column in ("EGFR", "KRAS"):
+        clinical.loc[rng.random(n_patients) < 0.08, column] = NOT_COLLECTED
+    clinical.loc[rng.random(n_patients) < 0.02, "age"] = np.nan
+    clinical.loc[rng.random(n_patients) < 0.02, [SURVIVAL_TIME, SURVIVAL_EVENT]] = np.nan
+
+    truth = {
+        "gene_module": gene_truth,
+        "links": pd.DataFrame(links, columns=["module", "feature", "type", "strength"]),
+        "null_features": null_features,
+        "mutation_link": ("EGFR", MUTATION_FEATURE[0]) if attenuation is not None else None,
+        "survival_module": module_names[survival_module],
+        "survival_hr": SURVIVAL_HAZARD_RATIO,
+        "module_terms": {name: term for name, (term, _) in zip(module_names, planted)},
+        "latent": pd.DataFrame(latent, index=patients, columns=module_names),
+    }
+    logger.info(
+        "synthetic cohort: %d patients, %d genes, %d features, %d modules of %d genes (seed %d)",
+        n_patients,
+        n_genes,
+        n_features,
+        n_modules,
+        size,
+        seed,
+    )
+    return SyntheticCohort(
+        expression=expression,
+        imaging=imaging_frame,
+        clinical=clinical,
+        feature_types=feature_types,
+        truth=truth,
+        feature_sources=feature_sources,
+    )
+
+
+def write_cohort(cohort: SyntheticCohort, directory: str | Path) -> dict[str, Path]:
+    """Write a cohort as a lab would hand it over: three CSV files.
+
+    - ``expression.csv``: genes x patients, first column the gene symbols under an empty
+      header cell (as in GEO matrices).
+    - ``imaging.csv``: first column ``patient_id``, then one column per feature
+      (categories as text, missing values empty).
+    - ``clinical.csv``: first column ``Patient ID``, then the columns of
+      :data:`CLINICAL_FILE_COLUMNS` (mutation status as ``Mutant`` / ``Wildtype`` /
+      ``Not Collected``, ``Survival time (days)``, ``Event`` as 1/0).
+
+    Parameters
+    ----------
+    cohort
+        The cohort to write.
+    directory
+        Destination folder (created if needed).
+
+    Returns
+    -------
+    ``{"expression": ..., "imaging": ..., "clinical": ...}`` paths of the written files.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {name: directory / f"{name}.csv" for name in ("expression", "imaging", "clinical")}
+    cohort.expression.to_csv(paths["expression"], index_label="", float_format="%.4f")
+    cohort.imaging.to_csv(paths["imaging"], index_label=PATIENT_ID, float_format="%.6g")
+    clinical = cohort.clinical.copy()
+    for column in ("age", SURVIVAL_TIME, SURVIVAL_EVENT):
+        if column in clinical.columns:
+            clinical[column] = clinical[column].astype("Int64")
+    clinical = clinical.rename(columns=CLINICAL_FILE_COLUMNS)
+    clinical.to_csv(paths["clinical"], index_label="Patient ID")
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# The embedded real NSCLC demo (demo_data/, see its DATA_CARD.md for attribution)
+
+
+def demo_data_dir() -> Path:
+    """Folder of the embedded NSCLC Radiogenomics demo files (checkout or installed package)."""
+    try:
+        installed = resources.files("analysis.demo_data")
+        if installed.joinpath("DATA_CARD.md").is_file():
+            return Path(str(installed))
+    except ModuleNotFoundError:
+        pass
+    checkout = Path(__file__).resolve().parent.parent / "demo_data"
+    if checkout.joinpath("DATA_CARD.md").is_file():
+        return checkout
+    raise FileNotFoundError("radmap's demo data is missing from this installation")
+
+
+def demo_config(out: Path | None = None) -> Config:
+    """The analysis settings of the demo: the real NSCLC subset, all sources combined."""
+    data = demo_data_dir()
+    return Config(
+        name="NSCLC Radiogenomics (GSE103584 / TCIA), 1,000 genes",
+        expression=data / "expression_top1000_log10fpkm_zscore.csv",
+        imaging=[data / "radiomics_pyradiomics_n116.csv"],
+        aim_dir=data / "aim_xml",
+        clinical=data / "clinical_tcia.csv",
+        derive_survival=True,
+        scale="zscore",
+        min_module_size=20,
+        out=out,
+    )
+
+
+def demo_bundle_path(
+    *, rebuild: bool = False, cache_dir: Path | None = None, progress: Progress | None = None
+) -> Path:
+    """Path of the demo bundle, built first if missing (or when ``rebuild``).
+
+    The bundle lives in ``$RADMAP_CACHE/demo-<version>`` (default ``~/.cache/radmap``).
+    """
+    root = Path(cache_dir or os.environ.get("RADMAP_CACHE", Path.home() / ".cache" / "radmap"))
+    out = root / f"demo-{__version__}"
+    path = out / BUNDLE_NAME
+    if rebuild or not path.is_file():
+        run(demo_config(out), progress=progress or (lambda message: None))
+    return path
+
+
+def demo() -> ad.AnnData:
+    """The demo bundle (real NSCLC subset), built on first use."""
+    return load_bundle(demo_bundle_path())

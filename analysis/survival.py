@@ -1,0 +1,587 @@
+"""Survival analysis: Kaplan–Meier curves, log-rank tests and Cox models.
+
+Kaplan–Meier estimates come from lifelines. The log-rank test and the Cox model are small
+numpy kernels, checked against lifelines (``multivariate_logrank_test``,
+``CoxPHFitter``), because :func:`survival_table` runs them for every module and imaging
+feature (thousands of radiomic features) and lifelines' per-call overhead dominates there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as timer
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analysis.associate import bh
+from analysis.bundle import MUTANT, SURVIVAL_EVENT, SURVIVAL_TIME, WILDTYPE
+from analysis.validate import InputError
+
+logger = logging.getLogger("radmap")
+
+SURVIVAL_COLUMNS = (
+    "kind",
+    "variable",
+    "test",
+    "statistic",
+    "hr",
+    "ci_low",
+    "ci_high",
+    "p",
+    "q",
+    "n",
+    "events",
+)
+KM_COLUMNS = ("group", "time", "survival", "ci_low", "ci_high", "at_risk", "events", "censored")
+COX_KEYS = ("hr", "ci_low", "ci_high", "p", "n", "events", "statistic", "reason")
+ALL_PATIENTS = "all"
+
+
+def _survival_frame(time, event, **columns) -> pd.DataFrame:
+    """Time, event and extra columns side by side (Series align on their index)."""
+    frame = pd.DataFrame({"time": time, "event": event, **columns})
+    frame["time"] = pd.to_numeric(frame["time"], errors="coerce")
+    if pd.api.types.is_bool_dtype(frame["event"]):
+        frame["event"] = frame["event"].astype(float)
+    frame["event"] = pd.to_numeric(frame["event"], errors="coerce")
+    known_time = frame["time"].dropna()
+    if (known_time < 0).any():
+        raise InputError(
+            f"survival time: negative value {known_time.min():g} (patient "
+            f"{known_time.idxmin()}); times must be days from baseline, >= 0"
+        )
+    known_event = frame["event"].dropna()
+    if not known_event.isin([0, 1]).all():
+        bad = known_event[~known_event.isin([0, 1])]
+        raise InputError(
+            f"survival event: value {bad.iloc[0]:g} (patient {bad.index[0]}) is not 0/1; "
+            "code events as 1 = event (death), 0 = censored"
+        )
+    return frame
+
+
+def _group_order(groups: pd.Series) -> list:
+    if isinstance(groups.dtype, pd.CategoricalDtype):
+        present = set(groups.dropna().unique())
+        return [level for level in groups.cat.categories if level in present]
+    return sorted(groups.dropna().unique(), key=str)
+
+
+def kaplan_meier(time, event, groups=None) -> pd.DataFrame:
+    """Kaplan–Meier survival curves per group, as a tidy step table.
+
+    Parameters
+    ----------
+    time
+        Follow-up time (days) per patient.
+    event
+        1 = event observed, 0 = censored.
+    groups
+        Group label per patient; ``None`` gives one curve labelled ``"all"``.
+        Rows with a missing time, event or group are dropped.
+
+    Returns
+    -------
+    Columns ``group``, ``time``, ``survival``, ``ci_low``, ``ci_high`` (95 %, exponential
+    Greenwood), ``at_risk`` (patients at risk just before ``time``), ``events``,
+    ``censored``. One row per distinct time of each group, starting at time 0.
+    """
+    from lifelines import KaplanMeierFitter
+
+    if groups is None:
+        groups = ALL_PATIENTS
+    frame = _survival_frame(time, event, group=groups).dropna()
+    group_values = frame["group"]
+    if isinstance(groups, pd.Series) and isinstance(groups.dtype, pd.CategoricalDtype):
+        group_values = group_values.astype(groups.dtype)
+    curves = []
+    for group in _group_order(group_values):
+        subset = frame[group_values == group]
+        fitter = KaplanMeierFitter().fit(
+            subset["time"], subset["event"].astype(int), label="survival"
+        )
+        table = fitter.event_table
+        interval = fitter.confidence_interval_survival_function_
+        curves.append(
+            pd.DataFrame(
+                {
+                    "group": group,
+                    "time": table.index.to_numpy(dtype=float),
+                    "survival": fitter.survival_function_["survival"].to_numpy(),
+                    "ci_low": interval.iloc[:, 0].to_numpy(),
+                    "ci_high": interval.iloc[:, 1].to_numpy(),
+                    "at_risk": table["at_risk"].to_numpy(dtype=int),
+                    "events": table["observed"].to_numpy(dtype=int),
+                    "censored": table["censored"].to_numpy(dtype=int),
+                }
+            )
+        )
+    if not curves:
+        return pd.DataFrame({column: pd.Series(dtype=float) for column in KM_COLUMNS})
+    return pd.concat(curves, ignore_index=True)[list(KM_COLUMNS)]
+
+
+def _logrank_kernel(time: np.ndarray, event: np.ndarray, codes: np.ndarray) -> tuple[float, float]:
+    """K-group log-rank chi-square; rows with a code < 0 or a NaN time/event are left out."""
+    complete = (codes >= 0) & np.isfinite(time) & np.isfinite(event)
+    time, event = time[complete], event[complete]
+    _, codes = np.unique(codes[complete], return_inverse=True)
+    n_groups = int(codes.max()) + 1 if len(codes) else 0
+    event_times = np.unique(time[event == 1])
+    if n_groups < 2 or len(event_times) == 0:
+        return np.nan, np.nan
+    at_risk = np.empty((n_groups, len(event_times)))
+    deaths = np.empty((n_groups, len(event_times)))
+    for group in range(n_groups):
+        in_group = codes == group
+        sorted_times = np.sort(time[in_group])
+        at_risk[group] = len(sorted_times) - np.searchsorted(sorted_times, event_times, "left")
+        death_times = time[in_group & (event == 1)]
+        deaths[group] = np.bincount(
+            np.searchsorted(event_times, death_times), minlength=len(event_times)
+        )
+    total_at_risk = at_risk.sum(axis=0)
+    total_deaths = deaths.sum(axis=0)
+    share = at_risk / total_at_risk
+    observed_minus_expected = (deaths - share * total_deaths).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tie_factor = np.where(
+            total_at_risk > 1,
+            total_deaths * (total_at_risk - total_deaths) / (total_at_risk - 1),
+            0.0,
+        )
+    covariance = np.diag((tie_factor * share).sum(axis=1)) - (tie_factor * share) @ share.T
+    reduced = observed_minus_expected[:-1]
+    statistic = float(reduced @ np.linalg.pinv(covariance[:-1, :-1]) @ reduced)
+    return statistic, float(stats.chi2.sf(statistic, n_groups - 1))
+
+
+def _group_codes(groups: pd.Series) -> np.ndarray:
+    """Integer code per patient (-1 = missing), in the groups' category or sorted order."""
+    if isinstance(groups.dtype, pd.CategoricalDtype):
+        return groups.cat.codes.to_numpy()
+    codes, _ = pd.factorize(groups, sort=True)
+    return codes
+
+
+def logrank(time, event, groups) -> tuple[float, float]:
+    """Log-rank test of equal survival across two or more groups.
+
+    Parameters
+    ----------
+    time
+        Follow-up time per patient.
+    event
+        1 = event observed, 0 = censored.
+    groups
+        Group label per patient; rows with a missing time, event or group are dropped.
+
+    Returns
+    -------
+    The chi-square statistic (K - 1 degrees of freedom for K groups present) and its
+    p-value; both NaN when fewer than two groups or no event remain.
+    """
+    frame = _survival_frame(time, event, group=groups)
+    return _logrank_kernel(
+        frame["time"].to_numpy(float), frame["event"].to_numpy(float), _group_codes(frame["group"])
+    )
+
+
+class _CoxFailure(Exception):
+    """The Cox model has no finite maximum-likelihood estimate for these data."""
+
+
+def _efron_terms(
+    beta: np.ndarray, design: np.ndarray, layout: dict
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Efron partial log-likelihood, its gradient and the observed information.
+
+    ``design`` rows are sorted by time; ``layout`` describes the distinct event times.
+    """
+    eta = design @ beta
+    eta -= eta.max()
+    risk = np.exp(eta)
+    weighted = risk[:, None] * design
+    outer = weighted[:, :, None] * design[:, None, :]
+    start, deaths, first = layout["risk_start"], layout["deaths"], layout["first_death"]
+    at_risk0 = np.cumsum(risk[::-1])[::-1][start]
+    at_risk1 = np.cumsum(weighted[::-1], axis=0)[::-1][start]
+    at_risk2 = np.cumsum(outer[::-1], axis=0)[::-1][start]
+    tied0 = np.add.reduceat(risk[deaths], first)
+    tied1 = np.add.reduceat(weighted[deaths], first, axis=0)
+    tied2 = np.add.reduceat(outer[deaths], first, axis=0)
+    time_of, fraction = layout["time_of_term"], layout["fraction"]
+    s0 = at_risk0[time_of] - fraction * tied0[time_of]
+    s1 = at_risk1[time_of] - fraction[:, None] * tied1[time_of]
+    s2 = at_risk2[time_of] - fraction[:, None, None] * tied2[time_of]
+    mean = s1 / s0[:, None]
+    log_likelihood = eta[deaths].sum() - np.log(s0).sum()
+    gradient = design[deaths].sum(axis=0) - mean.sum(axis=0)
+    information = (s2 / s0[:, None, None]).sum(axis=0) - mean.T @ mean
+    return float(log_likelihood), gradient, information
+
+
+def _cox_efron(
+    time: np.ndarray, event: np.ndarray, design: np.ndarray, *, max_iter: int = 50
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cox proportional-hazards fit (Efron ties) by Newton–Raphson with step halving.
+
+    Columns of ``design`` should be centred and scaled. Returns the coefficients and their
+    standard errors; raises :class:`_CoxFailure` without a finite estimate.
+    """
+    order = np.argsort(time, kind="stable")
+    time, event, design = time[order], event[order], design[order]
+    deaths = np.flatnonzero(event == 1)
+    death_times, tie_counts = np.unique(time[deaths], return_counts=True)
+    first_death = np.cumsum(tie_counts) - tie_counts
+    time_of_term = np.repeat(np.arange(len(death_times)), tie_counts)
+    layout = {
+        "risk_start": np.searchsorted(time, death_times, side="left"),
+        "deaths": deaths,
+        "first_death": first_death,
+        "time_of_term": time_of_term,
+        "fraction": (np.arange(len(deaths)) - first_death[time_of_term]) / tie_counts[time_of_term],
+    }
+    singular = "singular information matrix (collinear variables)"
+    beta = np.zeros(design.shape[1])
+    log_likelihood, gradient, information = _efron_terms(beta, design, layout)
+    for _ in range(max_iter):
+        try:
+            step = np.linalg.solve(information, gradient)
+        except np.linalg.LinAlgError as error:
+            raise _CoxFailure(singular) from error
+        for _ in range(30):
+            candidate = beta + step
+            terms = _efron_terms(candidate, design, layout)
+            if terms[0] >= log_likelihood - 1e-12:
+                break
+            step = step / 2
+        beta = candidate
+        converged = abs(terms[0] - log_likelihood) < 1e-10 and np.abs(step).max() < 1e-7
+        log_likelihood, gradient, information = terms
+        if np.abs(beta).max() > 25:
+            raise _CoxFailure("no finite estimate (the variable separates events completely)")
+        if converged:
+            break
+    else:
+        raise _CoxFailure(f"no convergence in {max_iter} Newton steps")
+    try:
+        variance = np.diag(np.linalg.inv(information))
+    except np.linalg.LinAlgError as error:
+        raise _CoxFailure(singular) from error
+    if not np.all(np.isfinite(variance)) or np.any(variance <= 0):
+        raise _CoxFailure(singular)
+    return beta, np.sqrt(variance)
+
+
+def _failed_cox(n: int, events: int, reason: str) -> dict:
+    return {
+        "hr": np.nan,
+        "ci_low": np.nan,
+        "ci_high": np.nan,
+        "p": np.nan,
+        "n": n,
+        "events": events,
+        "statistic": np.nan,
+        "reason": reason,
+    }
+
+
+def _encode_variable(variable: pd.Series) -> np.ndarray:
+    """Numeric values of a Cox variable; two categories become 0/1 (second level = 1)."""
+    if pd.api.types.is_numeric_dtype(variable) and not pd.api.types.is_bool_dtype(variable):
+        return pd.to_numeric(variable, errors="coerce").to_numpy(dtype=float)
+    levels = _group_order(variable.astype(object) if variable.dtype == bool else variable)
+    if len(levels) > 2:
+        raise InputError(
+            f"Cox variable {variable.name!r}: {len(levels)} categories; give a numeric "
+            "or two-level variable (compare several categories with logrank)"
+        )
+    codes = variable.map({level: float(code) for code, level in enumerate(levels)})
+    return codes.where(variable.notna()).to_numpy(dtype=float)
+
+
+def _encode_covariates(covariates: pd.DataFrame | None, index: pd.Index) -> np.ndarray:
+    """Covariates as numbers (non-numeric one-hot, first level dropped); NaN rows if missing."""
+    if covariates is None or covariates.shape[1] == 0:
+        return np.empty((len(index), 0))
+    covariates = covariates.reindex(index)
+    encoded = pd.get_dummies(covariates, drop_first=True, dummy_na=False, dtype=float)
+    matrix = encoded.to_numpy(dtype=float)
+    matrix[covariates.isna().any(axis=1).to_numpy()] = np.nan
+    return matrix
+
+
+def _cox_arrays(
+    time: np.ndarray,
+    event: np.ndarray,
+    values: np.ndarray,
+    covariates: np.ndarray,
+    min_events: int,
+) -> dict:
+    """Cox fit on aligned arrays: complete cases, variable per SD unless it is two-valued."""
+    complete = (
+        np.isfinite(time)
+        & np.isfinite(event)
+        & np.isfinite(values)
+        & np.isfinite(covariates).all(axis=1)
+    )
+    n, events = int(complete.sum()), int(event[complete].sum())
+    if events < min_events:
+        return _failed_cox(n, events, f"{events} events among {n} patients (< {min_events})")
+    design = np.column_stack([values[complete], covariates[complete]])
+    spread = design.std(axis=0, ddof=1)
+    if not spread[0] > 0:
+        return _failed_cox(n, events, "the variable does not vary among the patients used")
+    design, spread = design[:, spread > 0], spread[spread > 0]
+    standardised = (design - design.mean(axis=0)) / spread
+    try:
+        beta, standard_error = _cox_efron(time[complete], event[complete], standardised)
+    except _CoxFailure as failure:
+        return _failed_cox(n, events, f"Cox model failed: {failure}")
+    per_unit = 1.0 if len(np.unique(values[complete])) > 2 else spread[0]
+    coefficient, error = beta[0] / per_unit, standard_error[0] / per_unit
+    margin = stats.norm.ppf(0.975) * error
+    z = coefficient / error
+    return {
+        "hr": float(np.exp(coefficient)),
+        "ci_low": float(np.exp(coefficient - margin)),
+        "ci_high": float(np.exp(coefficient + margin)),
+        "p": float(2 * stats.norm.sf(abs(z))),
+        "n": n,
+        "events": events,
+        "statistic": float(z),
+        "reason": "",
+    }
+
+
+def cox(
+    time,
+    event,
+    variable: pd.Series,
+    *,
+    covariates: pd.DataFrame | None = None,
+    min_events: int = 5,
+) -> dict:
+    """Cox proportional-hazards model for one variable, optionally adjusted for covariates.
+
+    A numeric variable with more than two distinct values is standardised (mean 0, SD 1
+    over the patients used) so that the hazard ratio is per 1 SD; a two-valued variable is
+    coded 0/1 (higher value, or second category, = 1) and its hazard ratio compares the two.
+    Non-numeric covariates are one-hot encoded (first level dropped). Complete cases only.
+    Ties are handled by Efron's method, as in lifelines' ``CoxPHFitter``, whose estimates
+    this numpy Newton–Raphson fit reproduces at a fraction of the cost.
+
+    Parameters
+    ----------
+    time
+        Follow-up time per patient.
+    event
+        1 = event observed, 0 = censored.
+    variable
+        The variable of interest (named Series; aligned with ``time`` and ``event``).
+    covariates
+        Patients x adjustment variables (e.g. age, stage), aligned on the index.
+    min_events
+        Fewer events than this among the complete cases gives NaN results.
+
+    Returns
+    -------
+    Keys ``hr``, ``ci_low``, ``ci_high`` (95 %), ``p`` (Wald), ``n``, ``events``,
+    ``statistic`` (Wald z) for the variable, and ``reason``: ``""`` on success, otherwise
+    why the numbers are NaN (too few events, no variation, no convergence).
+    """
+    variable = pd.Series(variable)
+    frame = _survival_frame(time, event, variable=variable)
+    values = _encode_variable(frame["variable"].rename(variable.name))
+    return _cox_arrays(
+        frame["time"].to_numpy(dtype=float),
+        frame["event"].to_numpy(dtype=float),
+        values,
+        _encode_covariates(covariates, frame.index),
+        min_events,
+    )
+
+
+def median_split(values: pd.Series) -> pd.Series:
+    """Split a numeric variable at its median: ``"high"`` above it, ``"low"`` otherwise.
+
+    Parameters
+    ----------
+    values
+        Numeric values; missing values stay missing.
+
+    Returns
+    -------
+    Ordered categorical Series (``low`` < ``high``) with the index of ``values``.
+    """
+    numeric = pd.to_numeric(values, errors="coerce")
+    labels = np.where(numeric > numeric.median(), "high", "low")
+    return pd.Series(
+        pd.Categorical(labels, categories=["low", "high"], ordered=True),
+        index=values.index,
+        name=values.name,
+    ).where(numeric.notna())
+
+
+def _median_codes(values: np.ndarray) -> np.ndarray:
+    """0 = low, 1 = high, -1 = missing (as :func:`median_split`)."""
+    finite = np.isfinite(values)
+    codes = np.full(len(values), -1)
+    if finite.any():
+        codes[finite] = (values[finite] > np.median(values[finite])).astype(int)
+    return codes
+
+
+def _empty_survival_table() -> pd.DataFrame:
+    dtypes = {"kind": object, "variable": object, "test": object, "n": "int64", "events": "int64"}
+    return pd.DataFrame(
+        {column: pd.Series(dtype=dtypes.get(column, float)) for column in SURVIVAL_COLUMNS}
+    )
+
+
+def survival_table(
+    obs: pd.DataFrame,
+    *,
+    eigengenes: pd.DataFrame,
+    imaging: pd.DataFrame,
+    features: pd.DataFrame,
+    mutations: Sequence[str] = (),
+    covariates: Sequence[str] = (),
+    min_events: int = 5,
+) -> tuple[pd.DataFrame, list[str]]:
+    """Survival associations of every module, imaging feature and mutation.
+
+    - Module eigengenes: Cox model per 1 SD (adjusted for ``covariates``) and log-rank
+      between the halves of a median split.
+    - Imaging features: continuous ones as the eigengenes; binary, ordinal and categorical
+      ones by log-rank across their categories.
+    - Mutations: log-rank of Mutant against Wildtype (other values count as missing).
+
+    Each test uses the patients with complete data (reported as ``n`` and ``events``); a
+    test with fewer than ``min_events`` events, or that cannot be fitted, has NaN
+    statistics. q is Benjamini–Hochberg over all rows with a p-value. About 1 s for
+    130 patients x 30 features; the cost grows linearly with patients x features.
+
+    Parameters
+    ----------
+    obs
+        Patients x clinical columns, including ``survival_time`` and ``survival_event``.
+    eigengenes
+        Patients x modules (aligned to ``obs`` by index).
+    imaging
+        Patients x imaging features (aligned to ``obs`` by index).
+    features
+        The bundle's feature table (index = feature ID, column ``type``); features missing
+        from it are typed from their dtype.
+    mutations
+        Columns of ``obs`` holding mutation status.
+    covariates
+        Columns of ``obs`` to adjust the Cox models for.
+    min_events
+        Minimum events for a test (overall and per test).
+
+    Returns
+    -------
+    The table (columns ``kind``, ``variable``, ``test``, ``statistic``, ``hr``,
+    ``ci_low``, ``ci_high``, ``p``, ``q``, ``n``, ``events``) and the warnings raised.
+    """
+    start = timer.perf_counter()
+    warnings: list[str] = []
+
+    def warn(message: str) -> None:
+        warnings.append(message)
+        logger.warning(message)
+
+    missing_columns = [c for c in (SURVIVAL_TIME, SURVIVAL_EVENT) if c not in obs.columns]
+    if missing_columns:
+        warn(f"survival analysis skipped: no {' / '.join(missing_columns)} column in clinical data")
+        return _empty_survival_table(), warnings
+    for column in covariates:
+        if column not in obs.columns:
+            raise InputError(
+                f"survival covariate {column!r} is not a clinical column; "
+                f"choose from: {', '.join(map(str, obs.columns))}"
+            )
+    frame = _survival_frame(obs[SURVIVAL_TIME], obs[SURVIVAL_EVENT])
+    time = frame["time"].to_numpy(dtype=float)
+    event = frame["event"].to_numpy(dtype=float)
+    known = np.isfinite(time) & np.isfinite(event)
+    total_events = int(event[known].sum())
+    if total_events < min_events:
+        warn(
+            f"survival analysis skipped: {total_events} events among {int(known.sum())} "
+            f"patients with survival data (at least {min_events} needed)"
+        )
+        return _empty_survival_table(), warnings
+
+    adjust = _encode_covariates(obs[list(covariates)], obs.index) if covariates else None
+    if adjust is None:
+        adjust = np.empty((len(obs), 0))
+    feature_types = features["type"] if "type" in features.columns else pd.Series(dtype=object)
+    rows: list[dict] = []
+    failed: list[str] = []
+
+    def logrank_row(kind: str, name: str, codes: np.ndarray) -> None:
+        statistic, p = _logrank_kernel(time, event, codes)
+        used = known & (codes >= 0)
+        rows.append(
+            {
+                "kind": kind,
+                "variable": name,
+                "test": "logrank",
+                "statistic": statistic,
+                "p": p,
+                "n": int(used.sum()),
+                "events": int(event[used].sum()),
+            }
+        )
+
+    def continuous_rows(kind: str, name: str, values: pd.Series) -> None:
+        numbers = pd.to_numeric(values.reindex(obs.index), errors="coerce").to_numpy(float)
+        result = _cox_arrays(time, event, numbers, adjust, min_events)
+        if result["reason"]:
+            failed.append(f"{name} ({result['reason']})")
+        rows.append(
+            {"kind": kind, "variable": name, "test": "cox"}
+            | {key: result[key] for key in COX_KEYS if key != "reason"}
+        )
+        logrank_row(kind, name, _median_codes(numbers))
+
+    for module in eigengenes.columns:
+        continuous_rows("module", str(module), eigengenes[module])
+    for feature in imaging.columns:
+        values = imaging[feature]
+        feature_type = feature_types.get(feature)
+        if feature_type is None:
+            numeric = pd.api.types.is_numeric_dtype(values) and values.nunique() > 2
+            feature_type = "continuous" if numeric else "categorical"
+        if feature_type == "continuous":
+            continuous_rows("feature", str(feature), values)
+        else:
+            logrank_row("feature", str(feature), _group_codes(values.reindex(obs.index)))
+    for mutation in mutations:
+        if mutation not in obs.columns:
+            warn(f"survival: mutation column {mutation!r} not found in clinical data; skipped")
+            continue
+        status = obs[mutation].astype(object).where(obs[mutation].isin([MUTANT, WILDTYPE]))
+        logrank_row("mutation", str(mutation), _group_codes(status))
+
+    if not rows:
+        return _empty_survival_table(), warnings
+    table = pd.DataFrame(rows, columns=[c for c in SURVIVAL_COLUMNS if c != "q"])
+    too_few = table["events"] < min_events
+    table.loc[too_few, ["statistic", "hr", "ci_low", "ci_high", "p"]] = np.nan
+    table["q"] = bh(table["p"].to_numpy(dtype=float))
+    if failed:
+        warn(
+            f"survival: Cox model gave no estimate for {len(failed)} variable(s): "
+            + "; ".join(failed[:5])
+            + (" ..." if len(failed) > 5 else "")
+        )
+    logger.info("survival: %d tests finished (%.1f s)", len(table), timer.perf_counter() - start)
+    table = table.astype({"n": "int64", "events": "int64"})
+    return table[list(SURVIVAL_COLUMNS)], warnings

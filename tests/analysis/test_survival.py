@@ -1,0 +1,253 @@
+"""Kaplan–Meier, log-rank and Cox against lifelines; the survival table against planted truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines import CoxPHFitter, KaplanMeierFitter
+from lifelines.statistics import logrank_test, multivariate_logrank_test
+from scipy import stats
+
+from analysis import datasets, survival
+from analysis.bundle import SURVIVAL_EVENT, SURVIVAL_TIME
+from analysis.validate import InputError
+
+
+@pytest.fixture(scope="module")
+def small():
+    """120 patients with tied integer times, three groups, a continuous and a binary variable."""
+    rng = np.random.default_rng(21)
+    n = 120
+    index = pd.Index([f"P{i:03d}" for i in range(n)])
+    x = pd.Series(rng.normal(10.0, 4.0, n), index=index, name="x")
+    group = pd.Series(rng.choice(["a", "b", "c"], n), index=index, name="group")
+    hazard = np.exp(0.15 * (x - 10.0) + (group == "c") * 0.6)
+    death = np.ceil(rng.exponential(400.0 / hazard))
+    censor = np.ceil(rng.uniform(100.0, 900.0, n))
+    time = pd.Series(np.minimum(death, censor), index=index)
+    event = pd.Series((death <= censor).astype(int), index=index)
+    covariates = pd.DataFrame(
+        {"age": rng.normal(65.0, 8.0, n), "stage": rng.choice(["I", "II", "III"], n)},
+        index=index,
+    )
+    binary = pd.Series(np.where(rng.random(n) < 0.4, "Mutant", "Wildtype"), index=index)
+    return time, event, x, group, covariates, binary
+
+
+def test_kaplan_meier_matches_lifelines(small):
+    time, event, _, group, _, _ = small
+    curves = survival.kaplan_meier(time, event, group)
+    assert list(curves.columns) == list(survival.KM_COLUMNS)
+    for label, curve in curves.groupby("group"):
+        members = group == label
+        reference = KaplanMeierFitter().fit(time[members], event[members])
+        expected = reference.survival_function_.iloc[:, 0]
+        interval = reference.confidence_interval_
+        assert curve["time"].iloc[0] == 0
+        assert curve["survival"].iloc[0] == 1.0
+        assert curve["at_risk"].iloc[0] == members.sum()
+        np.testing.assert_allclose(curve["time"], expected.index)
+        np.testing.assert_allclose(curve["survival"], expected.to_numpy(), rtol=1e-12)
+        np.testing.assert_allclose(curve["ci_low"], interval.iloc[:, 0], rtol=1e-12)
+        np.testing.assert_allclose(curve["ci_high"], interval.iloc[:, 1], rtol=1e-12)
+        np.testing.assert_array_equal(curve["at_risk"], reference.event_table["at_risk"])
+        assert curve["events"].sum() == event[members].sum()
+
+
+def test_kaplan_meier_product_limit_by_hand():
+    time = pd.Series([2.0, 3.0, 3.0, 5.0, 8.0, 8.0])
+    event = pd.Series([1, 1, 0, 1, 0, 1])
+    curve = survival.kaplan_meier(time, event).set_index("time")
+    expected = {
+        0: 1.0,
+        2: 5 / 6,
+        3: 5 / 6 * 4 / 5,
+        5: 5 / 6 * 4 / 5 * 2 / 3,
+        8: 5 / 6 * 4 / 5 * 2 / 3 / 2,
+    }
+    for t, value in expected.items():
+        assert curve.loc[t, "survival"] == pytest.approx(value)
+    assert curve.loc[5, "at_risk"] == 3
+    assert (curve["group"] == "all").all()
+
+
+def test_kaplan_meier_drops_incomplete_rows(small):
+    time, event, _, group, _, _ = small
+    clean = survival.kaplan_meier(time, event, group)
+    time_gap = time.copy().astype(float)
+    group_gap = group.copy().astype(object)
+    event_gap = event.copy().astype(float)
+    extra = pd.Index(["NA1", "NA2", "NA3"])
+    time_gap = pd.concat([time_gap, pd.Series([np.nan, 5.0, 6.0], index=extra)])
+    event_gap = pd.concat([event_gap, pd.Series([1.0, np.nan, 1.0], index=extra)])
+    group_gap = pd.concat([group_gap, pd.Series(["a", "a", np.nan], index=extra)])
+    pd.testing.assert_frame_equal(survival.kaplan_meier(time_gap, event_gap, group_gap), clean)
+
+
+def test_logrank_matches_lifelines_for_several_and_two_groups(small):
+    time, event, _, group, _, binary = small
+    statistic, p = survival.logrank(time, event, group)
+    reference = multivariate_logrank_test(time, group, event)
+    assert statistic == pytest.approx(reference.test_statistic, rel=1e-10)
+    assert p == pytest.approx(reference.p_value, rel=1e-10)
+    mutant = binary == "Mutant"
+    statistic, p = survival.logrank(time, event, binary)
+    reference = logrank_test(time[mutant], time[~mutant], event[mutant], event[~mutant])
+    assert statistic == pytest.approx(reference.test_statistic, rel=1e-10)
+    assert p == pytest.approx(reference.p_value, rel=1e-10)
+    assert np.isnan(survival.logrank(time, event, pd.Series("a", index=time.index))[1])
+
+
+def test_cox_per_sd_with_covariates_matches_lifelines(small):
+    time, event, x, _, covariates, _ = small
+    result = survival.cox(time, event, x, covariates=covariates)
+    frame = pd.DataFrame(
+        {
+            "time": time,
+            "event": event,
+            "x": (x - x.mean()) / x.std(),
+            "age": covariates["age"],
+            "II": (covariates["stage"] == "II").astype(float),
+            "III": (covariates["stage"] == "III").astype(float),
+        }
+    )
+    reference = CoxPHFitter().fit(frame, "time", "event").summary.loc["x"]
+    assert result["hr"] == pytest.approx(reference["exp(coef)"], rel=1e-4)
+    assert result["ci_low"] == pytest.approx(reference["exp(coef) lower 95%"], rel=1e-4)
+    assert result["ci_high"] == pytest.approx(reference["exp(coef) upper 95%"], rel=1e-4)
+    assert result["statistic"] == pytest.approx(reference["z"], rel=1e-4)
+    assert result["p"] == pytest.approx(reference["p"], rel=1e-3)
+    assert (result["n"], result["events"], result["reason"]) == (len(x), event.sum(), "")
+
+
+def test_cox_hazard_ratio_is_per_standard_deviation(small):
+    time, event, x, _, _, _ = small
+    raw = CoxPHFitter().fit(pd.DataFrame({"t": time, "e": event, "x": x}), "t", "e")
+    per_unit = raw.params_["x"]
+    result = survival.cox(time, event, x)
+    assert result["hr"] == pytest.approx(np.exp(per_unit * x.std()), rel=1e-4)
+    assert result["hr"] > 1, "the simulated hazard rises with x"
+
+
+def test_cox_two_level_variable_compares_second_level_to_first(small):
+    time, event, _, _, _, binary = small
+    result = survival.cox(time, event, binary.rename("egfr"))
+    frame = pd.DataFrame({"t": time, "e": event, "wt": (binary == "Wildtype").astype(float)})
+    reference = CoxPHFitter().fit(frame, "t", "e").summary.loc["wt"]
+    assert result["hr"] == pytest.approx(reference["exp(coef)"], rel=1e-4)
+    assert result["p"] == pytest.approx(reference["p"], rel=1e-3)
+
+
+def test_cox_reports_failures_instead_of_raising(small):
+    time, event, x, group, _, _ = small
+    few = survival.cox(time, event * (np.arange(len(event)) < 4), x)
+    assert np.isnan(few["hr"]) and "events" in few["reason"]
+    assert few["events"] < 5
+    separated_time = pd.Series(np.arange(40, 0, -1, dtype=float))
+    separated = survival.cox(
+        separated_time, pd.Series(np.ones(40)), pd.Series(np.arange(40.0), name="x")
+    )
+    assert np.isnan(separated["hr"]) and separated["reason"].startswith("Cox model failed")
+    constant = survival.cox(time, event, pd.Series(1.0, index=time.index, name="c"))
+    assert np.isnan(constant["p"]) and "does not vary" in constant["reason"]
+    with pytest.raises(InputError, match="3 categories"):
+        survival.cox(time, event, group)
+
+
+def test_bad_survival_values_name_the_patient(small):
+    time, event, _, group, _, _ = small
+    with pytest.raises(InputError, match="P001"):
+        survival.logrank(time, event.where(event.index != "P001", 2), group)
+    with pytest.raises(InputError, match="negative"):
+        survival.logrank(time - 1000, event, group)
+
+
+def test_median_split_labels_and_keeps_missing():
+    values = pd.Series([1.0, 5.0, np.nan, 3.0, 4.0, 2.0], index=list("abcdef"), name="v")
+    split = survival.median_split(values)
+    assert split.name == "v" and list(split.index) == list("abcdef")
+    assert split.astype(object).where(split.notna(), None).tolist() == [
+        "low",
+        "high",
+        None,
+        "low",
+        "high",
+        "low",
+    ]
+    assert list(split.cat.categories) == ["low", "high"]
+
+
+def _eigengenes(cohort) -> pd.DataFrame:
+    truth = cohort.truth["gene_module"]
+    samples = cohort.expression.T
+    columns = {}
+    for module in cohort.truth["module_terms"]:
+        block = samples.loc[:, truth.index[truth == module]]
+        block = (block - block.mean()) / block.std()
+        u, s, _ = np.linalg.svd(block.to_numpy(), full_matrices=False)
+        first = u[:, 0] * s[0]
+        columns[module] = first * np.sign(np.corrcoef(first, block.mean(axis=1))[0, 1])
+    return pd.DataFrame(columns, index=samples.index)
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return datasets.synthetic(n_patients=200, n_genes=400, n_features=40, seed=2)
+
+
+def test_survival_table_finds_the_planted_module(cohort):
+    features = pd.DataFrame({"type": pd.Series(cohort.feature_types)})
+    table, warnings = survival.survival_table(
+        cohort.clinical,
+        eigengenes=_eigengenes(cohort),
+        imaging=cohort.imaging,
+        features=features,
+        mutations=["EGFR", "KRAS"],
+        covariates=["age", "stage"],
+    )
+    assert warnings == []
+    assert list(table.columns) == list(survival.SURVIVAL_COLUMNS)
+    planted = cohort.truth["survival_module"]
+    cox_rows = table[(table["kind"] == "module") & (table["test"] == "cox")].set_index("variable")
+    assert cox_rows["p"].idxmin() == planted
+    assert cox_rows.loc[planted, "q"] < 0.05
+    assert cox_rows.loc[planted, "hr"] > 1.3
+    planted_logrank = table[(table["variable"] == planted) & (table["test"] == "logrank")]
+    assert planted_logrank["q"].iloc[0] < 0.05
+    null = table[table["variable"].isin(cohort.truth["null_features"])]
+    assert len(null) >= 40
+    assert (null["q"] < 0.05).mean() <= 0.05
+    finite = table["p"].notna()
+    np.testing.assert_allclose(
+        table.loc[finite, "q"], stats.false_discovery_control(table.loc[finite, "p"])
+    )
+    kinds = table.groupby("kind")["test"].agg(set).to_dict()
+    assert kinds == {
+        "module": {"cox", "logrank"},
+        "feature": {"cox", "logrank"},
+        "mutation": {"logrank"},
+    }
+    categorical = table[table["variable"] == "nodule_shape"]
+    assert categorical["test"].tolist() == ["logrank"]
+    complete = cohort.clinical[[SURVIVAL_TIME, SURVIVAL_EVENT]].notna().all(axis=1)
+    egfr = table[table["variable"] == "EGFR"].iloc[0]
+    known = cohort.clinical["EGFR"].isin(["Mutant", "Wildtype"])
+    assert egfr["n"] == (complete & known).sum()
+
+
+def test_survival_table_skips_with_a_warning(cohort):
+    features = pd.DataFrame({"type": pd.Series(cohort.feature_types)})
+    arguments = {"eigengenes": _eigengenes(cohort), "imaging": cohort.imaging, "features": features}
+    table, warnings = survival.survival_table(
+        cohort.clinical.drop(columns=[SURVIVAL_EVENT]), **arguments
+    )
+    assert table.empty and list(table.columns) == list(survival.SURVIVAL_COLUMNS)
+    assert len(warnings) == 1 and SURVIVAL_EVENT in warnings[0]
+    no_events = cohort.clinical.assign(**{SURVIVAL_EVENT: 0.0})
+    table, warnings = survival.survival_table(no_events, **arguments)
+    assert table.empty and "0 events" in warnings[0]
+    table, warnings = survival.survival_table(cohort.clinical, mutations=["TP53"], **arguments)
+    assert "TP53" in warnings[0] and "TP53" not in set(table["variable"])
+    with pytest.raises(InputError, match="smoking"):
+        survival.survival_table(cohort.clinical, covariates=["smoking"], **arguments)

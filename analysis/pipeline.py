@@ -279,8 +279,15 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
             else None
         )
         report = validate.match_samples(
-            {"expression": list(expression.index), "imaging": list(imaging.index)},
-            optional={"clinical": list(clinical.index)} if clinical is not None else None,
+            {
+                f"expression ({inputs.expression.source})": list(expression.index),
+                f"imaging ({inputs.imaging.source})": list(imaging.index),
+            },
+            optional=(
+                {f"clinical ({inputs.clinical.source})": list(clinical.index)}
+                if clinical is not None
+                else None
+            ),
             min_overlap=config.min_overlap,
         )
         warnings.extend(report.warnings)

@@ -324,6 +324,7 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
             resolution=config.leiden_resolution,
             seed=config.seed,
         )
+        warnings.extend(module_result.get("warnings", []))
         eigengenes = adata.obsm[bundle.EIGENGENES_KEY]
         progress(f"  {eigengenes.shape[1]} modules")
 

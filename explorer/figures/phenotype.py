@@ -1,0 +1,194 @@
+"""One module (or gene) against one imaging feature, patient by patient."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from scipy import stats
+
+from analysis.validate import InputError
+from explorer.figures.style import (
+    NEUTRAL_COLOR,
+    QUALITATIVE,
+    TEMPLATE,
+    UNASSIGNED_COLOR,
+    empty_figure,
+)
+
+CATEGORY_TYPES = ("ordinal", "binary", "categorical")
+MISSING_LEVEL = "unknown"
+
+
+def _category_order(values: pd.Series, levels: Sequence[str] | None) -> list[str]:
+    present = set(values.astype(str))
+    if levels is None and isinstance(values.dtype, pd.CategoricalDtype):
+        levels = [str(level) for level in values.cat.categories]
+    if levels is None:
+        return sorted(present)
+    ordered = [str(level) for level in levels if str(level) in present]
+    return ordered + sorted(present - set(ordered))
+
+
+def _color_levels(values: pd.Series) -> list[str]:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        levels = [str(level) for level in values.cat.categories]
+    else:
+        levels = sorted(set(values.dropna().astype(str)))
+    return levels + ([MISSING_LEVEL] if values.isna().any() else [])
+
+
+def _level_color(level: str | None, index: int) -> str:
+    if level is None:
+        return NEUTRAL_COLOR
+    return UNASSIGNED_COLOR if level == MISSING_LEVEL else QUALITATIVE[index % len(QUALITATIVE)]
+
+
+def phenotype_plot(
+    df: pd.DataFrame,
+    *,
+    feature_type: str,
+    value_label: str,
+    feature_label: str,
+    color: str | None = None,
+    levels: Sequence[str] | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Eigengene (or expression) per patient against an imaging feature.
+
+    Parameters
+    ----------
+    df
+        Columns ``patient``, ``value`` (y), ``feature`` (x) and optionally the column named
+        by ``color`` (e.g. a mutation status).
+    feature_type
+        ``continuous`` gives a scatter with an OLS line and Spearman's rho in the title;
+        ``ordinal`` / ``binary`` / ``categorical`` give a box with the points per category.
+    value_label, feature_label
+        Axis titles.
+    color
+        Column of ``df`` to colour points by.
+    levels
+        Category order (defaults to the categorical dtype's order, else sorted).
+    title
+        Figure title (the rho summary is appended for continuous features).
+
+    Returns
+    -------
+    The figure; every point's ``customdata`` is its patient ID.
+    """
+    if df is None or df.empty:
+        return empty_figure(
+            "No patients to show: choose a module and an imaging feature.", title=title
+        )
+    missing = [column for column in ("patient", "value", "feature") if column not in df]
+    if color is not None and color not in df:
+        missing.append(color)
+    if missing:
+        raise InputError(f"phenotype table lacks column(s) {missing}")
+    data = df.dropna(subset=["value", "feature"])
+    if data.empty:
+        return empty_figure(
+            "No patient has both values: choose another feature or module.", title=title
+        )
+    patients = data["patient"].astype(str)
+    groups = (
+        [(None, np.ones(len(data), dtype=bool))]
+        if color is None
+        else [
+            (
+                level,
+                (
+                    data[color].astype(str).where(data[color].notna(), MISSING_LEVEL) == level
+                ).to_numpy(),
+            )
+            for level in _color_levels(data[color])
+        ]
+    )
+    fig = go.Figure()
+    if feature_type in CATEGORY_TYPES:
+        order = _category_order(data["feature"], levels)
+        x = data["feature"].astype(str)
+        for index, (level, mask) in enumerate(groups):
+            if not mask.any():
+                continue
+            fig.add_trace(
+                go.Box(
+                    x=x[mask].tolist(),
+                    y=data["value"][mask].astype(float).round(4).tolist(),
+                    customdata=patients[mask].tolist(),
+                    name=level if level is not None else value_label,
+                    showlegend=level is not None,
+                    boxpoints="all",
+                    jitter=0.4,
+                    pointpos=0,
+                    marker={"size": 5, "opacity": 0.7, "color": _level_color(level, index)},
+                    line={"color": _level_color(level, index)},
+                    fillcolor="rgba(0,0,0,0)",
+                    hovertemplate="patient %{customdata}<br>%{x}<br>"
+                    + value_label
+                    + " %{y:.3f}<extra>%{fullData.name}</extra>",
+                )
+            )
+        counts = x.value_counts()
+        fig.update_xaxes(
+            type="category",
+            categoryorder="array",
+            categoryarray=order,
+            tickvals=order,
+            ticktext=[f"{level}<br>(n={counts.get(level, 0)})" for level in order],
+        )
+        fig.update_layout(boxmode="group" if color is not None else "overlay")
+        full_title = title
+    elif feature_type == "continuous":
+        x = data["feature"].astype(float).to_numpy()
+        y = data["value"].astype(float).to_numpy()
+        for index, (level, mask) in enumerate(groups):
+            if not mask.any():
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=np.round(x[mask], 4),
+                    y=np.round(y[mask], 4),
+                    customdata=patients[mask].tolist(),
+                    mode="markers",
+                    name=level if level is not None else value_label,
+                    showlegend=level is not None,
+                    marker={"size": 6, "opacity": 0.8, "color": _level_color(level, index)},
+                    hovertemplate="patient %{customdata}<br>"
+                    + f"{feature_label} %{{x:.3g}}<br>{value_label} %{{y:.3f}}"
+                    + "<extra>%{fullData.name}</extra>",
+                )
+            )
+        summary = f"n = {len(x)}"
+        if len(x) >= 3 and np.ptp(x) > 0:
+            fit = stats.linregress(x, y)
+            line_x = np.array([x.min(), x.max()])
+            fig.add_trace(
+                go.Scatter(
+                    x=line_x,
+                    y=fit.intercept + fit.slope * line_x,
+                    mode="lines",
+                    line={"color": "black", "width": 1.5},
+                    name="OLS fit",
+                    hoverinfo="skip",
+                )
+            )
+            rho = stats.spearmanr(x, y).statistic
+            summary = f"Spearman ρ = {rho:.2f}, n = {len(x)}"
+        full_title = f"{title} ({summary})" if title else summary
+    else:
+        raise InputError(
+            f"feature_type must be continuous, ordinal, binary or categorical, got {feature_type!r}"
+        )
+    fig.update_layout(
+        template=TEMPLATE,
+        title=full_title,
+        xaxis_title=feature_label,
+        yaxis_title=value_label,
+        legend={"title": {"text": color}} if color else {},
+        height=420,
+    )
+    return fig

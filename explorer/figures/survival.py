@@ -1,0 +1,164 @@
+"""Kaplan–Meier curves with confidence bands and a number-at-risk table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from analysis.validate import InputError
+from explorer.figures.style import QUALITATIVE, TEMPLATE, empty_figure, natural_key
+
+REQUIRED = ("group", "time", "survival", "ci_low", "ci_high", "at_risk")
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    red, green, blue = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red},{green},{blue},{alpha})"
+
+
+def at_risk_at(curve: pd.DataFrame, times: np.ndarray) -> np.ndarray:
+    """Number at risk at each of ``times`` from a curve's ``time`` / ``at_risk`` rows.
+
+    The number at risk at ``t`` is that of the first curve time ``>= t`` (no one leaves
+    the risk set between recorded times); 0 after the last recorded time.
+    """
+    curve = curve.sort_values("time")
+    position = np.searchsorted(curve["time"].to_numpy(), times, side="left")
+    at_risk = np.append(curve["at_risk"].to_numpy(), 0)
+    return at_risk[position].astype(int)
+
+
+def km_figure(
+    curves: pd.DataFrame,
+    *,
+    p: float | None = None,
+    time_label: str = "Time (days)",
+    n_ticks: int = 6,
+    title: str | None = None,
+) -> go.Figure:
+    """Step survival curves per group, shaded confidence bands and numbers at risk.
+
+    Parameters
+    ----------
+    curves
+        Columns ``group``, ``time``, ``survival``, ``ci_low``, ``ci_high``, ``at_risk``
+        (one row per group and time, as from a Kaplan–Meier fit).
+    p
+        Log-rank p-value shown on the plot.
+    time_label
+        x-axis title.
+    n_ticks
+        Number of time points in the at-risk table.
+    title
+        Figure title.
+
+    Returns
+    -------
+    The figure: curves on top, numbers at risk per group below.
+    """
+    if curves is None or curves.empty:
+        return empty_figure(
+            "No survival data: the bundle needs survival_time and survival_event columns.",
+            title=title,
+        )
+    missing = [column for column in REQUIRED if column not in curves]
+    if missing:
+        raise InputError(f"survival curves lack column(s) {missing}")
+    data = curves.dropna(subset=["time", "survival"]).copy()
+    data["group"] = data["group"].astype(str)
+    groups = sorted(pd.unique(data["group"]), key=natural_key)
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.84, 0.16] if len(groups) <= 3 else [0.75, 0.25],
+        vertical_spacing=0.1,
+    )
+    end = float(data["time"].max())
+    ticks = np.unique(np.round(np.linspace(0.0, end, n_ticks)))
+    for index, group in enumerate(groups):
+        color = QUALITATIVE[index % len(QUALITATIVE)]
+        curve = data[data["group"] == group].sort_values("time")
+        if curve["time"].iloc[0] > 0:
+            first = curve.iloc[[0]].assign(time=0.0, survival=1.0, ci_low=1.0, ci_high=1.0)
+            curve = pd.concat([first, curve], ignore_index=True)
+        time = curve["time"].round(3).tolist()
+        for bound, fill in (("ci_high", None), ("ci_low", "tonexty")):
+            fig.add_trace(
+                go.Scatter(
+                    x=time,
+                    y=curve[bound].round(4).tolist(),
+                    mode="lines",
+                    line={"width": 0, "shape": "hv", "color": color},
+                    fill=fill,
+                    fillcolor=_rgba(color, 0.18),
+                    legendgroup=group,
+                    showlegend=False,
+                    hoverinfo="skip",
+                    name=f"{group} {bound}",
+                ),
+                row=1,
+                col=1,
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=time,
+                y=curve["survival"].round(4).tolist(),
+                customdata=np.column_stack(
+                    [curve["ci_low"].round(3), curve["ci_high"].round(3), curve["at_risk"]]
+                ),
+                mode="lines",
+                line={"shape": "hv", "color": color, "width": 2},
+                name=group,
+                legendgroup=group,
+                hovertemplate=f"<b>{group}</b><br>time %{{x:.0f}}<br>survival %{{y:.2f}} "
+                "(%{customdata[0]:.2f}–%{customdata[1]:.2f})<br>at risk %{customdata[2]}"
+                "<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=ticks,
+                y=[group] * len(ticks),
+                mode="text",
+                text=[str(n) for n in at_risk_at(curve, ticks)],
+                textfont={"color": color},
+                showlegend=False,
+                hoverinfo="skip",
+                name=f"{group} at risk",
+            ),
+            row=2,
+            col=1,
+        )
+    if p is not None and np.isfinite(p):
+        fig.add_annotation(
+            text=f"log-rank p = {p:.2g}",
+            x=0.98,
+            y=0.98,
+            xref="x domain",
+            yref="y domain",
+            xanchor="right",
+            yanchor="top",
+            showarrow=False,
+        )
+    fig.update_yaxes(title_text="Survival probability", range=[0, 1.02], row=1, col=1)
+    fig.update_yaxes(
+        type="category",
+        categoryorder="array",
+        categoryarray=groups[::-1],
+        range=[-0.6, len(groups) - 0.4],
+        showline=False,
+        ticks="",
+        title_text="At risk",
+        row=2,
+        col=1,
+    )
+    fig.update_xaxes(title_text=time_label, tickvals=ticks, row=2, col=1)
+    fig.update_xaxes(showticklabels=False, tickvals=ticks, row=1, col=1)
+    fig.update_xaxes(showline=False, ticks="", row=2, col=1)
+    fig.update_layout(template=TEMPLATE, title=title, height=480, hovermode="closest")
+    return fig

@@ -220,11 +220,23 @@ def _run_demo(args: argparse.Namespace) -> int:
     return _serve(path, args)
 
 
+def _configure_logging() -> None:
+    """Show radmap's warnings as ``radmap: warning: ...`` lines; leave other loggers alone."""
+    logger = logging.getLogger("radmap")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("radmap: warning: %(message)s"))
+        handler.setLevel(logging.WARNING)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``radmap`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="radmap: warning: %(message)s")
+    _configure_logging()
     try:
         return args.handler(args)
     except InputError as err:

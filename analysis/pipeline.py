@@ -387,6 +387,7 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
         "format_version": bundle.FORMAT_VERSION,
         "name": config.name or Path(str(config.expression)).stem,
         "params": {
+            "dataset": config.name or Path(str(config.expression)).stem,
             "config": json.dumps(config.to_dict(), sort_keys=True),
             "preprocess": _jsonable(pp_report),
             "modules": _jsonable(module_result["params"] | {"power": module_result["power"]}),

@@ -1,0 +1,278 @@
+"""Serve a large bundle with gunicorn and measure the explorer's main callbacks under load.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_app.py                 # build 500 x 20,000 x 200
+    .venv/bin/python benchmarks/bench_app.py --bundle big.h5ad --requests 200 --concurrency 8
+
+Steps: build (or take) a bundle of 500 patients x 20,000 genes x 200 imaging features,
+start ``gunicorn -w 2 -b 127.0.0.1:PORT "explorer.app:make_server()"``, time how long it
+takes to answer ``/``, then from a second process send a bounded number of concurrent
+``POST /_dash-update-component`` requests (the payloads the browser sends) for the map
+heatmap, the volcano and the gene view, and print p50 / p95 latency and response sizes.
+Only 127.0.0.1 is contacted; the load is bounded in count and time and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_SECONDS = 600
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def build_bundle(path: Path, *, n_patients: int, n_genes: int, n_features: int, seed: int) -> Path:
+    """A bundle of the requested size in the radmap format (the tests' toy generator)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.explorer.conftest import write_toy_bundle
+
+    return write_toy_bundle(
+        path,
+        n_patients=n_patients,
+        n_genes=n_genes,
+        n_radiomic=n_features - 6,
+        n_modules=12,
+        seed=seed,
+    )
+
+
+def state_id(page: str, key: str) -> dict:
+    return {"key": key, "page": page, "role": "state"}
+
+
+def _sid(component) -> str:
+    return (
+        component
+        if isinstance(component, str)
+        else json.dumps(component, sort_keys=True, separators=(",", ":"))
+    )
+
+
+def payload(outputs: list[tuple], inputs: list[tuple]) -> dict:
+    """A ``/_dash-update-component`` body: outputs [(id, prop)], inputs [(id, prop, value)]."""
+    output_key = "..." + "...".join(f"{_sid(i)}.{p}" for i, p in outputs) + "..."
+    output_key = output_key[1:-1] if len(outputs) > 1 else f"{_sid(outputs[0][0])}.{outputs[0][1]}"
+    return {
+        "output": output_key,
+        "outputs": [{"id": i, "property": p} for i, p in outputs]
+        if len(outputs) > 1
+        else {"id": outputs[0][0], "property": outputs[0][1]},
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+        "state": [],
+        "changedPropIds": [f"{_sid(inputs[0][0])}.{inputs[0][1]}"],
+    }
+
+
+def scenario_payloads(feature: str, gene: str) -> dict[str, dict]:
+    """The request bodies of the three main views, as the renderer sends them."""
+    graph = lambda name: {"fig": name, "role": "graph"}  # noqa: E731
+    table = lambda name: {"role": "table", "table": name}  # noqa: E731
+    map_inputs = [
+        (state_id("map", "q"), "value", 0.05),
+        (state_id("map", "stat"), "value", "effect"),
+        (state_id("map", "sources"), "value", []),
+        (state_id("map", "groups"), "value", []),
+        (state_id("map", "min_effect"), "value", 0),
+        (state_id("map", "rows"), "value", "auto"),
+        (state_id("map", "top"), "value", 40),
+    ]
+    volcano_inputs = [
+        (state_id("volcano", "feature"), "value", feature),
+        (state_id("volcano", "y"), "value", "q"),
+        (state_id("volcano", "q"), "value", 0.05),
+        (state_id("volcano", "min_effect"), "value", 0),
+        ({"key": "gene", "page": "volcano", "role": "state-store"}, "data", None),
+    ]
+    gene_inputs = [
+        (state_id("gene", "gene"), "value", gene),
+        (state_id("gene", "q"), "value", 0.05),
+    ]
+    return {
+        "map": payload(
+            [
+                (graph("map-heatmap"), "figure"),
+                ("map-heatmap-box", "style"),
+                ("map-note", "children"),
+            ],
+            map_inputs,
+        ),
+        "volcano": payload(
+            [
+                (graph("volcano"), "figure"),
+                ("volcano-note", "children"),
+                (table("volcano-top"), "rowData"),
+                (table("volcano-top"), "columnDefs"),
+            ],
+            volcano_inputs,
+        ),
+        "gene": payload(
+            [
+                ("gene-note", "children"),
+                ("gene-body", "style"),
+                (graph("gene-bar"), "figure"),
+                (table("gene-associations"), "rowData"),
+                (table("gene-associations"), "columnDefs"),
+                ("gene-info", "children"),
+                (table("gene-pathways"), "rowData"),
+                (table("gene-pathways"), "columnDefs"),
+                (graph("gene-km"), "figure"),
+            ],
+            gene_inputs,
+        ),
+    }
+
+
+def _post(url: str, body: bytes) -> tuple[float, int, int]:
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=120) as response:
+        data = response.read()
+        status = response.status
+    return time.perf_counter() - started, len(data), status
+
+
+def load_worker(url: str, body: bytes, n_requests: int, concurrency: int) -> list[tuple]:
+    """Runs in a second process: ``n_requests`` POSTs, ``concurrency`` at a time."""
+    deadline = time.monotonic() + MAX_SECONDS
+    results = []
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        futures = [pool.submit(_post, url, body) for _ in range(n_requests)]
+        for future in futures:
+            remaining = max(1.0, deadline - time.monotonic())
+            results.append(future.result(timeout=remaining))
+    return results
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return time.perf_counter() - started
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout:.0f} s")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bundle", type=Path, help="existing bundle (default: build one)")
+    parser.add_argument("--patients", type=int, default=500)
+    parser.add_argument("--genes", type=int, default=20_000)
+    parser.add_argument("--features", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=60, help="requests per view")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    workdir = Path(tempfile.mkdtemp(prefix="radmap-bench-"))
+    bundle = args.bundle
+    if bundle is None:
+        started = time.perf_counter()
+        bundle = build_bundle(
+            workdir / "bench.h5ad",
+            n_patients=args.patients,
+            n_genes=args.genes,
+            n_features=args.features,
+            seed=args.seed,
+        )
+        print(
+            f"built {bundle} ({args.patients} patients x {args.genes} genes x "
+            f"{args.features} features) in {time.perf_counter() - started:.1f} s"
+        )
+    print(f"bundle size {bundle.stat().st_size / 2**20:.1f} MiB")
+
+    sys.path.insert(0, str(ROOT))
+    from explorer.data import BundleData
+
+    data = BundleData(bundle)
+    feature = data.gene_features[0] if data.gene_features else str(data.features.index[0])
+    gene = str(data.genes[0])
+    bodies = {
+        name: json.dumps(body).encode() for name, body in scenario_payloads(feature, gene).items()
+    }
+    del data
+
+    port = free_port()
+    env = os.environ | {
+        "RADMAP_BUNDLE": str(bundle),
+        "RADMAP_PINS_DIR": str(workdir / "pins"),
+        "RADMAP_CACHE_DIR": str(workdir / "cache"),
+        "PYTHONPATH": str(ROOT),
+    }
+    command = [
+        str(Path(sys.executable).with_name("gunicorn")),
+        "-w",
+        str(args.workers),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--timeout",
+        "120",
+        "explorer.app:make_server()",
+    ]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        ready = wait_ready(base + "/", process, timeout=300)
+        print(
+            f"gunicorn ({args.workers} workers) ready in {time.perf_counter() - started:.1f} s "
+            f"(first page answered {ready:.1f} s after start)"
+        )
+        url = base + "/_dash-update-component"
+        print(f"\n{'view':<9}{'n':>5}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}{'KiB':>10}")
+        with ProcessPoolExecutor(max_workers=1) as loader:
+            for name, body in bodies.items():
+                warm = _post(url, body)  # first call fills each worker's memo
+                _post(url, body)
+                results = loader.submit(
+                    load_worker, url, body, args.requests, args.concurrency
+                ).result(timeout=MAX_SECONDS)
+                failed = [status for _, _, status in results if status != 200]
+                times = [seconds * 1000 for seconds, _, _ in results]
+                size = statistics.mean(size for _, size, _ in results) / 1024
+                print(
+                    f"{name:<9}{len(results):>5}{percentile(times, 50):>10.1f}"
+                    f"{percentile(times, 95):>10.1f}{max(times):>10.1f}{size:>10.1f}"
+                    + (f"  ({len(failed)} failed)" if failed else "")
+                    + f"   cold {warm[0] * 1000:.0f} ms"
+                )
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,355 @@
+"""The radmap explorer: a Dash app over one bundle.
+
+Run it locally::
+
+    python -m explorer.app path/to/bundle.h5ad          # or radmap's CLI
+
+or behind gunicorn (several workers share nothing but the disk caches)::
+
+    RADMAP_BUNDLE=path/to/bundle.h5ad gunicorn -w 2 -b 127.0.0.1:8050 "explorer.app:make_server()"
+
+Environment variables read by :func:`make_server`: ``RADMAP_BUNDLE`` (required),
+``RADMAP_PINS_DIR``, ``RADMAP_CACHE_DIR`` and ``RADMAP_URL_BASE`` (see :func:`create_app`).
+
+Everything is served from this machine: Dash, plotly.js, AG Grid and the Bootstrap CSS
+(``assets/bootstrap.min.css``, Bootstrap 5.3, MIT) — no CDN, so the app works offline.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from explorer.callbacks import AppContext, register_callbacks
+from explorer.callbacks.core import handle_error
+from explorer.callbacks.pins import pin_cards
+from explorer.data import BundleData
+from explorer.pages import LAYOUTS, dataset_header, navbar
+from explorer.state import PAGES, ViewState
+
+logger = logging.getLogger("radmap")
+
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+BUNDLE_ENV = "RADMAP_BUNDLE"
+PINS_ENV = "RADMAP_PINS_DIR"
+CACHE_ENV = "RADMAP_CACHE_DIR"
+URL_BASE_ENV = "RADMAP_URL_BASE"
+BACKGROUND_EXPIRE_S = 24 * 3600
+PUBLIC_HOSTS = ("0.0.0.0", "::", "[::]", "")
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/radmap`` (``~/.cache/radmap``)."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "radmap"
+
+
+def default_pins_dir() -> Path:
+    """``$XDG_DATA_HOME/radmap/pins`` (``~/.local/share/radmap/pins``)."""
+    root = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(root) / "radmap" / "pins"
+
+
+def content_security_policy(script_hashes: Sequence[str]) -> str:
+    """A CSP that Dash, plotly.js and AG Grid work under, with nothing loaded from elsewhere.
+
+    Scripts: own origin plus the hashes of Dash's inline scripts; ``'unsafe-eval'`` because
+    plotly's WebGL traces (``scattergl``, used by the volcano) compile shaders with
+    ``Function``. Styles: inline styles are needed by Dash components, plotly and AG Grid.
+    """
+    directives = {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", "'unsafe-eval'", *script_hashes],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'self'"],
+    }
+    return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
+
+
+def add_security_headers(server, *, script_hashes: Sequence[str]) -> None:
+    """Set security headers on every response of the Flask ``server``."""
+    policy = content_security_policy(script_hashes)
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "SAMEORIGIN",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+        "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Content-Security-Policy": policy,
+    }
+
+    @server.after_request
+    def _security_headers(response):
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
+        return response
+
+
+def _preload() -> html.Div:
+    """Hidden instances of the lazily loaded components (dropdown, graph, grid).
+
+    Dash loads these components' code on first use and React suspends their first render;
+    when that first render happens inside a page rendered by a callback, a dropdown can stay
+    suspended (blank) for good. Rendering one of each with the shell resolves them once, so
+    that page renders never suspend.
+    """
+    import dash_ag_grid as dag
+
+    return html.Div(
+        [
+            dcc.Dropdown(id="rm-preload-dropdown", options=[]),
+            dcc.Graph(id="rm-preload-graph"),
+            dag.AgGrid(id="rm-preload-grid", rowData=[], columnDefs=[]),
+        ],
+        style={"display": "none"},
+        **{"aria-hidden": "true"},
+    )
+
+
+def shell(data: BundleData, *, base: str = "/") -> html.Div:
+    """The frame around every page: URL, stores, navigation, header, alerts, pin dialog."""
+    pin_modal = dbc.Modal(
+        [
+            dbc.ModalHeader(dbc.ModalTitle("Pin this association")),
+            dbc.ModalBody(
+                [
+                    html.Div(id="pin-modal-body", className="mb-2"),
+                    dbc.Label("Note", html_for="pin-note-input"),
+                    dbc.Textarea(
+                        id="pin-note-input",
+                        placeholder="Why is this interesting? What would you test next?",
+                        maxLength=5000,
+                        rows=4,
+                    ),
+                ]
+            ),
+            dbc.ModalFooter(
+                [
+                    dbc.Button("Cancel", id="pin-cancel", color="secondary", outline=True),
+                    dbc.Button("Save pin", id="pin-save-new", color="primary"),
+                ]
+            ),
+        ],
+        id="pin-modal",
+        is_open=False,
+    )
+    toast = dbc.Toast(
+        id="pin-toast",
+        header="radmap",
+        is_open=False,
+        dismissable=True,
+        duration=4000,
+        className="rm-toast",
+    )
+    footer = html.Footer(
+        dbc.Container(
+            html.Small(
+                [
+                    f"Bundle {data.path.name} · sha256 {data.bundle_id[:12]}… · "
+                    f"format {data.format_version}",
+                ],
+                className="text-muted",
+            ),
+            fluid=True,
+        ),
+        className="rm-footer",
+    )
+    return html.Div(
+        [
+            dcc.Location(id="url", refresh="callback-nav"),
+            dcc.Store(id="written-search"),
+            dcc.Store(id="pins-version", data=0),
+            dcc.Store(id="pin-draft"),
+            navbar(base=base),
+            dataset_header(data.summary()),
+            dbc.Container(
+                [
+                    dbc.Alert(
+                        id="global-alert",
+                        is_open=False,
+                        dismissable=True,
+                        color="danger",
+                        className="rm-alert mt-3",
+                    ),
+                    html.Div(id="url-messages", className="mt-3"),
+                    html.Div(id="page-content", className="rm-page"),
+                ],
+                fluid=True,
+                className="rm-main",
+            ),
+            pin_modal,
+            toast,
+            footer,
+            _preload(),
+        ],
+        className="rm-app",
+    )
+
+
+def create_app(
+    bundle_path: str | Path,
+    *,
+    pins_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    url_base_pathname: str = "/",
+    gene_sets: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+) -> dash.Dash:
+    """Build the explorer for one bundle.
+
+    Parameters
+    ----------
+    bundle_path
+        The bundle (``.h5ad``) written by ``radmap analyze``.
+    pins_dir
+        Where pinned hypotheses are kept (one JSON file per bundle); default
+        :func:`default_pins_dir`.
+    cache_dir
+        Disk cache for background work (pre-ranked enrichment) and its results; default
+        :func:`default_cache_dir`.
+    url_base_pathname
+        Path prefix when the app is served below the site root (e.g. ``"/radmap/"``).
+    gene_sets
+        Collection -> term -> genes for live enrichment; default: the collections shipped
+        with radmap.
+
+    Returns
+    -------
+    The Dash app; ``app.server`` is the Flask WSGI application.
+    """
+    import diskcache
+
+    from explorer.hypotheses import PinStore
+
+    base = url_base_pathname if url_base_pathname.endswith("/") else url_base_pathname + "/"
+    data = BundleData(bundle_path, gene_sets=gene_sets)
+    cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    pins_root = Path(pins_dir) if pins_dir is not None else default_pins_dir()
+    cache_root.mkdir(parents=True, exist_ok=True)
+    pins_root.mkdir(parents=True, exist_ok=True)
+    manager = dash.DiskcacheManager(
+        diskcache.Cache(str(cache_root / "background")), expire=BACKGROUND_EXPIRE_S
+    )
+    ctx = AppContext(
+        data=data,
+        pins=PinStore(pins_root, data.bundle_id),
+        results=diskcache.Cache(str(cache_root / "results")),
+        base=base,
+    )
+    app = dash.Dash(
+        __name__,
+        assets_folder=str(ASSETS_DIR),
+        serve_locally=True,
+        url_base_pathname=base,
+        title="radmap",
+        update_title=None,
+        suppress_callback_exceptions=False,
+        background_callback_manager=manager,
+        on_error=handle_error,
+        external_stylesheets=[],
+        external_scripts=[],
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    app.layout = shell(data, base=base)
+    example_pin = {"id": "example", "kind": "module", "statistics": {}, "note": ""}
+    app.validation_layout = html.Div(
+        [shell(data, base=base), *pin_cards([example_pin])]
+        + [LAYOUTS[page](data, ViewState(page=page)) for page in PAGES]
+    )
+    register_callbacks(app, ctx, background_manager=manager)
+    add_security_headers(app.server, script_hashes=app.csp_hashes())
+    app.server.config["RADMAP_BUNDLE_ID"] = data.bundle_id
+    logger.info(
+        "explorer ready: %s (%s, %d patients, %d genes, %d features)",
+        data.path.name,
+        data.dataset_name,
+        data.summary()["n_patients"],
+        data.summary()["n_genes"],
+        data.summary()["n_features"],
+    )
+    return app
+
+
+def make_server():
+    """WSGI application for gunicorn: ``gunicorn "explorer.app:make_server()"``.
+
+    Reads the bundle path from ``RADMAP_BUNDLE`` and, optionally, ``RADMAP_PINS_DIR``,
+    ``RADMAP_CACHE_DIR`` and ``RADMAP_URL_BASE``.
+    """
+    from analysis.validate import InputError
+
+    bundle = os.environ.get(BUNDLE_ENV)
+    if not bundle:
+        raise InputError(
+            f"set {BUNDLE_ENV} to the bundle to serve, e.g. "
+            f'{BUNDLE_ENV}=study.h5ad gunicorn "explorer.app:make_server()"'
+        )
+    app = create_app(
+        bundle,
+        pins_dir=os.environ.get(PINS_ENV) or None,
+        cache_dir=os.environ.get(CACHE_ENV) or None,
+        url_base_pathname=os.environ.get(URL_BASE_ENV) or "/",
+    )
+    return app.server
+
+
+def run(
+    bundle_path: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8050,
+    debug: bool = False,
+    **options,
+) -> None:
+    """Serve the explorer with Dash's development server (for one user).
+
+    ``host="0.0.0.0"`` (or ``"::"``) exposes the app, which has no login, to the whole
+    network: a warning says so. ``options`` go to :func:`create_app`.
+    """
+    if host in PUBLIC_HOSTS:
+        message = (
+            f"radmap explorer listening on {host or 'all interfaces'}: anyone who can reach "
+            "this machine can open it, and it has no login. Use 127.0.0.1 unless you mean it."
+        )
+        warnings.warn(message, stacklevel=2)
+        logger.warning(message)
+    app = create_app(bundle_path, **options)
+    app.run(host=host, port=port, debug=debug)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m explorer.app BUNDLE [--host H] [--port P]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m explorer.app", description=run.__doc__)
+    parser.add_argument("bundle", help="bundle (.h5ad) written by `radmap analyze`")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8050)
+    parser.add_argument("--pins-dir", default=None)
+    parser.add_argument("--cache-dir", default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    run(
+        args.bundle,
+        host=args.host,
+        port=args.port,
+        pins_dir=args.pins_dir,
+        cache_dir=args.cache_dir,
+    )
+
+
+if __name__ == "__main__":
+    main()

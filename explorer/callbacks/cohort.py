@@ -1,0 +1,122 @@
+"""Cohort page callbacks: matching, missingness, feature types, mutations, survival."""
+
+from __future__ import annotations
+
+from dash import Input, Output, State
+from dash.exceptions import PreventUpdate
+
+from explorer.callbacks.common import AppContext, grid
+from explorer.data import BundleData
+from explorer.figures.cohort import (
+    feature_types_figure,
+    missingness_figure,
+    mutation_imaging_figure,
+    overlap_figure,
+)
+from explorer.figures.style import empty_figure
+from explorer.figures.survival import km_figure
+from explorer.pages.common import graph_id, sid, table_id
+from explorer.state import parse_url
+
+PAGE = "cohort"
+MUTATION_COLUMNS = ("mutation", "label", "test", "effect", "p", "q", "n", "feature")
+SURVIVAL_COLUMNS = ("kind", "variable", "test", "hr", "ci_low", "ci_high", "p", "q", "n", "events")
+MATCHING_COLUMNS = ("source", "n_ids", "n_matched", "n_unmatched", "unmatched")
+
+
+def cohort_overview(data: BundleData, *, q: float = 0.05) -> dict:
+    """Figures and tables of the cohort page that do not depend on a control."""
+    mutation = data.mutation_imaging()
+    survival = data.survival_table()
+    survival["key"] = survival["kind"].astype(str) + ":" + survival["variable"].astype(str)
+    mutation_rows, mutation_columns = grid(mutation, MUTATION_COLUMNS, numeric=("effect", "p", "q"))
+    survival_rows, survival_columns = grid(
+        survival, (*SURVIVAL_COLUMNS, "key"), numeric=("hr", "ci_low", "ci_high", "p", "q")
+    )
+    for column in survival_columns:
+        if column["field"] == "key":
+            column["hide"] = True
+    matching_rows, matching_columns = grid(data.matching(), MATCHING_COLUMNS)
+    return {
+        "overlap": overlap_figure(data.matching(), title="Patients matched per source"),
+        "types": feature_types_figure(data.features, title="Imaging features by source"),
+        "missing": missingness_figure(data.missingness(), title="Missing values"),
+        "mutation": mutation_imaging_figure(
+            mutation, data.features, q_threshold=q, title="Mutation x imaging"
+        )
+        if not mutation.empty
+        else empty_figure("No mutation status in the clinical table."),
+        "mutation_rows": mutation_rows,
+        "mutation_columns": mutation_columns,
+        "survival_rows": survival_rows,
+        "survival_columns": survival_columns,
+        "matching_rows": matching_rows,
+        "matching_columns": matching_columns,
+    }
+
+
+def cohort_km(data: BundleData, choice: str | None):
+    """Kaplan–Meier figure for a ``kind:variable`` choice."""
+    if not choice or ":" not in choice:
+        return empty_figure("Choose a variable to group the patients by.")
+    kind, variable = choice.split(":", 1)
+    curves, p, description = data.km(kind, variable)
+    return km_figure(curves, p=p, title=description)
+
+
+def km_choice_from_cell(data: BundleData, cell: dict | None) -> str | None:
+    if not cell:
+        return None
+    choice = cell.get("rowId")
+    valid = {value for value, _ in data.survival_choices()}
+    return choice if choice in valid else None
+
+
+def register(app, ctx: AppContext) -> None:
+    data = ctx.data
+
+    @app.callback(
+        Output(graph_id("cohort-overlap"), "figure"),
+        Output(graph_id("cohort-types"), "figure"),
+        Output(graph_id("cohort-missing"), "figure"),
+        Output(graph_id("cohort-mutation"), "figure"),
+        Output(table_id("cohort-mutation"), "rowData"),
+        Output(table_id("cohort-mutation"), "columnDefs"),
+        Output(table_id("cohort-survival"), "rowData"),
+        Output(table_id("cohort-survival"), "columnDefs"),
+        Output(table_id("cohort-matching"), "rowData"),
+        Output(table_id("cohort-matching"), "columnDefs"),
+        Input("cohort-ready", "data"),
+        State("url", "pathname"),
+        State("url", "search"),
+    )
+    def _overview(_ready, pathname, search):
+        state, _ = parse_url(pathname, search, data.vocabulary(), base=ctx.base)
+        view = cohort_overview(data, q=state.q)
+        return (
+            view["overlap"],
+            view["types"],
+            view["missing"],
+            view["mutation"],
+            view["mutation_rows"],
+            view["mutation_columns"],
+            view["survival_rows"],
+            view["survival_columns"],
+            view["matching_rows"],
+            view["matching_columns"],
+        )
+
+    @app.callback(Output(graph_id("cohort-km"), "figure"), Input(sid(PAGE, "km"), "value"))
+    def _km(choice):
+        return cohort_km(data, choice)
+
+    @app.callback(
+        Output(sid(PAGE, "km"), "value"),
+        Input(table_id("cohort-survival"), "cellClicked"),
+        prevent_initial_call=True,
+    )
+    def _choose(cell):
+        choice = km_choice_from_cell(data, cell)
+        if choice is None:
+            raise PreventUpdate
+        return choice

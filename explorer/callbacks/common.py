@@ -1,0 +1,133 @@
+"""What every callback module shares: the app context, id patterns and small helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from dash import ALL, html
+
+from explorer.data import BundleData
+from explorer.pages.common import column_defs
+from explorer.state import ViewState, from_controls, page_from_path
+
+STATE_VALUES = {"role": "state", "page": ALL, "key": ALL}
+STATE_STORES = {"role": "state-store", "page": ALL, "key": ALL}
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """Everything a callback may read; built once per app, never mutated.
+
+    Attributes
+    ----------
+    data
+        The bundle.
+    pins
+        The :class:`explorer.hypotheses.PinStore` of this bundle.
+    results
+        Disk cache (``diskcache.Cache``) for slow results such as pre-ranked enrichment.
+    base
+        The app's ``url_base_pathname``.
+    """
+
+    data: BundleData
+    pins: Any
+    results: Any
+    base: str = "/"
+
+
+def records(frame: pd.DataFrame | None) -> list[dict]:
+    """Rows of a DataFrame as JSON-friendly dicts (NaN -> None, numpy scalars -> Python)."""
+    if frame is None or frame.empty:
+        return []
+    clean = frame.astype(object).where(frame.notna(), None)
+    rows = clean.to_dict("records")
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, np.generic):
+                row[key] = value.item()
+    return rows
+
+
+def grid(
+    frame: pd.DataFrame | None, columns: Sequence[str], *, numeric: Sequence[str] = ()
+) -> tuple[list[dict], list[dict]]:
+    """``rowData`` and ``columnDefs`` of an AG Grid for ``frame[columns]``."""
+    if frame is None:
+        frame = pd.DataFrame(columns=list(columns))
+    present = [c for c in columns if c in frame.columns]
+    return records(frame[present]), column_defs(present, numeric=numeric)
+
+
+def collect_state(entries: Iterable[dict]) -> dict[str, dict[str, Any]]:
+    """Values of the state controls / stores per page, from ``ctx.inputs_list`` entries."""
+    collected: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if isinstance(entry, list):
+            for item in entry:
+                _collect_one(item, collected)
+        else:
+            _collect_one(entry, collected)
+    return collected
+
+
+def _collect_one(entry: dict, collected: dict) -> None:
+    component = entry.get("id")
+    if not isinstance(component, dict) or "page" not in component:
+        return
+    value = entry.get("value", entry.get("data"))
+    collected.setdefault(component["page"], {})[component["key"]] = value
+
+
+def state_from_entries(
+    pathname: str | None, entries: Iterable[dict], *, base: str = "/"
+) -> ViewState | None:
+    """The state that the controls on the current page show, or ``None`` if none are shown."""
+    page = page_from_path(pathname, base=base)
+    values = collect_state(entries).get(page or "")
+    if not page or values is None:
+        return None
+    return from_controls(page, values)
+
+
+def alert_list(messages: Sequence[str], *, color: str = "warning") -> list:
+    """Dismissable alerts, one per message (``[]`` for none)."""
+    import dash_bootstrap_components as dbc
+
+    return [
+        dbc.Alert(message, color=color, dismissable=True, className="rm-alert")
+        for message in messages
+    ]
+
+
+def note(message: str | None, *, color: str = "info") -> list:
+    """A single inline notice, or nothing."""
+    import dash_bootstrap_components as dbc
+
+    if not message:
+        return []
+    return [dbc.Alert(message, color=color, className="rm-alert py-2")]
+
+
+def stat_line(stats: dict | None) -> html.Div:
+    """Test, effect, p, q and n of one association as a compact line."""
+    from explorer.pages.common import format_number, format_p
+
+    if not stats:
+        return html.Div("No statistics for this combination.", className="text-muted")
+    items = [
+        ("test", str(stats.get("test") or "—")),
+        ("effect", format_number(stats.get("effect"))),
+        ("statistic", format_number(stats.get("statistic"))),
+        ("p", format_p(stats.get("p"))),
+        ("q", format_p(stats.get("q"))),
+        ("n", "—" if stats.get("n") is None else str(stats.get("n"))),
+    ]
+    return html.Div(
+        [html.Span([html.B(f"{name} "), value], className="rm-stat") for name, value in items],
+        className="rm-stat-line",
+    )

@@ -1,0 +1,371 @@
+"""Routing, URL state, navigation, figure / table downloads and error display.
+
+The URL is the single source of truth for a view:
+
+- :func:`route` renders the page of the URL with its controls set from the query string;
+- :func:`write_state` writes the controls back into the query string (canonical form);
+- when only the query string changes (browser back / forward, or a link to the same page)
+  the page is rendered again only if the URL differs from what the controls show.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+import plotly.graph_objects as go
+from dash import ALL, MATCH, Input, Output, State, callback_context, set_props
+from dash.exceptions import PreventUpdate
+
+from explorer.callbacks.common import (
+    STATE_STORES,
+    STATE_VALUES,
+    AppContext,
+    alert_list,
+    collect_state,
+)
+from explorer.data import BundleData
+from explorer.pages import not_found, page_layout
+from explorer.state import (
+    PAGES,
+    SHARED_KEYS,
+    ViewState,
+    from_controls,
+    page_from_path,
+    parse_url,
+    path_for,
+    to_search,
+    to_url,
+)
+
+logger = logging.getLogger("radmap")
+
+MIME_TYPES = {"svg": "image/svg+xml", "pdf": "application/pdf", "png": "image/png"}
+
+
+# ----------------------------------------------------------------- plain functions
+def route(data: BundleData, pathname: str | None, search: str | None, *, base: str = "/"):
+    """The page layout and the messages about the URL (unknown names, bad values)."""
+    state, messages = parse_url(pathname, search, data.vocabulary(), base=base)
+    if not state.page:
+        return not_found(pathname or "", base=base), []
+    return page_layout(data, state), alert_list(messages)
+
+
+def write_state(page: str | None, values: dict | None, search: str | None):
+    """The canonical query string for the controls' ``values``, or ``None`` if unchanged."""
+    if not page or values is None:
+        return None
+    new = to_search(from_controls(page, values))
+    return None if new == (search or "") else new
+
+
+def header_q(data: BundleData, pathname: str | None, search: str | None, *, base: str) -> str:
+    state, _ = parse_url(pathname, search, data.vocabulary(), base=base)
+    return f"{state.q:g}"
+
+
+def nav_targets(
+    data: BundleData, pathname: str | None, search: str | None, *, base: str
+) -> tuple[list[str], list[bool]]:
+    """Navigation-bar hrefs (carrying the shared keys such as q) and the active flags."""
+    state, _ = parse_url(pathname, search, data.vocabulary(), base=base)
+    shared = {key: getattr(state, key) for key in SHARED_KEYS}
+    hrefs = [to_url(ViewState(page=page, **shared), base=base) for page in PAGES]
+    active = [page == state.page for page in PAGES]
+    return hrefs, active
+
+
+def _url(page: str, base: str, **params) -> str:
+    params = {key: value for key, value in params.items() if value not in (None, "")}
+    return path_for(page, base=base) + ("?" + urlencode(params) if params else "")
+
+
+def navigation_target(
+    data: BundleData,
+    source: str,
+    event: dict | None,
+    state: ViewState,
+    *,
+    base: str = "/",
+) -> str | None:
+    """Where a click should take the user (an href), or ``None`` to stay.
+
+    ``source`` is the figure or table name; ``event`` its ``clickData`` (figures) or
+    ``cellClicked`` (tables).
+    """
+    if not event:
+        return None
+    q = None if state.q == ViewState().q else f"{state.q:g}"
+    if source in ("volcano", "network", "gene-bar"):
+        points = event.get("points") or []
+        if not points:
+            return None
+        custom = points[0].get("customdata")
+        if source == "volcano":
+            gene = custom[0] if isinstance(custom, list) else custom
+            if data.canonical_gene(gene):
+                return _url("gene", base, gene=gene, feature=state.feature, q=q)
+            return None
+        if source == "gene-bar":
+            feature = custom[0] if isinstance(custom, list) else custom
+            if feature in data.features.index:
+                return _url("volcano", base, feature=feature, gene=state.gene, q=q)
+            return None
+        if not isinstance(custom, list) or len(custom) < 2:
+            return None
+        node_id, kind = str(custom[0]), str(custom[1])
+        nodes, _ = data.network(
+            q_threshold=state.q,
+            min_effect=state.min_effect,
+            sources=state.sources,
+            groups=state.groups,
+        )
+        match = nodes[nodes["id"] == node_id]
+        if match.empty:
+            return None
+        target = str(match.iloc[0]["target"])
+        if kind == "feature":
+            return _url("volcano", base, feature=target, q=q)
+        return _url("module", base, module=target, q=q)
+    if source == "volcano-top":
+        gene = event.get("rowId") or (event.get("value") if event.get("colId") == "gene" else None)
+        if gene and data.canonical_gene(gene):
+            return _url("gene", base, gene=gene, feature=state.feature, q=q)
+    return None
+
+
+def provenance(
+    data: BundleData, figure: str, state: ViewState | None, href: str | None, **extra
+) -> dict:
+    """Bundle, parameters and view URL of an exported figure."""
+    from explorer import __name__ as package
+
+    try:
+        from importlib.metadata import version
+
+        radmap_version = version("radmap")
+    except Exception:  # not installed as a distribution (running from the source tree)
+        from analysis import __version__ as radmap_version
+    return {
+        "figure": figure,
+        "bundle": {
+            "sha256": data.bundle_id,
+            "dataset": data.dataset_name,
+            "format_version": data.format_version,
+            "file": data.path.name,
+        },
+        "parameters": state.to_dict() if state is not None else {},
+        "view_url": href,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "software": {"name": package.split(".")[0], "radmap": radmap_version},
+    } | extra
+
+
+def export_download(
+    data: BundleData,
+    name: str,
+    figure: dict | None,
+    fmt: str | None,
+    width: str | None,
+    href: str | None,
+    state: ViewState | None,
+) -> dict:
+    """``dcc.Download`` data for the figure ``name`` exported as ``fmt``."""
+    from explorer.export import FORMATS, export_figure
+
+    fmt = (fmt or "svg").lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if not figure:
+        raise ValueError("there is no figure to export yet: choose what to show first")
+    fig = go.Figure(figure)
+    info = provenance(data, name, state, href, format=fmt, width=width or "single")
+    content, _ = export_figure(fig, fmt, width=width or "single", provenance=info)
+    return {
+        "content": base64.b64encode(content).decode("ascii"),
+        "filename": f"radmap_{name}_{width or 'single'}.{fmt}",
+        "base64": True,
+        "type": MIME_TYPES.get(fmt),
+    }
+
+
+def provenance_download(
+    data: BundleData, name: str, href: str | None, state: ViewState | None
+) -> dict:
+    info = provenance(data, name, state, href)
+    return {
+        "content": json.dumps(info, indent=2, default=str),
+        "filename": f"radmap_{name}_provenance.json",
+        "type": "application/json",
+    }
+
+
+def table_download(name: str, rows: list[dict] | None, columns: list[dict] | None) -> dict:
+    """``dcc.Download`` data of a grid's rows as CSV (columns in grid order)."""
+    import pandas as pd
+
+    from explorer.export import table_csv
+
+    fields = [c.get("field") for c in (columns or []) if c.get("field")]
+    frame = pd.DataFrame(rows or [], columns=fields or None)
+    return {
+        "content": base64.b64encode(table_csv(frame)).decode("ascii"),
+        "filename": f"radmap_{name}.csv",
+        "base64": True,
+        "type": "text/csv",
+    }
+
+
+def error_message(error: Exception) -> str:
+    """What the user sees for an exception raised in a callback."""
+    from analysis.validate import InputError
+
+    if isinstance(error, InputError | ValueError | KeyError):
+        text = str(error).strip("'\"")
+        return f"Could not update the view: {text}"
+    return (
+        "Something went wrong while updating the view "
+        f"({error.__class__.__name__}). The details are in the server log."
+    )
+
+
+def handle_error(error: Exception):
+    """App-wide ``on_error``: log the traceback, show an alert, leave outputs unchanged."""
+    logger.exception("callback failed", exc_info=error)
+    set_props("global-alert", {"children": error_message(error), "is_open": True})
+    return None
+
+
+# ------------------------------------------------------------------- registration
+def register(app, ctx: AppContext) -> None:
+    data, base = ctx.data, ctx.base
+
+    @app.callback(
+        Output("page-content", "children"),
+        Output("url-messages", "children"),
+        Output("written-search", "data"),
+        Input("url", "pathname"),
+        Input("url", "search"),
+        State("written-search", "data"),
+    )
+    def _route(pathname, search, written):
+        # The page is rendered again on a new path, or when the query string changed from
+        # outside (back / forward, a link), but not after the controls wrote it themselves.
+        triggered = {item["prop_id"] for item in callback_context.triggered}
+        if triggered == {"url.search"} and (search or "") == (written or ""):
+            raise PreventUpdate
+        layout, messages = route(data, pathname, search, base=base)
+        return layout, messages, search or ""
+
+    @app.callback(
+        Output("url", "search"),
+        Output("written-search", "data", allow_duplicate=True),
+        Input(STATE_VALUES, "value"),
+        Input(STATE_STORES, "data"),
+        State("url", "pathname"),
+        State("url", "search"),
+        prevent_initial_call="initial_duplicate",
+    )
+    def _write_state(_values, _stores, pathname, search):
+        page = page_from_path(pathname, base=base)
+        values = collect_state(callback_context.inputs_list).get(page or "")
+        new = write_state(page, values, search)
+        if new is None:
+            raise PreventUpdate
+        return new, new
+
+    @app.callback(
+        Output("header-q", "children"),
+        Output({"role": "nav", "page": ALL}, "href"),
+        Output({"role": "nav", "page": ALL}, "active"),
+        Input("url", "pathname"),
+        Input("url", "search"),
+    )
+    def _header(pathname, search):
+        hrefs, active = nav_targets(data, pathname, search, base=base)
+        return header_q(data, pathname, search, base=base), hrefs, active
+
+    @app.callback(
+        Output("url", "href"),
+        Input({"role": "graph", "fig": ALL}, "clickData"),
+        Input({"role": "table", "table": ALL}, "cellClicked"),
+        State("url", "pathname"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def _navigate(_clicks, _cells, pathname, search):
+        trigger = callback_context.triggered_id
+        if not isinstance(trigger, dict):
+            raise PreventUpdate
+        source = trigger.get("fig") or trigger.get("table")
+        event = callback_context.triggered[0]["value"]
+        state, _ = parse_url(pathname, search, data.vocabulary(), base=base)
+        href = navigation_target(data, source, event, state, base=base)
+        if href is None:
+            raise PreventUpdate
+        return href
+
+    @app.callback(
+        Output({"role": "export-download", "fig": MATCH}, "data"),
+        Input({"role": "export-button", "fig": MATCH}, "n_clicks"),
+        State({"role": "export-format", "fig": MATCH}, "value"),
+        State({"role": "export-width", "fig": MATCH}, "value"),
+        State({"role": "graph", "fig": MATCH}, "figure"),
+        State("url", "pathname"),
+        State("url", "search"),
+        State("url", "href"),
+        prevent_initial_call=True,
+    )
+    def _export(n_clicks, fmt, width, figure, pathname, search, href):
+        if not n_clicks:
+            raise PreventUpdate
+        name = callback_context.triggered_id["fig"]
+        state, _ = parse_url(pathname, search, data.vocabulary(), base=base)
+        return export_download(data, name, figure, fmt, width, href, state)
+
+    @app.callback(
+        Output({"role": "provenance-download", "fig": MATCH}, "data"),
+        Input({"role": "provenance-button", "fig": MATCH}, "n_clicks"),
+        State("url", "pathname"),
+        State("url", "search"),
+        State("url", "href"),
+        prevent_initial_call=True,
+    )
+    def _provenance(n_clicks, pathname, search, href):
+        if not n_clicks:
+            raise PreventUpdate
+        name = callback_context.triggered_id["fig"]
+        state, _ = parse_url(pathname, search, data.vocabulary(), base=base)
+        return provenance_download(data, name, href, state)
+
+    @app.callback(
+        Output({"role": "table-download", "table": MATCH}, "data"),
+        Input({"role": "table-csv", "table": MATCH}, "n_clicks"),
+        State({"role": "table", "table": MATCH}, "rowData"),
+        State({"role": "table", "table": MATCH}, "columnDefs"),
+        prevent_initial_call=True,
+    )
+    def _table_csv(n_clicks, rows, columns):
+        if not n_clicks:
+            raise PreventUpdate
+        return table_download(callback_context.triggered_id["table"], rows, columns)
+
+
+__all__ = [
+    "error_message",
+    "export_download",
+    "handle_error",
+    "header_q",
+    "nav_targets",
+    "navigation_target",
+    "provenance",
+    "provenance_download",
+    "register",
+    "route",
+    "table_download",
+    "write_state",
+]

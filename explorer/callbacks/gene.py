@@ -1,0 +1,193 @@
+"""Gene page callbacks: search, associations across features, phenotype, module, survival."""
+
+from __future__ import annotations
+
+from dash import Input, Output, State, html
+from dash.exceptions import PreventUpdate
+
+from explorer.callbacks.common import AppContext, grid, note
+from explorer.data import BundleData
+from explorer.figures.enrichment import gene_association_bar
+from explorer.figures.phenotype import phenotype_plot
+from explorer.figures.style import empty_figure
+from explorer.figures.survival import km_figure
+from explorer.pages.common import format_number, graph_id, sid, table_id
+from explorer.state import ViewState, to_url
+
+PAGE = "gene"
+ASSOCIATION_COLUMNS = ("label", "group", "test", "effect", "p", "q", "n", "feature")
+PATHWAY_COLUMNS = ("term", "collection", "overlap", "q", "genes")
+
+
+def gene_options(data: BundleData, search: str | None, value: str | None) -> list[dict]:
+    """Dropdown options for the typed text (server-side search), keeping the current value."""
+    genes = data.gene_search(search, limit=30) if search else []
+    if value and value not in genes:
+        genes = [value, *genes]
+    return [{"label": gene, "value": gene} for gene in genes]
+
+
+def gene_view(data: BundleData, gene: str | None, *, q: float = 0.05, base: str = "/") -> dict:
+    """Everything on the gene page that depends on the gene only.
+
+    Keys: ``note``, ``body_style``, ``bar``, ``rows``, ``columns``, ``info``,
+    ``pathway_rows``, ``pathway_columns``, ``km``.
+    """
+    empty_rows, empty_columns = grid(None, ASSOCIATION_COLUMNS)
+    empty = {
+        "body_style": {"display": "none"},
+        "bar": empty_figure("Search for a gene."),
+        "rows": empty_rows,
+        "columns": empty_columns,
+        "info": [],
+        "pathway_rows": [],
+        "pathway_columns": [],
+        "km": empty_figure("Search for a gene."),
+    }
+    canonical = data.canonical_gene(gene)
+    if not gene:
+        return empty | {"note": note("Type a gene symbol in the search box to open its view.")}
+    if canonical is None:
+        return empty | {
+            "note": note(
+                f"Gene '{gene}' is not in this dataset; search for another one.", color="warning"
+            )
+        }
+    table = data.gene_associations(canonical)
+    bar = gene_association_bar(table, q_threshold=q, title=f"{canonical} x imaging features")
+    rows, columns = grid(table, ASSOCIATION_COLUMNS, numeric=("effect", "p", "q"))
+    info = data.gene_info(canonical) or {}
+    module = info.get("module")
+    items = [
+        html.Div([html.B("Module "), _module_link(module, q, base)]),
+        html.Div([html.B("kME "), format_number(info.get("kME"))]),
+        html.Div([html.B("Hub gene "), "yes" if info.get("is_hub") else "no"]),
+    ]
+    n_sig = int((table["q"] < q).sum()) if len(table) else 0
+    items.append(html.Div([html.B("Features at q < "), f"{q:g}: {n_sig}"]))
+    pathways = data.enrichment(module) if module and module in data.module_names else None
+    pathway_rows, pathway_columns = grid(
+        None if pathways is None else pathways.head(10), PATHWAY_COLUMNS, numeric=("q",)
+    )
+    if data.has_survival:
+        curves, p, description = data.km("gene", canonical)
+        km = km_figure(curves, p=p, title=description)
+    else:
+        km = empty_figure("No survival data in this bundle.")
+    return {
+        "note": [],
+        "body_style": {"display": "block"},
+        "bar": bar,
+        "rows": rows,
+        "columns": columns,
+        "info": items,
+        "pathway_rows": pathway_rows,
+        "pathway_columns": pathway_columns,
+        "km": km,
+    }
+
+
+def _module_link(module: str | None, q: float, base: str):
+    if not module or module == "unassigned":
+        return html.Span(module or "—")
+    return html.A(module, href=to_url(ViewState(page="module", module=module, q=q), base=base))
+
+
+def strongest_feature(data: BundleData, gene: str) -> str | None:
+    table = data.gene_associations(gene)
+    return None if table.empty else str(table.iloc[0]["feature"])
+
+
+def gene_phenotype(
+    data: BundleData, gene: str | None, feature: str | None, *, color: str | None = None
+):
+    """Expression of ``gene`` against ``feature`` (default: its strongest association)."""
+    canonical = data.canonical_gene(gene)
+    if canonical is None:
+        return empty_figure("Search for a gene.")
+    feature = feature or strongest_feature(data, canonical)
+    if not feature:
+        return empty_figure("Choose an imaging feature.")
+    frame = data.phenotype(feature, gene=canonical, color=color)
+    labels = data.phenotype_labels(feature, gene=canonical)
+    stats = data.gene_association(canonical, feature)
+    title = f"{canonical} x {labels['feature_label']}"
+    if stats and stats.get("q") is not None:
+        title += f" (q = {stats['q']:.2g})"
+    return phenotype_plot(
+        frame,
+        feature_type=labels["feature_type"],
+        value_label=labels["value_label"],
+        feature_label=labels["feature_label"],
+        color="color" if color and "color" in frame else None,
+        title=title,
+    )
+
+
+def feature_from_cell(data: BundleData, cell: dict | None) -> str | None:
+    """The feature of a clicked row of the associations table."""
+    if not cell:
+        return None
+    feature = cell.get("rowId") or (cell.get("value") if cell.get("colId") == "feature" else None)
+    return feature if feature in data.features.index else None
+
+
+def register(app, ctx: AppContext) -> None:
+    data = ctx.data
+
+    @app.callback(
+        Output(sid(PAGE, "gene"), "options"),
+        Input(sid(PAGE, "gene"), "search_value"),
+        State(sid(PAGE, "gene"), "value"),
+    )
+    def _options(search, value):
+        if not search and not value:
+            raise PreventUpdate
+        return gene_options(data, search, value)
+
+    @app.callback(
+        Output("gene-note", "children"),
+        Output("gene-body", "style"),
+        Output(graph_id("gene-bar"), "figure"),
+        Output(table_id("gene-associations"), "rowData"),
+        Output(table_id("gene-associations"), "columnDefs"),
+        Output("gene-info", "children"),
+        Output(table_id("gene-pathways"), "rowData"),
+        Output(table_id("gene-pathways"), "columnDefs"),
+        Output(graph_id("gene-km"), "figure"),
+        Input(sid(PAGE, "gene"), "value"),
+        Input(sid(PAGE, "q"), "value"),
+    )
+    def _gene(gene, q):
+        view = gene_view(data, gene, q=float(q), base=ctx.base)
+        return (
+            view["note"],
+            view["body_style"],
+            view["bar"],
+            view["rows"],
+            view["columns"],
+            view["info"],
+            view["pathway_rows"],
+            view["pathway_columns"],
+            view["km"],
+        )
+
+    @app.callback(
+        Output(graph_id("gene-phenotype"), "figure"),
+        Input(sid(PAGE, "gene"), "value"),
+        Input(sid(PAGE, "feature"), "value"),
+        Input(sid(PAGE, "color"), "value"),
+    )
+    def _phenotype(gene, feature, color):
+        return gene_phenotype(data, gene, feature, color=color)
+
+    @app.callback(
+        Output(sid(PAGE, "feature"), "value"),
+        Input(table_id("gene-associations"), "cellClicked"),
+        prevent_initial_call=True,
+    )
+    def _choose_feature(cell):
+        feature = feature_from_cell(data, cell)
+        if feature is None:
+            raise PreventUpdate
+        return feature

@@ -1,0 +1,216 @@
+"""Map page callbacks: the heatmap, a cell click and the drill-down panel."""
+
+from __future__ import annotations
+
+from dash import Input, Output, State, html
+from dash.exceptions import PreventUpdate
+
+from explorer.callbacks.common import AppContext, grid, note, stat_line
+from explorer.data import BundleData
+from explorer.figures.heatmap import map_heatmap
+from explorer.figures.phenotype import phenotype_plot
+from explorer.figures.style import empty_figure
+from explorer.pages.common import graph_id, sid, store_id, table_id
+from explorer.state import ViewState, to_url
+
+PAGE = "map"
+PATHWAY_COLUMNS = ("term", "collection", "overlap", "q")
+
+
+def map_figure(
+    data: BundleData,
+    *,
+    q: float,
+    stat: str,
+    sources=(),
+    groups=(),
+    min_effect: float = 0.0,
+    rows: str = "auto",
+    top: int = 40,
+):
+    """The heatmap figure, its height style and the note on how rows are shown."""
+    view = data.map_view(sources=sources or (), groups=groups or (), rows=rows, top=int(top or 40))
+    if view.assoc.empty:
+        fig = empty_figure(
+            "No associations for these filters: tick more feature sources or clear the groups."
+        )
+        return fig, {"height": "420px"}, note("No imaging feature matches the filters.")
+    fig = map_heatmap(
+        view.assoc,
+        view.features,
+        value=stat,
+        q_threshold=q,
+        min_effect=float(min_effect or 0.0),
+        families=view.families,
+        max_rows=10**9,
+    )
+    height = fig.layout.height or 600
+    return fig, {"height": f"{int(height)}px"}, note(view.note)
+
+
+def cell_from_click(click: dict | None, figure: dict | None = None) -> tuple[str, str] | None:
+    """``(feature, module)`` of a clicked heatmap cell (``customdata[0:2]`` of the cell).
+
+    Dash leaves ``customdata`` out of heatmap click events (their point number is a pair),
+    so the cell is looked up in the figure by its row (``y``) and column (``x``) labels.
+    """
+    if not click or not click.get("points"):
+        return None
+    point = click["points"][0]
+    custom = point.get("customdata")
+    if custom is None and figure:
+        try:
+            trace = figure["data"][point["curveNumber"]]
+            row = list(trace["y"]).index(point["y"])
+            column = list(trace["x"]).index(point["x"])
+            custom = trace["customdata"][row][column]
+        except (KeyError, IndexError, TypeError, ValueError):
+            return None
+    if hasattr(custom, "tolist"):
+        custom = custom.tolist()
+    if not isinstance(custom, list | tuple) or len(custom) < 2 or not custom[0] or not custom[1]:
+        return None
+    return str(custom[0]), str(custom[1])
+
+
+def drill_down(
+    data: BundleData,
+    feature: str | None,
+    module: str | None,
+    *,
+    q: float,
+    color: str | None = None,
+    base: str = "/",
+) -> dict:
+    """Everything the drill-down panel shows for one feature x module cell.
+
+    Returns a dict with ``style``, ``title``, ``stats``, ``volcano_href``, ``module_href``,
+    ``figure``, ``hubs``, ``pathway_rows`` and ``pathway_columns``.
+    """
+    hidden = {
+        "style": {"display": "none"},
+        "title": "",
+        "stats": [],
+        "volcano_href": "#",
+        "module_href": "#",
+        "figure": empty_figure("Click a cell of the map to see the patients behind it."),
+        "hubs": [],
+        "pathway_rows": [],
+        "pathway_columns": [],
+    }
+    if not feature or not module:
+        return hidden
+    if feature not in data.features.index or module not in data.module_names:
+        return hidden | {
+            "style": {"display": "block"},
+            "stats": note(f"No association {feature} x {module} in this bundle.", color="warning"),
+        }
+    stats = data.association(feature, module)
+    labels = data.phenotype_labels(feature, module=module)
+    frame = data.phenotype(feature, module=module, color=color)
+    figure = phenotype_plot(
+        frame,
+        feature_type=labels["feature_type"],
+        value_label=labels["value_label"],
+        feature_label=labels["feature_label"],
+        color="color" if color and "color" in frame else None,
+        title=f"{module} x {labels['feature_label']}",
+    )
+    significant = stats is not None and stats.get("q") is not None and stats["q"] < q
+    verdict = html.Span(
+        "significant" if significant else "not significant",
+        className="badge " + ("text-bg-success" if significant else "text-bg-secondary"),
+    )
+    hubs = data.hub_genes(module, n=10)
+    gene_links = [
+        html.A(
+            gene,
+            href=to_url(ViewState(page="gene", gene=gene, q=q), base=base),
+            className="rm-chip",
+        )
+        for gene in hubs
+    ]
+    rows, columns = grid(data.enrichment(module).head(8), PATHWAY_COLUMNS, numeric=("q",))
+    return {
+        "style": {"display": "block"},
+        "title": f"{labels['feature_label']} x {module}",
+        "stats": [stat_line(stats), html.Div(verdict, className="mt-1")],
+        "volcano_href": to_url(ViewState(page="volcano", feature=feature, q=q), base=base)
+        if data.has_gene_level(feature)
+        else "#",
+        "module_href": to_url(ViewState(page="module", module=module, q=q), base=base),
+        "figure": figure,
+        "hubs": gene_links or [html.Span("No hub genes recorded.", className="text-muted")],
+        "pathway_rows": rows,
+        "pathway_columns": columns,
+    }
+
+
+def register(app, ctx: AppContext) -> None:
+    data = ctx.data
+
+    @app.callback(
+        Output(graph_id("map-heatmap"), "figure"),
+        Output("map-heatmap-box", "style"),
+        Output("map-note", "children"),
+        Input(sid(PAGE, "q"), "value"),
+        Input(sid(PAGE, "stat"), "value"),
+        Input(sid(PAGE, "sources"), "value"),
+        Input(sid(PAGE, "groups"), "value"),
+        Input(sid(PAGE, "min_effect"), "value"),
+        Input(sid(PAGE, "rows"), "value"),
+        Input(sid(PAGE, "top"), "value"),
+    )
+    def _heatmap(q, stat, sources, groups, min_effect, rows, top):
+        return map_figure(
+            data,
+            q=float(q),
+            stat=stat,
+            sources=tuple(sources or ()),
+            groups=tuple(groups or ()),
+            min_effect=min_effect,
+            rows=rows,
+            top=top,
+        )
+
+    @app.callback(
+        Output(store_id(PAGE, "feature"), "data"),
+        Output(store_id(PAGE, "module"), "data"),
+        Input(graph_id("map-heatmap"), "clickData"),
+        State(graph_id("map-heatmap"), "figure"),
+        prevent_initial_call=True,
+    )
+    def _click(click, figure):
+        cell = cell_from_click(click, figure)
+        if cell is None:
+            raise PreventUpdate
+        return cell
+
+    @app.callback(
+        Output("map-drill", "style"),
+        Output("map-drill-title", "children"),
+        Output("map-drill-stats", "children"),
+        Output("map-drill-volcano", "href"),
+        Output("map-drill-module", "href"),
+        Output(graph_id("map-phenotype"), "figure"),
+        Output("map-drill-hubs", "children"),
+        Output(table_id("map-pathways"), "rowData"),
+        Output(table_id("map-pathways"), "columnDefs"),
+        Input(store_id(PAGE, "feature"), "data"),
+        Input(store_id(PAGE, "module"), "data"),
+        Input(sid(PAGE, "color"), "value"),
+        Input(sid(PAGE, "q"), "value"),
+    )
+    def _drill(feature, module, color, q):
+        panel = drill_down(data, feature, module, q=float(q), color=color, base=ctx.base)
+        return (
+            panel["style"],
+            panel["title"],
+            panel["stats"],
+            panel["volcano_href"],
+            panel["module_href"],
+            panel["figure"],
+            panel["hubs"],
+            panel["pathway_rows"],
+            panel["pathway_columns"],
+        )

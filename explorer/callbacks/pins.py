@@ -1,0 +1,338 @@
+"""Pins: the Pin buttons, the pin dialog, the Hypotheses page and the session report."""
+
+from __future__ import annotations
+
+import base64
+
+import dash_bootstrap_components as dbc
+from dash import ALL, MATCH, Input, Output, State, callback_context, dcc, html
+from dash.exceptions import PreventUpdate
+
+from explorer.callbacks.common import AppContext, stat_line
+from explorer.data import BundleData
+from explorer.figures.phenotype import phenotype_plot
+from explorer.pages.common import empty_state, format_number, format_p
+from explorer.state import ViewState, parse_url
+
+MAX_NOTE = 5000
+
+
+def pin_draft(data: BundleData, state: ViewState, href: str | None) -> tuple[dict | None, str]:
+    """The pin for the association the current view shows, or ``None`` and why not.
+
+    Map drill-down -> module x feature; gene page -> gene x feature (its chosen feature, else
+    the strongest one); volcano -> the feature (with the highlighted gene, if any).
+    Statistics come from the bundle; ``url`` is the view URL.
+    """
+    pin: dict = {"feature": None, "module": None, "gene": None, "url": href or ""}
+    if state.page == "map":
+        if not state.feature or not state.module:
+            return None, "Click a cell of the map first, then pin it."
+        stats = data.association(state.feature, state.module)
+        pin |= {"kind": "module", "feature": state.feature, "module": state.module}
+        labels = data.phenotype_labels(state.feature, module=state.module)
+        frame = data.phenotype(state.feature, module=state.module)
+        figure = phenotype_plot(
+            frame,
+            feature_type=labels["feature_type"],
+            value_label=labels["value_label"],
+            feature_label=labels["feature_label"],
+            title=f"{state.module} x {labels['feature_label']}",
+        )
+    elif state.page == "gene":
+        gene = data.canonical_gene(state.gene)
+        if gene is None:
+            return None, "Search for a gene first, then pin it."
+        feature = state.feature
+        if not feature:
+            table = data.gene_associations(gene)
+            feature = None if table.empty else str(table.iloc[0]["feature"])
+        if not feature:
+            return None, "This gene has no gene-level association to pin."
+        stats = data.gene_association(gene, feature)
+        pin |= {"kind": "gene", "feature": feature, "gene": gene}
+        pin["module"] = (data.gene_info(gene) or {}).get("module")
+        labels = data.phenotype_labels(feature, gene=gene)
+        figure = phenotype_plot(
+            data.phenotype(feature, gene=gene),
+            feature_type=labels["feature_type"],
+            value_label=labels["value_label"],
+            feature_label=labels["feature_label"],
+            title=f"{gene} x {labels['feature_label']}",
+        )
+    elif state.page == "volcano":
+        if not state.feature:
+            return None, "Choose an imaging feature first, then pin it."
+        gene = data.canonical_gene(state.gene)
+        if gene:
+            stats = data.gene_association(gene, state.feature)
+            pin |= {"kind": "gene", "feature": state.feature, "gene": gene}
+        else:
+            table = data.gene_table(state.feature)
+            n_sig = int((table["q"] < state.q).sum())
+            stats = {
+                "test": str(data.features.at[state.feature, "test"])
+                if state.feature in data.features.index
+                else "",
+                "effect": None,
+                "p": None,
+                "q": None,
+                "n": n_sig,
+            }
+            pin |= {"kind": "feature", "feature": state.feature}
+        figure = None
+    else:
+        return None, "Pin from the map drill-down, the volcano or the gene page."
+    pin["statistics"] = {
+        key: (stats or {}).get(key) for key in ("test", "statistic", "effect", "p", "q", "n")
+    }
+    pin["label"] = _pin_label(data, pin)
+    if figure is not None:
+        pin["figure"] = figure.to_json()
+    return pin, ""
+
+
+def _pin_label(data: BundleData, pin: dict) -> str:
+    feature = data.feature_label(pin["feature"]) if pin.get("feature") else ""
+    if pin["kind"] == "module":
+        return f"{pin['module']} x {feature}"
+    if pin["kind"] == "gene":
+        return f"{pin['gene']} x {feature}"
+    return f"{feature} (all genes)"
+
+
+def save_pin(pins, draft: dict | None, note: str | None) -> dict:
+    """Store the drafted pin with the user's note (trimmed to :data:`MAX_NOTE` characters)."""
+    if not draft:
+        raise ValueError("nothing to pin: press a Pin button on a view first")
+    return pins.add(draft | {"note": (note or "").strip()[:MAX_NOTE]})
+
+
+def draft_summary(draft: dict | None) -> list:
+    """What the pin dialog shows about the drafted pin."""
+    if not draft:
+        return []
+    return [html.H6(draft.get("label", "")), stat_line(draft.get("statistics"))]
+
+
+def pin_cards(pins: list[dict]) -> list:
+    """The Hypotheses page list; notes are rendered as text (Dash escapes them)."""
+    if not pins:
+        return [
+            empty_state(
+                "Nothing pinned yet. Use the Pin button on the map drill-down, the volcano or "
+                "the gene page to keep an association and a note here.",
+                title="No hypotheses yet",
+            )
+        ]
+    cards = []
+    for pin in pins:
+        stats = pin.get("statistics") or {}
+        cards.append(
+            dbc.Card(
+                [
+                    dbc.CardHeader(
+                        [
+                            html.Span(
+                                pin.get("label") or _fallback_label(pin), className="rm-card-title"
+                            ),
+                            html.Small(str(pin.get("created", "")), className="text-muted"),
+                        ],
+                        className="rm-card-header d-flex justify-content-between",
+                    ),
+                    dbc.CardBody(
+                        [
+                            html.Div(
+                                [
+                                    html.Span(
+                                        [html.B("test "), str(stats.get("test") or "—")],
+                                        className="rm-stat",
+                                    ),
+                                    html.Span(
+                                        [html.B("effect "), format_number(stats.get("effect"))],
+                                        className="rm-stat",
+                                    ),
+                                    html.Span(
+                                        [html.B("p "), format_p(stats.get("p"))],
+                                        className="rm-stat",
+                                    ),
+                                    html.Span(
+                                        [html.B("q "), format_p(stats.get("q"))],
+                                        className="rm-stat",
+                                    ),
+                                    html.Span(
+                                        [
+                                            html.B("n "),
+                                            str(
+                                                stats.get("n")
+                                                if stats.get("n") is not None
+                                                else "—"
+                                            ),
+                                        ],
+                                        className="rm-stat",
+                                    ),
+                                ],
+                                className="rm-stat-line mb-2",
+                            ),
+                            dcc.Link("Open the view", href=pin.get("url") or "#", className="me-3")
+                            if pin.get("url")
+                            else None,
+                            dbc.Textarea(
+                                id={"role": "pin-note", "pin": pin["id"]},
+                                value=pin.get("note", ""),
+                                maxLength=MAX_NOTE,
+                                className="my-2",
+                                placeholder="Your note on this association",
+                            ),
+                            dbc.Button(
+                                "Save note",
+                                id={"role": "pin-save", "pin": pin["id"]},
+                                size="sm",
+                                color="primary",
+                                outline=True,
+                                className="me-2",
+                            ),
+                            dbc.Button(
+                                "Remove",
+                                id={"role": "pin-remove", "pin": pin["id"]},
+                                size="sm",
+                                color="danger",
+                                outline=True,
+                            ),
+                            html.Span(
+                                id={"role": "pin-saved", "pin": pin["id"]},
+                                className="ms-2 text-success",
+                            ),
+                        ]
+                    ),
+                ],
+                className="rm-card mb-3 rm-pin-card",
+            )
+        )
+    return cards
+
+
+def _fallback_label(pin: dict) -> str:
+    parts = [pin.get("gene") or pin.get("module"), pin.get("feature")]
+    return " x ".join(str(p) for p in parts if p)
+
+
+def report_download(pins, data: BundleData, fmt: str) -> dict:
+    """The session report as a Markdown or HTML download."""
+    from explorer.hypotheses import report_html, report_markdown
+
+    pinned = pins.list()
+    info = data.summary()
+    if fmt == "html":
+        text = report_html(pinned, bundle_info=info)
+        return {
+            "content": base64.b64encode(text.encode("utf-8")).decode("ascii"),
+            "filename": "radmap_report.html",
+            "base64": True,
+            "type": "text/html",
+        }
+    text = report_markdown(pinned, bundle_info=info)
+    return {
+        "content": base64.b64encode(text.encode("utf-8")).decode("ascii"),
+        "filename": "radmap_report.md",
+        "base64": True,
+        "type": "text/markdown",
+    }
+
+
+def register(app, ctx: AppContext) -> None:
+    data, pins = ctx.data, ctx.pins
+
+    @app.callback(
+        Output("pin-draft", "data"),
+        Output("pin-modal", "is_open"),
+        Output("pin-modal-body", "children"),
+        Output("pin-note-input", "value"),
+        Input({"role": "pin", "view": ALL}, "n_clicks"),
+        State("url", "pathname"),
+        State("url", "search"),
+        State("url", "href"),
+        prevent_initial_call=True,
+    )
+    def _open(clicks, pathname, search, href):
+        if not any(clicks or []):
+            raise PreventUpdate
+        state, _ = parse_url(pathname, search, data.vocabulary(), base=ctx.base)
+        draft, reason = pin_draft(data, state, href)
+        if draft is None:
+            return None, True, [dbc.Alert(reason, color="warning", className="mb-0")], ""
+        return draft, True, draft_summary(draft), ""
+
+    @app.callback(
+        Output("pins-version", "data"),
+        Output("pin-modal", "is_open", allow_duplicate=True),
+        Output("pin-toast", "is_open"),
+        Output("pin-toast", "children"),
+        Input("pin-save-new", "n_clicks"),
+        State("pin-draft", "data"),
+        State("pin-note-input", "value"),
+        State("pins-version", "data"),
+        prevent_initial_call=True,
+    )
+    def _save(n_clicks, draft, note, version):
+        if not n_clicks or not draft:
+            raise PreventUpdate
+        pin = save_pin(pins, draft, note)
+        return (version or 0) + 1, False, True, f"Pinned: {pin.get('label', '')}"
+
+    @app.callback(
+        Output("pin-modal", "is_open", allow_duplicate=True),
+        Input("pin-cancel", "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def _cancel(n_clicks):
+        if not n_clicks:
+            raise PreventUpdate
+        return False
+
+    @app.callback(
+        Output("pins-list", "children"),
+        Input("pins-version", "data"),
+        Input("pins-list", "id"),
+    )
+    def _list(_version, _id):
+        return pin_cards(pins.list())
+
+    @app.callback(
+        Output({"role": "pin-saved", "pin": MATCH}, "children"),
+        Input({"role": "pin-save", "pin": MATCH}, "n_clicks"),
+        State({"role": "pin-note", "pin": MATCH}, "value"),
+        prevent_initial_call=True,
+    )
+    def _update(n_clicks, note):
+        if not n_clicks:
+            raise PreventUpdate
+        pins.update(callback_context.triggered_id["pin"], (note or "")[:MAX_NOTE])
+        return "Saved."
+
+    @app.callback(
+        Output("pins-version", "data", allow_duplicate=True),
+        Input({"role": "pin-remove", "pin": ALL}, "n_clicks"),
+        State("pins-version", "data"),
+        prevent_initial_call=True,
+    )
+    def _remove(clicks, version):
+        trigger = callback_context.triggered_id
+        if not isinstance(trigger, dict) or not any(clicks or []):
+            raise PreventUpdate
+        if not callback_context.triggered[0]["value"]:
+            raise PreventUpdate
+        pins.remove(trigger["pin"])
+        return (version or 0) + 1
+
+    @app.callback(
+        Output("report-download", "data"),
+        Input("report-markdown", "n_clicks"),
+        Input("report-html", "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def _report(_markdown, _html):
+        trigger = callback_context.triggered_id
+        if trigger not in ("report-markdown", "report-html"):
+            raise PreventUpdate
+        return report_download(pins, data, "html" if trigger == "report-html" else "markdown")

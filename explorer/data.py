@@ -1,0 +1,932 @@
+"""Read-only access to a radmap bundle with memoised queries for the explorer.
+
+:class:`BundleData` loads a bundle once (through :func:`analysis.io.load_bundle`) and
+answers every question the pages ask as a tidy pandas DataFrame (or a small dict). Results
+are memoised inside the instance, keyed by (bundle id, query, parameters), where the bundle
+id is the SHA-256 of the bundle file; nothing is kept at module level, so several server
+workers share nothing. Memoised frames are handed out as copies: callers may modify them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import bundle as B
+from analysis.io import file_sha256, load_bundle
+from analysis.validate import InputError
+from explorer.state import Vocabulary
+
+logger = logging.getLogger("radmap")
+
+DEFAULT_GENE_SET_COLLECTIONS = ("hallmark", "go_bp")
+MAX_FEATURE_ROWS = 60
+"""Above this many features the map summarises radiomic families (or shows the top N)."""
+MAX_FAMILY_ROWS = 100
+"""Above this many summarised rows the map shows the top N features instead."""
+CACHE_SIZE = 512
+GENE_COLUMNS = ("gene", "effect", "statistic", "p", "q", "module")
+ASSOCIATION_COLUMNS = ("module", "feature", *B.ASSOCIATION_COLUMNS)
+
+
+def _freeze(value):
+    if isinstance(value, Mapping):
+        return tuple(sorted((key, _freeze(item)) for key, item in value.items()))
+    if isinstance(value, set | frozenset):
+        return tuple(sorted(_freeze(item) for item in value))
+    if isinstance(value, list | tuple | pd.Series | pd.Index | np.ndarray):
+        return tuple(_freeze(item) for item in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _copy(value):
+    if isinstance(value, pd.DataFrame | pd.Series):
+        return value.copy()
+    if isinstance(value, tuple):
+        return tuple(_copy(item) for item in value)
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(
+            value, **{f.name: _copy(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        )
+    return value
+
+
+def memoised(method: Callable) -> Callable:
+    """Memoise a :class:`BundleData` method in its instance (LRU, thread-safe).
+
+    The key is ``(bundle_id, method name, arguments)``; lists and sets in the arguments are
+    frozen so that ``["a", "b"]`` and ``("a", "b")`` share an entry.
+    """
+    name = method.__name__
+
+    @functools.wraps(method)
+    def wrapper(self: BundleData, *args, **kwargs):
+        key = (self.bundle_id, name, _freeze(args), _freeze(kwargs))
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return _copy(self._cache[key])
+        result = method(self, *args, **kwargs)
+        with self._cache_lock:
+            self._cache[key] = result
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return _copy(result)
+
+    return wrapper
+
+
+@dataclass(frozen=True)
+class MapView:
+    """What the map heatmap shows: filtered associations and how rows are summarised."""
+
+    assoc: pd.DataFrame
+    features: pd.DataFrame
+    families: bool
+    mode: str
+    n_features: int
+    note: str
+
+
+def _as_tuple(values: Iterable[str] | None) -> tuple[str, ...]:
+    return tuple(sorted({str(v) for v in values})) if values else ()
+
+
+def _table(uns: Mapping, key: str, columns: Sequence[str] = ()) -> pd.DataFrame:
+    table = uns.get(key)
+    if table is None:
+        return pd.DataFrame(columns=list(columns))
+    if not isinstance(table, pd.DataFrame):
+        table = pd.DataFrame(table)
+    table = table.copy()
+    for column in columns:
+        if column not in table.columns:
+            table[column] = np.nan
+    return table
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [item.item() if hasattr(item, "item") else item for item in np.asarray(value).ravel()]
+
+
+class BundleData:
+    """Read-only view of a radmap bundle with memoised queries.
+
+    Parameters
+    ----------
+    path
+        The bundle (``.h5ad``) written by ``radmap analyze``.
+    gene_sets
+        Collection -> term -> genes for live enrichment; by default the collections shipped
+        with radmap (:func:`analysis.enrich.load_gene_sets`), loaded on first use.
+    cache_size
+        Number of query results kept in memory (least recently used are dropped).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        gene_sets: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+        cache_size: int = CACHE_SIZE,
+    ):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(f"bundle {self.path} not found: run `radmap analyze` to build one")
+        self.bundle_id = file_sha256(self.path)
+        self.adata = load_bundle(self.path)
+        self._cache: OrderedDict = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._cache_size = cache_size
+        self._gene_sets = gene_sets
+        self._gene_sets_lock = threading.Lock()
+
+        uns = self.adata.uns.get(B.UNS_KEY, {})
+        self._uns = uns
+        self.params: dict = dict(uns.get("params", {}) or {})
+        self.provenance: dict = dict(uns.get("provenance", {}) or {})
+        features = _table(uns, "features", ("label", "type", "source", "group", "levels", "test"))
+        features.index = features.index.astype(str)
+        features["label"] = features["label"].where(
+            features["label"].notna() & (features["label"].astype(str) != ""),
+            pd.Series(features.index, index=features.index),
+        )
+        self.features = features
+        modules = _table(uns, "modules", ("size", "hub_genes", "variance_explained", "top_pathway"))
+        modules.index = modules.index.astype(str)
+        self.modules_info = modules
+        eigengenes = self.adata.obsm.get(B.EIGENGENES_KEY)
+        eigengenes = (
+            pd.DataFrame(index=self.adata.obs_names)
+            if eigengenes is None
+            else pd.DataFrame(eigengenes, index=self.adata.obs_names)
+        )
+        eigengenes.columns = eigengenes.columns.astype(str)
+        self.eigengenes = eigengenes
+        self.module_names: list[str] = [m for m in modules.index if m != B.UNASSIGNED] or [
+            m for m in eigengenes.columns if m != B.UNASSIGNED
+        ]
+        imaging = self.adata.obsm.get(B.IMAGING_KEY)
+        self.imaging = (
+            pd.DataFrame(index=self.adata.obs_names)
+            if imaging is None
+            else pd.DataFrame(imaging, index=self.adata.obs_names)
+        )
+        self.gene_features: list[str] = [str(f) for f in _as_list(uns.get("gene_features"))]
+        self._gene_feature_column = {f: i for i, f in enumerate(self.gene_features)}
+        self.gene_n: list[int] = [int(n) for n in _as_list(uns.get("gene_n"))]
+        self.genes = pd.Index(self.adata.var_names.astype(str))
+        self._gene_upper = {gene.upper(): gene for gene in self.genes}
+        self._genes_upper = np.array([gene.upper() for gene in self.genes], dtype=object)
+        self._gene_position = pd.Series(np.arange(len(self.genes)), index=self.genes)
+        var = self.adata.var
+        self.gene_module = (
+            var["module"].astype(str)
+            if "module" in var
+            else pd.Series(B.UNASSIGNED, index=self.genes)
+        )
+        self.gene_module.index = self.genes
+        self.mutations: list[str] = [
+            str(column)
+            for column in self.adata.obs.columns
+            if self._is_mutation(self.adata.obs[column])
+        ]
+        self.warnings: list[str] = [str(w) for w in _as_list(uns.get("warnings"))]
+
+    # ------------------------------------------------------------------ basics
+    @staticmethod
+    def _is_mutation(column: pd.Series) -> bool:
+        values = set(column.dropna().astype(str).unique())
+        return bool(values) and values <= {B.MUTANT, B.WILDTYPE}
+
+    @property
+    def format_version(self) -> str:
+        return str(self._uns.get("format_version", ""))
+
+    @property
+    def dataset_name(self) -> str:
+        for source in (self.params, self.provenance):
+            for key in ("dataset", "name", "study"):
+                value = source.get(key)
+                if isinstance(value, str) and value:
+                    return value
+        return self.path.stem
+
+    def summary(self) -> dict:
+        """Dataset name, sizes, format version and bundle id."""
+        return {
+            "dataset": self.dataset_name,
+            "n_patients": int(self.adata.n_obs),
+            "n_genes": int(self.adata.n_vars),
+            "n_features": len(self.features),
+            "n_modules": len(self.module_names),
+            "format_version": self.format_version,
+            "bundle_id": self.bundle_id,
+            "created": str(self.provenance.get("created", "")),
+            "path": str(self.path),
+        }
+
+    def bundle_info(self) -> dict:
+        """Summary plus parameters and provenance, for reports and exports."""
+        return self.summary() | {"params": self.params, "provenance": self.provenance}
+
+    def vocabulary(self) -> Vocabulary:
+        """The names that a URL may refer to (see :func:`explorer.state.parse_url`)."""
+        return Vocabulary(
+            features=frozenset(self.features.index),
+            modules=frozenset(self.module_names),
+            genes=self._gene_upper,
+            mutations=frozenset(self.mutations),
+            sources=frozenset(self.features["source"].dropna().astype(str)),
+            groups=frozenset(self.features["group"].dropna().astype(str)),
+            survival=frozenset(value for value, _ in self.survival_choices()),
+        )
+
+    def canonical_gene(self, gene: str | None) -> str | None:
+        """The bundle's spelling of ``gene`` (case-insensitive), or ``None``."""
+        return self._gene_upper.get(str(gene).upper()) if gene else None
+
+    def feature_label(self, feature: str) -> str:
+        return (
+            str(self.features.at[feature, "label"]) if feature in self.features.index else feature
+        )
+
+    def feature_options(self, *, sources: Sequence[str] = ()) -> list[dict]:
+        """Dropdown options ``{"label", "value"}`` for the imaging features."""
+        table = self.features_table(sources=sources)
+        return [
+            {"label": f"{row.label} ({row.group})", "value": fid}
+            for fid, row in zip(table.index, table.itertuples(), strict=True)
+        ]
+
+    @memoised
+    def features_table(
+        self, *, sources: Sequence[str] = (), groups: Sequence[str] = ()
+    ) -> pd.DataFrame:
+        """The bundle's features table filtered by source and group (empty = all)."""
+        table = self.features
+        if sources:
+            table = table[table["source"].isin(list(sources))]
+        if groups:
+            table = table[table["group"].isin(list(groups))]
+        return table
+
+    def groups_by_source(self) -> dict[str, list[str]]:
+        """Feature groups per source, in table order."""
+        table = self.features.dropna(subset=["source", "group"])
+        return {
+            str(source): list(dict.fromkeys(part["group"].astype(str)))
+            for source, part in table.groupby("source", sort=False)
+        }
+
+    # ------------------------------------------------------------ associations
+    @memoised
+    def associations(
+        self,
+        *,
+        sources: Sequence[str] = (),
+        groups: Sequence[str] = (),
+        modules: Sequence[str] = (),
+    ) -> pd.DataFrame:
+        """Module x feature associations with feature label, source, group and type."""
+        assoc = _table(self._uns, "associations", ASSOCIATION_COLUMNS)
+        assoc["feature"] = assoc["feature"].astype(str)
+        assoc["module"] = assoc["module"].astype(str)
+        keep = self.features_table(sources=sources, groups=groups).index
+        assoc = assoc[assoc["feature"].isin(keep)]
+        if modules:
+            assoc = assoc[assoc["module"].isin(list(modules))]
+        info = self.features[["label", "source", "group", "type"]]
+        return assoc.join(info, on="feature").reset_index(drop=True)
+
+    @memoised
+    def significant(
+        self,
+        *,
+        q_threshold: float,
+        min_effect: float = 0.0,
+        sources: Sequence[str] = (),
+        groups: Sequence[str] = (),
+    ) -> pd.DataFrame:
+        """Associations with ``q < q_threshold`` and ``|effect| >= min_effect``, by q."""
+        assoc = self.associations(sources=sources, groups=groups)
+        keep = (assoc["q"] < q_threshold) & (assoc["effect"].abs() >= min_effect)
+        return assoc[keep].sort_values(["q", "p"], kind="mergesort").reset_index(drop=True)
+
+    def association(self, feature: str, module: str) -> dict | None:
+        """Statistics of one module x feature association, or ``None``."""
+        assoc = self.associations()
+        row = assoc[(assoc["feature"] == feature) & (assoc["module"] == module)]
+        if row.empty:
+            return None
+        record = row.iloc[0]
+        return {key: _plain(record[key]) for key in B.ASSOCIATION_COLUMNS}
+
+    @memoised
+    def map_view(
+        self,
+        *,
+        sources: Sequence[str] = (),
+        groups: Sequence[str] = (),
+        rows: str = "auto",
+        top: int = 40,
+    ) -> MapView:
+        """The associations the map shows and whether radiomic families are summarised.
+
+        ``rows``: ``features`` (one row each), ``families`` (radiomic features summarised by
+        group), ``top`` (the ``top`` features with the strongest link, by smallest q then
+        largest ``|effect|``) or ``auto`` (features when at most
+        :data:`MAX_FEATURE_ROWS`, else families when that gives at most
+        :data:`MAX_FAMILY_ROWS` rows, else top).
+        """
+        assoc = self.associations(sources=sources, groups=groups)
+        features = self.features_table(sources=sources, groups=groups)
+        n_features = int(assoc["feature"].nunique())
+        mode = rows
+        if rows == "auto":
+            if n_features <= MAX_FEATURE_ROWS:
+                mode = "features"
+            else:
+                radiomic = features["source"] == "radiomic"
+                n_rows = int((~radiomic).sum() + features.loc[radiomic, "group"].nunique())
+                mode = "families" if n_rows <= MAX_FAMILY_ROWS else "top"
+        note = ""
+        if mode == "top" and n_features > top:
+            strength = assoc.assign(_abs=assoc["effect"].abs()).sort_values(
+                ["q", "_abs", "feature"], ascending=[True, False, True], kind="mergesort"
+            )
+            chosen = list(dict.fromkeys(strength["feature"]))[:top]
+            assoc = assoc[assoc["feature"].isin(chosen)].reset_index(drop=True)
+            note = (
+                f"Showing the {top} of {n_features:,} features with the strongest links. "
+                "Choose 'all features' or 'families' under Rows to see the others."
+            )
+        elif mode == "families":
+            note = (
+                f"{n_features:,} features: radiomic features are summarised per family "
+                "(the strongest association of each family and module)."
+            )
+        return MapView(
+            assoc=assoc,
+            features=features,
+            families=mode == "families",
+            mode=mode,
+            n_features=n_features,
+            note=note,
+        )
+
+    # --------------------------------------------------------------- gene level
+    def _gene_column(self, feature: str) -> int | None:
+        return self._gene_feature_column.get(feature)
+
+    def has_gene_level(self, feature: str) -> bool:
+        return feature in self._gene_feature_column
+
+    @memoised
+    def gene_table(self, feature: str) -> pd.DataFrame:
+        """Every gene's association with ``feature``: gene, effect, statistic, p, q, module."""
+        column = self._gene_column(feature)
+        if column is None:
+            return pd.DataFrame(columns=list(GENE_COLUMNS))
+        varm = self.adata.varm
+        table = pd.DataFrame(
+            {
+                "gene": self.genes.to_numpy(),
+                "effect": np.asarray(varm[B.GENE_EFFECT][:, column], dtype=float),
+                "statistic": np.asarray(varm[B.GENE_STATISTIC][:, column], dtype=float),
+                "p": np.asarray(varm[B.GENE_P][:, column], dtype=float),
+                "q": np.asarray(varm[B.GENE_Q][:, column], dtype=float),
+                "module": self.gene_module.to_numpy(),
+            }
+        )
+        return table
+
+    @memoised
+    def top_genes(self, feature: str, *, n: int = 200) -> pd.DataFrame:
+        """The ``n`` genes with the smallest p for ``feature``."""
+        table = self.gene_table(feature)
+        return table.sort_values(["p", "gene"], kind="mergesort").head(n).reset_index(drop=True)
+
+    @memoised
+    def gene_associations(self, gene: str) -> pd.DataFrame:
+        """One gene against every imaging feature (gene-level arrays), sorted by p.
+
+        Columns ``feature``, ``label``, ``source``, ``group``, ``type``, ``test``,
+        ``effect``, ``statistic``, ``p``, ``q``, ``n``.
+        """
+        columns = ["feature", "label", "source", "group", "type", "test"]
+        columns += ["effect", "statistic", "p", "q", "n"]
+        gene = self.canonical_gene(gene)
+        if gene is None or not self.gene_features:
+            return pd.DataFrame(columns=columns)
+        row = int(self._gene_position[gene])
+        varm = self.adata.varm
+        table = pd.DataFrame(
+            {
+                "feature": self.gene_features,
+                "effect": np.asarray(varm[B.GENE_EFFECT][row, :], dtype=float),
+                "statistic": np.asarray(varm[B.GENE_STATISTIC][row, :], dtype=float),
+                "p": np.asarray(varm[B.GENE_P][row, :], dtype=float),
+                "q": np.asarray(varm[B.GENE_Q][row, :], dtype=float),
+                "n": self.gene_n
+                if len(self.gene_n) == len(self.gene_features)
+                else [np.nan] * len(self.gene_features),
+            }
+        )
+        info = self.features[["label", "source", "group", "type", "test"]]
+        table = table.join(info, on="feature")
+        table["label"] = table["label"].fillna(table["feature"])
+        return table.sort_values(
+            ["p", "feature"], kind="mergesort", na_position="last"
+        ).reset_index(drop=True)[columns]
+
+    def gene_association(self, gene: str, feature: str) -> dict | None:
+        """Statistics of one gene x feature test, or ``None``."""
+        gene = self.canonical_gene(gene)
+        column = self._gene_column(feature)
+        if gene is None or column is None:
+            return None
+        row = int(self._gene_position[gene])
+        varm = self.adata.varm
+        n = self.gene_n[column] if column < len(self.gene_n) else None
+        test = self.features.at[feature, "test"] if feature in self.features.index else ""
+        return {
+            "test": _plain(test),
+            "statistic": float(varm[B.GENE_STATISTIC][row, column]),
+            "effect": float(varm[B.GENE_EFFECT][row, column]),
+            "p": float(varm[B.GENE_P][row, column]),
+            "q": float(varm[B.GENE_Q][row, column]),
+            "n": n,
+        }
+
+    def gene_info(self, gene: str) -> dict | None:
+        """Module, kME, hub flag and expression summary of a gene."""
+        gene = self.canonical_gene(gene)
+        if gene is None:
+            return None
+        var = self.adata.var.loc[gene]
+        info = {"gene": gene, "module": str(self.gene_module[gene])}
+        for column in ("kME", "is_hub", "in_network", "mean", "variance"):
+            if column in var.index:
+                info[column] = _plain(var[column])
+        return info
+
+    def gene_search(self, text: str | None, *, limit: int = 30) -> list[str]:
+        """Genes whose symbol starts with ``text`` (case-insensitive), then those containing it."""
+        query = (text or "").strip().upper()
+        if not query:
+            return []
+        return list(self._gene_search(query, limit))
+
+    @memoised
+    def _gene_search(self, query: str, limit: int) -> tuple[str, ...]:
+        upper = self._genes_upper
+        starts = np.fromiter((g.startswith(query) for g in upper), bool, len(upper))
+        contains = np.fromiter((query in g for g in upper), bool, len(upper))
+        prefix = sorted(self.genes[starts], key=lambda g: (len(g), g))
+        inner = sorted(self.genes[contains & ~starts], key=lambda g: (len(g), g))
+        return tuple((prefix + inner)[:limit])
+
+    # ---------------------------------------------------------------- phenotype
+    @memoised
+    def phenotype(
+        self,
+        feature: str,
+        *,
+        module: str | None = None,
+        gene: str | None = None,
+        color: str | None = None,
+    ) -> pd.DataFrame:
+        """Per patient: the module eigengene (or gene expression) and the feature value.
+
+        Columns ``patient``, ``value``, ``feature`` (categorical features keep their
+        category order) and, with ``color``, ``color`` (mutation status, missing as
+        ``"Unknown"``). Patients missing either value are dropped.
+        """
+        if feature not in self.imaging.columns:
+            raise InputError(f"imaging feature {feature!r} is not in this bundle")
+        if module is not None:
+            if module not in self.eigengenes.columns:
+                raise InputError(f"module {module!r} has no eigengene in this bundle")
+            values = self.eigengenes[module].to_numpy(dtype=float)
+        elif gene is not None:
+            canonical = self.canonical_gene(gene)
+            if canonical is None:
+                raise InputError(f"gene {gene!r} is not in this bundle")
+            values = self.expression(canonical)
+        else:
+            raise InputError("phenotype needs a module or a gene")
+        table = pd.DataFrame(
+            {
+                "patient": self.adata.obs_names.astype(str),
+                "value": values,
+                "feature": self.imaging[feature].to_numpy(),
+            }
+        )
+        if isinstance(self.imaging[feature].dtype, pd.CategoricalDtype):
+            table["feature"] = pd.Categorical(
+                self.imaging[feature].to_numpy(), dtype=self.imaging[feature].dtype
+            )
+        if color is not None and color in self.adata.obs.columns:
+            status = self.adata.obs[color].astype(object).where(self.adata.obs[color].notna())
+            table["color"] = status.fillna("Unknown").astype(str).to_numpy()
+        table = table[table["value"].notna() & table["feature"].notna()]
+        return table.reset_index(drop=True)
+
+    def expression(self, gene: str) -> np.ndarray:
+        """Expression of one gene across patients (float)."""
+        column = self.adata[:, gene].X
+        column = column.toarray() if hasattr(column, "toarray") else np.asarray(column)
+        return column.ravel().astype(float)
+
+    def phenotype_labels(
+        self, feature: str, *, module: str | None = None, gene: str | None = None
+    ) -> dict:
+        """Labels and type for :func:`explorer.figures.phenotype.phenotype_plot`."""
+        value_label = f"{module} eigengene" if module else f"{gene} expression (log)"
+        ftype = str(self.features.at[feature, "type"]) if feature in self.features.index else ""
+        return {
+            "feature_type": ftype or "continuous",
+            "value_label": value_label,
+            "feature_label": self.feature_label(feature),
+        }
+
+    # ------------------------------------------------------------------ modules
+    @memoised
+    def module_members(self, module: str) -> pd.DataFrame:
+        """Genes of a module, by decreasing kME: gene, kME, is_hub, in_network, mean, variance."""
+        var = self.adata.var
+        members = var[self.gene_module.to_numpy() == module]
+        table = pd.DataFrame({"gene": members.index.astype(str)})
+        for column in ("kME", "is_hub", "in_network", "mean", "variance"):
+            if column in members:
+                table[column] = members[column].to_numpy()
+        if "kME" in table:
+            table = table.sort_values(["kME", "gene"], ascending=[False, True], kind="mergesort")
+        return table.reset_index(drop=True)
+
+    def hub_genes(self, module: str, *, n: int = 10) -> list[str]:
+        """Hub genes of a module, best first (from the modules table, else by kME)."""
+        if module in self.modules_info.index:
+            hubs = str(self.modules_info.at[module, "hub_genes"] or "")
+            genes = [gene for gene in hubs.split("|") if gene and gene != "nan"]
+            if genes:
+                return genes[:n]
+        return list(self.module_members(module)["gene"].head(n))
+
+    @memoised
+    def modules_table(self, *, q_threshold: float = 0.05) -> pd.DataFrame:
+        """One row per module: size, hubs, top pathway and its strongest imaging link."""
+        assoc = self.associations()
+        rows = []
+        for module in self.module_names:
+            info = (
+                self.modules_info.loc[module]
+                if module in self.modules_info.index
+                else pd.Series(dtype=object)
+            )
+            links = assoc[assoc["module"] == module].sort_values(
+                ["q", "p"], kind="mergesort", na_position="last"
+            )
+            best = links.iloc[0] if len(links) else None
+            size = info.get("size")
+            rows.append(
+                {
+                    "module": module,
+                    "size": int(size)
+                    if size is not None and not pd.isna(size)
+                    else int((self.gene_module == module).sum()),
+                    "hub_genes": ", ".join(self.hub_genes(module, n=5)),
+                    "top_pathway": _plain(info.get("top_pathway", "")) or "",
+                    "variance_explained": _plain(info.get("variance_explained", np.nan)),
+                    "n_links": int((links["q"] < q_threshold).sum()),
+                    "strongest_feature": "" if best is None else str(best["label"]),
+                    "strongest_feature_id": "" if best is None else str(best["feature"]),
+                    "strongest_effect": np.nan if best is None else float(best["effect"]),
+                    "strongest_q": np.nan if best is None else float(best["q"]),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    @memoised
+    def enrichment(self, module: str) -> pd.DataFrame:
+        """Precomputed enrichment of a module, by q then p."""
+        columns = ("module", "collection", "term", "overlap", "set_size", "p", "q", "odds_ratio")
+        table = _table(self._uns, "enrichment", (*columns, "genes"))
+        table = table[table["module"].astype(str) == module]
+        return table.sort_values(["q", "p", "term"], kind="mergesort").reset_index(drop=True)
+
+    @memoised
+    def module_expression(
+        self, module: str, *, order_feature: str | None = None, n_genes: int = 50
+    ) -> tuple[pd.DataFrame, pd.Series]:
+        """Z-scored expression (genes x patients) of a module's top genes by kME.
+
+        Returns the matrix and the values that order the patients: ``order_feature`` when
+        given (patients without it dropped), else the module eigengene.
+        """
+        genes = list(self.module_members(module)["gene"].head(n_genes))
+        if not genes:
+            return pd.DataFrame(), pd.Series(dtype=float)
+        sub = self.adata[:, genes].X
+        sub = sub.toarray() if hasattr(sub, "toarray") else np.asarray(sub)
+        sub = sub.astype(float)
+        std = sub.std(axis=0)
+        z = (sub - sub.mean(axis=0)) / np.where(std > 0, std, 1.0)
+        matrix = pd.DataFrame(z.T, index=genes, columns=self.adata.obs_names.astype(str))
+        if order_feature and order_feature in self.imaging.columns:
+            order = self.imaging[order_feature].copy()
+            order.name = self.feature_label(order_feature)
+        elif module in self.eigengenes.columns:
+            order = self.eigengenes[module].copy()
+            order.name = f"{module} eigengene"
+        else:
+            order = pd.Series(0.0, index=self.adata.obs_names)
+        order.index = order.index.astype(str)
+        order = order[order.notna()]
+        return matrix[order.index], order
+
+    # ------------------------------------------------------------------ network
+    @memoised
+    def network(
+        self,
+        *,
+        q_threshold: float,
+        min_effect: float = 0.0,
+        sources: Sequence[str] = (),
+        groups: Sequence[str] = (),
+        max_features: int = 40,
+        pathways_per_module: int = 3,
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Features — modules — pathways graph at a threshold.
+
+        Returns ``nodes`` (``id``, ``label``, ``kind``, ``size``, ``target``: the feature ID,
+        module or, for a pathway, the module where it is most enriched) and ``edges``
+        (``source``, ``target``, ``weight``: signed effect for feature—module edges,
+        -log10 q for module—pathway edges). Features are the ``max_features`` with the
+        strongest significant links; pathways are each module's top terms with
+        ``q < q_threshold``.
+        """
+        sig = self.significant(
+            q_threshold=q_threshold, min_effect=min_effect, sources=sources, groups=groups
+        )
+        chosen = list(dict.fromkeys(sig["feature"]))[:max_features]
+        sig = sig[sig["feature"].isin(chosen)]
+        node_rows = []
+        edge_rows = []
+        links = sig.groupby("feature").size()
+        for feature in chosen:
+            node_rows.append(
+                {
+                    "id": f"feature:{feature}",
+                    "label": self.feature_label(feature),
+                    "kind": "feature",
+                    "size": int(links.get(feature, 1)),
+                    "target": feature,
+                }
+            )
+        for module in self.module_names:
+            size = (
+                self.modules_info.at[module, "size"]
+                if module in self.modules_info.index
+                else (self.gene_module == module).sum()
+            )
+            node_rows.append(
+                {
+                    "id": f"module:{module}",
+                    "label": module,
+                    "kind": "module",
+                    "size": int(size) if not pd.isna(size) else 1,
+                    "target": module,
+                }
+            )
+        for row in sig.itertuples():
+            edge_rows.append(
+                {
+                    "source": f"feature:{row.feature}",
+                    "target": f"module:{row.module}",
+                    "weight": float(row.effect),
+                }
+            )
+        enrichment = _table(
+            self._uns, "enrichment", ("module", "collection", "term", "overlap", "p", "q")
+        )
+        enrichment = enrichment[
+            (enrichment["q"] < q_threshold)
+            & enrichment["module"].astype(str).isin(self.module_names)
+        ]
+        enrichment = enrichment.sort_values(["q", "p", "term"], kind="mergesort")
+        top = enrichment.groupby("module", sort=False).head(pathways_per_module)
+        pathway_best: dict[str, tuple[float, str, int]] = {}
+        for row in top.itertuples():
+            node_id = f"pathway:{row.collection}:{row.term}"
+            q = float(row.q)
+            edge_rows.append(
+                {
+                    "source": f"module:{row.module}",
+                    "target": node_id,
+                    "weight": -math.log10(max(q, 1e-300)),
+                }
+            )
+            best = pathway_best.get(node_id)
+            if best is None or q < best[0]:
+                pathway_best[node_id] = (q, str(row.module), int(row.overlap), str(row.term))
+        for node_id, (_, module, overlap, term) in pathway_best.items():
+            node_rows.append(
+                {"id": node_id, "label": term, "kind": "pathway", "size": overlap, "target": module}
+            )
+        nodes = pd.DataFrame(node_rows, columns=["id", "label", "kind", "size", "target"])
+        edges = pd.DataFrame(edge_rows, columns=["source", "target", "weight"])
+        return nodes, edges
+
+    # ------------------------------------------------------------------- cohort
+    def matching(self) -> pd.DataFrame:
+        """Sample matching across sources (bundle ``matching`` table)."""
+        return _table(
+            self._uns, "matching", ("source", "n_ids", "n_matched", "n_unmatched", "unmatched")
+        )
+
+    @memoised
+    def missingness(self) -> pd.DataFrame:
+        """Per imaging feature (index): label, source, group, type, n_missing, fraction."""
+        missing = self.imaging.isna()
+        table = pd.DataFrame(
+            {
+                "n_missing": missing.sum().to_numpy(dtype=int),
+                "fraction": missing.mean().to_numpy(dtype=float)
+                if len(self.imaging)
+                else np.zeros(missing.shape[1]),
+            },
+            index=pd.Index(self.imaging.columns.astype(str), name="feature"),
+        )
+        table = table.join(self.features[["label", "source", "group", "type"]])
+        table["label"] = table["label"].fillna(pd.Series(table.index, index=table.index))
+        return table[["label", "source", "group", "type", "n_missing", "fraction"]]
+
+    @memoised
+    def mutation_imaging(self) -> pd.DataFrame:
+        """Mutation x imaging-feature tests with feature labels, by q."""
+        table = _table(
+            self._uns, "mutation_imaging", ("mutation", "feature", *B.ASSOCIATION_COLUMNS)
+        )
+        table["feature"] = table["feature"].astype(str)
+        table = table.join(self.features[["label", "source", "group"]], on="feature")
+        table["label"] = table["label"].fillna(table["feature"])
+        return table.sort_values(["q", "p"], kind="mergesort").reset_index(drop=True)
+
+    def mutation_modules(self) -> pd.DataFrame:
+        return _table(self._uns, "mutation_modules", ("mutation", "module", *B.ASSOCIATION_COLUMNS))
+
+    def survival_table(self) -> pd.DataFrame:
+        """The bundle's survival table, by q."""
+        table = _table(
+            self._uns,
+            "survival",
+            ("kind", "variable", "test", "statistic", "hr", "ci_low", "ci_high", "p", "q", "n"),
+        )
+        return table.sort_values(["q", "p"], kind="mergesort").reset_index(drop=True)
+
+    @property
+    def has_survival(self) -> bool:
+        obs = self.adata.obs
+        return (
+            B.SURVIVAL_TIME in obs
+            and B.SURVIVAL_EVENT in obs
+            and obs[[B.SURVIVAL_TIME, B.SURVIVAL_EVENT]].dropna().shape[0] > 0
+        )
+
+    @memoised
+    def survival_choices(self) -> tuple[tuple[str, str], ...]:
+        """``(value, label)`` pairs for the Kaplan–Meier variable: ``kind:variable``."""
+        if not self.has_survival:
+            return ()
+        choices = [(f"module:{m}", f"{m} eigengene (median split)") for m in self.module_names]
+        choices += [(f"mutation:{m}", f"{m} mutation") for m in self.mutations]
+        for fid, row in self.features.iterrows():
+            how = "median split" if row["type"] == "continuous" else "categories"
+            choices.append((f"feature:{fid}", f"{row['label']} ({how})"))
+        return tuple(choices)
+
+    @memoised
+    def km(self, kind: str, variable: str) -> tuple[pd.DataFrame, float, str]:
+        """Kaplan–Meier curves and log-rank p for a grouping of the patients.
+
+        ``kind`` is ``module`` (eigengene median split), ``gene`` (expression median split),
+        ``feature`` (categories, or median split when continuous) or ``mutation``.
+        Returns the curves (``group``, ``time``, ``survival``, ``ci_low``, ``ci_high``,
+        ``at_risk``), the log-rank p and a description of the grouping.
+        """
+        from analysis.survival import kaplan_meier, logrank, median_split
+
+        obs = self.adata.obs
+        if not self.has_survival:
+            raise InputError("this bundle has no survival_time / survival_event columns")
+        if kind == "module":
+            if variable not in self.eigengenes.columns:
+                raise InputError(f"module {variable!r} has no eigengene in this bundle")
+            groups = median_split(self.eigengenes[variable])
+            description = f"{variable} eigengene, split at the median"
+        elif kind == "gene":
+            gene = self.canonical_gene(variable)
+            if gene is None:
+                raise InputError(f"gene {variable!r} is not in this bundle")
+            groups = median_split(pd.Series(self.expression(gene), index=obs.index))
+            description = f"{gene} expression, split at the median"
+        elif kind == "feature":
+            if variable not in self.imaging.columns:
+                raise InputError(f"imaging feature {variable!r} is not in this bundle")
+            column = self.imaging[variable]
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                groups = column
+                description = f"{self.feature_label(variable)} categories"
+            else:
+                groups = median_split(column)
+                description = f"{self.feature_label(variable)}, split at the median"
+        elif kind == "mutation":
+            if variable not in self.mutations:
+                raise InputError(f"mutation column {variable!r} is not in this bundle")
+            groups = obs[variable]
+            description = f"{variable} mutation status"
+        else:
+            raise InputError(f"unknown survival grouping {kind!r}")
+        groups = pd.Series(groups, index=obs.index)
+        time, event = obs[B.SURVIVAL_TIME], obs[B.SURVIVAL_EVENT]
+        curves = kaplan_meier(time, event, groups)
+        _, p = logrank(time, event, groups)
+        return curves, float(p), description
+
+    # --------------------------------------------------------------- enrichment
+    @property
+    def gene_sets(self) -> Mapping[str, Mapping[str, Sequence[str]]]:
+        """Gene-set collections for live enrichment (loaded once, on first use)."""
+        with self._gene_sets_lock:
+            if self._gene_sets is None:
+                from analysis.enrich import load_gene_sets
+
+                self._gene_sets = load_gene_sets(DEFAULT_GENE_SET_COLLECTIONS)
+            return self._gene_sets
+
+    @memoised
+    def ora(self, genes: Sequence[str]) -> pd.DataFrame:
+        """Over-representation of ``genes`` against every analysed gene."""
+        from analysis.enrich import ora
+
+        chosen = sorted({g for g in (self.canonical_gene(g) for g in genes) if g})
+        return ora(chosen, background=list(self.genes), gene_sets=self.gene_sets)
+
+    def prerank(
+        self,
+        feature: str,
+        *,
+        collections: Sequence[str] = ("hallmark",),
+        permutations: int = 1000,
+        seed: int = 0,
+    ) -> pd.DataFrame:
+        """Pre-ranked enrichment of the genes ranked by their effect on ``feature``.
+
+        Not memoised in memory: the app runs it as background work cached on disk.
+        """
+        from analysis.enrich import prerank
+
+        table = self.gene_table(feature)
+        if table.empty:
+            raise InputError(f"feature {feature!r} has no gene-level statistics in this bundle")
+        scores = pd.Series(table["effect"].to_numpy(), index=table["gene"].to_numpy())
+        gene_sets = {name: self.gene_sets[name] for name in collections if name in self.gene_sets}
+        if not gene_sets:
+            raise InputError(
+                f"gene-set collection(s) {', '.join(collections)} not available; "
+                f"choose from {', '.join(self.gene_sets)}"
+            )
+        return prerank(scores, gene_sets=gene_sets, permutations=permutations, seed=seed)
+
+
+def _plain(value):
+    """A numpy / pandas scalar as a JSON-friendly Python value (NaN -> None)."""
+    if value is None:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value

@@ -1,0 +1,85 @@
+"""Page layouts (builders only: no callbacks here) and the navigation bar."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import dash_bootstrap_components as dbc
+from dash import html
+
+from explorer.data import BundleData
+from explorer.pages import cohort, gene, hypotheses, module, network, volcano
+from explorer.pages import map as map_page
+from explorer.state import PAGE_TITLES, PAGES, ViewState, path_for
+
+LAYOUTS: dict[str, Callable[[BundleData, ViewState], html.Div]] = {
+    "map": map_page.layout,
+    "network": network.layout,
+    "volcano": volcano.layout,
+    "gene": gene.layout,
+    "module": module.layout,
+    "cohort": cohort.layout,
+    "hypotheses": hypotheses.layout,
+}
+
+
+def page_layout(data: BundleData, state: ViewState) -> html.Div:
+    """The layout of ``state.page`` initialised from ``state``."""
+    return LAYOUTS[state.page](data, state)
+
+
+def not_found(pathname: str, *, base: str = "/") -> html.Div:
+    return html.Div(
+        [
+            html.H2("Page not found", className="rm-page-title"),
+            html.P(f"There is no page at {pathname}. Choose one:"),
+            html.Ul([html.Li(html.A(PAGE_TITLES[p], href=path_for(p, base=base))) for p in PAGES]),
+        ],
+        className="rm-empty",
+    )
+
+
+def navbar(*, base: str = "/") -> dbc.Navbar:
+    """The navigation bar; link targets and the active page are set by a callback."""
+    links = [
+        dbc.NavItem(
+            dbc.NavLink(
+                PAGE_TITLES[page], href=path_for(page, base=base), id={"role": "nav", "page": page}
+            )
+        )
+        for page in PAGES
+    ]
+    return dbc.Navbar(
+        dbc.Container(
+            [
+                dbc.NavbarBrand(
+                    [
+                        html.Span("rad", className="rm-brand-a"),
+                        html.Span("map", className="rm-brand-b"),
+                    ],
+                    href=path_for("map", base=base),
+                    className="rm-brand",
+                ),
+                dbc.Nav(links, className="ms-auto", navbar=True),
+            ],
+            fluid=True,
+        ),
+        color="dark",
+        dark=True,
+        className="rm-navbar mb-0",
+    )
+
+
+def dataset_header(summary: dict) -> html.Div:
+    """Dataset name, sizes and the current FDR threshold (``header-q`` is updated live)."""
+    facts = [
+        html.Span(summary["dataset"], className="rm-dataset"),
+        html.Span(f"{summary['n_patients']:,} patients", className="rm-fact"),
+        html.Span(f"{summary['n_genes']:,} genes", className="rm-fact"),
+        html.Span(f"{summary['n_features']:,} imaging features", className="rm-fact"),
+        html.Span(f"{summary['n_modules']:,} modules", className="rm-fact"),
+        html.Span(["FDR q < ", html.Span(id="header-q")], className="rm-fact rm-fact-q"),
+    ]
+    return html.Div(
+        dbc.Container(facts, fluid=True, className="rm-header-inner"), className="rm-header"
+    )

@@ -1,0 +1,84 @@
+"""Cohort page: sample matching, missingness, feature types, mutations and survival."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from explorer.data import BundleData
+from explorer.pages.common import control, empty_state, figure_card, page_title, sid, table_card
+from explorer.state import ViewState
+
+PAGE = "cohort"
+
+
+def layout(data: BundleData, state: ViewState) -> html.Div:
+    choices = data.survival_choices()
+    if choices:
+        km = figure_card(
+            "cohort-km",
+            "Kaplan–Meier",
+            height=420,
+            extra=[
+                control(
+                    "Group patients by",
+                    dcc.Dropdown(
+                        id=sid(PAGE, "km"),
+                        options=[{"label": label, "value": value} for value, label in choices],
+                        value=state.km or choices[0][0],
+                        clearable=False,
+                    ),
+                )
+            ],
+        )
+    else:
+        km = empty_state(
+            "This bundle has no survival time / event: add them to the clinical table and "
+            "re-run `radmap analyze`.",
+            title="No survival data",
+        )
+    warnings = [html.Li(w) for w in data.warnings]
+    return html.Div(
+        [
+            dcc.Store(id="cohort-ready", data=True),
+            page_title(
+                "Cohort",
+                "Which patients have which data, how complete the imaging features are, "
+                "how mutations relate to imaging, and survival.",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(figure_card("cohort-overlap", "Sample matching", height=360), lg=6),
+                    dbc.Col(figure_card("cohort-types", "Feature types", height=360), lg=6),
+                ]
+            ),
+            figure_card("cohort-missing", "Missing imaging values", height=420),
+            dbc.Row(
+                [
+                    dbc.Col(figure_card("cohort-mutation", "Mutation x imaging", height=460), lg=6),
+                    dbc.Col(
+                        table_card("cohort-mutation", "Mutation x imaging tests", height=460), lg=6
+                    ),
+                ]
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        table_card("cohort-survival", "Survival tests", height=420, row_id="key"),
+                        lg=6,
+                    ),
+                    dbc.Col(km, lg=6),
+                ]
+            ),
+            table_card("cohort-matching", "Matching details", height=240),
+            dbc.Card(
+                [
+                    dbc.CardHeader("Warnings from the analysis", className="rm-card-header"),
+                    dbc.CardBody(
+                        html.Ul(warnings) if warnings else html.P("None.", className="mb-0")
+                    ),
+                ],
+                className="rm-card mb-3",
+            ),
+        ]
+    )

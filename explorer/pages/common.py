@@ -1,0 +1,324 @@
+"""Building blocks shared by the page layouts: ids, figure and table cards, empty states.
+
+Component ids are dicts so that one pattern-matching callback serves every figure export,
+every table download and the URL state:
+
+- ``{"role": "state", "page": page, "key": key}``: a control whose ``value`` is part of the
+  URL state (see :mod:`explorer.state`);
+- ``{"role": "state-store", "page": page, "key": key}``: a ``dcc.Store`` whose ``data`` is
+  part of the URL state (e.g. the map cell chosen by a click);
+- ``{"role": "graph", "fig": name}`` and its export controls;
+- ``{"role": "table", "table": name}`` and its CSV button.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from explorer.state import Q_CHOICES
+
+EXPORT_FORMATS = (("SVG", "svg"), ("PDF", "pdf"), ("PNG", "png"))
+EXPORT_WIDTHS = (("Single column", "single"), ("Double column", "double"))
+
+GRAPH_CONFIG = {
+    "displaylogo": False,
+    "responsive": True,
+    "modeBarButtonsToRemove": ["sendDataToCloud", "toImage"],
+}
+
+
+def sid(page: str, key: str) -> dict:
+    """Id of a control that holds part of the URL state."""
+    return {"role": "state", "page": page, "key": key}
+
+
+def store_id(page: str, key: str) -> dict:
+    """Id of a ``dcc.Store`` that holds part of the URL state."""
+    return {"role": "state-store", "page": page, "key": key}
+
+
+def graph_id(name: str) -> dict:
+    return {"role": "graph", "fig": name}
+
+
+def table_id(name: str) -> dict:
+    return {"role": "table", "table": name}
+
+
+def pin_id(view: str) -> dict:
+    return {"role": "pin", "view": view}
+
+
+def state_store(page: str, key: str, value) -> dcc.Store:
+    return dcc.Store(id=store_id(page, key), data=value)
+
+
+def help_text(text: str) -> html.Small:
+    return html.Small(text, className="text-muted d-block mt-1")
+
+
+def control(label: str, component, *, help: str | None = None) -> html.Div:
+    """A labelled form control."""
+    children = [dbc.Label(label, className="rm-control-label"), component]
+    if help:
+        children.append(help_text(help))
+    return html.Div(children, className="mb-3")
+
+
+def q_control(page: str, value: float) -> html.Div:
+    """Dropdown of the FDR threshold (the current value is always offered)."""
+    choices = sorted({*Q_CHOICES, float(value)})
+    return control(
+        "FDR threshold (q <)",
+        dcc.Dropdown(
+            id=sid(page, "q"),
+            options=[{"label": f"{q:g}", "value": q} for q in choices],
+            value=float(value),
+            clearable=False,
+            searchable=False,
+        ),
+    )
+
+
+def min_effect_control(page: str, value: float) -> html.Div:
+    return control(
+        "Minimum |effect|",
+        dbc.Input(
+            id=sid(page, "min_effect"),
+            type="number",
+            min=0,
+            step=0.05,
+            value=value,
+            debounce=True,
+        ),
+        help="Cells and genes below it are not marked significant.",
+    )
+
+
+def controls_card(children: Sequence, *, title: str = "Controls") -> dbc.Card:
+    return dbc.Card(
+        [dbc.CardHeader(title, className="rm-card-header"), dbc.CardBody(list(children))],
+        className="rm-card mb-3",
+    )
+
+
+def export_controls(name: str) -> html.Div:
+    """Format / width choice and download buttons for the figure ``name``."""
+    return html.Div(
+        [
+            dbc.Select(
+                id={"role": "export-format", "fig": name},
+                options=[{"label": label, "value": value} for label, value in EXPORT_FORMATS],
+                value="svg",
+                size="sm",
+                className="rm-export-select",
+            ),
+            dbc.Select(
+                id={"role": "export-width", "fig": name},
+                options=[{"label": label, "value": value} for label, value in EXPORT_WIDTHS],
+                value="single",
+                size="sm",
+                className="rm-export-select",
+            ),
+            dbc.Button(
+                "Export",
+                id={"role": "export-button", "fig": name},
+                size="sm",
+                color="secondary",
+                outline=True,
+                title="Download the figure at publication size",
+            ),
+            dbc.Button(
+                "Provenance",
+                id={"role": "provenance-button", "fig": name},
+                size="sm",
+                color="secondary",
+                outline=True,
+                title="Download the bundle hash, parameters and view URL as JSON",
+            ),
+            dcc.Download(id={"role": "export-download", "fig": name}),
+            dcc.Download(id={"role": "provenance-download", "fig": name}),
+        ],
+        className="rm-export",
+    )
+
+
+def figure_card(
+    name: str,
+    title: str,
+    *,
+    height: int | str = 460,
+    extra: Sequence | None = None,
+    footer=None,
+    config: dict | None = None,
+) -> dbc.Card:
+    """A card with a title, export controls and a graph (``{"role": "graph", "fig": name}``)."""
+    graph = dcc.Graph(
+        id=graph_id(name),
+        config=GRAPH_CONFIG | (config or {}),
+        style={"height": height if height else "100%"},
+        className="rm-graph",
+    )
+    # The box around the graph takes the height a callback computes (``{name}-box``).
+    box = html.Div(graph, id=f"{name}-box", style={"height": height} if height else None)
+    body = [*(extra or []), dcc.Loading(box, type="default", delay_show=300)]
+    if footer is not None:
+        body.append(footer)
+    return dbc.Card(
+        [
+            dbc.CardHeader(
+                [html.Span(title, className="rm-card-title"), export_controls(name)],
+                className="rm-card-header d-flex justify-content-between align-items-center",
+            ),
+            dbc.CardBody(body),
+        ],
+        className="rm-card mb-3",
+        id={"role": "figure-card", "fig": name},
+    )
+
+
+def table_card(
+    name: str,
+    title: str,
+    *,
+    height: int = 360,
+    extra: Sequence | None = None,
+    row_selection: bool = False,
+    row_id: str | None = None,
+) -> dbc.Card:
+    """A card with an AG Grid table (``{"role": "table", "table": name}``) and a CSV button.
+
+    ``row_id`` names the column that identifies a row (``cellClicked`` then reports it as
+    ``rowId``, whatever the sorting).
+    """
+    options = {
+        "pagination": True,
+        "paginationPageSize": 20,
+        "paginationPageSizeSelector": False,
+        "animateRows": False,
+        "enableCellTextSelection": True,
+    }
+    if row_selection:
+        options["rowSelection"] = {
+            "mode": "singleRow",
+            "checkboxes": False,
+            "enableClickSelection": True,
+        }
+    grid = dag.AgGrid(
+        id=table_id(name),
+        rowData=[],
+        columnDefs=[],
+        defaultColDef={
+            "sortable": True,
+            "filter": True,
+            "floatingFilter": True,
+            "suppressHeaderFilterButton": True,
+            "resizable": True,
+            "minWidth": 80,
+        },
+        columnSize="responsiveSizeToFit",
+        dashGridOptions=options,
+        style={"height": height, "width": "100%"},
+        className="rm-grid",
+        **({"getRowId": f"params.data.{row_id}"} if row_id else {}),
+    )
+    return dbc.Card(
+        [
+            dbc.CardHeader(
+                [
+                    html.Span(title, className="rm-card-title"),
+                    html.Div(
+                        [
+                            dbc.Button(
+                                "CSV",
+                                id={"role": "table-csv", "table": name},
+                                size="sm",
+                                color="secondary",
+                                outline=True,
+                                title="Download this table as CSV",
+                            ),
+                            dcc.Download(id={"role": "table-download", "table": name}),
+                        ],
+                        className="rm-export",
+                    ),
+                ],
+                className="rm-card-header d-flex justify-content-between align-items-center",
+            ),
+            dbc.CardBody([*(extra or []), dcc.Loading(grid, type="default", delay_show=300)]),
+        ],
+        className="rm-card mb-3",
+    )
+
+
+def pin_button(view: str, *, label: str = "Pin") -> dbc.Button:
+    return dbc.Button(
+        label,
+        id=pin_id(view),
+        color="primary",
+        outline=True,
+        size="sm",
+        className="rm-pin",
+        title="Save this association with its statistics and a note (Hypotheses page)",
+    )
+
+
+def empty_state(message: str, *, title: str | None = None) -> html.Div:
+    """A friendly block saying what to do when there is nothing to show."""
+    children = []
+    if title:
+        children.append(html.H6(title, className="mb-1"))
+    children.append(html.P(message, className="mb-0"))
+    return html.Div(children, className="rm-empty")
+
+
+def error_alert(message: str) -> dbc.Alert:
+    return dbc.Alert(message, color="danger", className="rm-alert", dismissable=True)
+
+
+def page_title(title: str, description: str) -> html.Div:
+    return html.Div(
+        [html.H2(title, className="rm-page-title"), html.P(description, className="rm-lead")],
+        className="mb-3",
+    )
+
+
+def format_p(value) -> str:
+    """A p or q value for display (``"—"`` when missing)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    if number != number:
+        return "—"
+    if number == 0:
+        return "0"
+    return f"{number:.2g}" if number >= 1e-3 else f"{number:.1e}"
+
+
+def format_number(value, digits: int = 3) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    if number != number:
+        return "—"
+    return f"{number:.{digits}g}"
+
+
+def column_defs(columns: Sequence[str], *, numeric: Sequence[str] = ()) -> list[dict]:
+    """AG Grid column definitions; numeric columns formatted with 3 significant digits."""
+    defs = []
+    for column in columns:
+        definition: dict = {"field": column, "headerName": column.replace("_", " ")}
+        if column in numeric:
+            definition["type"] = "numericColumn"
+            definition["valueFormatter"] = {
+                "function": "params.value == null ? '' : d3.format('.3~g')(params.value)"
+            }
+            definition["filter"] = "agNumberColumnFilter"
+        defs.append(definition)
+    return defs

@@ -1,0 +1,133 @@
+"""Gene page: one gene's associations with every imaging feature, module and survival."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from explorer.data import BundleData
+from explorer.pages.common import (
+    control,
+    controls_card,
+    figure_card,
+    page_title,
+    pin_button,
+    q_control,
+    sid,
+    table_card,
+)
+from explorer.state import ViewState
+
+PAGE = "gene"
+
+
+def layout(data: BundleData, state: ViewState) -> html.Div:
+    gene_options = [{"label": state.gene, "value": state.gene}] if state.gene else []
+    features = [option for option in data.feature_options() if data.has_gene_level(option["value"])]
+    controls = controls_card(
+        [
+            control(
+                "Gene",
+                dcc.Dropdown(
+                    id=sid(PAGE, "gene"),
+                    options=gene_options,
+                    value=state.gene,
+                    placeholder="Type a gene symbol, e.g. EGFR",
+                    searchable=True,
+                    clearable=True,
+                ),
+                help=f"Search among {len(data.genes):,} genes.",
+            ),
+            q_control(PAGE, state.q),
+            html.Div(id="gene-info", className="rm-stats"),
+        ],
+        title="Gene",
+    )
+    phenotype_controls = [
+        dbc.Row(
+            [
+                dbc.Col(
+                    control(
+                        "Imaging feature",
+                        dcc.Dropdown(
+                            id=sid(PAGE, "feature"),
+                            options=features,
+                            value=state.feature,
+                            placeholder="Strongest association",
+                        ),
+                    ),
+                    md=7,
+                ),
+                dbc.Col(
+                    control(
+                        "Colour by",
+                        dcc.Dropdown(
+                            id=sid(PAGE, "color"),
+                            options=[{"label": f"{m} status", "value": m} for m in data.mutations],
+                            value=state.color,
+                            placeholder="No colour",
+                        ),
+                    ),
+                    md=5,
+                ),
+            ]
+        )
+    ]
+    return html.Div(
+        [
+            page_title(
+                "Gene",
+                "How one gene's expression relates to every imaging feature, its module and "
+                "its pathways, and survival by its expression.",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [controls, html.Div(pin_button(PAGE, label="Pin gene x feature"))],
+                        lg=3,
+                    ),
+                    dbc.Col(
+                        [
+                            html.Div(id="gene-note"),
+                            html.Div(
+                                [
+                                    figure_card(
+                                        "gene-bar", "Associations with imaging features", height=440
+                                    ),
+                                    table_card(
+                                        "gene-associations",
+                                        "All features (click a row for its phenotype plot)",
+                                        row_id="feature",
+                                    ),
+                                    dbc.Row(
+                                        [
+                                            dbc.Col(
+                                                figure_card(
+                                                    "gene-phenotype",
+                                                    "Expression by imaging feature",
+                                                    height=380,
+                                                    extra=phenotype_controls,
+                                                ),
+                                                lg=6,
+                                            ),
+                                            dbc.Col(
+                                                figure_card(
+                                                    "gene-km",
+                                                    "Survival by expression (median split)",
+                                                    height=380,
+                                                ),
+                                                lg=6,
+                                            ),
+                                        ]
+                                    ),
+                                    table_card("gene-pathways", "Pathways of the gene's module"),
+                                ],
+                                id="gene-body",
+                            ),
+                        ],
+                        lg=9,
+                    ),
+                ]
+            ),
+        ]
+    )

@@ -1,0 +1,192 @@
+"""Map page: the clustered heatmap of imaging features x gene modules, with a drill-down."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from explorer.data import BundleData
+from explorer.pages.common import (
+    control,
+    controls_card,
+    figure_card,
+    min_effect_control,
+    page_title,
+    pin_button,
+    q_control,
+    sid,
+    state_store,
+    table_card,
+)
+from explorer.state import ViewState
+
+PAGE = "map"
+ROW_CHOICES = (
+    ("Automatic", "auto"),
+    ("All features", "features"),
+    ("Radiomic families", "families"),
+    ("Top features", "top"),
+)
+
+
+def layout(data: BundleData, state: ViewState) -> html.Div:
+    """The map page with its controls initialised from ``state``."""
+    sources = sorted(data.features["source"].dropna().astype(str).unique())
+    groups = sorted(data.features["group"].dropna().astype(str).unique())
+    mutation_options = [{"label": f"{m} status", "value": m} for m in data.mutations]
+    controls = controls_card(
+        [
+            q_control(PAGE, state.q),
+            control(
+                "Colour by",
+                dbc.RadioItems(
+                    id=sid(PAGE, "stat"),
+                    options=[
+                        {"label": "Effect size", "value": "effect"},
+                        {"label": "Signed -log10 q", "value": "signed_log10_q"},
+                    ],
+                    value=state.stat,
+                ),
+            ),
+            control(
+                "Feature sources",
+                dbc.Checklist(
+                    id=sid(PAGE, "sources"),
+                    options=[{"label": s.capitalize(), "value": s} for s in sources],
+                    value=list(state.sources),
+                ),
+                help="None ticked = all sources.",
+            ),
+            control(
+                "Feature groups",
+                dcc.Dropdown(
+                    id=sid(PAGE, "groups"),
+                    options=[{"label": g, "value": g} for g in groups],
+                    value=list(state.groups),
+                    multi=True,
+                    placeholder="All groups",
+                ),
+            ),
+            min_effect_control(PAGE, state.min_effect),
+            control(
+                "Rows",
+                dbc.RadioItems(
+                    id=sid(PAGE, "rows"),
+                    options=[{"label": label, "value": value} for label, value in ROW_CHOICES],
+                    value=state.rows,
+                ),
+                help="Automatic keeps the map readable with many radiomic features.",
+            ),
+            control(
+                "Top features (N)",
+                dbc.Input(
+                    id=sid(PAGE, "top"),
+                    type="number",
+                    min=5,
+                    max=500,
+                    step=5,
+                    value=state.top,
+                    debounce=True,
+                ),
+            ),
+        ]
+    )
+    drill = html.Div(
+        [
+            dbc.Card(
+                [
+                    dbc.CardHeader(
+                        [
+                            html.Span(id="map-drill-title", className="rm-card-title"),
+                            html.Div(
+                                [
+                                    pin_button(PAGE),
+                                    dcc.Link(
+                                        "Volcano of this feature",
+                                        id="map-drill-volcano",
+                                        href="#",
+                                        className="btn btn-sm btn-outline-secondary",
+                                    ),
+                                    dcc.Link(
+                                        "Module page",
+                                        id="map-drill-module",
+                                        href="#",
+                                        className="btn btn-sm btn-outline-secondary",
+                                    ),
+                                ],
+                                className="rm-export",
+                            ),
+                        ],
+                        className="rm-card-header d-flex justify-content-between align-items-center",
+                    ),
+                    dbc.CardBody(html.Div(id="map-drill-stats", className="rm-stats")),
+                ],
+                className="rm-card mb-3",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        figure_card(
+                            "map-phenotype",
+                            "Eigengene by imaging feature",
+                            height=380,
+                            extra=[
+                                control(
+                                    "Colour points by",
+                                    dcc.Dropdown(
+                                        id=sid(PAGE, "color"),
+                                        options=mutation_options,
+                                        value=state.color,
+                                        placeholder="No colour",
+                                    ),
+                                )
+                            ],
+                        ),
+                        lg=7,
+                    ),
+                    dbc.Col(
+                        [
+                            dbc.Card(
+                                [
+                                    dbc.CardHeader("Hub genes", className="rm-card-header"),
+                                    dbc.CardBody(html.Div(id="map-drill-hubs")),
+                                ],
+                                className="rm-card mb-3",
+                            ),
+                            table_card("map-pathways", "Top enriched pathways", height=260),
+                        ],
+                        lg=5,
+                    ),
+                ]
+            ),
+        ],
+        id="map-drill",
+        className="rm-drill",
+        style={"display": "none"},
+    )
+    return html.Div(
+        [
+            page_title(
+                "Radiogenomic map",
+                "Associations between imaging features (rows) and co-expressed gene modules "
+                "(columns). Dots mark cells below the FDR threshold. Click a cell to drill down.",
+            ),
+            state_store(PAGE, "feature", state.feature),
+            state_store(PAGE, "module", state.module),
+            dbc.Row(
+                [
+                    dbc.Col(controls, lg=3),
+                    dbc.Col(
+                        [
+                            html.Div(id="map-note"),
+                            figure_card(
+                                "map-heatmap", "Module x feature associations", height=None
+                            ),
+                            drill,
+                        ],
+                        lg=9,
+                    ),
+                ]
+            ),
+        ]
+    )

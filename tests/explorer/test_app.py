@@ -1,0 +1,243 @@
+"""The app factory: offline assets, security headers, callback wiring and real requests."""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+
+import pytest
+
+from analysis.validate import InputError
+from explorer import app as app_module
+from explorer.app import content_security_policy, create_app, make_server, run
+from tests.explorer.conftest import toy_gene_sets
+
+
+@pytest.fixture(scope="module")
+def app(toy_bundle_path, toy_adata, tmp_path_factory):
+    root = tmp_path_factory.mktemp("app")
+    return create_app(
+        toy_bundle_path,
+        pins_dir=root / "pins",
+        cache_dir=root / "cache",
+        gene_sets=toy_gene_sets(toy_adata),
+    )
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return app.server.test_client()
+
+
+def _id(text: str):
+    return json.loads(text) if text.startswith("{") else text
+
+
+def _outputs(key: str):
+    def one(spec: str) -> dict:
+        spec = spec.split("@")[0]
+        component, _, prop = spec.rpartition(".")
+        return {"id": _id(component), "property": prop}
+
+    if key.startswith(".."):
+        return [one(part) for part in key.strip(".").split("...")]
+    return one(key)
+
+
+def update(client, app, key: str, values: dict, *, changed: list[str] | None = None):
+    """POST a callback request like the renderer does; ``values`` maps "id.prop" -> value."""
+    spec = app.callback_map[key]
+
+    def entries(items):
+        out = []
+        for item in items:
+            name = f"{item['id']}.{item['property']}"
+            out.append(
+                {"id": _id(item["id"]), "property": item["property"], "value": values.get(name)}
+            )
+        return out
+
+    inputs = entries(spec["inputs"])
+    body = {
+        "output": key,
+        "outputs": _outputs(key),
+        "inputs": inputs,
+        "state": entries(spec["state"]),
+        "changedPropIds": changed
+        if changed is not None
+        else [
+            f"{i['id'] if isinstance(i['id'], str) else json.dumps(i['id'], sort_keys=True, separators=(',', ':'))}.{i['property']}"
+            for i in inputs[:1]
+        ],
+    }
+    return client.post("/_dash-update-component", json=body)
+
+
+def _key(app, fragment: str) -> str:
+    matches = [key for key in app.callback_map if fragment in key]
+    assert len(matches) == 1, matches
+    return matches[0]
+
+
+def test_index_is_served_locally_with_security_headers(client, app):
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "<title>radmap</title>" in html
+    links = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert links and all(not link.startswith(("http:", "https:", "//")) for link in links)
+    assert "/assets/bootstrap.min.css" in html and "/assets/radmap.css" in html
+    headers = response.headers
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert headers["Referrer-Policy"]
+    csp = headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'self'" in csp
+    for script_hash in app.csp_hashes():
+        assert script_hash in csp
+    assert "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+
+
+def test_assets_and_component_bundles_are_local(client):
+    assert client.get("/assets/bootstrap.min.css").status_code == 200
+    assert client.get("/assets/favicon.ico").status_code == 200
+    html = client.get("/").get_data(as_text=True)
+    for path in re.findall(r'src="(/_dash-component-suites/[^"]+)"', html):
+        assert client.get(path).status_code == 200, path
+
+
+def test_csp_allows_only_this_origin():
+    policy = content_security_policy(["'sha256-abc'"])
+    sources = " ".join(part.split(" ", 1)[1] for part in policy.split("; "))
+    assert "http" not in sources
+    assert "'sha256-abc'" in policy
+
+
+def _layout_ids(node, found):
+    if isinstance(node, dict):
+        if "props" in node and isinstance(node["props"], dict):
+            if "id" in node["props"]:
+                found.append(node["props"]["id"])
+            for value in node["props"].values():
+                _layout_ids(value, found)
+        else:
+            for value in node.values():
+                _layout_ids(value, found)
+    elif isinstance(node, list):
+        for item in node:
+            _layout_ids(item, found)
+    return found
+
+
+def _matches(pattern, component_id) -> bool:
+    if isinstance(pattern, str):
+        return pattern == component_id
+    if not isinstance(component_id, dict) or set(pattern) != set(component_id):
+        return False
+    return all(isinstance(v, list) or component_id[k] == v for k, v in pattern.items())
+
+
+def test_every_callback_id_exists_in_some_page(app):
+    layout = json.loads(
+        json.dumps(app.validation_layout, cls=__import__("plotly").utils.PlotlyJSONEncoder)
+    )
+    ids = _layout_ids(layout, [])
+    for key, spec in app.callback_map.items():
+        outputs = _outputs(key)
+        outputs = outputs if isinstance(outputs, list) else [outputs]
+        for item in [*outputs, *spec["inputs"], *spec["state"]]:
+            pattern = item["id"] if isinstance(item["id"], dict) else _id(item["id"])
+            assert any(_matches(pattern, cid) for cid in ids), (key, pattern)
+
+
+def test_routing_request_renders_a_page_from_the_url(client, app):
+    key = _key(app, "page-content.children")
+    response = update(
+        client,
+        app,
+        key,
+        {"url.pathname": "/volcano", "url.search": "?feature=pack_years&gene=kras"},
+        changed=["url.pathname", "url.search"],
+    )
+    assert response.status_code == 200
+    payload = response.get_json()["response"]
+    page = json.dumps(payload["page-content"]["children"])
+    assert '"value": "pack_years"' in page or '"value":"pack_years"' in page
+    assert "KRAS" in page
+    assert payload["written-search"]["data"] == "?feature=pack_years&gene=kras"
+
+
+def test_heatmap_request_returns_a_figure(client, app):
+    key = _key(app, '"fig":"map-heatmap","role":"graph"}.figure')
+    prefix = '{"key":"%s","page":"map","role":"state"}.value'
+    values = {
+        prefix % "q": 0.05,
+        prefix % "stat": "effect",
+        prefix % "sources": [],
+        prefix % "groups": [],
+        prefix % "min_effect": 0,
+        prefix % "rows": "auto",
+        prefix % "top": 40,
+    }
+    response = update(client, app, key, values)
+    assert response.status_code == 200
+    figure = response.get_json()["response"]['{"fig":"map-heatmap","role":"graph"}']["figure"]
+    assert any(trace["type"] == "heatmap" for trace in figure["data"])
+
+
+def test_a_failing_callback_shows_an_alert_not_a_traceback(client, app):
+    key = _key(app, '{"fig":"gene-phenotype","role":"graph"}.figure')
+    prefix = '{"key":"%s","page":"gene","role":"state"}.value'
+    response = update(
+        client, app, key, {prefix % "gene": "EGFR", prefix % "feature": "no_such_feature"}
+    )
+    assert response.status_code == 200
+    body = response.get_json()
+    alert = body["sideUpdate"]["global-alert"]
+    assert alert["is_open"] is True
+    assert "no_such_feature" in alert["children"]
+    assert "Traceback" not in json.dumps(body)
+
+
+def test_url_base_pathname(toy_bundle_path, tmp_path):
+    app = create_app(
+        toy_bundle_path,
+        pins_dir=tmp_path / "p",
+        cache_dir=tmp_path / "c",
+        url_base_pathname="/radmap",
+    )
+    client = app.server.test_client()
+    assert client.get("/radmap/").status_code == 200
+    assert client.get("/radmap/volcano").status_code == 200
+    assert "/radmap/assets/bootstrap.min.css" in client.get("/radmap/").get_data(as_text=True)
+
+
+def test_make_server_reads_the_environment(toy_bundle_path, tmp_path, monkeypatch):
+    monkeypatch.delenv("RADMAP_BUNDLE", raising=False)
+    with pytest.raises(InputError, match="RADMAP_BUNDLE"):
+        make_server()
+    monkeypatch.setenv("RADMAP_BUNDLE", str(toy_bundle_path))
+    monkeypatch.setenv("RADMAP_PINS_DIR", str(tmp_path / "pins"))
+    monkeypatch.setenv("RADMAP_CACHE_DIR", str(tmp_path / "cache"))
+    server = make_server()
+    assert server.test_client().get("/").status_code == 200
+    assert (tmp_path / "cache" / "background").is_dir()
+    assert (tmp_path / "pins").is_dir()
+
+
+def test_run_warns_when_listening_on_every_interface(monkeypatch, toy_bundle_path):
+    served = {}
+
+    class FakeApp:
+        def run(self, **kwargs):
+            served.update(kwargs)
+
+    monkeypatch.setattr(app_module, "create_app", lambda *a, **k: FakeApp())
+    with pytest.warns(UserWarning, match="no login"):
+        run(toy_bundle_path, host="0.0.0.0", port=9999)
+    assert served == {"host": "0.0.0.0", "port": 9999, "debug": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run(toy_bundle_path)
+    assert served["host"] == "127.0.0.1"

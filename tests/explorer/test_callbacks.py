@@ -1,0 +1,484 @@
+"""Callback bodies called as plain functions (no browser): inputs -> query -> figure."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from explorer.callbacks import cohort, core, gene, module, network, pins, volcano
+from explorer.callbacks import map as map_cb
+from explorer.callbacks.common import collect_state, grid, records, state_from_entries
+from explorer.hypotheses import PinStore
+from explorer.state import ViewState
+
+
+def _find(component, predicate):
+    """Every component in a Dash tree for which ``predicate`` holds."""
+    found = []
+    stack = [component]
+    while stack:
+        node = stack.pop()
+        if node is None or isinstance(node, str | int | float):
+            continue
+        if isinstance(node, list | tuple):
+            stack.extend(node)
+            continue
+        if predicate(node):
+            found.append(node)
+        stack.append(getattr(node, "children", None))
+    return found
+
+
+def _ids(component) -> list:
+    return [c.id for c in _find(component, lambda n: getattr(n, "id", None) is not None)]
+
+
+def _text(component) -> str:
+    """All text in a Dash tree, in document order."""
+    if component is None or isinstance(component, int | float):
+        return ""
+    if isinstance(component, str):
+        return component
+    if isinstance(component, list | tuple):
+        return " ".join(_text(child) for child in component)
+    return _text(getattr(component, "children", None))
+
+
+# ------------------------------------------------------------------ helpers
+def test_records_turn_nan_into_none_and_numpy_into_python():
+    frame = pd.DataFrame({"a": [1.5, np.nan], "b": np.array([1, 2], dtype=np.int64)})
+    rows = records(frame)
+    assert rows == [{"a": 1.5, "b": 1}, {"a": None, "b": 2}]
+    assert type(rows[0]["b"]) is int
+    json.dumps(rows)
+
+
+def test_grid_keeps_requested_columns_in_order():
+    frame = pd.DataFrame({"x": [1], "y": [2.0], "z": ["s"]})
+    rows, columns = grid(frame, ("z", "y", "missing"), numeric=("y",))
+    assert [c["field"] for c in columns] == ["z", "y"]
+    assert rows == [{"z": "s", "y": 2.0}]
+    assert "valueFormatter" in columns[1]
+
+
+def test_collect_state_groups_controls_by_page():
+    entries = [
+        [
+            {
+                "id": {"role": "state", "page": "map", "key": "q"},
+                "property": "value",
+                "value": 0.01,
+            },
+            {"id": {"role": "state", "page": "map", "key": "stat"}, "value": "effect"},
+        ],
+        [{"id": {"role": "state-store", "page": "map", "key": "module"}, "value": "M2"}],
+    ]
+    assert collect_state(entries) == {"map": {"q": 0.01, "stat": "effect", "module": "M2"}}
+    state = state_from_entries("/map", entries)
+    assert state.q == 0.01 and state.module == "M2"
+    assert state_from_entries("/gene", entries) is None
+
+
+# --------------------------------------------------------------------- core
+def test_route_renders_each_page_with_its_controls(toy_data):
+    for page in ("map", "network", "volcano", "gene", "module", "cohort", "hypotheses"):
+        layout, messages = core.route(toy_data, f"/{page}", "", base="/")
+        assert messages == []
+        if page not in ("cohort", "hypotheses"):
+            assert {"role": "state", "page": page, "key": "q"} in _ids(layout)
+
+
+def test_route_sets_controls_from_the_url(toy_data):
+    layout, messages = core.route(
+        toy_data, "/volcano", "?feature=pack_years&y=p&q=0.01&gene=kras", base="/"
+    )
+    assert messages == []
+    controls = {
+        c.id["key"]: getattr(c, "value", getattr(c, "data", None))
+        for c in _find(
+            layout,
+            lambda n: (
+                isinstance(getattr(n, "id", None), dict)
+                and n.id.get("role") in ("state", "state-store")
+            ),
+        )
+    }
+    assert controls["feature"] == "pack_years"
+    assert controls["y"] == "p"
+    assert controls["q"] == 0.01
+    assert controls["gene"] == "KRAS"
+
+
+def test_route_reports_bad_links_in_the_page(toy_data):
+    layout, messages = core.route(toy_data, "/gene", "?gene=NOTAGENE", base="/")
+    assert len(messages) == 1 and "NOTAGENE" in _text(messages)
+    layout, messages = core.route(toy_data, "/elsewhere", "", base="/")
+    assert "Page not found" in _text(layout)
+
+
+def test_write_state_is_canonical_and_quiet_when_unchanged():
+    values = {
+        "q": 0.01,
+        "stat": "effect",
+        "sources": [],
+        "groups": None,
+        "min_effect": 0,
+        "rows": "auto",
+        "top": 40,
+        "feature": "f1",
+        "module": "M2",
+        "color": None,
+    }
+    search = core.write_state("map", values, "")
+    assert parse_qs(search.lstrip("?")) == {"q": ["0.01"], "feature": ["f1"], "module": ["M2"]}
+    assert core.write_state("map", values, search) is None
+    assert core.write_state(None, values, "") is None
+
+
+def test_nav_targets_carry_q_and_mark_the_active_page(toy_data):
+    hrefs, active = core.nav_targets(toy_data, "/gene", "?gene=EGFR&q=0.01", base="/")
+    assert hrefs[0] == "/map?q=0.01"
+    assert all("q=0.01" in href for href in hrefs)
+    assert active == [
+        p == "gene" for p in ("map", "network", "volcano", "gene", "module", "cohort", "hypotheses")
+    ]
+    assert core.header_q(toy_data, "/gene", "?q=0.1", base="/") == "0.1"
+
+
+def test_navigation_targets(toy_data):
+    state = ViewState(page="volcano", feature="pack_years", q=0.01)
+    click = {"points": [{"customdata": "EGFR"}]}
+    href = core.navigation_target(toy_data, "volcano", click, state)
+    assert urlsplit(href).path == "/gene"
+    assert parse_qs(urlsplit(href).query) == {
+        "gene": ["EGFR"],
+        "feature": ["pack_years"],
+        "q": ["0.01"],
+    }
+    net_state = ViewState(page="network")
+    feature_click = {"points": [{"customdata": ["feature:margin_spiculated", "feature"]}]}
+    assert core.navigation_target(toy_data, "network", feature_click, net_state) == (
+        "/volcano?feature=margin_spiculated"
+    )
+    nodes, _ = toy_data.network(q_threshold=0.05)
+    pathway = nodes[nodes["kind"] == "pathway"].iloc[0]
+    pathway_click = {"points": [{"customdata": [pathway["id"], "pathway"]}]}
+    assert core.navigation_target(toy_data, "network", pathway_click, net_state) == (
+        f"/module?module={pathway['target']}"
+    )
+    bar = {"points": [{"customdata": ["lobe_location", "kruskal", 0.5]}]}
+    href = core.navigation_target(toy_data, "gene-bar", bar, ViewState(page="gene", gene="EGFR"))
+    assert href == "/volcano?feature=lobe_location&gene=EGFR"
+    cell = {"rowId": "KRAS", "colId": "module", "value": "M2"}
+    assert core.navigation_target(toy_data, "volcano-top", cell, state).startswith(
+        "/gene?gene=KRAS"
+    )
+    assert core.navigation_target(toy_data, "map-heatmap", click, state) is None
+    assert core.navigation_target(toy_data, "volcano", None, state) is None
+
+
+def test_export_download_is_a_base64_file(toy_data, monkeypatch):
+    calls = {}
+
+    def fake_export(fig, fmt, *, width, provenance):
+        calls.update(fmt=fmt, width=width, provenance=provenance, n_traces=len(fig.data))
+        return b"<svg></svg>", provenance
+
+    import explorer.export
+
+    monkeypatch.setattr(explorer.export, "export_figure", fake_export)
+    figure = go.Figure(go.Scatter(x=[1], y=[2])).to_plotly_json()
+    state = ViewState(page="map", feature="pack_years")
+    download = core.export_download(
+        toy_data, "map-heatmap", figure, "svg", "double", "http://x/map?feature=pack_years", state
+    )
+    assert base64.b64decode(download["content"]) == b"<svg></svg>"
+    assert download["filename"] == "radmap_map-heatmap_double.svg"
+    assert calls["width"] == "double" and calls["n_traces"] == 1
+    assert calls["provenance"]["bundle"]["sha256"] == toy_data.bundle_id
+    assert calls["provenance"]["parameters"]["feature"] == "pack_years"
+    with pytest.raises(ValueError):
+        core.export_download(toy_data, "x", figure, "bmp", "single", None, state)
+    with pytest.raises(ValueError):
+        core.export_download(toy_data, "x", None, "svg", "single", None, state)
+
+
+def test_provenance_and_table_downloads(toy_data):
+    state = ViewState(page="gene", gene="EGFR")
+    download = core.provenance_download(toy_data, "gene-bar", "http://h/gene?gene=EGFR", state)
+    info = json.loads(download["content"])
+    assert info["view_url"] == "http://h/gene?gene=EGFR"
+    assert info["bundle"]["sha256"] == toy_data.bundle_id
+    assert info["parameters"]["gene"] == "EGFR"
+    rows = [{"gene": "EGFR", "q": 0.01}, {"gene": "=cmd", "q": None}]
+    columns = [{"field": "gene"}, {"field": "q"}]
+    csv = base64.b64decode(core.table_download("genes", rows, columns)["content"]).decode()
+    table = pd.read_csv(io.StringIO(csv))
+    assert list(table.columns) == ["gene", "q"]
+    assert table["gene"].tolist() == ["EGFR", "'=cmd"]
+
+
+def test_error_messages_are_short_and_safe():
+    from analysis.validate import InputError
+
+    assert "gene 'X' missing" in core.error_message(InputError("gene 'X' missing"))
+    message = core.error_message(RuntimeError("secret /path"))
+    assert "secret" not in message and "RuntimeError" in message
+
+
+# ---------------------------------------------------------------------- map
+def _main_heatmap(figure):
+    heatmaps = [t for t in figure.data if t.type == "heatmap"]
+    return max(heatmaps, key=lambda t: np.asarray(t.z).shape[1])
+
+
+def test_map_figure_shows_every_feature_and_marks_significance(toy_data):
+    figure, style, notice = map_cb.map_figure(toy_data, q=0.05, stat="effect")
+    heatmap = _main_heatmap(figure)
+    assert len(heatmap.z) == 13 and len(heatmap.z[0]) == 4
+    assert style["height"].endswith("px")
+    assert notice == []
+    figure, _, notice = map_cb.map_figure(toy_data, q=0.05, stat="effect", rows="top", top=5)
+    heatmap = _main_heatmap(figure)
+    assert len(heatmap.z) == 5
+    assert "5 of 13" in _text(notice)
+    figure, _, notice = map_cb.map_figure(toy_data, q=0.05, stat="effect", groups=("nothing",))
+    assert "No imaging feature" in _text(notice)
+
+
+def test_cell_click_and_drill_down(toy_data):
+    click = {
+        "points": [{"customdata": ["original_shape_Sphericity", "M1", 0.8, 0.8, 1e-9, 1e-8, 60]}]
+    }
+    feature, module = map_cb.cell_from_click(click)
+    assert (feature, module) == ("original_shape_Sphericity", "M1")
+    assert map_cb.cell_from_click({"points": [{"customdata": None}]}) is None
+    # Dash drops customdata from heatmap clicks: the cell is found in the figure instead
+    figure, _, _ = map_cb.map_figure(toy_data, q=0.05, stat="effect")
+    spec = json.loads(figure.to_json())
+    curve = next(i for i, t in enumerate(figure.data) if t is _main_heatmap(figure))
+    trace = figure.data[curve]
+    row = [c[0] for c in np.asarray(trace.customdata, dtype=object)[:, 0]].index("pack_years")
+    column = [c[1] for c in np.asarray(trace.customdata, dtype=object)[0, :]].index("M3")
+    heatmap_click = {"points": [{"curveNumber": curve, "x": trace.x[column], "y": trace.y[row]}]}
+    assert map_cb.cell_from_click(heatmap_click, spec) == ("pack_years", "M3")
+    assert map_cb.cell_from_click(heatmap_click, None) is None
+    panel = map_cb.drill_down(toy_data, feature, module, q=0.05, color="EGFR")
+    assert panel["style"] == {"display": "block"}
+    expected = toy_data.association(feature, module)
+    assert f"{expected['q']:.1e}" in _text(panel["stats"])
+    assert "significant" in _text(panel["stats"])
+    assert sum(len(t.y) for t in panel["figure"].data if t.y is not None) >= 60
+    assert panel["volcano_href"] == "/volcano?feature=original_shape_Sphericity"
+    assert panel["module_href"] == "/module?module=M1"
+    assert [r["term"] for r in panel["pathway_rows"]] == list(
+        toy_data.enrichment("M1")["term"].head(8)
+    )
+    assert _text(panel["hubs"]).split()[:2] == toy_data.hub_genes("M1")[:2]
+    assert map_cb.drill_down(toy_data, None, None, q=0.05)["style"] == {"display": "none"}
+
+
+# ------------------------------------------------------------------ network
+def test_network_view_and_empty_threshold(toy_data):
+    figure, notice = network.network_view(toy_data, q=0.05)
+    assert notice == []
+    ids = {
+        c[0]
+        for t in figure.data
+        if t.customdata is not None
+        for c in t.customdata
+        if isinstance(c, list | tuple | np.ndarray) and len(c) == 2
+    }
+    assert "module:M1" in ids and "feature:original_shape_Sphericity" in ids
+    _, notice = network.network_view(toy_data, q=1e-30)
+    assert "No imaging feature" in _text(notice)
+
+
+# ------------------------------------------------------------------ volcano
+def test_volcano_view(toy_data):
+    figure, notice, rows, columns = volcano.volcano_view(
+        toy_data, "original_shape_Sphericity", q=0.05
+    )
+    genes = [g for t in figure.data if t.type == "scattergl" for g in (t.customdata or [])]
+    assert len(set(np.ravel(genes))) == 300
+    table = toy_data.gene_table("original_shape_Sphericity")
+    assert f"{int((table['q'] < 0.05).sum())} of 300" in _text(notice)
+    assert [r["gene"] for r in rows[:5]] == list(table.sort_values("p")["gene"].head(5))
+    assert [c["field"] for c in columns] == ["gene", "module", "effect", "p", "q"]
+    figure, notice, rows, _ = volcano.volcano_view(toy_data, None)
+    assert rows == [] and "Choose an imaging feature" in _text(notice)
+
+
+def test_selection_runs_ora_on_the_selected_genes(toy_data):
+    members = list(toy_data.module_members("M2")["gene"].head(25))
+    selection = {"points": [{"customdata": g} for g in members] + [{"customdata": [members[0]]}]}
+    assert volcano.selected_genes(selection) == sorted(members)
+    rows, columns, status = volcano.selection_enrichment(toy_data, selection)
+    expected = toy_data.ora(members)
+    assert [r["term"] for r in rows] == list(expected["term"])
+    assert rows[0]["term"] == "TOY_M2_PROGRAM"
+    assert "25 genes selected" in _text(status)
+    rows, _, status = volcano.selection_enrichment(toy_data, None)
+    assert rows == [] and "lasso" in _text(status)
+
+
+class CountingData:
+    """Wraps BundleData and counts prerank runs."""
+
+    def __init__(self, data):
+        self._data, self.runs = data, 0
+
+    def __getattr__(self, name):
+        return getattr(self._data, name)
+
+    def prerank(self, *args, **kwargs):
+        self.runs += 1
+        return self._data.prerank(*args, **kwargs)
+
+
+def test_prerank_job_is_cached_on_disk(toy_data, tmp_path):
+    import diskcache
+
+    counting = CountingData(toy_data)
+    progress = []
+    with diskcache.Cache(str(tmp_path / "cache")) as results:
+        rows, columns, status = volcano.prerank_job(
+            counting,
+            results,
+            "original_shape_Sphericity",
+            "hallmark",
+            100,
+            set_progress=progress.append,
+        )
+        assert counting.runs == 1 and "computed" in _text(status)
+        assert progress[-1][0] == 100
+        again, _, status = volcano.prerank_job(
+            counting, results, "original_shape_Sphericity", "hallmark", 100
+        )
+        assert counting.runs == 1 and "from cache" in _text(status)
+        assert again == rows
+        key = volcano.prerank_key(toy_data, "original_shape_Sphericity", "hallmark", 100)
+        assert toy_data.bundle_id in key
+        volcano.prerank_job(counting, results, "original_shape_Sphericity", "hallmark", 50)
+        assert counting.runs == 2
+    assert {r["term"] for r in rows} == {
+        "TOY_M1_PROGRAM",
+        "TOY_M2_PROGRAM",
+        "TOY_M3_PROGRAM",
+        "TOY_M4_PROGRAM",
+    }
+
+
+# --------------------------------------------------------------------- gene
+def test_gene_options_are_searched_server_side(toy_data):
+    options = gene.gene_options(toy_data, "kr", None)
+    assert [o["value"] for o in options][:2] == ["KRAS", "KRT5"]
+    options = gene.gene_options(toy_data, "kr", "EGFR")
+    assert options[0]["value"] == "EGFR"
+    assert gene.gene_options(toy_data, None, "TP53") == [{"label": "TP53", "value": "TP53"}]
+
+
+def test_gene_view(toy_data):
+    view = gene.gene_view(toy_data, "egfr", q=0.05)
+    assert view["body_style"] == {"display": "block"}
+    expected = toy_data.gene_associations("EGFR")
+    assert [r["feature"] for r in view["rows"]] == list(expected["feature"])
+    assert "M1" in _text(view["info"])
+    assert {t.name for t in view["km"].data} >= {"low", "high"}
+    _, p, _ = toy_data.km("gene", "EGFR")
+    assert f"log-rank p = {p:.2g}" in [a.text for a in view["km"].layout.annotations]
+    assert [r["term"] for r in view["pathway_rows"]] == list(
+        toy_data.enrichment("M1")["term"].head(10)
+    )
+    empty = gene.gene_view(toy_data, "NOTAGENE")
+    assert empty["body_style"] == {"display": "none"} and "NOTAGENE" in _text(empty["note"])
+    assert "Type a gene" in _text(gene.gene_view(toy_data, None)["note"])
+
+
+def test_gene_phenotype_defaults_to_the_strongest_feature(toy_data):
+    strongest = gene.strongest_feature(toy_data, "EGFR")
+    assert strongest == toy_data.gene_associations("EGFR").iloc[0]["feature"]
+    figure = gene.gene_phenotype(toy_data, "EGFR", None, color="KRAS")
+    assert toy_data.feature_label(strongest) in figure.layout.title.text
+    assert gene.feature_from_cell(toy_data, {"rowId": "pack_years"}) == "pack_years"
+    assert gene.feature_from_cell(toy_data, {"rowId": "nope"}) is None
+
+
+# ------------------------------------------------------------------- module
+def test_module_grid_and_view(toy_data):
+    rows, columns = module.modules_grid(toy_data, q=0.05)
+    assert [r["module"] for r in rows] == ["M1", "M2", "M3", "M4"]
+    assert module.module_from_cell(toy_data, {"rowId": "M3"}) == "M3"
+    assert module.module_from_cell(toy_data, {"rowId": "M9"}) is None
+    view = module.module_view(toy_data, "M2", order="nodule_attenuation", q=0.05)
+    assert [r["gene"] for r in view["rows"]] == list(toy_data.module_members("M2")["gene"])
+    assert "Nodule attenuation" in _text(view["info"])
+    assert view["heatmap"].data and view["enrichment"].data
+    assert "Choose a module" in _text(module.module_view(toy_data, None)["note"])
+
+
+# ------------------------------------------------------------------- cohort
+def test_cohort_overview_and_km(toy_data):
+    view = cohort.cohort_overview(toy_data, q=0.05)
+    assert len(view["survival_rows"]) == len(toy_data.survival_table())
+    assert all(":" in r["key"] for r in view["survival_rows"])
+    assert len(view["mutation_rows"]) == len(toy_data.mutation_imaging())
+    assert all(
+        fig.data for fig in (view["overlap"], view["types"], view["missing"], view["mutation"])
+    )
+    figure = cohort.cohort_km(toy_data, "mutation:KRAS")
+    _, p, _ = toy_data.km("mutation", "KRAS")
+    assert f"log-rank p = {p:.2g}" in [a.text for a in figure.layout.annotations]
+    assert {t.name for t in figure.data} >= {"Mutant", "Wildtype"}
+    assert cohort.km_choice_from_cell(toy_data, {"rowId": "module:M2"}) == "module:M2"
+    assert cohort.km_choice_from_cell(toy_data, {"rowId": "bogus:x"}) is None
+
+
+# --------------------------------------------------------------------- pins
+def test_pin_drafts_carry_statistics_and_url(toy_data):
+    state = ViewState(page="map", feature="original_shape_Sphericity", module="M1")
+    draft, reason = pins.pin_draft(
+        toy_data, state, "http://h/map?feature=original_shape_Sphericity&module=M1"
+    )
+    assert reason == ""
+    expected = toy_data.association("original_shape_Sphericity", "M1")
+    assert draft["kind"] == "module" and draft["statistics"]["q"] == expected["q"]
+    assert json.loads(draft["figure"])["data"]
+    state = ViewState(page="gene", gene="EGFR")
+    draft, _ = pins.pin_draft(toy_data, state, "u")
+    assert draft["kind"] == "gene" and draft["feature"] == gene.strongest_feature(toy_data, "EGFR")
+    assert draft["statistics"]["q"] == pytest.approx(
+        toy_data.gene_association("EGFR", draft["feature"])["q"]
+    )
+    draft, _ = pins.pin_draft(toy_data, ViewState(page="volcano", feature="pack_years"), "u")
+    assert draft["kind"] == "feature"
+    draft, reason = pins.pin_draft(toy_data, ViewState(page="map"), "u")
+    assert draft is None and "Click a cell" in reason
+
+
+def test_pins_are_saved_listed_and_rendered_safely(toy_data, tmp_path):
+    store = PinStore(tmp_path, toy_data.bundle_id)
+    draft, _ = pins.pin_draft(
+        toy_data, ViewState(page="map", feature="pack_years", module="M2"), "/map"
+    )
+    note = "<script>alert(1)</script> check"
+    saved = pins.save_pin(store, draft, note)
+    assert store.list()[0]["id"] == saved["id"]
+    cards = pins.pin_cards(store.list())
+    notes = _find(
+        cards, lambda n: isinstance(getattr(n, "id", None), dict) and n.id.get("role") == "pin-note"
+    )
+    assert notes[0].value == note  # rendered as the textarea's text, never as HTML
+    assert "Nothing pinned yet" in _text(pins.pin_cards([]))
+    with pytest.raises(ValueError):
+        pins.save_pin(store, None, "x")
+    report = pins.report_download(store, toy_data, "markdown")
+    text = base64.b64decode(report["content"]).decode()
+    assert "check" in text and report["filename"].endswith(".md")

@@ -1,0 +1,286 @@
+"""BundleData queries against the toy bundle, each checked against an independent computation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines.statistics import multivariate_logrank_test
+from scipy import stats
+
+from analysis import bundle as B
+from analysis.validate import InputError
+from explorer.data import BundleData
+from tests.explorer.conftest import toy_gene_sets, write_toy_bundle
+
+
+def _uns(adata, key):
+    return adata.uns[B.UNS_KEY][key]
+
+
+def test_summary_and_vocabulary(toy_data, toy_adata):
+    summary = toy_data.summary()
+    assert summary["dataset"] == "toy-radmap"
+    assert summary["n_patients"] == toy_adata.n_obs
+    assert summary["n_genes"] == toy_adata.n_vars
+    assert summary["n_features"] == len(_uns(toy_adata, "features"))
+    assert summary["n_modules"] == 4
+    assert summary["format_version"] == B.FORMAT_VERSION
+    import hashlib
+
+    assert summary["bundle_id"] == hashlib.sha256(toy_data.path.read_bytes()).hexdigest()
+    vocabulary = toy_data.vocabulary()
+    assert set(vocabulary.modules) == {"M1", "M2", "M3", "M4"}
+    assert vocabulary.genes["EGFR"] == "EGFR"
+    assert set(vocabulary.mutations) == {"EGFR", "KRAS"}
+    assert "module:M1" in vocabulary.survival
+
+
+def test_missing_bundle_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        BundleData(tmp_path / "absent.h5ad")
+
+
+def test_features_table_filters(toy_data, toy_adata):
+    features = _uns(toy_adata, "features")
+    radiomic = toy_data.features_table(sources=["radiomic"])
+    assert list(radiomic.index) == list(features.index[features["source"] == "radiomic"])
+    shape = toy_data.features_table(groups=("original_shape",))
+    assert set(shape.index) == {
+        "original_shape_Sphericity",
+        "original_shape_Elongation",
+        "original_shape_MeshVolume",
+    }
+
+
+def test_associations_filtered_and_labelled(toy_data, toy_adata):
+    raw = _uns(toy_adata, "associations")
+    features = _uns(toy_adata, "features")
+    semantic = set(features.index[features["source"] == "semantic"])
+    table = toy_data.associations(sources=("semantic",), modules=("M2", "M3"))
+    expected = raw[raw["feature"].isin(semantic) & raw["module"].isin(["M2", "M3"])]
+    assert len(table) == len(expected) == len(semantic) * 2
+    merged = table.merge(expected, on=["module", "feature"], suffixes=("", "_raw"))
+    np.testing.assert_allclose(merged["q"], merged["q_raw"])
+    assert (table["label"] == features.loc[table["feature"], "label"].to_numpy()).all()
+
+
+def test_significant_applies_threshold_and_min_effect(toy_data, toy_adata):
+    raw = _uns(toy_adata, "associations")
+    table = toy_data.significant(q_threshold=0.05, min_effect=0.8)
+    expected = raw[(raw["q"] < 0.05) & (raw["effect"].abs() >= 0.8)]
+    assert set(zip(table["feature"], table["module"])) == set(
+        zip(expected["feature"], expected["module"])
+    )
+    assert table["q"].is_monotonic_increasing
+    assert len(table) >= 1
+
+
+def test_map_view_modes(toy_data, toy_adata):
+    raw = _uns(toy_adata, "associations")
+    assert toy_data.map_view().mode == "features"
+    top = toy_data.map_view(rows="top", top=5)
+    best = raw.assign(a=raw["effect"].abs()).sort_values(
+        ["q", "a", "feature"], ascending=[True, False, True]
+    )
+    expected = list(dict.fromkeys(best["feature"]))[:5]
+    assert set(top.assoc["feature"]) == set(expected)
+    assert "5 of 13" in top.note
+    families = toy_data.map_view(rows="families")
+    assert families.families and families.mode == "families"
+
+
+def test_map_view_auto_summarises_many_radiomic_features(tmp_path):
+    path = write_toy_bundle(tmp_path / "wide.h5ad", n_patients=30, n_genes=40, n_radiomic=90)
+    view = BundleData(path).map_view()
+    assert view.n_features == 96
+    assert view.mode == "families" and view.families
+    assert "summarised per family" in view.note
+
+
+def test_gene_table_matches_varm(toy_data, toy_adata):
+    feature = "original_shape_Sphericity"
+    column = list(_uns(toy_adata, "gene_features")).index(feature)
+    table = toy_data.gene_table(feature)
+    assert list(table["gene"]) == list(toy_adata.var_names)
+    np.testing.assert_allclose(table["effect"], toy_adata.varm[B.GENE_EFFECT][:, column])
+    np.testing.assert_allclose(table["q"], toy_adata.varm[B.GENE_Q][:, column])
+    assert (table["module"] == toy_adata.var["module"].astype(str).to_numpy()).all()
+    top = toy_data.top_genes(feature, n=10)
+    assert list(top["gene"]) == list(table.sort_values("p")["gene"].head(10))
+    assert toy_data.gene_table("not_a_feature").empty
+
+
+def test_gene_associations_one_gene_across_features(toy_data, toy_adata):
+    row = list(toy_adata.var_names).index("EGFR")
+    table = toy_data.gene_associations("egfr")
+    features = list(_uns(toy_adata, "gene_features"))
+    assert len(table) == len(features)
+    p = pd.Series(toy_adata.varm[B.GENE_P][row], index=features)
+    np.testing.assert_allclose(table["p"], p[table["feature"]].to_numpy(), rtol=1e-6)
+    assert table["p"].is_monotonic_increasing
+    n = pd.Series(list(_uns(toy_adata, "gene_n")), index=features)
+    assert (table["n"].to_numpy() == n[table["feature"]].to_numpy()).all()
+    stats_row = toy_data.gene_association("EGFR", "pack_years")
+    column = features.index("pack_years")
+    assert stats_row["q"] == pytest.approx(float(toy_adata.varm[B.GENE_Q][row, column]))
+    assert stats_row["test"] == "spearman"
+    assert toy_data.gene_associations("NOTAGENE").empty
+
+
+def test_phenotype_module_and_gene(toy_data, toy_adata):
+    frame = toy_data.phenotype("nodule_attenuation", module="M2", color="EGFR")
+    imaging = toy_adata.obsm[B.IMAGING_KEY]
+    keep = imaging["nodule_attenuation"].notna()
+    assert len(frame) == int(keep.sum())
+    eigen = toy_adata.obsm[B.EIGENGENES_KEY]["M2"][keep]
+    np.testing.assert_allclose(frame["value"], eigen.to_numpy())
+    assert list(frame["feature"].cat.categories) == ["solid", "part-solid", "ground-glass"]
+    expected_color = toy_adata.obs["EGFR"][keep].astype(object).fillna("Unknown")
+    assert list(frame["color"]) == list(expected_color)
+    gene = toy_data.phenotype("pack_years", gene="KRAS")
+    column = toy_adata[:, "KRAS"].X.ravel()
+    np.testing.assert_allclose(gene["value"], column, rtol=1e-6)
+    with pytest.raises(InputError):
+        toy_data.phenotype("no_such_feature", module="M1")
+
+
+def test_module_members_and_table(toy_data, toy_adata):
+    var = toy_adata.var
+    members = toy_data.module_members("M3")
+    assert set(members["gene"]) == set(var.index[var["module"] == "M3"])
+    assert members["kME"].is_monotonic_decreasing
+    raw = _uns(toy_adata, "associations")
+    table = toy_data.modules_table(q_threshold=0.05).set_index("module")
+    for module in ("M1", "M2", "M3", "M4"):
+        links = raw[raw["module"] == module]
+        best = links.loc[links["q"].idxmin()]
+        assert table.at[module, "strongest_feature_id"] == best["feature"]
+        assert table.at[module, "n_links"] == int((links["q"] < 0.05).sum())
+    assert (
+        toy_data.hub_genes("M1", n=2)
+        == (_uns(toy_adata, "modules").at["M1", "hub_genes"].split("|")[:2])
+    )
+
+
+def test_enrichment_of_a_module(toy_data, toy_adata):
+    raw = _uns(toy_adata, "enrichment")
+    table = toy_data.enrichment("M4")
+    assert len(table) == int((raw["module"] == "M4").sum())
+    assert table["q"].is_monotonic_increasing
+
+
+def test_network_edges_are_the_significant_links(toy_data, toy_adata):
+    raw = _uns(toy_adata, "associations")
+    nodes, edges = toy_data.network(q_threshold=0.05, pathways_per_module=2)
+    significant = raw[raw["q"] < 0.05]
+    feature_edges = edges[edges["source"].str.startswith("feature:")]
+    assert set(zip(feature_edges["source"], feature_edges["target"])) == {
+        (f"feature:{f}", f"module:{m}")
+        for f, m in zip(significant["feature"], significant["module"])
+    }
+    assert nodes["id"].is_unique
+    enrichment = _uns(toy_adata, "enrichment")
+    expected_terms = set()
+    for _, part in enrichment[enrichment["q"] < 0.05].groupby("module"):
+        expected_terms |= set(part.sort_values("q")["term"].head(2))
+    assert set(nodes.loc[nodes["kind"] == "pathway", "label"]) == expected_terms
+    pathway_edges = edges[edges["target"].str.startswith("pathway:")]
+    assert (pathway_edges["weight"] > 0).all()
+
+
+def test_missingness_and_mutation_tables(toy_data, toy_adata):
+    missing = toy_data.missingness()
+    expected = toy_adata.obsm[B.IMAGING_KEY].isna().mean()
+    np.testing.assert_allclose(missing["fraction"], expected[missing.index].to_numpy())
+    mutation = toy_data.mutation_imaging()
+    assert len(mutation) == len(_uns(toy_adata, "mutation_imaging"))
+    assert mutation["q"].is_monotonic_increasing
+    assert set(toy_data.matching()["source"]) == {"expression", "semantic", "radiomic", "clinical"}
+
+
+def test_km_module_median_split_matches_lifelines(toy_data, toy_adata):
+    curves, p, description = toy_data.km("module", "M2")
+    eigen = toy_adata.obsm[B.EIGENGENES_KEY]["M2"]
+    groups = np.where(eigen > eigen.median(), "high", "low")
+    obs = toy_adata.obs
+    ok = obs[B.SURVIVAL_TIME].notna() & obs[B.SURVIVAL_EVENT].notna()
+    reference = multivariate_logrank_test(
+        obs.loc[ok, B.SURVIVAL_TIME], groups[ok.to_numpy()], obs.loc[ok, B.SURVIVAL_EVENT]
+    )
+    assert p == pytest.approx(reference.p_value, rel=1e-6)
+    assert set(curves["group"]) == {"low", "high"}
+    assert "median" in description
+
+
+def test_km_feature_categories_and_gene(toy_data, toy_adata):
+    curves, p, _ = toy_data.km("feature", "nodule_attenuation")
+    assert set(curves["group"]) == {"solid", "part-solid", "ground-glass"}
+    assert 0 <= p <= 1
+    curves, p, description = toy_data.km("gene", "egfr")
+    assert "EGFR" in description and set(curves["group"]) == {"low", "high"}
+    with pytest.raises(InputError):
+        toy_data.km("gene", "NOTAGENE")
+
+
+def test_gene_search_prefix_first_case_insensitive(toy_data):
+    assert toy_data.gene_search("kr")[:2] == ["KRAS", "KRT5"]
+    assert toy_data.gene_search("") == []
+    hits = toy_data.gene_search("CD")
+    assert hits[:3] == ["CD3E", "CD8A", "CDK1"]
+    assert len(toy_data.gene_search("GENE", limit=7)) == 7
+
+
+def test_ora_against_the_hypergeometric_test(toy_data, toy_adata):
+    selected = list(toy_data.module_members("M1")["gene"].head(30))
+    table = toy_data.ora(selected)
+    row = table[table["term"] == "TOY_M1_PROGRAM"].iloc[0]
+    term = set(toy_gene_sets(toy_adata)["hallmark"]["TOY_M1_PROGRAM"])
+    background = len(toy_adata.var_names)
+    overlap = len(term & set(selected))
+    expected = stats.hypergeom.sf(overlap - 1, background, len(term), len(selected))
+    assert row["overlap"] == overlap
+    assert row["p"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_prerank_runs_on_the_feature_ranking(toy_data):
+    table = toy_data.prerank("original_shape_Sphericity", permutations=50, seed=1)
+    assert {"term", "nes", "p", "q"} <= set(table.columns)
+    # Sphericity is planted on M1: its genes lead the ranking.
+    top = table.loc[table["es"].idxmax()]
+    assert top["term"] == "TOY_M1_PROGRAM"
+    assert top["es"] > 0.5
+    with pytest.raises(InputError):
+        toy_data.prerank("no_such_feature")
+
+
+def test_module_expression_is_z_scored_and_ordered(toy_data, toy_adata):
+    matrix, order = toy_data.module_expression("M1", order_feature="nodule_attenuation", n_genes=8)
+    assert matrix.shape == (
+        8,
+        int(toy_adata.obsm[B.IMAGING_KEY]["nodule_attenuation"].notna().sum()),
+    )
+    assert list(matrix.columns) == list(order.index)
+    genes = list(toy_data.module_members("M1")["gene"].head(8))
+    assert list(matrix.index) == genes
+    full = toy_adata[:, genes].X.astype(float)
+    z = (full - full.mean(0)) / full.std(0)
+    expected = pd.DataFrame(z.T, index=genes, columns=toy_adata.obs_names)[matrix.columns]
+    np.testing.assert_allclose(matrix.to_numpy(), expected.to_numpy(), atol=1e-6)
+
+
+def test_memoised_results_are_copies_and_bounded(toy_bundle_path):
+    data = BundleData(toy_bundle_path, cache_size=3)
+    first = data.gene_table("pack_years")
+    first.loc[:, "effect"] = 99.0
+    again = data.gene_table("pack_years")
+    assert not (again["effect"] == 99.0).any()
+    for feature in ("margin_spiculated", "lobe_location", "pack_years", "nodule_size_class"):
+        data.gene_table(feature)
+    assert len(data._cache) == 3
+    assert all(key[0] == data.bundle_id for key in data._cache)
+    # list and tuple arguments share an entry
+    data.associations(sources=["semantic"])
+    size = len(data._cache)
+    data.associations(sources=("semantic",))
+    assert len(data._cache) == size

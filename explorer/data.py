@@ -403,6 +403,25 @@ class BundleData:
         return feature in self._gene_feature_column
 
     @memoised
+    def strongest_link(self) -> dict[str, str | None]:
+        """Feature, module and hub gene of the map's strongest link (smallest p).
+
+        Pages open on it when the URL chooses nothing, so a first visit shows data, not an
+        empty plot.
+        """
+        assoc = self.associations()
+        assoc = assoc[assoc["feature"].map(self.has_gene_level) & assoc["p"].notna()]
+        if assoc.empty:
+            return {"feature": None, "module": None, "gene": None}
+        best = assoc.loc[assoc["p"].idxmin()]
+        hubs = self.hub_genes(str(best["module"]), n=1)
+        return {
+            "feature": str(best["feature"]),
+            "module": str(best["module"]),
+            "gene": hubs[0] if hubs else None,
+        }
+
+    @memoised
     def gene_table(self, feature: str) -> pd.DataFrame:
         """Every gene's association with ``feature``: gene, effect, statistic, p, q, module."""
         column = self._gene_column(feature)

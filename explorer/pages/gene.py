@@ -22,7 +22,8 @@ PAGE = "gene"
 
 
 def layout(data: BundleData, state: ViewState) -> html.Div:
-    gene_options = [{"label": state.gene, "value": state.gene}] if state.gene else []
+    gene = state.gene or data.strongest_link()["gene"]
+    gene_options = [{"label": gene, "value": gene}] if gene else []
     features = [option for option in data.feature_options() if data.has_gene_level(option["value"])]
     controls = controls_card(
         [
@@ -31,7 +32,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                 dcc.Dropdown(
                     id=sid(PAGE, "gene"),
                     options=gene_options,
-                    value=state.gene,
+                    value=gene,
                     placeholder="Type a gene symbol, e.g. EGFR",
                     searchable=True,
                     clearable=True,

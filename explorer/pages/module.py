@@ -28,7 +28,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                 dcc.Dropdown(
                     id=sid(PAGE, "module"),
                     options=[{"label": m, "value": m} for m in data.module_names],
-                    value=state.module,
+                    value=state.module or data.strongest_link()["module"],
                     placeholder="Choose a module (or click a row)",
                 ),
             ),

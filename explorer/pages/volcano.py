@@ -37,7 +37,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                 dcc.Dropdown(
                     id=sid(PAGE, "feature"),
                     options=features,
-                    value=state.feature,
+                    value=state.feature or data.strongest_link()["feature"],
                     placeholder="Choose a feature",
                     clearable=False,
                 ),

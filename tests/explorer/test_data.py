@@ -284,3 +284,12 @@ def test_memoised_results_are_copies_and_bounded(toy_bundle_path):
     size = len(data._cache)
     data.associations(sources=("semantic",))
     assert len(data._cache) == size
+
+
+def test_strongest_link_is_the_smallest_p_with_gene_level(toy_data):
+    link = toy_data.strongest_link()
+    assoc = toy_data.associations()
+    assoc = assoc[assoc["feature"].map(toy_data.has_gene_level)]
+    best = assoc.loc[assoc["p"].idxmin()]
+    assert (link["feature"], link["module"]) == (best["feature"], best["module"])
+    assert link["gene"] == toy_data.hub_genes(best["module"], n=1)[0]

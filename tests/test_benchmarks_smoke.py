@@ -1,0 +1,78 @@
+"""The benchmark suite's smoke run: S cohort, no peers, JSON and Markdown written."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("read", "preprocess", "modules", "associations", "enrichment", "survival", "write")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str, str]:
+    out = tmp_path_factory.mktemp("bench")
+    completed = subprocess.run(
+        [sys.executable, "benchmarks/run.py", "--sizes", "S", "--smoke", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    reports = sorted(out.glob("*.json"))
+    assert len(reports) == 1, [p.name for p in out.iterdir()]
+    return json.loads(reports[0].read_text()), (out / "latest.md").read_text(), completed.stdout
+
+
+@pytest.mark.slow
+def test_json_has_every_stage_with_positive_time(smoke_run):
+    results, _, _ = smoke_run
+    small = results["sizes"]["S"]
+    assert (small["patients"], small["genes"], small["features"]) == (130, 1000, 30)
+    for stage in STAGES:
+        assert small["stages"][stage] > 0, stage
+    assert small["cli_stages"], "no stage lines parsed from radmap analyze"
+    for stage in small["cli_stages"]:
+        assert stage["seconds"] > 0, stage
+        assert stage["reported"] >= 0, stage
+    assert sum(small["stages"].values()) <= small["analyze_wall_seconds"]
+    assert small["analyze_reported_seconds"] <= small["analyze_wall_seconds"]
+    assert 50 < small["peak_rss_mb"] < 8000
+    assert small["matmul_floor_seconds"] > 0
+    assert small["gene_stage_over_floor"] > 1
+
+
+@pytest.mark.slow
+def test_smoke_skips_peers_and_checks_associations(smoke_run):
+    results, _, _ = smoke_run
+    assert results["options"] == {"sizes": ["S"], "smoke": True, "peers": False, "repeat": 1}
+    assert "head_to_head" not in results
+    check = results["associations"]
+    assert check["max_abs_p_difference"] < 1e-8
+    assert check["nan_mismatches"] == 0
+    assert all(count > 0 for count in check["scipy_features_by_type"].values())
+    assert check["associate_seconds"] > 0 and check["speedup_over_scipy"] > 1
+    assert [t["status"] for t in results["targets"]] == ["not measured"] * 3
+    machine = results["machine"]
+    assert machine["nproc"] >= 1 and machine["ram_gb"] > 0
+
+
+@pytest.mark.slow
+def test_markdown_lists_every_stage_with_positive_time(smoke_run):
+    results, report, printed = smoke_run
+    assert report.strip() in printed
+    for stage in STAGES:
+        row = re.search(rf"^\| {stage} \| ([\d.,]+) \|$", report, flags=re.MULTILINE)
+        assert row, f"no row for {stage}"
+        value = float(row[1].replace(",", ""))
+        assert value > 0
+        assert value == pytest.approx(results["sizes"]["S"]["stages"][stage], abs=0.006)
+    assert "S (130 x 1,000 x 30)" in report
+    assert re.search(r"^\| peak memory \(MB\) \| [\d,]+ \|$", report, flags=re.MULTILINE)
+    assert "## Targets" in report

@@ -342,6 +342,7 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
     with _stage("module x feature associations", progress):
         module_assoc = associate(eigengenes, imaging_frame, types, **test_options)
         map_table = tidy(module_assoc, variable_name="module", q_scope="all")
+        warnings.extend(dict.fromkeys(module_assoc.notes))
         features = _with_test_columns(features, module_assoc)
 
     with _stage("gene x feature associations", progress):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -232,11 +233,17 @@ def _configure_logging() -> None:
         logger.propagate = False
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """Turn SIGTERM into KeyboardInterrupt so half-written temporary files are removed."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``radmap`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging()
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.handler(args)
     except InputError as err:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import logging
 import math
 import threading
@@ -212,8 +213,31 @@ class BundleData:
             if self._is_mutation(self.adata.obs[column])
         ]
         self.warnings: list[str] = [str(w) for w in _as_list(uns.get("warnings"))]
+        if self.has_survival:
+            # Kaplan-Meier curves need lifelines (imported lazily by analysis.survival);
+            # importing it here keeps its ~0.2 s import out of the first survival request.
+            importlib.import_module("lifelines")
 
     # ------------------------------------------------------------------ basics
+    def memo(self, name: str, params: Mapping, build: Callable[[], object]) -> object:
+        """``build()`` memoised in this instance under ``(bundle id, name, params)``.
+
+        Shares the LRU of the memoised queries. The stored value is returned as it is, not
+        copied: store only values nobody modifies (a figure's plain spec that each caller
+        turns into a new figure, for instance).
+        """
+        key = (self.bundle_id, f"memo:{name}", _freeze(params))
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        result = build()
+        with self._cache_lock:
+            self._cache[key] = result
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return result
+
     @staticmethod
     def _is_mutation(column: pd.Series) -> bool:
         values = set(column.dropna().astype(str).unique())
@@ -444,6 +468,9 @@ class BundleData:
     def top_genes(self, feature: str, *, n: int = 200) -> pd.DataFrame:
         """The ``n`` genes with the smallest p for ``feature``."""
         table = self.gene_table(feature)
+        if len(table) > n > 0:
+            p = np.nan_to_num(table["p"].to_numpy(dtype=float), nan=np.inf)
+            table = table[p <= np.partition(p, n - 1)[n - 1]]
         return table.sort_values(["p", "gene"], kind="mergesort").head(n).reset_index(drop=True)
 
     @memoised

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +11,7 @@ import pandas as pd
 from dash import ALL, html
 
 from explorer.data import BundleData
+from explorer.figures.style import figure_spec, restore_figure
 from explorer.pages.common import column_defs
 from explorer.state import ViewState, from_controls, page_from_path
 
@@ -38,6 +39,14 @@ class AppContext:
     pins: Any
     results: Any
     base: str = "/"
+
+
+def memoised_figure(data: BundleData, view: str, params: Mapping, build: Callable[[], Any]):
+    """The figure ``build()`` makes, memoised per bundle, view and parameters.
+
+    The bundle keeps the figure's plain spec; every call gets a new figure built from it.
+    """
+    return restore_figure(data.memo(f"figure:{view}", params, lambda: figure_spec(build())))
 
 
 def records(frame: pd.DataFrame | None) -> list[dict]:

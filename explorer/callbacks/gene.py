@@ -5,7 +5,7 @@ from __future__ import annotations
 from dash import Input, Output, State, html
 from dash.exceptions import PreventUpdate
 
-from explorer.callbacks.common import AppContext, grid, note
+from explorer.callbacks.common import AppContext, grid, memoised_figure, note
 from explorer.data import BundleData
 from explorer.figures.enrichment import gene_association_bar
 from explorer.figures.phenotype import phenotype_plot
@@ -33,28 +33,24 @@ def gene_view(data: BundleData, gene: str | None, *, q: float = 0.05, base: str 
     Keys: ``note``, ``body_style``, ``bar``, ``rows``, ``columns``, ``info``,
     ``pathway_rows``, ``pathway_columns``, ``km``.
     """
-    empty_rows, empty_columns = grid(None, ASSOCIATION_COLUMNS)
-    empty = {
-        "body_style": {"display": "none"},
-        "bar": empty_figure("Search for a gene."),
-        "rows": empty_rows,
-        "columns": empty_columns,
-        "info": [],
-        "pathway_rows": [],
-        "pathway_columns": [],
-        "km": empty_figure("Search for a gene."),
-    }
     canonical = data.canonical_gene(gene)
     if not gene:
-        return empty | {"note": note("Type a gene symbol in the search box to open its view.")}
+        return _empty_gene_view() | {
+            "note": note("Type a gene symbol in the search box to open its view.")
+        }
     if canonical is None:
-        return empty | {
+        return _empty_gene_view() | {
             "note": note(
                 f"Gene '{gene}' is not in this dataset; search for another one.", color="warning"
             )
         }
     table = data.gene_associations(canonical)
-    bar = gene_association_bar(table, q_threshold=q, title=f"{canonical} x imaging features")
+    bar = memoised_figure(
+        data,
+        "gene-bar",
+        {"gene": canonical, "q": q},
+        lambda: gene_association_bar(table, q_threshold=q, title=f"{canonical} x imaging features"),
+    )
     rows, columns = grid(table, ASSOCIATION_COLUMNS, numeric=("effect", "p", "q"))
     info = data.gene_info(canonical) or {}
     module = info.get("module")
@@ -70,8 +66,7 @@ def gene_view(data: BundleData, gene: str | None, *, q: float = 0.05, base: str 
         None if pathways is None else pathways.head(10), PATHWAY_COLUMNS, numeric=("q",)
     )
     if data.has_survival:
-        curves, p, description = data.km("gene", canonical)
-        km = km_figure(curves, p=p, title=description)
+        km = memoised_figure(data, "gene-km", {"gene": canonical}, lambda: _km(data, canonical))
     else:
         km = empty_figure("No survival data in this bundle.")
     return {
@@ -84,6 +79,25 @@ def gene_view(data: BundleData, gene: str | None, *, q: float = 0.05, base: str 
         "pathway_rows": pathway_rows,
         "pathway_columns": pathway_columns,
         "km": km,
+    }
+
+
+def _km(data: BundleData, gene: str):
+    curves, p, description = data.km("gene", gene)
+    return km_figure(curves, p=p, title=description)
+
+
+def _empty_gene_view() -> dict:
+    empty_rows, empty_columns = grid(None, ASSOCIATION_COLUMNS)
+    return {
+        "body_style": {"display": "none"},
+        "bar": empty_figure("Search for a gene."),
+        "rows": empty_rows,
+        "columns": empty_columns,
+        "info": [],
+        "pathway_rows": [],
+        "pathway_columns": [],
+        "km": empty_figure("Search for a gene."),
     }
 
 

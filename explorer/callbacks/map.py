@@ -5,7 +5,7 @@ from __future__ import annotations
 from dash import Input, Output, State, html
 from dash.exceptions import PreventUpdate
 
-from explorer.callbacks.common import AppContext, grid, note, stat_line
+from explorer.callbacks.common import AppContext, grid, memoised_figure, note, stat_line
 from explorer.data import BundleData
 from explorer.figures.heatmap import map_heatmap
 from explorer.figures.phenotype import phenotype_plot
@@ -35,14 +35,29 @@ def map_figure(
             "No associations for these filters: tick more feature sources or clear the groups."
         )
         return fig, {"height": "420px"}, note("No imaging feature matches the filters.")
-    fig = map_heatmap(
-        view.assoc,
-        view.features,
-        value=stat,
-        q_threshold=q,
-        min_effect=float(min_effect or 0.0),
-        families=view.families,
-        max_rows=10**9,
+    min_effect = float(min_effect or 0.0)
+    params = {
+        "sources": sources or (),
+        "groups": groups or (),
+        "rows": rows,
+        "top": int(top or 40),
+        "q": q,
+        "stat": stat,
+        "min_effect": min_effect,
+    }
+    fig = memoised_figure(
+        data,
+        "map",
+        params,
+        lambda: map_heatmap(
+            view.assoc,
+            view.features,
+            value=stat,
+            q_threshold=q,
+            min_effect=min_effect,
+            families=view.families,
+            max_rows=10**9,
+        ),
     )
     height = fig.layout.height or 600
     return fig, {"height": f"{int(height)}px"}, note(view.note)

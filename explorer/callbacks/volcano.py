@@ -7,7 +7,7 @@ import logging
 from dash import Input, Output, State
 from dash.exceptions import PreventUpdate
 
-from explorer.callbacks.common import AppContext, grid, note
+from explorer.callbacks.common import AppContext, grid, memoised_figure, note
 from explorer.data import BundleData
 from explorer.figures.style import empty_figure
 from explorer.figures.volcano import volcano
@@ -52,14 +52,20 @@ def volcano_view(
         )
     table = data.gene_table(feature)
     highlight = [gene] if gene else None
-    figure = volcano(
-        table,
-        y=y,
-        q_threshold=q,
-        min_effect=float(min_effect or 0.0),
-        highlight=highlight,
-        modules=data.module_names,
-        title=data.feature_label(feature),
+    params = {"feature": feature, "y": y, "q": q, "min_effect": min_effect or 0, "gene": gene}
+    figure = memoised_figure(
+        data,
+        "volcano",
+        params,
+        lambda: volcano(
+            table,
+            y=y,
+            q_threshold=q,
+            min_effect=float(min_effect or 0.0),
+            highlight=highlight,
+            modules=data.module_names,
+            title=data.feature_label(feature),
+        ),
     )
     n_significant = int(((table["q"] < q) & (table["effect"].abs() >= (min_effect or 0))).sum())
     message = f"{n_significant:,} of {len(table):,} genes pass q < {q:g}."

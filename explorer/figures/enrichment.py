@@ -15,6 +15,7 @@ from explorer.figures.style import (
     SEQUENTIAL,
     TEMPLATE,
     empty_figure,
+    figure_from_spec,
 )
 from explorer.figures.volcano import neg_log10
 
@@ -158,40 +159,43 @@ def gene_association_bar(
     ]
     significant = (data["q"] < q_threshold).to_numpy()
     limit = float(data["effect"].abs().max()) or 1.0
-    fig = go.Figure(
-        go.Bar(
-            x=data["effect"].round(4).tolist(),
-            y=labels,
-            orientation="h",
-            marker={
-                "color": data["effect"].round(4).tolist(),
-                "colorscale": DIVERGING,
-                "cmin": -limit,
-                "cmax": limit,
-                "opacity": np.where(significant, 1.0, 0.4),
-                "line": {
-                    "color": [NEUTRAL_COLOR if s else "rgba(0,0,0,0)" for s in significant],
-                    "width": 1,
-                },
+    bar = {
+        "type": "bar",
+        "x": data["effect"].round(4).tolist(),
+        "y": labels,
+        "orientation": "h",
+        "marker": {
+            "color": data["effect"].round(4).tolist(),
+            "colorscale": DIVERGING,
+            "cmin": -limit,
+            "cmax": limit,
+            "opacity": np.where(significant, 1.0, 0.4),
+            "line": {
+                "color": [NEUTRAL_COLOR if s else "rgba(0,0,0,0)" for s in significant],
+                "width": 1,
             },
-            customdata=np.column_stack(
-                [
-                    data["feature"].astype(str),
-                    data["test"].astype(str),
-                    [f"{v:.2g}" for v in data["q"]],
-                ]
-            ),
-            hovertemplate="<b>%{y}</b><br>effect %{x:.3f}<br>test %{customdata[1]}"
-            "<br>q %{customdata[2]}<extra></extra>",
-            showlegend=False,
-        )
-    )
-    fig.update_yaxes(type="category", categoryorder="array", categoryarray=labels)
-    fig.update_xaxes(zeroline=True, zerolinecolor=NEUTRAL_COLOR, zerolinewidth=1)
-    fig.update_layout(
-        template=TEMPLATE,
-        title=title,
-        xaxis_title=f"effect (opaque: q < {q_threshold:g})",
-        height=int(np.clip(120 + 20 * len(data), 300, 900)),
-    )
-    return fig
+        },
+        "customdata": np.column_stack(
+            [
+                data["feature"].astype(str),
+                data["test"].astype(str),
+                [f"{v:.2g}" for v in data["q"]],
+            ]
+        ),
+        "hovertemplate": "<b>%{y}</b><br>effect %{x:.3f}<br>test %{customdata[1]}"
+        "<br>q %{customdata[2]}<extra></extra>",
+        "showlegend": False,
+    }
+    layout = {
+        "yaxis": {"type": "category", "categoryorder": "array", "categoryarray": labels},
+        "xaxis": {
+            "zeroline": True,
+            "zerolinecolor": NEUTRAL_COLOR,
+            "zerolinewidth": 1,
+            "title": {"text": f"effect (opaque: q < {q_threshold:g})"},
+        },
+        "height": int(np.clip(120 + 20 * len(data), 300, 900)),
+    }
+    if title:
+        layout["title"] = {"text": title}
+    return figure_from_spec([bar], layout)

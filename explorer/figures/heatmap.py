@@ -9,15 +9,15 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 from scipy.cluster.hierarchy import leaves_list, linkage
 
 from analysis.validate import InputError
 from explorer.figures.style import (
     DIVERGING,
     QUALITATIVE,
-    TEMPLATE,
+    FrozenArray,
     empty_figure,
+    figure_from_spec,
     natural_key,
     order_modules,
 )
@@ -139,11 +139,16 @@ def summarise_families(
         ["q", "_strength", "feature"], na_position="last", kind="mergesort"
     ).drop_duplicates(["family", "module"], keep="first")
     result = strongest.join(counts, on=["family", "module"])
-    result = result.sort_values(
-        ["family", "module"], key=lambda values: values.map(natural_key), kind="mergesort"
-    )
+    result = result.sort_values(["family", "module"], key=_natural_rank, kind="mergesort")
     result["n_significant"] = result["n_significant"].astype(int)
     return result[list(FAMILY_COLUMNS)].reset_index(drop=True)
+
+
+def _natural_rank(values: pd.Series) -> pd.Series:
+    """Rank of each value in natural order (equal natural keys share a rank)."""
+    keys = {value: natural_key(value) for value in pd.unique(values)}
+    rank = {key: k for k, key in enumerate(sorted(set(keys.values())))}
+    return values.map({value: rank[key] for value, key in keys.items()})
 
 
 def leaf_order(matrix: np.ndarray) -> np.ndarray:
@@ -223,64 +228,94 @@ def _family_rows(
     )
 
 
+def _grid_positions(
+    table: pd.DataFrame, rows: list[str], modules: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of each table row in a ``rows`` x ``modules`` grid (-1: not shown)."""
+    return (
+        pd.Index(rows).get_indexer(table["row"]),
+        pd.Index(modules).get_indexer(table["module"]),
+    )
+
+
+def _grid(
+    values: np.ndarray, positions: tuple[np.ndarray, np.ndarray], shape: tuple[int, int], fill
+) -> np.ndarray:
+    """``values`` placed on a grid at ``positions`` (rows / columns -1 are dropped)."""
+    row, column = positions
+    shown = (row >= 0) & (column >= 0)
+    dtype = object if fill is None else float
+    grid = np.full(shape, fill, dtype=dtype)
+    grid[row[shown], column[shown]] = np.asarray(values, dtype=dtype)[shown]
+    return grid
+
+
 def _cell_customdata(
     table: pd.DataFrame, rows: list[str], modules: list[str], *, families: bool
-) -> np.ndarray:
+) -> FrozenArray:
     """Per cell ``[feature_id, module, statistic, effect, p, q, n(, n_features, n_significant)]``.
 
     Numbers are rounded to a few significant digits to keep the JSON small.
     """
+    positions = _grid_positions(table, rows, modules)
+    shape = (len(rows), len(modules))
 
     def grid(column: str) -> np.ndarray:
-        wide = table.pivot(index="row", columns="module", values=column)
-        return wide.reindex(index=rows, columns=modules).to_numpy()
+        return _grid(table[column].to_numpy(dtype=float), positions, shape, np.nan)
 
-    feature = grid("feature")
+    feature = _grid(table["feature"].to_numpy(dtype=object), positions, shape, None)
     columns = [
-        np.where(pd.isna(feature), None, feature),
-        np.broadcast_to(np.array(modules, dtype=object), feature.shape),
+        feature,
+        np.broadcast_to(np.array(modules, dtype=object), shape),
     ]
     for column, digits in (("statistic", 4), ("effect", 3), ("p", 3), ("q", 3)):
-        columns.append(_round_sig(grid(column).astype(float).ravel(), digits))
+        columns.append(_round_sig(grid(column).ravel(), digits))
     counts = ("n", "n_features", "n_significant") if families else ("n",)
-    columns += [_as_int(grid(column).astype(float).ravel()) for column in counts]
-    return np.stack([np.asarray(c, dtype=object).reshape(feature.shape) for c in columns], axis=-1)
+    columns += [_as_int(grid(column).ravel()) for column in counts]
+    cells = np.stack([np.asarray(c, dtype=object).reshape(shape) for c in columns], axis=-1)
+    return FrozenArray(FrozenArray(FrozenArray(cell) for cell in row) for row in cells.tolist())
 
 
-def _strip_trace(labels: list[str], categories: pd.Series, title: str) -> go.Heatmap:
+def _strip_trace(labels: list[str], categories: pd.Series, title: str) -> dict:
     """One-column heatmap colouring each row by its category (feature group or source)."""
     levels = sorted(pd.unique(categories), key=natural_key)
     code = {name: k for k, name in enumerate(levels)}
-    return go.Heatmap(
-        x=[title],
-        y=labels,
-        z=np.array([[code[c]] for c in categories], dtype=np.float32),
-        customdata=np.array([[c] for c in categories], dtype=object),
-        colorscale=_discrete_colorscale(len(levels)),
-        zmin=-0.5,
-        zmax=len(levels) - 0.5,
-        showscale=False,
-        hovertemplate=f"<b>%{{y}}</b><br>{title} %{{customdata}}<extra></extra>",
-        name=title,
-    )
+    return {
+        "type": "heatmap",
+        "x": [title],
+        "y": labels,
+        "z": np.array([[code[c]] for c in categories], dtype=np.float32),
+        "customdata": FrozenArray(FrozenArray([c]) for c in categories),
+        "colorscale": _discrete_colorscale(len(levels)),
+        "zmin": -0.5,
+        "zmax": len(levels) - 0.5,
+        "showscale": False,
+        "hovertemplate": f"<b>%{{y}}</b><br>{title} %{{customdata}}<extra></extra>",
+        "name": title,
+        "xaxis": "x",
+        "yaxis": "y",
+    }
 
 
-def _strip_legend(categories: pd.Series, title: str) -> list[go.Scatter]:
+def _strip_legend(categories: pd.Series, title: str) -> list[dict]:
     """Legend entries for the strip colours (empty above 12 categories: hover names them)."""
     levels = sorted(pd.unique(categories), key=natural_key)
     if len(levels) > 12:
         return []
     return [
-        go.Scatter(
-            x=[None],
-            y=[None],
-            mode="markers",
-            marker={"symbol": "square", "size": 10, "color": QUALITATIVE[k % len(QUALITATIVE)]},
-            name=name,
-            legendgroup=title,
-            legendgrouptitle={"text": title},
-            hoverinfo="skip",
-        )
+        {
+            "type": "scatter",
+            "x": [None],
+            "y": [None],
+            "mode": "markers",
+            "marker": {"symbol": "square", "size": 10, "color": QUALITATIVE[k % len(QUALITATIVE)]},
+            "name": name,
+            "legendgroup": title,
+            "legendgrouptitle": {"text": title},
+            "hoverinfo": "skip",
+            "xaxis": "x2",
+            "yaxis": "y2",
+        }
         for k, name in enumerate(levels)
     ]
 
@@ -376,15 +411,24 @@ def map_heatmap(
     table["value"] = _cell_values(table, value)
     row_ids = sorted(rows.index, key=natural_key)
     modules = order_modules(table["module"])
-    matrix = table.pivot(index="row", columns="module", values="value")
-    matrix = matrix.reindex(index=row_ids, columns=modules)
+    matrix = _grid(
+        table["value"].to_numpy(dtype=float),
+        _grid_positions(table, row_ids, modules),
+        (len(row_ids), len(modules)),
+        np.nan,
+    )
     if cluster:
-        row_order = [row_ids[i] for i in leaf_order(matrix.to_numpy())]
-        module_order = [modules[i] for i in leaf_order(matrix.to_numpy().T)]
+        row_order = [row_ids[i] for i in leaf_order(matrix)]
+        module_order = [modules[i] for i in leaf_order(matrix.T)]
     else:
         row_order = list(rows.loc[row_ids].sort_values("order", kind="mergesort").index)
         module_order = modules
-    z = matrix.reindex(index=row_order, columns=module_order).to_numpy(dtype=float)
+    z = _grid(
+        table["value"].to_numpy(dtype=float),
+        _grid_positions(table, row_order, module_order),
+        (len(row_order), len(module_order)),
+        np.nan,
+    )
     rows = rows.loc[row_order]
     labels = _unique_labels(rows["label"].astype(str), rows.index)
     label_of = dict(zip(row_order, labels))
@@ -402,90 +446,82 @@ def map_heatmap(
             "<br>strongest feature %{customdata[0]}"
             "<br>significant %{customdata[8]} of %{customdata[7]} features"
         )
-    fig = make_subplots(
-        rows=1, cols=2, shared_yaxes=True, column_widths=[0.025, 0.975], horizontal_spacing=0.006
-    )
     strip = rows["strip"].astype(str)
-    fig.add_trace(_strip_trace(labels, strip, strip_title), row=1, col=1)
-    fig.add_trace(
-        go.Heatmap(
-            x=module_order,
-            y=labels,
-            z=z.astype(np.float32),
-            customdata=_cell_customdata(table, row_order, module_order, families=summarise),
-            colorscale=DIVERGING,
-            zmin=-limit,
-            zmax=limit,
-            zmid=0.0,
-            colorbar={
-                "title": {"text": VALUE_LABELS[value], "side": "right"},
-                "len": 0.45,
-                "y": 1.0,
-                "yanchor": "top",
-            },
-            hovertemplate=hover + "<extra></extra>",
-            hoverongaps=False,
-            name=VALUE_LABELS[value],
-        ),
-        row=1,
-        col=2,
-    )
+    cells = {
+        "type": "heatmap",
+        "x": module_order,
+        "y": labels,
+        "z": z.astype(np.float32),
+        "customdata": _cell_customdata(table, row_order, module_order, families=summarise),
+        "colorscale": DIVERGING,
+        "zmin": -limit,
+        "zmax": limit,
+        "zmid": 0.0,
+        "colorbar": {
+            "title": {"text": VALUE_LABELS[value], "side": "right"},
+            "len": 0.45,
+            "y": 1.0,
+            "yanchor": "top",
+        },
+        "hovertemplate": hover + "<extra></extra>",
+        "hoverongaps": False,
+        "name": VALUE_LABELS[value],
+        "xaxis": "x2",
+        "yaxis": "y2",
+    }
     marked = table.loc[_significant(table, q_threshold, min_effect), ["row", "module"]]
     marker_name = f"q < {q_threshold:g}" + (f", |effect| ≥ {min_effect:g}" if min_effect else "")
     show_labels = len(row_order) <= max_labels
-    scatter = go.Scattergl if len(marked) > 5000 else go.Scatter
-    fig.add_trace(
-        scatter(
-            x=marked["module"].tolist(),
-            y=[label_of[row] for row in marked["row"]],
-            mode="markers",
-            marker={
-                "symbol": "circle",
-                "size": 5 if show_labels else 3,
-                "color": "white",
-                "line": {"color": "black", "width": 1},
-            },
-            hoverinfo="skip",
-            name=marker_name,
-            showlegend=True,
-        ),
-        row=1,
-        col=2,
-    )
-    for entry in _strip_legend(strip, strip_title):
-        fig.add_trace(entry, row=1, col=2)
+    marks = {
+        "type": "scattergl" if len(marked) > 5000 else "scatter",
+        "x": marked["module"].tolist(),
+        "y": [label_of[row] for row in marked["row"]],
+        "mode": "markers",
+        "marker": {
+            "symbol": "circle",
+            "size": 5 if show_labels else 3,
+            "color": "white",
+            "line": {"color": "black", "width": 1},
+        },
+        "hoverinfo": "skip",
+        "name": marker_name,
+        "showlegend": True,
+        "xaxis": "x2",
+        "yaxis": "y2",
+    }
+    traces = [_strip_trace(labels, strip, strip_title), cells, marks]
+    traces += _strip_legend(strip, strip_title)
 
     height = 160 + (_ROW_PX if show_labels else 2) * len(row_order)
-    fig.update_yaxes(
-        type="category",
-        categoryorder="array",
-        categoryarray=labels,
-        autorange="reversed",
-        ticks="",
-        showline=False,
-    )
-    fig.update_yaxes(
-        title_text=None if show_labels else f"{len(row_order)} rows (hover for names)",
-        showticklabels=show_labels,
-        row=1,
-        col=1,
-    )
-    fig.update_yaxes(showticklabels=False, row=1, col=2)
-    fig.update_xaxes(type="category", ticks="", showline=False)
-    fig.update_xaxes(showticklabels=False, row=1, col=1)
-    fig.update_xaxes(
-        title_text=column_title,
-        categoryorder="array",
-        categoryarray=module_order,
-        tickangle=-45 if len(module_order) > 8 else 0,
-        row=1,
-        col=2,
-    )
-    fig.update_layout(
-        template=TEMPLATE,
-        title=title,
-        height=int(np.clip(height, 380, 1400)),
-        legend={"x": 1.02, "xanchor": "left", "y": 0.0, "yanchor": "bottom"},
-        meta={"value": value, "q_threshold": q_threshold, "min_effect": min_effect},
-    )
-    return fig
+    row_axis = {
+        "type": "category",
+        "categoryorder": "array",
+        "categoryarray": labels,
+        "autorange": "reversed",
+        "ticks": "",
+        "showline": False,
+        "domain": [0.0, 1.0],
+    }
+    column_axis = {"type": "category", "ticks": "", "showline": False}
+    layout = {
+        "xaxis": column_axis | {"anchor": "y", "domain": [0.0, 0.02485], "showticklabels": False},
+        "xaxis2": column_axis
+        | {
+            "anchor": "y2",
+            "domain": [0.03085, 1.0],
+            "title": {"text": column_title},
+            "categoryorder": "array",
+            "categoryarray": module_order,
+            "tickangle": -45 if len(module_order) > 8 else 0,
+        },
+        "yaxis": row_axis | {"anchor": "x", "showticklabels": show_labels},
+        "yaxis2": row_axis | {"anchor": "x2", "matches": "y", "showticklabels": False},
+        "height": int(np.clip(height, 380, 1400)),
+        "legend": {"x": 1.02, "xanchor": "left", "y": 0.0, "yanchor": "bottom"},
+        "meta": {"value": value, "q_threshold": q_threshold, "min_effect": min_effect},
+    }
+    if not show_labels:
+        layout["yaxis"]["title"] = {"text": f"{len(row_order)} rows (hover for names)"}
+    if title:
+        layout["title"] = {"text": title}
+    return figure_from_spec(traces, layout)

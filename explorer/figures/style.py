@@ -7,6 +7,7 @@ centred at 0, magnitudes use viridis.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from typing import Literal
@@ -121,6 +122,49 @@ def _register_template() -> None:
 _register_template()
 
 
+class FrozenArray(tuple):
+    """An immutable array of strings or numbers for a figure.
+
+    Plotly deep-copies every property when it builds or exports a figure; an immutable
+    array needs no copy, and copying tens of thousands of strings one by one dominates the
+    cost of a large figure.
+    """
+
+    __slots__ = ()
+
+    def __deepcopy__(self, memo: dict) -> FrozenArray:
+        return self
+
+
+@functools.cache
+def _template_spec() -> dict:
+    return pio.templates[TEMPLATE].to_plotly_json()
+
+
+def figure_spec(fig: go.Figure) -> dict:
+    """The figure's traces and layout as plain dicts (numpy arrays kept, nothing encoded)."""
+    return {
+        "data": [trace.to_plotly_json() for trace in fig.data],
+        "layout": fig.layout.to_plotly_json(),
+    }
+
+
+def restore_figure(spec: dict) -> go.Figure:
+    """A new figure from :func:`figure_spec` output (copied, not validated again)."""
+    return go.Figure(spec, _validate=False)
+
+
+def figure_from_spec(data: Sequence[dict], layout: dict) -> go.Figure:
+    """A figure built from plain trace and layout dicts with the radmap template.
+
+    Plotly's per-property validation is skipped (it costs more than building the data for
+    a large figure), so the dicts must use plotly's own property names; the figures' tests
+    check the resulting JSON.
+    """
+    spec = {"data": list(data), "layout": {"template": _template_spec(), **layout}}
+    return go.Figure(spec, _validate=False)
+
+
 def natural_key(name: str) -> tuple:
     """Sort key that orders ``M2`` before ``M10``."""
     return tuple(int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name))
@@ -160,24 +204,24 @@ def module_colors(modules: Sequence[str]) -> dict[str, str]:
 
 def empty_figure(message: str, *, title: str | None = None) -> go.Figure:
     """A blank figure with a centred message telling the user what to do."""
-    fig = go.Figure()
-    fig.add_annotation(
-        text=message,
-        x=0.5,
-        y=0.5,
-        xref="paper",
-        yref="paper",
-        showarrow=False,
-        font={"size": SCREEN_FONT_PX + 1, "color": NEUTRAL_COLOR},
-    )
-    fig.update_layout(
-        template=TEMPLATE,
-        title=title,
-        xaxis={"visible": False},
-        yaxis={"visible": False},
-        height=300,
-    )
-    return fig
+    annotation = {
+        "text": message,
+        "x": 0.5,
+        "y": 0.5,
+        "xref": "paper",
+        "yref": "paper",
+        "showarrow": False,
+        "font": {"size": SCREEN_FONT_PX + 1, "color": NEUTRAL_COLOR},
+    }
+    layout = {
+        "annotations": [annotation],
+        "xaxis": {"visible": False},
+        "yaxis": {"visible": False},
+        "height": 300,
+    }
+    if title:
+        layout["title"] = {"text": title}
+    return figure_from_spec([], layout)
 
 
 def _raise_font_sizes(node: object, minimum: float) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from analysis.validate import InputError
-from explorer.figures.style import QUALITATIVE, TEMPLATE, empty_figure, natural_key
+from explorer.figures.style import QUALITATIVE, empty_figure, figure_from_spec, natural_key
 
+_ROW_SPACING = 0.1
 REQUIRED = ("group", "time", "survival", "ci_low", "ci_high", "at_risk")
 
 
@@ -69,15 +69,10 @@ def km_figure(
     data = curves.dropna(subset=["time", "survival"]).copy()
     data["group"] = data["group"].astype(str)
     groups = sorted(pd.unique(data["group"]), key=natural_key)
-    fig = make_subplots(
-        rows=2,
-        cols=1,
-        shared_xaxes=True,
-        row_heights=[0.84, 0.16] if len(groups) <= 3 else [0.75, 0.25],
-        vertical_spacing=0.1,
-    )
+    lower = (0.16 if len(groups) <= 3 else 0.25) * (1 - _ROW_SPACING)
     end = float(data["time"].max())
     ticks = np.unique(np.round(np.linspace(0.0, end, n_ticks)))
+    traces = []
     for index, group in enumerate(groups):
         color = QUALITATIVE[index % len(QUALITATIVE)]
         curve = data[data["group"] == group].sort_values("time")
@@ -86,79 +81,108 @@ def km_figure(
             curve = pd.concat([first, curve], ignore_index=True)
         time = curve["time"].round(3).tolist()
         for bound, fill in (("ci_high", None), ("ci_low", "tonexty")):
-            fig.add_trace(
-                go.Scatter(
-                    x=time,
-                    y=curve[bound].round(4).tolist(),
-                    mode="lines",
-                    line={"width": 0, "shape": "hv", "color": color},
-                    fill=fill,
-                    fillcolor=_rgba(color, 0.18),
-                    legendgroup=group,
-                    showlegend=False,
-                    hoverinfo="skip",
-                    name=f"{group} {bound}",
-                ),
-                row=1,
-                col=1,
-            )
-        fig.add_trace(
-            go.Scatter(
-                x=time,
-                y=curve["survival"].round(4).tolist(),
-                customdata=np.column_stack(
+            band = {
+                "type": "scatter",
+                "x": time,
+                "y": curve[bound].round(4).tolist(),
+                "mode": "lines",
+                "line": {"width": 0, "shape": "hv", "color": color},
+                "fillcolor": _rgba(color, 0.18),
+                "legendgroup": group,
+                "showlegend": False,
+                "hoverinfo": "skip",
+                "name": f"{group} {bound}",
+                "xaxis": "x",
+                "yaxis": "y",
+            }
+            if fill:
+                band["fill"] = fill
+            traces.append(band)
+        traces.append(
+            {
+                "type": "scatter",
+                "x": time,
+                "y": curve["survival"].round(4).tolist(),
+                "customdata": np.column_stack(
                     [curve["ci_low"].round(3), curve["ci_high"].round(3), curve["at_risk"]]
                 ),
-                mode="lines",
-                line={"shape": "hv", "color": color, "width": 2},
-                name=group,
-                legendgroup=group,
-                hovertemplate=f"<b>{group}</b><br>time %{{x:.0f}}<br>survival %{{y:.2f}} "
+                "mode": "lines",
+                "line": {"shape": "hv", "color": color, "width": 2},
+                "name": group,
+                "legendgroup": group,
+                "hovertemplate": f"<b>{group}</b><br>time %{{x:.0f}}<br>survival %{{y:.2f}} "
                 "(%{customdata[0]:.2f}–%{customdata[1]:.2f})<br>at risk %{customdata[2]}"
                 "<extra></extra>",
-            ),
-            row=1,
-            col=1,
+                "xaxis": "x",
+                "yaxis": "y",
+            }
         )
-        fig.add_trace(
-            go.Scatter(
-                x=ticks,
-                y=[group] * len(ticks),
-                mode="text",
-                text=[str(n) for n in at_risk_at(curve, ticks)],
-                textfont={"color": color},
-                showlegend=False,
-                hoverinfo="skip",
-                name=f"{group} at risk",
-            ),
-            row=2,
-            col=1,
+        traces.append(
+            {
+                "type": "scatter",
+                "x": ticks,
+                "y": [group] * len(ticks),
+                "mode": "text",
+                "text": [str(n) for n in at_risk_at(curve, ticks)],
+                "textfont": {"color": color},
+                "showlegend": False,
+                "hoverinfo": "skip",
+                "name": f"{group} at risk",
+                "xaxis": "x2",
+                "yaxis": "y2",
+            }
         )
+    annotations = []
     if p is not None and np.isfinite(p):
-        fig.add_annotation(
-            text=f"log-rank p = {p:.2g}",
-            x=0.98,
-            y=0.98,
-            xref="x domain",
-            yref="y domain",
-            xanchor="right",
-            yanchor="top",
-            showarrow=False,
+        annotations.append(
+            {
+                "text": f"log-rank p = {p:.2g}",
+                "x": 0.98,
+                "y": 0.98,
+                "xref": "x domain",
+                "yref": "y domain",
+                "xanchor": "right",
+                "yanchor": "top",
+                "showarrow": False,
+            }
         )
-    fig.update_yaxes(title_text="Survival probability", range=[0, 1.02], row=1, col=1)
-    fig.update_yaxes(
-        type="category",
-        categoryorder="array",
-        categoryarray=groups[::-1],
-        range=[-0.6, len(groups) - 0.4],
-        showline=False,
-        ticks="",
-        title_text="At risk",
-        row=2,
-        col=1,
-    )
-    fig.update_xaxes(title_text=time_label, tickvals=ticks, row=2, col=1)
-    fig.update_xaxes(showticklabels=False, tickvals=ticks, row=1, col=1)
-    fig.update_xaxes(showline=False, ticks="", row=2, col=1)
-    fig.update_layout(template=TEMPLATE, title=title, height=480, hovermode="closest")
-    return fig
+    layout = {
+        "xaxis": {
+            "anchor": "y",
+            "domain": [0.0, 1.0],
+            "matches": "x2",
+            "showticklabels": False,
+            "tickvals": ticks,
+        },
+        "xaxis2": {
+            "anchor": "y2",
+            "domain": [0.0, 1.0],
+            "title": {"text": time_label},
+            "tickvals": ticks,
+            "showline": False,
+            "ticks": "",
+        },
+        "yaxis": {
+            "anchor": "x",
+            "domain": [lower + _ROW_SPACING, 1.0],
+            "title": {"text": "Survival probability"},
+            "range": [0, 1.02],
+        },
+        "yaxis2": {
+            "anchor": "x2",
+            "domain": [0.0, lower],
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": groups[::-1],
+            "range": [-0.6, len(groups) - 0.4],
+            "showline": False,
+            "ticks": "",
+            "title": {"text": "At risk"},
+        },
+        "annotations": annotations,
+        "height": 480,
+        "hovermode": "closest",
+    }
+    if title:
+        layout["title"] = {"text": title}
+    return figure_from_spec(traces, layout)

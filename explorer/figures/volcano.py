@@ -13,8 +13,9 @@ from analysis.bundle import UNASSIGNED
 from analysis.validate import InputError
 from explorer.figures.style import (
     NEUTRAL_COLOR,
-    TEMPLATE,
+    FrozenArray,
     empty_figure,
+    figure_from_spec,
     module_colors,
     order_modules,
 )
@@ -95,83 +96,125 @@ def volcano(
     colors = module_colors(
         [*modules, UNASSIGNED] if modules is not None else order_modules(data["module"])
     )
-    fig = go.Figure()
-    for module in order_modules(data["module"]):
-        part = data[data["module"] == module]
-        sig = part["significant"].to_numpy()
-        fig.add_trace(
-            go.Scattergl(
-                x=part["effect"].to_numpy(dtype=np.float32),
-                y=part["height"].to_numpy(dtype=np.float32),
-                customdata=part["gene"].tolist(),
-                text=_format_sig(part[other].to_numpy(dtype=float)),
-                mode="markers",
-                name=f"{module} ({int(sig.sum())}/{len(part)})",
-                marker={
+    effect = data["effect"].to_numpy(dtype=np.float32)
+    height = data["height"].to_numpy(dtype=np.float32)
+    genes = data["gene"].to_numpy(dtype=str)
+    other_text = np.array(_format_sig(data[other].to_numpy(dtype=float)), dtype=str)
+    significant = data["significant"].to_numpy()
+    size = np.where(significant, 7, 4).astype(np.uint8)
+    opacity = np.where(significant, SIGNIFICANT_OPACITY, BACKGROUND_OPACITY).astype(np.float32)
+    module_of = data["module"].to_numpy()
+    traces = []
+    for module in order_modules(module_of):
+        part = np.flatnonzero(module_of == module)
+        traces.append(
+            {
+                "type": "scattergl",
+                "x": effect[part],
+                "y": height[part],
+                "customdata": FrozenArray(genes[part].tolist()),
+                "text": FrozenArray(other_text[part].tolist()),
+                "mode": "markers",
+                "name": f"{module} ({int(significant[part].sum())}/{len(part)})",
+                "marker": {
                     "color": colors.get(module, NEUTRAL_COLOR),
-                    "size": np.where(sig, 7, 4).astype(np.uint8),
-                    "opacity": np.where(sig, SIGNIFICANT_OPACITY, BACKGROUND_OPACITY).astype(
-                        np.float32
-                    ),
+                    "size": size[part],
+                    "opacity": opacity[part],
                     "line": {"width": 0},
                 },
-                hovertemplate="<b>%{customdata}</b><br>effect %{x:.3f}<br>"
+                "hovertemplate": "<b>%{customdata}</b><br>effect %{x:.3f}<br>"
                 + f"−log10 {y} %{{y:.2f}}<br>{other} %{{text}}"
                 + f"<extra>{module}</extra>",
-            )
+            }
         )
+    shapes = []
+    annotations = []
     if y == "q":
         cut = q_threshold
     else:
         passing = data.loc[data["q"] < q_threshold, "p"]
         cut = float(passing.max()) if len(passing) else None
     if cut is not None and cut > 0:
-        fig.add_hline(
-            y=float(-np.log10(cut)),
-            line={"dash": "dash", "color": NEUTRAL_COLOR, "width": 1},
-            annotation_text=f"q = {q_threshold:g}",
-            annotation_position="top left",
+        line_y = float(-np.log10(cut))
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "x domain",
+                "yref": "y",
+                "x0": 0,
+                "x1": 1,
+                "y0": line_y,
+                "y1": line_y,
+                "line": {"dash": "dash", "color": NEUTRAL_COLOR, "width": 1},
+            }
+        )
+        annotations.append(
+            {
+                "text": f"q = {q_threshold:g}",
+                "xref": "x domain",
+                "yref": "y",
+                "x": 0,
+                "y": line_y,
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "showarrow": False,
+            }
         )
     if min_effect > 0:
         for x in (-min_effect, min_effect):
-            fig.add_vline(x=x, line={"dash": "dot", "color": NEUTRAL_COLOR, "width": 1})
+            shapes.append(
+                {
+                    "type": "line",
+                    "xref": "x",
+                    "yref": "y domain",
+                    "x0": x,
+                    "x1": x,
+                    "y0": 0,
+                    "y1": 1,
+                    "line": {"dash": "dot", "color": NEUTRAL_COLOR, "width": 1},
+                }
+            )
     if highlight:
         chosen = data[data["gene"].isin(list(highlight))].nlargest(max_labels, "height")
-        fig.add_trace(
-            go.Scattergl(
-                x=chosen["effect"].to_numpy(dtype=np.float32),
-                y=chosen["height"].to_numpy(dtype=np.float32),
-                customdata=chosen["gene"].tolist(),
-                mode="markers",
-                marker={
+        traces.append(
+            {
+                "type": "scattergl",
+                "x": chosen["effect"].to_numpy(dtype=np.float32),
+                "y": chosen["height"].to_numpy(dtype=np.float32),
+                "customdata": chosen["gene"].tolist(),
+                "mode": "markers",
+                "marker": {
                     "size": 11,
                     "color": "rgba(0,0,0,0)",
                     "line": {"color": "black", "width": 1.5},
                 },
-                name="highlighted",
-                hoverinfo="skip",
-            )
+                "name": "highlighted",
+                "hoverinfo": "skip",
+            }
         )
-        for gene, x, height in zip(chosen["gene"], chosen["effect"], chosen["height"]):
-            fig.add_annotation(
-                x=round(float(x), 4),
-                y=round(float(height), 3),
-                text=gene,
-                showarrow=True,
-                arrowhead=0,
-                arrowwidth=1,
-                ax=0,
-                ay=-18,
-                bgcolor="rgba(255,255,255,0.8)",
+        for gene, x, point_height in zip(chosen["gene"], chosen["effect"], chosen["height"]):
+            annotations.append(
+                {
+                    "x": round(float(x), 4),
+                    "y": round(float(point_height), 3),
+                    "text": gene,
+                    "showarrow": True,
+                    "arrowhead": 0,
+                    "arrowwidth": 1,
+                    "ax": 0,
+                    "ay": -18,
+                    "bgcolor": "rgba(255,255,255,0.8)",
+                }
             )
-    fig.update_layout(
-        template=TEMPLATE,
-        title=title,
-        dragmode="lasso",
-        xaxis_title="effect",
-        yaxis_title=f"−log10 {y}",
-        legend={"title": {"text": "module (significant/all)"}},
-        height=480,
-    )
-    fig.update_xaxes(zeroline=True, zerolinecolor="#DDDDDD")
-    return fig
+    layout = {
+        "dragmode": "lasso",
+        "xaxis": {"title": {"text": "effect"}, "zeroline": True, "zerolinecolor": "#DDDDDD"},
+        "yaxis": {"title": {"text": f"−log10 {y}"}},
+        "legend": {"title": {"text": "module (significant/all)"}},
+        "height": 480,
+        "shapes": shapes,
+        "annotations": annotations,
+    }
+    if title:
+        layout["title"] = {"text": title}
+    return figure_from_spec(traces, layout)

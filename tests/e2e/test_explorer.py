@@ -176,7 +176,8 @@ def test_clicking_a_heatmap_cell_opens_the_drill_down(browser, live_server):
 
 def test_searching_a_gene_opens_its_view(browser, live_server):
     open_page(browser, f"{live_server}/gene")
-    assert "Type a gene symbol" in browser.find_element(By.ID, "gene-note").text
+    wait_idle(browser)
+    assert graph_has_data(browser, "gene-bar")  # opens on the hub gene of the strongest link
     click(browser, dash_id(key="gene", page="gene", role="state"))
     search = wait(browser).until(
         EC.element_to_be_clickable((By.CSS_SELECTOR, "input.dash-dropdown-search"))

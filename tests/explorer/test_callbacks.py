@@ -482,3 +482,30 @@ def test_pins_are_saved_listed_and_rendered_safely(toy_data, tmp_path):
     report = pins.report_download(store, toy_data, "markdown")
     text = base64.b64decode(report["content"]).decode()
     assert "check" in text and report["filename"].endswith(".md")
+
+
+def test_memoised_views_give_fresh_equal_figures(toy_data):
+    first, _, _ = map_cb.map_figure(toy_data, q=0.05, stat="effect")
+    first.update_layout(title_text="changed by a caller")
+    again, _, _ = map_cb.map_figure(toy_data, q=0.05, stat="effect")
+    assert again is not first and again.layout.title.text != "changed by a caller"
+    spec = again.to_dict()
+    spec["layout"]["title"] = first.to_dict()["layout"]["title"]
+    assert json.dumps(spec, sort_keys=True) == json.dumps(first.to_dict(), sort_keys=True)
+    other, _, _ = map_cb.map_figure(toy_data, q=0.2, stat="effect")
+    marks = [t for t in other.data if t.name.startswith("q <")]
+    assert marks[0].name == "q < 0.2", "another threshold is another cache entry"
+
+    feature = "original_shape_Sphericity"
+    volcano_first = volcano.volcano_view(toy_data, feature, q=0.05)[0]
+    volcano_again = volcano.volcano_view(toy_data, feature, q=0.05)[0]
+    assert volcano_again is not volcano_first
+    assert volcano_again.to_json() == volcano_first.to_json()
+    highlighted = volcano.volcano_view(toy_data, feature, q=0.05, gene="EGFR")[0]
+    assert "highlighted" in [t.name for t in highlighted.data]
+    assert "highlighted" not in [t.name for t in volcano_again.data]
+
+    view = gene.gene_view(toy_data, "EGFR", q=0.05)
+    strict = gene.gene_view(toy_data, "EGFR", q=1e-12)
+    opaque = [o for o in view["bar"].data[0].marker.opacity]
+    assert 1.0 in opaque and set(strict["bar"].data[0].marker.opacity) == {0.4}

@@ -293,3 +293,19 @@ def test_strongest_link_is_the_smallest_p_with_gene_level(toy_data):
     best = assoc.loc[assoc["p"].idxmin()]
     assert (link["feature"], link["module"]) == (best["feature"], best["module"])
     assert link["gene"] == toy_data.hub_genes(best["module"], n=1)[0]
+
+
+def test_memo_keys_on_name_and_parameters_and_drops_least_recent(toy_bundle_path):
+    data = BundleData(toy_bundle_path, cache_size=2)
+    calls = []
+
+    def build(value):
+        calls.append(value)
+        return [value]
+
+    first = data.memo("view", {"a": 1, "b": ["x", "y"]}, lambda: build(1))
+    assert data.memo("view", {"b": ("x", "y"), "a": 1}, lambda: build(2)) is first
+    assert data.memo("other", {"a": 1, "b": ["x", "y"]}, lambda: build(3)) == [3]
+    assert data.memo("view", {"a": 2}, lambda: build(4)) == [4]
+    assert data.memo("view", {"a": 1, "b": ["x", "y"]}, lambda: build(5)) == [5], "evicted"
+    assert calls == [1, 3, 4, 5]

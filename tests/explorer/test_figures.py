@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
 
 import numpy as np
@@ -31,7 +32,14 @@ from explorer.figures import (
     summarise_families,
     volcano,
 )
-from explorer.figures.style import OKABE_ITO, UNASSIGNED_COLOR, pt_to_px
+from explorer.figures.style import (
+    OKABE_ITO,
+    UNASSIGNED_COLOR,
+    FrozenArray,
+    figure_spec,
+    pt_to_px,
+    restore_figure,
+)
 from explorer.figures.survival import at_risk_at
 
 IMAGE_TYPES = ["original", "square", "squareroot", "logarithm", "exponential", "gradient"]
@@ -637,3 +645,16 @@ def test_figures_are_json_serialisable(small_map):
     assert json.loads(fig.to_json())["layout"]["template"]["layout"]["font"]["family"].startswith(
         "Arial"
     )
+
+
+def test_frozen_arrays_are_shared_by_copies_and_serialise_as_lists():
+    genes = FrozenArray(["EGFR", "KRAS"])
+    assert copy.deepcopy(genes) is genes and genes == ("EGFR", "KRAS")
+    fig = volcano(gene_table(50), highlight=["GENE3"])
+    spec = figure_spec(fig)
+    restored = restore_figure(spec)
+    assert restored is not fig
+    assert json.loads(restored.to_json()) == json.loads(fig.to_json())
+    first = json.loads(fig.to_json())["data"][0]
+    assert isinstance(first["customdata"], list) and isinstance(first["text"], list)
+    assert len(first["customdata"]) == len(first["text"]) == len(decoded(first["x"]))

@@ -381,7 +381,7 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
             )
             warnings.extend(survival_warnings)
         else:
-            survival_table = pd.DataFrame(columns=SURVIVAL_COLUMNS)
+            survival_table = pd.DataFrame(columns=list(survival.SURVIVAL_COLUMNS))
             warnings.append("no survival columns: survival analysis skipped")
 
     adata.uns[bundle.UNS_KEY] = {
@@ -409,21 +409,6 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
         "warnings": list(warnings),
     }
     return adata
-
-
-SURVIVAL_COLUMNS = (
-    "kind",
-    "variable",
-    "test",
-    "statistic",
-    "hr",
-    "ci_low",
-    "ci_high",
-    "p",
-    "q",
-    "n",
-    "events",
-)
 
 
 def _feature_table(features: pd.DataFrame, imaging: pd.DataFrame) -> pd.DataFrame:

@@ -99,6 +99,33 @@ def min_effect_control(page: str, value: float) -> html.Div:
     )
 
 
+def feature_filter_controls(page: str, data, state) -> list[html.Div]:
+    """Feature-source checklist and feature-group dropdown, shared by map and network."""
+    sources = sorted(data.features["source"].dropna().astype(str).unique())
+    groups = sorted(data.features["group"].dropna().astype(str).unique())
+    return [
+        control(
+            "Feature sources",
+            dbc.Checklist(
+                id=sid(page, "sources"),
+                options=[{"label": s.capitalize(), "value": s} for s in sources],
+                value=list(state.sources),
+            ),
+            help="None ticked = all sources.",
+        ),
+        control(
+            "Feature groups",
+            dcc.Dropdown(
+                id=sid(page, "groups"),
+                options=[{"label": g, "value": g} for g in groups],
+                value=list(state.groups),
+                multi=True,
+                placeholder="All groups",
+            ),
+        ),
+    ]
+
+
 def controls_card(children: Sequence, *, title: str = "Controls") -> dbc.Card:
     return dbc.Card(
         [dbc.CardHeader(title, className="rm-card-header"), dbc.CardBody(list(children))],

@@ -9,6 +9,7 @@ from explorer.data import BundleData
 from explorer.pages.common import (
     control,
     controls_card,
+    feature_filter_controls,
     figure_card,
     min_effect_control,
     page_title,
@@ -31,8 +32,6 @@ ROW_CHOICES = (
 
 def layout(data: BundleData, state: ViewState) -> html.Div:
     """The map page with its controls initialised from ``state``."""
-    sources = sorted(data.features["source"].dropna().astype(str).unique())
-    groups = sorted(data.features["group"].dropna().astype(str).unique())
     mutation_options = [{"label": f"{m} status", "value": m} for m in data.mutations]
     controls = controls_card(
         [
@@ -48,25 +47,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                     value=state.stat,
                 ),
             ),
-            control(
-                "Feature sources",
-                dbc.Checklist(
-                    id=sid(PAGE, "sources"),
-                    options=[{"label": s.capitalize(), "value": s} for s in sources],
-                    value=list(state.sources),
-                ),
-                help="None ticked = all sources.",
-            ),
-            control(
-                "Feature groups",
-                dcc.Dropdown(
-                    id=sid(PAGE, "groups"),
-                    options=[{"label": g, "value": g} for g in groups],
-                    value=list(state.groups),
-                    multi=True,
-                    placeholder="All groups",
-                ),
-            ),
+            *feature_filter_controls(PAGE, data, state),
             min_effect_control(PAGE, state.min_effect),
             control(
                 "Rows",

@@ -721,7 +721,7 @@ class BundleData:
         min_effect: float = 0.0,
         sources: Sequence[str] = (),
         groups: Sequence[str] = (),
-        max_features: int = 40,
+        max_features: int = 25,
         pathways_per_module: int = 3,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Features — modules — pathways graph at a threshold.

@@ -93,6 +93,12 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="keep columns that look like direct identifiers (names, record numbers, dates)",
     )
+    opts.add_argument(
+        "--pseudonymise-key",
+        type=Path,
+        help="file holding a secret key: patient IDs in the bundle and tables are replaced "
+        "by keyed HMAC-SHA256 pseudonyms (the key itself is never stored)",
+    )
     analysis = p.add_argument_group("analysis")
     analysis.add_argument(
         "--n-top-genes", type=int, help="most variable genes used for modules (default 5000)"

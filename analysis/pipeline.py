@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import json
 import logging
 import platform
+import re
 import sys
 import time
 import tomllib
@@ -73,6 +75,7 @@ class Config:
     derive_survival: bool = False
     covariates: list[str] = field(default_factory=list)
     keep_identifiers: bool = False
+    pseudonymise_key: Path | None = None
     # preprocessing and modules
     n_top_genes: int = 5000
     clip_mad: float = 10.0
@@ -97,7 +100,7 @@ class Config:
     max_set_size: int = 500
     seed: int = 0
 
-    PATH_FIELDS = ("expression", "aim_dir", "clinical", "out")
+    PATH_FIELDS = ("expression", "aim_dir", "clinical", "out", "pseudonymise_key")
 
     @classmethod
     def from_toml(cls, path: Path) -> Config:
@@ -294,6 +297,20 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
             logger.warning(message)
         patients = list(report.matched)
         progress(f"  {len(patients)} patients with expression and imaging")
+        pseudonyms: dict[str, str] = {}
+        if config.pseudonymise_key is not None:
+            frames = [expression, imaging] + ([clinical] if clinical is not None else [])
+            ids = sorted({str(i) for frame in frames for i in frame.index})
+            pseudonyms = pseudonymise(ids, key=_read_key(config.pseudonymise_key))
+            expression, imaging = (f.rename(index=pseudonyms) for f in (expression, imaging))
+            if clinical is not None:
+                clinical = clinical.rename(index=pseudonyms)
+            patients = [pseudonyms[p] for p in patients]
+            report.table["unmatched"] = [
+                "|".join(pseudonyms.get(i, i) for i in str(cell).split("|") if i)
+                for cell in report.table["unmatched"]
+            ]
+            progress("  patient IDs replaced by keyed pseudonyms (the key is not stored)")
 
     with _stage("preprocessing expression", progress):
         adata, pp_report, pp_warnings = pp.preprocess(
@@ -406,9 +423,42 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
         "matching": _clean_table(report.table),
         "gene_features": list(gene_assoc.p.columns),
         "gene_n": [int(v) for v in gene_assoc.n.reindex(gene_assoc.p.columns).fillna(0)],
-        "warnings": list(warnings),
+        "warnings": _replace_ids(list(warnings), pseudonyms),
     }
+    if pseudonyms:
+        adata.uns[bundle.UNS_KEY]["provenance"]["pseudonymised"] = (
+            "patient IDs are HMAC-SHA256 pseudonyms; the key is not stored"
+        )
     return adata
+
+
+def pseudonymise(ids: list[str], *, key: bytes) -> dict[str, str]:
+    """Keyed pseudonyms: ``P`` + the first 12 hex digits of HMAC-SHA256(key, ID).
+
+    The same key always gives the same pseudonym, so bundles of one study stay linkable by
+    whoever holds the key, and by nobody else.
+    """
+    return {i: "P" + hmac.new(key, i.encode("utf-8"), hashlib.sha256).hexdigest()[:12] for i in ids}
+
+
+def _read_key(path: Path) -> bytes:
+    try:
+        key = Path(path).read_bytes().strip()
+    except OSError as err:
+        raise InputError(f"{path}: cannot read the pseudonymisation key ({err.strerror})") from None
+    if len(key) < 16:
+        raise InputError(
+            f"{path}: the pseudonymisation key must hold at least 16 bytes of secret "
+            "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))' > key.txt`)"
+        )
+    return key
+
+
+def _replace_ids(messages: list[str], pseudonyms: Mapping[str, str]) -> list[str]:
+    if not pseudonyms:
+        return messages
+    pattern = re.compile("|".join(re.escape(i) for i in sorted(pseudonyms, key=len, reverse=True)))
+    return [pattern.sub(lambda match: pseudonyms[match.group(0)], m) for m in messages]
 
 
 def _feature_table(features: pd.DataFrame, imaging: pd.DataFrame) -> pd.DataFrame:

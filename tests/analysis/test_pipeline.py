@@ -138,3 +138,31 @@ def test_too_little_overlap_is_a_clear_error(files, tmp_path):
     ):
         build_bundle(config, progress=lambda m: None)
     assert not (tmp_path / "out").exists()
+
+
+def test_pseudonymised_bundle_carries_no_patient_id_and_no_key(files, tmp_path):
+    key = tmp_path / "key.txt"
+    key.write_text("0123456789abcdef-secret-study-key\n")
+    original = set(pd.read_csv(files["imaging"]).iloc[:, 0].astype(str).str.upper())
+    path = run(_config(files, tmp_path / "out", pseudonymise_key=key), progress=lambda m: None)
+    adata = io.load_bundle(path)
+    assert all(name.startswith("P") and len(name) == 13 for name in adata.obs_names)
+    assert not original & set(adata.obs_names)
+    raw = path.read_bytes()
+    assert b"secret-study-key" not in raw
+    for patient in list(original)[:20]:
+        assert patient.encode() not in raw
+    for table in (tmp_path / "out" / "tables").iterdir():
+        text = table.read_text()
+        assert not any(patient in text for patient in original), table.name
+    again = build_bundle(
+        _config(files, tmp_path / "again", pseudonymise_key=key), progress=lambda m: None
+    )
+    assert list(again.obs_names) == list(adata.obs_names)
+
+
+def test_short_pseudonymisation_key_is_refused(files, tmp_path):
+    key = tmp_path / "key.txt"
+    key.write_text("short")
+    with pytest.raises(InputError, match="at least 16 bytes"):
+        build_bundle(_config(files, tmp_path / "out", pseudonymise_key=key), progress=print)

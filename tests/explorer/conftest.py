@@ -18,6 +18,7 @@ import pytest
 from scipy import stats
 
 from analysis import bundle as B
+from analysis.survival import SURVIVAL_COLUMNS
 
 TOY_MODULES = ("M1", "M2", "M3", "M4")
 TOY_GENE_SYMBOLS = (
@@ -427,21 +428,7 @@ def make_toy_adata(
         )
     survival = pd.DataFrame(survival_rows)
     survival["q"] = _bh(survival["p"].to_numpy())
-    survival = survival[
-        [
-            "kind",
-            "variable",
-            "test",
-            "statistic",
-            "hr",
-            "ci_low",
-            "ci_high",
-            "p",
-            "q",
-            "n",
-            "events",
-        ]
-    ]
+    survival = survival[list(SURVIVAL_COLUMNS)]
 
     matching = pd.DataFrame(
         {

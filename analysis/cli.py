@@ -155,6 +155,11 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--port", type=int, default=8050, help="port (default 8050)")
     p.add_argument("--pins-dir", type=Path, help="where hypothesis pins are kept")
+    p.add_argument(
+        "--users",
+        type=Path,
+        help="users file (from `radmap add-user`): ask every visitor to log in",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -181,6 +186,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-serve", action="store_true", help="only build the demo bundle and print its path"
     )
     demo.set_defaults(handler=_run_demo)
+    add_user = sub.add_parser(
+        "add-user", help="add a login (or change its password) in an explorer users file"
+    )
+    add_user.add_argument("users", type=Path, help="users file (created if missing)")
+    add_user.add_argument("user", help="user name (letters, digits, . _ - @)")
+    add_user.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input instead of prompting",
+    )
+    add_user.set_defaults(handler=_run_add_user)
     return parser
 
 
@@ -205,7 +221,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
 def _serve(bundle: Path, args: argparse.Namespace) -> int:
     from explorer.app import run as run_app
 
-    run_app(bundle, host=args.host, port=args.port, pins_dir=args.pins_dir)
+    run_app(bundle, host=args.host, port=args.port, pins_dir=args.pins_dir, users_file=args.users)
     return 0
 
 
@@ -213,6 +229,10 @@ def _run_serve(args: argparse.Namespace) -> int:
     from .io import load_bundle
 
     load_bundle(args.bundle)  # fail early, with the reason, before starting a server
+    if args.users:
+        from explorer.auth import read_users
+
+        read_users(args.users)
     return _serve(args.bundle, args)
 
 
@@ -225,6 +245,22 @@ def _run_demo(args: argparse.Namespace) -> int:
         return 0
     _progress(f"serving {path} at http://{args.host}:{args.port}")
     return _serve(path, args)
+
+
+def _run_add_user(args: argparse.Namespace) -> int:
+    import getpass
+
+    from explorer.auth import add_user
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"password for {args.user}: ")
+        if getpass.getpass("again: ") != password:
+            raise InputError("the two passwords differ; nothing was changed")
+    is_new = add_user(args.users, args.user, password)
+    _progress(f"{'added' if is_new else 'changed the password of'} {args.user} in {args.users}")
+    return 0
 
 
 def _configure_logging() -> None:

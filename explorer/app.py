@@ -9,7 +9,8 @@ or behind gunicorn (several workers share nothing but the disk caches)::
     RADMAP_BUNDLE=path/to/bundle.h5ad gunicorn -w 2 -b 127.0.0.1:8050 "explorer.app:make_server()"
 
 Environment variables read by :func:`make_server`: ``RADMAP_BUNDLE`` (required),
-``RADMAP_PINS_DIR``, ``RADMAP_CACHE_DIR`` and ``RADMAP_URL_BASE`` (see :func:`create_app`).
+``RADMAP_PINS_DIR``, ``RADMAP_CACHE_DIR``, ``RADMAP_URL_BASE`` and ``RADMAP_USERS_FILE``
+(see :func:`create_app`).
 
 Everything is served from this machine: Dash, plotly.js, AG Grid and the Bootstrap CSS
 (``assets/bootstrap.min.css``, Bootstrap 5.3, MIT) — no CDN, so the app works offline.
@@ -41,6 +42,7 @@ BUNDLE_ENV = "RADMAP_BUNDLE"
 PINS_ENV = "RADMAP_PINS_DIR"
 CACHE_ENV = "RADMAP_CACHE_DIR"
 URL_BASE_ENV = "RADMAP_URL_BASE"
+USERS_ENV = "RADMAP_USERS_FILE"
 BACKGROUND_EXPIRE_S = 24 * 3600
 PUBLIC_HOSTS = ("0.0.0.0", "::", "[::]", "")
 
@@ -207,6 +209,7 @@ def create_app(
     cache_dir: str | Path | None = None,
     url_base_pathname: str = "/",
     gene_sets: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+    users_file: str | Path | None = None,
 ) -> dash.Dash:
     """Build the explorer for one bundle.
 
@@ -225,6 +228,9 @@ def create_app(
     gene_sets
         Collection -> term -> genes for live enrichment; default: the collections shipped
         with radmap.
+    users_file
+        Users file written by ``radmap add-user``; when given, every request needs HTTP basic
+        authentication (see :mod:`explorer.auth`).
 
     Returns
     -------
@@ -232,8 +238,10 @@ def create_app(
     """
     import diskcache
 
+    from explorer.auth import BasicAuth, read_users
     from explorer.hypotheses import PinStore
 
+    users = read_users(users_file) if users_file is not None else None
     base = url_base_pathname if url_base_pathname.endswith("/") else url_base_pathname + "/"
     data = BundleData(bundle_path, gene_sets=gene_sets)
     cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -270,6 +278,8 @@ def create_app(
         + [LAYOUTS[page](data, ViewState(page=page)) for page in PAGES]
     )
     register_callbacks(app, ctx, background_manager=manager)
+    if users is not None:
+        BasicAuth(users).install(app.server)
     add_security_headers(app.server, script_hashes=app.csp_hashes())
     app.server.config["RADMAP_BUNDLE_ID"] = data.bundle_id
     logger.info(
@@ -287,7 +297,7 @@ def make_server():
     """WSGI application for gunicorn: ``gunicorn "explorer.app:make_server()"``.
 
     Reads the bundle path from ``RADMAP_BUNDLE`` and, optionally, ``RADMAP_PINS_DIR``,
-    ``RADMAP_CACHE_DIR`` and ``RADMAP_URL_BASE``.
+    ``RADMAP_CACHE_DIR``, ``RADMAP_URL_BASE`` and ``RADMAP_USERS_FILE``.
     """
     from analysis.validate import InputError
 
@@ -302,6 +312,7 @@ def make_server():
         pins_dir=os.environ.get(PINS_ENV) or None,
         cache_dir=os.environ.get(CACHE_ENV) or None,
         url_base_pathname=os.environ.get(URL_BASE_ENV) or "/",
+        users_file=os.environ.get(USERS_ENV) or None,
     )
     return app.server
 
@@ -316,14 +327,22 @@ def run(
 ) -> None:
     """Serve the explorer with Dash's development server (for one user).
 
-    ``host="0.0.0.0"`` (or ``"::"``) exposes the app, which has no login, to the whole
-    network: a warning says so. ``options`` go to :func:`create_app`.
+    ``host="0.0.0.0"`` (or ``"::"``) exposes the app to the whole network: a warning says
+    so, and says to add a login (``users_file``) when there is none. ``options`` go to
+    :func:`create_app`.
     """
     if host in PUBLIC_HOSTS:
-        message = (
-            f"radmap explorer listening on {host or 'all interfaces'}: anyone who can reach "
-            "this machine can open it, and it has no login. Use 127.0.0.1 unless you mean it."
-        )
+        where = f"radmap explorer listening on {host or 'all interfaces'}"
+        if options.get("users_file"):
+            message = (
+                f"{where}: anyone who can reach this machine can try to log in, and basic "
+                "authentication sends passwords in clear text; serve it behind a TLS proxy."
+            )
+        else:
+            message = (
+                f"{where}: anyone who can reach this machine can open it, and it has no login. "
+                "Use 127.0.0.1 unless you mean it, or add logins with `--users FILE`."
+            )
         warnings.warn(message, stacklevel=2)
         logger.warning(message)
     app = create_app(bundle_path, **options)
@@ -340,6 +359,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8050)
     parser.add_argument("--pins-dir", default=None)
     parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--users", default=None, help="users file from `radmap add-user`")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     run(
@@ -348,6 +368,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         port=args.port,
         pins_dir=args.pins_dir,
         cache_dir=args.cache_dir,
+        users_file=args.users,
     )
 
 

@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,16 +31,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MAX_SECONDS = 600
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+sys.path.insert(0, str(ROOT))
+from tests.explorer.dash_client import (  # noqa: E402
+    free_port,
+    gunicorn_command,
+    percentile,
+    wait_ready,
+)
 
 
 def build_bundle(path: Path, *, n_patients: int, n_genes: int, n_features: int, seed: int) -> Path:
     """A bundle of the requested size in the radmap format (the tests' toy generator)."""
-    sys.path.insert(0, str(ROOT))
     from tests.explorer.conftest import write_toy_bundle
 
     return write_toy_bundle(
@@ -163,25 +163,6 @@ def load_worker(url: str, body: bytes, n_requests: int, concurrency: int) -> lis
     return results
 
 
-def wait_ready(url: str, process: subprocess.Popen, timeout: float) -> float:
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return time.perf_counter() - started
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} not ready after {timeout:.0f} s")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bundle", type=Path, help="existing bundle (default: build one)")
@@ -211,7 +192,6 @@ def main(argv: list[str] | None = None) -> None:
         )
     print(f"bundle size {bundle.stat().st_size / 2**20:.1f} MiB")
 
-    sys.path.insert(0, str(ROOT))
     from explorer.data import BundleData
 
     data = BundleData(bundle)
@@ -229,16 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         "RADMAP_CACHE_DIR": str(workdir / "cache"),
         "PYTHONPATH": str(ROOT),
     }
-    command = [
-        str(Path(sys.executable).with_name("gunicorn")),
-        "-w",
-        str(args.workers),
-        "-b",
-        f"127.0.0.1:{port}",
-        "--timeout",
-        "120",
-        "explorer.app:make_server()",
-    ]
+    command = gunicorn_command(port, workers=args.workers)
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"

@@ -155,11 +155,25 @@ class PinStore:
             shutil.copy2(self.path, staging)
         os.replace(staging, self.backup_path)
 
+    def _remove_stale_temporaries(self) -> None:
+        """Delete temporary files left by a writer that was killed (call with LOCK_EX held).
+
+        Every writer of this file holds the exclusive lock while its temporaries exist, so
+        any found now belong to a dead process.
+        """
+        for stale in self.directory.glob(f".{self.path.name}*"):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+                logger.info("removed %s, left by an interrupted pin write", stale.name)
+
     def _write(self, pins: list[dict], *, main_is_sound: bool) -> None:
         """Replace the pin file atomically, keeping the previous good version as backup."""
         document = {"format": STORE_VERSION, "bundle_id": self.bundle_id, "pins": pins}
         text = json.dumps(_json_safe(document), indent=1, ensure_ascii=False, allow_nan=False)
-        handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".pins-", suffix=".tmp")
+        self._remove_stale_temporaries()
+        handle, temporary = tempfile.mkstemp(
+            dir=self.directory, prefix=f".{self.path.name}.", suffix=".tmp"
+        )
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as file:
                 file.write(text)

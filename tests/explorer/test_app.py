@@ -12,6 +12,7 @@ from analysis.validate import InputError
 from explorer import app as app_module
 from explorer.app import content_security_policy, create_app, make_server, run
 from tests.explorer.conftest import toy_gene_sets
+from tests.explorer.dash_client import callback_body, component_id, output_specs
 
 
 @pytest.fixture(scope="module")
@@ -30,47 +31,9 @@ def client(app):
     return app.server.test_client()
 
 
-def _id(text: str):
-    return json.loads(text) if text.startswith("{") else text
-
-
-def _outputs(key: str):
-    def one(spec: str) -> dict:
-        spec = spec.split("@")[0]
-        component, _, prop = spec.rpartition(".")
-        return {"id": _id(component), "property": prop}
-
-    if key.startswith(".."):
-        return [one(part) for part in key.strip(".").split("...")]
-    return one(key)
-
-
 def update(client, app, key: str, values: dict, *, changed: list[str] | None = None):
     """POST a callback request like the renderer does; ``values`` maps "id.prop" -> value."""
-    spec = app.callback_map[key]
-
-    def entries(items):
-        out = []
-        for item in items:
-            name = f"{item['id']}.{item['property']}"
-            out.append(
-                {"id": _id(item["id"]), "property": item["property"], "value": values.get(name)}
-            )
-        return out
-
-    inputs = entries(spec["inputs"])
-    body = {
-        "output": key,
-        "outputs": _outputs(key),
-        "inputs": inputs,
-        "state": entries(spec["state"]),
-        "changedPropIds": changed
-        if changed is not None
-        else [
-            f"{i['id'] if isinstance(i['id'], str) else json.dumps(i['id'], sort_keys=True, separators=(',', ':'))}.{i['property']}"
-            for i in inputs[:1]
-        ],
-    }
+    body = callback_body(app.callback_map[key], key, values, changed=changed)
     return client.post("/_dash-update-component", json=body)
 
 
@@ -144,10 +107,10 @@ def test_every_callback_id_exists_in_some_page(app):
     )
     ids = _layout_ids(layout, [])
     for key, spec in app.callback_map.items():
-        outputs = _outputs(key)
+        outputs = output_specs(key)
         outputs = outputs if isinstance(outputs, list) else [outputs]
         for item in [*outputs, *spec["inputs"], *spec["state"]]:
-            pattern = item["id"] if isinstance(item["id"], dict) else _id(item["id"])
+            pattern = item["id"] if isinstance(item["id"], dict) else component_id(item["id"])
             assert any(_matches(pattern, cid) for cid in ids), (key, pattern)
 
 

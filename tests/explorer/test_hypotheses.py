@@ -101,7 +101,7 @@ def test_concurrent_adds_from_processes_lose_nothing(tmp_path):
     assert len(pins) == 80 and len({pin["id"] for pin in pins}) == 80
     notes = {pin["note"] for pin in pins}
     assert notes == {f"worker {w} pin {k}" for w in range(4) for k in range(20)}
-    assert not list(tmp_path.glob(".pins-*.tmp")), "no temporary files left behind"
+    assert not list(tmp_path.glob(".pins-*")), "no temporary files left behind"
 
 
 def test_corrupt_file_recovers_from_backup_with_warning(tmp_path):
@@ -123,6 +123,26 @@ def test_corrupt_file_recovers_from_backup_with_warning(tmp_path):
     kept = list(tmp_path.glob("pins-bundle-a.json.corrupt-*"))
     assert len(kept) == 1 and '"tru' in kept[0].read_text(), "damaged file kept for the user"
     assert second["id"] not in store.path.read_text()
+
+
+def test_temporaries_of_a_killed_writer_are_removed_by_the_next_write(tmp_path):
+    store = PinStore(tmp_path, "bundle-a")
+    first = store.add(module_pin(note="one"))
+    stale = [
+        tmp_path / f".{store.path.name}.abc123.tmp",
+        tmp_path / f".{store.backup_path.name}.0123456789abcdef",
+    ]
+    for path in stale:
+        path.write_text('{"format": 1, "pins": [')
+    other_bundle = tmp_path / ".pins-bundle-b.json.def456.tmp"
+    other_bundle.write_text("in progress")
+
+    assert [pin["id"] for pin in store.list()] == [first["id"]]  # reading leaves them
+    assert all(path.exists() for path in stale)
+    store.add(module_pin(note="two"))
+    assert not any(path.exists() for path in stale)
+    assert other_bundle.exists(), "another bundle's writer holds another lock"
+    assert [pin["note"] for pin in store.list()] == ["one", "two"]
 
 
 def test_corrupt_file_without_backup_warns_and_starts_empty(tmp_path):

@@ -36,6 +36,7 @@ from tests.explorer.dash_client import (  # noqa: E402
     free_port,
     gunicorn_command,
     percentile,
+    stop,
     wait_ready,
 )
 
@@ -163,6 +164,24 @@ def load_worker(url: str, body: bytes, n_requests: int, concurrency: int) -> lis
     return results
 
 
+def readiness(env: dict, *, workers: int, preload: bool) -> float:
+    """Seconds from starting gunicorn until it answers the first page (then stopped)."""
+    port = free_port()
+    command = gunicorn_command(port, workers=workers, preload=preload)
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        return wait_ready(f"http://127.0.0.1:{port}/", process, timeout=300)
+    finally:
+        stop(process)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bundle", type=Path, help="existing bundle (default: build one)")
@@ -172,6 +191,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=60, help="requests per view")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--no-preload", action="store_true", help="serve without gunicorn --preload"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -202,22 +224,26 @@ def main(argv: list[str] | None = None) -> None:
     }
     del data
 
-    port = free_port()
     env = os.environ | {
         "RADMAP_BUNDLE": str(bundle),
         "RADMAP_PINS_DIR": str(workdir / "pins"),
         "RADMAP_CACHE_DIR": str(workdir / "cache"),
         "PYTHONPATH": str(ROOT),
     }
-    command = gunicorn_command(port, workers=args.workers)
+    preload = not args.no_preload
+    other = readiness(env, workers=args.workers, preload=not preload)
+    port = free_port()
+    command = gunicorn_command(port, workers=args.workers, preload=preload)
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         ready = wait_ready(base + "/", process, timeout=300)
+        mode = "with --preload" if preload else "without --preload"
         print(
-            f"gunicorn ({args.workers} workers) ready in {time.perf_counter() - started:.1f} s "
-            f"(first page answered {ready:.1f} s after start)"
+            f"gunicorn ({args.workers} workers, {mode}) ready in "
+            f"{time.perf_counter() - started:.1f} s (first page answered {ready:.1f} s after "
+            f"start; {other:.1f} s {'without' if preload else 'with'} --preload in this run)"
         )
         url = base + "/_dash-update-component"
         print(f"\n{'view':<9}{'n':>5}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}{'KiB':>10}")

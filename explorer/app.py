@@ -6,7 +6,8 @@ Run it locally::
 
 or behind gunicorn (several workers share nothing but the disk caches)::
 
-    RADMAP_BUNDLE=path/to/bundle.h5ad gunicorn -w 2 -b 127.0.0.1:8050 "explorer.app:make_server()"
+    RADMAP_BUNDLE=path/to/bundle.h5ad gunicorn --preload -w 2 -b 127.0.0.1:8050 \
+        "explorer.app:make_server()"
 
 Environment variables read by :func:`make_server`: ``RADMAP_BUNDLE`` (required),
 ``RADMAP_PINS_DIR``, ``RADMAP_CACHE_DIR``, ``RADMAP_URL_BASE`` and ``RADMAP_USERS_FILE``
@@ -248,14 +249,11 @@ def create_app(
     pins_root = Path(pins_dir) if pins_dir is not None else default_pins_dir()
     cache_root.mkdir(parents=True, exist_ok=True)
     pins_root.mkdir(parents=True, exist_ok=True)
-    manager = dash.DiskcacheManager(
-        diskcache.Cache(str(cache_root / "background")), expire=BACKGROUND_EXPIRE_S
-    )
+    background = diskcache.Cache(str(cache_root / "background"))
+    results = diskcache.Cache(str(cache_root / "results"))
+    manager = dash.DiskcacheManager(background, expire=BACKGROUND_EXPIRE_S)
     ctx = AppContext(
-        data=data,
-        pins=PinStore(pins_root, data.bundle_id),
-        results=diskcache.Cache(str(cache_root / "results")),
-        base=base,
+        data=data, pins=PinStore(pins_root, data.bundle_id), results=results, base=base
     )
     app = dash.Dash(
         __name__,
@@ -282,6 +280,10 @@ def create_app(
         BasicAuth(users).install(app.server)
     add_security_headers(app.server, script_hashes=app.csp_hashes())
     app.server.config["RADMAP_BUNDLE_ID"] = data.bundle_id
+    # SQLite connections must not cross a fork (gunicorn --preload forks after this
+    # returns); diskcache reopens them on first use in each process.
+    background.close()
+    results.close()
     logger.info(
         "explorer ready: %s (%s, %d patients, %d genes, %d features)",
         data.path.name,
@@ -294,7 +296,10 @@ def create_app(
 
 
 def make_server():
-    """WSGI application for gunicorn: ``gunicorn "explorer.app:make_server()"``.
+    """WSGI application for gunicorn: ``gunicorn --preload "explorer.app:make_server()"``.
+
+    With ``--preload`` the bundle is loaded once and the workers share it (faster start,
+    less memory); without it each worker loads its own copy.
 
     Reads the bundle path from ``RADMAP_BUNDLE`` and, optionally, ``RADMAP_PINS_DIR``,
     ``RADMAP_CACHE_DIR``, ``RADMAP_URL_BASE`` and ``RADMAP_USERS_FILE``.

@@ -178,11 +178,15 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float) -> float:
     raise RuntimeError(f"{url} not ready after {timeout:.0f} s")
 
 
-def gunicorn_command(port: int, *, workers: int = 2, timeout: int = 120) -> list[str]:
+def gunicorn_command(
+    port: int, *, workers: int = 2, timeout: int = 120, preload: bool = True
+) -> list[str]:
+    """The documented gunicorn command line, on 127.0.0.1:``port``."""
     return [
         sys.executable,
         "-m",
         "gunicorn",
+        *(["--preload"] if preload else []),
         "-w",
         str(workers),
         "-b",

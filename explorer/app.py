@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -45,6 +46,7 @@ CACHE_ENV = "RADMAP_CACHE_DIR"
 URL_BASE_ENV = "RADMAP_URL_BASE"
 USERS_ENV = "RADMAP_USERS_FILE"
 BACKGROUND_EXPIRE_S = 24 * 3600
+APP_LOAD_ERROR = 4  # gunicorn's exit code for "App failed to load": it halts, no respawn
 PUBLIC_HOSTS = ("0.0.0.0", "::", "[::]", "")
 
 
@@ -303,22 +305,30 @@ def make_server():
 
     Reads the bundle path from ``RADMAP_BUNDLE`` and, optionally, ``RADMAP_PINS_DIR``,
     ``RADMAP_CACHE_DIR``, ``RADMAP_URL_BASE`` and ``RADMAP_USERS_FILE``.
+
+    Bad settings or a bad bundle print one ``radmap: error: ...`` line and exit with code 4,
+    which gunicorn reads as "the application failed to load" and stops, instead of
+    restarting workers that would fail again.
     """
     from analysis.validate import InputError
 
-    bundle = os.environ.get(BUNDLE_ENV)
-    if not bundle:
-        raise InputError(
-            f"set {BUNDLE_ENV} to the bundle to serve, e.g. "
-            f'{BUNDLE_ENV}=study.h5ad gunicorn "explorer.app:make_server()"'
+    try:
+        bundle = os.environ.get(BUNDLE_ENV)
+        if not bundle:
+            raise InputError(
+                f"set {BUNDLE_ENV} to the bundle to serve, e.g. "
+                f'{BUNDLE_ENV}=study.h5ad gunicorn "explorer.app:make_server()"'
+            )
+        app = create_app(
+            bundle,
+            pins_dir=os.environ.get(PINS_ENV) or None,
+            cache_dir=os.environ.get(CACHE_ENV) or None,
+            url_base_pathname=os.environ.get(URL_BASE_ENV) or "/",
+            users_file=os.environ.get(USERS_ENV) or None,
         )
-    app = create_app(
-        bundle,
-        pins_dir=os.environ.get(PINS_ENV) or None,
-        cache_dir=os.environ.get(CACHE_ENV) or None,
-        url_base_pathname=os.environ.get(URL_BASE_ENV) or "/",
-        users_file=os.environ.get(USERS_ENV) or None,
-    )
+    except InputError as error:
+        print(f"radmap: error: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(APP_LOAD_ERROR) from None
     return app.server
 
 

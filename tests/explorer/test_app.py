@@ -8,7 +8,6 @@ import warnings
 
 import pytest
 
-from analysis.validate import InputError
 from explorer import app as app_module
 from explorer.app import content_security_policy, create_app, make_server, run
 from tests.explorer.conftest import toy_gene_sets
@@ -176,10 +175,12 @@ def test_url_base_pathname(toy_bundle_path, tmp_path):
     assert "/radmap/assets/bootstrap.min.css" in client.get("/radmap/").get_data(as_text=True)
 
 
-def test_make_server_reads_the_environment(toy_bundle_path, tmp_path, monkeypatch):
+def test_make_server_reads_the_environment(toy_bundle_path, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("RADMAP_BUNDLE", raising=False)
-    with pytest.raises(InputError, match="RADMAP_BUNDLE"):
+    with pytest.raises(SystemExit) as stopped:
         make_server()
+    assert stopped.value.code == 4
+    assert "radmap: error: set RADMAP_BUNDLE" in capsys.readouterr().err
     monkeypatch.setenv("RADMAP_BUNDLE", str(toy_bundle_path))
     monkeypatch.setenv("RADMAP_PINS_DIR", str(tmp_path / "pins"))
     monkeypatch.setenv("RADMAP_CACHE_DIR", str(tmp_path / "cache"))

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import signal
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,8 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.explorer.dash_client import (
+    ROOT,
     HttpApp,
+    free_port,
     gunicorn,
+    gunicorn_command,
     id_text,
     percentile,
     start_gunicorn,
@@ -333,3 +338,36 @@ def test_killing_the_server_during_an_export_keeps_pins_and_exports_after_restar
         download = body["response"]['{"fig":"gene-km","role":"export-download"}']["data"]
         assert download["filename"].endswith(".svg")
     _pin_files_are_sound(tmp_path / "pins")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "not an h5ad file"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(200), "not an h5ad file"),
+    ],
+    ids=["empty", "foreign"],
+)
+def test_gunicorn_refuses_a_bad_bundle_with_one_line(tmp_path, content, message):
+    bundle = tmp_path / "study bundle.h5ad"
+    bundle.write_bytes(content)
+    env = os.environ | {
+        "RADMAP_BUNDLE": str(bundle),
+        "RADMAP_PINS_DIR": str(tmp_path / "pins"),
+        "RADMAP_CACHE_DIR": str(tmp_path / "cache"),
+        "PYTHONPATH": str(ROOT),
+    }
+    completed = subprocess.run(
+        gunicorn_command(free_port()),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 4
+    assert "Traceback" not in completed.stderr
+    errors = [line for line in completed.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1, completed.stderr
+    assert errors[0].startswith("radmap: error: study bundle.h5ad")
+    assert message in errors[0]

@@ -46,6 +46,7 @@ CACHE_ENV = "RADMAP_CACHE_DIR"
 URL_BASE_ENV = "RADMAP_URL_BASE"
 USERS_ENV = "RADMAP_USERS_FILE"
 BACKGROUND_EXPIRE_S = 24 * 3600
+MAX_REQUEST_BYTES = 32 * 2**20  # the largest figure a browser sends back for export is ~5 MB
 APP_LOAD_ERROR = 4  # gunicorn's exit code for "App failed to load": it halts, no respawn
 PUBLIC_HOSTS = ("0.0.0.0", "::", "[::]", "")
 
@@ -282,6 +283,7 @@ def create_app(
         BasicAuth(users).install(app.server)
     add_security_headers(app.server, script_hashes=app.csp_hashes())
     app.server.config["RADMAP_BUNDLE_ID"] = data.bundle_id
+    app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     # SQLite connections must not cross a fork (gunicorn --preload forks after this
     # returns); diskcache reopens them on first use in each process.
     background.close()

@@ -11,6 +11,7 @@ from dash.exceptions import PreventUpdate
 from explorer.callbacks.common import AppContext, stat_line
 from explorer.data import BundleData
 from explorer.figures.phenotype import phenotype_plot
+from explorer.hypotheses import report_html, report_markdown, safe_url
 from explorer.pages.common import empty_state, format_number, format_p
 from explorer.state import ViewState, parse_url
 
@@ -174,8 +175,10 @@ def pin_cards(pins: list[dict]) -> list:
                                 ],
                                 className="rm-stat-line mb-2",
                             ),
-                            dcc.Link("Open the view", href=pin.get("url") or "#", className="me-3")
-                            if pin.get("url")
+                            dcc.Link(
+                                "Open the view", href=safe_url(pin.get("url")), className="me-3"
+                            )
+                            if safe_url(pin.get("url"))
                             else None,
                             dbc.Textarea(
                                 id={"role": "pin-note", "pin": pin["id"]},
@@ -219,7 +222,6 @@ def _fallback_label(pin: dict) -> str:
 
 def report_download(pins, data: BundleData, fmt: str) -> dict:
     """The session report as a Markdown or HTML download."""
-    from explorer.hypotheses import report_html, report_markdown
 
     pinned = pins.list()
     info = data.summary()

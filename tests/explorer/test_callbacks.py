@@ -484,6 +484,30 @@ def test_pins_are_saved_listed_and_rendered_safely(toy_data, tmp_path):
     assert "check" in text and report["filename"].endswith(".md")
 
 
+def test_a_forged_pin_url_never_becomes_a_link(toy_data, tmp_path):
+    store = PinStore(tmp_path, toy_data.bundle_id)
+    draft, _ = pins.pin_draft(
+        toy_data, ViewState(page="map", feature="pack_years", module="M2"), "/map"
+    )
+    pins.save_pin(store, draft | {"url": "javascript:alert(1)"}, "forged by a client")
+    pins.save_pin(store, draft | {"url": "/map?feature=pack_years"}, "genuine")
+    links = _find(pins.pin_cards(store.list()), lambda n: type(n).__name__ == "Link")
+    assert [link.href for link in links] == ["/map?feature=pack_years"]
+
+
+def test_oversized_requests_are_refused(toy_data, tmp_path):
+    from explorer.app import MAX_REQUEST_BYTES, create_app
+
+    server = create_app(
+        toy_data.path, pins_dir=tmp_path / "pins", cache_dir=tmp_path / "cache"
+    ).server
+    body = b'{"output": "x.children", "padding": "' + b"x" * MAX_REQUEST_BYTES + b'"}'
+    response = server.test_client().post(
+        "/_dash-update-component", data=body, content_type="application/json"
+    )
+    assert response.status_code == 413
+
+
 def test_memoised_views_give_fresh_equal_figures(toy_data):
     first, _, _ = map_cb.map_figure(toy_data, q=0.05, stat="effect")
     first.update_layout(title_text="changed by a caller")

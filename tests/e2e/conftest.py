@@ -12,6 +12,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,26 +48,21 @@ def e2e_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def live_server(e2e_root):
-    """Base URL of the explorer serving the toy bundle."""
-    from werkzeug.serving import make_server
-
-    from explorer.app import create_app
-
+def toy_bundle(e2e_root) -> tuple[Path, dict]:
     adata = make_toy_adata()
     bundle = e2e_root / "toy.h5ad"
     adata.write_h5ad(bundle)
-    app = create_app(
-        bundle,
-        pins_dir=e2e_root / "pins",
-        cache_dir=e2e_root / "cache",
-        gene_sets=toy_gene_sets(adata),
-    )
+    return bundle, toy_gene_sets(adata)
+
+
+def serve(app) -> Iterator[str]:
+    """Serve the Dash ``app`` on a free 127.0.0.1 port in a thread; yields the base URL."""
+    from werkzeug.serving import make_server
+
     port = free_port()
     server = make_server("127.0.0.1", port, app.server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="radmap-e2e", daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -74,9 +70,44 @@ def live_server(e2e_root):
                 break
         except OSError:
             time.sleep(0.1)
-    yield url
+    yield f"http://127.0.0.1:{port}"
     server.shutdown()
     thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def live_server(e2e_root, toy_bundle):
+    """Base URL of the explorer serving the toy bundle."""
+    from explorer.app import create_app
+
+    bundle, gene_sets = toy_bundle
+    app = create_app(
+        bundle, pins_dir=e2e_root / "pins", cache_dir=e2e_root / "cache", gene_sets=gene_sets
+    )
+    yield from serve(app)
+
+
+LOGIN = ("ana", "correct horse battery")
+
+
+@pytest.fixture(scope="session")
+def login_server(e2e_root, toy_bundle):
+    """Base URL of the explorer on the toy bundle with a login (user and password: LOGIN)."""
+    from explorer.app import create_app
+    from explorer.auth import add_user
+
+    users = e2e_root / "users.txt"
+    add_user(users, *LOGIN)
+    bundle, gene_sets = toy_bundle
+    root = e2e_root / "with-login"
+    app = create_app(
+        bundle,
+        pins_dir=root / "pins",
+        cache_dir=root / "cache",
+        gene_sets=gene_sets,
+        users_file=users,
+    )
+    yield from serve(app)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.e2e.conftest import severe_console_errors
+from tests.e2e.conftest import LOGIN, severe_console_errors
 
 pytestmark = pytest.mark.e2e
 
@@ -306,3 +307,26 @@ def test_a_pin_shows_up_in_the_exported_report(browser, live_server, download_di
     html = new_download(download_dir, before, ".html", timeout=90).read_text()
     assert "&lt;b&gt;shape&lt;/b&gt;" in html and "<b>shape</b>" not in html
     assert severe_console_errors(browser) == []
+
+
+def test_with_a_login_nothing_shows_until_the_browser_sends_credentials(browser, login_server):
+    browser.get(f"{login_server}/gene?gene=EGFR")  # headless Chromium cannot show the prompt
+    time.sleep(1)
+    assert not browser.find_elements(By.ID, "page-content")
+    assert "_dash-config" not in browser.page_source
+    assert any("401" in message for message in severe_console_errors(browser))
+
+    # What the browser sends on every request once the user has typed the password.
+    token = base64.b64encode(":".join(LOGIN).encode()).decode()
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd(
+        "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}}
+    )
+    try:
+        open_page(browser, f"{login_server}/gene?gene=EGFR")
+        wait(browser).until(lambda driver: graph_has_data(driver, "gene-bar"))
+        assert "EGFR" in browser.find_element(By.ID, "page-content").text
+        assert not browser.find_elements(By.CSS_SELECTOR, "#global-alert.show")
+        assert severe_console_errors(browser) == []
+    finally:
+        browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {}})

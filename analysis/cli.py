@@ -154,6 +154,9 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
         help="interface to bind (default 127.0.0.1: this machine only)",
     )
     p.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    p.add_argument(
+        "--workers", type=int, default=2, help="server processes (default 2; gunicorn, preloaded)"
+    )
     p.add_argument("--pins-dir", type=Path, help="where hypothesis pins are kept")
     p.add_argument(
         "--users",
@@ -221,7 +224,17 @@ def _run_analyze(args: argparse.Namespace) -> int:
 def _serve(bundle: Path, args: argparse.Namespace) -> int:
     from explorer.app import run as run_app
 
-    run_app(bundle, host=args.host, port=args.port, pins_dir=args.pins_dir, users_file=args.users)
+    if args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+    _progress(f"serving {bundle} at http://{args.host}:{args.port} (Ctrl+C to stop)")
+    run_app(
+        bundle,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        pins_dir=args.pins_dir,
+        users_file=args.users,
+    )
     return 0
 
 
@@ -243,7 +256,6 @@ def _run_demo(args: argparse.Namespace) -> int:
     if args.no_serve:
         print(path)
         return 0
-    _progress(f"serving {path} at http://{args.host}:{args.port}")
     return _serve(path, args)
 
 

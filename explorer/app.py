@@ -29,6 +29,7 @@ from pathlib import Path
 import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
+from gunicorn.app.base import BaseApplication
 
 from explorer.callbacks import AppContext, register_callbacks
 from explorer.callbacks.core import handle_error
@@ -334,19 +335,37 @@ def make_server():
     return app.server
 
 
+class PreloadedServer(BaseApplication):
+    """gunicorn around an already built WSGI app: loaded once, then shared by forked workers."""
+
+    def __init__(self, server, settings: Mapping[str, object]) -> None:
+        self.server = server
+        self.settings = dict(settings)
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.settings.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        return self.server
+
+
 def run(
     bundle_path: str | Path,
     *,
     host: str = "127.0.0.1",
     port: int = 8050,
+    workers: int = 2,
     debug: bool = False,
     **options,
 ) -> None:
-    """Serve the explorer with Dash's development server (for one user).
+    """Serve the explorer with gunicorn (``workers`` processes sharing the loaded bundle).
 
     ``host="0.0.0.0"`` (or ``"::"``) exposes the app to the whole network: a warning says
-    so, and says to add a login (``users_file``) when there is none. ``options`` go to
-    :func:`create_app`.
+    so, and says to add a login (``users_file``) when there is none. ``debug=True`` uses
+    Dash's development server with its debugger instead (never on a shared machine).
+    ``options`` go to :func:`create_app`.
     """
     if host in PUBLIC_HOSTS:
         where = f"radmap explorer listening on {host or 'all interfaces'}"
@@ -363,7 +382,20 @@ def run(
         warnings.warn(message, stacklevel=2)
         logger.warning(message)
     app = create_app(bundle_path, **options)
-    app.run(host=host, port=port, debug=debug)
+    if debug:
+        app.run(host=host, port=port, debug=True)
+        return
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    settings = {
+        "bind": address,
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": 4,
+        "timeout": 120,
+        "preload_app": True,
+        "loglevel": "warning",
+    }
+    PreloadedServer(app.server, settings).run()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from types import SimpleNamespace
 
 import pytest
 
@@ -193,15 +194,24 @@ def test_make_server_reads_the_environment(toy_bundle_path, tmp_path, monkeypatc
 def test_run_warns_when_listening_on_every_interface(monkeypatch, toy_bundle_path):
     served = {}
 
-    class FakeApp:
-        def run(self, **kwargs):
-            served.update(kwargs)
+    class FakeServer:
+        def __init__(self, server, settings):
+            served.update(settings, server=server)
 
-    monkeypatch.setattr(app_module, "create_app", lambda *a, **k: FakeApp())
+        def run(self):
+            served["ran"] = True
+
+    wsgi = object()
+    monkeypatch.setattr(app_module, "create_app", lambda *a, **k: SimpleNamespace(server=wsgi))
+    monkeypatch.setattr(app_module, "PreloadedServer", FakeServer)
     with pytest.warns(UserWarning, match="no login"):
         run(toy_bundle_path, host="0.0.0.0", port=9999)
-    assert served == {"host": "0.0.0.0", "port": 9999, "debug": False}
+    assert served["bind"] == "0.0.0.0:9999" and served["ran"] and served["server"] is wsgi
+    assert served["preload_app"] is True and served["workers"] == 2
+    with pytest.warns(UserWarning, match="TLS proxy"):
+        run(toy_bundle_path, host="::", port=9999, users_file="users.txt")
+    assert served["bind"] == "[::]:9999"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        run(toy_bundle_path)
-    assert served["host"] == "127.0.0.1"
+        run(toy_bundle_path, workers=3)
+    assert served["bind"] == "127.0.0.1:8050" and served["workers"] == 3

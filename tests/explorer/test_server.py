@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,7 @@ from tests.explorer.dash_client import (
     percentile,
     start_gunicorn,
     stop,
+    wait_ready,
 )
 
 pytestmark = pytest.mark.slow
@@ -371,3 +373,31 @@ def test_gunicorn_refuses_a_bad_bundle_with_one_line(tmp_path, content, message)
     assert len(errors) == 1, completed.stderr
     assert errors[0].startswith("radmap: error: study bundle.h5ad")
     assert message in errors[0]
+
+
+def test_radmap_serve_runs_preloaded_workers_and_stops_on_ctrl_c(toy_bundle_path, tmp_path):
+    import psutil
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "analysis.cli", "serve", str(toy_bundle_path), "--port", str(port),
+         "--pins-dir", str(tmp_path / "pins")],
+        cwd=ROOT,
+        env=os.environ | {"XDG_CACHE_HOME": str(tmp_path / "cache")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/gene?gene=EGFR", process, timeout=120)
+        workers = psutil.Process(process.pid).children()
+        assert len(workers) == 2
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        stop(process, signal.SIGKILL)
+    assert process.returncode == 0, stderr
+    assert f"serving {toy_bundle_path} at http://127.0.0.1:{port}" in stderr
+    assert "development server" not in stderr and "Traceback" not in stderr
+    assert not any(worker.is_running() for worker in workers)

@@ -116,6 +116,11 @@ def draft_summary(draft: dict | None) -> list:
     return [html.H6(draft.get("label", "")), stat_line(draft.get("statistics"))]
 
 
+def store_alerts(messages: list[str]) -> list:
+    """Problems the pin store met (e.g. a damaged file restored from its backup)."""
+    return [dbc.Alert(message, color="warning", className="rm-pin-warning") for message in messages]
+
+
 def pin_cards(pins: list[dict]) -> list:
     """The Hypotheses page list; notes are rendered as text (Dash escapes them)."""
     if not pins:
@@ -298,7 +303,8 @@ def register(app, ctx: AppContext) -> None:
         Input("pins-list", "id"),
     )
     def _list(_version, _id):
-        return pin_cards(pins.list())
+        listed = pins.list()
+        return store_alerts(pins.warnings) + pin_cards(listed)
 
     @app.callback(
         Output({"role": "pin-saved", "pin": MATCH}, "children"),

@@ -215,3 +215,22 @@ def test_run_warns_when_listening_on_every_interface(monkeypatch, toy_bundle_pat
         warnings.simplefilter("error")
         run(toy_bundle_path, workers=3)
     assert served["bind"] == "127.0.0.1:8050" and served["workers"] == 3
+
+
+def test_a_damaged_pin_file_is_reported_on_the_hypotheses_page(toy_bundle_path, tmp_path):
+    from explorer.data import BundleData
+    from explorer.hypotheses import PinStore
+
+    store = PinStore(tmp_path / "pins", BundleData(toy_bundle_path).bundle_id)
+    store.add({"kind": "gene", "gene": "EGFR", "note": "kept in the backup"})
+    store.add({"kind": "gene", "gene": "KRAS", "note": "written just before the crash"})
+    store.path.write_text('{"format": 1, "pins": [{"id": "trunc')
+
+    app = create_app(toy_bundle_path, pins_dir=tmp_path / "pins", cache_dir=tmp_path / "cache")
+    client = app.server.test_client()
+    key = _key(app, "pins-list.children")
+    response = update(client, app, key, {"pins-version.data": 1, "pins-list.id": "pins-list"})
+    assert response.status_code == 200
+    listed = json.dumps(response.get_json()["response"]["pins-list"]["children"])
+    assert "restored 1 pins from" in listed and "kept in the backup" in listed
+    assert "written just before the crash" not in listed

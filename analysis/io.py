@@ -38,10 +38,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.etree.ElementTree import ParseError
 
-import anndata as ad
-import h5py
 import numpy as np
 import pandas as pd
 from defusedxml import DefusedXmlException
@@ -66,6 +65,11 @@ from analysis.validate import (
     infer_feature_type,
     normalise_id,
 )
+
+# anndata and h5py (about half a second to import) are imported where h5ad files are read
+# or written, so that a bad table is reported without that wait.
+if TYPE_CHECKING:
+    import anndata as ad
 
 logger = logging.getLogger("radmap")
 
@@ -215,6 +219,11 @@ TCIA_SURVIVAL_COLUMNS = {
 """Columns of the TCIA NSCLC Radiogenomics clinical table used by ``derive_survival``."""
 _TCIA_DATE_OF_DEATH = "Date of Death"
 
+_DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+([eE][-+]?\d+)?")
+_DECIMAL_COMMA_HINT = (
+    "numbers with a decimal comma: save the file with decimal points, e.g. export it from a "
+    "spreadsheet set to English number format"
+)
 _SAMPLE_ID = re.compile(r"^(GSM\d+|TCGA-[\w-]+|.*[-_.]\d+[A-Za-z]?)$")
 _ENSEMBL = re.compile(r"^ENS[A-Z]*G\d+", re.IGNORECASE)
 
@@ -250,6 +259,8 @@ class _Notes:
 
     def warn(self, message: str) -> None:
         text = f"{self.name}: {message}"
+        if text in self.messages:
+            return
         self.messages.append(text)
         logger.warning(text)
 
@@ -273,6 +284,10 @@ def _reading(name: str) -> Iterator[None]:
         yield
     except InputError:
         raise
+    except PermissionError as exc:
+        raise InputError(
+            f"{name}: cannot be read (permission denied); check the file's permissions"
+        ) from exc
     except (ValueError, OSError, UnicodeError, csv.Error, pd.errors.ParserError) as exc:
         raise InputError(
             f"{name}: could not be read ({_describe(exc)}); check the file format"
@@ -296,6 +311,51 @@ def _check_file(path: Path) -> None:
         raise InputError(f"{path}: file not found; check the path")
     if not path.is_file():
         raise InputError(f"{path}: is a directory, expected a file")
+
+
+TEXT_SUFFIXES = frozenset({".csv", ".tsv", ".txt", ".tab", ".dat", ""})
+EXCEL_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls"})
+PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
+
+
+def _check_format(path: Path, *, h5ad: bool = False) -> None:
+    """Refuse a file type the readers do not know, before guessing at its content."""
+    fmt, compression = _split_suffix(path)
+    known = set(TEXT_SUFFIXES)
+    if not compression:
+        known |= EXCEL_SUFFIXES | PARQUET_SUFFIXES | ({".h5ad"} if h5ad else set())
+    if fmt not in known:
+        formats = [
+            "a CSV, TSV or TXT table (optionally .gz, .bz2, .xz or .zip)",
+            ".xlsx",
+            ".parquet",
+        ]
+        formats += [".h5ad"] if h5ad else []
+        raise InputError(
+            f"{path.name}: unknown file type {fmt + compression!r}; give "
+            f"{', '.join(formats[:-1])} or {formats[-1]} (rename the file if it is one of these)"
+        )
+
+
+_FILE_SIGNATURES = (
+    (re.compile(rb"\x1f\x8b"), "gzip-compressed", "add .gz to its name"),
+    (re.compile(rb"BZh[1-9](1AY&SY|\x17rE8P\x90)"), "bzip2-compressed", "add .bz2 to its name"),
+    (re.compile(rb"\xfd7zXZ\x00"), "xz-compressed", "add .xz to its name"),
+    (re.compile(rb"PK\x03\x04"), "a zip archive (an Excel workbook?)", "name it .xlsx or add .zip"),
+    (re.compile(rb"\x89HDF\r\n\x1a\n"), "an HDF5 / h5ad file", "name it .h5ad"),
+    (re.compile(rb"PAR1.*PAR1\Z", re.DOTALL), "a Parquet file", "name it .parquet"),
+    (re.compile(rb"\x89PNG\r\n"), "a PNG image", "give the table instead"),
+    (re.compile(rb"\xff\xd8\xff"), "a JPEG image", "give the table instead"),
+    (re.compile(rb"%PDF-"), "a PDF document", "give the table instead"),
+)
+
+
+def _binary_kind(raw: bytes) -> tuple[str, str] | None:
+    """What a file of these bytes is and what to do, when it is a known binary format."""
+    for signature, kind, remedy in _FILE_SIGNATURES:
+        if signature.match(raw):
+            return kind, remedy
+    return None
 
 
 def _decompress(raw: bytes, compression: str, name: str) -> bytes:
@@ -399,14 +459,27 @@ def _load_text(path: Path, notes: _Notes) -> tuple[str, str]:
     """Decoded text of a text table (a GEO series-matrix block extracted) and its delimiter."""
     fmt, compression = _split_suffix(path)
     raw = _decompress(path.read_bytes(), compression, path.name)
+    kind = _binary_kind(raw)
+    if kind is not None:
+        raise InputError(f"{path.name}: is {kind[0]}, not a text table; {kind[1]}")
+    if b"\x00" in raw[:65536] and not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise InputError(f"{path.name}: looks like a binary file, not a text table")
     text = _decode(raw, notes)
     if "\x00" in text:
         raise InputError(f"{path.name}: looks like a binary file, not a text table")
     if "!series_matrix_table_begin" in text:
         text = text.split("!series_matrix_table_begin", 1)[1]
         text = text.split("!series_matrix_table_end", 1)[0]
-    if not text.strip():
+    content = text.strip()
+    if not content:
         raise InputError(f"{path.name}: file is empty")
+    if "\n" not in content and "\r" not in content:
+        # Checked here, before pandas, which would spend minutes and gigabytes turning one
+        # long line into millions of empty columns.
+        raise InputError(
+            f"{path.name}: has a header but no data rows (the whole file is one line of "
+            f"{len(content):,} characters); a table needs one line per row"
+        )
     delimiter, short_header = _sniff_delimiter(text, fmt)
     text = text.lstrip("\r\n")
     if short_header:
@@ -516,6 +589,7 @@ def _read_table(
 ) -> tuple[list[str], pd.DataFrame]:
     """Header (stripped) and body (text cells) of a table; empty-file checks included."""
     _check_file(path)
+    _check_format(path)
     frame = _read_raw_table(path, notes, loaded)
     if frame.empty:
         raise InputError(f"{path.name}: file is empty")
@@ -599,13 +673,39 @@ def _scale_hint(frame: pd.DataFrame) -> str:
     return "log"
 
 
-def _expression_from_h5ad(path: Path) -> tuple[list[str], list[str], np.ndarray]:
+def _read_h5ad(path: Path, *, remedy: str) -> ad.AnnData:
+    """Read an ``.h5ad`` file; a foreign or damaged file is an InputError saying which."""
+    import anndata as ad
+    import h5py
+
     try:
-        adata = ad.read_h5ad(path)
-    except Exception as exc:  # h5py/anndata raise many unrelated types for a bad file
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError as exc:
         raise InputError(
-            f"{path.name}: not an h5ad file ({exc.__class__.__name__}); check the path"
+            f"{path.name}: cannot be read ({exc.strerror or exc}); check its permissions"
         ) from exc
+    try:
+        is_hdf5 = h5py.is_hdf5(path)
+    except OSError:
+        is_hdf5 = False
+    if not is_hdf5:
+        kind = _binary_kind(head)
+        what = f"it is {kind[0]}" if kind is not None else "not HDF5, or truncated"
+        raise InputError(f"{path.name}: not an h5ad file ({what}); {remedy}")
+    try:
+        return ad.read_h5ad(path)
+    except Exception as exc:  # h5py/anndata raise many unrelated types for a broken file
+        raise InputError(
+            f"{path.name}: not an h5ad file, or a damaged or truncated one ({_describe(exc)}); "
+            f"{remedy}"
+        ) from exc
+
+
+def _expression_from_h5ad(path: Path) -> tuple[list[str], list[str], np.ndarray]:
+    adata = _read_h5ad(
+        path, remedy="write it again with AnnData.write_h5ad, or give the expression as a table"
+    )
     matrix = adata.X
     if matrix is None:
         raise InputError(f"{path.name}: the AnnData object has no X matrix")
@@ -642,12 +742,15 @@ def _numeric_cells(
     bad = np.isnan(numbers) & ~missing
     if bad.any():
         i, j = np.argwhere(bad)[0]
-        hint = (
-            " (the whole column is text: remove annotation columns so that only the label column "
-            "precedes the values)"
-            if bad[:, j].sum() == (~missing[:, j]).sum()
-            else ""
-        )
+        if _DECIMAL_COMMA.fullmatch(str(cells.iat[i, j]).strip()):
+            hint = f" ({_DECIMAL_COMMA_HINT})"
+        elif bad[:, j].sum() == (~missing[:, j]).sum():
+            hint = (
+                " (the whole column is text: remove annotation columns so that only the label "
+                "column precedes the values)"
+            )
+        else:
+            hint = ""
         raise InputError(
             f"{path.name}: non-numeric value {cells.iat[i, j]!r} in column "
             f"{column_labels[j]!r} (row {row_labels[i]!r}); expression values must be numbers, "
@@ -708,6 +811,7 @@ def read_expression(
 
     with _reading(path.name):
         _check_file(path)
+        _check_format(path, h5ad=True)
         if _split_suffix(path)[0] == ".h5ad":
             samples, genes, matrix = _expression_from_h5ad(path)
             orientation = "samples_by_genes"
@@ -857,6 +961,17 @@ def _column_values(
 
     text = raw.astype(str).str.split().str.join(" ").mask(missing)
     present = text.dropna()
+    decimal_comma = present.str.fullmatch(_DECIMAL_COMMA)
+    if (
+        declared in (None, "continuous")
+        and decimal_comma.any()
+        and n_numeric + decimal_comma.sum() >= 0.9 * n_present
+    ):
+        example = present[decimal_comma]
+        raise InputError(
+            f"{notes.name}: column {name!r} holds {example.iloc[0]!r} (patient "
+            f"{example.index[0]!r}, {len(example)} such cells): {_DECIMAL_COMMA_HINT}"
+        )
     if declared == "continuous" or (
         declared is None and n_numeric >= 10 and n_numeric >= 0.9 * n_present
     ):
@@ -1452,9 +1567,14 @@ def _to_float(raw: pd.Series, column: str, notes: _Notes) -> pd.Series:
     numbers = pd.to_numeric(raw.where(~missing), errors="coerce").astype(float)
     bad = numbers.isna() & ~missing
     if bad.any():
+        hint = (
+            f" ({_DECIMAL_COMMA_HINT})"
+            if raw[bad].str.strip().str.fullmatch(_DECIMAL_COMMA).all()
+            else ""
+        )
         notes.warn(
             f"column {column!r}: non-numeric values {_examples(raw[bad].unique())} treated as "
-            f"missing"
+            f"missing{hint}"
         )
     infinite = np.isinf(numbers)
     if infinite.any():
@@ -1693,7 +1813,10 @@ def read_clinical(
         covariate_columns = [
             _find_column(names, c, path.name, "covariate") for c in (covariates or [])
         ]
-        requested = set(mutations) | set(covariate_columns)
+        # Columns the user named are never second-guessed as identifiers (derived survival
+        # reads date columns, which stay identifying).
+        named_survival = survival_sources if survival_time else []
+        requested = set(mutations) | set(covariate_columns) | set(named_survival)
         identifiers: list[str] = []
         for column in names:
             if column in requested:
@@ -1830,6 +1953,8 @@ def _with_compact_imaging(adata: ad.AnnData) -> ad.AnnData:
     that alone takes seconds to write and to read. Categorical columns become their codes
     (NaN = missing); :func:`load_bundle` restores the DataFrame.
     """
+    import anndata as ad
+
     imaging = adata.obsm.get(IMAGING_KEY)
     if not isinstance(imaging, pd.DataFrame):
         return adata
@@ -1906,19 +2031,13 @@ def load_bundle(path: PathLike) -> ad.AnnData:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"bundle not found: {path}; run `radmap analyze` to make one")
-    try:
-        is_hdf5 = h5py.is_hdf5(path)
-    except OSError:
-        is_hdf5 = False
-    if not is_hdf5:
-        raise InputError(f"{path.name}: not an h5ad file (not HDF5, or truncated)")
-    try:
-        adata = ad.read_h5ad(path)
-    except Exception as exc:  # h5py/anndata raise many unrelated types for a broken file
-        raise InputError(f"{path.name}: not an h5ad file, or damaged ({_describe(exc)})") from exc
+    adata = _read_h5ad(path, remedy="run `radmap analyze` to make the bundle again")
     meta = adata.uns.get(UNS_KEY)
     if not isinstance(meta, Mapping):
-        raise InputError(f"{path.name}: not a radmap bundle: no uns['{UNS_KEY}']")
+        raise InputError(
+            f"{path.name}: not a radmap bundle: no uns['{UNS_KEY}']; give a bundle.h5ad made by "
+            "`radmap analyze`"
+        )
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
         raise InputError(

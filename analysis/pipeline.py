@@ -13,9 +13,12 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import platform
 import re
+import shutil
 import sys
+import tempfile
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
@@ -24,14 +27,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import anndata as ad
 import numpy as np
 import pandas as pd
 
-from . import __version__, bundle, enrich, io, modules, pp, survival, validate
-from .associate import Associations, associate, associate_categorical, bh, tidy
+from . import __version__, bundle, io, validate
 from .validate import InputError
+
+# The analysis stages (associate, enrich, modules, pp, survival) load scipy.stats, anndata
+# and more, over a second; they are imported once the inputs are read and matched, so that
+# bad input is reported without that wait.
+if TYPE_CHECKING:
+    import anndata as ad
+
+    from .associate import Associations
 
 logger = logging.getLogger("radmap")
 
@@ -139,6 +149,8 @@ class Config:
             elif key in ("covariates", "adjust_for", "gene_sets", "mutation_columns"):
                 value = [str(v) for v in _as_list(value)]
                 if key == "gene_sets":
+                    from . import enrich
+
                     value = [
                         v if v in enrich.bundled_gene_set_paths() else str(_resolve(v, base))
                         for v in value
@@ -311,6 +323,9 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
                 for cell in report.table["unmatched"]
             ]
             progress("  patient IDs replaced by keyed pseudonyms (the key is not stored)")
+
+    from . import enrich, modules, pp, survival
+    from .associate import associate, tidy
 
     with _stage("preprocessing expression", progress):
         adata, pp_report, pp_warnings = pp.preprocess(
@@ -505,6 +520,8 @@ def _mutation_tables(
     eigengenes: pd.DataFrame,
     min_n: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from .associate import associate, associate_categorical, bh, tidy
+
     columns = ["mutation", "feature", "test", "statistic", "effect", "p", "q", "n"]
     if not mutations:
         return pd.DataFrame(columns=columns), pd.DataFrame(
@@ -634,30 +651,67 @@ def gene_top_hits(adata: ad.AnnData, *, per_feature: int = 50) -> pd.DataFrame:
     return table[table["p"].notna()].reset_index(drop=True)
 
 
-def write_outputs(adata: ad.AnnData, out: Path) -> Path:
-    """Save the bundle atomically and the tidy CSV tables next to it."""
+def check_output_folder(out: Path) -> None:
+    """Fail before any analysis when ``out`` cannot become the output folder.
+
+    Nothing is created: the folder is made only when the results are written.
+    """
     out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"{out}: cannot create the output folder ({err.strerror})") from None
-    tables = out / TABLES_DIR
-    tables.mkdir(exist_ok=True)
+    existing = next((p for p in (out, *out.parents) if p.exists()), Path.cwd())
+    if existing == out and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder; give a folder for the results")
+    if existing != out and not existing.is_dir():
+        raise InputError(f"cannot create {out}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write to {existing}: permission denied; choose another --out")
+
+
+def _write_tables(adata: ad.AnnData, folder: Path) -> None:
     uns = adata.uns[bundle.UNS_KEY]
     for name in TABLES:
         frame = uns[name]
         io.atomic_write_text(
-            tables / f"{name}.csv", frame.to_csv(index=name in ("modules", "features"))
+            folder / f"{name}.csv", frame.to_csv(index=name in ("modules", "features"))
         )
-    io.atomic_write_text(tables / "gene_top_hits.csv", gene_top_hits(adata).to_csv(index=False))
-    io.atomic_write_text(tables / "warnings.txt", "\n".join(uns["warnings"]) + "\n")
-    return io.save_bundle(adata, out / BUNDLE_NAME)
+    io.atomic_write_text(folder / "gene_top_hits.csv", gene_top_hits(adata).to_csv(index=False))
+    io.atomic_write_text(folder / "warnings.txt", "\n".join(uns["warnings"]) + "\n")
+
+
+def write_outputs(adata: ad.AnnData, out: Path) -> Path:
+    """Save the bundle and the tidy CSV tables next to it, so that they always match.
+
+    The tables are written to a hidden staging folder, the bundle is saved atomically, and
+    only then does the staging folder replace ``tables/``: a failed or interrupted write
+    leaves the previous bundle and tables as they were.
+    """
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{TABLES_DIR}-", dir=out))
+    except OSError as err:
+        raise InputError(f"{out}: cannot create the output folder ({err.strerror})") from None
+    try:
+        _write_tables(adata, staging)
+        path = io.save_bundle(adata, out / BUNDLE_NAME)
+        tables = out / TABLES_DIR
+        if tables.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{TABLES_DIR}-old-", dir=out))
+            tables.rename(retired / TABLES_DIR)
+            staging.rename(tables)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            staging.rename(tables)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return path
 
 
 def run(config: Config, *, progress: Progress = _log_progress) -> Path:
     """Build the bundle for ``config`` and write it to ``config.out``; return the bundle path."""
     if config.out is None:
         raise InputError("no output folder given (--out DIR or `out` in the config)")
+    check_output_folder(config.out)
     total = time.perf_counter()
     adata = build_bundle(config, progress=progress)
     with _stage("writing bundle", progress):

@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from analysis import bundle, datasets, io
-from analysis.pipeline import Config, build_bundle, run
+from analysis.pipeline import Config, build_bundle, run, write_outputs
 from analysis.validate import InputError
 
 
@@ -124,6 +124,35 @@ def test_run_writes_bundle_and_tables_with_provenance(files, tmp_path):
     assert {"feature", "gene", "p", "q"} <= set(hits.columns)
     leftovers = [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
     assert leftovers == []
+
+
+def _snapshot(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_outputs_are_replaced_together_or_not_at_all(adata, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    write_outputs(adata, out)
+    before = _snapshot(out)
+    assert "tables/associations.csv" in before and "bundle.h5ad" in before
+
+    changed = adata.copy()
+    changed.uns["radmap"]["warnings"] = [*changed.uns["radmap"]["warnings"], "second run"]
+
+    def disk_full(*args, **kwargs):
+        raise InputError("cannot write bundle.h5ad: No space left on device")
+
+    monkeypatch.setattr(io, "save_bundle", disk_full)
+    with pytest.raises(InputError, match="No space left"):
+        write_outputs(changed, out)
+    assert _snapshot(out) == before, "a failed write changed the earlier results"
+
+    monkeypatch.undo()
+    write_outputs(changed, out)
+    after = _snapshot(out)
+    assert after["tables/warnings.txt"].decode().rstrip().endswith("second run")
+    assert sorted(after) == sorted(before)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
 def test_too_little_overlap_is_a_clear_error(files, tmp_path):

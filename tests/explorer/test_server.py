@@ -391,7 +391,10 @@ def test_radmap_serve_runs_preloaded_workers_and_stops_on_ctrl_c(toy_bundle_path
     )  # fmt: skip
     try:
         wait_ready(f"http://127.0.0.1:{port}/gene?gene=EGFR", process, timeout=120)
-        workers = psutil.Process(process.pid).children()
+        deadline = time.monotonic() + 60  # the second worker may still be forking
+        while len(workers := psutil.Process(process.pid).children()) < 2:
+            assert time.monotonic() < deadline, workers
+            time.sleep(0.1)
         assert len(workers) == 2
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)

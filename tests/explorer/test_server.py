@@ -288,6 +288,19 @@ def test_killing_the_server_during_pin_writes_loses_no_acknowledged_pin(
     assert any(name.endswith(".json") for name in files)
 
 
+def _export_browser_running(server_pid: int) -> bool:
+    """Whether a worker of the server has started the export's Chromium."""
+    import psutil
+
+    for process in psutil.Process(server_pid).children(recursive=True):
+        try:
+            if "chrom" in process.name().lower():
+                return True
+        except psutil.Error:  # it ended while we looked
+            continue
+    return False
+
+
 def export_values(figure: dict, fmt: str) -> dict:
     fig = {"fig": "gene-km"}
     return {
@@ -325,7 +338,10 @@ def test_killing_the_server_during_an_export_keeps_pins_and_exports_after_restar
 
         exporter = threading.Thread(target=export)
         exporter.start()
-        time.sleep(1.0)  # the export is starting its browser and rendering
+        deadline = time.monotonic() + 60
+        while not _export_browser_running(app.process.pid):  # kill mid-export, not before
+            assert time.monotonic() < deadline and not results, results
+            time.sleep(0.05)
         assert not results, "the export finished before the kill; nothing was tested"
         stop(app.process, signal.SIGKILL)
         exporter.join(60)

@@ -345,7 +345,8 @@ class PreloadedServer(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self.settings.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # settings newer than the installed gunicorn are skipped
+                self.cfg.set(key, value)
 
     def load(self):
         return self.server
@@ -394,6 +395,7 @@ def run(
         "timeout": 120,
         "preload_app": True,
         "loglevel": "warning",
+        "control_socket_disable": True,  # gunicorn >= 27 would open one in the home folder
     }
     PreloadedServer(app.server, settings).run()
 

@@ -399,7 +399,7 @@ def test_radmap_serve_runs_preloaded_workers_and_stops_on_ctrl_c(toy_bundle_path
         [sys.executable, "-m", "analysis.cli", "serve", str(toy_bundle_path), "--port", str(port),
          "--pins-dir", str(tmp_path / "pins")],
         cwd=ROOT,
-        env=os.environ | {"XDG_CACHE_HOME": str(tmp_path / "cache")},
+        env=os.environ | {"XDG_CACHE_HOME": str(tmp_path / "cache"), "HOME": str(tmp_path)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -420,3 +420,4 @@ def test_radmap_serve_runs_preloaded_workers_and_stops_on_ctrl_c(toy_bundle_path
     assert f"serving {toy_bundle_path} at http://127.0.0.1:{port}" in stderr
     assert "development server" not in stderr and "Traceback" not in stderr
     assert not any(worker.is_running() for worker in workers)
+    assert not (tmp_path / ".gunicorn").exists(), "no control socket in the user's home"

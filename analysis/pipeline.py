@@ -8,7 +8,9 @@ survival, and save one AnnData bundle (see :mod:`analysis.bundle`) plus tidy CSV
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import hmac
 import json
@@ -682,14 +684,45 @@ def write_outputs(adata: ad.AnnData, out: Path) -> Path:
 
     The tables are written to a hidden staging folder, the bundle is saved atomically, and
     only then does the staging folder replace ``tables/``: a failed or interrupted write
-    leaves the previous bundle and tables as they were.
+    leaves the previous bundle and tables as they were. Writers to one folder take turns
+    (a lock on the folder), and each first removes what a killed writer left behind.
     """
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{TABLES_DIR}-", dir=out))
     except OSError as err:
         raise InputError(f"{out}: cannot create the output folder ({err.strerror})") from None
+    with _writer_lock(out):
+        _remove_leftovers(out)
+        return _write_bundle_and_tables(adata, out)
+
+
+@contextlib.contextmanager
+def _writer_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the output folder: one writer at a time."""
+    descriptor = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _remove_leftovers(out: Path) -> None:
+    """Delete what a killed writer left (call with the writer lock held: nobody else writes)."""
+    for leftover in [*out.glob(f".{TABLES_DIR}-*"), *out.glob(f".{BUNDLE_NAME}.*")]:
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+        logger.info("removed %s, left by an interrupted run", leftover.name)
+
+
+def _write_bundle_and_tables(adata: ad.AnnData, out: Path) -> Path:
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{TABLES_DIR}-", dir=out))
+    except OSError as err:
+        raise InputError(f"cannot write to {out}: {err.strerror}") from None
     try:
         _write_tables(adata, staging)
         path = io.save_bundle(adata, out / BUNDLE_NAME)

@@ -54,3 +54,4 @@ def test_killed_while_writing_leaves_no_half_bundle_and_rerun_succeeds(files, tm
     rerun = subprocess.run(_command(files, out), capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert io.load_bundle(out / "bundle.h5ad").n_obs == 150
+    assert sorted(p.name for p in out.iterdir()) == ["bundle.h5ad", "tables"], "leftovers"

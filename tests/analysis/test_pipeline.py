@@ -155,6 +155,17 @@ def test_outputs_are_replaced_together_or_not_at_all(adata, tmp_path, monkeypatc
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
+def test_leftovers_of_a_killed_writer_are_removed_by_the_next_write(adata, tmp_path):
+    out = tmp_path / "out"
+    stale = [out / ".tables-k1ll3d" / "associations.csv", out / ".bundle.h5ad.x1y2.tmp.h5ad"]
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("half written")
+    (out / ".notes-of-the-user").write_text("not ours")
+    write_outputs(adata, out)
+    assert sorted(p.name for p in out.iterdir()) == [".notes-of-the-user", "bundle.h5ad", "tables"]
+
+
 def test_too_little_overlap_is_a_clear_error(files, tmp_path):
     imaging = pd.read_csv(files["imaging"])
     imaging.iloc[:, 0] = [f"OTHER-{i}" for i in range(len(imaging))]

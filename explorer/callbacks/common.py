@@ -122,21 +122,29 @@ def note(message: str | None, *, color: str = "info") -> list:
     return [dbc.Alert(message, color=color, className="rm-alert py-2")]
 
 
-def stat_line(stats: dict | None) -> html.Div:
-    """Test, effect, p, q and n of one association as a compact line."""
+STAT_FIELDS = ("test", "effect", "statistic", "p", "q", "n")
+
+
+def stat_line(
+    stats: dict | None, *, fields: tuple[str, ...] = STAT_FIELDS, class_name: str = "rm-stat-line"
+) -> html.Div:
+    """The ``fields`` of one association's statistics (test, effect, p, q, n) as a line."""
     from explorer.pages.common import format_number, format_p
 
     if not stats:
         return html.Div("No statistics for this combination.", className="text-muted")
-    items = [
-        ("test", str(stats.get("test") or "—")),
-        ("effect", format_number(stats.get("effect"))),
-        ("statistic", format_number(stats.get("statistic"))),
-        ("p", format_p(stats.get("p"))),
-        ("q", format_p(stats.get("q"))),
-        ("n", "—" if stats.get("n") is None else str(stats.get("n"))),
-    ]
+    formats = {
+        "test": lambda value: str(value or "—"),
+        "effect": format_number,
+        "statistic": format_number,
+        "p": format_p,
+        "q": format_p,
+        "n": lambda value: "—" if value is None else str(value),
+    }
     return html.Div(
-        [html.Span([html.B(f"{name} "), value], className="rm-stat") for name, value in items],
-        className="rm-stat-line",
+        [
+            html.Span([html.B(f"{name} "), formats[name](stats.get(name))], className="rm-stat")
+            for name in fields
+        ],
+        className=class_name,
     )

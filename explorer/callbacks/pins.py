@@ -8,14 +8,15 @@ import dash_bootstrap_components as dbc
 from dash import ALL, MATCH, Input, Output, State, callback_context, dcc, html
 from dash.exceptions import PreventUpdate
 
-from explorer.callbacks.common import AppContext, stat_line
+from explorer.callbacks.common import STAT_FIELDS, AppContext, stat_line
 from explorer.data import BundleData
 from explorer.figures.phenotype import phenotype_plot
 from explorer.hypotheses import report_html, report_markdown, safe_url
-from explorer.pages.common import empty_state, format_number, format_p
+from explorer.pages.common import empty_state
 from explorer.state import ViewState, parse_url
 
 MAX_NOTE = 5000
+PIN_STAT_FIELDS = ("test", "effect", "p", "q", "n")
 
 
 def pin_draft(data: BundleData, state: ViewState, href: str | None) -> tuple[dict | None, str]:
@@ -84,9 +85,7 @@ def pin_draft(data: BundleData, state: ViewState, href: str | None) -> tuple[dic
         figure = None
     else:
         return None, "Pin from the map drill-down, the volcano or the gene page."
-    pin["statistics"] = {
-        key: (stats or {}).get(key) for key in ("test", "statistic", "effect", "p", "q", "n")
-    }
+    pin["statistics"] = {key: (stats or {}).get(key) for key in STAT_FIELDS}
     pin["label"] = _pin_label(data, pin)
     if figure is not None:
         pin["figure"] = figure.to_json()
@@ -133,7 +132,7 @@ def pin_cards(pins: list[dict]) -> list:
         ]
     cards = []
     for pin in pins:
-        stats = pin.get("statistics") or {}
+        url = safe_url(pin.get("url"))
         cards.append(
             dbc.Card(
                 [
@@ -148,43 +147,12 @@ def pin_cards(pins: list[dict]) -> list:
                     ),
                     dbc.CardBody(
                         [
-                            html.Div(
-                                [
-                                    html.Span(
-                                        [html.B("test "), str(stats.get("test") or "—")],
-                                        className="rm-stat",
-                                    ),
-                                    html.Span(
-                                        [html.B("effect "), format_number(stats.get("effect"))],
-                                        className="rm-stat",
-                                    ),
-                                    html.Span(
-                                        [html.B("p "), format_p(stats.get("p"))],
-                                        className="rm-stat",
-                                    ),
-                                    html.Span(
-                                        [html.B("q "), format_p(stats.get("q"))],
-                                        className="rm-stat",
-                                    ),
-                                    html.Span(
-                                        [
-                                            html.B("n "),
-                                            str(
-                                                stats.get("n")
-                                                if stats.get("n") is not None
-                                                else "—"
-                                            ),
-                                        ],
-                                        className="rm-stat",
-                                    ),
-                                ],
-                                className="rm-stat-line mb-2",
+                            stat_line(
+                                pin.get("statistics") or {},
+                                fields=PIN_STAT_FIELDS,
+                                class_name="rm-stat-line mb-2",
                             ),
-                            dcc.Link(
-                                "Open the view", href=safe_url(pin.get("url")), className="me-3"
-                            )
-                            if safe_url(pin.get("url"))
-                            else None,
+                            dcc.Link("Open the view", href=url, className="me-3") if url else None,
                             dbc.Textarea(
                                 id={"role": "pin-note", "pin": pin["id"]},
                                 value=pin.get("note", ""),

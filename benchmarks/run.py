@@ -220,6 +220,18 @@ def stage_group(name: str) -> str:
     return "other"
 
 
+def generate(size: CohortSize) -> datasets.SyntheticCohort:
+    """The seeded synthetic cohort of one benchmark size."""
+    return datasets.synthetic(
+        n_patients=size.patients,
+        n_genes=size.genes,
+        n_features=size.features,
+        n_modules=size.n_modules,
+        module_size=size.module_size,
+        seed=SEED,
+    )
+
+
 def run_size(
     size: CohortSize, workdir: Path, *, repeat: int = 1
 ) -> tuple[dict, datasets.SyntheticCohort]:
@@ -230,14 +242,7 @@ def run_size(
     """
     print(f"[{size.name}] generating {size.label} ...", flush=True)
     started = time.perf_counter()
-    cohort = datasets.synthetic(
-        n_patients=size.patients,
-        n_genes=size.genes,
-        n_features=size.features,
-        n_modules=size.n_modules,
-        module_size=size.module_size,
-        seed=SEED,
-    )
+    cohort = generate(size)
     generate_seconds = time.perf_counter() - started
     started = time.perf_counter()
     files = datasets.write_cohort(cohort, workdir / f"cohort_{size.name}")
@@ -292,14 +297,7 @@ def run_size(
 
 def cohort_for(size: CohortSize, cohorts: dict) -> datasets.SyntheticCohort:
     if size.name not in cohorts:
-        cohorts[size.name] = datasets.synthetic(
-            n_patients=size.patients,
-            n_genes=size.genes,
-            n_features=size.features,
-            n_modules=size.n_modules,
-            module_size=size.module_size,
-            seed=SEED,
-        )
+        cohorts[size.name] = generate(size)
     return cohorts[size.name]
 
 

@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from tests.explorer.dash_client import (  # noqa: E402
     free_port,
     gunicorn_command,
+    gunicorn_env,
     percentile,
     stop,
     wait_ready,
@@ -224,12 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     del data
 
-    env = os.environ | {
-        "RADMAP_BUNDLE": str(bundle),
-        "RADMAP_PINS_DIR": str(workdir / "pins"),
-        "RADMAP_CACHE_DIR": str(workdir / "cache"),
-        "PYTHONPATH": str(ROOT),
-    }
+    env = gunicorn_env(bundle, workdir)
     preload = not args.no_preload
     other = readiness(env, workers=args.workers, preload=not preload)
     port = free_port()

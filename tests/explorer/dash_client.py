@@ -197,17 +197,22 @@ def gunicorn_command(
     ]
 
 
-def start_gunicorn(
-    bundle: Path, workdir: Path, *, workers: int = 2, port: int | None = None, log=None
-) -> HttpApp:
-    """Start ``gunicorn -w workers "explorer.app:make_server()"`` on 127.0.0.1."""
-    port = port or free_port()
-    env = os.environ | {
+def gunicorn_env(bundle: Path, workdir: Path) -> dict[str, str]:
+    """The environment of :func:`explorer.app.make_server`: bundle, pins and cache in ``workdir``."""
+    return os.environ | {
         "RADMAP_BUNDLE": str(bundle),
         "RADMAP_PINS_DIR": str(workdir / "pins"),
         "RADMAP_CACHE_DIR": str(workdir / "cache"),
         "PYTHONPATH": str(ROOT),
     }
+
+
+def start_gunicorn(
+    bundle: Path, workdir: Path, *, workers: int = 2, port: int | None = None, log=None
+) -> HttpApp:
+    """Start ``gunicorn -w workers "explorer.app:make_server()"`` on 127.0.0.1."""
+    port = port or free_port()
+    env = gunicorn_env(bundle, workdir)
     process = subprocess.Popen(
         gunicorn_command(port, workers=workers),
         cwd=ROOT,

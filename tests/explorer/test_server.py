@@ -28,6 +28,7 @@ from tests.explorer.dash_client import (
     free_port,
     gunicorn,
     gunicorn_command,
+    gunicorn_env,
     id_text,
     percentile,
     start_gunicorn,
@@ -369,12 +370,7 @@ def test_killing_the_server_during_an_export_keeps_pins_and_exports_after_restar
 def test_gunicorn_refuses_a_bad_bundle_with_one_line(tmp_path, content, message):
     bundle = tmp_path / "study bundle.h5ad"
     bundle.write_bytes(content)
-    env = os.environ | {
-        "RADMAP_BUNDLE": str(bundle),
-        "RADMAP_PINS_DIR": str(tmp_path / "pins"),
-        "RADMAP_CACHE_DIR": str(tmp_path / "cache"),
-        "PYTHONPATH": str(ROOT),
-    }
+    env = gunicorn_env(bundle, tmp_path)
     completed = subprocess.run(
         gunicorn_command(free_port()),
         cwd=ROOT,

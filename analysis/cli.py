@@ -226,12 +226,12 @@ def _serve(bundle: Path, args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
-    _progress(f"serving {bundle} at http://{args.host}:{args.port} (Ctrl+C to stop)")
     run_app(
         bundle,
         host=args.host,
         port=args.port,
         workers=args.workers,
+        ready=lambda url: _progress(f"serving {bundle} at {url} (Ctrl+C to stop)"),
         pins_dir=args.pins_dir,
         users_file=args.users,
     )
@@ -239,13 +239,7 @@ def _serve(bundle: Path, args: argparse.Namespace) -> int:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    from .io import load_bundle
-
-    load_bundle(args.bundle)  # fail early, with the reason, before starting a server
-    if args.users:
-        from explorer.auth import read_users
-
-        read_users(args.users)
+    # A bad bundle or users file fails while the app is built, before the server starts.
     return _serve(args.bundle, args)
 
 

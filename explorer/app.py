@@ -23,7 +23,7 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import dash
@@ -359,6 +359,7 @@ def run(
     port: int = 8050,
     workers: int = 2,
     debug: bool = False,
+    ready: Callable[[str], None] | None = None,
     **options,
 ) -> None:
     """Serve the explorer with gunicorn (``workers`` processes sharing the loaded bundle).
@@ -366,7 +367,9 @@ def run(
     ``host="0.0.0.0"`` (or ``"::"``) exposes the app to the whole network: a warning says
     so, and says to add a login (``users_file``) when there is none. ``debug=True`` uses
     Dash's development server with its debugger instead (never on a shared machine).
-    ``options`` go to :func:`create_app`.
+    ``ready`` is called with the explorer's URL once the app is built (a bad bundle or users
+    file fails before that, and before any server starts). ``options`` go to
+    :func:`create_app`.
     """
     if host in PUBLIC_HOSTS:
         where = f"radmap explorer listening on {host or 'all interfaces'}"
@@ -383,10 +386,12 @@ def run(
         warnings.warn(message, stacklevel=2)
         logger.warning(message)
     app = create_app(bundle_path, **options)
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if ready is not None:
+        ready(f"http://{address}")
     if debug:
         app.run(host=host, port=port, debug=True)
         return
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     settings = {
         "bind": address,
         "workers": workers,

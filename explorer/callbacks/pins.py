@@ -195,7 +195,6 @@ def _fallback_label(pin: dict) -> str:
 
 def report_download(pins, data: BundleData, fmt: str) -> dict:
     """The session report as a Markdown or HTML download."""
-
     pinned = pins.list()
     info = data.summary()
     if fmt == "html":
@@ -271,7 +270,7 @@ def register(app, ctx: AppContext) -> None:
         Input("pins-list", "id"),
     )
     def _list(_version, _id):
-        listed = pins.list()
+        listed = pins.list()  # reading first: it is what records the store's warnings
         return store_alerts(pins.warnings) + pin_cards(listed)
 
     @app.callback(

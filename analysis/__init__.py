@@ -1,5 +1,10 @@
-"""radmap analysis layer: from a lab's files to a reproducible radiogenomic map."""
+"""radmap analysis layer: from a lab's files to a reproducible radiogenomic map.
+
+Nothing here imports the explorer: the science runs without Dash.
+"""
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .. import __version__
+
+__all__ = ["__version__"]

@@ -10,6 +10,7 @@ imaging table, TCIA-style clinical table).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from dataclasses import dataclass, field
@@ -19,12 +20,12 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from analysis import __version__
-from analysis.bundle import MUTANT, SURVIVAL_EVENT, SURVIVAL_TIME, WILDTYPE
-from analysis.enrich import load_gene_sets
-from analysis.io import load_bundle
-from analysis.pipeline import BUNDLE_NAME, Config, Progress, run
-from analysis.validate import InputError
+from . import __version__
+from .bundle import MUTANT, SURVIVAL_EVENT, SURVIVAL_TIME, WILDTYPE
+from .enrich import load_gene_sets
+from .io import load_bundle
+from .pipeline import BUNDLE_NAME, Config, Progress, run
+from .validate import InputError
 
 logger = logging.getLogger("radmap")
 
@@ -508,11 +509,11 @@ def write_cohort(cohort: SyntheticCohort, directory: str | Path) -> dict[str, Pa
 
 def demo_data_dir() -> Path:
     """Folder of the embedded NSCLC Radiogenomics demo files (installed package or checkout)."""
-    here = Path(__file__).resolve().parent
-    for folder in (here / "demo_data", here.parent / "demo_data"):
-        if folder.joinpath("DATA_CARD.md").is_file():
-            return folder
-    raise FileNotFoundError("radmap's demo data is missing from this installation")
+    spec = importlib.util.find_spec(f"{__package__}.demo_data")
+    folder = Path(next(iter(spec.submodule_search_locations))) if spec else None
+    if folder is None or not folder.joinpath("DATA_CARD.md").is_file():
+        raise FileNotFoundError("radmap's demo data is missing from this installation")
+    return folder.resolve()
 
 
 def demo_config(out: Path | None = None) -> Config:

@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.associate import bh
-from analysis.bundle import UNASSIGNED
-from analysis.validate import InputError
+from .associate import bh
+from .bundle import UNASSIGNED
+from .validate import InputError
 
 logger = logging.getLogger("radmap")
 
@@ -45,7 +45,7 @@ def bundled_gene_set_paths() -> dict[str, Path]:
     -------
     Collection name (``"hallmark"``, ``"go_bp"``) -> path of its GMT file.
     """
-    root = importlib.resources.files("analysis").joinpath("data", "genesets")
+    root = importlib.resources.files("radmap.analysis").joinpath("data", "genesets")
     return {name: Path(str(root.joinpath(file))) for name, file in BUNDLED_GENE_SET_FILES.items()}
 
 

@@ -51,8 +51,8 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 from threadpoolctl import threadpool_limits
 
-from analysis.bundle import EIGENGENES_KEY, UNASSIGNED
-from analysis.validate import InputError
+from .bundle import EIGENGENES_KEY, UNASSIGNED
+from .validate import InputError
 
 logger = logging.getLogger("radmap")
 

@@ -28,8 +28,8 @@ import anndata
 import numpy as np
 import pandas as pd
 
-from analysis.bundle import INPUT_LAYER
-from analysis.validate import InputError
+from .bundle import INPUT_LAYER
+from .validate import InputError
 
 logger = logging.getLogger("radmap")
 

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.associate import bh
-from analysis.bundle import MUTANT, SURVIVAL_EVENT, SURVIVAL_TIME, WILDTYPE
-from analysis.validate import InputError
+from .associate import bh
+from .bundle import MUTANT, SURVIVAL_EVENT, SURVIVAL_TIME, WILDTYPE
+from .validate import InputError
 
 logger = logging.getLogger("radmap")
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import CategoricalDtype, is_bool_dtype, is_numeric_dtype
 
-from analysis.bundle import FEATURE_TYPES
+from .bundle import FEATURE_TYPES
 
 
 class InputError(ValueError):

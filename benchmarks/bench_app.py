@@ -6,7 +6,7 @@ Usage::
     .venv/bin/python benchmarks/bench_app.py --bundle big.h5ad --requests 200 --concurrency 8
 
 Steps: build (or take) a bundle of 500 patients x 20,000 genes x 200 imaging features,
-start ``gunicorn -w 2 -b 127.0.0.1:PORT "explorer.app:make_server()"``, time how long it
+start ``gunicorn -w 2 -b 127.0.0.1:PORT "radmap.explorer.app:make_server()"``, time how long it
 takes to answer ``/``, then from a second process send a bounded number of concurrent
 ``POST /_dash-update-component`` requests (the payloads the browser sends) for the map
 heatmap, the volcano and the gene view, and print p50 / p95 latency and response sizes.
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     print(f"bundle size {bundle.stat().st_size / 2**20:.1f} MiB")
 
-    from explorer.data import BundleData
+    from radmap.explorer.data import BundleData
 
     data = BundleData(bundle)
     feature = data.gene_features[0] if data.gene_features else str(data.features.index[0])

@@ -29,7 +29,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.associate import associate  # noqa: E402
+from radmap.analysis.associate import associate  # noqa: E402
 
 N_PATIENTS, N_GENES = 500, 20_000
 N_CONTINUOUS, N_BINARY, N_CATEGORICAL = 170, 20, 10

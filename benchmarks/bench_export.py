@@ -19,8 +19,8 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer import export  # noqa: E402
-from explorer.figures import km_figure, map_heatmap, volcano  # noqa: E402
+from radmap.explorer import export  # noqa: E402
+from radmap.explorer.figures import km_figure, map_heatmap, volcano  # noqa: E402
 
 CLASSES = ("firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
 IMAGE_TYPES = ("original", "square", "squareroot", "logarithm", "exponential", "gradient")

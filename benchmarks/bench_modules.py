@@ -24,7 +24,7 @@ from sklearn.metrics import adjusted_rand_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis import modules, pp  # noqa: E402
+from radmap.analysis import modules, pp  # noqa: E402
 
 MODULE_SIZES = (500, 400, 350, 300, 250, 200, 150, 120, 100, 80, 60, 50, 40)
 

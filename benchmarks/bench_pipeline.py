@@ -19,8 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from analysis import datasets
+from radmap.analysis import datasets
 
 
 def bare_matmul_seconds(n_patients: int, n_genes: int, n_features: int, repeats: int = 3) -> float:
@@ -53,7 +52,7 @@ def main() -> None:
         files = datasets.write_cohort(cohort, tmp / "cohort")
         print(f"generate + write cohort: {time.perf_counter() - start:.1f} s")
         command = [
-            sys.executable, "-m", "analysis.cli", "analyze",
+            sys.executable, "-m", "radmap.cli", "analyze",
             "--expression", str(files["expression"]),
             "--imaging", str(files["imaging"]),
             "--clinical", str(files["clinical"]),

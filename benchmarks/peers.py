@@ -44,9 +44,9 @@ ROOT = BENCH_DIR.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from analysis import datasets, modules, pp  # noqa: E402
-from analysis.associate import associate  # noqa: E402
-from analysis.bundle import UNASSIGNED  # noqa: E402
+from radmap.analysis import datasets, modules, pp  # noqa: E402
+from radmap.analysis.associate import associate  # noqa: E402
+from radmap.analysis.bundle import UNASSIGNED  # noqa: E402
 
 PEERS_VENV = BENCH_DIR / ".peers-venv"
 WGCNA_SCRIPT = BENCH_DIR / "wgcna_blockwise.R"

@@ -49,9 +49,8 @@ for path in (ROOT, BENCH_DIR):
         sys.path.insert(0, str(path))
 
 import peers  # noqa: E402
-
-from analysis import datasets  # noqa: E402
-from analysis.bundle import SURVIVAL_EVENT, SURVIVAL_TIME  # noqa: E402
+from radmap.analysis import datasets  # noqa: E402
+from radmap.analysis.bundle import SURVIVAL_EVENT, SURVIVAL_TIME  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -170,7 +169,7 @@ def analyze_command(files: dict[str, Path], out: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "analysis.cli",
+        "radmap.cli",
         "analyze",
         "--expression",
         str(files["expression"]),

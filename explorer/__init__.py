@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 
+def package_folder(package: str) -> Path:
+    """Folder of a data package shipped inside radmap (wheel, editable install or checkout)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"{package} is missing from this radmap installation")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
 def assets_dir() -> Path:
-    """Folder of the app's CSS, favicon and static files (installed package or checkout)."""
-    here = Path(__file__).resolve().parent
-    installed = here / "assets"
-    return installed if installed.joinpath("radmap.css").is_file() else here.parent / "assets"
+    """Folder of the app's CSS, favicon and static files (``radmap.explorer.assets``)."""
+    return package_folder(f"{__name__}.assets")

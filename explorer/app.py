@@ -2,12 +2,12 @@
 
 Run it locally::
 
-    python -m explorer.app path/to/bundle.h5ad          # or radmap's CLI
+    python -m radmap.explorer.app path/to/bundle.h5ad          # or radmap's CLI
 
 or behind gunicorn (several workers share nothing but the disk caches)::
 
     RADMAP_BUNDLE=path/to/bundle.h5ad gunicorn --preload -w 2 -b 127.0.0.1:8050 \
-        "explorer.app:make_server()"
+        "radmap.explorer.app:make_server()"
 
 Environment variables read by :func:`make_server`: ``RADMAP_BUNDLE`` (required),
 ``RADMAP_PINS_DIR``, ``RADMAP_CACHE_DIR``, ``RADMAP_URL_BASE`` and ``RADMAP_USERS_FILE``
@@ -31,16 +31,16 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 from gunicorn.app.base import BaseApplication
 
-from explorer.callbacks import AppContext, register_callbacks
-from explorer.callbacks.core import handle_error
-from explorer.callbacks.pins import pin_cards
-from explorer.data import BundleData
-from explorer.pages import LAYOUTS, dataset_header, navbar
-from explorer.state import PAGES, ViewState
+from . import assets_dir
+from .callbacks import AppContext, register_callbacks
+from .callbacks.core import handle_error
+from .callbacks.pins import pin_cards
+from .data import BundleData
+from .pages import LAYOUTS, dataset_header, navbar
+from .state import PAGES, ViewState
 
 logger = logging.getLogger("radmap")
 
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 BUNDLE_ENV = "RADMAP_BUNDLE"
 PINS_ENV = "RADMAP_PINS_DIR"
 CACHE_ENV = "RADMAP_CACHE_DIR"
@@ -243,8 +243,8 @@ def create_app(
     """
     import diskcache
 
-    from explorer.auth import BasicAuth, read_users
-    from explorer.hypotheses import PinStore
+    from .auth import BasicAuth, read_users
+    from .hypotheses import PinStore
 
     users = read_users(users_file) if users_file is not None else None
     base = url_base_pathname if url_base_pathname.endswith("/") else url_base_pathname + "/"
@@ -261,7 +261,7 @@ def create_app(
     )
     app = dash.Dash(
         __name__,
-        assets_folder=str(ASSETS_DIR),
+        assets_folder=str(assets_dir()),
         serve_locally=True,
         url_base_pathname=base,
         title="radmap",
@@ -301,7 +301,7 @@ def create_app(
 
 
 def make_server():
-    """WSGI application for gunicorn: ``gunicorn --preload "explorer.app:make_server()"``.
+    """WSGI application for gunicorn: ``gunicorn --preload "radmap.explorer.app:make_server()"``.
 
     With ``--preload`` the bundle is loaded once and the workers share it (faster start,
     less memory); without it each worker loads its own copy.
@@ -313,14 +313,14 @@ def make_server():
     which gunicorn reads as "the application failed to load" and stops, instead of
     restarting workers that would fail again.
     """
-    from analysis.validate import InputError
+    from ..analysis.validate import InputError
 
     try:
         bundle = os.environ.get(BUNDLE_ENV)
         if not bundle:
             raise InputError(
                 f"set {BUNDLE_ENV} to the bundle to serve, e.g. "
-                f'{BUNDLE_ENV}=study.h5ad gunicorn "explorer.app:make_server()"'
+                f'{BUNDLE_ENV}=study.h5ad gunicorn "radmap.explorer.app:make_server()"'
             )
         app = create_app(
             bundle,
@@ -406,10 +406,10 @@ def run(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m explorer.app BUNDLE [--host H] [--port P]``."""
+    """``python -m radmap.explorer.app BUNDLE [--host H] [--port P]``."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m explorer.app", description=run.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m radmap.explorer.app", description=run.__doc__)
     parser.add_argument("bundle", help="bundle (.h5ad) written by `radmap analyze`")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8050)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from analysis.io import atomic_write_text
-from analysis.validate import InputError
+from ..analysis.io import atomic_write_text
+from ..analysis.validate import InputError
 
 logger = logging.getLogger("radmap")
 

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import bundle as B
-from analysis.io import file_sha256, load_bundle
-from analysis.validate import InputError
-from explorer.state import Vocabulary
+from ..analysis import bundle as B
+from ..analysis.io import file_sha256, load_bundle
+from ..analysis.validate import InputError
+from .state import Vocabulary
 
 logger = logging.getLogger("radmap")
 
@@ -882,7 +882,7 @@ class BundleData:
         Returns the curves (``group``, ``time``, ``survival``, ``ci_low``, ``ci_high``,
         ``at_risk``), the log-rank p and a description of the grouping.
         """
-        from analysis.survival import kaplan_meier, logrank, median_split
+        from ..analysis.survival import kaplan_meier, logrank, median_split
 
         obs = self.adata.obs
         if not self.has_survival:
@@ -927,7 +927,7 @@ class BundleData:
         """Gene-set collections for live enrichment (loaded once, on first use)."""
         with self._gene_sets_lock:
             if self._gene_sets is None:
-                from analysis.enrich import load_gene_sets
+                from ..analysis.enrich import load_gene_sets
 
                 self._gene_sets = load_gene_sets(DEFAULT_GENE_SET_COLLECTIONS)
             return self._gene_sets
@@ -935,7 +935,7 @@ class BundleData:
     @memoised
     def ora(self, genes: Sequence[str]) -> pd.DataFrame:
         """Over-representation of ``genes`` against every analysed gene."""
-        from analysis.enrich import ora
+        from ..analysis.enrich import ora
 
         chosen = sorted({g for g in (self.canonical_gene(g) for g in genes) if g})
         return ora(chosen, background=list(self.genes), gene_sets=self.gene_sets)
@@ -952,7 +952,7 @@ class BundleData:
 
         Not memoised in memory: the app runs it as background work cached on disk.
         """
-        from analysis.enrich import prerank
+        from ..analysis.enrich import prerank
 
         table = self.gene_table(feature)
         if table.empty:

@@ -33,9 +33,9 @@ from xml.sax.saxutils import escape
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis import __version__ as radmap_version
-from analysis.validate import InputError
-from explorer.figures.style import (
+from ..analysis import __version__ as radmap_version
+from ..analysis.validate import InputError
+from .figures.style import (
     CSS_DPI,
     PRINT_DPI,
     PUBLICATION_SIZES,

@@ -32,7 +32,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from analysis.validate import InputError
+from ..analysis.validate import InputError
 
 PIN_KINDS = ("module", "gene", "feature")
 STATISTIC_KEYS = ("test", "effect", "p", "q", "n")
@@ -396,7 +396,7 @@ def _figure_html(
 ) -> str:
     fig = go.Figure(figure)
     if embed == "svg":
-        from explorer.export import export_figure
+        from .export import export_figure
 
         try:
             svg, _ = export_figure(fig, "svg", width="double")

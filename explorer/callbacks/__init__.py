@@ -7,9 +7,9 @@ figure factory.
 
 from __future__ import annotations
 
-from explorer.callbacks import cohort, core, gene, module, network, pins, volcano
-from explorer.callbacks import map as map_callbacks
-from explorer.callbacks.common import AppContext
+from ..callbacks import cohort, core, gene, module, network, pins, volcano
+from ..callbacks import map as map_callbacks
+from ..callbacks.common import AppContext
 
 __all__ = ["AppContext", "register_callbacks"]
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 from dash import Input, Output, State
 from dash.exceptions import PreventUpdate
 
-from explorer.callbacks.common import AppContext, grid
-from explorer.data import BundleData
-from explorer.figures.cohort import (
+from ..callbacks.common import AppContext, grid
+from ..data import BundleData
+from ..figures.cohort import (
     feature_types_figure,
     missingness_figure,
     mutation_imaging_figure,
     overlap_figure,
 )
-from explorer.figures.style import empty_figure
-from explorer.figures.survival import km_figure
-from explorer.pages.common import graph_id, sid, table_id
-from explorer.state import parse_url
+from ..figures.style import empty_figure
+from ..figures.survival import km_figure
+from ..pages.common import graph_id, sid, table_id
+from ..state import parse_url
 
 PAGE = "cohort"
 MUTATION_COLUMNS = ("mutation", "label", "test", "effect", "p", "q", "n", "feature")

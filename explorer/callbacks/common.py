@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 from dash import ALL, html
 
-from explorer.data import BundleData
-from explorer.figures.style import figure_spec, restore_figure
-from explorer.pages.common import column_defs
-from explorer.state import ViewState, from_controls, page_from_path
+from ..data import BundleData
+from ..figures.style import figure_spec, restore_figure
+from ..pages.common import column_defs
+from ..state import ViewState, from_controls, page_from_path
 
 STATE_VALUES = {"role": "state", "page": ALL, "key": ALL}
 STATE_STORES = {"role": "state-store", "page": ALL, "key": ALL}
@@ -129,7 +129,7 @@ def stat_line(
     stats: dict | None, *, fields: tuple[str, ...] = STAT_FIELDS, class_name: str = "rm-stat-line"
 ) -> html.Div:
     """The ``fields`` of one association's statistics (test, effect, p, q, n) as a line."""
-    from explorer.pages.common import format_number, format_p
+    from ..pages.common import format_number, format_p
 
     if not stats:
         return html.Div("No statistics for this combination.", className="text-muted")

@@ -20,16 +20,16 @@ import plotly.graph_objects as go
 from dash import ALL, MATCH, Input, Output, State, callback_context, set_props
 from dash.exceptions import PreventUpdate
 
-from explorer.callbacks.common import (
+from ..callbacks.common import (
     STATE_STORES,
     STATE_VALUES,
     AppContext,
     alert_list,
     collect_state,
 )
-from explorer.data import BundleData
-from explorer.pages import not_found, page_layout
-from explorer.state import (
+from ..data import BundleData
+from ..pages import not_found, page_layout
+from ..state import (
     PAGES,
     SHARED_KEYS,
     ViewState,
@@ -142,14 +142,14 @@ def provenance(
     data: BundleData, figure: str, state: ViewState | None, href: str | None, **extra
 ) -> dict:
     """Bundle, parameters and view URL of an exported figure."""
-    from explorer import __name__ as package
+    from .. import __name__ as package
 
     try:
         from importlib.metadata import version
 
         radmap_version = version("radmap")
     except Exception:  # not installed as a distribution (running from the source tree)
-        from analysis import __version__ as radmap_version
+        from ...analysis import __version__ as radmap_version
     return {
         "figure": figure,
         "bundle": {
@@ -175,7 +175,7 @@ def export_download(
     state: ViewState | None,
 ) -> dict:
     """``dcc.Download`` data for the figure ``name`` exported as ``fmt``."""
-    from explorer.export import FORMATS, export_figure
+    from ..export import FORMATS, export_figure
 
     fmt = (fmt or "svg").lower()
     if fmt not in FORMATS:
@@ -208,7 +208,7 @@ def table_download(name: str, rows: list[dict] | None, columns: list[dict] | Non
     """``dcc.Download`` data of a grid's rows as CSV (columns in grid order)."""
     import pandas as pd
 
-    from explorer.export import table_csv
+    from ..export import table_csv
 
     fields = [c.get("field") for c in (columns or []) if c.get("field")]
     frame = pd.DataFrame(rows or [], columns=fields or None)
@@ -222,7 +222,7 @@ def table_download(name: str, rows: list[dict] | None, columns: list[dict] | Non
 
 def error_message(error: Exception) -> str:
     """What the user sees for an exception raised in a callback."""
-    from analysis.validate import InputError
+    from ...analysis.validate import InputError
 
     if isinstance(error, InputError | ValueError | KeyError):
         text = str(error).strip("'\"")

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dash import Input, Output, State, html
 from dash.exceptions import PreventUpdate
 
-from explorer.callbacks.common import AppContext, grid, memoised_figure, note
-from explorer.data import BundleData
-from explorer.figures.enrichment import gene_association_bar
-from explorer.figures.phenotype import phenotype_plot
-from explorer.figures.style import empty_figure
-from explorer.figures.survival import km_figure
-from explorer.pages.common import format_number, graph_id, sid, table_id
-from explorer.state import ViewState, to_url
+from ..callbacks.common import AppContext, grid, memoised_figure, note
+from ..data import BundleData
+from ..figures.enrichment import gene_association_bar
+from ..figures.phenotype import phenotype_plot
+from ..figures.style import empty_figure
+from ..figures.survival import km_figure
+from ..pages.common import format_number, graph_id, sid, table_id
+from ..state import ViewState, to_url
 
 PAGE = "gene"
 ASSOCIATION_COLUMNS = ("label", "group", "test", "effect", "p", "q", "n", "feature")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dash import Input, Output, State, html
 from dash.exceptions import PreventUpdate
 
-from explorer.callbacks.common import AppContext, grid, memoised_figure, note, stat_line
-from explorer.data import BundleData
-from explorer.figures.heatmap import map_heatmap
-from explorer.figures.phenotype import phenotype_plot
-from explorer.figures.style import empty_figure
-from explorer.pages.common import graph_id, sid, store_id, table_id
-from explorer.state import ViewState, to_url
+from ..callbacks.common import AppContext, grid, memoised_figure, note, stat_line
+from ..data import BundleData
+from ..figures.heatmap import map_heatmap
+from ..figures.phenotype import phenotype_plot
+from ..figures.style import empty_figure
+from ..pages.common import graph_id, sid, store_id, table_id
+from ..state import ViewState, to_url
 
 PAGE = "map"
 PATHWAY_COLUMNS = ("term", "collection", "overlap", "q")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dash import Input, Output, html
 from dash.exceptions import PreventUpdate
 
-from explorer.callbacks.common import AppContext, grid, note
-from explorer.data import BundleData
-from explorer.figures.enrichment import enrichment_dotplot
-from explorer.figures.module import module_expression_heatmap
-from explorer.figures.style import empty_figure
-from explorer.pages.common import format_number, format_p, graph_id, sid, table_id
-from explorer.state import ViewState, to_url
+from ..callbacks.common import AppContext, grid, note
+from ..data import BundleData
+from ..figures.enrichment import enrichment_dotplot
+from ..figures.module import module_expression_heatmap
+from ..figures.style import empty_figure
+from ..pages.common import format_number, format_p, graph_id, sid, table_id
+from ..state import ViewState, to_url
 
 PAGE = "module"
 MODULE_COLUMNS = (

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dash import Input, Output
 
-from explorer.callbacks.common import AppContext, note
-from explorer.data import BundleData
-from explorer.figures.network import network_figure
-from explorer.pages.common import graph_id, sid
+from ..callbacks.common import AppContext, note
+from ..data import BundleData
+from ..figures.network import network_figure
+from ..pages.common import graph_id, sid
 
 PAGE = "network"
 

@@ -8,12 +8,12 @@ import dash_bootstrap_components as dbc
 from dash import ALL, MATCH, Input, Output, State, callback_context, dcc, html
 from dash.exceptions import PreventUpdate
 
-from explorer.callbacks.common import STAT_FIELDS, AppContext, stat_line
-from explorer.data import BundleData
-from explorer.figures.phenotype import phenotype_plot
-from explorer.hypotheses import report_html, report_markdown, safe_url
-from explorer.pages.common import empty_state
-from explorer.state import ViewState, parse_url
+from ..callbacks.common import STAT_FIELDS, AppContext, stat_line
+from ..data import BundleData
+from ..figures.phenotype import phenotype_plot
+from ..hypotheses import report_html, report_markdown, safe_url
+from ..pages.common import empty_state
+from ..state import ViewState, parse_url
 
 MAX_NOTE = 5000
 PIN_STAT_FIELDS = ("test", "effect", "p", "q", "n")

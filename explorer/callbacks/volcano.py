@@ -7,11 +7,11 @@ import logging
 from dash import Input, Output, State
 from dash.exceptions import PreventUpdate
 
-from explorer.callbacks.common import AppContext, grid, memoised_figure, note
-from explorer.data import BundleData
-from explorer.figures.style import empty_figure
-from explorer.figures.volcano import volcano
-from explorer.pages.common import graph_id, sid, store_id, table_id
+from ..callbacks.common import AppContext, grid, memoised_figure, note
+from ..data import BundleData
+from ..figures.style import empty_figure
+from ..figures.volcano import volcano
+from ..pages.common import graph_id, sid, store_id, table_id
 
 logger = logging.getLogger("radmap")
 

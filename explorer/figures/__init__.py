@@ -6,18 +6,18 @@ only changes its size and fonts (:func:`~explorer.figures.style.publication_layo
 
 from __future__ import annotations
 
-from explorer.figures.cohort import (
+from ..figures.cohort import (
     feature_types_figure,
     missingness_figure,
     mutation_imaging_figure,
     overlap_figure,
 )
-from explorer.figures.enrichment import enrichment_dotplot, gene_association_bar
-from explorer.figures.heatmap import map_heatmap, summarise_families
-from explorer.figures.module import module_expression_heatmap
-from explorer.figures.network import network_figure
-from explorer.figures.phenotype import phenotype_plot
-from explorer.figures.style import (
+from ..figures.enrichment import enrichment_dotplot, gene_association_bar
+from ..figures.heatmap import map_heatmap, summarise_families
+from ..figures.module import module_expression_heatmap
+from ..figures.network import network_figure
+from ..figures.phenotype import phenotype_plot
+from ..figures.style import (
     DIVERGING,
     PUBLICATION_SIZES,
     TEMPLATE,
@@ -25,8 +25,8 @@ from explorer.figures.style import (
     module_colors,
     publication_layout,
 )
-from explorer.figures.survival import km_figure
-from explorer.figures.volcano import volcano
+from ..figures.survival import km_figure
+from ..figures.volcano import volcano
 
 __all__ = [
     "DIVERGING",

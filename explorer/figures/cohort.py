@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.bundle import FEATURE_SOURCES, FEATURE_TYPES
-from analysis.validate import InputError
-from explorer.figures.heatmap import map_heatmap
-from explorer.figures.style import (
+from ...analysis.bundle import FEATURE_SOURCES, FEATURE_TYPES
+from ...analysis.validate import InputError
+from ..figures.heatmap import map_heatmap
+from ..figures.style import (
     OKABE_ITO,
     TEMPLATE,
     empty_figure,

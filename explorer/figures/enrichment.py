@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.validate import InputError
-from explorer.figures.style import (
+from ...analysis.validate import InputError
+from ..figures.style import (
     DIVERGING,
     NEUTRAL_COLOR,
     SEQUENTIAL,
@@ -17,7 +17,7 @@ from explorer.figures.style import (
     empty_figure,
     figure_from_spec,
 )
-from explorer.figures.volcano import neg_log10
+from ..figures.volcano import neg_log10
 
 LINE_CHARS = 26
 MAX_LINES = 2

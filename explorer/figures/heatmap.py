@@ -11,8 +11,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from scipy.cluster.hierarchy import leaves_list, linkage
 
-from analysis.validate import InputError
-from explorer.figures.style import (
+from ...analysis.validate import InputError
+from ..figures.style import (
     DIVERGING,
     QUALITATIVE,
     FrozenArray,

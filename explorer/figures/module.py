@@ -7,8 +7,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer.figures.heatmap import leaf_order
-from explorer.figures.style import (
+from ..figures.heatmap import leaf_order
+from ..figures.style import (
     DIVERGING,
     QUALITATIVE,
     SEQUENTIAL,

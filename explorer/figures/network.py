@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.bundle import UNASSIGNED
-from analysis.validate import InputError
-from explorer.figures.style import (
+from ...analysis.bundle import UNASSIGNED
+from ...analysis.validate import InputError
+from ..figures.style import (
     NEGATIVE_COLOR,
     NEUTRAL_COLOR,
     POSITIVE_COLOR,

@@ -9,8 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from scipy import stats
 
-from analysis.validate import InputError
-from explorer.figures.style import (
+from ...analysis.validate import InputError
+from ..figures.style import (
     NEUTRAL_COLOR,
     QUALITATIVE,
     TEMPLATE,

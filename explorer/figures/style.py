@@ -15,8 +15,8 @@ from typing import Literal
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from analysis.bundle import UNASSIGNED
-from analysis.validate import InputError
+from ...analysis.bundle import UNASSIGNED
+from ...analysis.validate import InputError
 
 TEMPLATE = "radmap"
 

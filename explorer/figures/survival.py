@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.validate import InputError
-from explorer.figures.style import QUALITATIVE, empty_figure, figure_from_spec, natural_key
+from ...analysis.validate import InputError
+from ..figures.style import QUALITATIVE, empty_figure, figure_from_spec, natural_key
 
 _ROW_SPACING = 0.1
 REQUIRED = ("group", "time", "survival", "ci_low", "ci_high", "at_risk")

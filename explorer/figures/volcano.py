@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.bundle import UNASSIGNED
-from analysis.validate import InputError
-from explorer.figures.style import (
+from ...analysis.bundle import UNASSIGNED
+from ...analysis.validate import InputError
+from ..figures.style import (
     NEUTRAL_COLOR,
     FrozenArray,
     empty_figure,

@@ -7,10 +7,10 @@ from collections.abc import Callable
 import dash_bootstrap_components as dbc
 from dash import html
 
-from explorer.data import BundleData
-from explorer.pages import cohort, gene, hypotheses, module, network, volcano
-from explorer.pages import map as map_page
-from explorer.state import PAGE_TITLES, PAGES, ViewState, path_for
+from ..data import BundleData
+from ..pages import cohort, gene, hypotheses, module, network, volcano
+from ..pages import map as map_page
+from ..state import PAGE_TITLES, PAGES, ViewState, path_for
 
 LAYOUTS: dict[str, Callable[[BundleData, ViewState], html.Div]] = {
     "map": map_page.layout,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from explorer.data import BundleData
-from explorer.pages.common import control, empty_state, figure_card, page_title, sid, table_card
-from explorer.state import ViewState
+from ..data import BundleData
+from ..pages.common import control, empty_state, figure_card, page_title, sid, table_card
+from ..state import ViewState
 
 PAGE = "cohort"
 

@@ -19,7 +19,7 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from explorer.state import Q_CHOICES
+from ..state import Q_CHOICES
 
 EXPORT_FORMATS = (("SVG", "svg"), ("PDF", "pdf"), ("PNG", "png"))
 EXPORT_WIDTHS = (("Single column", "single"), ("Double column", "double"))

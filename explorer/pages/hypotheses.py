@@ -5,9 +5,9 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from explorer.data import BundleData
-from explorer.pages.common import page_title
-from explorer.state import ViewState
+from ..data import BundleData
+from ..pages.common import page_title
+from ..state import ViewState
 
 PAGE = "hypotheses"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from explorer.data import BundleData
-from explorer.pages.common import (
+from ..data import BundleData
+from ..pages.common import (
     control,
     controls_card,
     feature_filter_controls,
@@ -19,7 +19,7 @@ from explorer.pages.common import (
     state_store,
     table_card,
 )
-from explorer.state import ViewState
+from ..state import ViewState
 
 PAGE = "map"
 ROW_CHOICES = (

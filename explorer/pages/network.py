@@ -5,8 +5,8 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import html
 
-from explorer.data import BundleData
-from explorer.pages.common import (
+from ..data import BundleData
+from ..pages.common import (
     controls_card,
     feature_filter_controls,
     figure_card,
@@ -14,7 +14,7 @@ from explorer.pages.common import (
     page_title,
     q_control,
 )
-from explorer.state import ViewState
+from ..state import ViewState
 
 PAGE = "network"
 

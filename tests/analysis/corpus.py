@@ -24,8 +24,7 @@ from xml.sax.saxutils import quoteattr
 import anndata as ad
 import numpy as np
 import pandas as pd
-
-from analysis import datasets, pipeline
+from radmap.analysis import datasets, pipeline
 
 OUT = "results"
 """Name of the ``--out`` folder inside a case's folder."""

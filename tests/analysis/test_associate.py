@@ -5,12 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import radmap.analysis.associate as associate_module
 import statsmodels.api as sm
-from scipy import stats
-from statsmodels.stats.multitest import multipletests
-
-import analysis.associate as associate_module
-from analysis.associate import (
+from radmap.analysis.associate import (
     Associations,
     _RowRanker,
     associate,
@@ -18,7 +15,9 @@ from analysis.associate import (
     bh,
     tidy,
 )
-from analysis.validate import InputError
+from radmap.analysis.validate import InputError
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 RTOL = 1e-10
 ATOL = 1e-14

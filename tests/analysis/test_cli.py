@@ -7,13 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from analysis import bundle, datasets, io
+from radmap.analysis import bundle, datasets, io
 
 
 def radmap(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "analysis.cli", *map(str, args)],
+        [sys.executable, "-m", "radmap.cli", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,

@@ -7,11 +7,10 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from radmap.analysis import datasets, enrich, survival
+from radmap.analysis.bundle import FEATURE_TYPES, SURVIVAL_EVENT, SURVIVAL_TIME
+from radmap.analysis.validate import InputError
 from scipy import stats
-
-from analysis import datasets, enrich, survival
-from analysis.bundle import FEATURE_TYPES, SURVIVAL_EVENT, SURVIVAL_TIME
-from analysis.validate import InputError
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,9 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from radmap.analysis import datasets, enrich
+from radmap.analysis.validate import InputError
 from scipy import stats
-
-from analysis import datasets, enrich
-from analysis.validate import InputError
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from analysis import datasets, io
+from radmap.analysis import datasets, io
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +20,7 @@ def files(tmp_path_factory):
 
 def _command(files, out: Path) -> list[str]:
     return [
-        sys.executable, "-m", "analysis.cli", "analyze",
+        sys.executable, "-m", "radmap.cli", "analyze",
         "--expression", str(files["expression"]), "--imaging", str(files["imaging"]),
         "--clinical", str(files["clinical"]), "--survival-time", "Survival time (days)",
         "--survival-event", "Event", "--gene-sets", "hallmark", "--out", str(out),

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from radmap.analysis import bundle, io
+from radmap.analysis.pipeline import BUNDLE_NAME, TABLES_DIR
 
-import analysis
-from analysis import bundle, io
-from analysis.pipeline import BUNDLE_NAME, TABLES_DIR
+from radmap import analysis
 from tests.analysis import corpus
 
 ERROR_PREFIX = "radmap: error:"
@@ -60,7 +60,7 @@ def radmap(args: list[str], *, cwd: Path, timeout: float) -> Finished:
     pythonpath = os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory() as scratch:
         rss_file = Path(scratch) / "max_rss_kb"
-        command = [sys.executable, "-m", "analysis.cli", *args]
+        command = [sys.executable, "-m", "radmap.cli", *args]
         start = time.monotonic()
         process = subprocess.Popen(
             [sys.executable, "-S", "-c", MEASURED, str(rss_file), *command],

@@ -10,10 +10,9 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-
-from analysis import io as rio
-from analysis.bundle import FORMAT_VERSION, IMAGING_KEY, MUTANT, UNS_KEY, WILDTYPE
-from analysis.io import (
+from radmap.analysis import io as rio
+from radmap.analysis.bundle import FORMAT_VERSION, IMAGING_KEY, MUTANT, UNS_KEY, WILDTYPE
+from radmap.analysis.io import (
     ReadResult,
     atomic_write_bytes,
     atomic_write_text,
@@ -26,7 +25,7 @@ from analysis.io import (
     read_imaging,
     save_bundle,
 )
-from analysis.validate import InputError
+from radmap.analysis.validate import InputError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPRESSION = FIXTURES / "expression_small.csv"
@@ -913,7 +912,7 @@ def test_read_expression_fast_and_checked_paths_agree(tmp_path, monkeypatch):
     text = ",S-1,S-2,S-3\nTP53,1.5,NA,inf\nEGFR,null,2e3,-4\nMYC,,0.25,Not Collected\n"
     path = _write(tmp_path / "e.csv", text)
     fast = [read_expression(path, max_missing=1.0), read_expression(EXPRESSION)]
-    monkeypatch.setattr(rio, "_fast_numeric_table", lambda text, delimiter: None)
+    monkeypatch.setattr(rio.tables, "_fast_numeric_table", lambda text, delimiter: None)
     checked = [read_expression(path, max_missing=1.0), read_expression(EXPRESSION)]
     for quick, careful in zip(fast, checked):
         pd.testing.assert_frame_equal(quick.frame, careful.frame)

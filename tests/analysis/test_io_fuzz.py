@@ -9,9 +9,8 @@ from pathlib import Path
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from analysis.io import ReadResult, read_aim, read_clinical, read_expression, read_imaging
-from analysis.validate import InputError
+from radmap.analysis.io import ReadResult, read_aim, read_clinical, read_expression, read_imaging
+from radmap.analysis.validate import InputError
 
 FUZZ = settings(
     max_examples=50,

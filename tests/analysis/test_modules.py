@@ -6,13 +6,12 @@ import anndata
 import numpy as np
 import pandas as pd
 import pytest
+from radmap.analysis import modules
+from radmap.analysis.bundle import EIGENGENES_KEY, UNASSIGNED
+from radmap.analysis.validate import InputError
 from scipy.cluster.hierarchy import linkage
 from scipy.spatial.distance import squareform
 from sklearn.metrics import adjusted_rand_score
-
-from analysis import modules
-from analysis.bundle import EIGENGENES_KEY, UNASSIGNED
-from analysis.validate import InputError
 
 SIZES = (80, 60, 50, 40)
 

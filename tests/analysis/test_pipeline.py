@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from radmap.analysis import bundle, datasets, io
+from radmap.analysis.pipeline import Config, build_bundle, run, write_outputs
+from radmap.analysis.validate import InputError
 from sklearn.metrics import adjusted_rand_score
-
-from analysis import bundle, datasets, io
-from analysis.pipeline import Config, build_bundle, run, write_outputs
-from analysis.validate import InputError
 
 
 @pytest.fixture(scope="module")

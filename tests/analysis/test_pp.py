@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from analysis import pp
-from analysis.bundle import INPUT_LAYER
-from analysis.validate import InputError
+from radmap.analysis import pp
+from radmap.analysis.bundle import INPUT_LAYER
+from radmap.analysis.validate import InputError
 
 
 def frame(values: np.ndarray) -> pd.DataFrame:

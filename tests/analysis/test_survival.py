@@ -7,11 +7,10 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import logrank_test, multivariate_logrank_test
+from radmap.analysis import datasets, survival
+from radmap.analysis.bundle import SURVIVAL_EVENT, SURVIVAL_TIME
+from radmap.analysis.validate import InputError
 from scipy import stats
-
-from analysis import datasets, survival
-from analysis.bundle import SURVIVAL_EVENT, SURVIVAL_TIME
-from analysis.validate import InputError
 
 
 @pytest.fixture(scope="module")

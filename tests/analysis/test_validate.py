@@ -3,8 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from analysis.validate import (
+from radmap.analysis.validate import (
     InputError,
     category_levels,
     check_types,

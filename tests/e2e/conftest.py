@@ -78,7 +78,7 @@ def serve(app) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def live_server(e2e_root, toy_bundle):
     """Base URL of the explorer serving the toy bundle."""
-    from explorer.app import create_app
+    from radmap.explorer.app import create_app
 
     bundle, gene_sets = toy_bundle
     app = create_app(
@@ -93,8 +93,8 @@ LOGIN = ("ana", "correct horse battery")
 @pytest.fixture(scope="session")
 def login_server(e2e_root, toy_bundle):
     """Base URL of the explorer on the toy bundle with a login (user and password: LOGIN)."""
-    from explorer.app import create_app
-    from explorer.auth import add_user
+    from radmap.explorer.app import create_app
+    from radmap.explorer.auth import add_user
 
     users = e2e_root / "users.txt"
     add_user(users, *LOGIN)

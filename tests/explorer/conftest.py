@@ -15,10 +15,9 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+from radmap.analysis import bundle as B
+from radmap.analysis.survival import SURVIVAL_COLUMNS
 from scipy import stats
-
-from analysis import bundle as B
-from analysis.survival import SURVIVAL_COLUMNS
 
 TOY_MODULES = ("M1", "M2", "M3", "M4")
 TOY_GENE_SYMBOLS = (
@@ -522,6 +521,6 @@ def toy_adata(toy_bundle_path) -> ad.AnnData:
 
 @pytest.fixture(scope="session")
 def toy_data(toy_bundle_path, toy_adata):
-    from explorer.data import BundleData
+    from radmap.explorer.data import BundleData
 
     return BundleData(toy_bundle_path, gene_sets=toy_gene_sets(toy_adata))

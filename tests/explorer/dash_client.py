@@ -193,7 +193,7 @@ def gunicorn_command(
         f"127.0.0.1:{port}",
         "--timeout",
         str(timeout),
-        "explorer.app:make_server()",
+        "radmap.explorer.app:make_server()",
     ]
 
 
@@ -210,7 +210,7 @@ def gunicorn_env(bundle: Path, workdir: Path) -> dict[str, str]:
 def start_gunicorn(
     bundle: Path, workdir: Path, *, workers: int = 2, port: int | None = None, log=None
 ) -> HttpApp:
-    """Start ``gunicorn -w workers "explorer.app:make_server()"`` on 127.0.0.1."""
+    """Start ``gunicorn -w workers "radmap.explorer.app:make_server()"`` on 127.0.0.1."""
     port = port or free_port()
     env = gunicorn_env(bundle, workdir)
     process = subprocess.Popen(

@@ -8,9 +8,9 @@ import warnings
 from types import SimpleNamespace
 
 import pytest
+from radmap.explorer import app as app_module
+from radmap.explorer.app import content_security_policy, create_app, make_server, run
 
-from explorer import app as app_module
-from explorer.app import content_security_policy, create_app, make_server, run
 from tests.explorer.conftest import toy_gene_sets
 from tests.explorer.dash_client import callback_body, component_id, output_specs
 
@@ -218,8 +218,8 @@ def test_run_warns_when_listening_on_every_interface(monkeypatch, toy_bundle_pat
 
 
 def test_a_damaged_pin_file_is_reported_on_the_hypotheses_page(toy_bundle_path, tmp_path):
-    from explorer.data import BundleData
-    from explorer.hypotheses import PinStore
+    from radmap.explorer.data import BundleData
+    from radmap.explorer.hypotheses import PinStore
 
     store = PinStore(tmp_path / "pins", BundleData(toy_bundle_path).bundle_id)
     store.add({"kind": "gene", "gene": "EGFR", "note": "kept in the backup"})

@@ -8,10 +8,10 @@ import subprocess
 import sys
 
 import pytest
+from radmap.analysis.validate import InputError
+from radmap.explorer.app import create_app
+from radmap.explorer.auth import BasicAuth, add_user, read_users
 
-from analysis.validate import InputError
-from explorer.app import create_app
-from explorer.auth import BasicAuth, add_user, read_users
 from tests.explorer.conftest import toy_gene_sets
 
 
@@ -115,7 +115,7 @@ def test_callbacks_need_a_login(client):
 
 def test_add_user_command_and_serve_checks_the_file(tmp_path, toy_bundle_path):
     path = tmp_path / "users.txt"
-    command = [sys.executable, "-m", "analysis.cli"]
+    command = [sys.executable, "-m", "radmap.cli"]
     added = subprocess.run(
         [*command, "add-user", str(path), "carla", "--password-stdin"],
         input="a long passphrase\n",

@@ -11,12 +11,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
-
-from explorer.callbacks import cohort, core, gene, module, network, pins, volcano
-from explorer.callbacks import map as map_cb
-from explorer.callbacks.common import collect_state, grid, records, state_from_entries
-from explorer.hypotheses import PinStore
-from explorer.state import ViewState
+from radmap.explorer.callbacks import cohort, core, gene, module, network, pins, volcano
+from radmap.explorer.callbacks import map as map_cb
+from radmap.explorer.callbacks.common import collect_state, grid, records, state_from_entries
+from radmap.explorer.hypotheses import PinStore
+from radmap.explorer.state import ViewState
 
 
 def _find(component, predicate):
@@ -191,9 +190,9 @@ def test_export_download_is_a_base64_file(toy_data, monkeypatch):
         calls.update(fmt=fmt, width=width, provenance=provenance, n_traces=len(fig.data))
         return b"<svg></svg>", provenance
 
-    import explorer.export
+    import radmap.explorer.export
 
-    monkeypatch.setattr(explorer.export, "export_figure", fake_export)
+    monkeypatch.setattr(radmap.explorer.export, "export_figure", fake_export)
     figure = go.Figure(go.Scatter(x=[1], y=[2])).to_plotly_json()
     state = ViewState(page="map", feature="pack_years")
     download = core.export_download(
@@ -226,7 +225,7 @@ def test_provenance_and_table_downloads(toy_data):
 
 
 def test_error_messages_are_short_and_safe():
-    from analysis.validate import InputError
+    from radmap.analysis.validate import InputError
 
     assert "gene 'X' missing" in core.error_message(InputError("gene 'X' missing"))
     message = core.error_message(RuntimeError("secret /path"))
@@ -496,7 +495,7 @@ def test_a_forged_pin_url_never_becomes_a_link(toy_data, tmp_path):
 
 
 def test_oversized_requests_are_refused(toy_data, tmp_path):
-    from explorer.app import MAX_REQUEST_BYTES, create_app
+    from radmap.explorer.app import MAX_REQUEST_BYTES, create_app
 
     server = create_app(
         toy_data.path, pins_dir=tmp_path / "pins", cache_dir=tmp_path / "cache"

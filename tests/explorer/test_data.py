@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from lifelines.statistics import multivariate_logrank_test
+from radmap.analysis import bundle as B
+from radmap.analysis.validate import InputError
+from radmap.explorer.data import BundleData
 from scipy import stats
 
-from analysis import bundle as B
-from analysis.validate import InputError
-from explorer.data import BundleData
 from tests.explorer.conftest import toy_gene_sets, write_toy_bundle
 
 

@@ -18,12 +18,11 @@ import plotly.graph_objects as go
 import pytest
 from defusedxml import ElementTree
 from PIL import Image
-
-from analysis import __version__ as radmap_version
-from analysis.validate import InputError
-from explorer import export
-from explorer.figures import map_heatmap
-from explorer.hypotheses import report_html
+from radmap.analysis import __version__ as radmap_version
+from radmap.analysis.validate import InputError
+from radmap.explorer import export
+from radmap.explorer.figures import map_heatmap
+from radmap.explorer.hypotheses import report_html
 
 PROVENANCE = {
     "bundle_hash": "sha256:abc123",

@@ -9,10 +9,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
-
-from analysis.validate import InputError
-from explorer.figures import (
+from radmap.analysis.validate import InputError
+from radmap.explorer.figures import (
     DIVERGING,
     PUBLICATION_SIZES,
     empty_figure,
@@ -32,7 +30,7 @@ from explorer.figures import (
     summarise_families,
     volcano,
 )
-from explorer.figures.style import (
+from radmap.explorer.figures.style import (
     OKABE_ITO,
     UNASSIGNED_COLOR,
     FrozenArray,
@@ -40,7 +38,8 @@ from explorer.figures.style import (
     pt_to_px,
     restore_figure,
 )
-from explorer.figures.survival import at_risk_at
+from radmap.explorer.figures.survival import at_risk_at
+from scipy import stats
 
 IMAGE_TYPES = ["original", "square", "squareroot", "logarithm", "exponential", "gradient"]
 IMAGE_TYPES += [

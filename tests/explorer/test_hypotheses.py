@@ -9,9 +9,8 @@ from html.parser import HTMLParser
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-
-from analysis.validate import InputError
-from explorer.hypotheses import PinStore, escape_markdown, report_html, report_markdown
+from radmap.analysis.validate import InputError
+from radmap.explorer.hypotheses import PinStore, escape_markdown, report_html, report_markdown
 
 XSS_NOTE = "<script>alert(1)</script>"
 

@@ -392,7 +392,7 @@ def test_radmap_serve_runs_preloaded_workers_and_stops_on_ctrl_c(toy_bundle_path
 
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "analysis.cli", "serve", str(toy_bundle_path), "--port", str(port),
+        [sys.executable, "-m", "radmap.cli", "serve", str(toy_bundle_path), "--port", str(port),
          "--pins-dir", str(tmp_path / "pins")],
         cwd=ROOT,
         env=os.environ | {"XDG_CACHE_HOME": str(tmp_path / "cache"), "HOME": str(tmp_path)},

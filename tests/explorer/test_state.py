@@ -7,8 +7,7 @@ from urllib.parse import parse_qs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from explorer.state import (
+from radmap.explorer.state import (
     DEFAULTS,
     PAGE_KEYS,
     PAGES,

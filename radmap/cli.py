@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .validate import InputError
+from .analysis.validate import InputError
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
@@ -208,7 +208,7 @@ def _progress(message: str) -> None:
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
-    from .pipeline import Config, run
+    from .analysis.pipeline import Config, run
 
     config = Config.from_toml(args.config) if args.config else Config()
     options = {
@@ -222,7 +222,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
 
 
 def _serve(bundle: Path, args: argparse.Namespace) -> int:
-    from explorer.app import run as run_app
+    from .explorer.app import run as run_app
 
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
@@ -244,7 +244,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from .datasets import demo_bundle_path
+    from .analysis.datasets import demo_bundle_path
 
     path = demo_bundle_path(rebuild=args.rebuild, progress=_progress)
     if args.no_serve:
@@ -256,7 +256,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _run_add_user(args: argparse.Namespace) -> int:
     import getpass
 
-    from explorer.auth import add_user
+    from .explorer.auth import add_user
 
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

@@ -1,0 +1,315 @@
+"""Reading an expression matrix (genes x samples or samples x genes) in the formats labs have."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from ..validate import InputError, normalise_id
+
+# anndata and h5py (about half a second to import) are imported where h5ad files are read
+# or written, so that a bad table is reported without that wait.
+if TYPE_CHECKING:
+    import anndata as ad
+
+
+from .common import (
+    _DECIMAL_COMMA,
+    _DECIMAL_COMMA_HINT,
+    _ENSEMBL,
+    _SAMPLE_ID,
+    PathLike,
+    ReadResult,
+    _describe,
+    _examples,
+    _Notes,
+    _reading,
+)
+from .tables import (
+    _binary_kind,
+    _check_file,
+    _check_format,
+    _fast_numeric_table,
+    _is_text_table,
+    _load_text,
+    _parse_cells,
+    _read_table,
+    _split_suffix,
+)
+
+
+def _sample_like_fraction(labels: Sequence[str]) -> float:
+    labels = [str(label) for label in labels[:2000] if str(label)]
+    if not labels:
+        return 0.0
+    hits = sum(bool(_SAMPLE_ID.match(s)) and not _ENSEMBL.match(s) for s in labels)
+    return hits / len(labels)
+
+
+def _resolve_orientation(rows: Sequence[str], columns: Sequence[str], notes: _Notes) -> str:
+    row_fraction = _sample_like_fraction(rows)
+    column_fraction = _sample_like_fraction(columns)
+    if column_fraction >= 0.8 and row_fraction <= 0.2:
+        return "genes_by_samples"
+    if row_fraction >= 0.8 and column_fraction <= 0.2:
+        return "samples_by_genes"
+    if len(rows) > len(columns):
+        return "genes_by_samples"
+    if len(columns) > len(rows):
+        return "samples_by_genes"
+    notes.warn(
+        "cannot tell genes from samples (square table, labels ambiguous); assumed genes in rows "
+        "- pass orientation='samples_by_genes' if that is wrong"
+    )
+    return "genes_by_samples"
+
+
+def _scale_hint(frame: pd.DataFrame) -> str:
+    values = frame.to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return "log"
+    if finite.min() >= 0:
+        if np.all(finite == np.round(finite)) and finite.max() > 100:
+            return "counts"
+        if finite.max() > 50:
+            return "fpkm"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = np.nanmean(values, axis=0)
+        sds = np.nanstd(values, axis=0, ddof=1)
+    ok = np.isfinite(means) & np.isfinite(sds)
+    if ok.any() and np.median(np.abs(means[ok])) < 0.1 and np.median(np.abs(sds[ok] - 1)) < 0.1:
+        return "zscore"
+    return "log"
+
+
+def _read_h5ad(path: Path, *, remedy: str) -> ad.AnnData:
+    """Read an ``.h5ad`` file; a foreign or damaged file is an InputError saying which."""
+    import anndata as ad
+    import h5py
+
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError as exc:
+        raise InputError(
+            f"{path.name}: cannot be read ({exc.strerror or exc}); check its permissions"
+        ) from exc
+    try:
+        is_hdf5 = h5py.is_hdf5(path)
+    except OSError:
+        is_hdf5 = False
+    if not is_hdf5:
+        kind = _binary_kind(head)
+        what = f"it is {kind[0]}" if kind is not None else "not HDF5, or truncated"
+        raise InputError(f"{path.name}: not an h5ad file ({what}); {remedy}")
+    try:
+        return ad.read_h5ad(path)
+    except Exception as exc:  # h5py/anndata raise many unrelated types for a broken file
+        raise InputError(
+            f"{path.name}: not an h5ad file, or a damaged or truncated one ({_describe(exc)}); "
+            f"{remedy}"
+        ) from exc
+
+
+def _expression_from_h5ad(path: Path) -> tuple[list[str], list[str], np.ndarray]:
+    adata = _read_h5ad(
+        path, remedy="write it again with AnnData.write_h5ad, or give the expression as a table"
+    )
+    matrix = adata.X
+    if matrix is None:
+        raise InputError(f"{path.name}: the AnnData object has no X matrix")
+    matrix = matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
+    return list(map(str, adata.obs_names)), list(map(str, adata.var_names)), matrix.astype(float)
+
+
+def _expression_from_table(
+    path: Path, orientation: str, notes: _Notes
+) -> tuple[list[str], list[str], np.ndarray, str]:
+    """Samples, genes and a samples x genes matrix, plus the orientation used."""
+    loaded = _load_text(path, notes) if _is_text_table(path) else None
+    fast = _fast_numeric_table(*loaded) if loaded is not None else None
+    if fast is not None:
+        column_labels, row_labels, numbers = fast
+    else:
+        column_labels, row_labels, numbers = _numeric_cells(path, notes, loaded)
+    if orientation == "auto":
+        orientation = _resolve_orientation(row_labels, column_labels, notes)
+    if orientation == "genes_by_samples":
+        return column_labels, row_labels, numbers.T, orientation
+    return row_labels, column_labels, numbers, orientation
+
+
+def _numeric_cells(
+    path: Path, notes: _Notes, loaded: tuple[str, str] | None
+) -> tuple[list[str], list[str], np.ndarray]:
+    """Column labels, row labels and values, checking every cell."""
+    header, body = _read_table(path, notes, loaded)
+    row_labels = body.iloc[:, 0].tolist()
+    column_labels = header[1:]
+    cells = body.iloc[:, 1:]
+    missing, numbers = _parse_cells(cells)
+    bad = np.isnan(numbers) & ~missing
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        if _DECIMAL_COMMA.fullmatch(str(cells.iat[i, j]).strip()):
+            hint = f" ({_DECIMAL_COMMA_HINT})"
+        elif bad[:, j].sum() == (~missing[:, j]).sum():
+            hint = (
+                " (the whole column is text: remove annotation columns so that only the label "
+                "column precedes the values)"
+            )
+        else:
+            hint = ""
+        raise InputError(
+            f"{path.name}: non-numeric value {cells.iat[i, j]!r} in column "
+            f"{column_labels[j]!r} (row {row_labels[i]!r}); expression values must be numbers, "
+            f"NA or empty ({int(bad.sum())} such cells){hint}"
+        )
+    return column_labels, row_labels, numbers
+
+
+def read_expression(
+    path: PathLike,
+    *,
+    orientation: str = "auto",
+    max_missing: float = 0.2,
+) -> ReadResult:
+    """Read a gene expression matrix.
+
+    Parameters
+    ----------
+    path
+        CSV / TSV / TXT (delimiter sniffed; ``.gz`` etc. fine), XLSX, Parquet or ``.h5ad``
+        (``X`` with ``obs`` = samples; ``orientation`` is ignored). In tables the first column
+        holds the row labels: gene symbols (``genes_by_samples``, the GEO layout) or sample IDs
+        (``samples_by_genes``); the header holds the other axis.
+    orientation
+        ``"auto"``, ``"genes_by_samples"`` or ``"samples_by_genes"``. Auto rule: the axis whose
+        labels look like sample IDs (``GSM123``, ``TCGA-...``, or ending in digits after a
+        separator: ``R01-023``, ``Sample_12``; Ensembl IDs excluded) in at least 80% of cases, while the other axis does in at most 20%, is the sample axis; otherwise the
+        longer axis is the gene axis; a square table is taken as genes in rows (warning).
+    max_missing
+        Genes with a larger fraction of missing values are dropped.
+
+    Returns
+    -------
+    :class:`ReadResult` with ``frame`` = samples x genes (float64; index = normalised sample
+    IDs, columns = gene symbols) and ``info`` keys ``orientation``, ``n_genes``,
+    ``n_samples``, ``duplicates_collapsed`` (rows removed because their gene symbol occurred
+    before; for each duplicated symbol the row with the highest mean is kept),
+    ``dropped_missing`` (genes dropped for missing values) and ``scale_hint``: ``"counts"``
+    (non-negative integers, max > 100), ``"fpkm"`` (non-negative, max > 50), ``"zscore"``
+    (median gene mean within 0.1 of 0 and median SD within 0.1 of 1) or ``"log"``.
+
+    Raises
+    ------
+    InputError
+        Unreadable, empty or header-only file, a single column (wrong delimiter), a
+        non-numeric cell (the message names column, row and value), duplicated sample IDs,
+        nothing left after filtering.
+    """
+    path = Path(path)
+    notes = _Notes(path.name)
+    if orientation not in ("auto", "genes_by_samples", "samples_by_genes"):
+        raise InputError(
+            f"orientation must be 'auto', 'genes_by_samples' or 'samples_by_genes', "
+            f"not {orientation!r}"
+        )
+    if not 0 <= max_missing <= 1:
+        raise InputError(f"max_missing must be a fraction between 0 and 1, not {max_missing!r}")
+
+    with _reading(path.name):
+        _check_file(path)
+        _check_format(path, h5ad=True)
+        if _split_suffix(path)[0] == ".h5ad":
+            samples, genes, matrix = _expression_from_h5ad(path)
+            orientation = "samples_by_genes"
+        else:
+            samples, genes, matrix, orientation = _expression_from_table(path, orientation, notes)
+
+        sample_ids = [normalise_id(s) for s in samples]
+        for position, sample in enumerate(sample_ids):
+            if not sample:
+                raise InputError(
+                    f"{path.name}: sample number {position + 1} has no ID; label every sample"
+                )
+        duplicated = pd.Index(sample_ids)[pd.Index(sample_ids).duplicated()]
+        if len(duplicated):
+            raise InputError(
+                f"{path.name}: duplicated sample ID {duplicated[0]!r}; each sample must appear once"
+            )
+        frame = pd.DataFrame(matrix, index=sample_ids, columns=[str(g).strip() for g in genes])
+
+        unnamed = frame.columns == ""
+        if unnamed.any():
+            notes.warn(f"dropped {int(unnamed.sum())} rows without a gene symbol")
+            frame = frame.loc[:, ~unnamed]
+
+        infinite = np.isinf(frame.to_numpy())
+        if infinite.any():
+            notes.warn(f"{int(infinite.sum())} infinite values set to missing")
+            frame = frame.mask(infinite)
+
+        duplicates_collapsed = 0
+        if frame.columns.duplicated().any():
+            order = pd.DataFrame(
+                {
+                    "gene": frame.columns,
+                    "mean": frame.mean(axis=0).to_numpy(),
+                    "pos": range(0, frame.shape[1]),
+                }
+            )
+            kept = (
+                order.sort_values("mean", ascending=False, kind="stable", na_position="last")
+                .drop_duplicates("gene")
+                .sort_values("pos")["pos"]
+                .to_numpy()
+            )
+            duplicates_collapsed = frame.shape[1] - len(kept)
+            symbols = frame.columns[frame.columns.duplicated()].unique()
+            notes.warn(
+                f"{len(symbols)} gene symbols occur more than once ({duplicates_collapsed} extra "
+                f"rows); kept the row with the highest mean for each: {_examples(symbols)}"
+            )
+            frame = frame.iloc[:, kept]
+
+        missing_fraction = frame.isna().mean(axis=0)
+        too_sparse = missing_fraction > max_missing
+        if too_sparse.any():
+            notes.warn(
+                f"dropped {int(too_sparse.sum())} genes with more than {max_missing:.0%} missing "
+                f"values: {_examples(frame.columns[too_sparse])}"
+            )
+            frame = frame.loc[:, ~too_sparse]
+        if frame.shape[1] == 0:
+            raise InputError(f"{path.name}: no gene left with enough non-missing values")
+
+        empty_samples = frame.isna().all(axis=1)
+        if empty_samples.any():
+            notes.warn(
+                f"dropped {int(empty_samples.sum())} samples with no values: "
+                f"{_examples(frame.index[empty_samples])}"
+            )
+            frame = frame.loc[~empty_samples]
+        if frame.shape[0] == 0:
+            raise InputError(f"{path.name}: no sample has any expression value")
+
+    frame = frame.astype(np.float64)
+    frame.index.name = None
+    frame.columns.name = None
+    info = {
+        "orientation": orientation,
+        "n_genes": int(frame.shape[1]),
+        "n_samples": int(frame.shape[0]),
+        "duplicates_collapsed": int(duplicates_collapsed),
+        "dropped_missing": int(too_sparse.sum()),
+        "scale_hint": _scale_hint(frame),
+    }
+    return ReadResult(frame=frame, info=info, warnings=notes.messages, source=path.name)

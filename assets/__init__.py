@@ -1,0 +1,1 @@
+"""Static files of the explorer (CSS, favicon), served at /assets/."""

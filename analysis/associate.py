@@ -48,6 +48,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special, stats
 
+from .multitest import bh
 from .validate import InputError
 
 logger = logging.getLogger("radmap")
@@ -62,6 +63,34 @@ CONTINUOUS_TESTS = ("spearman", "pearson")
 BINARY_TESTS = ("welch", "mannwhitney")
 CATEGORICAL_TESTS = ("kruskal", "anova")
 RANK_TESTS = frozenset({"spearman", "mannwhitney", "kruskal", "partial_spearman"})
+EFFECT_MEASURES = {
+    ("correlation", "spearman"): "rho",
+    ("correlation", "pearson"): "r",
+    ("correlation", "partial_spearman"): "partial_rho",
+    ("correlation", "partial_pearson"): "partial_r",
+    ("binary", "welch"): "hedges_g",
+    ("binary", "mannwhitney"): "rank_biserial",
+    ("binary", "ols"): "standardised_coefficient",
+    ("categorical", "kruskal"): "epsilon_squared",
+    ("categorical", "anova"): "eta_squared",
+    ("categorical", "ols"): "partial_eta_squared",
+}
+"""Name of the effect measure of each (feature kind, test)."""
+SIGNED_MEASURES = frozenset(
+    {
+        "rho",
+        "r",
+        "partial_rho",
+        "partial_r",
+        "hedges_g",
+        "rank_biserial",
+        "standardised_coefficient",
+        "log_hr",
+        "log_odds_ratio",
+    }
+)
+"""Effect measures with a direction (negative values mean something); the others
+(epsilon-squared, eta-squared, Cramér's V, chi-square) are never negative and get no sign."""
 MANY_PATTERNS = 200
 """Above this many distinct missing-value patterns in ``values`` a slowness note is added."""
 
@@ -73,26 +102,6 @@ _ROW_BLOCK = 4096
 # --------------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------------
-
-
-def bh(p: ArrayLike) -> np.ndarray:
-    """Benjamini–Hochberg q-values over all non-NaN entries of an array of any shape.
-
-    Parameters
-    ----------
-    p
-        p-values; NaN entries stay NaN and do not count towards the number of tests.
-
-    Returns
-    -------
-    q-values with the shape of ``p`` (float64).
-    """
-    p = np.asarray(p, dtype=np.float64)
-    q = np.full(p.shape, np.nan)
-    tested = ~np.isnan(p)
-    if tested.any():
-        q[tested] = stats.false_discovery_control(p[tested], method="bh")
-    return q
 
 
 @dataclass
@@ -118,6 +127,8 @@ class Associations:
         ``""`` otherwise.
     n_pairs
         Patients used per pair, only when ``values`` had missing values (else ``None``).
+    measure
+        Name of the effect measure per feature (see :data:`EFFECT_MEASURES`).
     notes
         Features not tested (and why) and groups left out, for the user's warnings list.
     """
@@ -130,6 +141,7 @@ class Associations:
     contrast: pd.Series
     n_pairs: pd.DataFrame | None = field(default=None)
     notes: list[str] = field(default_factory=list)
+    measure: pd.Series | None = field(default=None)
 
     def q(self, scope: Literal["all", "per_feature"] = "all") -> pd.DataFrame:
         """Benjamini–Hochberg q-values.
@@ -169,8 +181,8 @@ def tidy(
 
     Returns
     -------
-    Columns ``[variable_name, "feature", "test", "statistic", "effect", "p", "q", "n"]``,
-    variable-major; pairs without a p-value are kept (q NaN).
+    Columns ``[variable_name, "feature", "test", "statistic", "effect", "effect_measure",
+    "p", "q", "n"]``, variable-major; pairs without a p-value are kept (q NaN).
     """
     variables = assoc.p.index.astype(str)
     features = assoc.p.columns.astype(str)
@@ -179,6 +191,10 @@ def tidy(
         n = assoc.n_pairs.to_numpy().ravel()
     else:
         n = np.tile(assoc.n.reindex(assoc.p.columns).to_numpy(), n_variables)
+    if assoc.measure is not None:
+        measures = assoc.measure.reindex(assoc.p.columns).fillna("").to_numpy(dtype=object)
+    else:
+        measures = np.full(n_features, "", dtype=object)
     return pd.DataFrame(
         {
             variable_name: np.repeat(np.asarray(variables, dtype=object), n_features),
@@ -189,6 +205,7 @@ def tidy(
             ),
             "statistic": assoc.statistic.to_numpy(dtype=np.float64).ravel(),
             "effect": assoc.effect.to_numpy(dtype=np.float64).ravel(),
+            "effect_measure": np.tile(measures, n_variables),
             "p": assoc.p.to_numpy(dtype=np.float64).ravel(),
             "q": assoc.q(q_scope).to_numpy().ravel(),
             "n": np.asarray(n, dtype=np.int64),
@@ -196,15 +213,73 @@ def tidy(
     )
 
 
+MONTE_CARLO_DRAWS = 9999
+"""Random tables drawn (with the observed margins) for a Monte-Carlo chi-square p-value."""
+
+
+def sparse_table(counts: np.ndarray) -> bool:
+    """Cochran's rule: the chi-square approximation is unreliable when an expected count is
+    below 1 or more than 20 % of them are below 5."""
+    counts = np.asarray(counts, dtype=np.float64)
+    expected = np.outer(counts.sum(axis=1), counts.sum(axis=0)) / counts.sum()
+    return bool((expected < 1).any() or (expected < 5).mean() > 0.2)
+
+
+def _chi2_statistics(tables: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.nansum((tables - expected) ** 2 / expected, axis=(-2, -1))
+
+
+def contingency_test(
+    counts: ArrayLike, *, draws: int = MONTE_CARLO_DRAWS, seed: int = 0
+) -> tuple[str, float, float, float]:
+    """Test of independence for one contingency table, exact when counts are sparse.
+
+    - 2 x 2: Fisher's exact test (statistic = odds ratio, as ``scipy.stats.fisher_exact``);
+    - larger, not sparse (:func:`sparse_table`): chi-square test without continuity
+      correction (as ``scipy.stats.chi2_contingency``);
+    - larger and sparse: the same chi-square statistic with a Monte-Carlo p-value from
+      ``draws`` random tables with the observed margins (``scipy.stats.random_table``),
+      ``p = (1 + #{X^2* >= X^2}) / (draws + 1)``, as R's ``chisq.test(simulate.p.value=TRUE)``.
+
+    Returns
+    -------
+    ``(test, statistic, cramers_v, p)`` with test ``fisher`` / ``chi2`` / ``chi2_monte_carlo``.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    effect = float(stats.contingency.association(counts, method="cramer"))
+    if counts.shape == (2, 2):
+        result = stats.fisher_exact(counts)
+        return "fisher", float(result.statistic), effect, float(result.pvalue)
+    result = stats.chi2_contingency(counts, correction=False)
+    if not sparse_table(counts):
+        return "chi2", float(result.statistic), effect, float(result.pvalue)
+    expected = result.expected_freq
+    observed = _chi2_statistics(counts, expected)
+    tables = stats.random_table(counts.sum(axis=1), counts.sum(axis=0)).rvs(
+        size=draws, random_state=np.random.default_rng(seed)
+    )
+    simulated = _chi2_statistics(tables, expected)
+    p = (1 + np.count_nonzero(simulated >= observed * (1 - 1e-12))) / (draws + 1)
+    return "chi2_monte_carlo", float(observed), effect, float(p)
+
+
 def associate_categorical(
-    left: pd.DataFrame, right: pd.DataFrame, *, max_levels: int = 50
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    *,
+    max_levels: int = 50,
+    min_group: int = 1,
+    notes: list[str] | None = None,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Contingency tests between every categorical column of ``left`` and of ``right``.
 
-    Each pair uses the patients with both values (levels never observed among them are left
-    out). A 2 x 2 table gets Fisher's exact test (statistic = odds ratio of the table with
-    levels in category order, or sorted), larger tables the chi-square test of independence
-    (no continuity correction); effect = Cramér's V (uncorrected chi-square, = |phi| for 2 x 2).
+    Each pair uses the patients with both values; levels with fewer than ``min_group`` of
+    them are left out (and said so in ``notes``), as are levels never observed. The test is
+    :func:`contingency_test`: Fisher's exact test for 2 x 2 tables, chi-square otherwise,
+    with a Monte-Carlo p-value when the table is sparse. Effect = Cramér's V (uncorrected
+    chi-square, = |phi| for 2 x 2), measure ``cramers_v`` (unsigned).
 
     Parameters
     ----------
@@ -213,12 +288,18 @@ def associate_categorical(
         the index.
     max_levels
         Columns with more levels than this are rejected (they are not categorical).
+    min_group
+        Smallest level size kept in a table.
+    notes
+        When given, messages about left-out levels and untested pairs are appended to it.
+    seed
+        Seed of the Monte-Carlo p-values.
 
     Returns
     -------
-    Columns ``left``, ``right``, ``test`` (``fisher`` / ``chi2``), ``statistic``, ``effect``,
-    ``p``, ``q`` (Benjamini–Hochberg over the table), ``n``. Pairs with fewer than two levels
-    on either side keep NaN statistics.
+    Columns ``left``, ``right``, ``test`` (``fisher`` / ``chi2`` / ``chi2_monte_carlo``),
+    ``statistic``, ``effect``, ``effect_measure``, ``p``, ``q`` (Benjamini–Hochberg over the
+    table), ``n``. Pairs with fewer than two levels on either side keep NaN statistics.
     """
     patients = left.index.intersection(right.index, sort=False)
     if len(patients) == 0:
@@ -238,25 +319,36 @@ def associate_categorical(
         for right_name, right_column in right.loc[patients].items():
             both = left_column.notna() & right_column.notna()
             table = pd.crosstab(left_column[both], right_column[both], dropna=False)
-            table = table.loc[table.sum(axis=1) > 0, table.sum(axis=0) > 0]
-            row = {"left": left_name, "right": right_name, "n": int(both.sum())}
-            row["test"] = "fisher" if table.shape == (2, 2) else "chi2"
+            small_rows = table.sum(axis=1) < max(min_group, 1)
+            small_columns = table.sum(axis=0) < max(min_group, 1)
+            if min_group > 1 and notes is not None:
+                left_out = [
+                    f"{level} ({int(size)})"
+                    for sizes in (table.sum(axis=1), table.sum(axis=0))
+                    for level, size in sizes.items()
+                    if 0 < size < min_group
+                ]
+                if left_out:
+                    notes.append(
+                        f"{left_name} x {right_name}: levels with < {min_group} patients left "
+                        f"out ({', '.join(left_out)})"
+                    )
+            table = table.loc[~small_rows, ~small_columns]
+            row = {"left": left_name, "right": right_name, "n": int(table.to_numpy().sum())}
             if min(table.shape) < 2:
-                row.update(statistic=np.nan, effect=np.nan, p=np.nan)
+                row.update(test="", statistic=np.nan, effect=np.nan, p=np.nan)
+                if notes is not None:
+                    notes.append(
+                        f"{left_name} x {right_name}: fewer than 2 levels with >= "
+                        f"{max(min_group, 1)} patients on one side: not tested"
+                    )
             else:
-                counts = table.to_numpy()
-                if table.shape == (2, 2):
-                    result = stats.fisher_exact(counts)
-                else:
-                    result = stats.chi2_contingency(counts, correction=False)
-                row.update(
-                    statistic=float(result.statistic),
-                    effect=float(stats.contingency.association(counts, method="cramer")),
-                    p=float(result.pvalue),
-                )
+                test, statistic, effect, p = contingency_test(table.to_numpy(), seed=seed)
+                row.update(test=test, statistic=statistic, effect=effect, p=p)
             rows.append(row)
     table = pd.DataFrame(rows, columns=["left", "right", "test", "statistic", "effect", "p", "n"])
-    table.insert(6, "q", bh(table["p"].to_numpy(dtype=np.float64)))
+    table.insert(5, "effect_measure", "cramers_v")
+    table.insert(7, "q", bh(table["p"].to_numpy(dtype=np.float64)))
     table["n"] = table["n"].astype(np.int64)
     return table
 
@@ -838,6 +930,12 @@ def associate(
         ),
         n_pairs=pd.DataFrame(n_pairs.T, index=index, columns=columns) if any_missing else None,
         notes=notes,
+        measure=pd.Series(
+            [EFFECT_MEASURES[f.kind, f.test] for f in encoded],
+            index=columns,
+            name="effect_measure",
+            dtype=object,
+        ),
     )
     logger.info("associate: finished (%.2f s)", time.perf_counter() - started)
     return result

@@ -24,6 +24,7 @@ def read_imaging(
     path: PathLike,
     *,
     types: Mapping[str, str] | None = None,
+    levels: Mapping[str, list[str]] | None = None,
     source: str | None = None,
     id_column: str | None = None,
 ) -> ReadResult:
@@ -48,6 +49,10 @@ def read_imaging(
         in numeric order, as categories. Names that are not columns of this table are ignored,
         so one mapping can serve several readers; check it against the combined table with
         :func:`analysis.validate.check_types`. Unknown type names raise.
+    levels
+        Feature name -> its levels in order, lowest first (``feature_levels`` in the config):
+        overrides the shipped vocabularies; a text feature declared ordinal needs one unless
+        its values fit a known ordered scale (see :func:`analysis.validate.level_order`).
     source
         Feature source for every column (``semantic``, ``radiomic`` or ``clinical``) instead of
         the rule above.
@@ -103,7 +108,13 @@ def read_imaging(
             return source_of(column, numeric)
 
         frame, features, dropped = _build_features(
-            columns, index=index, types=types, source_of=source_of, group_of=group_of, notes=notes
+            columns,
+            index=index,
+            types=types,
+            levels=levels,
+            source_of=source_of,
+            group_of=group_of,
+            notes=notes,
         )
     if frame.shape[1] == 0:
         raise InputError(

@@ -23,7 +23,7 @@ from .common import (
     _examples,
     _Notes,
 )
-from .features import _build_features, _Dropped
+from .features import _build_features, _Dropped, finding_indicators
 
 
 @functools.lru_cache(maxsize=1)
@@ -232,13 +232,9 @@ def read_aim(directory: PathLike, *, types: Mapping[str, str] | None = None) -> 
             columns[label] = joined
             continue
         multi_valued[label] = joined.replace("", None)
-        annotated = pd.Series([bool(v) for v in values], index=index)
-        findings = sorted({finding for v in values for finding in v})
-        for finding in findings:
-            name = f"{label}: {finding}"
-            present = pd.Series([finding in v for v in values], index=index)
-            columns[name] = present.map({True: "present", False: "absent"}).where(annotated, "")
-            parents[name] = label
+        indicators = finding_indicators(label, values, index)
+        columns.update(indicators)
+        parents.update(dict.fromkeys(indicators, label))
     if multi_valued:
         notes.warn(
             f"{len(multi_valued)} multi-valued fields ({_examples(list(multi_valued), 5)}) "

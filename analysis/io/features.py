@@ -122,6 +122,27 @@ def _column_values(
     return pd.Series(values, index=raw.index), kind, how
 
 
+MULTI_VALUE_SEPARATOR = "|"
+
+
+def finding_indicators(
+    label: str, values: list[list[str]], index: pd.Index
+) -> dict[str, pd.Series]:
+    """One ``absent`` / ``present`` text column per finding of a multi-valued field.
+
+    ``values`` holds each patient's findings (an empty list = no value: missing in every
+    indicator). Columns are named ``"<label>: <finding>"``, findings sorted.
+    """
+    annotated = pd.Series([bool(v) for v in values], index=index)
+    columns = {}
+    for finding in sorted({finding for v in values for finding in v}):
+        present = pd.Series([finding in v for v in values], index=index)
+        columns[f"{label}: {finding}"] = present.map({True: "present", False: "absent"}).where(
+            annotated, ""
+        )
+    return columns
+
+
 def _is_free_text(n_distinct: int, n_present: int) -> bool:
     """Text with too many distinct values to be categories: more than max(20, n/2), or a
     different value for each of at least 10 patients."""

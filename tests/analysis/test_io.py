@@ -966,3 +966,29 @@ def test_read_expression_fast_and_checked_paths_agree(tmp_path, monkeypatch):
         assert quick.warnings == careful.warnings
     assert fast[0].frame.loc["S-1", "EGFR"] != fast[0].frame.loc["S-1", "EGFR"]  # NaN
     assert fast[0].frame.loc["S-2", "EGFR"] == 2000.0
+
+
+def test_read_imaging_splits_multi_valued_columns_into_indicators(tmp_path):
+    text = (
+        "ID,findings,shape\n"
+        "P1,pleural attachment|vascular convergence,round\n"
+        "P2,pleural attachment,oval\n"
+        "P3,,round\n"
+        "P4,vascular convergence|septal thickening,oval\n"
+    )
+    result = read_imaging(_write(tmp_path / "t.csv", text))
+    frame, features = result.frame, result.info["features"]
+    assert "findings" not in frame.columns
+    assert frame["findings: pleural attachment"].astype(object).tolist() == [
+        "present", "present", None, "absent",
+    ]  # fmt: skip
+    assert features.loc["findings: septal thickening", ["type", "levels", "parent"]].tolist() == [
+        "binary",
+        "absent|present",
+        "findings",
+    ]
+    assert features.loc["shape", "parent"] == ""
+    kept = result.info["multi_valued"]["findings"]
+    assert kept.tolist()[:2] == ["pleural attachment|vascular convergence", "pleural attachment"]
+    assert pd.isna(kept["P3"])
+    assert any("multi-valued" in w and "'findings'" in w for w in result.warnings)

@@ -10,6 +10,7 @@ imaging table, TCIA-style clinical table).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import os
@@ -167,6 +168,12 @@ class SyntheticCohort:
     feature_sources: dict[str, str] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=1)
+def _bundled_gene_sets() -> dict:
+    """The bundled Hallmark and GO gene sets, read once per process (read-only use)."""
+    return load_gene_sets(("hallmark", "go_bp"))
+
+
 def _radiomic_names() -> list[str]:
     names = [f"original_shape_{name}" for name in _SHAPE_FEATURES.split()]
     for image_type in _IMAGE_TYPES:
@@ -316,7 +323,7 @@ def synthetic(
             "5 genes; raise n_genes or lower n_modules"
         )
     rng = np.random.default_rng(seed)
-    gene_sets = load_gene_sets(("hallmark", "go_bp"))
+    gene_sets = _bundled_gene_sets()
     n_sequenced = n_patients
     n_patients = n_patients + n_imaging_only
     patients = pd.Index([f"SYN-{number:04d}" for number in range(1, n_patients + 1)])

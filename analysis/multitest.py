@@ -151,3 +151,38 @@ def hierarchical(p: ArrayLike, *, alpha: float = 0.05) -> Hierarchical:
         within = np.column_stack([bh(p[:, j]) for j in np.flatnonzero(selected)])
         q[:, selected] = np.minimum(within * m / n_selected, 1.0)
     return Hierarchical(q, family_p, family_level_q, selected, float(alpha))
+
+
+def across_families(p: ArrayLike, families: ArrayLike, *, alpha: float = 0.05) -> np.ndarray:
+    """Analysis-level q over declared families (Benjamini–Bogomolov with families as groups).
+
+    Each family's Simes p is tested by BH across families; within the R selected families
+    of m, the family's BH q is scaled by ``m / R`` (1 in families not selected). A test is a
+    discovery of the whole analysis at ``alpha`` when this q is at most ``alpha``: under a
+    full null the chance of any discovery stays near ``alpha`` however many families the
+    analysis declares, while each family keeps its own BH q for reading one family at a time.
+
+    Parameters
+    ----------
+    p
+        p-values (1-D); NaN = not tested.
+    families
+        Family label of each p-value.
+    alpha
+        Level of the family selection.
+    """
+    p = np.asarray(p, dtype=np.float64).ravel()
+    labels = pd.factorize(pd.Series(np.asarray(families, dtype=object).ravel()), sort=True)[0]
+    if len(labels) != len(p):
+        raise InputError(f"across_families: {len(p)} p-values but {len(labels)} family labels")
+    n_families = int(labels.max()) + 1 if len(labels) else 0
+    matrix = np.full((int(np.bincount(labels).max(initial=0)), n_families), np.nan)
+    rows = np.zeros(len(p), dtype=np.intp)
+    for family in range(n_families):
+        members = np.flatnonzero(labels == family)
+        rows[members] = np.arange(len(members))
+        matrix[: len(members), family] = p[members]
+    if matrix.size == 0:
+        return np.full(p.shape, np.nan)
+    result = hierarchical(matrix, alpha=alpha)
+    return result.q[rows, labels]

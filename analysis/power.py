@@ -35,6 +35,11 @@ POWER = 0.8
 ALPHA = 0.05
 
 
+def _scalar(value) -> float:
+    """statsmodels' solvers return a scalar or a one-element array."""
+    return float(np.asarray(value, dtype=float).ravel()[0])
+
+
 def _per_test_alpha(alpha: float, family_size: int) -> float:
     if family_size < 1:
         raise InputError(f"power: family size must be at least 1, not {family_size}")
@@ -64,7 +69,7 @@ def two_groups(
     level = _per_test_alpha(alpha, family_size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return float(
+        return _scalar(
             TTestIndPower().solve_power(
                 effect_size=None, nobs1=n_a, ratio=n_b / n_a, alpha=level, power=power
             )
@@ -82,7 +87,7 @@ def k_groups(
     level = _per_test_alpha(alpha, family_size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        f = float(
+        f = _scalar(
             FTestAnovaPower().solve_power(
                 effect_size=None, nobs=n, alpha=level, power=power, k_groups=k
             )
@@ -102,7 +107,7 @@ def contingency(
     df = (rows - 1) * (columns - 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        w = float(
+        w = _scalar(
             GofChisquarePower().solve_power(
                 effect_size=None, nobs=n, alpha=level, power=power, n_bins=df + 1
             )

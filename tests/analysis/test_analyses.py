@@ -147,6 +147,7 @@ def test_full_null_any_discovery_rate_stays_near_alpha():
     # 150 runs: a true rate of 0.05 exceeds 0.10 with probability < 1 %
     for analysis, (overall, one_family) in rates.items():
         assert overall <= 0.10, analysis
-        assert one_family <= 0.10, analysis
+        if analysis != "gene map":  # there: per-feature BH counted across features
+            assert one_family <= 0.10, analysis
     # per-feature BH over genes, counted across features, is what the map-level q replaces
     assert rates["gene map"][1] > 0.2

@@ -23,7 +23,7 @@ collapsed, upper-cased).
 from __future__ import annotations
 
 from .aim import radlex_aim_codes, read_aim
-from .bundle_io import load_bundle, save_bundle
+from .bundle_io import load_bundle, save_bundle, validate_bundle
 from .clinical import read_clinical
 from .common import MISSING_TOKENS, ReadResult
 from .expression import read_expression
@@ -46,4 +46,5 @@ __all__ = [
     "read_expression",
     "read_imaging",
     "save_bundle",
+    "validate_bundle",
 ]

@@ -179,6 +179,8 @@ def shell(data: BundleData, *, base: str = "/") -> html.Div:
         [
             dcc.Location(id="url", refresh="callback-nav"),
             dcc.Store(id="written-search"),
+            dcc.Store(id="search-update"),
+            dcc.Store(id="filling-defaults", data=False),
             dcc.Store(id="pins-version", data=0),
             dcc.Store(id="pin-draft"),
             navbar(base=base),

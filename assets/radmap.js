@@ -15,5 +15,13 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       }
       return [update.search, update.search];
     },
+    /* The style of a graph's box: the figure's own height when the card is made to fit. */
+    fitHeight: function (figure, className) {
+      const height = figure && figure.layout && figure.layout.height;
+      if (!className || className.indexOf("rm-fit") < 0 || !height) {
+        return window.dash_clientside.no_update;
+      }
+      return {height: height + "px"};
+    },
   },
 });

@@ -292,6 +292,15 @@ def register(app, ctx: AppContext) -> None:
         update = no_update if new is None else {"search": new, "replace": bool(filling)}
         return update, False
 
+    # Cards made with fit=True take the height of the figure they show (set before the
+    # graph draws into them, so plotly draws once at the right size).
+    app.clientside_callback(
+        ClientsideFunction(namespace="radmap", function_name="fitHeight"),
+        Output({"role": "graph-box", "fig": MATCH}, "style"),
+        Input({"role": "graph", "fig": MATCH}, "figure"),
+        State({"role": "graph-box", "fig": MATCH}, "className"),
+    )
+
     # The browser writes the new query string itself: a page filling in its defaults
     # replaces the history entry (Back leaves the page), a user's change pushes one.
     app.clientside_callback(

@@ -183,6 +183,8 @@ def shell(data: BundleData, *, base: str = "/") -> html.Div:
         [
             dcc.Location(id="url", refresh="callback-nav"),
             dcc.Store(id="written-search"),
+            dcc.Store(id="search-update"),
+            dcc.Store(id="filling-defaults", data=False),
             dcc.Store(id="pins-version", data=0),
             dcc.Store(id="pin-draft"),
             navbar(base=base),
@@ -209,6 +211,18 @@ def shell(data: BundleData, *, base: str = "/") -> html.Div:
         ],
         className="rm-app",
     )
+
+
+def finish_setup(app: dash.Dash) -> None:
+    """Run Dash's one-time set-up now, before the server accepts any request.
+
+    Dash registers its script libraries on the first request a process serves, and marks
+    itself set up before it has finished; other threads answering at that moment failed
+    with "dash is not a registered library" (a blank first page). Done here, it happens in
+    the gunicorn master before ``--preload`` forks, or in each worker as it loads the app.
+    """
+    with app.server.app_context():
+        app._setup_server()
 
 
 def create_app(
@@ -290,6 +304,7 @@ def create_app(
     add_security_headers(app.server, script_hashes=app.csp_hashes())
     app.server.config["RADMAP_BUNDLE_ID"] = data.bundle_id
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    finish_setup(app)
     # SQLite connections must not cross a fork (gunicorn --preload forks after this
     # returns); diskcache reopens them on first use in each process.
     background.close()

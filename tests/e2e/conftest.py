@@ -173,3 +173,19 @@ def pytest_runtest_makereport(item, call):
         driver.save_screenshot(str(folder / f"{item.name}.png"))
         (folder / f"{item.name}.html").write_text(driver.page_source)
         report.sections.append(("e2e", f"screenshot and HTML in {folder}"))
+
+
+@pytest.fixture(scope="session")
+def wide_server(e2e_root):
+    """Base URL of the explorer on a toy bundle with 120 radiomic features (long names)."""
+    from radmap.explorer.app import create_app
+
+    adata = make_toy_adata(n_radiomic=120, seed=1)
+    root = e2e_root / "wide"
+    root.mkdir()
+    bundle = root / "wide.h5ad"
+    adata.write_h5ad(bundle)
+    app = create_app(
+        bundle, pins_dir=root / "pins", cache_dir=root / "cache", gene_sets=toy_gene_sets(adata)
+    )
+    yield from serve(app)

@@ -287,7 +287,8 @@ def influence(
     -------
     One row per link: ``module``, ``feature``, ``influence`` (largest |effect change|),
     ``influential_patient``, ``effect_without``, ``p_without`` (the largest p without one
-    patient), ``one_patient`` (significant, but not without one patient).
+    patient), ``one_patient`` (q < ``alpha`` in the map, but p > ``alpha`` without one
+    patient).
     """
     from .associate import bh
 
@@ -327,10 +328,9 @@ def influence(
         q_values = bh(p_full)
     else:
         q_values = q.reindex(index=values.columns, columns=features.columns).to_numpy(float)
-    significant = _significant(q_values, alpha)
-    # The p-value a link must keep to stay significant: the largest p among the map's links.
-    cutoff = np.nanmax(np.where(significant, p_full, np.nan)) if significant.any() else 0.0
-    one_patient = significant & (np.nan_to_num(p_without, nan=1.0) > cutoff)
+    # Not even nominally significant without one patient: a link at the edge of the BH
+    # threshold is fragile anyway, one that falls from q < alpha to p > alpha is an artefact.
+    one_patient = _significant(q_values, alpha) & (np.nan_to_num(p_without, nan=1.0) > alpha)
     return pd.DataFrame(
         {
             "module": np.repeat(values.columns.astype(str).to_numpy(dtype=object), len(names)),
@@ -357,3 +357,108 @@ def flags(*tables: pd.DataFrame) -> pd.Series:
     if out is None:
         return pd.Series(dtype=object)
     return out.str.strip("|").str.replace("||", "|", regex=False).rename("flags")
+
+
+def add_trust_checks(
+    adata,
+    *,
+    n_permutations: int = 1000,
+    alpha: float = 0.05,
+    size_feature: str | None = None,
+    seed: int = 0,
+    scheduler: str | None = None,
+    n_workers: int = 2,
+) -> list[str]:
+    """Run the permutation null, the size check and the leave-one-out influence on a bundle.
+
+    Reads ``obsm["eigengenes"]``, ``obsm["imaging"]`` and the ``features`` and
+    ``associations`` tables; adds to ``associations`` the columns ``perm_p``, ``perm_q``,
+    ``q_size_adjusted``, ``size_surrogate``, ``influence``, ``influential_patient``,
+    ``p_without``, ``one_patient`` and ``flags``, and writes the summaries
+    ``uns["radmap"]["null"]``, ``["size_check"]`` and ``["influence"]`` (the latter two
+    only when they ran).
+
+    Parameters
+    ----------
+    adata
+        A bundle with modules and the module x feature map.
+    n_permutations
+        Permutations of the null (0 switches it off).
+    alpha
+        q threshold of a link.
+    size_feature
+        Imaging feature holding tumour size; default: the first PyRadiomics size feature
+        present (:data:`SIZE_FEATURES`); none present switches the size check off.
+    seed, scheduler, n_workers
+        See :func:`radmap.analysis.null.permutation_null`.
+
+    Returns
+    -------
+    Warnings for the user.
+    """
+    from . import bundle
+    from .null import permutation_null
+
+    uns = adata.uns[bundle.UNS_KEY]
+    eigengenes = adata.obsm[bundle.EIGENGENES_KEY]
+    imaging = adata.obsm[bundle.IMAGING_KEY]
+    features = uns["features"]
+    table = uns["associations"].copy()
+    warnings: list[str] = []
+    if eigengenes.shape[1] == 0 or table.empty:
+        return ["trust checks skipped: no modules"]
+    types = features["type"].astype(str).to_dict()
+    key = ["module", "feature"]
+    q = table.pivot(index="module", columns="feature", values="q").reindex(
+        index=eigengenes.columns, columns=imaging.columns
+    )
+    if n_permutations > 0:
+        result = permutation_null(
+            eigengenes,
+            imaging,
+            types,
+            n_permutations=n_permutations,
+            alpha=alpha,
+            seed=seed,
+            scheduler=scheduler,
+            n_workers=n_workers,
+        )
+        uns["null"] = result.summary() | {"badge": result.badge()}
+        perm = result.tidy()[[*key, "perm_p", "perm_q"]]
+        table = table.drop(columns=["perm_p", "perm_q"], errors="ignore").merge(
+            perm, on=key, how="left"
+        )
+    name = find_size_feature(imaging, size_feature)
+    checks = []
+    if name is not None:
+        size = size_check(eigengenes, imaging, types, imaging[name], q=q, alpha=alpha)
+        uns["size_check"] = {
+            "size_feature": name,
+            "surrogates": int(size["size_surrogate"].sum()),
+            "alpha": alpha,
+        }
+        checks.append(size)
+        table = table.drop(columns=["q_size_adjusted", "size_surrogate"], errors="ignore").merge(
+            size[[*key, "q_size_adjusted", "size_surrogate"]], on=key, how="left"
+        )
+    else:
+        warnings.append(
+            "no tumour-size feature (PyRadiomics original_shape_VoxelVolume / MeshVolume / "
+            "Maximum3DDiameter) and none declared: the size check was skipped"
+        )
+    tests = features["test"].astype(str).to_dict() if "test" in features else {}
+    loo = influence(eigengenes, imaging, types, tests, q=q, alpha=alpha)
+    uns["influence"] = {"one_patient": int(loo["one_patient"].sum()), "alpha": alpha}
+    checks.append(loo)
+    columns = ["influence", "influential_patient", "p_without", "one_patient"]
+    table = table.drop(columns=columns, errors="ignore").merge(
+        loo[[*key, *columns]], on=key, how="left"
+    )
+    joined = flags(*checks).rename("flags").reset_index()
+    table = table.drop(columns=["flags"], errors="ignore").merge(joined, on=key, how="left")
+    for column in ("size_surrogate", "one_patient"):
+        if column in table:
+            table[column] = table[column].fillna(False).astype(bool)
+    table["flags"] = table["flags"].fillna("").astype(str)
+    uns["associations"] = table
+    return warnings

@@ -115,6 +115,7 @@ def test_cli_writes_the_scorecard_and_reports_bad_input(cohorts, tmp_path, capsy
     import json
 
     from radmap.analysis.io import save_bundle
+
     from radmap.cli import main
 
     _, discovery, validation = cohorts

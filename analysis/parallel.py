@@ -21,6 +21,7 @@ logger = logging.getLogger("radmap")
 
 SERIAL = "serial"
 LOCAL = "local"
+AUTO = "auto"
 
 
 def task_rng(seed: int, *key: int) -> np.random.Generator:
@@ -39,9 +40,17 @@ def blocks(count: int, size: int) -> list[tuple[int, int]]:
     return [(start, min(start + size, count)) for start in range(0, count, size)]
 
 
+def resolve_scheduler(scheduler: str | None, *, heavy: bool) -> str:
+    """``auto`` -> a local Dask cluster for heavy work (bootstraps), this process for light
+    work (permutation blocks take milliseconds, a cluster seconds to start)."""
+    if scheduler == AUTO:
+        return LOCAL if heavy else SERIAL
+    return check_scheduler(scheduler)
+
+
 def check_scheduler(scheduler: str | None) -> str:
     """Normalise a scheduler option: ``serial``, ``local`` or a scheduler address."""
-    value = SERIAL if scheduler in (None, "", SERIAL) else str(scheduler)
+    value = SERIAL if scheduler in (None, "", SERIAL, AUTO) else str(scheduler)
     if value not in (SERIAL, LOCAL) and "://" not in value and ":" not in value:
         raise InputError(
             f"scheduler {value!r}: use 'serial', 'local' (a Dask LocalCluster) or a Dask "

@@ -111,6 +111,12 @@ class Config:
     min_set_size: int = 5
     max_set_size: int = 500
     seed: int = 0
+    # trust checks
+    permutations: int = 1000
+    size_feature: str | None = None
+    bootstraps: int = 0
+    scheduler: str = "auto"
+    workers: int = 2
 
     PATH_FIELDS = ("expression", "aim_dir", "clinical", "out", "pseudonymise_key")
 
@@ -282,6 +288,7 @@ def _normalised(frame: pd.DataFrame, pattern: str | None, source: str) -> pd.Dat
 def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.AnnData:
     """Run every analysis stage and return the bundle (not yet saved)."""
     started = datetime.now(UTC)
+    _check_trust_options(config)
     with _stage("reading inputs", progress):
         inputs = read_inputs(config)
     warnings = list(inputs.warnings)
@@ -442,11 +449,51 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
         "gene_n": [int(v) for v in gene_assoc.n.reindex(gene_assoc.p.columns).fillna(0)],
         "warnings": _replace_ids(list(warnings), pseudonyms),
     }
+    _trust_checks(adata, config, progress)
     if pseudonyms:
         adata.uns[bundle.UNS_KEY]["provenance"]["pseudonymised"] = (
             "patient IDs are HMAC-SHA256 pseudonyms; the key is not stored"
         )
     return adata
+
+
+def _check_trust_options(config: Config) -> None:
+    from .parallel import check_scheduler
+
+    for name in ("permutations", "bootstraps"):
+        if int(getattr(config, name)) < 0:
+            raise InputError(f"{name} must be 0 (off) or more, got {getattr(config, name)}")
+    if int(config.workers) < 1:
+        raise InputError(f"workers must be at least 1, got {config.workers}")
+    check_scheduler(config.scheduler)
+
+
+def _trust_checks(adata: ad.AnnData, config: Config, progress: Progress) -> None:
+    """Permutation null, size check, leave-one-out influence and (when asked) bootstrap
+    stability of the module map, recorded in the bundle (:mod:`.trust`, :mod:`.stability`)."""
+    from . import stability, trust
+
+    with _stage("trust checks (permutation null, tumour size, one patient)", progress):
+        warnings = trust.add_trust_checks(
+            adata,
+            n_permutations=config.permutations,
+            size_feature=config.size_feature,
+            seed=config.seed,
+            scheduler=config.scheduler,
+            n_workers=config.workers,
+        )
+        adata.uns[bundle.UNS_KEY]["warnings"].extend(warnings)
+        if "null" in adata.uns[bundle.UNS_KEY]:
+            progress(f"  {adata.uns[bundle.UNS_KEY]['null']['badge']}")
+    if config.bootstraps > 0:
+        with _stage(f"bootstrap stability ({config.bootstraps} resamples)", progress):
+            stability.add_stability(
+                adata,
+                n_bootstraps=config.bootstraps,
+                seed=config.seed,
+                scheduler=config.scheduler,
+                n_workers=config.workers,
+            )
 
 
 def pseudonymise(ids: list[str], *, key: bytes) -> dict[str, str]:

@@ -223,3 +223,35 @@ def bootstrap_stability(
         time.perf_counter() - started,
     )
     return {"modules": module_table, "links": links, "summary": summary}
+
+
+def add_stability(
+    adata: ad.AnnData,
+    *,
+    n_bootstraps: int = DEFAULT_BOOTSTRAPS,
+    alpha: float = 0.05,
+    seed: int = 0,
+    scheduler: str | None = "auto",
+    n_workers: int = 2,
+) -> None:
+    """Run :func:`bootstrap_stability` on a bundle and record it: ``stability`` column of
+    the ``associations`` table, ``jaccard_*`` columns of the ``modules`` table and the
+    summary in ``uns["radmap"]["stability"]``. ``scheduler="auto"`` uses a local Dask
+    cluster."""
+    from .parallel import resolve_scheduler
+
+    result = bootstrap_stability(
+        adata,
+        n_bootstraps=n_bootstraps,
+        alpha=alpha,
+        seed=seed,
+        scheduler=resolve_scheduler(scheduler, heavy=True),
+        n_workers=n_workers,
+    )
+    uns = adata.uns[bundle.UNS_KEY]
+    key = ["module", "feature"]
+    table = uns["associations"].drop(columns=["stability"], errors="ignore")
+    uns["associations"] = table.merge(result["links"][[*key, "stability"]], on=key, how="left")
+    modules = uns["modules"].drop(columns=list(result["modules"].columns), errors="ignore")
+    uns["modules"] = modules.join(result["modules"].set_axis(result["modules"].index.astype(str)))
+    uns["stability"] = result["summary"]

@@ -387,8 +387,9 @@ def add_trust_checks(
     alpha
         q threshold of a link.
     size_feature
-        Imaging feature holding tumour size; default: the first PyRadiomics size feature
-        present (:data:`SIZE_FEATURES`); none present switches the size check off.
+        Imaging feature or clinical column holding tumour size; default: the first
+        PyRadiomics size feature present (:data:`SIZE_FEATURES`); none present switches the
+        size check off.
     seed, scheduler, n_workers
         See :func:`radmap.analysis.null.permutation_null`.
 
@@ -413,6 +414,8 @@ def add_trust_checks(
         index=eigengenes.columns, columns=imaging.columns
     )
     if n_permutations > 0:
+        from .parallel import resolve_scheduler
+
         result = permutation_null(
             eigengenes,
             imaging,
@@ -420,7 +423,7 @@ def add_trust_checks(
             n_permutations=n_permutations,
             alpha=alpha,
             seed=seed,
-            scheduler=scheduler,
+            scheduler=resolve_scheduler(scheduler, heavy=False),
             n_workers=n_workers,
         )
         uns["null"] = result.summary() | {"badge": result.badge()}
@@ -428,10 +431,14 @@ def add_trust_checks(
         table = table.drop(columns=["perm_p", "perm_q"], errors="ignore").merge(
             perm, on=key, how="left"
         )
-    name = find_size_feature(imaging, size_feature)
     checks = []
+    if size_feature and size_feature not in imaging.columns and size_feature in adata.obs:
+        name, size_values = size_feature, adata.obs[size_feature]
+    else:
+        name = find_size_feature(imaging, size_feature)
+        size_values = imaging[name] if name is not None else None
     if name is not None:
-        size = size_check(eigengenes, imaging, types, imaging[name], q=q, alpha=alpha)
+        size = size_check(eigengenes, imaging, types, size_values, q=q, alpha=alpha)
         uns["size_check"] = {
             "size_feature": name,
             "surrogates": int(size["size_surrogate"].sum()),

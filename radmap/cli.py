@@ -144,6 +144,29 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
         "default hallmark and go_bp)",
     )
     analysis.add_argument("--seed", type=int, help="random seed (default 0)")
+    trust = p.add_argument_group("trust checks")
+    trust.add_argument(
+        "--permutations",
+        type=int,
+        help="permutations of the module-map null (default 1000; 0 switches it off)",
+    )
+    trust.add_argument(
+        "--size-feature",
+        help="imaging feature or clinical column holding tumour size (default: PyRadiomics "
+        "original_shape_VoxelVolume / MeshVolume / Maximum3DDiameter when present)",
+    )
+    trust.add_argument(
+        "--bootstraps",
+        type=int,
+        help="bootstrap resamples for module and link stability (default 0 = off; 100 is "
+        "a good choice)",
+    )
+    trust.add_argument(
+        "--scheduler",
+        help="where resampling runs: auto (default: a local Dask cluster for bootstraps), "
+        "serial, local, or a Dask scheduler address (tcp://host:8786)",
+    )
+    trust.add_argument("--workers", type=int, help="workers of a local Dask cluster (default 2)")
     p.set_defaults(handler=_run_analyze)
 
 

@@ -47,6 +47,9 @@ LINK_STRENGTH = 0.5
 SURVIVAL_HAZARD_RATIO = 1.8
 """Hazard ratio per 1 SD of the survival module's latent factor."""
 BASELINE_MEDIAN_SURVIVAL_DAYS = 1200.0
+SIZE_FEATURE = "original_shape_VoxelVolume"
+SIZE_SURROGATE_FEATURE = "original_glszm_LargeAreaEmphasis"
+"""With ``synthetic(size_driven=True)``: a texture feature that is tumour volume plus noise."""
 
 # name, type, levels; linked features are listed in the order modules are linked to them.
 LINKED_FEATURES = (
@@ -231,6 +234,7 @@ def synthetic(
     n_modules: int = 5,
     module_size: int = 40,
     seed: int = 0,
+    size_driven: bool = False,
 ) -> SyntheticCohort:
     """Draw a synthetic radiogenomic cohort with planted, known structure.
 
@@ -267,6 +271,14 @@ def synthetic(
         Genes per planted module (reduced to ``n_genes // (2 * n_modules)`` if larger).
     seed
         Seed of :func:`numpy.random.default_rng`; the same seed gives identical data.
+    size_driven
+        Add two radiomic features (beyond ``n_features``): tumour volume
+        (``original_shape_VoxelVolume``, log-normal, its log correlated
+        :data:`LINK_STRENGTH` with the last module's factor) and a texture feature that is
+        volume plus a little noise (:data:`SIZE_SURROGATE_FEATURE`): linked to the module
+        only through size; a null feature of the same name is replaced. ``truth["size_link"]``
+        names them. Drawn after everything else,
+        so the other data are those of ``size_driven=False``.
 
     Returns
     -------
@@ -394,6 +406,23 @@ def synthetic(
         add(radiomic_names[position], "continuous", "radiomic", radiomic_values[:, column])
         null_features.append(radiomic_names[position])
 
+    size_link = None
+    if size_driven:
+        size_rng = np.random.default_rng([seed, 1])
+        size_module = n_modules - 1
+        log_volume = _liability(size_rng, n_patients, latent[:, size_module], LINK_STRENGTH)
+        surrogate = log_volume + 0.3 * size_rng.standard_normal(n_patients)
+        for name in (SIZE_FEATURE, SIZE_SURROGATE_FEATURE):  # replace a null namesake
+            if imaging.pop(name, None) is not None:
+                null_features.remove(name)
+        add(SIZE_FEATURE, "continuous", "radiomic", np.exp(8.0 + log_volume))
+        add(SIZE_SURROGATE_FEATURE, "continuous", "radiomic", 1e3 * np.exp(surrogate))
+        size_link = {
+            "module": module_names[size_module],
+            "feature": SIZE_SURROGATE_FEATURE,
+            "size_feature": SIZE_FEATURE,
+        }
+
     imaging_frame = pd.DataFrame(imaging, index=patients)
     radiomic = [name for name, source in feature_sources.items() if source == "radiomic"]
     semantic = [name for name, source in feature_sources.items() if source == "semantic"]
@@ -448,6 +477,8 @@ def synthetic(
         "module_terms": {name: term for name, (term, _) in zip(module_names, planted)},
         "latent": pd.DataFrame(latent, index=patients, columns=module_names),
     }
+    if size_link is not None:
+        truth["size_link"] = size_link
     logger.info(
         "synthetic cohort: %d patients, %d genes, %d features, %d modules of %d genes (seed %d)",
         n_patients,

@@ -110,6 +110,12 @@ class Config:
     min_set_size: int = 5
     max_set_size: int = 500
     seed: int = 0
+    # trust checks
+    permutations: int = 1000
+    size_feature: str | None = None
+    bootstraps: int = 0
+    scheduler: str = "auto"
+    workers: int = 2
 
     PATH_FIELDS = ("expression", "aim_dir", "clinical", "out", "pseudonymise_key")
 
@@ -369,6 +375,7 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
     ``survival``.
     """
     started = datetime.now(UTC)
+    _check_trust_options(config)
     adata = read_cohort(config, progress=progress)
 
     from . import pp, tl
@@ -426,8 +433,48 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
     uns = adata.uns[bundle.UNS_KEY]
     uns["params"]["dataset"] = uns["name"]
     uns["params"]["config"] = json.dumps(config.to_dict(), sort_keys=True)
+    _trust_checks(adata, config, progress)
     uns["provenance"] = _provenance(config, uns["provenance"], started)
     return adata
+
+
+def _check_trust_options(config: Config) -> None:
+    from .parallel import check_scheduler
+
+    for name in ("permutations", "bootstraps"):
+        if int(getattr(config, name)) < 0:
+            raise InputError(f"{name} must be 0 (off) or more, got {getattr(config, name)}")
+    if int(config.workers) < 1:
+        raise InputError(f"workers must be at least 1, got {config.workers}")
+    check_scheduler(config.scheduler)
+
+
+def _trust_checks(adata: ad.AnnData, config: Config, progress: Progress) -> None:
+    """Permutation null, size check, leave-one-out influence and (when asked) bootstrap
+    stability of the module map, recorded in the bundle (:mod:`.trust`, :mod:`.stability`)."""
+    from . import stability, trust
+
+    with _stage("trust checks (permutation null, tumour size, one patient)", progress):
+        warnings = trust.add_trust_checks(
+            adata,
+            n_permutations=config.permutations,
+            size_feature=config.size_feature,
+            seed=config.seed,
+            scheduler=config.scheduler,
+            n_workers=config.workers,
+        )
+        adata.uns[bundle.UNS_KEY]["warnings"].extend(warnings)
+        if "null" in adata.uns[bundle.UNS_KEY]:
+            progress(f"  {adata.uns[bundle.UNS_KEY]['null']['badge']}")
+    if config.bootstraps > 0:
+        with _stage(f"bootstrap stability ({config.bootstraps} resamples)", progress):
+            stability.add_stability(
+                adata,
+                n_bootstraps=config.bootstraps,
+                seed=config.seed,
+                scheduler=config.scheduler,
+                n_workers=config.workers,
+            )
 
 
 def pseudonymise(ids: list[str], *, key: bytes) -> dict[str, str]:

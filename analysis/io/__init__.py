@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from .aim import radlex_aim_codes, read_aim
 from .bundle_io import load_bundle, save_bundle
-from .clinical import read_clinical
-from .common import MISSING_TOKENS, ReadResult
+from .clinical import marker_name, read_clinical
+from .common import MISSING_TOKENS, ReadResult, option_pairs
 from .expression import read_expression
 from .features import feature_id
 from .files import atomic_write_bytes, atomic_write_text, file_sha256
@@ -40,6 +40,8 @@ __all__ = [
     "feature_id",
     "file_sha256",
     "load_bundle",
+    "marker_name",
+    "option_pairs",
     "radlex_aim_codes",
     "read_aim",
     "read_clinical",

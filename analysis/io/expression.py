@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..validate import InputError, normalise_id
+from ..validate import InputError, normalise_id, select_tcga_samples
 
 # anndata and h5py (about half a second to import) are imported where h5ad files are read
 # or written, so that a bad table is reported without that wait.
@@ -234,6 +234,12 @@ def read_expression(
         else:
             samples, genes, matrix, orientation = _expression_from_table(path, orientation, notes)
 
+        selection = select_tcga_samples(list(samples))
+        for message in selection.messages:
+            notes.warn(message)
+        if not selection.keep.all():
+            samples = [s for s, kept in zip(samples, selection.keep) if kept]
+            matrix = matrix[selection.keep]
         sample_ids = [normalise_id(s) for s in samples]
         for position, sample in enumerate(sample_ids):
             if not sample:

@@ -245,11 +245,12 @@ _MARKER_WORDS = frozenset(
 mutation word in its header); Positive / Negative, Yes / No and 1 / 0 need such a header."""
 _PROTEIN_CHANGE = re.compile(
     r"^(P\.)?[ACDEFGHIKLMNPQRSTVWY*]\d{2,}([ACDEFGHIKLMNPQRSTVWY*]+|FS\*?\d*|DEL|INS\w*|DUP|"
-    r"_?SPLICE|=|X)?$"
+    r"_?SPLICE|=|X)$"
 )
 """One protein change call as written by cBioPortal or a pathology report (``R132H``,
 ``p.G12D``, ``X125_splice``), upper-cased; the position has two or more digits so that stage
-codes such as ``T1a`` are not taken for one."""
+codes such as ``T1a`` are not taken for one, and the change itself is required (``G12`` is
+not a call)."""
 _NOT_SEQUENCED = frozenset({"ns", "notsequenced", "notprofiled", "notdone", "notperformed"})
 _EVENT_WORDS = frozenset(
     {"dead", "deceased", "died", "death", "1", "1.0", "yes", "true", "event", "dod"}

@@ -15,9 +15,12 @@ warning. The delimiter is sniffed among tab, comma, semicolon and ``|``: the one
 header into the most fields while keeping the first lines consistent. A header one field
 shorter than the data rows (R's ``write.table`` layout) gets an empty first header cell. Excel
 (``.xlsx``; first sheet) and Parquet are read too. Cells such as ``NA``, ``N/A``, ``null``,
-``NaN``, ``#N/A``, ``Not Collected``, ``Not Assessed``, ``Unknown`` or empty are missing.
-Patient and sample IDs go through :func:`analysis.validate.normalise_id` (stripped, whitespace
-collapsed, upper-cased).
+``NaN``, ``#N/A``, ``Not Collected``, ``Not Assessed``, ``Unknown``, TCGA's ``[Not Available]``
+family, GDC's ``'--`` or empty are missing. Extra header rows under the column names (TCGA
+Biotab: alternative names, ``CDE_ID:`` codes) and cBioPortal's ``#`` metadata lines are left
+out. Patient and sample IDs go through :func:`analysis.validate.normalise_id` (stripped,
+whitespace collapsed, upper-cased, TCGA barcodes reduced to the patient) and
+:func:`analysis.validate.select_tcga_samples` (TCGA normal-tissue samples left out).
 """
 
 from __future__ import annotations

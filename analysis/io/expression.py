@@ -64,7 +64,7 @@ def _resolve_orientation(rows: Sequence[str], columns: Sequence[str], notes: _No
         return "samples_by_genes"
     notes.warn(
         "cannot tell genes from samples (square table, labels ambiguous); assumed genes in rows "
-        "- pass orientation='samples_by_genes' if that is wrong"
+        "- pass --orientation samples_by_genes if that is wrong"
     )
     return "genes_by_samples"
 
@@ -223,7 +223,7 @@ def read_expression(
             f"not {orientation!r}"
         )
     if not 0 <= max_missing <= 1:
-        raise InputError(f"max_missing must be a fraction between 0 and 1, not {max_missing!r}")
+        raise InputError(f"--max-missing must be a fraction between 0 and 1, not {max_missing!r}")
 
     with _reading(path.name):
         _check_file(path)

@@ -219,8 +219,8 @@ def _build_features(
         "no finite values": "all missing or infinite",
         "single": "a single category",
         "free": "free text or identifiers (too many distinct values)",
-        "prose": "free text (long sentences such as comments; declare a type in "
-        "feature_types to keep one)",
+        "prose": "free text (long sentences such as comments; give a type under "
+        "[inputs.feature_types] in the config to keep one)",
     }
     for key, names in by_reason.items():
         notes.warn(f"dropped {len(names)} features that are {labels[key]}: {_examples(names, 10)}")

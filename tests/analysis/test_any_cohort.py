@@ -494,3 +494,30 @@ def test_small_cohort_records_why_the_map_is_empty(tmp_path):
     assert "only 12 patients" in reason and "--min-n 15" in reason
     assert any(w.startswith(reason) for w in uns["warnings"])
     assert uns["associations"]["p"].isna().all()
+
+
+def test_synthetic_gbm_cohort_in_the_tcga_layout_reads_back(tmp_path):
+    from radmap.analysis import datasets
+
+    cohort = datasets.synthetic_gbm(n_patients=40, n_genes=200, seed=2)
+    assert list(cohort.clinical.columns[:2]) == ["IDH1", "MGMT"]
+    assert "f1_tumor_location" in cohort.imaging and "spiculation" not in cohort.imaging
+    assert cohort.truth["mutation_link"] == ("IDH1", "f1_tumor_location")
+    paths = datasets.write_tcga_cohort(cohort, tmp_path)
+    assert paths["readme"].read_text().startswith("SYNTHETIC DATA")
+    clinical = read_clinical(paths["clinical"], match_ids=set(cohort.expression.columns))
+    frame = clinical.frame.reindex(cohort.clinical.index)
+    pd.testing.assert_series_equal(
+        frame[SURVIVAL_TIME], cohort.clinical[SURVIVAL_TIME], check_names=False
+    )
+    pd.testing.assert_series_equal(
+        frame[SURVIVAL_EVENT], cohort.clinical[SURVIVAL_EVENT], check_names=False
+    )
+    for marker in ("IDH1", "MGMT"):
+        expected = cohort.clinical[marker].where(cohort.clinical[marker] != "Not Collected")
+        assert _states(frame[marker]) == _states(expected)
+    expression = read_expression(paths["expression"])
+    assert list(expression.frame.index) == list(cohort.expression.columns)
+    imaging = read_imaging(paths["imaging"], match_ids=set(expression.frame.index))
+    assert sorted(imaging.frame.index) == sorted(cohort.imaging.index)
+    assert "comments" in imaging.info["dropped"]

@@ -151,10 +151,19 @@ def _numeric_cells(
 ) -> tuple[list[str], list[str], np.ndarray]:
     """Column labels, row labels and values, checking every cell."""
     header, body = _read_table(path, notes, loaded)
-    row_labels = body.iloc[:, 0].tolist()
-    column_labels = header[1:]
     cells = body.iloc[:, 1:]
     missing, numbers = _parse_cells(cells)
+    text_row = len(body) > 1 and np.isnan(numbers[0]).all() and not missing[0].all()
+    if text_row and (~np.isnan(numbers[1:]) | missing[1:]).mean() > 0.9:
+        # Firehose / TCGA level-3 files: "Composite Element REF  Signal  Signal ..."
+        notes.warn(
+            f"left out a second header row ({_examples(body.iloc[0].unique().tolist(), 3)}) "
+            "under the sample names (TCGA Firehose layout)"
+        )
+        body, cells = body.iloc[1:], cells.iloc[1:]
+        missing, numbers = missing[1:], numbers[1:]
+    row_labels = body.iloc[:, 0].tolist()
+    column_labels = header[1:]
     bad = np.isnan(numbers) & ~missing
     if bad.any():
         i, j = np.argwhere(bad)[0]

@@ -521,3 +521,20 @@ def test_synthetic_gbm_cohort_in_the_tcga_layout_reads_back(tmp_path):
     imaging = read_imaging(paths["imaging"], match_ids=set(expression.frame.index))
     assert sorted(imaging.frame.index) == sorted(cohort.imaging.index)
     assert "comments" in imaging.info["dropped"]
+
+
+def test_firehose_expression_second_header_row(tmp_path):
+    rng = np.random.default_rng(4)
+    samples = [f"TCGA-02-{i:04d}-01A-01R-1849-01" for i in range(1, 13)]
+    lines = ["Hybridization REF\t" + "\t".join(samples)]
+    lines.append("Composite Element REF\t" + "\t".join(["Signal"] * 12))
+    values = rng.normal(size=(25, 12))
+    lines += [f"G{g}\t" + "\t".join(f"{v:.3f}" for v in row) for g, row in enumerate(values)]
+    (tmp_path / "GBM.medianexp.txt").write_text("\n".join(lines) + "\n")
+    result = read_expression(tmp_path / "GBM.medianexp.txt")
+    assert result.frame.shape == (12, 25)
+    assert result.frame.index[0] == "TCGA-02-0001"
+    np.testing.assert_allclose(result.frame.to_numpy(), values.T.round(3))
+    assert any(
+        "second header row ('Composite Element REF', 'Signal')" in w for w in result.warnings
+    )

@@ -15,7 +15,7 @@ from ..bundle import (
     SURVIVAL_TIME,
     WILDTYPE,
 )
-from ..validate import InputError
+from ..validate import InputError, normalise_id
 from .common import (
     _CENSORED_WORDS,
     _DATE_TEXT,
@@ -322,6 +322,45 @@ def _derive_layout_survival(
     return time, event, used
 
 
+def _collapse_repeated_rows(
+    header: list[str], body: pd.DataFrame, id_position: int, notes: _Notes
+) -> tuple[list[str], pd.DataFrame, int]:
+    """One row per patient from a GDC-style table with one row per treatment or diagnosis.
+
+    Applies only to a table with the TCGA/GDC or cBioPortal survival columns whose rows agree,
+    per patient, on those columns; columns whose values differ within a patient are left out,
+    then the first row of each patient is kept. Other tables are returned unchanged
+    (duplicated IDs are refused later). Returns the header, body and ID column position.
+    """
+    ids = body.iloc[:, id_position].map(normalise_id)
+    repeated = ids.duplicated(keep=False) & (ids != "")
+    if not repeated.any():
+        return header, body, id_position
+    groups = body.loc[repeated].groupby(ids[repeated])
+    varying = [
+        position
+        for position in range(len(header))
+        if position != id_position and (groups[position].nunique(dropna=False) > 1).any()
+    ]
+    varying_names = {header[position] for position in varying}
+    survival_names = {
+        name.lower()
+        for names in (*TCGA_SURVIVAL_COLUMNS.values(), *CBIOPORTAL_SURVIVAL_COLUMNS.values())
+        for name in names
+    }
+    if not _survival_layout(header) or {n.lower() for n in varying_names} & survival_names:
+        return header, body, id_position
+    keep = [position for position in range(len(header)) if position not in varying]
+    notes.warn(
+        f"{int(ids[repeated].nunique())} patients have several rows (GDC layout: one per "
+        f"treatment or diagnosis); kept their first row and left out the "
+        f"{len(varying)} columns that differ between rows: {_examples(sorted(varying_names))}"
+    )
+    body = body.loc[~ids.duplicated(keep="first")].iloc[:, keep]
+    body.columns = range(len(keep))
+    return [header[position] for position in keep], body, keep.index(id_position)
+
+
 def _check_censored_times(time: pd.Series, event: pd.Series, column: str, notes: _Notes) -> None:
     """Refuse a time column that holds death times only; warn when it lacks many censored."""
     censored = event == 0
@@ -485,6 +524,7 @@ def read_clinical(
                 f"(only {given} was){hint}"
             )
         id_position = _find_id_column(header, id_column, path.name, body, match_ids, notes)
+        header, body, id_position = _collapse_repeated_rows(header, body, id_position, notes)
         index, has_id = _patient_index(body.iloc[:, id_position], header[id_position], notes)
         body = body.loc[has_id]
         columns = {

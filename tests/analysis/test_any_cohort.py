@@ -538,3 +538,47 @@ def test_firehose_expression_second_header_row(tmp_path):
     assert any(
         "second header row ('Composite Element REF', 'Signal')" in w for w in result.warnings
     )
+
+
+def test_gdc_clinical_table_with_one_row_per_treatment(tmp_path):
+    rows = []
+    for i, (status, death, follow, idh) in enumerate(
+        [
+            ("Dead", "300", "'--", "R132H"),
+            ("Alive", "'--", "900", "WT"),
+            ("Not Reported", "'--", "'--", "WT"),
+        ]
+    ):
+        for treatment in ("Radiation Therapy, NOS", "Pharmaceutical Therapy, NOS")[: 2 - (i == 2)]:
+            rows.append(
+                {
+                    "case_id": f"uuid-{i}",
+                    "case_submitter_id": f"TCGA-02-{i:04d}",
+                    "vital_status": status,
+                    "days_to_death": death,
+                    "days_to_last_follow_up": follow,
+                    "IDH1": idh,
+                    "treatment_type": treatment,
+                }
+            )
+    pd.DataFrame(rows).to_csv(tmp_path / "clinical.tsv", sep="\t", index=False)
+    barcodes = [f"TCGA-02-{i:04d}" for i in range(3)]
+    result = read_clinical(tmp_path / "clinical.tsv", match_ids=barcodes)
+    frame = result.frame
+    assert list(frame.index) == barcodes
+    assert result.info["id_column"] == "case_submitter_id"
+    assert "treatment_type" not in frame
+    assert any(
+        "2 patients have several rows" in w and "treatment_type" in w for w in result.warnings
+    )
+    np.testing.assert_array_equal(frame[SURVIVAL_TIME].to_numpy(), [300, 900, np.nan])
+    np.testing.assert_array_equal(frame[SURVIVAL_EVENT].to_numpy(), [1, 0, np.nan])
+    assert _states(frame["IDH1"]) == [MUTANT, WILDTYPE, WILDTYPE]
+
+
+def test_repeated_patients_without_a_survival_layout_are_still_refused(tmp_path):
+    pd.DataFrame({"ID": ["P1", "P1", "P2"], "age": [50, 51, 60]}).to_csv(
+        tmp_path / "clin.csv", index=False
+    )
+    with pytest.raises(InputError, match="duplicated patient ID 'P1'"):
+        read_clinical(tmp_path / "clin.csv")

@@ -582,3 +582,28 @@ def test_repeated_patients_without_a_survival_layout_are_still_refused(tmp_path)
     )
     with pytest.raises(InputError, match="duplicated patient ID 'P1'"):
         read_clinical(tmp_path / "clin.csv")
+
+
+def test_command_line_options_reach_the_config():
+    from radmap.cli import build_parser
+
+    args = build_parser().parse_args(
+        [
+            "analyze",
+            "--id-column", "clinical=bcr_patient_barcode",
+            "--id-column", "imaging=ID",
+            "--marker-value", "Hyper=mutant",
+            "--mutation-column", "mgmt_status=MGMT",
+            "--min-n", "7",
+        ]
+    )  # fmt: skip
+    options = {
+        k: v for k, v in vars(args).items() if k not in ("config", "handler", "command", "debug")
+    }
+    config = Config().updated(options, origin="command line")
+    assert config.id_column == {"clinical": "bcr_patient_barcode", "imaging": "ID"}
+    assert config.marker_values == {"Hyper": "mutant"}
+    assert config.mutation_columns == {"mgmt_status": "MGMT"}
+    assert config.min_n == 7
+    demo = build_parser().parse_args(["demo", "--dataset", "tcga-gbm", "--no-serve"])
+    assert demo.dataset == "tcga-gbm"

@@ -78,12 +78,14 @@ class Config:
     scale: str = "auto"
     max_missing: float = 0.2
     id_pattern: str | None = None
+    id_column: dict[str, str] = field(default_factory=dict)
     min_overlap: int = 10
     feature_types: dict[str, str] = field(default_factory=dict)
-    mutation_columns: list[str] | None = None
+    mutation_columns: list[str] | dict[str, str] | None = None
+    marker_values: dict[str, str] = field(default_factory=dict)
     survival_time: str | None = None
     survival_event: str | None = None
-    derive_survival: bool = False
+    derive_survival: bool | None = None
     covariates: list[str] = field(default_factory=list)
     keep_identifiers: bool = False
     pseudonymise_key: Path | None = None
@@ -118,6 +120,7 @@ class Config:
     workers: int = 2
 
     PATH_FIELDS = ("expression", "aim_dir", "clinical", "out", "pseudonymise_key")
+    ID_INPUTS = ("imaging", "clinical")
 
     @classmethod
     def from_toml(cls, path: Path) -> Config:
@@ -131,7 +134,7 @@ class Config:
             raise InputError(f"{path}: not a valid TOML file ({err})") from None
         flat: dict[str, object] = {}
         for key, value in raw.items():
-            if isinstance(value, dict) and key != "feature_types":
+            if isinstance(value, dict) and key not in MAPPING_FIELDS:
                 flat.update(value)
             else:
                 flat[key] = value
@@ -153,6 +156,16 @@ class Config:
                 value = _resolve(value, base)
             elif key == "imaging":
                 value = [_resolve(v, base) for v in _as_list(value)]
+            elif key in ("id_column", "marker_values") or (
+                key == "mutation_columns" and (isinstance(value, dict) or _has_pairs(value))
+            ):
+                bare = {
+                    "id_column": lambda column: ("*", column),
+                    "mutation_columns": lambda column: (column, io.marker_name(column)),
+                }.get(key)
+                value = io.option_pairs(value, key, bare=bare)
+                if key == "id_column":
+                    value = _id_columns(value)
             elif key in ("covariates", "adjust_for", "gene_sets", "mutation_columns"):
                 value = [str(v) for v in _as_list(value)]
                 if key == "gene_sets":
@@ -176,6 +189,24 @@ class Config:
                 value = [str(v) for v in value]
             out[f.name] = value
         return out
+
+
+MAPPING_FIELDS = ("feature_types", "id_column", "marker_values", "mutation_columns")
+"""Config keys whose value is a TOML table (not a section to flatten)."""
+
+
+def _has_pairs(value: object) -> bool:
+    return any("=" in str(v) for v in _as_list(value))
+
+
+def _id_columns(value: dict[str, str]) -> dict[str, str]:
+    unknown = [k for k in value if k not in ("*", *Config.ID_INPUTS)]
+    if unknown:
+        raise InputError(
+            f"--id-column {unknown[0]}=...: the input must be one of "
+            f"{', '.join(Config.ID_INPUTS)} (or give the column alone for every table)"
+        )
+    return value
 
 
 def _as_list(value: object) -> list:
@@ -219,6 +250,7 @@ def read_inputs(config: Config) -> Inputs:
         raise InputError("no expression file given (--expression or `expression` in the config)")
     if not config.imaging and config.aim_dir is None:
         raise InputError("no imaging input given (--imaging FILE and/or --aim-dir DIR)")
+    validate.check_min_n(config.min_n)
     warnings: list[str] = []
     hashes: dict[str, dict[str, str]] = {}
 
@@ -234,7 +266,16 @@ def read_inputs(config: Config) -> Inputs:
         config.expression,
     )
     types = config.feature_types or None
-    imaging_parts = [record(io.read_imaging(path, types=types), path) for path in config.imaging]
+    sample_ids = set(expression.frame.index)
+    imaging_parts = [
+        record(
+            io.read_imaging(
+                path, types=types, id_column=_id_column(config, "imaging"), match_ids=sample_ids
+            ),
+            path,
+        )
+        for path in config.imaging
+    ]
     if config.aim_dir is not None:
         imaging_parts.append(record(io.read_aim(config.aim_dir, types=types), config.aim_dir))
     imaging = imaging_parts[0] if len(imaging_parts) == 1 else io.combine_imaging(imaging_parts)
@@ -253,10 +294,17 @@ def read_inputs(config: Config) -> Inputs:
                 derive_survival=config.derive_survival,
                 covariates=config.covariates or None,
                 keep_identifiers=config.keep_identifiers,
+                marker_values=config.marker_values or None,
+                id_column=_id_column(config, "clinical"),
+                match_ids=sample_ids | set(imaging.frame.index),
             ),
             config.clinical,
         )
     return Inputs(expression, imaging, clinical, hashes, warnings)
+
+
+def _id_column(config: Config, source: str) -> str | None:
+    return config.id_column.get(source, config.id_column.get("*"))
 
 
 def _hash_input(path: Path) -> str:
@@ -324,6 +372,10 @@ def read_cohort(config: Config, *, progress: Progress = _log_progress) -> ad.Ann
             logger.warning(message)
         patients = list(report.matched)
         progress(f"  {len(patients)} patients with expression and imaging")
+        size_warnings, empty_reason = validate.cohort_size_notes(len(patients), config.min_n)
+        warnings.extend(size_warnings)
+        for message in size_warnings:
+            logger.warning(message)
         pseudonyms: dict[str, str] = {}
         if config.pseudonymise_key is not None:
             frames = [expression, imaging] + ([clinical] if clinical is not None else [])
@@ -363,6 +415,7 @@ def read_cohort(config: Config, *, progress: Progress = _log_progress) -> ad.Ann
         uns["provenance"]["pseudonymised"] = (
             "patient IDs are HMAC-SHA256 pseudonyms; the key is not stored"
         )
+    uns["params"]["empty_reason"] = empty_reason
     record(adata, "read", {}, _replace_ids(warnings, pseudonyms))
     return adata
 

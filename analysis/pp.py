@@ -73,7 +73,7 @@ def preprocess_expression(
     if scale not in SCALES:
         raise InputError(f"expression scale {scale!r} is not one of {', '.join(SCALES)}")
     if n_top_genes < 1:
-        raise InputError(f"n_top_genes must be at least 1, got {n_top_genes}")
+        raise InputError(f"--n-top-genes must be at least 1, got {n_top_genes}")
     values = _validated_values(expression)
     warnings: list[str] = []
     samples = expression.index.astype(str)

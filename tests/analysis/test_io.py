@@ -762,7 +762,7 @@ def test_read_clinical_explicit_mutation_columns(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"derive_survival": True}, "derive_survival needs the TCIA columns"),
+        ({"derive_survival": True}, "the TCIA columns .* are not found"),
         ({"survival_time": "os_days"}, "must be given together"),
         ({"survival_time": "os", "survival_event": "vital"}, "no survival time column 'os'"),
         ({"covariates": ["bmi"]}, "no covariate column 'bmi'"),

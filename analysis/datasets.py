@@ -860,7 +860,9 @@ def demo_data_dir() -> Path:
 
 
 def demo_config(out: Path | None = None) -> Config:
-    """The analysis settings of the demo: the real NSCLC subset, all sources combined."""
+    """The analysis settings of the demo: the real NSCLC subset, all sources combined, with
+    the defaults of ``radmap analyze`` (only the TCIA survival dates need ``derive_survival``,
+    which the clinical file's layout calls for)."""
     data = demo_data_dir()
     return Config(
         name="NSCLC Radiogenomics (GSE103584 / TCIA), 1,000 genes",
@@ -869,8 +871,6 @@ def demo_config(out: Path | None = None) -> Config:
         aim_dir=data / "aim_xml",
         clinical=data / "clinical_tcia.csv",
         derive_survival=True,
-        scale="zscore",
-        min_module_size=20,
         out=out,
     )
 

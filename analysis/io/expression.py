@@ -297,6 +297,10 @@ def read_expression(
 
         missing_fraction = frame.isna().mean(axis=0)
         too_sparse = missing_fraction > max_missing
+        dropped_genes = {
+            str(gene): f"more than {max_missing:.0%} of its values missing ({fraction:.0%})"
+            for gene, fraction in missing_fraction[too_sparse].items()
+        }
         if too_sparse.any():
             notes.warn(
                 f"dropped {int(too_sparse.sum())} genes with more than {max_missing:.0%} missing "
@@ -325,6 +329,7 @@ def read_expression(
         "n_samples": int(frame.shape[0]),
         "duplicates_collapsed": int(duplicates_collapsed),
         "dropped_missing": int(too_sparse.sum()),
+        "dropped_genes": dropped_genes,
         "scale_hint": _scale_hint(frame),
     }
     return ReadResult(frame=frame, info=info, warnings=notes.messages, source=path.name)

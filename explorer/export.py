@@ -71,6 +71,58 @@ def browser_path() -> str:
     )
 
 
+RENDER_PAGE_POLICY = (
+    "default-src 'none'; script-src file: 'unsafe-inline' 'unsafe-eval'; "
+    "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; connect-src 'none'; "
+    "frame-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'"
+)
+"""Content-Security-Policy of the page kaleido renders in: its scripts come from local
+files, and nothing else may be loaded. An image, font or fetch pointing at ``file:`` or
+``http(s):`` (e.g. a ``layout.images`` source) is refused by the browser itself."""
+
+
+def _locked_down_page() -> Any:
+    """kaleido's render page (local plotly.js, no MathJax) under :data:`RENDER_PAGE_POLICY`."""
+    from kaleido import PageGenerator
+
+    page = PageGenerator(mathjax=False)
+    policy = f'<meta http-equiv="Content-Security-Policy" content="{RENDER_PAGE_POLICY}">'
+    page.header = page.header.replace("<head>", f"<head>\n        {policy}", 1)
+    return page
+
+
+def _is_inline_image(source: object) -> bool:
+    return isinstance(source, str) and source.strip().lower().startswith("data:image/")
+
+
+def neutralise_external_sources(spec: Any) -> int:
+    """Drop every ``images`` entry whose ``source`` is not an inline ``data:image/`` URI.
+
+    Walks the whole figure dict in place (layout, templates, subplots). Returns how many
+    images were dropped. A figure pointing at ``file:///etc/passwd`` or at a local web
+    server would otherwise make the render browser read the file or send the request.
+    """
+    dropped = 0
+    if isinstance(spec, dict):
+        images = spec.get("images")
+        if isinstance(images, list | tuple):
+            kept = [
+                image
+                for image in images
+                if not isinstance(image, dict)
+                or "source" not in image
+                or _is_inline_image(image["source"])
+            ]
+            dropped += len(images) - len(kept)
+            spec["images"] = kept
+        for value in spec.values():
+            dropped += neutralise_external_sources(value)
+    elif isinstance(spec, list | tuple):
+        for value in spec:
+            dropped += neutralise_external_sources(value)
+    return dropped
+
+
 class _RenderServer:
     """One kaleido browser on a private event loop thread, shared by all threads."""
 
@@ -102,7 +154,9 @@ class _RenderServer:
             thread.start()
 
             async def open_browser() -> Any:
-                browser = kaleido.Kaleido(n=1, path=path, mathjax=False, timeout=RENDER_TIMEOUT_S)
+                browser = kaleido.Kaleido(
+                    n=1, path=path, page_generator=_locked_down_page(), timeout=RENDER_TIMEOUT_S
+                )
                 await browser.open()
                 return browser
 
@@ -283,6 +337,8 @@ def export_figure(
             trace.pop(hover_only, None)
         if "scatter" in str(trace.get("type", "")) and "text" not in trace.get("mode", "text"):
             trace.pop("text", None)
+    if neutralise_external_sources(spec):
+        logger.warning("export: dropped images that were not inline data (file or URL sources)")
     webgl = any(str(trace.get("type", "")).endswith("gl") for trace in spec.get("data", []))
     if fmt == "png":
         scale = mm_to_px(PUBLICATION_WIDTH_MM[width], dpi=PRINT_DPI) / width_px

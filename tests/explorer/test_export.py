@@ -199,3 +199,83 @@ def test_table_csv_keeps_index_and_neutralises_formulas():
     assert plain.splitlines() == ["a", "1", "2"]
     raw = export.table_csv(table, escape_formulas=False).decode("utf-8")
     assert "\nf1,=HYPERLINK(1)," in raw
+
+
+@pytest.fixture()
+def local_listener():
+    """A web server on 127.0.0.1 that records every request it gets."""
+    import http.server
+    import threading
+
+    requests: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            requests.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+            self.wfile.write(_red_png())
+
+        def log_message(self, *args):
+            pass
+
+    listener = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=listener.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.server_address[1]}", requests
+    listener.shutdown()
+    listener.server_close()
+
+
+def _red_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), (255, 0, 0)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _with_image(source: str) -> go.Figure:
+    fig = go.Figure(go.Scatter(x=[1, 2], y=[1, 2]))
+    fig.add_layout_image(source=source, x=0, y=1, sizex=1, sizey=1, xref="paper", yref="paper")
+    return fig
+
+
+def _shows_the_image(data: bytes, fmt: str) -> bool:
+    if fmt == "svg":
+        return b"<image" in data
+    pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    return bool(((pixels == (255, 0, 0)).all(axis=-1)).any())
+
+
+@pytest.mark.parametrize("fmt", ["svg", "png"])
+def test_forged_image_sources_read_no_file_and_reach_no_server(
+    server, local_listener, tmp_path, fmt
+):
+    address, requests = local_listener
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(_red_png())
+    for source in (secret.as_uri(), "file:///etc/passwd", f"{address}/probe.png"):
+        data, _ = export.export_figure(_with_image(source), fmt)
+        assert not _shows_the_image(data, fmt), source
+        assert b"root:" not in data
+        # Defence in depth: even a spec that skipped the filter is refused by the browser.
+        raw = export._SERVER.render(
+            _with_image(source).to_dict(),
+            {"format": fmt, "width": 300, "height": 200, "scale": 1},
+        )
+        assert not _shows_the_image(raw, fmt), source
+    assert requests == [], "the render browser must never send a request"
+    inline = "data:image/png;base64," + base64.b64encode(_red_png()).decode()
+    assert _shows_the_image(export.export_figure(_with_image(inline), fmt)[0], fmt)
+
+
+def test_neutralise_external_sources_walks_templates_and_keeps_inline_images():
+    spec = {
+        "layout": {
+            "images": [{"source": "http://x/a.png"}, {"source": "data:image/png;base64,AA"}],
+            "template": {"layout": {"images": [{"source": " FILE:///etc/passwd"}]}},
+        }
+    }
+    assert export.neutralise_external_sources(spec) == 2
+    assert spec["layout"]["images"] == [{"source": "data:image/png;base64,AA"}]
+    assert spec["layout"]["template"]["layout"]["images"] == []

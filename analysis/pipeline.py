@@ -12,12 +12,10 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
-import hmac
 import json
 import logging
 import os
 import platform
-import re
 import shutil
 import sys
 import tempfile
@@ -34,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from . import __version__, bundle, io, validate
+from . import __version__, bundle, io, privacy, validate
 from .validate import InputError
 
 # The analysis stages (associate, enrich, modules, pp, survival) load scipy.stats, anndata
@@ -280,7 +278,16 @@ def _normalised(frame: pd.DataFrame, pattern: str | None, source: str) -> pd.Dat
 
 
 def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.AnnData:
-    """Run every analysis stage and return the bundle (not yet saved)."""
+    """Run every analysis stage and return the bundle (not yet saved).
+
+    With ``config.pseudonymise_key``, warnings are held back until the pseudonyms are known
+    and printed scrubbed (see :mod:`analysis.privacy`).
+    """
+    with privacy.held_warnings(logger, enabled=config.pseudonymise_key is not None) as release:
+        return _build_bundle(config, progress=progress, release_warnings=release)
+
+
+def _build_bundle(config: Config, *, progress: Progress, release_warnings: Callable) -> ad.AnnData:
     started = datetime.now(UTC)
     with _stage("reading inputs", progress):
         inputs = read_inputs(config)
@@ -312,10 +319,9 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
         patients = list(report.matched)
         progress(f"  {len(patients)} patients with expression and imaging")
         pseudonyms: dict[str, str] = {}
+        scrub = privacy.IdScrubber({})
         if config.pseudonymise_key is not None:
-            frames = [expression, imaging] + ([clinical] if clinical is not None else [])
-            ids = sorted({str(i) for frame in frames for i in frame.index})
-            pseudonyms = pseudonymise(ids, key=_read_key(config.pseudonymise_key))
+            pseudonyms, scrub = _pseudonyms(config, inputs)
             expression, imaging = (f.rename(index=pseudonyms) for f in (expression, imaging))
             if clinical is not None:
                 clinical = clinical.rename(index=pseudonyms)
@@ -324,6 +330,8 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
                 "|".join(pseudonyms.get(i, i) for i in str(cell).split("|") if i)
                 for cell in report.table["unmatched"]
             ]
+            report.table = scrub.frame(report.table)
+            release_warnings(scrub)
             progress("  patient IDs replaced by keyed pseudonyms (the key is not stored)")
 
     from . import enrich, modules, pp, survival
@@ -440,7 +448,7 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
         "matching": _clean_table(report.table),
         "gene_features": list(gene_assoc.p.columns),
         "gene_n": [int(v) for v in gene_assoc.n.reindex(gene_assoc.p.columns).fillna(0)],
-        "warnings": _replace_ids(list(warnings), pseudonyms),
+        "warnings": scrub.messages(warnings),
     }
     if pseudonyms:
         adata.uns[bundle.UNS_KEY]["provenance"]["pseudonymised"] = (
@@ -449,33 +457,18 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
     return adata
 
 
-def pseudonymise(ids: list[str], *, key: bytes) -> dict[str, str]:
-    """Keyed pseudonyms: ``P`` + the first 12 hex digits of HMAC-SHA256(key, ID).
-
-    The same key always gives the same pseudonym, so bundles of one study stay linkable by
-    whoever holds the key, and by nobody else.
-    """
-    return {i: "P" + hmac.new(key, i.encode("utf-8"), hashlib.sha256).hexdigest()[:12] for i in ids}
+pseudonymise = privacy.pseudonymise
 
 
-def _read_key(path: Path) -> bytes:
-    try:
-        key = Path(path).read_bytes().strip()
-    except OSError as err:
-        raise InputError(f"{path}: cannot read the pseudonymisation key ({err.strerror})") from None
-    if len(key) < 16:
-        raise InputError(
-            f"{path}: the pseudonymisation key must hold at least 16 bytes of secret "
-            "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))' > key.txt`)"
-        )
-    return key
-
-
-def _replace_ids(messages: list[str], pseudonyms: Mapping[str, str]) -> list[str]:
-    if not pseudonyms:
-        return messages
-    pattern = re.compile("|".join(re.escape(i) for i in sorted(pseudonyms, key=len, reverse=True)))
-    return [pattern.sub(lambda match: pseudonyms[match.group(0)], m) for m in messages]
+def _pseudonyms(config: Config, inputs: Inputs) -> tuple[dict[str, str], privacy.IdScrubber]:
+    """Pseudonyms of every patient ID the readers met (dropped ones too) and their scrubber."""
+    key = privacy.read_key(config.pseudonymise_key)
+    ids, aliases = privacy.id_aliases(
+        (inputs.expression, inputs.imaging, inputs.clinical),
+        lambda raw: validate.normalise_id(raw, pattern=config.id_pattern),
+    )
+    pseudonyms = pseudonymise(sorted(ids), key=key)
+    return pseudonyms, privacy.IdScrubber(pseudonyms, aliases)
 
 
 def _feature_table(features: pd.DataFrame, imaging: pd.DataFrame) -> pd.DataFrame:

@@ -186,6 +186,11 @@ def read_aim(directory: PathLike, *, types: Mapping[str, str] | None = None) -> 
     files_of: dict[str, list[str]] = {}
     skipped: list[str] = []
     looked_up = 0
+    ids_met = {  # a file name with a digit may be a patient's, even when it cannot be read
+        file.stem: normalise_id(re.sub(r"v\d+$", "", file.stem, flags=re.IGNORECASE))
+        for file in files
+        if re.search(r"\d", file.stem)
+    }
     for file in files:
         try:
             person_id, items, n_lookups = _parse_aim_file(file, codes, notes)
@@ -194,6 +199,7 @@ def read_aim(directory: PathLike, *, types: Mapping[str, str] | None = None) -> 
             skipped.append(file.name)
             continue
         looked_up += n_lookups
+        ids_met[file.stem] = person_id
         files_of.setdefault(person_id, []).append(file.name)
         by_label = patients.setdefault(person_id, {})
         for label, value in items:
@@ -233,4 +239,6 @@ def read_aim(directory: PathLike, *, types: Mapping[str, str] | None = None) -> 
         "n_patients": int(frame.shape[0]),
         "n_features": int(frame.shape[1]),
     }
-    return ReadResult(frame=frame, info=info, warnings=notes.messages, source=directory.name)
+    return ReadResult(
+        frame=frame, info=info, warnings=notes.messages, source=directory.name, ids=ids_met
+    )

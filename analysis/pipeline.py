@@ -665,10 +665,8 @@ def _write_tables(adata: ad.AnnData, folder: Path) -> None:
     uns = adata.uns[bundle.UNS_KEY]
     for name in TABLES:
         frame = uns[name]
-        io.atomic_write_text(
-            folder / f"{name}.csv", frame.to_csv(index=name in ("modules", "features"))
-        )
-    io.atomic_write_text(folder / "gene_top_hits.csv", gene_top_hits(adata).to_csv(index=False))
+        io.atomic_write_csv(folder / f"{name}.csv", frame, index=name in ("modules", "features"))
+    io.atomic_write_csv(folder / "gene_top_hits.csv", gene_top_hits(adata), index=False)
     io.atomic_write_text(folder / "warnings.txt", "\n".join(uns["warnings"]) + "\n")
 
 

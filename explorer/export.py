@@ -34,6 +34,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..analysis import __version__ as radmap_version
+from ..analysis.io import csv_text
 from ..analysis.validate import InputError
 from .figures.style import (
     CSS_DPI,
@@ -56,7 +57,6 @@ rendered at scale 1 so that its page is the column size: WebGL bitmaps in PDF ar
 START_TIMEOUT_S = 60.0
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_PROVENANCE_KEY = b"radmap:provenance"
-CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 logger = logging.getLogger("radmap")
 
@@ -407,25 +407,15 @@ def export_zip(
     return buffer.getvalue()
 
 
-def _neutralise_formula(value: object) -> object:
-    if isinstance(value, str) and value.startswith(CSV_FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
 def table_csv(df: pd.DataFrame, *, escape_formulas: bool = True) -> bytes:
     """A table as UTF-8 CSV bytes.
 
     The index is written when it carries information (named or not a default range).
     With ``escape_formulas``, text cells that a spreadsheet would run as a formula
-    (starting with ``= + - @``) get a leading apostrophe; numbers are untouched.
+    (starting with ``= + - @``) get a leading apostrophe; numbers are untouched (the same
+    escaping as every CSV table ``radmap analyze`` writes).
     """
-    table = df.copy()
-    keep_index = table.index.name is not None or not isinstance(table.index, pd.RangeIndex)
+    keep_index = df.index.name is not None or not isinstance(df.index, pd.RangeIndex)
     if escape_formulas:
-        for column in table.columns:
-            if table[column].dtype == object or pd.api.types.is_string_dtype(table[column]):
-                table[column] = table[column].map(_neutralise_formula)
-        if keep_index and table.index.dtype == object:
-            table.index = table.index.map(_neutralise_formula)
-    return table.to_csv(index=keep_index).encode("utf-8")
+        return csv_text(df, index=keep_index).encode("utf-8")
+    return df.to_csv(index=keep_index).encode("utf-8")

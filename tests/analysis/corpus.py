@@ -876,3 +876,15 @@ PRIVACY_CASES: tuple[PrivacyCase, ...] = (
     ),
 )
 """Inputs whose patient IDs readers drop, respell or put in file names (issue 11, point 2)."""
+
+
+FORMULA_NAMES = ('=HYPERLINK("http://example.invalid","x")', "@SUM(1+1)", "+1+cmd", "-2+3")
+"""Imaging feature names a spreadsheet would run as formulas."""
+
+
+def formula_named_features(cohort: Cohort, folder: Path) -> list[str]:
+    """The valid study with four radiomic columns renamed to :data:`FORMULA_NAMES`."""
+    numeric = [c for c in cohort.imaging.columns if "_gl" in c or "_firstorder_" in c]
+    numeric = numeric[: len(FORMULA_NAMES)]
+    imaging = cohort.imaging.rename(columns=dict(zip(numeric, FORMULA_NAMES)))
+    return cohort.analyze(folder, imaging=write_table(imaging, folder / "imaging.csv"))

@@ -198,3 +198,20 @@ def test_pseudonymised_outputs_hold_no_original_id(
     for expected in case.warns:
         for where in (warnings, reported):
             assert any(all(text in w for text in expected) for w in where), (expected, where)
+
+
+def test_no_table_cell_is_a_spreadsheet_formula(cohort: corpus.Cohort, tmp_path):
+    import csv
+
+    result = radmap(corpus.formula_named_features(cohort, tmp_path), cwd=tmp_path, timeout=120.0)
+    assert result.returncode == 0, result.stderr
+    tables = sorted((tmp_path / corpus.OUT / TABLES_DIR).glob("*.csv"))
+    seen = set()
+    for table in tables:
+        with open(table, newline="", encoding="utf-8") as handle:
+            for row in csv.reader(handle):
+                for cell in row:
+                    seen.update(name for name in corpus.FORMULA_NAMES if name[:5] in cell)
+                    if cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
+                        float(cell)  # only a number may start like a formula
+    assert seen == set(corpus.FORMULA_NAMES), "the names reach the tables, escaped"

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from . import __version__, bundle, io, privacy, validate
+from . import __version__, bundle, io, options, privacy, validate
 from .validate import InputError
 
 # The analysis stages (associate, enrich, modules, pp, survival) load scipy.stats, anndata
@@ -57,6 +57,10 @@ PACKAGES = (
     "scipy",
     "statsmodels",
 )
+
+
+LIST_OPTIONS = ("imaging", "covariates", "adjust_for", "gene_sets", "mutation_columns")
+"""Options that hold a list (one text is taken as a list of one)."""
 
 
 @dataclass
@@ -142,11 +146,13 @@ class Config:
                 raise InputError(f"{origin}: unknown option {key!r}")
             if value is None:
                 continue
+            if key in self.PATH_FIELDS or key in LIST_OPTIONS:
+                options.check_raw_text(key, value, many=key in LIST_OPTIONS, origin=origin)
             if key in self.PATH_FIELDS:
                 value = _resolve(value, base)
             elif key == "imaging":
                 value = [_resolve(v, base) for v in _as_list(value)]
-            elif key in ("covariates", "adjust_for", "gene_sets", "mutation_columns"):
+            elif key in LIST_OPTIONS:
                 value = [str(v) for v in _as_list(value)]
                 if key == "gene_sets":
                     from . import enrich
@@ -156,7 +162,9 @@ class Config:
                         for v in value
                     ]
             changes[key] = value
-        return dataclasses.replace(self, **changes)
+        updated = dataclasses.replace(self, **changes)
+        options.check_config(updated, origin=origin)
+        return updated
 
     def to_dict(self) -> dict[str, object]:
         """JSON-friendly parameters, as recorded in the bundle's provenance."""
@@ -231,6 +239,7 @@ def read_inputs(config: Config) -> Inputs:
     if config.aim_dir is not None:
         imaging_parts.append(record(io.read_aim(config.aim_dir, types=types), config.aim_dir))
     imaging = imaging_parts[0] if len(imaging_parts) == 1 else io.combine_imaging(imaging_parts)
+    options.check_columns(imaging.frame.columns, imaging.source)
     if len(imaging_parts) > 1:
         warnings.extend(imaging.warnings)
     if types:
@@ -249,6 +258,7 @@ def read_inputs(config: Config) -> Inputs:
             ),
             config.clinical,
         )
+        options.check_columns(clinical.frame.columns, clinical.source)
     return Inputs(expression, imaging, clinical, hashes, warnings)
 
 
@@ -283,6 +293,7 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
     With ``config.pseudonymise_key``, warnings are held back until the pseudonyms are known
     and printed scrubbed (see :mod:`analysis.privacy`).
     """
+    options.check_config(config)
     with privacy.held_warnings(logger, enabled=config.pseudonymise_key is not None) as release:
         return _build_bundle(config, progress=progress, release_warnings=release)
 

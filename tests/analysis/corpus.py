@@ -608,6 +608,27 @@ def _old_bundle_kept(cohort: Cohort, folder: Path) -> list[str]:
     return cohort.analyze(folder, imaging=path)
 
 
+def _reserved_column(kind: str) -> Callable[[Cohort, Path], list[str]]:
+    """A clinical or imaging column named ``_index`` (a name AnnData reserves)."""
+
+    def build(cohort: Cohort, folder: Path) -> list[str]:
+        frame = getattr(cohort, kind).copy()
+        frame["_index"] = [f"{i * 1.5:.1f}" for i in range(len(frame))]
+        return cohort.analyze(folder, **{kind: write_table(frame, folder / f"{kind}.csv")})
+
+    return build
+
+
+def _config_value(text: str) -> Callable[[Cohort, Path], list[str]]:
+    """A ``radmap.toml`` holding ``text`` (a value of the wrong type or range)."""
+
+    def build(cohort: Cohort, folder: Path) -> list[str]:
+        (folder / "radmap.toml").write_text(text + "\n")
+        return [*cohort.analyze(folder), "--config", str(folder / "radmap.toml")]
+
+    return build
+
+
 CASES: tuple[Case, ...] = (
     *(
         Case(f"empty-{kind}", _empty(kind), error=(f"{kind}.csv", "empty"))
@@ -787,6 +808,26 @@ CASES: tuple[Case, ...] = (
     Case("unknown-extension", _unknown_extension, error=("imaging.json", "unknown file type")),
     Case("out-is-a-file", _out_is_a_file, error=(f"{OUT}: exists", "not a folder")),
     Case("old-bundle-kept-on-failure", _old_bundle_kept, error=("imaging.csv", "empty")),
+    Case(
+        "clinical-column-named-_index",
+        _reserved_column("clinical"),
+        error=("clinical.csv", "'_index'", "reserved"),
+    ),
+    Case(
+        "imaging-column-named-_index",
+        _reserved_column("imaging"),
+        error=("imaging.csv", "'_index'", "reserved"),
+    ),
+    Case(
+        "config-negative-hub-count",
+        _config_value("[modules]\nhub_count = -5"),
+        error=("radmap.toml", "'hub_count'", "at least 1"),
+    ),
+    Case(
+        "config-value-of-the-wrong-type",
+        _config_value('seed = "one"'),
+        error=("radmap.toml", "'seed'", "whole number"),
+    ),
 )
 
 

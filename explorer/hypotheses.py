@@ -37,6 +37,8 @@ from ..analysis.validate import InputError
 PIN_KINDS = ("module", "gene", "feature")
 STATISTIC_KEYS = ("test", "effect", "p", "q", "n")
 MAX_NOTE_CHARS = 20_000
+MAX_FIGURE_BYTES = 2_000_000
+"""Largest figure kept with a pin (its JSON); pins hold one association's plot."""
 STORE_VERSION = 1
 SAFE_BUNDLE_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#!|~>])")
@@ -250,6 +252,11 @@ def _normalise_pin(pin: Mapping[str, Any]) -> dict:
             raise InputError(f"pin figure is not plotly JSON ({error})") from None
     if isinstance(figure, go.Figure):
         figure = json.loads(figure.to_json())
+    if figure is not None and len(json.dumps(figure, default=str)) > MAX_FIGURE_BYTES:
+        raise InputError(
+            f"the pinned figure is larger than {MAX_FIGURE_BYTES // 1_000_000} MB; "
+            "pin a smaller view"
+        )
     record = {
         "kind": kind,
         "feature": pin.get("feature"),

@@ -221,6 +221,17 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
     return go.Figure(builders[name]())
 
 
+def client_id() -> str | None:
+    """Who sent the current request: the logged-in user, else the address (None outside one)."""
+    from flask import has_request_context, request
+
+    if not has_request_context():
+        return None
+    if request.authorization is not None and request.authorization.username:
+        return f"user:{request.authorization.username}"
+    return f"address:{request.remote_addr}"
+
+
 def export_download(
     data: BundleData,
     name: str,
@@ -228,6 +239,8 @@ def export_download(
     width: str | None,
     href: str | None,
     state: ViewState | None,
+    *,
+    client: str | None = None,
 ) -> dict:
     """``dcc.Download`` data for the figure ``name`` of the view ``state`` exported as ``fmt``.
 
@@ -242,7 +255,7 @@ def export_download(
         raise ValueError("there is no figure to export yet: choose what to show first")
     fig = view_figure(data, name, state)
     info = provenance(data, name, state, href, format=fmt, width=width or "single")
-    content, _ = export_figure(fig, fmt, width=width or "single", provenance=info)
+    content, _ = export_figure(fig, fmt, width=width or "single", provenance=info, client=client)
     return {
         "content": base64.b64encode(content).decode("ascii"),
         "filename": f"radmap_{name}_{width or 'single'}.{fmt}",
@@ -382,7 +395,7 @@ def register(app, ctx: AppContext) -> None:
             raise PreventUpdate
         name = callback_context.triggered_id["fig"]
         state, _ = parse_url(pathname, search, data.vocabulary(), base=base)
-        return export_download(data, name, fmt, width, href, state)
+        return export_download(data, name, fmt, width, href, state, client=client_id())
 
     @app.callback(
         Output({"role": "provenance-download", "fig": MATCH}, "data"),
@@ -414,6 +427,7 @@ def register(app, ctx: AppContext) -> None:
 
 __all__ = [
     "error_message",
+    "client_id",
     "export_download",
     "handle_error",
     "header_q",

@@ -186,7 +186,7 @@ def test_navigation_targets(toy_data):
 def test_export_download_is_a_base64_file(toy_data, monkeypatch):
     calls = {}
 
-    def fake_export(fig, fmt, *, width, provenance):
+    def fake_export(fig, fmt, *, width, provenance, client=None):
         calls.update(fmt=fmt, width=width, provenance=provenance, figure=fig)
         return b"<svg></svg>", provenance
 

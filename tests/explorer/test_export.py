@@ -279,3 +279,46 @@ def test_neutralise_external_sources_walks_templates_and_keeps_inline_images():
     assert export.neutralise_external_sources(spec) == 2
     assert spec["layout"]["images"] == [{"source": "data:image/png;base64,AA"}]
     assert spec["layout"]["template"]["layout"]["images"] == []
+
+
+@pytest.mark.slow
+def test_normal_exports_succeed_while_an_oversized_one_runs(server, monkeypatch):
+    import time
+
+    monkeypatch.setattr(export, "RENDER_TIMEOUT_S", 3.0)
+    rng = np.random.default_rng(1)
+    n = export.MAX_SVG_POINTS - 1000
+    heavy = go.Figure(go.Scatter(x=rng.random(n), y=rng.random(n), mode="markers"))
+    small = go.Figure(go.Bar(x=["a", "b"], y=[1, 2]))
+    with ThreadPoolExecutor(4) as pool:
+        slow_job = pool.submit(export.export_figure, heavy, "svg", client="heavy")
+        time.sleep(0.5)  # its turn has begun
+        queued = pool.submit(export.export_figure, small, "png", client="heavy")
+        normal = [
+            pool.submit(export.export_figure, small, "svg", client=f"user{i}") for i in range(2)
+        ]
+        time.sleep(0.2)
+        with pytest.raises(export.ExportBusy, match="exports in progress"):
+            export.export_figure(small, "svg", client="heavy")
+        exported = [job.result(timeout=180)[0] for job in normal]
+        assert queued.result(timeout=180)[0].startswith(export.PNG_SIGNATURE)
+        with pytest.raises(RuntimeError, match="took more than 3 s"):
+            slow_job.result(timeout=180)
+    assert all(b"<svg" in data for data in exported), "the others waited, then rendered"
+    assert export.server_running(), "a fresh browser took over"
+
+
+def test_figures_too_big_to_render_are_refused_before_the_browser(monkeypatch):
+    def no_render(*args, **kwargs):
+        raise AssertionError("must not reach the browser")
+
+    monkeypatch.setattr(export._SERVER, "render", no_render)
+    points = export.MAX_SVG_POINTS + 1
+    many = go.Figure(go.Scatter(x=np.arange(points), y=np.arange(points), mode="markers"))
+    with pytest.raises(InputError, match="points one by one"):
+        export.export_figure(many, "svg")
+    text = "x" * (export.MAX_FIGURE_BYTES + 1)
+    with pytest.raises(InputError, match="too large to export"):
+        export.export_figure(go.Figure(layout={"title": {"text": text}}), "png")
+    with pytest.raises(InputError, match="height"):
+        export.export_figure(go.Figure(), "png", height=export.MAX_HEIGHT_PX * 10)

@@ -277,3 +277,13 @@ def test_safe_url_accepts_only_paths_of_the_app(url, expected):
     from radmap.explorer.hypotheses import safe_url
 
     assert safe_url(url) == expected
+
+
+def test_a_pinned_figure_has_a_size_cap(tmp_path):
+    from radmap.explorer.hypotheses import MAX_FIGURE_BYTES
+
+    store = PinStore(tmp_path, "bundle")
+    huge = {"data": [{"type": "scatter", "x": list(range(MAX_FIGURE_BYTES // 4))}]}
+    with pytest.raises(InputError, match="larger than"):
+        store.add({"kind": "feature", "feature": "f1", "figure": huge})
+    assert store.list() == []

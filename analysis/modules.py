@@ -13,8 +13,12 @@ WGCNA method (Langfelder & Horvath 2008, following ``blockwiseModules`` in one b
    bins) reaches 0.85, else the power with the best fit (with a warning).
 3. Topological overlap ``TOM = (A @ A + A) / (min(k_i, k_j) + 1 - A)`` with a zero-diagonal
    adjacency ``A`` and connectivity ``k`` (WGCNA's TOM of a non-negative adjacency), its
-   diagonal set to 1; dissimilarity ``1 - TOM``.
-4. Average-linkage hierarchical clustering (:func:`scipy.cluster.hierarchy.linkage`).
+   diagonal set to 1; dissimilarity ``1 - TOM``, built straight into condensed form in row
+   blocks of the upper triangle (:func:`tom_distance`): at most the adjacency, the
+   condensed float32 dissimilarity and one row block are held, and the numerator's product
+   costs what a symmetric product (syrk) does.
+4. Average-linkage hierarchical clustering (fastcluster, in place on a float64 copy of the
+   condensed dissimilarity, after the adjacency is freed; :func:`average_linkage`).
 5. Dynamic tree cut, hybrid method (:func:`cutree_hybrid`, a port of ``cutreeHybrid`` from
    the R package dynamicTreeCut 1.63 with its PAM stage), ``cutHeight = 0.995``.
 6. WGCNA's module check: a module needs ``min_module_size / 3`` genes with kME > 0.5, genes
@@ -39,11 +43,14 @@ correlate positively with the module's mean z-score (its metagene).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import anndata
+import fastcluster
 import numpy as np
 import pandas as pd
 from scipy import linalg, stats
@@ -295,10 +302,18 @@ def module_kme(X: np.ndarray, eigengenes: pd.DataFrame | np.ndarray) -> np.ndarr
 def gene_correlation(X: np.ndarray) -> np.ndarray:
     """Pearson correlation of the columns of ``X`` (float32, diagonal 1)."""
     z = _standardize(np.asarray(X, dtype=np.float32), ddof=0).astype(np.float32, copy=False)
-    cor = z.T @ z
-    cor /= np.float32(z.shape[0])
-    np.nan_to_num(cor, copy=False)  # a constant gene correlates with nothing
-    np.clip(cor, -1.0, 1.0, out=cor)
+    constant = ~np.isfinite(z).all(axis=0)
+    if constant.any():
+        z[:, constant] = 0.0  # a constant gene correlates with nothing
+    cor = z.T @ z  # symmetric product: BLAS syrk
+    scale = np.float32(z.shape[0])
+
+    def finish(rows: slice) -> None:
+        block = cor[rows]
+        block /= scale
+        np.clip(block, -1.0, 1.0, out=block)
+
+    _in_row_blocks(finish, len(cor), len(cor))
     np.fill_diagonal(cor, 1.0)
     return cor
 
@@ -327,28 +342,39 @@ def soft_threshold(
     -------
     Columns ``power``, ``sft_r2``, ``slope``, ``mean_k``, ``median_k``, ``max_k``.
     """
-    powers = sorted(int(p) for p in powers)
+    powers = sorted({int(p) for p in powers})
     if not powers or powers[0] < 1:
         raise InputError(f"soft-threshold powers must be positive integers, got {powers}")
-    base = _adjacency_base(cor, network)
-    running = base.copy()
+    if network not in NETWORKS:
+        raise InputError(f"network must be one of {', '.join(NETWORKS)}, got {network!r}")
+    cor = np.asarray(cor, dtype=np.float32)
+    column = {p: i for i, p in enumerate(powers)}
+    connectivity = np.empty((len(powers), len(cor)))
+
+    def scan(rows: slice) -> None:
+        # one cache-sized row block through every power: cor is read once, not per power
+        base = _adjacency_base(cor[rows], network)
+        running = base.copy()
+        for p in range(1, powers[-1] + 1):
+            if p > 1:
+                running *= base
+            if p in column:
+                connectivity[column[p], rows] = running.sum(axis=1, dtype=np.float64) - 1.0
+
+    _in_row_blocks(scan, len(cor), cor.shape[1], elements=1 << 19)
     rows = []
-    for p in range(1, powers[-1] + 1):
-        if p > 1:
-            running *= base
-        if p in powers:
-            k = running.sum(axis=0, dtype=np.float64) - 1.0
-            r2, slope = scale_free_fit(k, n_breaks=n_breaks)
-            rows.append(
-                {
-                    "power": p,
-                    "sft_r2": -np.sign(slope) * r2,
-                    "slope": slope,
-                    "mean_k": float(k.mean()),
-                    "median_k": float(np.median(k)),
-                    "max_k": float(k.max()),
-                }
-            )
+    for p, k in zip(powers, connectivity, strict=True):
+        r2, slope = scale_free_fit(k, n_breaks=n_breaks)
+        rows.append(
+            {
+                "power": p,
+                "sft_r2": -np.sign(slope) * r2,
+                "slope": slope,
+                "mean_k": float(k.mean()),
+                "median_k": float(np.median(k)),
+                "max_k": float(k.max()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -424,17 +450,69 @@ def tom_similarity(adj: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
         A = A.copy()
     np.fill_diagonal(A, 0.0)
     k = A.sum(axis=1, dtype=np.float64).astype(np.float32)
-    shared = A @ A
-    shared += A
-    denominator = np.minimum.outer(k, k)
-    denominator += 1.0
-    denominator -= A
-    del A
-    shared /= denominator
-    del denominator
-    np.clip(shared, 0.0, 1.0, out=shared)
+    shared = A @ A.T  # A is symmetric: BLAS syrk, half the work of A @ A
+
+    def finish(rows: slice) -> None:
+        _tom_from_shared(shared[rows], A[rows], k[rows], k)
+
+    _in_row_blocks(finish, len(A), len(A))
     np.fill_diagonal(shared, 1.0)
     return shared
+
+
+def tom_distance(adj: np.ndarray) -> np.ndarray:
+    """Condensed TOM dissimilarity ``1 - TOM`` of an adjacency, overwriting nothing but it.
+
+    The same values as ``1 - tom_similarity(adj)`` in the order of
+    :func:`scipy.spatial.distance.squareform` (float32, half the memory of the square
+    matrix), built in row blocks of the upper triangle: the numerator's product costs what
+    a symmetric product (syrk) does, and no second square matrix is ever held. ``adj`` is
+    used as scratch (its diagonal is set to 0).
+    """
+    A = np.asarray(adj, dtype=np.float32)
+    n = len(A)
+    np.fill_diagonal(A, 0.0)
+    k = A.sum(axis=1, dtype=np.float64).astype(np.float32)
+    condensed = np.empty(n * (n - 1) // 2, dtype=np.float32)
+    offsets = _condensed_offsets(n)
+    # thin blocks waste little of the triangle; thick ones keep sgemm at full speed
+    blocks = _row_blocks(n, n, elements=n * min(max(n // 4, 256), 1024))
+    buffer = np.empty((blocks[0].stop - blocks[0].start) * n, dtype=np.float32)
+    for rows in blocks:
+        start, stop = rows.start, rows.stop
+        shared = buffer[: (stop - start) * (n - start)].reshape(stop - start, n - start)
+        np.matmul(A[rows], A[start:].T, out=shared)
+
+        def finish(part: slice, shared=shared, start=start) -> None:
+            lines = slice(start + part.start, start + part.stop)
+            block = shared[part]
+            _tom_from_shared(block, A[lines, start:], k[lines], k[start:])
+            np.subtract(np.float32(1.0), block, out=block)
+            for row in range(part.start, part.stop):
+                i = start + row
+                condensed[offsets[i] : offsets[i] + n - i - 1] = block[row - part.start, row + 1 :]
+
+        _in_row_blocks(finish, stop - start, n - start, elements=1 << 22)
+    return condensed
+
+
+def average_linkage(condensed: np.ndarray) -> np.ndarray:
+    """Average-linkage tree of a condensed dissimilarity (SciPy linkage matrix).
+
+    fastcluster (the library R's WGCNA uses) run in place on one float64 copy of
+    ``condensed``: SciPy's ``linkage`` copies its input once more, and so does
+    ``fastcluster.linkage`` even with ``preserve_input=False`` (it starts with
+    ``numpy.array(X)``), which would hold a third n x n float32's worth of memory at the peak.
+    """
+    distances = np.array(condensed, dtype=np.float64, order="C")
+    n = int(round((1 + np.sqrt(1 + 8 * len(distances))) / 2))
+    if n * (n - 1) // 2 != len(distances) or n < 2:
+        raise InputError(f"average_linkage: {len(distances)} is not a condensed distance length")
+    if not all(np.isfinite(part).all() for part in np.array_split(distances, 64)):
+        raise InputError("average_linkage: distances must be finite")
+    tree = np.empty((n - 1, 4))
+    fastcluster.linkage_wrap(n, distances, tree, fastcluster.mthidx["average"])
+    return tree
 
 
 def cutree_hybrid(
@@ -468,7 +546,8 @@ def cutree_hybrid(
     link
         SciPy linkage matrix (monotone, e.g. average linkage) of the objects.
     dist
-        Square dissimilarity matrix used to build ``link`` (diagonal treated as 0).
+        Dissimilarity used to build ``link``: a square matrix (diagonal treated as 0) or
+        its condensed upper triangle (:func:`scipy.spatial.distance.squareform` order).
     min_cluster_size, deep_split, cut_height, max_core_scatter, min_gap,
     max_abs_core_scatter, min_abs_gap, min_split_height, min_abs_split_height,
     pam_stage, pam_respects_dendro, max_pam_dist, respect_small_clusters
@@ -483,9 +562,16 @@ def cutree_hybrid(
     n_points = n_merge + 1
     if n_merge < 1:
         raise InputError("cutree_hybrid: the tree has no merges")
-    if dist.shape != (n_points, n_points):
+    dist = np.asarray(dist)
+    if dist.ndim == 1:
+        if len(dist) != n_points * (n_points - 1) // 2:
+            raise InputError(
+                f"cutree_hybrid: a condensed dist must have {n_points * (n_points - 1) // 2} "
+                f"entries for {n_points} objects, got {len(dist)}"
+            )
+    elif dist.shape != (n_points, n_points):
         raise InputError(f"cutree_hybrid: dist must be {n_points} x {n_points}")
-    if np.any(np.diagonal(dist) != 0):
+    elif np.any(np.diagonal(dist) != 0):
         dist = dist.copy()
         np.fill_diagonal(dist, 0)
     height = link[:, 2]
@@ -526,7 +612,7 @@ def cutree_hybrid(
         members = singletons[branch]
         n_core = _core_size(len(members), min_cluster_size)
         core = np.asarray(members[:n_core])
-        block = dist[np.ix_(core, core)]
+        block = _distance_block(dist, core)
         return float(np.mean(block.sum(axis=0, dtype=np.float64) / (n_core - 1)))
 
     is_basic: list[bool] = []
@@ -821,14 +907,12 @@ def _wgcna_labels(
             "signed networks of 40+ samples)",
         )
     lap("soft_threshold")
-    adj = adjacency(cor, power, network=network)
+    adj = _adjacency_in_place(cor, power, network)
     del cor
-    dissimilarity = tom_similarity(adj, overwrite=True)
+    dissimilarity = tom_distance(adj)
     del adj
-    np.subtract(np.float32(1.0), dissimilarity, out=dissimilarity)
-    np.fill_diagonal(dissimilarity, 0.0)
     lap("tom")
-    tree = linkage(squareform(dissimilarity, checks=False), method="average")
+    tree = average_linkage(dissimilarity)
     lap("linkage")
     labels = cutree_hybrid(
         tree,
@@ -892,7 +976,7 @@ def _pam_stage(
     weights = np.zeros((len(colors), n_clusters), dtype=dist.dtype)
     weights[labelled, tree_colors[labelled] - 1] = 1.0 / counts[tree_colors[labelled] - 1]
     # mean distance of every object to every tree-cut cluster
-    mean_dist = np.asarray(dist @ weights, dtype=np.float64)
+    mean_dist = _distance_product(dist, weights)
     diameter = np.zeros(n_clusters)
     for cluster in range(n_clusters):
         members = tree_colors == cluster + 1
@@ -942,6 +1026,41 @@ def _pam_stage(
         if distance < diameter[label - 1] or distance < max_pam_dist:
             colors[obj] = label
     return colors
+
+
+def _distance_block(dist: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """``dist[members][:, members]`` of a square or condensed dissimilarity."""
+    if dist.ndim == 2:
+        return dist[np.ix_(members, members)]
+    n = int(round((1 + np.sqrt(1 + 8 * len(dist))) / 2))
+    low = np.minimum(members[:, None], members[None, :]).astype(np.int64)
+    high = np.maximum(members[:, None], members[None, :]).astype(np.int64)
+    same = low == high
+    index = np.where(same, 0, low * n - low * (low + 1) // 2 + high - low - 1)
+    return np.where(same, 0, dist[index]).astype(dist.dtype, copy=False)
+
+
+def _distance_product(dist: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``dist @ weights`` (float64) of a square or condensed dissimilarity.
+
+    A condensed ``dist`` is expanded one block of rows of its upper triangle ``U`` at a time:
+    ``dist = U + U.T``, so each block adds ``U_block @ weights`` to its own rows and
+    ``U_block.T @ weights_block`` to the rows at and after it.
+    """
+    if dist.ndim == 2:
+        return np.asarray(dist @ weights, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    n = len(weights)
+    product = np.zeros((n, weights.shape[1]))
+    offsets = _condensed_offsets(n)
+    for rows in _row_blocks(n, n):
+        start, stop = rows.start, rows.stop
+        upper = np.zeros((stop - start, n - start))
+        for i in range(start, stop):
+            upper[i - start, i - start + 1 :] = dist[offsets[i] : offsets[i] + n - i - 1]
+        product[rows] += upper @ weights[start:]
+        product[start:] += upper.T @ weights[rows]
+    return product
 
 
 def _interpolate(data: np.ndarray, index: float) -> float:
@@ -1115,6 +1234,71 @@ def _log_fisher_p(r: np.ndarray, n: int) -> np.ndarray:
     r = np.clip(r, -1 + 1e-15, 1 - 1e-15)
     z = np.arctanh(r) * np.sqrt(max(n - 3, 1))
     return np.log(2.0) + stats.norm.logsf(np.abs(z))
+
+
+def _tom_from_shared(
+    shared: np.ndarray, adj: np.ndarray, k_rows: np.ndarray, k_columns: np.ndarray
+) -> None:
+    """``shared`` (rows of ``A @ A``) becomes TOM in place; the denominator one block at a time."""
+    shared += adj
+    denominator = np.minimum(k_rows[:, None], k_columns[None, :])
+    denominator += np.float32(1.0)
+    denominator -= adj
+    shared /= denominator
+    np.clip(shared, 0.0, 1.0, out=shared)
+
+
+def _adjacency_in_place(cor: np.ndarray, power: float, network: str) -> np.ndarray:
+    """:func:`adjacency` written over ``cor`` (float32), in row blocks on every core."""
+
+    def transform(rows: slice) -> None:
+        block = cor[rows]
+        if network == "signed":
+            block += np.float32(1.0)
+            block *= np.float32(0.5)
+        else:
+            np.abs(block, out=block)
+        np.power(block, np.float32(power), out=block)
+
+    _in_row_blocks(transform, len(cor), cor.shape[1])
+    return cor
+
+
+def _condensed_offsets(n: int) -> np.ndarray:
+    """Position of ``(i, i + 1)`` in a condensed distance vector of ``n`` objects."""
+    i = np.arange(n, dtype=np.int64)
+    return i * n - i * (i + 1) // 2
+
+
+def _row_blocks(n_rows: int, n_columns: int, *, elements: int = 1 << 22) -> list[slice]:
+    size = int(np.clip(elements // max(n_columns, 1), 16, 8192))
+    return [slice(start, min(start + size, n_rows)) for start in range(0, n_rows, size)]
+
+
+def _in_row_blocks(
+    work: Callable[[slice], None], n_rows: int, n_columns: int, *, elements: int = 1 << 22
+) -> None:
+    """Run ``work`` on row blocks of an ``n_rows x n_columns`` array, one thread per core.
+
+    numpy's elementwise loops release the GIL, so blocks of large matrices run in parallel;
+    blocks also keep temporaries small and in cache.
+    """
+    blocks = _row_blocks(n_rows, n_columns, elements=elements)
+    workers = min(len(blocks), _n_threads())
+    if workers <= 1:
+        for rows in blocks:
+            work(rows)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in pool.map(work, blocks):
+            pass
+
+
+def _n_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _adjacency_base(cor: np.ndarray, network: str) -> np.ndarray:

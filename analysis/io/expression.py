@@ -85,9 +85,14 @@ def _scale_hint(frame: pd.DataFrame) -> str:
             return "fpkm"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        means = np.nanmean(values, axis=0)
-        sds = np.nanstd(values, axis=0, ddof=1)
-    ok = np.isfinite(means) & np.isfinite(sds)
+        has_nan = bool(np.isnan(values).any())
+        means = np.nanmean(values, axis=0) if has_nan else values.mean(axis=0)
+        n_values = (~np.isnan(values)).sum(axis=0) if has_nan else len(values)
+        ok = np.isfinite(means) & (n_values >= 2)  # where an SD exists
+        if not ok.any() or np.median(np.abs(means[ok])) >= 0.1:
+            return "log"  # not z-scores whatever the SDs (saves a pass over the matrix)
+        sds = np.nanstd(values, axis=0, ddof=1) if has_nan else values.std(axis=0, ddof=1)
+    ok &= np.isfinite(sds)
     if ok.any() and np.median(np.abs(means[ok])) < 0.1 and np.median(np.abs(sds[ok] - 1)) < 0.1:
         return "zscore"
     return "log"
@@ -325,7 +330,7 @@ def read_expression(
         if frame.shape[0] == 0:
             raise InputError(f"{path.name}: no sample has any expression value")
 
-    frame = frame.astype(np.float64)
+    frame = frame.astype(np.float64, copy=False)
     frame.index.name = None
     frame.columns.name = None
     info = {

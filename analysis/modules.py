@@ -54,7 +54,7 @@ import fastcluster
 import numpy as np
 import pandas as pd
 from scipy import linalg, stats
-from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.cluster.hierarchy import fcluster, linkage, to_tree
 from scipy.spatial.distance import squareform
 from threadpoolctl import threadpool_limits
 
@@ -72,7 +72,7 @@ MIN_KME_TO_STAY = 0.3
 REASSIGN_THRESHOLD = 1e-6
 METHODS = ("wgcna", "leiden")
 NETWORKS = ("signed", "unsigned")
-LARGE_NETWORK = 10_000
+BYTES_PER_GENE_PAIR = 6
 HIGH_MEAN_CONNECTIVITY = 100
 
 
@@ -89,6 +89,7 @@ def find_modules(
     n_neighbors: int = 15,
     resolution: float = 1.0,
     seed: int = 0,
+    max_block_size: int | None = None,
 ) -> dict:
     """Find co-expressed gene modules and write them into ``adata``.
 
@@ -119,7 +120,14 @@ def find_modules(
     resolution
         Leiden resolution (higher gives more, smaller communities).
     seed
-        Random seed (Leiden; the WGCNA path is deterministic).
+        Random seed (Leiden, and the k-means preclustering of blockwise WGCNA).
+    max_block_size
+        WGCNA: largest network detected in one block; a larger one is split into blocks of
+        correlated genes first (k-means preclustering, as WGCNA's ``blockwiseModules``), each
+        block's modules are found apart, then the module check, reassignment and merging
+        run over all genes. ``None`` takes what fits in the available memory
+        (:func:`max_genes_in_memory`: ~30,000 genes per 8 GB), so a whole transcriptome is
+        one block wherever it fits. ``params["detection"]`` says which was used.
 
     Returns
     -------
@@ -129,6 +137,8 @@ def find_modules(
     "warnings": list of str, "timings": seconds per step}``.
     """
     _check_options(method, network, power, min_module_size, deep_split, merge_cut_height)
+    if max_block_size is not None and int(max_block_size) < 100:
+        raise InputError(f"max_block_size must be at least 100 genes, got {max_block_size}")
     begun = time.perf_counter()
     warnings: list[str] = []
     timings: dict[str, float] = {}
@@ -158,23 +168,34 @@ def find_modules(
             f"{min_module_size}; no modules",
         )
     elif method == "wgcna":
-        if n_network > LARGE_NETWORK:
-            _warn(
-                warnings,
-                f"modules: {n_network} network genes make {n_network}^2 matrices "
-                f"(~{n_network**2 * 4 / 1e9:.1f} GB each); consider a smaller --n-top-genes",
-            )
-        labels, chosen_power, soft_table = _wgcna_labels(
+        block_limit = int(max_block_size) if max_block_size else max_genes_in_memory()
+        labels, chosen_power, soft_table, block_sizes = _wgcna_labels(
             values,
             power=power,
             network=network,
             min_module_size=min_module_size,
             deep_split=deep_split,
+            max_block_size=block_limit,
+            seed=seed,
             warnings=warnings,
             timings=timings,
         )
+        if len(block_sizes) == 1:
+            detection = f"one block of {n_network} genes"
+        else:
+            detection = (
+                f"blockwise: {len(block_sizes)} blocks of {', '.join(map(str, block_sizes))} "
+                f"genes (at most {block_limit}; "
+                + ("given" if max_block_size else "what fits in the available memory")
+                + ")"
+            )
+        logger.info("modules: %s", detection)
         params |= {
             "power": chosen_power,
+            "detection": detection,
+            "max_block_size": block_limit,
+            "max_block_size_chosen_by": "user" if max_block_size else "available memory",
+            "block_sizes": block_sizes,
             "power_chosen_by": "user" if power is not None else "scale-free fit",
             "powers_tried": list(POWERS),
             "sft_r2_cut": SCALE_FREE_R2,
@@ -348,6 +369,11 @@ def soft_threshold(
     if network not in NETWORKS:
         raise InputError(f"network must be one of {', '.join(NETWORKS)}, got {network!r}")
     cor = np.asarray(cor, dtype=np.float32)
+    return _soft_table(powers, _connectivity(cor, powers, network), n_breaks)
+
+
+def _connectivity(cor: np.ndarray, powers: list[int], network: str) -> np.ndarray:
+    """``k_i = sum_j a_ij - 1`` of the rows of ``cor`` at each power (powers x rows)."""
     column = {p: i for i, p in enumerate(powers)}
     connectivity = np.empty((len(powers), len(cor)))
 
@@ -362,6 +388,10 @@ def soft_threshold(
                 connectivity[column[p], rows] = running.sum(axis=1, dtype=np.float64) - 1.0
 
     _in_row_blocks(scan, len(cor), cor.shape[1], elements=1 << 19)
+    return connectivity
+
+
+def _soft_table(powers: list[int], connectivity: np.ndarray, n_breaks: int) -> pd.DataFrame:
     rows = []
     for p, k in zip(powers, connectivity, strict=True):
         r2, slope = scale_free_fit(k, n_breaks=n_breaks)
@@ -874,20 +904,61 @@ def _wgcna_labels(
     network: str,
     min_module_size: int,
     deep_split: int,
+    max_block_size: int,
+    seed: int,
     warnings: list[str],
     timings: dict[str, float],
-) -> tuple[np.ndarray, int, pd.DataFrame]:
+) -> tuple[np.ndarray, int, pd.DataFrame, list[int]]:
+    """Tree-cut labels in one block, or blockwise beyond ``max_block_size`` genes.
+
+    Returns the labels (0 = unassigned), the power, the soft-threshold table and the block
+    sizes.
+    """
     clock = time.perf_counter()
 
     def lap(step: str) -> None:
         nonlocal clock
         now = time.perf_counter()
-        timings[step] = now - clock
+        timings[step] = timings.get(step, 0.0) + now - clock
         clock = now
 
-    cor = gene_correlation(values)
-    lap("correlation")
-    table = soft_threshold(cor, network=network)
+    n_genes = values.shape[1]
+    if n_genes <= max_block_size:
+        cor = gene_correlation(values)
+        lap("correlation")
+        table = soft_threshold(cor, network=network)
+        power = _chosen_power(table, power, warnings)
+        lap("soft_threshold")
+        adj = _adjacency_in_place(cor, power, network)
+        del cor
+        dissimilarity = tom_distance(adj)
+        del adj
+        lap("tom")
+        labels = _cut_tree(dissimilarity, min_module_size, deep_split, lap)
+        return labels, power, table, [n_genes]
+
+    table = _streamed_soft_threshold(values, network=network)
+    power = _chosen_power(table, power, warnings)
+    lap("soft_threshold")
+    blocks = gene_blocks(values, max_block_size=max_block_size, seed=seed)
+    lap("preclustering")
+    labels = np.zeros(n_genes, dtype=int)
+    for block in blocks:
+        cor = gene_correlation(values[:, block])
+        lap("correlation")
+        adj = _adjacency_in_place(cor, power, network)
+        del cor
+        dissimilarity = tom_distance(adj)
+        del adj
+        lap("tom")
+        block_labels = _cut_tree(dissimilarity, min_module_size, deep_split, lap)
+        del dissimilarity
+        assigned = block_labels > 0
+        labels[block[assigned]] = block_labels[assigned] + labels.max()
+    return labels, power, table, [len(block) for block in blocks]
+
+
+def _chosen_power(table: pd.DataFrame, power: int | None, warnings: list[str]) -> int:
     if power is None:
         power, reached = pick_power(table)
         if not reached:
@@ -906,12 +977,15 @@ def _wgcna_labels(
             "scale-free fit and can hide small modules (WGCNA FAQ: consider power 12 for "
             "signed networks of 40+ samples)",
         )
-    lap("soft_threshold")
-    adj = _adjacency_in_place(cor, power, network)
-    del cor
-    dissimilarity = tom_distance(adj)
-    del adj
-    lap("tom")
+    return int(power)
+
+
+def _cut_tree(
+    dissimilarity: np.ndarray,
+    min_module_size: int,
+    deep_split: int,
+    lap: Callable[[str], None],
+) -> np.ndarray:
     tree = average_linkage(dissimilarity)
     lap("linkage")
     labels = cutree_hybrid(
@@ -922,7 +996,94 @@ def _wgcna_labels(
         cut_height=DETECT_CUT_HEIGHT,
     )
     lap("tree_cut")
-    return labels, int(power), table
+    return labels
+
+
+def _streamed_soft_threshold(
+    values: np.ndarray, *, network: str, powers: Sequence[int] = POWERS
+) -> pd.DataFrame:
+    """:func:`soft_threshold` of the genes of ``values`` without their n x n correlation.
+
+    The correlation is made one block of rows at a time from the standardised values (as
+    WGCNA's ``pickSoftThreshold`` does with ``blockSize``).
+    """
+    z = _standardize(np.asarray(values, dtype=np.float32), ddof=0).astype(np.float32, copy=False)
+    z[:, ~np.isfinite(z).all(axis=0)] = 0.0
+    n_genes = z.shape[1]
+    powers = sorted({int(p) for p in powers})
+    connectivity = np.empty((len(powers), n_genes))
+    scale = np.float32(z.shape[0])
+    for rows in _row_blocks(n_genes, n_genes, elements=1 << 24):
+        cor = z[:, rows].T @ z
+        cor /= scale
+        np.clip(cor, -1.0, 1.0, out=cor)
+        lines = np.arange(rows.stop - rows.start)
+        cor[lines, rows.start + lines] = 1.0
+        connectivity[:, rows] = _connectivity(cor, powers, network)
+    return _soft_table(powers, connectivity, N_BREAKS)
+
+
+def gene_blocks(values: np.ndarray, *, max_block_size: int, seed: int = 0) -> list[np.ndarray]:
+    """Split genes into blocks of correlated genes, none above ``max_block_size``.
+
+    As WGCNA's ``blockwiseModules`` (``projectiveKMeans``): k-means on the standardised
+    genes (:class:`sklearn.cluster.KMeans`; on unit vectors Euclidean distance is
+    ``sqrt(2 (1 - r))``) into ``min(n / 20, 100 n / max_block_size)`` clusters; the
+    largest subtrees of the average-linkage tree of their centres that fit in a block are
+    packed into blocks in tree order, so that correlated clusters share a block.
+
+    Returns
+    -------
+    Sorted gene positions of each block.
+    """
+    from sklearn.cluster import KMeans
+
+    n_obs, n_genes = values.shape
+    max_block_size = int(max_block_size)
+    if n_genes <= max_block_size:
+        return [np.arange(n_genes)]
+    n_clusters = int(max(2, min(n_genes // 20, 100 * n_genes // max_block_size)))
+    unit = np.nan_to_num(_standardize(values, ddof=0).T / np.sqrt(n_obs)).astype(np.float32)
+    kmeans = KMeans(n_clusters=n_clusters, n_init=1, max_iter=50, random_state=seed)
+    clusters = kmeans.fit_predict(unit)
+    sizes = np.bincount(clusters, minlength=n_clusters)
+    tree = to_tree(linkage(kmeans.cluster_centers_.astype(float), "average", metric="correlation"))
+    # the largest subtrees of the centres' tree that fit, in tree order, packed greedily
+    groups: list[list[int]] = []
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        members = node.pre_order()
+        if sizes[members].sum() <= max_block_size or node.is_leaf():
+            groups.append(members)
+        else:
+            pending.extend([node.get_right(), node.get_left()])
+    blocks: list[list[np.ndarray]] = [[]]
+    filled = 0
+    for group in groups:
+        genes = np.flatnonzero(np.isin(clusters, group))
+        for start in range(0, len(genes), max_block_size):
+            part = genes[start : start + max_block_size]
+            if filled + len(part) > max_block_size:
+                blocks.append([])
+                filled = 0
+            blocks[-1].append(part)
+            filled += len(part)
+    return [np.sort(np.concatenate(parts)) for parts in blocks if parts]
+
+
+def max_genes_in_memory(available_bytes: float | None = None) -> int:
+    """Largest one-block WGCNA network that fits in (70 % of) the available memory.
+
+    One block holds the n x n float32 adjacency and the condensed float32 dissimilarity
+    (6 n^2 bytes at the peak), later the condensed dissimilarity in float32 and float64.
+    """
+    if available_bytes is None:
+        import psutil
+
+        available_bytes = psutil.virtual_memory().available
+    genes = int(np.sqrt(0.7 * available_bytes / BYTES_PER_GENE_PAIR))
+    return max(genes // 1000 * 1000, 1000)
 
 
 def _leiden_labels(

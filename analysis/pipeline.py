@@ -92,7 +92,8 @@ class Config:
     keep_identifiers: bool = False
     pseudonymise_key: Path | None = None
     # preprocessing and modules
-    n_top_genes: int = 5000
+    n_top_genes: int | str = 5000
+    max_block_size: int | None = None
     clip_mad: float = 10.0
     module_method: str = "wgcna"
     power: int | None = None
@@ -478,8 +479,13 @@ def _build_bundle(config: Config, *, progress: Progress, release_warnings: Calla
             n_neighbors=config.n_neighbors,
             resolution=config.leiden_resolution,
             seed=config.seed,
+            max_block_size=config.max_block_size,
         )
-        progress(f"  {adata.obsm[bundle.EIGENGENES_KEY].shape[1]} modules")
+        detection = tl.radmap_uns(adata)["params"]["modules"].get("detection")
+        progress(
+            f"  {adata.obsm[bundle.EIGENGENES_KEY].shape[1]} modules"
+            + (f" ({detection})" if detection else "")
+        )
 
     tests = {
         "continuous_test": config.continuous_test,

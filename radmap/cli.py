@@ -17,6 +17,18 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
 
 
+def _top_genes(text: str) -> int | str:
+    """``--n-top-genes``: a positive number of genes or ``all``."""
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of genes or 'all', got {text!r}"
+        ) from None
+
+
 def _analyze_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "analyze",
@@ -122,7 +134,16 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
     )
     analysis = p.add_argument_group("analysis")
     analysis.add_argument(
-        "--n-top-genes", type=int, help="most variable genes used for modules (default 5000)"
+        "--n-top-genes",
+        type=_top_genes,
+        help="most variable genes used for modules (default 5000), or 'all' for the whole "
+        "transcriptome",
+    )
+    analysis.add_argument(
+        "--max-block-size",
+        type=int,
+        help="largest WGCNA network found in one block; more genes are split into blocks "
+        "first, as WGCNA's blockwiseModules (default: what fits in the available memory)",
     )
     analysis.add_argument(
         "--module-method",

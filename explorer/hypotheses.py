@@ -34,7 +34,7 @@ from plotly.offline import get_plotlyjs
 
 from ..analysis.validate import InputError
 
-PIN_KINDS = ("module", "gene", "feature")
+PIN_KINDS = ("module", "gene", "feature", "prediction")
 STATISTIC_KEYS = ("test", "effect", "p", "q", "n")
 MAX_NOTE_CHARS = 20_000
 STORE_VERSION = 1

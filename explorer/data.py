@@ -502,10 +502,13 @@ class BundleData:
         """One gene against every imaging feature (gene-level arrays), sorted by p.
 
         Columns ``feature``, ``label``, ``source``, ``group``, ``type``, ``test``,
-        ``effect``, ``statistic``, ``p``, ``q``, ``n``.
+        ``effect``, ``statistic``, ``p``, ``q``, ``q_feature``, ``n``. Across features ``q``
+        is the map-level q (``varm["radmap_q_map"]``, hierarchical over the whole gene map),
+        the one that may be compared between features; ``q_feature`` is the q over genes
+        within one feature. Bundles without the map-level q show the per-feature q.
         """
         columns = ["feature", "label", "source", "group", "type", "test"]
-        columns += ["effect", "statistic", "p", "q", "n"]
+        columns += ["effect", "statistic", "p", "q", "q_feature", "n"]
         gene = self.canonical_gene(gene)
         if gene is None or not self.gene_features:
             return pd.DataFrame(columns=columns)
@@ -517,7 +520,10 @@ class BundleData:
                 "effect": np.asarray(varm[B.GENE_EFFECT][row, :], dtype=float),
                 "statistic": np.asarray(varm[B.GENE_STATISTIC][row, :], dtype=float),
                 "p": np.asarray(varm[B.GENE_P][row, :], dtype=float),
-                "q": np.asarray(varm[B.GENE_Q][row, :], dtype=float),
+                "q": np.asarray(
+                    varm[B.GENE_Q_MAP if B.GENE_Q_MAP in varm else B.GENE_Q][row, :], dtype=float
+                ),
+                "q_feature": np.asarray(varm[B.GENE_Q][row, :], dtype=float),
                 "n": self.gene_n
                 if len(self.gene_n) == len(self.gene_features)
                 else [np.nan] * len(self.gene_features),
@@ -560,6 +566,21 @@ class BundleData:
             if column in var.index:
                 info[column] = _plain(var[column])
         return info
+
+    def gene_absence(self, text: str | None) -> str | None:
+        """Why a symbol is not among the bundle's genes (None when it is, or nothing typed):
+        filtered in preprocessing (with the reason recorded by the analysis) or not in the
+        expression input at all."""
+        query = (text or "").strip()
+        if not query or self.canonical_gene(query) is not None:
+            return None
+        filtered = self.adata.uns.get(B.UNS_KEY, {}).get("filtered_genes")
+        if isinstance(filtered, pd.DataFrame) and len(filtered):
+            match = filtered[filtered["gene"].astype(str).str.upper() == query.upper()]
+            if len(match):
+                gene, reason = match.iloc[0]["gene"], match.iloc[0]["reason"]
+                return f"{gene} was measured but removed before the analysis: {reason}"
+        return f"{query.upper()} is not in the expression input (not measured)"
 
     def gene_search(self, text: str | None, *, limit: int = 30) -> list[str]:
         """Genes whose symbol starts with ``text`` (case-insensitive), then those containing it."""

@@ -428,6 +428,8 @@ def make_toy_adata(
         )
     survival = pd.DataFrame(survival_rows)
     survival["q"] = _bh(survival["p"].to_numpy())
+    survival["effect_measure"] = np.where(survival["test"] == "cox", "hr_per_sd", "")
+    survival["family"] = survival["kind"] + " (" + survival["test"] + ")"
     survival = survival[list(SURVIVAL_COLUMNS)]
 
     matching = pd.DataFrame(

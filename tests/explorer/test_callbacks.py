@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from radmap.analysis import bundle as B
 from radmap.explorer.callbacks import cohort, core, gene, module, network, pins, volcano
 from radmap.explorer.callbacks import map as map_cb
 from radmap.explorer.callbacks.common import collect_state, grid, records, state_from_entries
@@ -579,3 +580,24 @@ def test_memoised_views_give_fresh_equal_figures(toy_data):
     strict = gene.gene_view(toy_data, "EGFR", q=1e-12)
     opaque = [o for o in view["bar"].data[0].marker.opacity]
     assert 1.0 in opaque and set(strict["bar"].data[0].marker.opacity) == {0.4}
+
+
+def test_gene_search_says_why_a_gene_is_absent(toy_data, monkeypatch):
+    options = gene.gene_options(toy_data, "NOTAGENE", None)
+    assert options == [
+        {
+            "label": "NOTAGENE is not in the expression input (not measured)",
+            "value": "",
+            "disabled": True,
+        }
+    ]
+    filtered = pd.DataFrame({"gene": ["FLATGENE"], "reason": ["constant across the patients"]})
+    uns = dict(toy_data.adata.uns[B.UNS_KEY]) | {"filtered_genes": filtered}
+    monkeypatch.setitem(toy_data.adata.uns, B.UNS_KEY, uns)
+    reason = toy_data.gene_absence("flatgene")
+    assert (
+        reason
+        == "FLATGENE was measured but removed before the analysis: constant across the patients"
+    )
+    assert reason in _text(gene.gene_view(toy_data, "flatgene")["note"])
+    assert toy_data.gene_absence("EGFR") is None

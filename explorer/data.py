@@ -469,6 +469,21 @@ class BundleData:
             "gene": hubs[0] if hubs else None,
         }
 
+    def _check_signed(self, feature: str) -> None:
+        """Refuse to rank genes on an unsigned effect (epsilon-squared of an unordered
+        categorical feature): its order says nothing about direction."""
+        from ..analysis.associate import SIGNED_MEASURES
+
+        info = self.features.loc[feature] if feature in self.features.index else None
+        measure = str(info.get("effect_measure", "")) if info is not None else ""
+        kind = str(info.get("type", "")) if info is not None else ""
+        if (measure and measure not in SIGNED_MEASURES) or (not measure and kind == "categorical"):
+            raise InputError(
+                f"pre-ranked enrichment needs a signed statistic, and {self.feature_label(feature)} "
+                f"is an unordered categorical feature (its effect, {measure or 'epsilon-squared'}, "
+                "has no direction); choose a continuous, ordinal or binary feature"
+            )
+
     @memoised
     def gene_table(self, feature: str) -> pd.DataFrame:
         """Every gene's association with ``feature``: gene, effect, statistic, p, q, module."""
@@ -1002,6 +1017,7 @@ class BundleData:
         table = self.gene_table(feature)
         if table.empty:
             raise InputError(f"feature {feature!r} has no gene-level statistics in this bundle")
+        self._check_signed(feature)
         scores = pd.Series(table["effect"].to_numpy(), index=table["gene"].to_numpy())
         gene_sets = {name: self.gene_sets[name] for name in collections if name in self.gene_sets}
         if not gene_sets:

@@ -601,3 +601,8 @@ def test_gene_search_says_why_a_gene_is_absent(toy_data, monkeypatch):
     )
     assert reason in _text(gene.gene_view(toy_data, "flatgene")["note"])
     assert toy_data.gene_absence("EGFR") is None
+
+
+def test_prerank_of_an_unordered_feature_is_refused_with_a_note(toy_data):
+    rows, _, message = volcano.prerank_job(toy_data, None, "lobe_location", "hallmark", 50)
+    assert rows == [] and "signed statistic" in _text(message)

@@ -788,8 +788,8 @@ class BundleData:
 
         Returns ``nodes`` (``id``, ``label``, ``kind``, ``size``, ``target``: the feature ID,
         module or, for a pathway, the module where it is most enriched) and ``edges``
-        (``source``, ``target``, ``weight``: signed effect for feature—module edges,
-        -log10 q for module—pathway edges). Features are the ``max_features`` with the
+        (``source``, ``target``, ``weight``: effect for feature—module edges, -log10 q
+        for module—pathway edges; ``measure``: the name of the effect measure). Features are the ``max_features`` with the
         strongest significant links; pathways are each module's top terms with
         ``q < q_threshold``.
         """
@@ -826,12 +826,18 @@ class BundleData:
                     "target": module,
                 }
             )
-        for row in sig.itertuples():
+        measures = (
+            sig["effect_measure"].astype(str)
+            if "effect_measure" in sig
+            else pd.Series("", index=sig.index)
+        )
+        for row, measure in zip(sig.itertuples(), measures):
             edge_rows.append(
                 {
                     "source": f"feature:{row.feature}",
                     "target": f"module:{row.module}",
                     "weight": float(row.effect),
+                    "measure": measure,
                 }
             )
         enrichment = _table(
@@ -852,6 +858,7 @@ class BundleData:
                     "source": f"module:{row.module}",
                     "target": node_id,
                     "weight": -math.log10(max(q, 1e-300)),
+                    "measure": "-log10 q",
                 }
             )
             best = pathway_best.get(node_id)
@@ -862,7 +869,7 @@ class BundleData:
                 {"id": node_id, "label": term, "kind": "pathway", "size": overlap, "target": module}
             )
         nodes = pd.DataFrame(node_rows, columns=["id", "label", "kind", "size", "target"])
-        edges = pd.DataFrame(edge_rows, columns=["source", "target", "weight"])
+        edges = pd.DataFrame(edge_rows, columns=["source", "target", "weight", "measure"])
         return nodes, edges
 
     # ------------------------------------------------------------------- cohort

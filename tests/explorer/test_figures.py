@@ -657,3 +657,14 @@ def test_frozen_arrays_are_shared_by_copies_and_serialise_as_lists():
     first = json.loads(fig.to_json())["data"][0]
     assert isinstance(first["customdata"], list) and isinstance(first["text"], list)
     assert len(first["customdata"]) == len(first["text"]) == len(decoded(first["x"]))
+
+
+def test_network_draws_unsigned_effects_without_a_sign():
+    nodes, edges = network_tables()
+    edges["measure"] = ["epsilon_squared", "rho", "rho", "-log10 q", "rho"]
+    spec = network_figure(nodes, edges).to_dict()
+    names = {t["name"] for t in spec["data"] if t.get("mode") == "lines"}
+    assert "association without direction (unordered categories)" in names
+    assert "negative association" in names  # the rho of -0.4
+    hover = next(t for t in spec["data"] if t["name"] == "edges")
+    assert ["Margin", "M1", "0.5", "epsilon_squared"] in hover["customdata"]

@@ -606,3 +606,22 @@ def test_gene_search_says_why_a_gene_is_absent(toy_data, monkeypatch):
 def test_prerank_of_an_unordered_feature_is_refused_with_a_note(toy_data):
     rows, _, message = volcano.prerank_job(toy_data, None, "lobe_location", "hallmark", 50)
     assert rows == [] and "signed statistic" in _text(message)
+
+
+def test_map_note_states_the_detectable_effect(toy_data, monkeypatch):
+    assert map_cb.power_note(toy_data) == ""  # a bundle without a power table
+    power = pd.DataFrame(
+        {
+            "analysis": ["module map"],
+            "family": ["module map: radiomic"],
+            "feature_type": ["continuous"],
+            "measure": ["rho"],
+            "n": [113],
+            "family_size": [500],
+            "detectable_effect": [0.4312],
+        }
+    )
+    uns = dict(toy_data.adata.uns[B.UNS_KEY]) | {"power": power}
+    monkeypatch.setitem(toy_data.adata.uns, B.UNS_KEY, uns)
+    text = map_cb.power_note(toy_data)
+    assert "continuous rho 0.43 (radiomic, n = 113)" in text

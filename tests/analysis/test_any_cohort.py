@@ -11,6 +11,8 @@ from radmap.analysis.io import read_clinical, read_expression, read_imaging
 from radmap.analysis.pipeline import Config
 from radmap.analysis.validate import InputError
 
+import radmap
+
 
 def _states(column: pd.Series) -> list:
     return [None if pd.isna(value) else value for value in column]
@@ -408,7 +410,7 @@ def test_tcga_layout_gives_the_clean_layout_results(tmp_path):
     )
     assert built.returncode == 0, built.stderr
     tcga_bundle = built.stdout.strip().splitlines()[-1]
-    data = tmp_path / "tcga-gbm-data"
+    data = tmp_path / f"demo-tcga-gbm-data-{radmap.__version__}"
     assert "SYNTHETIC" in (data / "README.txt").read_text()
     clinical_text = (data / "clinical_patient_gbm.txt").read_text()
     assert "CDE_ID:" in clinical_text and "[Not Applicable]" in clinical_text

@@ -88,7 +88,7 @@ def find_modules(
     Parameters
     ----------
     adata
-        Patients x genes, ``X`` on log scale (from :func:`analysis.pp.preprocess`). Genes
+        Patients x genes, ``X`` on log scale (from :func:`radmap.pp.preprocess`). Genes
         with ``var["highly_variable"]`` form the network (all genes when the column is
         absent).
     method

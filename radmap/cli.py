@@ -170,6 +170,29 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
         "default hallmark and go_bp)",
     )
     analysis.add_argument("--seed", type=int, help="random seed (default 0)")
+    trust = p.add_argument_group("trust checks")
+    trust.add_argument(
+        "--permutations",
+        type=int,
+        help="permutations of the module-map null (default 1000; 0 switches it off)",
+    )
+    trust.add_argument(
+        "--size-feature",
+        help="imaging feature or clinical column holding tumour size (default: PyRadiomics "
+        "original_shape_VoxelVolume / MeshVolume / Maximum3DDiameter when present)",
+    )
+    trust.add_argument(
+        "--bootstraps",
+        type=int,
+        help="bootstrap resamples for module and link stability (default 0 = off; 100 is "
+        "a good choice)",
+    )
+    trust.add_argument(
+        "--scheduler",
+        help="where resampling runs: auto (default: a local Dask cluster for bootstraps), "
+        "serial, local, or a Dask scheduler address (tcp://host:8786)",
+    )
+    trust.add_argument("--workers", type=int, help="workers of a local Dask cluster (default 2)")
     p.set_defaults(handler=_run_analyze)
 
 
@@ -189,6 +212,58 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
         type=Path,
         help="users file (from `radmap add-user`): ask every visitor to log in",
     )
+
+
+def _replicate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "replicate",
+        help="test whether a map's modules and links replicate in a second cohort",
+        description=(
+            "Module preservation (permutation Z-summary, as WGCNA's modulePreservation), "
+            "every discovery link re-tested in the validation cohort with eigengenes "
+            "projected from the discovery loadings (one-sided in the discovery direction, "
+            "BH replication q), and a scorecard. Writes OUT/preservation.csv, "
+            "OUT/replication_links.csv and OUT/replication.json."
+        ),
+    )
+    p.add_argument("discovery", type=Path, help="discovery bundle.h5ad")
+    p.add_argument("validation", type=Path, help="validation bundle.h5ad")
+    p.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+    p.add_argument("--alpha", type=float, default=0.05, help="q threshold (default 0.05)")
+    p.add_argument(
+        "--links",
+        choices=["significant", "all"],
+        default="significant",
+        help="re-test the discovery links (q < alpha, default) or every map cell",
+    )
+    p.add_argument(
+        "--permutations",
+        type=int,
+        default=100,
+        help="random gene sets per module for the preservation Z (default 100)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the random gene sets")
+    _scheduler_options(p)
+    p.set_defaults(handler=_run_replicate)
+
+
+def _scheduler_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--scheduler",
+        default="serial",
+        help="where resampling runs: serial (this process, default), local (a Dask "
+        "LocalCluster) or a Dask scheduler address (tcp://host:8786)",
+    )
+    p.add_argument("--workers", type=int, default=2, help="workers of a local cluster")
+
+
+def _methods_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "methods",
+        help="print a Methods paragraph and a CLEAR-style checklist generated from a bundle",
+    )
+    p.add_argument("bundle", type=Path, help="bundle.h5ad made by `radmap analyze`")
+    p.set_defaults(handler=_run_methods)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the password from the first line of standard input instead of prompting",
     )
     add_user.set_defaults(handler=_run_add_user)
+    _replicate_parser(sub)
+    _methods_parser(sub)
     return parser
 
 
@@ -296,6 +373,39 @@ def _run_add_user(args: argparse.Namespace) -> int:
             raise InputError("the two passwords differ; nothing was changed")
     is_new = add_user(args.users, args.user, password)
     _progress(f"{'added' if is_new else 'changed the password of'} {args.user} in {args.users}")
+    return 0
+
+
+def _run_replicate(args: argparse.Namespace) -> int:
+    from .analysis.io import load_bundle
+    from .analysis.replicate import replicate, scorecard_text, write_replication
+
+    if args.permutations < 2 or not 0 < args.alpha < 1:
+        raise InputError("--permutations must be at least 2 and --alpha between 0 and 1")
+    discovery, validation = load_bundle(args.discovery), load_bundle(args.validation)
+    _progress("replicating ...")
+    result = replicate(
+        discovery,
+        validation,
+        alpha=args.alpha,
+        links=args.links,
+        n_permutations=args.permutations,
+        seed=args.seed,
+        scheduler=args.scheduler,
+        n_workers=args.workers,
+    )
+    paths = write_replication(result, args.out)
+    _progress(scorecard_text(result["scorecard"]))
+    print(paths["summary"])
+    return 0
+
+
+def _run_methods(args: argparse.Namespace) -> int:
+    from .analysis.io import file_sha256, load_bundle
+    from .analysis.methods import methods_text
+
+    adata = load_bundle(args.bundle)
+    print(methods_text(adata, bundle_hash=file_sha256(args.bundle)), end="")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -127,6 +128,10 @@ def _expression_from_h5ad(path: Path) -> tuple[list[str], list[str], np.ndarray]
         raise InputError(f"{path.name}: the AnnData object has no X matrix")
     matrix = matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
     return list(map(str, adata.obs_names)), list(map(str, adata.var_names)), matrix.astype(float)
+
+
+_GENE_ID_LABELS = frozenset({"entrezgeneid", "entrezid", "entrez", "geneid", "locuslinkid"})
+"""Second label columns of expression tables (letters only, lower case), not samples."""
 
 
 def _expression_from_table(
@@ -261,6 +266,13 @@ def read_expression(
                 f"{path.name}: duplicated sample ID {duplicated[0]!r}; each sample must appear once"
             )
         frame = pd.DataFrame(matrix, index=sample_ids, columns=[str(g).strip() for g in genes])
+        annotation = [s for s in frame.index if re.sub(r"[^a-z]", "", s.lower()) in _GENE_ID_LABELS]
+        if annotation and orientation == "genes_by_samples":
+            notes.warn(
+                f"left out the gene annotation column {_examples(annotation)} (cBioPortal "
+                "layout: Hugo_Symbol, Entrez_Gene_Id, samples)"
+            )
+            frame = frame.drop(index=annotation)
 
         unnamed = frame.columns == ""
         if unnamed.any():

@@ -609,3 +609,17 @@ def test_command_line_options_reach_the_config():
     assert config.min_n == 7
     demo = build_parser().parse_args(["demo", "--dataset", "tcga-gbm", "--no-serve"])
     assert demo.dataset == "tcga-gbm"
+
+
+def test_cbioportal_expression_with_an_entrez_column(tmp_path):
+    rng = np.random.default_rng(5)
+    samples = [f"TCGA-02-{i:04d}-01" for i in range(1, 13)]
+    values = rng.normal(size=(20, 12))
+    table = pd.DataFrame(values, columns=samples)
+    table.insert(0, "Entrez_Gene_Id", np.arange(1000, 1020))
+    table.insert(0, "Hugo_Symbol", [f"G{i}" for i in range(20)])
+    table.to_csv(tmp_path / "data_mrna_seq_v2_rsem.txt", sep="\t", index=False)
+    result = read_expression(tmp_path / "data_mrna_seq_v2_rsem.txt")
+    assert list(result.frame.index) == [s[:12] for s in samples]
+    np.testing.assert_allclose(result.frame.to_numpy(), values.T)
+    assert any("'ENTREZ_GENE_ID'" in w and "cBioPortal" in w for w in result.warnings)

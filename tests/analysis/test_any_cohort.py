@@ -623,3 +623,32 @@ def test_cbioportal_expression_with_an_entrez_column(tmp_path):
     assert list(result.frame.index) == [s[:12] for s in samples]
     np.testing.assert_allclose(result.frame.to_numpy(), values.T)
     assert any("'ENTREZ_GENE_ID'" in w and "cBioPortal" in w for w in result.warnings)
+
+
+def test_pseudonymised_tcga_run_leaks_no_barcode(tmp_path):
+    from radmap.analysis import bundle, datasets, io
+
+    cohort = datasets.synthetic_gbm(n_patients=30, n_genes=150, seed=6)
+    paths = datasets.write_tcga_cohort(cohort, tmp_path / "tcga")
+    expression = pd.read_csv(paths["expression"], sep="\t", index_col=0)
+    expression["TCGA-S1-0000-11A-01R-1849-01"] = expression.iloc[:, 0]  # a normal sample only
+    expression.to_csv(paths["expression"], sep="\t")
+    (tmp_path / "key.txt").write_text("k" * 32)
+    out = tmp_path / "out"
+    result = _radmap(
+        "analyze",
+        "--expression", paths["expression"],
+        "--imaging", paths["imaging"],
+        "--clinical", paths["clinical"],
+        "--min-module-size", "10",
+        "--gene-sets", "hallmark",
+        "--pseudonymise-key", tmp_path / "key.txt",
+        "--out", out,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    uns = io.load_bundle(out / "bundle.h5ad").uns[bundle.UNS_KEY]
+    texts = [result.stderr, *uns["warnings"]]
+    texts += [p.read_text() for p in (out / "tables").glob("*")]
+    assert any("normal-tissue samples" in t for t in texts)
+    leaks = [t for t in texts if "s1-0" in t.lower() or "s1.0" in t.lower()]
+    assert not leaks, leaks[0][:300]

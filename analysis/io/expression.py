@@ -290,6 +290,7 @@ def read_expression(
                 f"{path.name}: duplicated sample ID {duplicated[0]!r}; each sample must appear once"
             )
         frame = pd.DataFrame(matrix, index=sample_ids, columns=[str(g).strip() for g in genes])
+        ids_met = {str(raw): normalised for raw, normalised in zip(samples, sample_ids)}
 
         unnamed = frame.columns == ""
         if unnamed.any():
@@ -356,4 +357,6 @@ def read_expression(
         "dropped_missing": int(too_sparse.sum()),
         "scale_hint": _scale_hint(frame),
     }
-    return ReadResult(frame=frame, info=info, warnings=notes.messages, source=path.name)
+    return ReadResult(
+        frame=frame, info=info, warnings=notes.messages, source=path.name, ids=ids_met
+    )

@@ -193,7 +193,8 @@ def find_modules(
         params |= {
             "power": chosen_power,
             "detection": detection,
-            "max_block_size": block_limit,
+            # the automatic limit depends on the machine: recorded only through "detection"
+            "max_block_size": int(max_block_size) if max_block_size else "auto",
             "max_block_size_chosen_by": "user" if max_block_size else "available memory",
             "block_sizes": block_sizes,
             "power_chosen_by": "user" if power is not None else "scale-free fit",

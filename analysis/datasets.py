@@ -10,9 +10,11 @@ imaging table, TCIA-style clinical table).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +49,9 @@ LINK_STRENGTH = 0.5
 SURVIVAL_HAZARD_RATIO = 1.8
 """Hazard ratio per 1 SD of the survival module's latent factor."""
 BASELINE_MEDIAN_SURVIVAL_DAYS = 1200.0
+SIZE_FEATURE = "original_shape_VoxelVolume"
+SIZE_SURROGATE_FEATURE = "original_glszm_LargeAreaEmphasis"
+"""With ``synthetic(size_driven=True)``: a texture feature that is tumour volume plus noise."""
 
 # name, type, levels; linked features are listed in the order modules are linked to them.
 LINKED_FEATURES = (
@@ -55,8 +60,10 @@ LINKED_FEATURES = (
     ("emphysema", "ordinal", ("none", "mild", "moderate", "severe")),
     ("nodule_shape", "categorical", ("round", "lobulated", "irregular")),
 )
-MUTATION_FEATURE = ("attenuation", "categorical", ("solid", "part-solid", "ground-glass"))
+MUTATION_FEATURE = ("attenuation", "ordinal", ("solid", "part-solid", "ground-glass"))
 ATTENUATION_PROBABILITY = (0.6, 0.25, 0.15)
+ATTENUATION_ORDER = ("ground-glass", "part-solid", "solid")
+"""Attenuation is an ordered scale (ground glass < part-solid < solid by solid component)."""
 EGFR_MUTANT_PROBABILITY = {"solid": 0.12, "part-solid": 0.45, "ground-glass": 0.6}
 NULL_SEMANTIC_FEATURES = (
     ("air_bronchogram", "binary", ("absent", "present")),
@@ -67,6 +74,14 @@ NULL_SEMANTIC_FEATURES = (
     ("lobe", "categorical", ("RUL", "RML", "RLL", "LUL", "LLL")),
     ("vascular_convergence", "ordinal", ("none", "mild", "marked")),
 )
+FINDINGS_FEATURE = "associated_findings"
+FINDINGS = ("pleural attachment", "vascular convergence", "pleural retraction", "septal thickening")
+FINDING_PROBABILITY = (0.6, 0.35, 0.3, 0.03)
+"""Findings of the multi-valued annotation (several per patient, joined by ``|``); the last
+is rare. None of them is linked to anything."""
+SPARSE_FEATURE = ("nodule_shape_detail", "categorical", ("round", "oval", "complex", "polygonal"))
+SPARSE_PROBABILITY = (0.45, 0.32, 0.21, 0.02)
+"""A categorical null feature whose last level has a handful of patients."""
 STAGES = ("I", "II", "III", "IV")
 STAGE_PROBABILITY = (0.45, 0.25, 0.2, 0.1)
 
@@ -157,6 +172,12 @@ class SyntheticCohort:
     feature_sources: dict[str, str] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=1)
+def _bundled_gene_sets() -> dict:
+    """The bundled Hallmark and GO gene sets, read once per process (read-only use)."""
+    return load_gene_sets(("hallmark", "go_bp"))
+
+
 def _radiomic_names() -> list[str]:
     names = [f"original_shape_{name}" for name in _SHAPE_FEATURES.split()]
     for image_type in _IMAGE_TYPES:
@@ -231,6 +252,10 @@ def synthetic(
     n_modules: int = 5,
     module_size: int = 40,
     seed: int = 0,
+    null: bool = False,
+    n_imaging_only: int = 0,
+    annotations: bool = False,
+    size_driven: bool = False,
 ) -> SyntheticCohort:
     """Draw a synthetic radiogenomic cohort with planted, known structure.
 
@@ -252,6 +277,15 @@ def synthetic(
     4 % of patients, 8 % of mutation statuses and 2 % of ages and survival records are
     missing.
 
+    With ``null=True`` nothing is linked at all (a full null): imaging, mutations and survival
+    are independent of the modules and of each other (the modules stay co-expressed), which is
+    what a multiple-testing procedure is calibrated on. ``n_imaging_only`` extra patients have
+    imaging and clinical data but no expression (they are left out of ``expression``), as in
+    TCIA collections where not every scanned patient was sequenced. ``annotations=True`` adds
+    two null semantic features in front of the radiomic ones: :data:`FINDINGS_FEATURE`, a
+    multi-valued annotation (``|``-joined findings, one of them rare) and the sparse
+    categorical :data:`SPARSE_FEATURE`.
+
     Parameters
     ----------
     n_patients
@@ -267,6 +301,20 @@ def synthetic(
         Genes per planted module (reduced to ``n_genes // (2 * n_modules)`` if larger).
     seed
         Seed of :func:`numpy.random.default_rng`; the same seed gives identical data.
+    null
+        Plant no link (modules are still co-expressed).
+    n_imaging_only
+        Patients with imaging and clinical data but no expression, added after the others.
+    annotations
+        Add the multi-valued and the sparse semantic features.
+    size_driven
+        Add two radiomic features (beyond ``n_features``): tumour volume
+        (``original_shape_VoxelVolume``, log-normal, its log correlated
+        :data:`LINK_STRENGTH` with the last module's factor) and a texture feature that is
+        volume plus a little noise (:data:`SIZE_SURROGATE_FEATURE`): linked to the module
+        only through size; a null feature of the same name is replaced. ``truth["size_link"]``
+        names them. Drawn after everything else,
+        so the other data are those of ``size_driven=False``.
 
     Returns
     -------
@@ -288,7 +336,9 @@ def synthetic(
             "5 genes; raise n_genes or lower n_modules"
         )
     rng = np.random.default_rng(seed)
-    gene_sets = load_gene_sets(("hallmark", "go_bp"))
+    gene_sets = _bundled_gene_sets()
+    n_sequenced = n_patients
+    n_patients = n_patients + n_imaging_only
     patients = pd.Index([f"SYN-{number:04d}" for number in range(1, n_patients + 1)])
     patients.name = PATIENT_ID
     module_names = [f"planted_{number}" for number in range(1, n_modules + 1)]
@@ -317,9 +367,9 @@ def synthetic(
     values = np.clip(gene_mean + gene_sd * signal, 0.0, None)
     order = rng.permutation(len(genes))
     expression = pd.DataFrame(
-        values[:, order].T,
+        values[:n_sequenced, order].T,
         index=pd.Index(np.asarray(genes, dtype=object)[order]),
-        columns=patients.rename(None),
+        columns=patients[:n_sequenced].rename(None),
     )
     gene_truth = pd.Series(gene_module[order], index=expression.index, name="module")
 
@@ -341,7 +391,7 @@ def synthetic(
     for module, (name, kind, levels) in enumerate(LINKED_FEATURES):
         if len(imaging) == n_features:
             break
-        factor = latent[:, module] if module < n_modules else None
+        factor = latent[:, module] if module < n_modules and not null else None
         liability = _liability(rng, n_patients, factor, LINK_STRENGTH)
         if factor is None:
             null_features.append(name)
@@ -370,7 +420,14 @@ def synthetic(
             rng.choice(len(levels), size=n_patients, p=ATTENUATION_PROBABILITY),
             categories=list(levels),
         )
-        add(name, kind, "semantic", attenuation)
+        add(
+            name,
+            kind,
+            "semantic",
+            attenuation.reorder_categories(list(ATTENUATION_ORDER), ordered=True),
+        )
+        if null:
+            null_features.append(name)
     for name, kind, levels in NULL_SEMANTIC_FEATURES:
         if len(imaging) == n_features:
             break
@@ -380,7 +437,16 @@ def synthetic(
         categories = pd.Categorical.from_codes(codes, categories=list(levels))
         add(name, kind, "semantic", categories.as_ordered() if kind == "ordinal" else categories)
         null_features.append(name)
-    n_radiomic = n_features - len(imaging)
+    if annotations:
+        present = rng.random((n_patients, len(FINDINGS))) < np.array(FINDING_PROBABILITY)
+        findings = ["|".join(f for f, has in zip(FINDINGS, row) if has) for row in present]
+        add(FINDINGS_FEATURE, "multi", "semantic", pd.Series(findings, dtype=object).to_numpy())
+        null_features.extend(f"{FINDINGS_FEATURE}: {finding}" for finding in FINDINGS)
+        name, kind, levels = SPARSE_FEATURE
+        codes = rng.choice(len(levels), size=n_patients, p=SPARSE_PROBABILITY)
+        add(name, kind, "semantic", pd.Categorical.from_codes(codes, categories=list(levels)))
+        null_features.append(name)
+    n_radiomic = max(n_features - len(imaging), 0)
     if n_radiomic > len(radiomic_names):
         radiomic_names += [f"original_custom_Feature{i}" for i in range(n_radiomic)]
     chosen = np.sort(rng.choice(len(radiomic_names), size=n_radiomic, replace=False))
@@ -394,6 +460,23 @@ def synthetic(
         add(radiomic_names[position], "continuous", "radiomic", radiomic_values[:, column])
         null_features.append(radiomic_names[position])
 
+    size_link = None
+    if size_driven:
+        size_rng = np.random.default_rng([seed, 1])
+        size_module = n_modules - 1
+        log_volume = _liability(size_rng, n_patients, latent[:, size_module], LINK_STRENGTH)
+        surrogate = log_volume + 0.3 * size_rng.standard_normal(n_patients)
+        for name in (SIZE_FEATURE, SIZE_SURROGATE_FEATURE):  # replace a null namesake
+            if imaging.pop(name, None) is not None:
+                null_features.remove(name)
+        add(SIZE_FEATURE, "continuous", "radiomic", np.exp(8.0 + log_volume))
+        add(SIZE_SURROGATE_FEATURE, "continuous", "radiomic", 1e3 * np.exp(surrogate))
+        size_link = {
+            "module": module_names[size_module],
+            "feature": SIZE_SURROGATE_FEATURE,
+            "size_feature": SIZE_FEATURE,
+        }
+
     imaging_frame = pd.DataFrame(imaging, index=patients)
     radiomic = [name for name, source in feature_sources.items() if source == "radiomic"]
     semantic = [name for name, source in feature_sources.items() if source == "semantic"]
@@ -405,7 +488,7 @@ def synthetic(
     imaging_frame = imaging_frame[semantic + radiomic]
 
     # Clinical: mutations, covariates, survival.
-    if attenuation is not None:
+    if attenuation is not None and not null:
         per_level = np.array([EGFR_MUTANT_PROBABILITY[level] for level in attenuation.categories])
         egfr_probability = per_level[attenuation.codes]
     else:
@@ -414,7 +497,7 @@ def synthetic(
     kras_mutant = rng.random(n_patients) < np.where(egfr_mutant, 0.02, 0.3)
     survival_module = min(4, n_modules - 1)
     hazard = (np.log(2.0) / BASELINE_MEDIAN_SURVIVAL_DAYS) * np.exp(
-        np.log(SURVIVAL_HAZARD_RATIO) * latent[:, survival_module]
+        (0.0 if null else np.log(SURVIVAL_HAZARD_RATIO)) * latent[:, survival_module]
     )
     death = rng.exponential(1.0 / hazard)
     censoring = rng.uniform(365.0, 3650.0, n_patients)
@@ -442,12 +525,17 @@ def synthetic(
         "gene_module": gene_truth,
         "links": pd.DataFrame(links, columns=["module", "feature", "type", "strength"]),
         "null_features": null_features,
-        "mutation_link": ("EGFR", MUTATION_FEATURE[0]) if attenuation is not None else None,
-        "survival_module": module_names[survival_module],
-        "survival_hr": SURVIVAL_HAZARD_RATIO,
+        "mutation_link": (
+            ("EGFR", MUTATION_FEATURE[0]) if attenuation is not None and not null else None
+        ),
+        "survival_module": None if null else module_names[survival_module],
+        "survival_hr": 1.0 if null else SURVIVAL_HAZARD_RATIO,
+        "imaging_only": list(patients[n_sequenced:]),
         "module_terms": {name: term for name, (term, _) in zip(module_names, planted)},
         "latent": pd.DataFrame(latent, index=patients, columns=module_names),
     }
+    if size_link is not None:
+        truth["size_link"] = size_link
     logger.info(
         "synthetic cohort: %d patients, %d genes, %d features, %d modules of %d genes (seed %d)",
         n_patients,
@@ -504,6 +592,261 @@ def write_cohort(cohort: SyntheticCohort, directory: str | Path) -> dict[str, Pa
 
 
 # ---------------------------------------------------------------------------------------------
+# A synthetic glioblastoma-like cohort in the TCGA layout (clearly synthetic)
+
+SYNTHETIC_LABEL = "SYNTHETIC DATA - generated by radmap.analysis.datasets, not real patients"
+GBM_FEATURES = {
+    "original_firstorder_Entropy": ("enhancing_volume_cm3", None),
+    "spiculation": ("f13_definition_of_enhancing_margin", ("Well-defined", "Poorly-defined")),
+    "emphysema": ("f14_proportion_of_edema", ("1", "2", "3", "4")),
+    "nodule_shape": ("f2_side_of_tumor_epicenter", ("Right", "Left", "Center")),
+    "attenuation": ("f1_tumor_location", ("Frontal", "Temporal", "Parietal")),
+    "air_bronchogram": ("f8_cysts", ("Absent", "Present")),
+    "calcification": ("f16_hemorrhage", ("Absent", "Present")),
+    "pleural_attachment": ("f19_ependymal_extension", ("Absent", "Present")),
+    "cavitation": ("f20_cortical_involvement", ("Absent", "Present")),
+    "margin_definition": ("f11_thickness_of_enhancing_margin", ("Thin", "Thick", "Nodular")),
+    "lobe": ("f3_eloquent_brain", ("Speech motor", "Speech receptive", "Motor", "Vision", "None")),
+    "vascular_convergence": ("f17_diffusion", ("1", "2", "3")),
+}
+"""Lung feature of :func:`synthetic` -> VASARI-style MRI feature (name, levels in order); the
+ordinal ones are written as VASARI grade codes."""
+GBM_MARKERS = {"EGFR": "IDH1", "KRAS": "MGMT"}
+"""Planted lung markers -> glioma markers (the EGFR link becomes IDH1 <-> tumour location)."""
+_COMMENT_TEMPLATES = (
+    "Heterogeneously enhancing mass centred in the {side} {lobe} lobe with surrounding oedema",
+    "Ring enhancing lesion of the {side} {lobe} lobe, necrotic core, mass effect on ventricle",
+    "Infiltrative non-enhancing signal abnormality {side} {lobe} lobe, consider low grade",
+    "Multifocal enhancement in the {side} {lobe} lobe; compare with prior study of {year}",
+)
+
+
+def synthetic_gbm(*, n_patients: int = 120, n_genes: int = 800, seed: int = 0) -> SyntheticCohort:
+    """A synthetic glioblastoma-like cohort: VASARI-style MRI features, IDH1 and MGMT status.
+
+    The same planted truth as :func:`synthetic` (with ``n_features=16``), relabelled for
+    glioma: the lung features become VASARI-style MRI features (:data:`GBM_FEATURES`; the
+    ordinal ones as grade codes 1-4), EGFR becomes IDH1 (linked to tumour location) and KRAS
+    becomes MGMT promoter methylation, and patients get TCGA-style barcodes
+    (``TCGA-S1-0001``; the ``S1`` tissue-source code marks them synthetic). The data are
+    synthetic: :data:`SYNTHETIC_LABEL`.
+
+    Parameters
+    ----------
+    n_patients, n_genes, seed
+        As for :func:`synthetic`.
+
+    Returns
+    -------
+    The cohort; ``truth["links"]``, ``truth["null_features"]`` and ``truth["mutation_link"]``
+    use the glioma names.
+    """
+    cohort = synthetic(
+        n_patients=n_patients, n_genes=n_genes, n_features=16, n_modules=5, seed=seed
+    )
+    patients = pd.Index([f"TCGA-S1-{number:04d}" for number in range(1, n_patients + 1)])
+    renames = {old: new for old, (new, _) in GBM_FEATURES.items()}
+    imaging = cohort.imaging.copy()
+    for old, (_, levels) in GBM_FEATURES.items():
+        if old not in imaging or levels is None:
+            continue
+        column = imaging[old]
+        imaging[old] = column.cat.rename_categories(list(levels[: len(column.cat.categories)]))
+    imaging = imaging.rename(columns=renames)
+    imaging.index = patients
+    clinical = cohort.clinical.drop(columns=["stage"]).rename(columns=GBM_MARKERS)
+    clinical.index = patients
+    expression = cohort.expression.copy()
+    expression.columns = patients
+    truth = dict(cohort.truth)
+    truth["links"] = truth["links"].replace({"feature": renames})
+    truth["null_features"] = [renames.get(f, f) for f in truth["null_features"]]
+    truth["mutation_link"] = ("IDH1", renames["attenuation"])
+    truth["latent"] = truth["latent"].set_axis(patients)
+    return SyntheticCohort(
+        expression=expression,
+        imaging=imaging,
+        clinical=clinical,
+        feature_types={renames.get(f, f): t for f, t in cohort.feature_types.items()},
+        truth=truth,
+        feature_sources={renames.get(f, f): s for f, s in cohort.feature_sources.items()},
+    )
+
+
+def write_clean_cohort(cohort: SyntheticCohort, directory: str | Path) -> dict[str, Path]:
+    """Write a :func:`synthetic_gbm` cohort in radmap's clean layout.
+
+    ``expression.csv`` (genes x patients), ``imaging.csv`` (``patient_id`` + features) and
+    ``clinical.csv`` (``Patient ID``, ``IDH1``, ``MGMT`` as Mutant / Wildtype / Not Collected,
+    ``Age``, ``Survival time (days)``, ``Event`` 1/0): analyse it with
+    ``--survival-time "Survival time (days)" --survival-event Event``.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {name: directory / f"{name}.csv" for name in ("expression", "imaging", "clinical")}
+    cohort.expression.to_csv(paths["expression"], index_label="", float_format="%.4f")
+    cohort.imaging.to_csv(paths["imaging"], index_label=PATIENT_ID, float_format="%.6g")
+    clinical = cohort.clinical.copy()
+    for column in ("age", SURVIVAL_TIME, SURVIVAL_EVENT):
+        clinical[column] = clinical[column].astype("Int64")
+    clinical = clinical.rename(columns=CLINICAL_FILE_COLUMNS)
+    clinical.to_csv(paths["clinical"], index_label="Patient ID")
+    return paths
+
+
+def _tcga_sample(patient: str, sample_type: str, vial: str, rng: np.random.Generator) -> str:
+    portion = f"{rng.integers(1, 40):02d}R"
+    plate = f"{rng.integers(1000, 9999)}"
+    return f"{patient}-{sample_type}{vial}-{portion}-{plate}-01"
+
+
+def _tcga_marker(status: object, mutant: tuple[str, ...], wildtype: str, rng) -> str:
+    if status == MUTANT:
+        return str(rng.choice(mutant))
+    if status == WILDTYPE:
+        return wildtype
+    return "[Not Available]"
+
+
+def write_tcga_cohort(
+    cohort: SyntheticCohort, directory: str | Path, *, seed: int = 0
+) -> dict[str, Path]:
+    """Write a :func:`synthetic_gbm` cohort as TCGA / TCIA hand it over.
+
+    - ``expression.txt``: tab-separated genes x samples, sample barcodes such as
+      ``TCGA-S1-0001-01A-11R-1849-01``, plus normal-tissue samples (``-11A``) of a few
+      patients and a second tumour vial (``-01B``) of one, which radmap must leave out.
+    - ``vasari.csv``: the VASARI-style features, ``ID`` holding patient barcodes (some in lower
+      case with dots, as R writes them) and a free-text ``comments`` column.
+    - ``clinical_patient_gbm.txt``: the TCGA Biotab clinical layout: ``bcr_patient_uuid``,
+      ``bcr_patient_barcode``, ``patient_id`` (``0001``), two extra header rows
+      (alternative names, ``CDE_ID:`` codes), bracketed missing tokens (``[Not Available]``,
+      ``[Not Applicable]``, ``[Not Evaluated]``), ``vital_status`` with ``death_days_to``
+      and ``last_contact_days_to``, ``idh1_status`` (``R132H`` / ``R132C`` / ``WT``) and
+      ``mgmt_promoter_status`` (``Methylated`` / ``Unmethylated``).
+    - ``README.txt``: :data:`SYNTHETIC_LABEL`.
+
+    Parameters
+    ----------
+    cohort
+        A cohort from :func:`synthetic_gbm`.
+    directory
+        Destination folder (created if needed).
+    seed
+        Seed for the barcode details, the extra samples and the comments.
+
+    Returns
+    -------
+    ``{"expression", "imaging", "clinical", "readme"}`` paths.
+    """
+    rng = np.random.default_rng(seed)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "expression": directory / "expression.txt",
+        "imaging": directory / "vasari.csv",
+        "clinical": directory / "clinical_patient_gbm.txt",
+        "readme": directory / "README.txt",
+    }
+    patients = list(cohort.expression.columns)
+
+    expression = cohort.expression.copy()
+    expression.columns = [_tcga_sample(p, "01", "A", rng) for p in patients]
+    extra = {}
+    for patient in rng.choice(patients, size=3, replace=False):
+        extra[_tcga_sample(patient, "11", "A", rng)] = rng.permutation(cohort.expression[patient])
+    extra[_tcga_sample(patients[0], "01", "B", rng)] = rng.permutation(
+        cohort.expression[patients[0]]
+    )
+    expression = pd.concat([expression, pd.DataFrame(extra, index=expression.index)], axis=1)
+    expression.to_csv(paths["expression"], sep="\t", index_label="gene_symbol", float_format="%.4f")
+
+    imaging = cohort.imaging.copy()
+    ids = pd.Series(patients, index=imaging.index)
+    dotted = rng.random(len(ids)) < 0.2
+    ids[dotted] = ids[dotted].str.lower().str.replace("-", ".")
+    comments = []
+    for _ in patients:
+        if rng.random() < 0.4:
+            comments.append("")
+            continue
+        template = _COMMENT_TEMPLATES[rng.integers(len(_COMMENT_TEMPLATES))]
+        comments.append(
+            template.format(
+                side=rng.choice(["left", "right"]),
+                lobe=rng.choice(["frontal", "temporal"]),
+                year=rng.choice([2008, 2009]),
+            )
+        )
+    imaging.insert(0, "comments", comments)
+    imaging.insert(0, "ID", ids.to_numpy())
+    imaging.to_csv(paths["imaging"], index=False, float_format="%.6g")
+
+    clinical = cohort.clinical
+    dead = clinical[SURVIVAL_EVENT] == 1
+    alive = clinical[SURVIVAL_EVENT] == 0
+    days = clinical[SURVIVAL_TIME].map(lambda v: "[Not Available]" if pd.isna(v) else str(int(v)))
+    age = clinical["age"].map(lambda v: "[Not Available]" if pd.isna(v) else str(int(v)))
+    table = pd.DataFrame(
+        {
+            "bcr_patient_uuid": [str(uuid.UUID(bytes=rng.bytes(16))) for _ in patients],
+            "bcr_patient_barcode": patients,
+            "patient_id": [p.rsplit("-", 1)[1] for p in patients],
+            "form_completion_date": [
+                f"2011-{rng.integers(1, 13)}-{rng.integers(1, 28)}" for _ in patients
+            ],
+            "gender": rng.choice(["MALE", "FEMALE"], size=len(patients)),
+            "vital_status": np.where(dead, "Dead", np.where(alive, "Alive", "[Not Available]")),
+            "death_days_to": np.where(dead, days, "[Not Applicable]"),
+            "last_contact_days_to": np.where(alive, days, "[Not Applicable]"),
+            "age_at_initial_pathologic_diagnosis": age,
+            "karnofsky_performance_score": rng.choice(
+                ["60", "70", "80", "90", "[Not Evaluated]", "[Unknown]"], size=len(patients)
+            ),
+            "idh1_status": [
+                _tcga_marker(v, ("R132H", "R132H", "R132C"), "WT", rng) for v in clinical["IDH1"]
+            ],
+            "mgmt_promoter_status": [
+                _tcga_marker(v, ("Methylated",), "Unmethylated", rng) for v in clinical["MGMT"]
+            ],
+        }
+    )
+    alternative = {
+        "death_days_to": "days_to_death",
+        "last_contact_days_to": "days_to_last_followup",
+        "age_at_initial_pathologic_diagnosis": "age_at_diagnosis",
+    }
+    second = [alternative.get(c, c) for c in table.columns]
+    third = ["CDE_ID:"] + [f"CDE_ID:{2003000 + i * 37}" for i in range(1, len(table.columns))]
+    lines = ["\t".join(row) for row in (list(table.columns), second, third)]
+    lines += ["\t".join(map(str, row)) for row in table.itertuples(index=False)]
+    paths["clinical"].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    paths["readme"].write_text(SYNTHETIC_LABEL + "\n", encoding="utf-8")
+    return paths
+
+
+def _tcga_gbm_config(out: Path | None, cache: Path) -> Config:
+    data = cache / "tcga-gbm-data"
+    if not (data / "README.txt").is_file():
+        write_tcga_cohort(synthetic_gbm(), data)
+    return Config(
+        name="SYNTHETIC glioblastoma-like cohort, TCGA layout (not real patients)",
+        expression=data / "expression.txt",
+        imaging=[data / "vasari.csv"],
+        clinical=data / "clinical_patient_gbm.txt",
+        min_module_size=20,
+        out=out,
+    )
+
+
+DEMO_DATASETS = {
+    "nsclc": "real NSCLC Radiogenomics subset (TCIA / GEO GSE103584)",
+    "tcga-gbm": "synthetic glioblastoma-like cohort in the TCGA layout",
+}
+"""Names accepted by ``radmap demo --dataset``."""
+
+
+# ---------------------------------------------------------------------------------------------
 # The embedded real NSCLC demo (demo_data/, see its DATA_CARD.md for attribution)
 
 
@@ -533,17 +876,28 @@ def demo_config(out: Path | None = None) -> Config:
 
 
 def demo_bundle_path(
-    *, rebuild: bool = False, cache_dir: Path | None = None, progress: Progress | None = None
+    *,
+    rebuild: bool = False,
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+    dataset: str = "nsclc",
 ) -> Path:
-    """Path of the demo bundle, built first if missing (or when ``rebuild``).
+    """Path of a demo bundle, built first if missing (or when ``rebuild``).
 
-    The bundle lives in ``$RADMAP_CACHE/demo-<version>`` (default ``~/.cache/radmap``).
+    The bundle lives in ``$RADMAP_CACHE/demo-<version>`` (default ``~/.cache/radmap``), or
+    ``demo-<dataset>-<version>`` for a ``dataset`` other than ``"nsclc"`` (see
+    :data:`DEMO_DATASETS`).
     """
+    if dataset not in DEMO_DATASETS:
+        known = ", ".join(f"{name!r} ({text})" for name, text in DEMO_DATASETS.items())
+        raise InputError(f"--dataset {dataset!r} is not a demo; choose one of {known}")
     root = Path(cache_dir or os.environ.get("RADMAP_CACHE", Path.home() / ".cache" / "radmap"))
-    out = root / f"demo-{__version__}"
+    suffix = "" if dataset == "nsclc" else f"-{dataset}"
+    out = root / f"demo{suffix}-{__version__}"
     path = out / BUNDLE_NAME
     if rebuild or not path.is_file():
-        run(demo_config(out), progress=progress or (lambda message: None))
+        config = demo_config(out) if dataset == "nsclc" else _tcga_gbm_config(out, root)
+        run(config, progress=progress or (lambda message: None))
     return path
 
 

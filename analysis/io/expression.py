@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..validate import InputError, normalise_id
+from ..validate import InputError, normalise_id, select_tcga_samples
 
 # anndata and h5py (about half a second to import) are imported where h5ad files are read
 # or written, so that a bad table is reported without that wait.
@@ -31,6 +31,7 @@ from .common import (
     _reading,
 )
 from .tables import (
+    _arrow_numeric_table,
     _binary_kind,
     _check_file,
     _check_format,
@@ -38,6 +39,7 @@ from .tables import (
     _is_text_table,
     _load_text,
     _parse_cells,
+    _plain_text_bytes,
     _read_table,
     _split_suffix,
 )
@@ -64,29 +66,50 @@ def _resolve_orientation(rows: Sequence[str], columns: Sequence[str], notes: _No
         return "samples_by_genes"
     notes.warn(
         "cannot tell genes from samples (square table, labels ambiguous); assumed genes in rows "
-        "- pass orientation='samples_by_genes' if that is wrong"
+        "- pass --orientation samples_by_genes if that is wrong"
     )
     return "genes_by_samples"
 
 
 def _scale_hint(frame: pd.DataFrame) -> str:
     values = frame.to_numpy(dtype=float)
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = np.nanmin(values), np.nanmax(values)  # no infinities are left here
+    if not np.isfinite(low):
         return "log"
-    if finite.min() >= 0:
-        if np.all(finite == np.round(finite)) and finite.max() > 100:
+    if low >= 0:
+        if high > 100 and _all_integers(values):
             return "counts"
-        if finite.max() > 50:
+        if high > 50:
             return "fpkm"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        means = np.nanmean(values, axis=0)
-        sds = np.nanstd(values, axis=0, ddof=1)
-    ok = np.isfinite(means) & np.isfinite(sds)
+        has_nan = bool(np.isnan(values).any())
+        means = np.nanmean(values, axis=0) if has_nan else values.mean(axis=0)
+        n_values = (~np.isnan(values)).sum(axis=0) if has_nan else len(values)
+        ok = np.isfinite(means) & (n_values >= 2)  # where an SD exists
+        if not ok.any() or np.median(np.abs(means[ok])) >= 0.1:
+            return "log"  # not z-scores whatever the SDs (saves a pass over the matrix)
+        sds = np.nanstd(values, axis=0, ddof=1) if has_nan else values.std(axis=0, ddof=1)
+    ok &= np.isfinite(sds)
     if ok.any() and np.median(np.abs(means[ok])) < 0.1 and np.median(np.abs(sds[ok] - 1)) < 0.1:
         return "zscore"
     return "log"
+
+
+def _all_integers(values: np.ndarray, *, sample_size: int = 65_536) -> bool:
+    """Whether every finite value is a whole number.
+
+    A strided sample answers "no" for nearly every non-count matrix at once; only when the
+    sample is all whole numbers is the whole matrix checked, block by block.
+    """
+    flat = values.reshape(-1)
+    for part in (flat[:: max(flat.size // sample_size, 1)], *np.array_split(flat, 16)):
+        finite = part[np.isfinite(part)]
+        if not np.all(finite == np.round(finite)):
+            return False
+    return True
 
 
 def _read_h5ad(path: Path, *, remedy: str) -> ad.AnnData:
@@ -133,8 +156,14 @@ def _expression_from_table(
     path: Path, orientation: str, notes: _Notes
 ) -> tuple[list[str], list[str], np.ndarray, str]:
     """Samples, genes and a samples x genes matrix, plus the orientation used."""
-    loaded = _load_text(path, notes) if _is_text_table(path) else None
-    fast = _fast_numeric_table(*loaded) if loaded is not None else None
+    fast = None
+    if _is_text_table(path):
+        plain = _plain_text_bytes(path)
+        fast = _arrow_numeric_table(*plain) if plain is not None else None
+    loaded = None
+    if fast is None and _is_text_table(path):
+        loaded = _load_text(path, notes)
+        fast = _fast_numeric_table(*loaded)
     if fast is not None:
         column_labels, row_labels, numbers = fast
     else:
@@ -151,10 +180,19 @@ def _numeric_cells(
 ) -> tuple[list[str], list[str], np.ndarray]:
     """Column labels, row labels and values, checking every cell."""
     header, body = _read_table(path, notes, loaded)
-    row_labels = body.iloc[:, 0].tolist()
-    column_labels = header[1:]
     cells = body.iloc[:, 1:]
     missing, numbers = _parse_cells(cells)
+    text_row = len(body) > 1 and np.isnan(numbers[0]).all() and not missing[0].all()
+    if text_row and (~np.isnan(numbers[1:]) | missing[1:]).mean() > 0.9:
+        # Firehose / TCGA level-3 files: "Composite Element REF  Signal  Signal ..."
+        notes.warn(
+            f"left out a second header row ({_examples(body.iloc[0].unique().tolist(), 3)}) "
+            "under the sample names (TCGA Firehose layout)"
+        )
+        body, cells = body.iloc[1:], cells.iloc[1:]
+        missing, numbers = missing[1:], numbers[1:]
+    row_labels = body.iloc[:, 0].tolist()
+    column_labels = header[1:]
     bad = np.isnan(numbers) & ~missing
     if bad.any():
         i, j = np.argwhere(bad)[0]
@@ -223,7 +261,7 @@ def read_expression(
             f"not {orientation!r}"
         )
     if not 0 <= max_missing <= 1:
-        raise InputError(f"max_missing must be a fraction between 0 and 1, not {max_missing!r}")
+        raise InputError(f"--max-missing must be a fraction between 0 and 1, not {max_missing!r}")
 
     with _reading(path.name):
         _check_file(path)
@@ -234,6 +272,12 @@ def read_expression(
         else:
             samples, genes, matrix, orientation = _expression_from_table(path, orientation, notes)
 
+        selection = select_tcga_samples(list(samples))
+        for message in selection.messages:
+            notes.warn(message)
+        if not selection.keep.all():
+            samples = [s for s, kept in zip(samples, selection.keep) if kept]
+            matrix = matrix[selection.keep]
         sample_ids = [normalise_id(s) for s in samples]
         for position, sample in enumerate(sample_ids):
             if not sample:
@@ -246,6 +290,7 @@ def read_expression(
                 f"{path.name}: duplicated sample ID {duplicated[0]!r}; each sample must appear once"
             )
         frame = pd.DataFrame(matrix, index=sample_ids, columns=[str(g).strip() for g in genes])
+        ids_met = {str(raw): normalised for raw, normalised in zip(samples, sample_ids)}
 
         unnamed = frame.columns == ""
         if unnamed.any():
@@ -301,7 +346,7 @@ def read_expression(
         if frame.shape[0] == 0:
             raise InputError(f"{path.name}: no sample has any expression value")
 
-    frame = frame.astype(np.float64)
+    frame = frame.astype(np.float64, copy=False)
     frame.index.name = None
     frame.columns.name = None
     info = {
@@ -312,4 +357,6 @@ def read_expression(
         "dropped_missing": int(too_sparse.sum()),
         "scale_hint": _scale_hint(frame),
     }
-    return ReadResult(frame=frame, info=info, warnings=notes.messages, source=path.name)
+    return ReadResult(
+        frame=frame, info=info, warnings=notes.messages, source=path.name, ids=ids_met
+    )

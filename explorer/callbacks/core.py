@@ -17,7 +17,17 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import plotly.graph_objects as go
-from dash import ALL, MATCH, Input, Output, State, callback_context, set_props
+from dash import (
+    ALL,
+    MATCH,
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback_context,
+    no_update,
+    set_props,
+)
 from dash.exceptions import PreventUpdate
 
 from ..callbacks.common import (
@@ -156,7 +166,7 @@ def provenance(
             "sha256": data.bundle_id,
             "dataset": data.dataset_name,
             "format_version": data.format_version,
-            "file": data.path.name,
+            "file": data.file_name,
         },
         "parameters": state.to_dict() if state is not None else {},
         "view_url": href,
@@ -165,26 +175,97 @@ def provenance(
     } | extra
 
 
+def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
+    """The figure ``name`` of the view ``state``, built on the server from the bundle.
+
+    Exports and pins use this instead of the figure JSON the browser sends, so that the
+    server never renders or stores a figure it did not build itself.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not a figure of the state's page.
+    """
+    from . import cohort, gene, map, module, network, volcano
+
+    q = state.q
+    builders = {
+        "map-heatmap": lambda: map.map_figure(
+            data,
+            q=q,
+            stat=state.stat,
+            sources=state.sources,
+            groups=state.groups,
+            min_effect=state.min_effect,
+            rows=state.rows,
+            top=state.top,
+        )[0],
+        "map-phenotype": lambda: map.drill_down(
+            data, state.feature, state.module, q=q, color=state.color
+        )["figure"],
+        "network": lambda: network.network_view(
+            data, q=q, min_effect=state.min_effect, sources=state.sources, groups=state.groups
+        )[0],
+        "volcano": lambda: volcano.volcano_view(
+            data, state.feature, y=state.y, q=q, min_effect=state.min_effect, gene=state.gene
+        )[0],
+        "gene-bar": lambda: gene.gene_view(data, state.gene, q=q)["bar"],
+        "gene-km": lambda: gene.gene_view(data, state.gene, q=q)["km"],
+        "gene-phenotype": lambda: gene.gene_phenotype(
+            data, state.gene, state.feature, color=state.color
+        ),
+        "module-heatmap": lambda: module.module_view(data, state.module, order=state.order, q=q)[
+            "heatmap"
+        ],
+        "module-enrichment": lambda: module.module_view(data, state.module, order=state.order, q=q)[
+            "enrichment"
+        ],
+        "cohort-overlap": lambda: cohort.cohort_overview(data, q=q)["overlap"],
+        "cohort-types": lambda: cohort.cohort_overview(data, q=q)["types"],
+        "cohort-missing": lambda: cohort.cohort_overview(data, q=q)["missing"],
+        "cohort-mutation": lambda: cohort.cohort_overview(data, q=q)["mutation"],
+        "cohort-km": lambda: cohort.cohort_km(data, state.km),
+    }
+    if not isinstance(name, str) or name not in builders or not name.startswith(state.page):
+        raise ValueError(f"there is no figure {str(name)[:40]!r} on this page to export")
+    return go.Figure(builders[name]())
+
+
+def client_id() -> str | None:
+    """Who sent the current request: the logged-in user, else the address (None outside one)."""
+    from flask import has_request_context, request
+
+    if not has_request_context():
+        return None
+    if request.authorization is not None and request.authorization.username:
+        return f"user:{request.authorization.username}"
+    return f"address:{request.remote_addr}"
+
+
 def export_download(
     data: BundleData,
     name: str,
-    figure: dict | None,
     fmt: str | None,
     width: str | None,
     href: str | None,
     state: ViewState | None,
+    *,
+    client: str | None = None,
 ) -> dict:
-    """``dcc.Download`` data for the figure ``name`` exported as ``fmt``."""
+    """``dcc.Download`` data for the figure ``name`` of the view ``state`` exported as ``fmt``.
+
+    The figure is rebuilt here from the view state and the bundle (see :func:`view_figure`).
+    """
     from ..export import FORMATS, export_figure
 
     fmt = (fmt or "svg").lower()
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if not figure:
+    if state is None or not state.page:
         raise ValueError("there is no figure to export yet: choose what to show first")
-    fig = go.Figure(figure)
+    fig = view_figure(data, name, state)
     info = provenance(data, name, state, href, format=fmt, width=width or "single")
-    content, _ = export_figure(fig, fmt, width=width or "single", provenance=info)
+    content, _ = export_figure(fig, fmt, width=width or "single", provenance=info, client=client)
     return {
         "content": base64.b64encode(content).decode("ascii"),
         "filename": f"radmap_{name}_{width or 'single'}.{fmt}",
@@ -248,35 +329,58 @@ def register(app, ctx: AppContext) -> None:
         Output("page-content", "children"),
         Output("url-messages", "children"),
         Output("written-search", "data"),
+        Output("filling-defaults", "data", allow_duplicate=True),
         Input("url", "pathname"),
         Input("url", "search"),
         State("written-search", "data"),
+        prevent_initial_call="initial_duplicate",
     )
     def _route(pathname, search, written):
         # The page is rendered again on a new path, or when the query string changed from
         # outside (back / forward, a link), but not after the controls wrote it themselves.
+        # The controls' first write after a render only fills in defaults: it replaces the
+        # history entry instead of pushing one (see _write_state).
         triggered = {item["prop_id"] for item in callback_context.triggered}
         if triggered == {"url.search"} and (search or "") == (written or ""):
             raise PreventUpdate
         layout, messages = route(data, pathname, search, base=base)
-        return layout, messages, search or ""
+        return layout, messages, search or "", True
 
     @app.callback(
-        Output("url", "search"),
-        Output("written-search", "data", allow_duplicate=True),
+        Output("search-update", "data"),
+        Output("filling-defaults", "data"),
         Input(STATE_VALUES, "value"),
         Input(STATE_STORES, "data"),
         State("url", "pathname"),
         State("url", "search"),
-        prevent_initial_call="initial_duplicate",
+        State("filling-defaults", "data"),
+        prevent_initial_call=True,
     )
-    def _write_state(_values, _stores, pathname, search):
+    def _write_state(_values, _stores, pathname, search, filling):
         page = page_from_path(pathname, base=base)
         values = collect_state(callback_context.inputs_list).get(page or "")
         new = write_state(page, values, search)
-        if new is None:
-            raise PreventUpdate
-        return new, new
+        update = no_update if new is None else {"search": new, "replace": bool(filling)}
+        return update, False
+
+    # Cards made with fit=True take the height of the figure they show (set before the
+    # graph draws into them, so plotly draws once at the right size).
+    app.clientside_callback(
+        ClientsideFunction(namespace="radmap", function_name="fitHeight"),
+        Output({"role": "graph-box", "fig": MATCH}, "style"),
+        Input({"role": "graph", "fig": MATCH}, "figure"),
+        State({"role": "graph-box", "fig": MATCH}, "className"),
+    )
+
+    # The browser writes the new query string itself: a page filling in its defaults
+    # replaces the history entry (Back leaves the page), a user's change pushes one.
+    app.clientside_callback(
+        ClientsideFunction(namespace="radmap", function_name="writeSearch"),
+        Output("url", "search"),
+        Output("written-search", "data", allow_duplicate=True),
+        Input("search-update", "data"),
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output("header-q", "children"),
@@ -314,18 +418,17 @@ def register(app, ctx: AppContext) -> None:
         Input({"role": "export-button", "fig": MATCH}, "n_clicks"),
         State({"role": "export-format", "fig": MATCH}, "value"),
         State({"role": "export-width", "fig": MATCH}, "value"),
-        State({"role": "graph", "fig": MATCH}, "figure"),
         State("url", "pathname"),
         State("url", "search"),
         State("url", "href"),
         prevent_initial_call=True,
     )
-    def _export(n_clicks, fmt, width, figure, pathname, search, href):
+    def _export(n_clicks, fmt, width, pathname, search, href):
         if not n_clicks:
             raise PreventUpdate
         name = callback_context.triggered_id["fig"]
         state, _ = parse_url(pathname, search, data.vocabulary(), base=base)
-        return export_download(data, name, figure, fmt, width, href, state)
+        return export_download(data, name, fmt, width, href, state, client=client_id())
 
     @app.callback(
         Output({"role": "provenance-download", "fig": MATCH}, "data"),
@@ -357,6 +460,7 @@ def register(app, ctx: AppContext) -> None:
 
 __all__ = [
     "error_message",
+    "client_id",
     "export_download",
     "handle_error",
     "header_q",
@@ -367,5 +471,6 @@ __all__ = [
     "register",
     "route",
     "table_download",
+    "view_figure",
     "write_state",
 ]

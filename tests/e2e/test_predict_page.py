@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import anndata as ad
 from radmap.analysis import predict as P
+from radmap.analysis.io import load_bundle
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 
@@ -16,7 +16,7 @@ def test_predict_page_shows_curves_verdict_and_pins(browser, live_server, toy_bu
     params = P.PredictParams(
         outer_splits=3, inner_splits=2, outer_repeats=1, n_permutations=2, n_bootstrap=200
     )
-    result = P.predict(ad.read_h5ad(bundle), targets=["EGFR"], params=params, key_added=None)
+    result = P.predict(load_bundle(bundle), targets=["EGFR"], params=params, key_added=None)
     sidecar = P.write_predictions(result, P.sidecar_path(bundle), bundle_path=bundle)
     try:
         severe_console_errors(browser)

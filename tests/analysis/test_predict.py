@@ -69,8 +69,9 @@ def planted_egfr_auc() -> float:
 
 def test_planted_auc_recovered_within_ci():
     cohort = synthetic(n_patients=400, n_genes=60, n_modules=2, n_features=12, seed=3)
+    adata = bundle_of(cohort)
     result = P.predict(
-        bundle_of(cohort),
+        adata,
         targets=["EGFR"],
         feature_sets_=("semantic", "constant"),
         params=P.PredictParams(outer_repeats=1, n_permutations=0, **FAST),
@@ -85,6 +86,9 @@ def test_planted_auc_recovered_within_ci():
     assert top["selected_fraction"] == 1.0
     constant = result.summary.set_index("feature_set").loc["constant"]
     assert constant["auc"] == 0.5 and constant["permutation_p"] == 1.0
+    stored = adata.uns["radmap"]["predict"]
+    pd.testing.assert_frame_equal(stored["summary"], result.summary)
+    assert stored["params"]["outer_splits"] == FAST["outer_splits"]
 
 
 def noise_bundle(n_patients: int = 120, n_features: int = 60, seed: int = 5):
@@ -158,6 +162,22 @@ def test_deterministic_for_a_seed():
     pd.testing.assert_frame_equal(first.permutations, second.permutations)
     pd.testing.assert_frame_equal(first.importance, second.importance)
     assert not first.summary["auc"].equals(other.summary["auc"])
+
+
+@pytest.mark.slow
+def test_parallel_permutations_give_the_same_null():
+    cohort = synthetic(n_patients=80, n_genes=60, n_modules=2, n_features=12, seed=9)
+    params = P.PredictParams(outer_repeats=1, n_permutations=4, **FAST)
+
+    def null(jobs):
+        return P.predict(
+            bundle_of(cohort),
+            targets=["EGFR"],
+            feature_sets_=("semantic",),
+            params=P.PredictParams(**{**params.__dict__, "n_jobs": jobs}),
+        ).permutations["statistic"]
+
+    pd.testing.assert_series_equal(null(1), null(2))
 
 
 def test_kernels_match_scikit_learn():
@@ -240,6 +260,7 @@ def test_inputs_are_checked():
         )
 
 
+@pytest.mark.slow
 def test_cli_writes_sidecar_and_leaves_bundle_alone(tmp_path, capsys):
     path = write_toy_bundle(tmp_path / "bundle.h5ad")
     before = path.read_bytes()

@@ -263,6 +263,7 @@ def test_inputs_are_checked():
 @pytest.mark.slow
 def test_cli_writes_sidecar_and_leaves_bundle_alone(tmp_path, capsys):
     path = write_toy_bundle(tmp_path / "bundle.h5ad")
+    external = write_toy_bundle(tmp_path / "external.h5ad", seed=5)
     before = path.read_bytes()
     code = main(
         [
@@ -282,6 +283,8 @@ def test_cli_writes_sidecar_and_leaves_bundle_alone(tmp_path, capsys):
             "age",
             "--seed",
             "3",
+            "--validate",
+            str(external),
         ]
     )
     assert code == 0
@@ -289,6 +292,8 @@ def test_cli_writes_sidecar_and_leaves_bundle_alone(tmp_path, capsys):
     result, header = P.read_predictions(P.sidecar_path(path))
     assert header["bundle_sha256"] and result.params["n_permutations"] == 2
     assert set(result.summary["feature_set"]) >= {"semantic", "radiomic", "clinical", "constant"}
+    assert set(result.summary["cohort"]) == {"development", "external"}
+    assert result.params["validation_bundle"] == "external.h5ad"
     out = capsys.readouterr().out
     assert "For EGFR, the best imaging set" in out
     assert main(["predict", str(path), "--target", "NOPE"]) == 2

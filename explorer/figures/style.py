@@ -293,6 +293,38 @@ def publication_layout(
     return go.Figure(spec)
 
 
+# ------------------------------------------------------------- number formats
+P_FORMAT_JS = (
+    "params.value == null ? '' : (params.value !== 0 && Math.abs(params.value) < 1e-3"
+    " ? d3.format('.2e')(params.value) : d3.format('.3~g')(params.value))"
+)
+"""AG Grid ``valueFormatter`` giving the same text as :func:`format_p`."""
+NUMBER_FORMAT_JS = "params.value == null ? '' : d3.format('.3~g')(params.value)"
+
+
+def format_p(value, *, missing: str = "—") -> str:
+    """A p or q value as text: 3 significant digits, scientific below 1e-3 (``1.23e-5``).
+
+    The one format for p and q everywhere in the explorer (tables, hovers, statistics);
+    ``missing`` for None / NaN / non-numbers.
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return missing
+    if number != number:
+        return missing
+    if number == 0 or abs(number) >= 1e-3:
+        return f"{number:.3g}"
+    mantissa, exponent = f"{number:.2e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def format_p_values(values: Iterable, *, missing: str = "NA") -> list[str]:
+    """:func:`format_p` of each value."""
+    return [format_p(value, missing=missing) for value in values]
+
+
 # ----------------------------------------------------------- category labels
 ROW_PX = 17
 """Screen pixels per labelled row of a category axis (a 13 px label plus air)."""

@@ -16,6 +16,7 @@ from ..figures.style import (
     FrozenArray,
     empty_figure,
     figure_from_spec,
+    format_p_values,
     module_colors,
     order_modules,
 )
@@ -33,7 +34,7 @@ def neg_log10(values: np.ndarray) -> np.ndarray:
 
 
 def _format_sig(values: np.ndarray) -> list[str]:
-    return ["NA" if not np.isfinite(v) else f"{v:.2g}" for v in values]
+    return format_p_values(values)
 
 
 def volcano(

@@ -19,6 +19,8 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from ..figures.style import NUMBER_FORMAT_JS, P_FORMAT_JS
+from ..figures.style import format_p as format_p  # pages and callbacks format p / q here
 from ..state import Q_CHOICES
 
 EXPORT_FORMATS = (("SVG", "svg"), ("PDF", "pdf"), ("PNG", "png"))
@@ -248,6 +250,7 @@ def table_card(
         "paginationPageSizeSelector": False,
         "animateRows": False,
         "enableCellTextSelection": True,
+        "tooltipShowDelay": 300,
     }
     if row_selection:
         options["rowSelection"] = {
@@ -265,9 +268,11 @@ def table_card(
             "floatingFilter": True,
             "suppressHeaderFilterButton": True,
             "resizable": True,
-            "minWidth": 80,
+            "minWidth": 70,
+            "maxWidth": 420,
         },
-        columnSize="responsiveSizeToFit",
+        columnSize="autoSize",
+        columnSizeOptions={"skipHeader": False},
         dashGridOptions=options,
         style={"height": height, "width": "100%"},
         className="rm-grid",
@@ -333,19 +338,6 @@ def page_title(title: str, description: str) -> html.Div:
     )
 
 
-def format_p(value) -> str:
-    """A p or q value for display (``"—"`` when missing)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return "—"
-    if number != number:
-        return "—"
-    if number == 0:
-        return "0"
-    return f"{number:.2g}" if number >= 1e-3 else f"{number:.1e}"
-
-
 def format_number(value, digits: int = 3) -> str:
     try:
         number = float(value)
@@ -356,16 +348,29 @@ def format_number(value, digits: int = 3) -> str:
     return f"{number:.{digits}g}"
 
 
+P_COLUMNS = ("p", "q", "p_value", "q_value", "fdr", "log_rank_p", "strongest_q")
+
+
 def column_defs(columns: Sequence[str], *, numeric: Sequence[str] = ()) -> list[dict]:
-    """AG Grid column definitions; numeric columns formatted with 3 significant digits."""
+    """AG Grid column definitions with full text on hover.
+
+    Numeric columns show 3 significant digits; p and q columns (:data:`P_COLUMNS`) use
+    :func:`format_p` (scientific below 1e-3), the same text as everywhere else.
+    """
     defs = []
     for column in columns:
-        definition: dict = {"field": column, "headerName": column.replace("_", " ")}
-        if column in numeric:
+        definition: dict = {
+            "field": column,
+            "headerName": column.replace("_", " "),
+            "headerTooltip": column.replace("_", " "),
+            "tooltipField": column,
+        }
+        if column in numeric or column in P_COLUMNS:
             definition["type"] = "numericColumn"
             definition["valueFormatter"] = {
-                "function": "params.value == null ? '' : d3.format('.3~g')(params.value)"
+                "function": P_FORMAT_JS if column in P_COLUMNS else NUMBER_FORMAT_JS
             }
             definition["filter"] = "agNumberColumnFilter"
+            definition.pop("tooltipField")
         defs.append(definition)
     return defs

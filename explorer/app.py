@@ -25,6 +25,7 @@ import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dash
 import dash_bootstrap_components as dbc
@@ -38,6 +39,9 @@ from .callbacks.pins import pin_cards
 from .data import BundleData
 from .pages import LAYOUTS, dataset_header, navbar
 from .state import PAGES, ViewState
+
+if TYPE_CHECKING:
+    import anndata
 
 logger = logging.getLogger("radmap")
 
@@ -166,7 +170,7 @@ def shell(data: BundleData, *, base: str = "/") -> html.Div:
         dbc.Container(
             html.Small(
                 [
-                    f"Bundle {data.path.name} · sha256 {data.bundle_id[:12]}… · "
+                    f"Bundle {data.file_name} · sha256 {data.bundle_id[:12]}… · "
                     f"format {data.format_version}",
                 ],
                 className="text-muted",
@@ -222,7 +226,7 @@ def finish_setup(app: dash.Dash) -> None:
 
 
 def create_app(
-    bundle_path: str | Path,
+    bundle_path: str | Path | anndata.AnnData,
     *,
     pins_dir: str | Path | None = None,
     cache_dir: str | Path | None = None,
@@ -235,7 +239,8 @@ def create_app(
     Parameters
     ----------
     bundle_path
-        The bundle (``.h5ad``) written by ``radmap analyze``.
+        The bundle (``.h5ad``) written by ``radmap analyze``, or a bundle in memory (the
+        AnnData a notebook built with ``radmap.tl``; it is checked like a loaded bundle).
     pins_dir
         Where pinned hypotheses are kept (one JSON file per bundle); default
         :func:`default_pins_dir`.
@@ -306,7 +311,7 @@ def create_app(
     results.close()
     logger.info(
         "explorer ready: %s (%s, %d patients, %d genes, %d features)",
-        data.path.name,
+        data.file_name,
         data.dataset_name,
         data.summary()["n_patients"],
         data.summary()["n_genes"],

@@ -166,7 +166,7 @@ def provenance(
             "sha256": data.bundle_id,
             "dataset": data.dataset_name,
             "format_version": data.format_version,
-            "file": data.path.name,
+            "file": data.file_name,
         },
         "parameters": state.to_dict() if state is not None else {},
         "view_url": href,

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from radmap.analysis.io import save_bundle
 
 from tests.explorer.conftest import make_toy_adata, toy_gene_sets
 
@@ -51,7 +52,7 @@ def e2e_root(tmp_path_factory) -> Path:
 def toy_bundle(e2e_root) -> tuple[Path, dict]:
     adata = make_toy_adata()
     bundle = e2e_root / "toy.h5ad"
-    adata.write_h5ad(bundle)
+    save_bundle(adata, bundle)
     return bundle, toy_gene_sets(adata)
 
 

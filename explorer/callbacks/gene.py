@@ -134,6 +134,7 @@ def gene_phenotype(
         value_label=labels["value_label"],
         feature_label=labels["feature_label"],
         color="color" if color and "color" in frame else None,
+        color_title=f"{color} status" if color else None,
         title=title,
     )
 

@@ -14,6 +14,7 @@ from ..figures.style import (
     NEUTRAL_COLOR,
     SEQUENTIAL,
     TEMPLATE,
+    effect_title,
     empty_figure,
     figure_from_spec,
     format_p_values,
@@ -196,7 +197,7 @@ def gene_association_bar(
             "zeroline": True,
             "zerolinecolor": NEUTRAL_COLOR,
             "zerolinewidth": 1,
-            "title": {"text": f"effect (opaque: q < {q_threshold:g})"},
+            "title": {"text": f"{effect_title(data)}; opaque: q < {q_threshold:g}"},
         },
         "height": rows_height(len(data), chrome=130),
     }

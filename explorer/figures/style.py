@@ -357,9 +357,6 @@ def _fit_legends(spec: dict, width_px: int, font_px: float) -> None:
         if isinstance(colorbar, dict) or trace.get("showscale", True) and "colorscale" in trace:
             colorbar = trace.setdefault("colorbar", {})
             colorbar.update(thickness=8, xpad=4, len=min(colorbar.get("len") or 0.5, 0.5))
-            title = colorbar.get("title")
-            if isinstance(title, dict):
-                title["side"] = "top"
     if narrow:
         layout = spec.setdefault("layout", {})
         layout["legend"] = {
@@ -371,6 +368,47 @@ def _fit_legends(spec: dict, width_px: int, font_px: float) -> None:
             "yanchor": "bottom",
             "font": {"size": font_px},
         }
+
+
+# ------------------------------------------------------------- axis titles
+MEASURE_COLUMNS = ("effect_measure", "effect_name", "measure")
+"""Columns of a statistics table that may name its effect measure (newest bundles)."""
+TEST_MEASURES = {
+    "spearman": "Spearman ρ",
+    "pearson": "Pearson r",
+    "partial_spearman": "partial ρ",
+    "partial_pearson": "partial r",
+    "welch": "Hedges' g",
+    "mannwhitney": "rank-biserial r",
+    "kruskal": "ε²",
+    "anova": "η²",
+    "fisher": "Cramér's V",
+    "chi2": "Cramér's V",
+}
+"""Effect measure of each test of ``radmap.analysis.associate`` (for older bundles)."""
+
+
+def effect_title(table, *, prefix: str = "effect") -> str:
+    """An axis title naming the effect measure(s) plotted from ``table``.
+
+    Uses the table's effect-measure column when it has one, else the measures implied by
+    its ``test`` column (``spearman`` -> Spearman ρ) and the test names otherwise, e.g.
+    ``"effect (Spearman ρ, welch)"``; plain ``prefix`` when the table says nothing.
+    """
+    names: list[str] = []
+    columns = getattr(table, "columns", ())
+    source = next((c for c in MEASURE_COLUMNS if c in columns), None)
+    if source is None and "test" in columns:
+        source = "test"
+    if source is not None:
+        for value in table[source].dropna().astype(str).unique():
+            name = TEST_MEASURES.get(value.lower(), value) if source == "test" else value
+            if name and name not in names:
+                names.append(name)
+    if not names:
+        return prefix
+    shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+    return f"{prefix} ({shown})"
 
 
 # ------------------------------------------------------------- number formats

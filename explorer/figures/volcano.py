@@ -14,6 +14,7 @@ from ...analysis.validate import InputError
 from ..figures.style import (
     NEUTRAL_COLOR,
     FrozenArray,
+    effect_title,
     empty_figure,
     figure_from_spec,
     format_p_values,
@@ -209,7 +210,11 @@ def volcano(
             )
     layout = {
         "dragmode": "lasso",
-        "xaxis": {"title": {"text": "effect"}, "zeroline": True, "zerolinecolor": "#DDDDDD"},
+        "xaxis": {
+            "title": {"text": effect_title(df)},
+            "zeroline": True,
+            "zerolinecolor": "#DDDDDD",
+        },
         "yaxis": {"title": {"text": f"−log10 {y}"}},
         "legend": {"title": {"text": "module (significant/all)"}},
         "height": 480,

@@ -21,6 +21,7 @@ from dash import dcc, html
 
 from ..figures.style import NUMBER_FORMAT_JS, P_FORMAT_JS
 from ..figures.style import format_p as format_p  # pages and callbacks format p / q here
+from ..pages.help import info_icon
 from ..state import Q_CHOICES
 
 EXPORT_FORMATS = (("SVG", "svg"), ("PDF", "pdf"), ("PNG", "png"))
@@ -220,7 +221,10 @@ def figure_card(
     return dbc.Card(
         [
             dbc.CardHeader(
-                [html.Span(title, className="rm-card-title"), export_controls(name)],
+                [
+                    html.Span([title, info_icon(name)], className="rm-card-title"),
+                    export_controls(name),
+                ],
                 className="rm-card-header d-flex justify-content-between align-items-center",
             ),
             dbc.CardBody(body),
@@ -336,6 +340,63 @@ def page_title(title: str, description: str) -> html.Div:
         [html.H2(title, className="rm-page-title"), html.P(description, className="rm-lead")],
         className="mb-3",
     )
+
+
+def readable_time(stamp) -> str:
+    """An ISO timestamp as ``2026-11-30 07:23 UTC`` (local text kept if it is not ISO)."""
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return str(stamp or "")
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def warning_groups(messages: Sequence[str]) -> dict[str, list[str]]:
+    """Analysis warnings grouped by what they are about, in first-seen order.
+
+    ``feature 'X': ...`` warnings form one group (features left untested); other messages
+    are grouped by the text before their first colon (a file, ``survival``, ...).
+    """
+    groups: dict[str, list[str]] = {}
+    for message in messages:
+        text = str(message)
+        if text.startswith("feature '"):
+            key = "features not tested"
+        else:
+            head, colon, _ = text.partition(":")
+            key = head.strip() if colon and len(head) <= 60 else "other"
+        groups.setdefault(key, []).append(text)
+    return groups
+
+
+def warnings_panel(messages: Sequence[str], *, max_chars: int = 300) -> html.Div:
+    """Collapsible groups of warnings; each long message shortened, in full on hover."""
+    if not messages:
+        return html.P("None.", className="mb-0")
+    blocks = []
+    for key, items in warning_groups(messages).items():
+        entries = [
+            html.Li(
+                text if len(text) <= max_chars else text[: max_chars - 1] + "…",
+                title=text if len(text) > max_chars else None,
+            )
+            for text in items
+        ]
+        blocks.append(
+            html.Details(
+                [
+                    html.Summary(f"{key} ({len(items)})", className="rm-warning-group"),
+                    html.Ul(entries, className="mb-2"),
+                ],
+                className="rm-warnings",
+            )
+        )
+    return html.Div(blocks)
 
 
 def format_number(value, digits: int = 3) -> str:

@@ -284,6 +284,7 @@ def create_app(
         __name__,
         assets_folder=str(assets_dir()),
         serve_locally=True,
+        compress=True,  # flask-compress: callback JSON is mostly repeated names and numbers
         url_base_pathname=base,
         title="radmap",
         update_title=None,

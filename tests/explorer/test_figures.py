@@ -657,3 +657,21 @@ def test_frozen_arrays_are_shared_by_copies_and_serialise_as_lists():
     first = json.loads(fig.to_json())["data"][0]
     assert isinstance(first["customdata"], list) and isinstance(first["text"], list)
     assert len(first["customdata"]) == len(first["text"]) == len(decoded(first["x"]))
+
+
+def test_volcano_draws_one_trace_per_module_and_significance_with_scalar_markers():
+    genes = gene_table(2_000)
+    fig = volcano(genes, q_threshold=0.05)
+    points = [trace for trace in fig.to_dict()["data"] if trace["name"] != "highlighted"]
+    modules = genes["module"].nunique()
+    assert modules < len(points) <= 2 * modules
+    for trace in points:
+        assert np.isscalar(trace["marker"]["size"]) and np.isscalar(trace["marker"]["opacity"])
+    significant = genes.set_index("gene")["q"] < 0.05
+    for trace in points:
+        flags = significant.loc[list(trace["customdata"])]
+        assert flags.all() or not flags.any()
+        assert trace["marker"]["size"] == (7 if flags.all() else 4)
+    assert sum(len(t["customdata"]) for t in points) == len(genes)
+    shown = [t["legendgroup"] for t in points if t.get("showlegend", True)]
+    assert sorted(shown) == sorted(genes["module"].unique())

@@ -363,6 +363,15 @@ def register(app, ctx: AppContext) -> None:
         update = no_update if new is None else {"search": new, "replace": bool(filling)}
         return update, False
 
+    @app.callback(
+        Output("help-panel", "is_open"),
+        Input("help-open", "n_clicks"),
+        State("help-panel", "is_open"),
+        prevent_initial_call=True,
+    )
+    def _help(n_clicks, is_open):
+        return not is_open if n_clicks else is_open
+
     # Cards made with fit=True take the height of the figure they show (set before the
     # graph draws into them, so plotly draws once at the right size).
     app.clientside_callback(

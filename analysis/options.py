@@ -53,12 +53,14 @@ RULES: dict[str, Rule] = {
     "scale": Rule("choice", choices=SCALES),
     "max_missing": Rule("number", 0.0, 1.0),
     "id_pattern": Rule("regex", optional=True),
+    "id_column": Rule("mapping"),
+    "marker_values": Rule("mapping"),
     "min_overlap": Rule("integer", 1),
     "feature_types": Rule("types"),
-    "mutation_columns": Rule("texts", optional=True),
+    "mutation_columns": Rule("texts or mapping", optional=True),
     "survival_time": Rule("text", optional=True),
     "survival_event": Rule("text", optional=True),
-    "derive_survival": Rule("bool"),
+    "derive_survival": Rule("bool", optional=True),
     "covariates": Rule("texts"),
     "keep_identifiers": Rule("bool"),
     "n_top_genes": Rule("integer", 2),
@@ -81,6 +83,11 @@ RULES: dict[str, Rule] = {
     "min_set_size": Rule("integer", 1),
     "max_set_size": Rule("integer", 1),
     "seed": Rule("integer", 0, 2**32 - 1),
+    "permutations": Rule("integer", 0),
+    "size_feature": Rule("text", optional=True),
+    "bootstraps": Rule("integer", 0),
+    "scheduler": Rule("text"),
+    "workers": Rule("integer", 1),
 }
 
 
@@ -141,6 +148,15 @@ def check_option(name: str, value: Any, *, origin: str = "options") -> None:
         wanted = str | PathLike if kind == "paths" else str
         if not isinstance(value, list | tuple) or not all(isinstance(v, wanted) for v in value):
             raise InputError(f"{where} must be a list of text, not {_describe(value)}")
+    elif kind in ("mapping", "texts or mapping"):
+        if kind == "texts or mapping" and isinstance(value, list | tuple):
+            if not all(isinstance(v, str) for v in value):
+                raise InputError(f"{where} must be a list of text, not {_describe(value)}")
+            return
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise InputError(f"{where} must be a table of text = text, not {_describe(value)}")
     elif kind == "types":
         if not isinstance(value, Mapping):
             raise InputError(f"{where} must be a table of feature = type, not {_describe(value)}")

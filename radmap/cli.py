@@ -71,13 +71,23 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
         "(first group, else the whole match)",
     )
     opts.add_argument(
+        "--id-column",
+        action="append",
+        metavar="[INPUT=]COLUMN",
+        help="patient ID column of the imaging or clinical table, e.g. "
+        "clinical=bcr_patient_barcode (repeatable; a bare COLUMN applies to both; default: "
+        "the ID-like column whose values match the other sources)",
+    )
+    opts.add_argument(
         "--min-overlap", type=int, help="fewest matched patients to analyse (default 10)"
     )
     opts.add_argument(
         "--derive-survival",
         action="store_true",
         default=None,
-        help="derive survival time/event from TCIA-style date columns",
+        help="derive survival time/event from the TCGA/GDC (vital_status, days to death / "
+        "last contact), cBioPortal (OS_STATUS, OS_MONTHS) or TCIA NSCLC (dates) columns; "
+        "the TCGA and cBioPortal layouts are derived without it",
     )
     opts.add_argument("--survival-time", help="clinical column with survival time (days)")
     opts.add_argument("--survival-event", help="clinical column with the event (1 = death)")
@@ -85,7 +95,18 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
         "--mutation-column",
         dest="mutation_columns",
         action="append",
-        help="clinical mutation status column (repeatable; default: detected by name)",
+        metavar="COLUMN[=NAME]",
+        help="clinical marker column (mutation, methylation, copy number), optionally with "
+        "its short name, e.g. 'mgmt_status=MGMT' (repeatable; default: detected by header "
+        "and values)",
+    )
+    opts.add_argument(
+        "--marker-value",
+        dest="marker_values",
+        action="append",
+        metavar="VALUE=STATE",
+        help="read a marker value radmap does not know, e.g. 'Hypermethylated=mutant' "
+        "(STATE: mutant, wildtype or missing; repeatable)",
     )
     opts.add_argument(
         "--keep-identifiers",
@@ -133,6 +154,11 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
         help="test for multi-category features (default kruskal)",
     )
     analysis.add_argument(
+        "--min-n",
+        type=int,
+        help="fewest patients a test uses; smaller groups are not tested (default 10, at least 5)",
+    )
+    analysis.add_argument(
         "--adjust-for",
         action="append",
         help="clinical covariate to adjust associations for (repeatable)",
@@ -144,6 +170,29 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
         "default hallmark and go_bp)",
     )
     analysis.add_argument("--seed", type=int, help="random seed (default 0)")
+    trust = p.add_argument_group("trust checks")
+    trust.add_argument(
+        "--permutations",
+        type=int,
+        help="permutations of the module-map null (default 1000; 0 switches it off)",
+    )
+    trust.add_argument(
+        "--size-feature",
+        help="imaging feature or clinical column holding tumour size (default: PyRadiomics "
+        "original_shape_VoxelVolume / MeshVolume / Maximum3DDiameter when present)",
+    )
+    trust.add_argument(
+        "--bootstraps",
+        type=int,
+        help="bootstrap resamples for module and link stability (default 0 = off; 100 is "
+        "a good choice)",
+    )
+    trust.add_argument(
+        "--scheduler",
+        help="where resampling runs: auto (default: a local Dask cluster for bootstraps), "
+        "serial, local, or a Dask scheduler address (tcp://host:8786)",
+    )
+    trust.add_argument("--workers", type=int, help="workers of a local Dask cluster (default 2)")
     p.set_defaults(handler=_run_analyze)
 
 
@@ -165,6 +214,58 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _replicate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "replicate",
+        help="test whether a map's modules and links replicate in a second cohort",
+        description=(
+            "Module preservation (permutation Z-summary, as WGCNA's modulePreservation), "
+            "every discovery link re-tested in the validation cohort with eigengenes "
+            "projected from the discovery loadings (one-sided in the discovery direction, "
+            "BH replication q), and a scorecard. Writes OUT/preservation.csv, "
+            "OUT/replication_links.csv and OUT/replication.json."
+        ),
+    )
+    p.add_argument("discovery", type=Path, help="discovery bundle.h5ad")
+    p.add_argument("validation", type=Path, help="validation bundle.h5ad")
+    p.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+    p.add_argument("--alpha", type=float, default=0.05, help="q threshold (default 0.05)")
+    p.add_argument(
+        "--links",
+        choices=["significant", "all"],
+        default="significant",
+        help="re-test the discovery links (q < alpha, default) or every map cell",
+    )
+    p.add_argument(
+        "--permutations",
+        type=int,
+        default=100,
+        help="random gene sets per module for the preservation Z (default 100)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the random gene sets")
+    _scheduler_options(p)
+    p.set_defaults(handler=_run_replicate)
+
+
+def _scheduler_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--scheduler",
+        default="serial",
+        help="where resampling runs: serial (this process, default), local (a Dask "
+        "LocalCluster) or a Dask scheduler address (tcp://host:8786)",
+    )
+    p.add_argument("--workers", type=int, default=2, help="workers of a local cluster")
+
+
+def _methods_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "methods",
+        help="print a Methods paragraph and a CLEAR-style checklist generated from a bundle",
+    )
+    p.add_argument("bundle", type=Path, help="bundle.h5ad made by `radmap analyze`")
+    p.set_defaults(handler=_run_methods)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``radmap`` command."""
     parser = argparse.ArgumentParser(
@@ -180,10 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("bundle", type=Path, help="bundle.h5ad made by `radmap analyze`")
     _serve_options(serve)
     serve.set_defaults(handler=_run_serve)
-    demo = sub.add_parser(
-        "demo", help="build the NSCLC demo bundle if needed and open the explorer on it"
-    )
+    demo = sub.add_parser("demo", help="build a demo bundle if needed and open the explorer on it")
     _serve_options(demo)
+    demo.add_argument(
+        "--dataset",
+        default="nsclc",
+        help="which demo: 'nsclc' (real NSCLC Radiogenomics subset, default) or 'tcga-gbm' "
+        "(a synthetic glioblastoma-like cohort in the TCGA layout, labelled synthetic)",
+    )
     demo.add_argument("--rebuild", action="store_true", help="rebuild the demo bundle")
     demo.add_argument(
         "--no-serve", action="store_true", help="only build the demo bundle and print its path"
@@ -200,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the password from the first line of standard input instead of prompting",
     )
     add_user.set_defaults(handler=_run_add_user)
+    _replicate_parser(sub)
+    _methods_parser(sub)
     return parser
 
 
@@ -246,7 +353,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 def _run_demo(args: argparse.Namespace) -> int:
     from .analysis.datasets import demo_bundle_path
 
-    path = demo_bundle_path(rebuild=args.rebuild, progress=_progress)
+    path = demo_bundle_path(rebuild=args.rebuild, progress=_progress, dataset=args.dataset)
     if args.no_serve:
         print(path)
         return 0
@@ -266,6 +373,39 @@ def _run_add_user(args: argparse.Namespace) -> int:
             raise InputError("the two passwords differ; nothing was changed")
     is_new = add_user(args.users, args.user, password)
     _progress(f"{'added' if is_new else 'changed the password of'} {args.user} in {args.users}")
+    return 0
+
+
+def _run_replicate(args: argparse.Namespace) -> int:
+    from .analysis.io import load_bundle
+    from .analysis.replicate import replicate, scorecard_text, write_replication
+
+    if args.permutations < 2 or not 0 < args.alpha < 1:
+        raise InputError("--permutations must be at least 2 and --alpha between 0 and 1")
+    discovery, validation = load_bundle(args.discovery), load_bundle(args.validation)
+    _progress("replicating ...")
+    result = replicate(
+        discovery,
+        validation,
+        alpha=args.alpha,
+        links=args.links,
+        n_permutations=args.permutations,
+        seed=args.seed,
+        scheduler=args.scheduler,
+        n_workers=args.workers,
+    )
+    paths = write_replication(result, args.out)
+    _progress(scorecard_text(result["scorecard"]))
+    print(paths["summary"])
+    return 0
+
+
+def _run_methods(args: argparse.Namespace) -> int:
+    from .analysis.io import file_sha256, load_bundle
+    from .analysis.methods import methods_text
+
+    adata = load_bundle(args.bundle)
+    print(methods_text(adata, bundle_hash=file_sha256(args.bundle)), end="")
     return 0
 
 

@@ -1,0 +1,471 @@
+"""Can a link be trusted? Tumour size, single patients and resampling.
+
+- :func:`size_check` re-tests every module x feature link with tumour size partialled out
+  and flags links whose significance vanishes (``size surrogate``); the size feature's own
+  links are the baseline.
+- :func:`influence` finds, for every link, the patient whose removal changes the effect
+  most, and flags links that lose significance without that one patient (``driven by one
+  patient``). All leave-one-out maps come from sums over patients minus one patient's
+  terms: no loop over patients or pairs.
+- :func:`bootstrap_stability` (in :mod:`radmap.analysis.stability`) resamples patients.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from .validate import InputError
+
+logger = logging.getLogger("radmap")
+
+SIZE_FEATURES = (
+    "original_shape_VoxelVolume",
+    "original_shape_MeshVolume",
+    "original_shape_Maximum3DDiameter",
+)
+"""PyRadiomics size features, in order of preference."""
+SIZE_SURROGATE = "size surrogate"
+ONE_PATIENT = "driven by one patient"
+RANK_TESTS = frozenset({"spearman", "mannwhitney", "kruskal"})
+
+
+def find_size_feature(imaging: pd.DataFrame, declared: str | None = None) -> str | None:
+    """The tumour-size column: ``declared`` if given (must exist), else the first PyRadiomics
+    size feature present (:data:`SIZE_FEATURES`), else None."""
+    if declared:
+        if declared not in imaging.columns:
+            raise InputError(
+                f"size feature {declared!r} is not an imaging feature; give one of the "
+                "imaging columns or a clinical column"
+            )
+        return declared
+    return next((name for name in SIZE_FEATURES if name in imaging.columns), None)
+
+
+def _significant(q: np.ndarray, alpha: float) -> np.ndarray:
+    return np.nan_to_num(q, nan=1.0) < alpha
+
+
+def size_check(
+    values: pd.DataFrame,
+    features: pd.DataFrame,
+    types: Mapping[str, str],
+    size: pd.Series,
+    *,
+    q: pd.DataFrame | None = None,
+    alpha: float = 0.05,
+    min_n: int = 10,
+) -> pd.DataFrame:
+    """Every link re-tested with tumour size partialled out, on ranks.
+
+    The variables are ranked over the patients and size enters as its rank: continuous and
+    ordinal features get a partial Spearman correlation, binary and categorical ones a rank
+    ANCOVA (t / F test of the feature in rank(value) ~ rank(size) + feature), both from
+    :func:`radmap.analysis.associate.associate` with the rank of size as covariate.
+
+    Parameters
+    ----------
+    values
+        Patients x variables (eigengenes).
+    features
+        Patients x imaging features; a column equal to ``size.name`` is not re-tested.
+    types
+        Feature -> continuous / ordinal / binary / categorical.
+    size
+        Tumour size per patient (numeric; an imaging feature or a clinical column).
+    q
+        Variables x features q-values of the unadjusted map (e.g. the bundle's); when None
+        the map is recomputed on ranks without size.
+    alpha
+        Significance threshold on q (Benjamini–Hochberg over each map).
+    min_n
+        Fewest patients per test.
+
+    Returns
+    -------
+    One row per link: ``module``, ``feature``, ``size_feature``, ``effect_size_adjusted``,
+    ``p_size_adjusted``, ``q_size_adjusted``, ``size_surrogate`` (significant without the
+    adjustment, not with it), ``is_size_feature``.
+    """
+    from .associate import associate
+
+    numeric = pd.to_numeric(size, errors="coerce")
+    if numeric.notna().sum() < min_n or numeric.nunique() < 3:
+        raise InputError(
+            f"size column {size.name!r} needs numeric values for at least {min_n} patients"
+        )
+    patients = values.index.intersection(features.index, sort=False)
+    ranked = values.loc[patients].rank()
+    size_rank = numeric.reindex(patients).rank().to_frame("size_rank")
+    tested = [c for c in features.columns if c != size.name]
+    frame = features.loc[patients, tested]
+    adjusted = associate(
+        ranked, frame, types, covariates=size_rank, min_n=min_n, binary="welch", categorical="anova"
+    )
+    if q is None:
+        unadjusted = associate(ranked, frame, types, min_n=min_n, categorical="kruskal")
+        q = unadjusted.q("all")
+    q = q.reindex(index=values.columns, columns=features.columns)
+    q_adjusted = adjusted.q("all").reindex(index=values.columns, columns=features.columns)
+    before = _significant(q.to_numpy(dtype=float), alpha)
+    after = _significant(q_adjusted.to_numpy(dtype=float), alpha)
+    surrogate = before & ~after
+    is_size = np.asarray(features.columns == size.name)
+    surrogate[:, is_size] = False
+    n_variables, n_features = q.shape
+    return pd.DataFrame(
+        {
+            "module": np.repeat(values.columns.astype(str).to_numpy(dtype=object), n_features),
+            "feature": np.tile(features.columns.astype(str).to_numpy(dtype=object), n_variables),
+            "size_feature": str(size.name),
+            "effect_size_adjusted": adjusted.effect.reindex(
+                index=values.columns, columns=features.columns
+            )
+            .to_numpy(dtype=float)
+            .ravel(),
+            "p_size_adjusted": adjusted.p.reindex(index=values.columns, columns=features.columns)
+            .to_numpy(dtype=float)
+            .ravel(),
+            "q_size_adjusted": q_adjusted.to_numpy(dtype=float).ravel(),
+            "size_surrogate": surrogate.ravel(),
+            "is_size_feature": np.tile(is_size, n_variables),
+        }
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Leave-one-out influence
+# --------------------------------------------------------------------------------------------
+
+
+def _welch(sum_a, sumsq_a, n_a, sum_b, sumsq_b, n_b):
+    """Welch t, df, Hedges' g (B minus A) from group sums (arrays broadcast)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_a, mean_b = sum_a / n_a, sum_b / n_b
+        var_a = (sumsq_a - sum_a * mean_a) / (n_a - 1)
+        var_b = (sumsq_b - sum_b * mean_b) / (n_b - 1)
+        vn_a, vn_b = var_a / n_a, var_b / n_b
+        t = (mean_b - mean_a) / np.sqrt(vn_a + vn_b)
+        df = (vn_a + vn_b) ** 2 / (vn_a**2 / (n_a - 1) + vn_b**2 / (n_b - 1))
+        pooled = np.sqrt(((n_a - 1) * var_a + (n_b - 1) * var_b) / (n_a + n_b - 2))
+        g = (1 - 3 / (4 * (n_a + n_b) - 9)) * (mean_b - mean_a) / pooled
+    return t, df, g
+
+
+def _correlation(s_x, s_xx, s_y, s_yy, s_xy, n):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cov = s_xy - s_x * s_y / n
+        r = np.clip(cov / np.sqrt((s_xx - s_x**2 / n) * (s_yy - s_y**2 / n)), -1, 1)
+        df = n - 2
+        t = r * np.sqrt((df / ((1 + r) * (1 - r))).clip(0))
+        p = 2 * special.stdtr(df, -np.abs(t))
+    return r, p
+
+
+def _feature_sums(
+    y: np.ndarray, column: pd.Series, kind: str, rank_scale: bool, min_group: int
+) -> tuple[np.ndarray, ...] | None:
+    """Full-data and leave-one-out effect and p of one feature against all variables.
+
+    Returns ``(used, effect, p, effect_loo, p_loo)``: the patients used (bool, n), effect and
+    p over variables (m,), and without each used patient (n_used, m); None when the feature
+    cannot be tested.
+    """
+    n, m = y.shape
+    if kind in ("continuous", "ordinal"):
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            x = column.cat.codes.to_numpy().astype(float)
+            x[x < 0] = np.nan
+        else:
+            x = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+        used = ~np.isnan(x)
+        if used.sum() < 4 or np.nanmin(x) == np.nanmax(x):
+            return None
+        if rank_scale:
+            x[used] = stats.rankdata(x[used])
+        xu, yu = x[used], y[used]
+        sums = (xu.sum(), (xu**2).sum(), yu.sum(0), (yu**2).sum(0), xu @ yu, used.sum())
+        r, p = _correlation(*sums)
+        s_x, s_xx, s_y, s_yy, s_xy, k = sums
+        r_loo, p_loo = _correlation(
+            s_x - xu[:, None],
+            s_xx - xu[:, None] ** 2,
+            s_y - yu,
+            s_yy - yu**2,
+            s_xy - xu[:, None] * yu,
+            k - 1,
+        )
+        return used, r, p, r_loo, p_loo
+    codes = pd.Categorical(column).codes
+    sizes = np.bincount(codes[codes >= 0], minlength=int(codes.max(initial=-1)) + 1)
+    large = np.flatnonzero(sizes >= min_group)
+    used = np.isin(codes, large)
+    if len(large) < 2:
+        return None
+    groups = np.searchsorted(large, codes[used])
+    yu = y[used]
+    indicator = np.eye(len(large))[groups]  # (n_used, k)
+    g_n = indicator.sum(0)  # (k,)
+    g_sum = indicator.T @ yu  # (k, m)
+    g_sumsq = indicator.T @ yu**2
+    own = indicator[:, :, None]  # (n_used, k, 1)
+    loo_n = g_n[None, :, None] - own
+    loo_sum = g_sum[None] - own * yu[:, None, :]
+    loo_sumsq = g_sumsq[None] - own * (yu**2)[:, None, :]
+    if kind == "binary" and len(large) == 2:
+        t, df, g = _welch(g_sum[0], g_sumsq[0], g_n[0], g_sum[1], g_sumsq[1], g_n[1])
+        p = 2 * special.stdtr(df, -np.abs(t))
+        t_l, df_l, g_l = _welch(
+            loo_sum[:, 0], loo_sumsq[:, 0], loo_n[:, 0], loo_sum[:, 1], loo_sumsq[:, 1], loo_n[:, 1]
+        )
+        return used, g, p, g_l, 2 * special.stdtr(df_l, -np.abs(t_l))
+
+    def anova(counts, sums_, sumsqs):
+        total_n = counts.sum(axis=-2)
+        total = sums_.sum(axis=-2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ss_total = sumsqs.sum(axis=-2) - total**2 / total_n
+            ss_between = (sums_**2 / counts).sum(axis=-2) - total**2 / total_n
+            eta2 = ss_between / ss_total
+            k = len(large)
+            if rank_scale:  # Kruskal–Wallis on the ranks: H = (N - 1) SSB / SST
+                p_value = special.chdtrc(k - 1, (total_n - 1) * eta2)
+            else:
+                f = (ss_between / (k - 1)) / ((ss_total - ss_between) / (total_n - k))
+                p_value = special.fdtrc(k - 1, total_n - k, f)
+        return eta2, p_value
+
+    eta2, p = anova(g_n[:, None], g_sum, g_sumsq)
+    eta2_l, p_l = anova(loo_n, loo_sum, loo_sumsq)
+    return used, eta2, p, eta2_l, p_l
+
+
+def influence(
+    values: pd.DataFrame,
+    features: pd.DataFrame,
+    types: Mapping[str, str],
+    tests: Mapping[str, str],
+    *,
+    q: pd.DataFrame | None = None,
+    alpha: float = 0.05,
+    min_group: int = 3,
+) -> pd.DataFrame:
+    """Leave-one-out influence of every patient on every link.
+
+    The map is recomputed without each patient in turn from sums over the patients minus that
+    patient's terms. The scale follows the map's test: raw values for Pearson / Welch / ANOVA,
+    ranks over all patients for Spearman / Mann–Whitney / Kruskal–Wallis (the other patients'
+    ranks are not recomputed without the left-out one: each shifts by at most one). Effects
+    are r / rho (continuous, ordinal), Hedges' g (binary) and eta-squared (= epsilon-squared
+    on ranks, categorical).
+
+    Parameters
+    ----------
+    values
+        Patients x variables (eigengenes).
+    features
+        Patients x imaging features.
+    types
+        Feature -> continuous / ordinal / binary / categorical.
+    tests
+        Feature -> the map's test (``spearman``, ``pearson``, ``welch``, ...); features
+        missing here use the rank scale.
+    q
+        Variables x features q-values of the map; when None they are Benjamini–Hochberg over
+        the full-data p-values computed here.
+    alpha
+        Significance threshold on q.
+    min_group
+        Smallest group of a binary / categorical feature.
+
+    Returns
+    -------
+    One row per link: ``module``, ``feature``, ``influence`` (largest |effect change|),
+    ``influential_patient``, ``effect_without``, ``p_without`` (the largest p without one
+    patient), ``one_patient`` (q < ``alpha`` in the map, but p > ``alpha`` without one
+    patient).
+    """
+    from .associate import bh
+
+    patients = values.index.intersection(features.index, sort=False)
+    y_raw = values.loc[patients].to_numpy(dtype=float)
+    if np.isnan(y_raw).any():
+        raise InputError("influence: the variables (eigengenes) have missing values")
+    y_ranks = stats.rankdata(y_raw, axis=0)
+    n, m = y_raw.shape
+    names = list(features.columns)
+    shape = (m, len(names))
+    effect, p_full = np.full(shape, np.nan), np.full(shape, np.nan)
+    largest, who = np.full(shape, np.nan), np.full(shape, "", dtype=object)
+    effect_without, p_without = np.full(shape, np.nan), np.full(shape, np.nan)
+    patient_ids = np.asarray(patients.astype(str), dtype=object)
+    for j, name in enumerate(names):
+        rank_scale = tests.get(name, "spearman") in RANK_TESTS
+        result = _feature_sums(
+            y_ranks if rank_scale else y_raw,
+            features.loc[patients, name],
+            types[name],
+            rank_scale,
+            min_group,
+        )
+        if result is None:
+            continue
+        used, e, p, e_loo, p_loo = result
+        change = np.abs(np.nan_to_num(e_loo - e, nan=0.0))
+        top = np.argmax(change, axis=0)
+        columns = np.arange(m)
+        effect[:, j], p_full[:, j] = e, p
+        largest[:, j] = change[top, columns]
+        who[:, j] = patient_ids[used][top]
+        effect_without[:, j] = e_loo[top, columns]
+        p_without[:, j] = np.nanmax(p_loo, axis=0)
+    if q is None:
+        q_values = bh(p_full)
+    else:
+        q_values = q.reindex(index=values.columns, columns=features.columns).to_numpy(float)
+    # Not even nominally significant without one patient: a link at the edge of the BH
+    # threshold is fragile anyway, one that falls from q < alpha to p > alpha is an artefact.
+    one_patient = _significant(q_values, alpha) & (np.nan_to_num(p_without, nan=1.0) > alpha)
+    return pd.DataFrame(
+        {
+            "module": np.repeat(values.columns.astype(str).to_numpy(dtype=object), len(names)),
+            "feature": np.tile(np.asarray(names, dtype=str).astype(object), m),
+            "influence": largest.ravel(),
+            "influential_patient": who.ravel(),
+            "effect_without": effect_without.ravel(),
+            "p_without": p_without.ravel(),
+            "one_patient": one_patient.ravel(),
+        }
+    )
+
+
+def flags(*tables: pd.DataFrame) -> pd.Series:
+    """``|``-joined trust flags per link from :func:`size_check` / :func:`influence` tables
+    (aligned on ``module``, ``feature``)."""
+    out: pd.Series | None = None
+    for table in tables:
+        keyed = table.set_index(["module", "feature"])
+        for column, label in (("size_surrogate", SIZE_SURROGATE), ("one_patient", ONE_PATIENT)):
+            if column in keyed:
+                text = keyed[column].map({True: label, False: ""})
+                out = text if out is None else (out + "|" + text.reindex(out.index).fillna(""))
+    if out is None:
+        return pd.Series(dtype=object)
+    return out.str.strip("|").str.replace("||", "|", regex=False).rename("flags")
+
+
+def add_trust_checks(
+    adata,
+    *,
+    n_permutations: int = 1000,
+    alpha: float = 0.05,
+    size_feature: str | None = None,
+    seed: int = 0,
+    scheduler: str | None = None,
+    n_workers: int = 2,
+) -> list[str]:
+    """Run the permutation null, the size check and the leave-one-out influence on a bundle.
+
+    Reads ``obsm["eigengenes"]``, ``obsm["imaging"]`` and the ``features`` and
+    ``associations`` tables; adds to ``associations`` the columns ``perm_p``, ``perm_q``,
+    ``q_size_adjusted``, ``size_surrogate``, ``influence``, ``influential_patient``,
+    ``p_without``, ``one_patient`` and ``flags``, and writes the summaries
+    ``uns["radmap"]["null"]``, ``["size_check"]`` and ``["influence"]`` (the latter two
+    only when they ran).
+
+    Parameters
+    ----------
+    adata
+        A bundle with modules and the module x feature map.
+    n_permutations
+        Permutations of the null (0 switches it off).
+    alpha
+        q threshold of a link.
+    size_feature
+        Imaging feature or clinical column holding tumour size; default: the first
+        PyRadiomics size feature present (:data:`SIZE_FEATURES`); none present switches the
+        size check off.
+    seed, scheduler, n_workers
+        See :func:`radmap.analysis.null.permutation_null`.
+
+    Returns
+    -------
+    Warnings for the user.
+    """
+    from . import bundle
+    from .null import permutation_null
+
+    uns = adata.uns[bundle.UNS_KEY]
+    eigengenes = adata.obsm[bundle.EIGENGENES_KEY]
+    imaging = adata.obsm[bundle.IMAGING_KEY]
+    features = uns["features"]
+    table = uns["associations"].copy()
+    warnings: list[str] = []
+    if eigengenes.shape[1] == 0 or table.empty:
+        return ["trust checks skipped: no modules"]
+    types = features["type"].astype(str).to_dict()
+    key = ["module", "feature"]
+    q = table.pivot(index="module", columns="feature", values="q").reindex(
+        index=eigengenes.columns, columns=imaging.columns
+    )
+    if n_permutations > 0:
+        from .parallel import resolve_scheduler
+
+        result = permutation_null(
+            eigengenes,
+            imaging,
+            types,
+            n_permutations=n_permutations,
+            alpha=alpha,
+            seed=seed,
+            scheduler=resolve_scheduler(scheduler, heavy=False),
+            n_workers=n_workers,
+        )
+        uns["null"] = result.summary() | {"badge": result.badge()}
+        perm = result.tidy()[[*key, "perm_p", "perm_q"]]
+        table = table.drop(columns=["perm_p", "perm_q"], errors="ignore").merge(
+            perm, on=key, how="left"
+        )
+    checks = []
+    if size_feature and size_feature not in imaging.columns and size_feature in adata.obs:
+        name, size_values = size_feature, adata.obs[size_feature]
+    else:
+        name = find_size_feature(imaging, size_feature)
+        size_values = imaging[name] if name is not None else None
+    if name is not None:
+        size = size_check(eigengenes, imaging, types, size_values, q=q, alpha=alpha)
+        uns["size_check"] = {
+            "size_feature": name,
+            "surrogates": int(size["size_surrogate"].sum()),
+            "alpha": alpha,
+        }
+        checks.append(size)
+        table = table.drop(columns=["q_size_adjusted", "size_surrogate"], errors="ignore").merge(
+            size[[*key, "q_size_adjusted", "size_surrogate"]], on=key, how="left"
+        )
+    else:
+        warnings.append(
+            "no tumour-size feature (PyRadiomics original_shape_VoxelVolume / MeshVolume / "
+            "Maximum3DDiameter) and none declared: the size check was skipped"
+        )
+    tests = features["test"].astype(str).to_dict() if "test" in features else {}
+    loo = influence(eigengenes, imaging, types, tests, q=q, alpha=alpha)
+    uns["influence"] = {"one_patient": int(loo["one_patient"].sum()), "alpha": alpha}
+    checks.append(loo)
+    columns = ["influence", "influential_patient", "p_without", "one_patient"]
+    table = table.drop(columns=columns, errors="ignore").merge(
+        loo[[*key, *columns]], on=key, how="left"
+    )
+    joined = flags(*checks).rename("flags").reset_index()
+    table = table.drop(columns=["flags"], errors="ignore").merge(joined, on=key, how="left")
+    for column in ("size_surrogate", "one_patient"):
+        if column in table:
+            table[column] = table[column].fillna(False).astype(bool)
+    table["flags"] = table["flags"].fillna("").astype(str)
+    uns["associations"] = table
+    return warnings

@@ -1,0 +1,160 @@
+"""Permutation null of the module x feature map (radmap.analysis.null)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from radmap.analysis import null
+from radmap.analysis.datasets import synthetic
+from radmap.analysis.validate import InputError
+from scipy import stats
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return synthetic(n_patients=120, n_genes=300, n_features=25, n_modules=4, module_size=20)
+
+
+def _random_values(n_patients: int, index: pd.Index, seed: int, n_variables: int = 4):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        rng.standard_normal((n_patients, n_variables)),
+        index=index,
+        columns=[f"m{i}" for i in range(n_variables)],
+    )
+
+
+def test_statistics_match_scipy_on_complete_data():
+    rng = np.random.default_rng(3)
+    index = pd.Index([f"P{i}" for i in range(40)])
+    values = _random_values(40, index, 4, n_variables=3)
+    features = pd.DataFrame(
+        {
+            "size": rng.lognormal(size=40),
+            "grade": pd.Categorical(rng.integers(0, 4, 40), ordered=True),
+            "shape": pd.Categorical(rng.choice(["a", "b", "c"], 40)),
+            "flag": pd.Categorical(rng.choice(["no", "yes"], 40)),
+        },
+        index=index,
+    )
+    types = {"size": "continuous", "grade": "ordinal", "shape": "categorical", "flag": "binary"}
+    design, tested, _, _ = null.rank_design(values, features, types)
+    statistic, p = null.map_statistics(design.ranks[None], design)
+    for j, name in enumerate(tested):
+        for i, module in enumerate(values.columns):
+            y = values[module].to_numpy()
+            if types[name] in ("continuous", "ordinal"):
+                x = features[name]
+                x = x.cat.codes if hasattr(x, "cat") else x
+                reference = stats.spearmanr(y, x)
+            else:
+                codes = features[name].cat.codes.to_numpy()
+                reference = stats.kruskal(*[y[codes == c] for c in np.unique(codes)])
+            assert statistic[0, i, j] == pytest.approx(reference.statistic, rel=1e-10)
+            assert p[0, i, j] == pytest.approx(reference.pvalue, rel=1e-8)
+
+
+def test_missing_feature_values_use_whole_cohort_ranks():
+    rng = np.random.default_rng(5)
+    index = pd.Index([f"P{i}" for i in range(50)])
+    values = _random_values(50, index, 6, n_variables=2)
+    x = rng.normal(size=50)
+    x[:7] = np.nan
+    features = pd.DataFrame({"texture": x}, index=index)
+    design, _, _, _ = null.rank_design(values, features, {"texture": "continuous"})
+    statistic, _ = null.map_statistics(design.ranks[None], design)
+    used = ~np.isnan(x)
+    for i, module in enumerate(values.columns):
+        whole_ranks = stats.rankdata(values[module].to_numpy())[used]
+        expected = np.corrcoef(whole_ranks, stats.rankdata(x[used]))[0, 1]
+        assert statistic[0, i, 0] == pytest.approx(expected, rel=1e-10)
+
+
+def test_bh_discoveries_match_scipy():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=(30, 40)) ** 3
+    expected = [(stats.false_discovery_control(row) < 0.1).sum() for row in p]
+    assert null.bh_discoveries(p, 0.1).tolist() == expected
+
+
+def test_planted_links_have_small_permutation_p_and_null_ones_do_not(cohort):
+    result = null.permutation_null(
+        cohort.truth["latent"], cohort.imaging, cohort.feature_types, n_permutations=199
+    )
+    links = cohort.truth["links"]
+    planted = [result.p_perm.loc[m, f] for m, f in zip(links["module"], links["feature"])]
+    assert max(planted) < 0.05
+    assert min(planted) == pytest.approx(1 / 200)
+    null_cells = result.p_perm[cohort.truth["null_features"]].to_numpy().ravel()
+    assert np.median(null_cells) > 0.3
+    assert result.observed_links >= len(links)
+    assert result.expected_false_links < 1
+    assert result.empirical_fdr < 0.25
+    summary = result.summary()
+    assert summary["observed_links"] == result.observed_links
+    assert f"{result.observed_links} links at q < 0.05" in result.badge()
+    table = result.tidy()
+    assert len(table) == result.p_perm.size
+    assert set(table.columns) >= {"module", "feature", "perm_p", "perm_q"}
+
+
+def test_empirical_fdr_covers_the_truth_on_a_full_null(cohort):
+    """Independent eigengenes vs real-looking imaging: every link is false.
+
+    The null's expected count must match the observed count on average, and the per-cell
+    permutation p-values must be uniform.
+    """
+    imaging = cohort.imaging[cohort.truth["null_features"]]
+    observed, expected, small = [], [], []
+    for seed in range(40):
+        values = _random_values(len(imaging), imaging.index, 100 + seed)
+        result = null.permutation_null(
+            values, imaging, cohort.feature_types, n_permutations=100, alpha=0.3, seed=seed
+        )
+        observed.append(result.observed_links)
+        expected.append(result.expected_false_links)
+        small.append(np.nanmean(result.p_perm.to_numpy() <= 0.1))
+    observed, expected = np.array(observed), np.array(expected)
+    assert observed.sum() > 0
+    standard_error = observed.std(ddof=1) / np.sqrt(len(observed))
+    assert abs(observed.mean() - expected.mean()) < 3 * standard_error + 0.05
+    assert np.mean(small) == pytest.approx(0.1, abs=0.03)
+
+
+def test_result_does_not_depend_on_blocks(cohort):
+    args = (cohort.truth["latent"], cohort.imaging, cohort.feature_types)
+    one = null.permutation_null(*args, n_permutations=60, seed=7, block_size=60)
+    many = null.permutation_null(*args, n_permutations=60, seed=7, block_size=7)
+    other = null.permutation_null(*args, n_permutations=60, seed=8, block_size=7)
+    pd.testing.assert_frame_equal(one.p_perm, many.p_perm)
+    np.testing.assert_array_equal(one.discoveries_null, many.discoveries_null)
+    assert not one.p_perm.equals(other.p_perm)
+
+
+@pytest.mark.slow
+def test_same_result_on_a_two_worker_local_cluster(cohort):
+    args = (cohort.truth["latent"], cohort.imaging, cohort.feature_types)
+    serial = null.permutation_null(*args, n_permutations=40, seed=3, block_size=10)
+    dask = null.permutation_null(
+        *args, n_permutations=40, seed=3, block_size=10, scheduler="local", n_workers=2
+    )
+    pd.testing.assert_frame_equal(serial.p_perm, dask.p_perm)
+    np.testing.assert_array_equal(serial.discoveries_null, dask.discoveries_null)
+
+
+def test_bad_input_is_reported(cohort):
+    values = cohort.truth["latent"].copy()
+    with pytest.raises(InputError, match="n_permutations"):
+        null.permutation_null(values, cohort.imaging, cohort.feature_types, n_permutations=0)
+    values.iloc[0, 0] = np.nan
+    with pytest.raises(InputError, match="missing values"):
+        null.permutation_null(values, cohort.imaging, cohort.feature_types, n_permutations=5)
+    with pytest.raises(InputError, match="scheduler"):
+        null.permutation_null(
+            cohort.truth["latent"],
+            cohort.imaging,
+            cohort.feature_types,
+            n_permutations=5,
+            scheduler="nowhere",
+        )

@@ -1,0 +1,72 @@
+"""The trust checks inside `radmap analyze` (build_bundle) and in its outputs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from radmap.analysis import datasets
+from radmap.analysis.pipeline import Config, build_bundle, run
+from radmap.analysis.validate import InputError
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    cohort = datasets.synthetic(
+        n_patients=120, n_genes=400, n_features=20, n_modules=3, module_size=30, size_driven=True
+    )
+    return cohort, datasets.write_cohort(cohort, tmp_path_factory.mktemp("trust"))
+
+
+def _config(files, **options) -> Config:
+    return Config(
+        expression=files["expression"],
+        imaging=[files["imaging"]],
+        min_module_size=20,
+        gene_sets=["hallmark"],
+        **options,
+    )
+
+
+def test_analyze_runs_the_checks_by_default_and_writes_them(files, tmp_path):
+    cohort, paths = files
+    messages = []
+    path = run(_config(paths, out=tmp_path, permutations=99), progress=messages.append)
+    assert any("expected by chance (99 permutations" in m for m in messages)
+    table = pd.read_csv(tmp_path / "tables" / "associations.csv", keep_default_na=False)
+    for column in ("perm_p", "perm_q", "q_size_adjusted", "size_surrogate", "influence"):
+        assert column in table.columns
+    assert (table["perm_p"].astype(float) >= 1 / 100).all()
+    link = cohort.truth["size_link"]
+    flagged = table[table["flags"].str.contains("size surrogate")]
+    assert link["feature"] in set(flagged["feature"])
+    from radmap.analysis.io import load_bundle
+
+    uns = load_bundle(path).uns["radmap"]
+    assert uns["null"]["n_permutations"] == 99
+    assert uns["size_check"]["size_feature"] == datasets.SIZE_FEATURE
+    assert "stability" not in uns
+
+
+def test_checks_can_be_switched_off_and_bootstraps_on(files):
+    _, paths = files
+    adata = build_bundle(
+        _config(paths, permutations=0, bootstraps=3, scheduler="serial"),
+        progress=lambda message: None,
+    )
+    uns = adata.uns["radmap"]
+    assert "null" not in uns and "perm_p" not in uns["associations"]
+    assert uns["stability"]["n_bootstraps"] == 3
+    stability = uns["associations"]["stability"]
+    assert stability.between(0, 1).all()
+    assert (uns["modules"]["jaccard_median"] > uns["modules"]["jaccard_background"]).all()
+
+
+def test_bad_trust_options_fail_before_any_work(files):
+    _, paths = files
+    for options, message in (
+        ({"permutations": -1}, "permutations"),
+        ({"workers": 0}, "workers"),
+        ({"scheduler": "somewhere"}, "scheduler"),
+    ):
+        with pytest.raises(InputError, match=message):
+            build_bundle(_config(paths, **options), progress=lambda m: None)

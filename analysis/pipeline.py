@@ -634,13 +634,34 @@ def write_outputs(adata: ad.AnnData, out: Path) -> Path:
     (a lock on the folder), and each first removes what a killed writer left behind.
     """
     out = Path(out)
+    created = [p for p in (out, *out.parents) if not p.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise InputError(f"{out}: cannot create the output folder ({err.strerror})") from None
-    with _writer_lock(out):
-        _remove_leftovers(out)
-        return _write_bundle_and_tables(adata, out)
+    try:
+        with _writer_lock(out):
+            _remove_leftovers(out)
+            return _write_bundle_and_tables(adata, out)
+    except BaseException:
+        _remove_empty_folders(created)
+        raise
+
+
+def _remove_empty_folders(folders: list[Path]) -> None:
+    """Remove the folders a failed write created (innermost first), if they are still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _folder_mode() -> int:
+    """Permission bits of a new folder under the process umask (``mkdtemp`` makes 0700)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o777 & ~umask
 
 
 @contextlib.contextmanager
@@ -670,6 +691,7 @@ def _write_bundle_and_tables(adata: ad.AnnData, out: Path) -> Path:
     except OSError as err:
         raise InputError(f"cannot write to {out}: {err.strerror}") from None
     try:
+        os.chmod(staging, _folder_mode())
         _write_tables(adata, staging)
         path = io.save_bundle(adata, out / BUNDLE_NAME)
         tables = out / TABLES_DIR

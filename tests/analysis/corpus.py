@@ -629,6 +629,28 @@ def _config_value(text: str) -> Callable[[Cohort, Path], list[str]]:
     return build
 
 
+def _non_aim_xml(cohort: Cohort, folder: Path) -> list[str]:
+    aim = copy_aim(cohort, folder)
+    (aim / "readme.xml").write_text('<?xml version="1.0"?><notes><item>scan list</item></notes>')
+    return cohort.analyze(folder, aim_dir=aim)
+
+
+def _ensembl_ids(cohort: Cohort, folder: Path) -> list[str]:
+    frame = cohort.expression.copy()
+    frame.index = [f"ENSG{i:011d}" + (".3" if i % 2 else "") for i in range(len(frame))]
+    return cohort.analyze(folder, expression=write_table(frame, folder / "expression.csv"))
+
+
+EXCEL_DATES = ("2-Sep", "1-Mar")
+
+
+def _excel_dates(cohort: Cohort, folder: Path) -> list[str]:
+    frame = cohort.expression.rename(
+        index=dict(zip(cohort.expression.index[-len(EXCEL_DATES) :], EXCEL_DATES))
+    )
+    return cohort.analyze(folder, expression=write_table(frame, folder / "expression.csv"))
+
+
 CASES: tuple[Case, ...] = (
     *(
         Case(f"empty-{kind}", _empty(kind), error=(f"{kind}.csv", "empty"))
@@ -822,6 +844,25 @@ CASES: tuple[Case, ...] = (
         "config-negative-hub-count",
         _config_value("[modules]\nhub_count = -5"),
         error=("radmap.toml", "'hub_count'", "at least 1"),
+    ),
+    Case(
+        "aim-folder-with-non-aim-xml",
+        _non_aim_xml,
+        fails=False,
+        warns=(("readme.xml", "skipped", "not an AIM annotation"),),
+        features=tuple(AIM_LABELS.values()),
+    ),
+    Case(
+        "ensembl-gene-ids",
+        _ensembl_ids,
+        fails=False,
+        warns=(("expression.csv", "Ensembl IDs", "map the IDs to symbols"),),
+    ),
+    Case(
+        "excel-mangled-gene-symbols",
+        _excel_dates,
+        fails=False,
+        warns=(("expression.csv", "look like dates", "'2-Sep'", "'1-Mar'"),),
     ),
     Case(
         "config-value-of-the-wrong-type",

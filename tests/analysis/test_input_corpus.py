@@ -215,3 +215,31 @@ def test_no_table_cell_is_a_spreadsheet_formula(cohort: corpus.Cohort, tmp_path)
                     if cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
                         float(cell)  # only a number may start like a formula
     assert seen == set(corpus.FORMULA_NAMES), "the names reach the tables, escaped"
+
+
+def test_results_folders_are_not_private_to_the_writer(cohort: corpus.Cohort):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    tables = cohort.baseline / TABLES_DIR
+    assert tables.stat().st_mode & 0o777 == 0o777 & ~umask, "not 0700 unlike the folder above"
+
+
+def test_a_failed_write_leaves_no_empty_out_folder(cohort: corpus.Cohort, tmp_path, monkeypatch):
+    from radmap.analysis import pipeline
+    from radmap.analysis.validate import InputError
+
+    adata = io.load_bundle(cohort.baseline / BUNDLE_NAME)
+
+    def disk_full(*args, **kwargs):
+        raise InputError("cannot write bundle.h5ad: No space left on device")
+
+    monkeypatch.setattr(io, "save_bundle", disk_full)
+    out = tmp_path / "new" / "results"
+    with pytest.raises(InputError, match="No space left"):
+        pipeline.write_outputs(adata, out)
+    assert not (tmp_path / "new").exists(), "the folders it created are gone"
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    with pytest.raises(InputError):
+        pipeline.write_outputs(adata, existing)
+    assert existing.is_dir(), "a folder the user made is kept"

@@ -53,6 +53,7 @@ RULES: dict[str, Rule] = {
     "scale": Rule("choice", choices=SCALES),
     "max_missing": Rule("number", 0.0, 1.0),
     "id_pattern": Rule("regex", optional=True),
+    "sheet": Rule("text", optional=True),
     "id_column": Rule("mapping"),
     "marker_values": Rule("mapping"),
     "min_overlap": Rule("integer", 1),

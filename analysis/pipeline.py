@@ -80,6 +80,7 @@ class Config:
     scale: str = "auto"
     max_missing: float = 0.2
     id_pattern: str | None = None
+    sheet: str | None = None
     id_column: dict[str, str] = field(default_factory=dict)
     min_overlap: int = 10
     feature_types: dict[str, str] = field(default_factory=dict)
@@ -251,7 +252,18 @@ class Inputs:
 
 
 def read_inputs(config: Config) -> Inputs:
-    """Read the expression, imaging (tables and AIM folder) and clinical inputs."""
+    """Read the expression, imaging (tables and AIM folder) and clinical inputs.
+
+    ``config.sheet`` names the worksheet read from every Excel input.
+    """
+    token = io.tables.EXCEL_SHEET.set(config.sheet)
+    try:
+        return _read_inputs(config)
+    finally:
+        io.tables.EXCEL_SHEET.reset(token)
+
+
+def _read_inputs(config: Config) -> Inputs:
     if config.expression is None:
         raise InputError("no expression file given (--expression or `expression` in the config)")
     if not config.imaging and config.aim_dir is None:

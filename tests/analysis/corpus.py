@@ -651,6 +651,21 @@ def _excel_dates(cohort: Cohort, folder: Path) -> list[str]:
     return cohort.analyze(folder, expression=write_table(frame, folder / "expression.csv"))
 
 
+def _imaging_on_second_sheet(*options: str) -> Callable[[Cohort, Path], list[str]]:
+    """The imaging table on the workbook's second sheet, after a sheet of notes."""
+
+    def build(cohort: Cohort, folder: Path) -> list[str]:
+        path = folder / "imaging.xlsx"
+        with pd.ExcelWriter(path) as workbook:
+            pd.DataFrame({"read me": ["exported from PACS"]}).to_excel(
+                workbook, sheet_name="Notes", index=False
+            )
+            cohort.imaging.to_excel(workbook, sheet_name="Radiomics", index_label="Patient ID")
+        return [*cohort.analyze(folder, imaging=path), *options]
+
+    return build
+
+
 CASES: tuple[Case, ...] = (
     *(
         Case(f"empty-{kind}", _empty(kind), error=(f"{kind}.csv", "empty"))
@@ -863,6 +878,22 @@ CASES: tuple[Case, ...] = (
         _excel_dates,
         fails=False,
         warns=(("expression.csv", "look like dates", "'2-Sep'", "'1-Mar'"),),
+    ),
+    Case(
+        "xlsx-data-on-another-sheet",
+        _imaging_on_second_sheet(),
+        error=("imaging.xlsx", "'Notes'", "'Radiomics'", "--sheet"),
+    ),
+    Case(
+        "xlsx-sheet-chosen",
+        _imaging_on_second_sheet("--sheet", "Radiomics"),
+        fails=False,
+        features=(RADIOMIC,),
+    ),
+    Case(
+        "xlsx-sheet-missing",
+        _imaging_on_second_sheet("--sheet", "Data"),
+        error=("imaging.xlsx", "no sheet 'Data'", "'Notes', 'Radiomics'"),
     ),
     Case(
         "config-value-of-the-wrong-type",

@@ -23,7 +23,7 @@ SCALES = ("auto", "counts", "fpkm", "tpm", "log", "zscore")
 MODULE_METHODS = ("wgcna", "leiden")
 NETWORKS = ("signed", "unsigned")
 CONTINUOUS_TESTS = ("spearman", "pearson")
-BINARY_TESTS = ("welch", "mannwhitney")
+BINARY_TESTS = ("welch", "student", "mannwhitney")
 CATEGORICAL_TESTS = ("kruskal", "anova")
 FEATURE_TYPES = ("continuous", "ordinal", "binary", "categorical")
 RESERVED_COLUMNS = ("_index",)
@@ -54,11 +54,11 @@ RULES: dict[str, Rule] = {
     "max_missing": Rule("number", 0.0, 1.0),
     "id_pattern": Rule("regex", optional=True),
     "sheet": Rule("text", optional=True),
-    "id_column": Rule("mapping"),
-    "marker_values": Rule("mapping"),
     "min_overlap": Rule("integer", 1),
     "feature_types": Rule("types"),
-    "mutation_columns": Rule("texts or mapping", optional=True),
+    "mutation_columns": Rule("texts_or_map", optional=True),
+    "id_column": Rule("map"),
+    "marker_values": Rule("map"),
     "survival_time": Rule("text", optional=True),
     "survival_event": Rule("text", optional=True),
     "derive_survival": Rule("bool", optional=True),
@@ -75,6 +75,7 @@ RULES: dict[str, Rule] = {
     "hub_count": Rule("integer", 1),
     "leiden_resolution": Rule("number", 1e-6),
     "n_neighbors": Rule("integer", 2),
+    "max_block_size": Rule("integer", 100, optional=True),
     "continuous_test": Rule("choice", choices=CONTINUOUS_TESTS),
     "binary_test": Rule("choice", choices=BINARY_TESTS),
     "categorical_test": Rule("choice", choices=CATEGORICAL_TESTS),
@@ -145,19 +146,15 @@ def check_option(name: str, value: Any, *, origin: str = "options") -> None:
     elif kind == "path":
         if not isinstance(value, str | PathLike):
             raise InputError(f"{where} must be a file or folder path, not {_describe(value)}")
-    elif kind in ("paths", "texts"):
-        wanted = str | PathLike if kind == "paths" else str
-        if not isinstance(value, list | tuple) or not all(isinstance(v, wanted) for v in value):
-            raise InputError(f"{where} must be a list of text, not {_describe(value)}")
-    elif kind in ("mapping", "texts or mapping"):
-        if kind == "texts or mapping" and isinstance(value, list | tuple):
-            if not all(isinstance(v, str) for v in value):
-                raise InputError(f"{where} must be a list of text, not {_describe(value)}")
-            return
+    elif kind == "texts_or_map" and isinstance(value, Mapping) or kind == "map":
         if not isinstance(value, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
         ):
             raise InputError(f"{where} must be a table of text = text, not {_describe(value)}")
+    elif kind in ("paths", "texts", "texts_or_map"):
+        wanted = str | PathLike if kind == "paths" else str
+        if not isinstance(value, list | tuple) or not all(isinstance(v, wanted) for v in value):
+            raise InputError(f"{where} must be a list of text, not {_describe(value)}")
     elif kind == "types":
         if not isinstance(value, Mapping):
             raise InputError(f"{where} must be a table of feature = type, not {_describe(value)}")

@@ -93,7 +93,8 @@ class Config:
     keep_identifiers: bool = False
     pseudonymise_key: Path | None = None
     # preprocessing and modules
-    n_top_genes: int = 5000
+    n_top_genes: int | str = 5000
+    max_block_size: int | None = None
     clip_mad: float = 10.0
     module_method: str = "wgcna"
     power: int | None = None
@@ -171,7 +172,7 @@ class Config:
                 value = io.option_pairs(value, key, bare=bare)
                 if key == "id_column":
                     value = _id_columns(value)
-            elif key in ("covariates", "adjust_for", "gene_sets", "mutation_columns"):
+            elif key in LIST_OPTIONS:
                 value = [str(v) for v in _as_list(value)]
                 if key == "gene_sets":
                     from . import enrich
@@ -357,16 +358,18 @@ def read_cohort(config: Config, *, progress: Progress = _log_progress) -> ad.Ann
 
     ``X`` holds the expression as read (patients with expression and imaging), ``obsm["imaging"]``
     the imaging table, ``obs`` the clinical columns, and ``uns["radmap"]`` the feature table,
-    the matching report, the input hashes and the readers' warnings. Every option is checked
-    first (:mod:`analysis.options`). With ``config.pseudonymise_key``, warnings are held back
-    until the pseudonyms are known and printed scrubbed (see :mod:`analysis.privacy`).
+    the matching report, the input hashes and the readers' warnings. With
+    ``config.pseudonymise_key`` every patient ID is replaced, in warnings too.
     """
     options.check_config(config)
     with privacy.held_warnings(logger, enabled=config.pseudonymise_key is not None) as release:
-        return _read_cohort(config, progress=progress, release_warnings=release)
+        adata, _ = _read_cohort(config, progress=progress, release_warnings=release)
+    return adata
 
 
-def _read_cohort(config: Config, *, progress: Progress, release_warnings: Callable) -> ad.AnnData:
+def _read_cohort(
+    config: Config, *, progress: Progress, release_warnings: Callable
+) -> tuple[ad.AnnData, privacy.IdScrubber]:
     import anndata as ad
 
     from .tl import clean_table, radmap_uns, record
@@ -446,7 +449,7 @@ def _read_cohort(config: Config, *, progress: Progress, release_warnings: Callab
         )
     uns["params"]["empty_reason"] = empty_reason
     record(adata, "read", {}, scrub.messages(warnings))
-    return adata
+    return adata, scrub
 
 
 def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.AnnData:
@@ -456,9 +459,15 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
     then :mod:`radmap.tl`'s ``modules``, ``associate``, ``mutations``, ``enrich`` and
     ``survival``.
     """
-    started = datetime.now(UTC)
+    options.check_config(config)
     _check_trust_options(config)
-    adata = read_cohort(config, progress=progress)
+    with privacy.held_warnings(logger, enabled=config.pseudonymise_key is not None) as release:
+        return _build_bundle(config, progress=progress, release_warnings=release)
+
+
+def _build_bundle(config: Config, *, progress: Progress, release_warnings: Callable) -> ad.AnnData:
+    started = datetime.now(UTC)
+    adata, scrub = _read_cohort(config, progress=progress, release_warnings=release_warnings)
 
     from . import pp, tl
 
@@ -482,8 +491,13 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
             n_neighbors=config.n_neighbors,
             resolution=config.leiden_resolution,
             seed=config.seed,
+            max_block_size=config.max_block_size,
         )
-        progress(f"  {adata.obsm[bundle.EIGENGENES_KEY].shape[1]} modules")
+        detection = tl.radmap_uns(adata)["params"]["modules"].get("detection")
+        progress(
+            f"  {adata.obsm[bundle.EIGENGENES_KEY].shape[1]} modules"
+            + (f" ({detection})" if detection else "")
+        )
 
     tests = {
         "continuous_test": config.continuous_test,
@@ -516,6 +530,7 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
     uns["params"]["dataset"] = uns["name"]
     uns["params"]["config"] = json.dumps(config.to_dict(), sort_keys=True)
     _trust_checks(adata, config, progress)
+    uns["warnings"] = scrub.messages(uns["warnings"])
     uns["provenance"] = _provenance(config, uns["provenance"], started)
     return adata
 

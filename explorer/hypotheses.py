@@ -34,7 +34,7 @@ from plotly.offline import get_plotlyjs
 from ..analysis.io.files import atomic_write_text
 from ..analysis.validate import InputError
 
-PIN_KINDS = ("module", "gene", "feature")
+PIN_KINDS = ("module", "gene", "feature", "prediction")
 STATISTIC_KEYS = ("test", "effect", "p", "q", "n")
 MAX_NOTE_CHARS = 20_000
 MAX_FIGURE_BYTES = 2_000_000

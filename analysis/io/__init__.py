@@ -60,6 +60,6 @@ __all__ = [
     "read_expression",
     "read_imaging",
     "save_bundle",
-    "spreadsheet_safe",
     "validate_bundle",
+    "spreadsheet_safe",
 ]

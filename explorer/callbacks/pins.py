@@ -84,6 +84,10 @@ def pin_draft(data: BundleData, state: ViewState, href: str | None) -> tuple[dic
             }
             pin |= {"kind": "feature", "feature": state.feature}
         figure = None
+    elif state.page == "predict":
+        from ..callbacks.predict import prediction_pin
+
+        return prediction_pin(data, state, href)
     else:
         return None, "Pin from the map drill-down, the volcano or the gene page."
     pin["statistics"] = {key: (stats or {}).get(key) for key in STAT_FIELDS}

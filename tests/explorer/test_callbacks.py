@@ -87,10 +87,10 @@ def test_collect_state_groups_controls_by_page():
 
 # --------------------------------------------------------------------- core
 def test_route_renders_each_page_with_its_controls(toy_data):
-    for page in ("map", "network", "volcano", "gene", "module", "cohort", "hypotheses"):
+    for page in ("map", "network", "volcano", "gene", "module", "cohort", "predict", "hypotheses"):
         layout, messages = core.route(toy_data, f"/{page}", "", base="/")
         assert messages == []
-        if page not in ("cohort", "hypotheses"):
+        if page not in ("cohort", "predict", "hypotheses"):
             assert {"role": "state", "page": page, "key": "q"} in _ids(layout)
 
 
@@ -145,9 +145,8 @@ def test_nav_targets_carry_q_and_mark_the_active_page(toy_data):
     hrefs, active = core.nav_targets(toy_data, "/gene", "?gene=EGFR&q=0.01", base="/")
     assert hrefs[0] == "/map?q=0.01"
     assert all("q=0.01" in href for href in hrefs)
-    assert active == [
-        p == "gene" for p in ("map", "network", "volcano", "gene", "module", "cohort", "hypotheses")
-    ]
+    pages = ("map", "network", "volcano", "gene", "module", "cohort", "predict", "hypotheses")
+    assert active == [p == "gene" for p in pages]
     assert core.header_q(toy_data, "/gene", "?q=0.1", base="/") == "0.1"
 
 

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import tomllib
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -655,10 +656,12 @@ def _write_tables(adata: ad.AnnData, folder: Path) -> None:
 def write_outputs(adata: ad.AnnData, out: Path) -> Path:
     """Save the bundle and the tidy CSV tables next to it, so that they always match.
 
-    The tables are written to a hidden staging folder, the bundle is saved atomically, and
-    only then does the staging folder replace ``tables/``: a failed or interrupted write
-    leaves the previous bundle and tables as they were. Writers to one folder take turns
-    (a lock on the folder), and each first removes what a killed writer left behind.
+    Both go into a new hidden results folder (``OUT/.results-<time>-<random>/``) that
+    becomes current with one atomic rename of the link ``OUT/.current``; ``OUT/bundle.h5ad``
+    and ``OUT/tables`` are links through it. So the pair is replaced as one unit: a failed or
+    interrupted write leaves the previous bundle and tables as they were, and no moment
+    shows a new bundle with old or missing tables. Writers to one folder take turns (a lock
+    on the folder), and each removes what a killed writer and older runs left behind.
     """
     out = Path(out)
     created = [p for p in (out, *out.parents) if not p.exists()]
@@ -702,37 +705,105 @@ def _writer_lock(out: Path) -> Iterator[None]:
         os.close(descriptor)
 
 
+RESULTS_PREFIX = ".results-"
+"""Versioned results folders: each run writes ``OUT/.results-<time>-<random>/``."""
+CURRENT = ".current"
+"""The symbolic link to the current results folder, switched by one atomic rename."""
+
+
+def _current_results(out: Path) -> Path | None:
+    """The results folder ``OUT/.current`` points at (``None`` when there is none)."""
+    link = out / CURRENT
+    if not link.is_symlink():
+        return None
+    target = out / os.readlink(link)
+    return target if target.is_dir() else None
+
+
 def _remove_leftovers(out: Path) -> None:
-    """Delete what a killed writer left (call with the writer lock held: nobody else writes)."""
-    for leftover in [*out.glob(f".{TABLES_DIR}-*"), *out.glob(f".{BUNDLE_NAME}.*")]:
-        if leftover.is_dir():
+    """Delete what a killed writer left (call with the writer lock held: nobody else writes):
+    results folders that are not current, half-made links, staging of older versions."""
+    current = _current_results(out)
+    leftovers = [
+        *out.glob(f".{TABLES_DIR}-*"),
+        *out.glob(f".{BUNDLE_NAME}.*"),
+        *out.glob(f"{CURRENT}.*"),
+        *(p for p in out.glob(f"{RESULTS_PREFIX}*") if p != current),
+    ]
+    for leftover in leftovers:
+        if leftover.is_dir() and not leftover.is_symlink():
             shutil.rmtree(leftover, ignore_errors=True)
         else:
             leftover.unlink(missing_ok=True)
-        logger.info("removed %s, left by an interrupted run", leftover.name)
+        logger.info("removed %s, left by an interrupted or earlier run", leftover.name)
+
+
+def _link(out: Path, name: str, target: str) -> None:
+    """Make ``OUT/name`` a relative symbolic link to ``target`` in one atomic rename."""
+    staging = out / f"{CURRENT}.{uuid.uuid4().hex}"
+    os.symlink(target, staging)
+    try:
+        os.replace(staging, out / name)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+
+
+def _publish(out: Path, name: str) -> None:
+    """Make ``OUT/name`` the link into ``.current``; an older real file or folder goes."""
+    path = out / name
+    target = f"{CURRENT}/{name}"
+    if path.is_symlink() and os.readlink(path) == target:
+        return
+    if path.is_dir() and not path.is_symlink():
+        retired = Path(tempfile.mkdtemp(prefix=f".{TABLES_DIR}-old-", dir=out))
+        path.rename(retired / name)
+        _link(out, name, target)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        _link(out, name, target)
 
 
 def _write_bundle_and_tables(adata: ad.AnnData, out: Path) -> Path:
+    """Write a new results folder, then switch ``OUT/.current`` to it with one rename.
+
+    ``OUT/bundle.h5ad`` and ``OUT/tables`` are links through ``.current``, so a reader (or a
+    kill at any moment) sees either the old bundle with the old tables or the new bundle
+    with the new tables, never a mix. Results of older runs are removed after the switch.
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{TABLES_DIR}-", dir=out))
+        version = Path(tempfile.mkdtemp(prefix=f"{RESULTS_PREFIX}{stamp}-", dir=out))
     except OSError as err:
         raise InputError(f"cannot write to {out}: {err.strerror}") from None
+    switched = False
     try:
-        os.chmod(staging, _folder_mode())
-        _write_tables(adata, staging)
-        path = io.save_bundle(adata, out / BUNDLE_NAME)
-        tables = out / TABLES_DIR
-        if tables.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{TABLES_DIR}-old-", dir=out))
-            tables.rename(retired / TABLES_DIR)
-            staging.rename(tables)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            staging.rename(tables)
+        os.chmod(version, _folder_mode())
+        tables = version / TABLES_DIR
+        tables.mkdir()
+        _write_tables(adata, tables)
+        io.save_bundle(adata, version / BUNDLE_NAME)
+        _fsync_folder(version)
+        _link(out, CURRENT, version.name)
+        switched = True
+        for name in (TABLES_DIR, BUNDLE_NAME):
+            _publish(out, name)
+        _fsync_folder(out)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if not switched:
+            shutil.rmtree(version, ignore_errors=True)
         raise
-    return path
+    _remove_leftovers(out)
+    return out / BUNDLE_NAME
+
+
+def _fsync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def run(config: Config, *, progress: Progress = _log_progress) -> Path:

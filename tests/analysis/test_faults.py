@@ -32,7 +32,7 @@ def _kill_while_writing(files, out: Path, signum: int) -> int:
     process = subprocess.Popen(_command(files, out), stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
-        if out.is_dir() and any(out.glob(".bundle.h5ad.*")):
+        if out.is_dir() and any(out.glob(".results-*/.bundle.h5ad.*")):
             process.send_signal(signum)
             break
         time.sleep(0.002)
@@ -53,4 +53,9 @@ def test_killed_while_writing_leaves_no_half_bundle_and_rerun_succeeds(files, tm
     rerun = subprocess.run(_command(files, out), capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert io.load_bundle(out / "bundle.h5ad").n_obs == 150
-    assert sorted(p.name for p in out.iterdir()) == ["bundle.h5ad", "tables"], "leftovers"
+    hidden = sorted(p.name for p in out.iterdir() if p.name.startswith("."))
+    assert len(hidden) == 2 and hidden[0] == ".current", f"leftovers {hidden}"
+    assert sorted(p.name for p in out.iterdir() if p.name not in hidden) == [
+        "bundle.h5ad",
+        "tables",
+    ]

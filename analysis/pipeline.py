@@ -533,7 +533,22 @@ def _build_bundle(config: Config, *, progress: Progress, release_warnings: Calla
     _trust_checks(adata, config, progress)
     uns["warnings"] = scrub.messages(uns["warnings"])
     uns["provenance"] = _provenance(config, uns["provenance"], started)
+    _scrub_records(uns, scrub)
     return adata
+
+
+def _scrub_records(uns: dict, scrub: privacy.IdScrubber) -> None:
+    """Pseudonymise the IDs in file names and paths the bundle records (name, config,
+    input files, command line): a file named after a patient carries their ID."""
+    if not scrub:
+        return
+    uns["name"] = scrub(str(uns["name"]))
+    for key in ("dataset", "config"):
+        if key in uns["params"]:
+            uns["params"][key] = scrub(str(uns["params"][key]))
+    for key in ("inputs", "command"):
+        if key in uns["provenance"]:
+            uns["provenance"][key] = scrub(str(uns["provenance"][key]))
 
 
 def _check_trust_options(config: Config) -> None:

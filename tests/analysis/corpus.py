@@ -941,9 +941,11 @@ def with_key(args: list[str], folder: Path) -> list[str]:
 
 
 def _all_missing_sample(cohort: Cohort, folder: Path) -> list[str]:
+    """A sample with no value, in a file named after a patient."""
     frame = cohort.expression.copy()
     frame["SYN-0005"] = np.nan
-    return cohort.analyze(folder, expression=write_table(frame, folder / "expression.csv"))
+    path = write_table(frame, folder / "expression_SYN-0040.csv")
+    return cohort.analyze(folder, expression=path)
 
 
 def _aim_files_named_after_patients(cohort: Cohort, folder: Path) -> list[str]:
@@ -974,7 +976,7 @@ PRIVACY_CASES: tuple[PrivacyCase, ...] = (
     PrivacyCase(
         "pseudonymised-all-missing-sample",
         _all_missing_sample,
-        warns=(("expression.csv", "dropped 1 samples with no values"),),
+        warns=(("expression_P", "dropped 1 samples with no values"),),
     ),
     PrivacyCase(
         "pseudonymised-aim-files-named-after-patients",

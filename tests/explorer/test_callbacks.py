@@ -579,3 +579,19 @@ def test_memoised_views_give_fresh_equal_figures(toy_data):
     strict = gene.gene_view(toy_data, "EGFR", q=1e-12)
     opaque = [o for o in view["bar"].data[0].marker.opacity]
     assert 1.0 in opaque and set(strict["bar"].data[0].marker.opacity) == {0.4}
+
+
+def test_every_graph_of_the_app_can_be_rebuilt_for_export(toy_data, tmp_path):
+    import re
+
+    from radmap.explorer.app import create_app
+
+    app = create_app(toy_data.path, pins_dir=tmp_path / "pins", cache_dir=tmp_path / "cache")
+    outputs = " ".join(app.callback_map)
+    names = set(re.findall(r'\{"fig":"([a-z-]+)","role":"graph"\}\.figure', outputs))
+    assert {"map-heatmap", "volcano", "cohort-km"} <= names
+    for name in sorted(names):
+        try:
+            core.view_figure(toy_data, name, ViewState(page=name.split("-")[0]))
+        except ValueError as error:
+            assert "no figure" not in str(error), f"{name} has no server-side builder"

@@ -423,7 +423,7 @@ def make_toy_adata(
                 "ci_high": hr * 1.4,
                 "effect_measure": "hazard ratio",
                 "p": p,
-                "family": kind,
+                "family": f"{kind} (logrank)",
                 "n": n_patients - 2,
                 "events": int(np.nansum(event)),
             }

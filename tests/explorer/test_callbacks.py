@@ -626,3 +626,19 @@ def test_map_note_states_the_detectable_effect(toy_data, monkeypatch):
     monkeypatch.setitem(toy_data.adata.uns, B.UNS_KEY, uns)
     text = map_cb.power_note(toy_data)
     assert "continuous rho 0.43 (radiomic, n = 113)" in text
+
+
+def test_every_graph_of_the_app_can_be_rebuilt_for_export(toy_data, tmp_path):
+    import re
+
+    from radmap.explorer.app import create_app
+
+    app = create_app(toy_data.path, pins_dir=tmp_path / "pins", cache_dir=tmp_path / "cache")
+    outputs = " ".join(app.callback_map)
+    names = set(re.findall(r'\{"fig":"([a-z-]+)","role":"graph"\}\.figure', outputs))
+    assert {"map-heatmap", "volcano", "cohort-km"} <= names
+    for name in sorted(names):
+        try:
+            core.view_figure(toy_data, name, ViewState(page=name.split("-")[0]))
+        except ValueError as error:
+            assert "no figure" not in str(error), f"{name} has no server-side builder"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from radmap.analysis import associate, bundle, modules, options, pp
+from radmap.analysis import analyses, associate, bundle, modules, options, pp
 from radmap.analysis.pipeline import Config
 from radmap.analysis.validate import InputError
 
@@ -16,6 +16,7 @@ def test_choices_are_the_stages_own():
     assert options.BINARY_TESTS == associate.BINARY_TESTS
     assert options.CATEGORICAL_TESTS == associate.CATEGORICAL_TESTS
     assert options.FEATURE_TYPES == bundle.FEATURE_TYPES
+    assert options.FAMILIES == analyses.FAMILY_CHOICES
     assert set(options.RULES) == {name for name in Config.__dataclass_fields__}
 
 
@@ -43,6 +44,8 @@ def test_choices_are_the_stages_own():
         ("power = 0", "'power' must be between 1 and 50"),
         ("min_set_size = 10\nmax_set_size = 5", "'max_set_size' (5) is below"),
         ('name = ["a"]', "'name' must be text"),
+        ('families = "everything"', "'families' must be one of source, analysis"),
+        ("min_group = 1", "'min_group' must be at least 2"),
     ],
 )
 def test_bad_config_values_name_the_option(tmp_path, toml, message):

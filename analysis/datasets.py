@@ -829,7 +829,7 @@ def write_tcga_cohort(
 
 
 def _tcga_gbm_config(out: Path | None, cache: Path) -> Config:
-    data = cache / "tcga-gbm-data"
+    data = cache / f"demo-tcga-gbm-data-{__version__}"
     if not (data / "README.txt").is_file():
         write_tcga_cohort(synthetic_gbm(), data)
     return Config(

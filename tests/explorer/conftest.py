@@ -421,7 +421,9 @@ def make_toy_adata(
                 "hr": hr,
                 "ci_low": hr * 0.7,
                 "ci_high": hr * 1.4,
+                "effect_measure": "hazard ratio",
                 "p": p,
+                "family": f"{kind} (logrank)",
                 "n": n_patients - 2,
                 "events": int(np.nansum(event)),
             }

@@ -186,7 +186,13 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
     ValueError
         ``name`` is not a figure of the state's page.
     """
-    from . import cohort, gene, map, module, network, volcano
+    from . import cohort, gene, map, module, network, predict, volcano
+
+    def predicted(key: str) -> go.Figure:
+        view = predict.predict_view(data, state.target)
+        if not view:
+            raise ValueError("there is no prediction in this bundle to export")
+        return view[key]
 
     q = state.q
     builders = {
@@ -225,6 +231,9 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
         "cohort-missing": lambda: cohort.cohort_overview(data, q=q)["missing"],
         "cohort-mutation": lambda: cohort.cohort_overview(data, q=q)["mutation"],
         "cohort-km": lambda: cohort.cohort_km(data, state.km),
+        "predict-roc": lambda: predicted("roc"),
+        "predict-calibration": lambda: predicted("calibration"),
+        "predict-performance": lambda: predicted("performance"),
     }
     if not isinstance(name, str) or name not in builders or not name.startswith(state.page):
         raise ValueError(f"there is no figure {str(name)[:40]!r} on this page to export")

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from radmap.analysis import bundle as B
 from radmap.explorer.callbacks import cohort, core, gene, module, network, pins, volcano
 from radmap.explorer.callbacks import map as map_cb
 from radmap.explorer.callbacks.common import collect_state, grid, records, state_from_entries
@@ -580,3 +581,64 @@ def test_memoised_views_give_fresh_equal_figures(toy_data):
     strict = gene.gene_view(toy_data, "EGFR", q=1e-12)
     opaque = [o for o in view["bar"].data[0].marker.opacity]
     assert 1.0 in opaque and set(strict["bar"].data[0].marker.opacity) == {0.4}
+
+
+def test_gene_search_says_why_a_gene_is_absent(toy_data, monkeypatch):
+    options = gene.gene_options(toy_data, "NOTAGENE", None)
+    assert options == [
+        {
+            "label": "NOTAGENE is not in the expression input (not measured)",
+            "value": "",
+            "disabled": True,
+        }
+    ]
+    filtered = pd.DataFrame({"gene": ["FLATGENE"], "reason": ["constant across the patients"]})
+    uns = dict(toy_data.adata.uns[B.UNS_KEY]) | {"filtered_genes": filtered}
+    monkeypatch.setitem(toy_data.adata.uns, B.UNS_KEY, uns)
+    reason = toy_data.gene_absence("flatgene")
+    assert (
+        reason
+        == "FLATGENE was measured but removed before the analysis: constant across the patients"
+    )
+    assert reason in _text(gene.gene_view(toy_data, "flatgene")["note"])
+    assert toy_data.gene_absence("EGFR") is None
+
+
+def test_prerank_of_an_unordered_feature_is_refused_with_a_note(toy_data):
+    rows, _, message = volcano.prerank_job(toy_data, None, "lobe_location", "hallmark", 50)
+    assert rows == [] and "signed statistic" in _text(message)
+
+
+def test_map_note_states_the_detectable_effect(toy_data, monkeypatch):
+    assert map_cb.power_note(toy_data) == ""  # a bundle without a power table
+    power = pd.DataFrame(
+        {
+            "analysis": ["module map"],
+            "family": ["module map: radiomic"],
+            "feature_type": ["continuous"],
+            "measure": ["rho"],
+            "n": [113],
+            "family_size": [500],
+            "detectable_effect": [0.4312],
+        }
+    )
+    uns = dict(toy_data.adata.uns[B.UNS_KEY]) | {"power": power}
+    monkeypatch.setitem(toy_data.adata.uns, B.UNS_KEY, uns)
+    text = map_cb.power_note(toy_data)
+    assert "continuous rho 0.43 (radiomic, n = 113)" in text
+
+
+def test_every_graph_of_the_app_can_be_rebuilt_for_export(toy_data, tmp_path):
+    import re
+
+    from radmap.explorer.app import create_app
+
+    app = create_app(toy_data.path, pins_dir=tmp_path / "pins", cache_dir=tmp_path / "cache")
+    outputs = " ".join(app.callback_map)
+    names = set(re.findall(r'\{"fig":"([a-z-]+)","role":"graph"\}\.figure', outputs))
+    assert {"map-heatmap", "volcano", "cohort-km"} <= names
+    for name in sorted(names):
+        try:
+            core.view_figure(toy_data, name, ViewState(page=name.split("-")[0]))
+        except ValueError as error:
+            assert "no figure" not in str(error), f"{name} has no server-side builder"

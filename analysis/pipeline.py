@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import tomllib
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -58,8 +59,8 @@ PACKAGES = (
 )
 
 
-LIST_OPTIONS = ("imaging", "covariates", "adjust_for", "gene_sets", "mutation_columns")
-"""Options that hold a list (one text is taken as a list of one)."""
+LIST_OPTIONS = ("imaging", "covariates", "adjust_for", "gene_sets")
+"""Options that hold a list of texts (one text is taken as a list of one)."""
 
 
 @dataclass
@@ -80,9 +81,11 @@ class Config:
     scale: str = "auto"
     max_missing: float = 0.2
     id_pattern: str | None = None
+    sheet: str | None = None
     id_column: dict[str, str] = field(default_factory=dict)
     min_overlap: int = 10
     feature_types: dict[str, str] = field(default_factory=dict)
+    feature_levels: dict[str, list[str]] = field(default_factory=dict)
     mutation_columns: list[str] | dict[str, str] | None = None
     marker_values: dict[str, str] = field(default_factory=dict)
     survival_time: str | None = None
@@ -98,7 +101,7 @@ class Config:
     module_method: str = "wgcna"
     power: int | None = None
     network: str = "signed"
-    min_module_size: int = 30
+    min_module_size: int = 20
     deep_split: int = 2
     merge_cut_height: float = 0.25
     hub_count: int = 10
@@ -106,10 +109,12 @@ class Config:
     n_neighbors: int = 15
     # associations
     continuous_test: str = "spearman"
-    binary_test: str = "welch"
+    binary_test: str = "student"
     categorical_test: str = "kruskal"
     adjust_for: list[str] = field(default_factory=list)
     min_n: int = 10
+    min_group: int = 5
+    families: str = "source"
     # enrichment and survival
     gene_sets: list[str] = field(default_factory=lambda: ["hallmark", "go_bp"])
     min_set_size: int = 5
@@ -171,6 +176,16 @@ class Config:
                 value = io.option_pairs(value, key, bare=bare)
                 if key == "id_column":
                     value = _id_columns(value)
+            elif key == "feature_levels":
+                if not isinstance(value, Mapping) or not all(
+                    isinstance(levels, list | tuple) for levels in value.values()
+                ):
+                    raise InputError(
+                        f"{origin}: feature_levels must map each feature to its list of levels, "
+                        'lowest first, e.g. feature_levels = { "Nodule Margins" = ["smooth", '
+                        '"lobulated", "spiculated"] }'
+                    )
+                value = {str(k): [str(v) for v in levels] for k, levels in value.items()}
             elif key in LIST_OPTIONS:
                 value = [str(v) for v in _as_list(value)]
                 if key == "gene_sets":
@@ -198,7 +213,13 @@ class Config:
         return out
 
 
-MAPPING_FIELDS = ("feature_types", "id_column", "marker_values", "mutation_columns")
+MAPPING_FIELDS = (
+    "feature_types",
+    "feature_levels",
+    "id_column",
+    "marker_values",
+    "mutation_columns",
+)
 """Config keys whose value is a TOML table (not a section to flatten)."""
 
 
@@ -252,7 +273,18 @@ class Inputs:
 
 
 def read_inputs(config: Config) -> Inputs:
-    """Read the expression, imaging (tables and AIM folder) and clinical inputs."""
+    """Read the expression, imaging (tables and AIM folder) and clinical inputs.
+
+    ``config.sheet`` names the worksheet read from every Excel input.
+    """
+    token = io.tables.EXCEL_SHEET.set(config.sheet)
+    try:
+        return _read_inputs(config)
+    finally:
+        io.tables.EXCEL_SHEET.reset(token)
+
+
+def _read_inputs(config: Config) -> Inputs:
     if config.expression is None:
         raise InputError("no expression file given (--expression or `expression` in the config)")
     if not config.imaging and config.aim_dir is None:
@@ -277,20 +309,37 @@ def read_inputs(config: Config) -> Inputs:
     imaging_parts = [
         record(
             io.read_imaging(
-                path, types=types, id_column=_id_column(config, "imaging"), match_ids=sample_ids
+                path,
+                types=types,
+                levels=config.feature_levels or None,
+                id_column=_id_column(config, "imaging"),
+                match_ids=sample_ids,
             ),
             path,
         )
         for path in config.imaging
     ]
     if config.aim_dir is not None:
-        imaging_parts.append(record(io.read_aim(config.aim_dir, types=types), config.aim_dir))
+        imaging_parts.append(
+            record(
+                io.read_aim(config.aim_dir, types=types, levels=config.feature_levels or None),
+                config.aim_dir,
+            )
+        )
     imaging = imaging_parts[0] if len(imaging_parts) == 1 else io.combine_imaging(imaging_parts)
     options.check_columns(imaging.frame.columns, imaging.source)
     if len(imaging_parts) > 1:
         warnings.extend(imaging.warnings)
     if types:
         validate.check_types(types, imaging.frame.columns)
+    if config.feature_levels:
+        known = set(imaging.frame.columns) | set(imaging.info["features"]["label"])
+        unknown = [name for name in config.feature_levels if name not in known]
+        if unknown:
+            raise InputError(
+                f"feature_levels given for unknown features {unknown}; the imaging features "
+                "include " + ", ".join(repr(c) for c in list(imaging.frame.columns)[:5])
+            )
     clinical = None
     if config.clinical is not None:
         clinical = record(
@@ -411,22 +460,43 @@ def _read_cohort(
             release_warnings(scrub)
             progress("  patient IDs replaced by keyed pseudonyms (the key is not stored)")
 
-    expression = expression.loc[patients]
+    # Every patient with expression enters the AnnData (modules, module x survival and
+    # mutation x module need expression only); imaging is missing for those without it.
+    # Patients with imaging or clinical data but no expression are kept aside for the
+    # analyses that do not need expression (mutation x imaging, imaging x survival).
+    sequenced = list(expression.index)
+    expression = expression.loc[sequenced]
     adata = ad.AnnData(
         X=expression.to_numpy(dtype=np.float64),
         obs=(
-            clinical.reindex(patients)
+            clinical.reindex(sequenced)
             if clinical is not None
-            else pd.DataFrame(index=pd.Index(patients, name=None))
+            else pd.DataFrame(index=pd.Index(sequenced, name=None))
         ),
         var=pd.DataFrame(index=pd.Index(expression.columns.astype(str), name=None)),
     )
-    features = _feature_table(inputs.imaging.info["features"], imaging.loc[patients])
-    adata.obsm[bundle.IMAGING_KEY] = imaging.loc[patients, list(features.index)]
+    features = _feature_table(inputs.imaging.info["features"], imaging.reindex(sequenced))
+    adata.obsm[bundle.IMAGING_KEY] = imaging.reindex(sequenced)[list(features.index)]
+    others = imaging.index.union(clinical.index if clinical is not None else pd.Index([]))
+    others = others.difference(pd.Index(sequenced), sort=True)
+    no_expression_imaging = imaging.reindex(others)[list(features.index)]
     uns = radmap_uns(adata)
     uns["name"] = config.name or Path(str(config.expression)).stem
+    features["n_all"] = (
+        adata.obsm[bundle.IMAGING_KEY].notna().sum() + no_expression_imaging.notna().sum()
+    ).astype(int)
     uns["features"] = clean_table(features)
     uns["matching"] = clean_table(report.table)
+    uns[bundle.NO_EXPRESSION_IMAGING] = no_expression_imaging
+    uns[bundle.NO_EXPRESSION_CLINICAL] = (
+        clinical.reindex(others) if clinical is not None else pd.DataFrame(index=others)
+    )
+    multi_valued = inputs.imaging.info.get("multi_valued")
+    if isinstance(multi_valued, pd.DataFrame) and multi_valued.shape[1]:
+        multi_valued = _normalised(multi_valued, config.id_pattern, "imaging")
+        if pseudonyms:
+            multi_valued = multi_valued.rename(index=pseudonyms)
+        uns[bundle.MULTI_VALUED] = clean_table(multi_valued)
     uns["params"]["mutations"] = list(
         (inputs.clinical.info.get("mutations", []) if inputs.clinical else []) or []
     )
@@ -436,6 +506,7 @@ def _read_cohort(
             "patient IDs are HMAC-SHA256 pseudonyms; the key is not stored"
         )
     uns["params"]["empty_reason"] = empty_reason
+    uns["_dropped_when_read"] = dict(inputs.expression.info.get("dropped_genes", {}))
     record(adata, "read", {}, scrub.messages(warnings))
     return adata, scrub
 
@@ -460,9 +531,11 @@ def _build_bundle(config: Config, *, progress: Progress, release_warnings: Calla
     from . import pp, tl
 
     with _stage("preprocessing expression", progress):
+        read_genes = list(adata.var_names)
         pp.preprocess(
             adata, scale=config.scale, n_top_genes=config.n_top_genes, clip_mad=config.clip_mad
         )
+        _record_filtered_genes(adata, read_genes)
         n_features = adata.obsm[bundle.IMAGING_KEY].shape[1]
         progress(f"  {adata.n_obs} patients x {adata.n_vars} genes x {n_features} features")
 
@@ -493,6 +566,8 @@ def _build_bundle(config: Config, *, progress: Progress, release_warnings: Calla
         "categorical_test": config.categorical_test,
         "adjust_for": config.adjust_for,
         "min_n": config.min_n,
+        "min_group": config.min_group,
+        "families": config.families,
     }
     with _stage("module x feature associations", progress):
         tl.associate(adata, genes=False, **tests)
@@ -501,7 +576,13 @@ def _build_bundle(config: Config, *, progress: Progress, release_warnings: Calla
         tl.associate_genes(adata, **tests)
 
     with _stage("mutations x imaging and modules", progress):
-        tl.mutations(adata, min_n=config.min_n)
+        tl.mutations(
+            adata,
+            min_n=config.min_n,
+            min_group=config.min_group,
+            families=config.families,
+            seed=config.seed,
+        )
 
     with _stage("pathway enrichment of modules", progress):
         tl.enrich(
@@ -512,7 +593,7 @@ def _build_bundle(config: Config, *, progress: Progress, release_warnings: Calla
         )
 
     with _stage("survival", progress):
-        tl.survival(adata, covariates=config.adjust_for)
+        tl.survival(adata, covariates=config.adjust_for, min_group=config.min_group)
 
     uns = adata.uns[bundle.UNS_KEY]
     uns["params"]["dataset"] = uns["name"]
@@ -520,7 +601,37 @@ def _build_bundle(config: Config, *, progress: Progress, release_warnings: Calla
     _trust_checks(adata, config, progress)
     uns["warnings"] = scrub.messages(uns["warnings"])
     uns["provenance"] = _provenance(config, uns["provenance"], started)
+    _scrub_records(uns, scrub)
     return adata
+
+
+def _record_filtered_genes(adata: ad.AnnData, read_genes: list[str]) -> None:
+    """``uns["radmap"]["filtered_genes"]``: every gene of the input that is not in the
+    bundle, with the reason (too many missing values when read, no values or constant across
+    the patients in preprocessing), so a gene search can say why a gene is absent."""
+    uns = adata.uns[bundle.UNS_KEY]
+    reasons = dict(uns.pop("_dropped_when_read", {}) or {})
+    kept = set(adata.var_names)
+    for gene in read_genes:
+        if gene not in kept:
+            reasons.setdefault(gene, "no values, or constant across the patients")
+    uns["filtered_genes"] = pd.DataFrame(
+        {"gene": list(reasons), "reason": list(reasons.values())}, dtype=object
+    ).astype(str)
+
+
+def _scrub_records(uns: dict, scrub: privacy.IdScrubber) -> None:
+    """Pseudonymise the IDs in file names and paths the bundle records (name, config,
+    input files, command line): a file named after a patient carries their ID."""
+    if not scrub:
+        return
+    uns["name"] = scrub(str(uns["name"]))
+    for key in ("dataset", "config"):
+        if key in uns["params"]:
+            uns["params"][key] = scrub(str(uns["params"][key]))
+    for key in ("inputs", "command"):
+        if key in uns["provenance"]:
+            uns["provenance"][key] = scrub(str(uns["provenance"][key]))
 
 
 def _check_trust_options(config: Config) -> None:
@@ -643,19 +754,42 @@ def _write_tables(adata: ad.AnnData, folder: Path) -> None:
 def write_outputs(adata: ad.AnnData, out: Path) -> Path:
     """Save the bundle and the tidy CSV tables next to it, so that they always match.
 
-    The tables are written to a hidden staging folder, the bundle is saved atomically, and
-    only then does the staging folder replace ``tables/``: a failed or interrupted write
-    leaves the previous bundle and tables as they were. Writers to one folder take turns
-    (a lock on the folder), and each first removes what a killed writer left behind.
+    Both go into a new hidden results folder (``OUT/.results-<time>-<random>/``) that
+    becomes current with one atomic rename of the link ``OUT/.current``; ``OUT/bundle.h5ad``
+    and ``OUT/tables`` are links through it. So the pair is replaced as one unit: a failed or
+    interrupted write leaves the previous bundle and tables as they were, and no moment
+    shows a new bundle with old or missing tables. Writers to one folder take turns (a lock
+    on the folder), and each removes what a killed writer and older runs left behind.
     """
     out = Path(out)
+    created = [p for p in (out, *out.parents) if not p.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise InputError(f"{out}: cannot create the output folder ({err.strerror})") from None
-    with _writer_lock(out):
-        _remove_leftovers(out)
-        return _write_bundle_and_tables(adata, out)
+    try:
+        with _writer_lock(out):
+            _remove_leftovers(out)
+            return _write_bundle_and_tables(adata, out)
+    except BaseException:
+        _remove_empty_folders(created)
+        raise
+
+
+def _remove_empty_folders(folders: list[Path]) -> None:
+    """Remove the folders a failed write created (innermost first), if they are still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _folder_mode() -> int:
+    """Permission bits of a new folder under the process umask (``mkdtemp`` makes 0700)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o777 & ~umask
 
 
 @contextlib.contextmanager
@@ -669,36 +803,105 @@ def _writer_lock(out: Path) -> Iterator[None]:
         os.close(descriptor)
 
 
+RESULTS_PREFIX = ".results-"
+"""Versioned results folders: each run writes ``OUT/.results-<time>-<random>/``."""
+CURRENT = ".current"
+"""The symbolic link to the current results folder, switched by one atomic rename."""
+
+
+def _current_results(out: Path) -> Path | None:
+    """The results folder ``OUT/.current`` points at (``None`` when there is none)."""
+    link = out / CURRENT
+    if not link.is_symlink():
+        return None
+    target = out / os.readlink(link)
+    return target if target.is_dir() else None
+
+
 def _remove_leftovers(out: Path) -> None:
-    """Delete what a killed writer left (call with the writer lock held: nobody else writes)."""
-    for leftover in [*out.glob(f".{TABLES_DIR}-*"), *out.glob(f".{BUNDLE_NAME}.*")]:
-        if leftover.is_dir():
+    """Delete what a killed writer left (call with the writer lock held: nobody else writes):
+    results folders that are not current, half-made links, staging of older versions."""
+    current = _current_results(out)
+    leftovers = [
+        *out.glob(f".{TABLES_DIR}-*"),
+        *out.glob(f".{BUNDLE_NAME}.*"),
+        *out.glob(f"{CURRENT}.*"),
+        *(p for p in out.glob(f"{RESULTS_PREFIX}*") if p != current),
+    ]
+    for leftover in leftovers:
+        if leftover.is_dir() and not leftover.is_symlink():
             shutil.rmtree(leftover, ignore_errors=True)
         else:
             leftover.unlink(missing_ok=True)
-        logger.info("removed %s, left by an interrupted run", leftover.name)
+        logger.info("removed %s, left by an interrupted or earlier run", leftover.name)
+
+
+def _link(out: Path, name: str, target: str) -> None:
+    """Make ``OUT/name`` a relative symbolic link to ``target`` in one atomic rename."""
+    staging = out / f"{CURRENT}.{uuid.uuid4().hex}"
+    os.symlink(target, staging)
+    try:
+        os.replace(staging, out / name)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+
+
+def _publish(out: Path, name: str) -> None:
+    """Make ``OUT/name`` the link into ``.current``; an older real file or folder goes."""
+    path = out / name
+    target = f"{CURRENT}/{name}"
+    if path.is_symlink() and os.readlink(path) == target:
+        return
+    if path.is_dir() and not path.is_symlink():
+        retired = Path(tempfile.mkdtemp(prefix=f".{TABLES_DIR}-old-", dir=out))
+        path.rename(retired / name)
+        _link(out, name, target)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        _link(out, name, target)
 
 
 def _write_bundle_and_tables(adata: ad.AnnData, out: Path) -> Path:
+    """Write a new results folder, then switch ``OUT/.current`` to it with one rename.
+
+    ``OUT/bundle.h5ad`` and ``OUT/tables`` are links through ``.current``, so a reader (or a
+    kill at any moment) sees either the old bundle with the old tables or the new bundle
+    with the new tables, never a mix. Results of older runs are removed after the switch.
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{TABLES_DIR}-", dir=out))
+        version = Path(tempfile.mkdtemp(prefix=f"{RESULTS_PREFIX}{stamp}-", dir=out))
     except OSError as err:
         raise InputError(f"cannot write to {out}: {err.strerror}") from None
+    switched = False
     try:
-        _write_tables(adata, staging)
-        path = io.save_bundle(adata, out / BUNDLE_NAME)
-        tables = out / TABLES_DIR
-        if tables.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{TABLES_DIR}-old-", dir=out))
-            tables.rename(retired / TABLES_DIR)
-            staging.rename(tables)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            staging.rename(tables)
+        os.chmod(version, _folder_mode())
+        tables = version / TABLES_DIR
+        tables.mkdir()
+        _write_tables(adata, tables)
+        io.save_bundle(adata, version / BUNDLE_NAME)
+        _fsync_folder(version)
+        _link(out, CURRENT, version.name)
+        switched = True
+        for name in (TABLES_DIR, BUNDLE_NAME):
+            _publish(out, name)
+        _fsync_folder(out)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if not switched:
+            shutil.rmtree(version, ignore_errors=True)
         raise
-    return path
+    _remove_leftovers(out)
+    return out / BUNDLE_NAME
+
+
+def _fsync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def run(config: Config, *, progress: Progress = _log_progress) -> Path:

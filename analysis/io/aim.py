@@ -63,6 +63,10 @@ def _aim_value(type_code, codes: pd.DataFrame) -> tuple[str | None, bool]:
     return None, False
 
 
+AIM_ROOTS = ("ImageAnnotationCollection", "ImageAnnotation")
+"""Root elements of AIM v4 and AIM v3 documents; any other XML file is not an annotation."""
+
+
 def _parse_aim_file(path: Path, codes: pd.DataFrame, notes: _Notes) -> tuple[str, list, int]:
     """Person ID, [(label, value)] in document order and number of code-table look-ups.
 
@@ -81,6 +85,8 @@ def _parse_aim_file(path: Path, codes: pd.DataFrame, notes: _Notes) -> tuple[str
         raise _Dropped(f"malformed XML ({_describe(exc)})") from exc
     except OSError as exc:
         raise _Dropped(f"cannot be read ({exc.strerror or exc})") from exc
+    if _local(root.tag) not in AIM_ROOTS:
+        raise _Dropped(f"not an AIM annotation (its root element is <{_local(root.tag)[:40]}>)")
 
     person = next((e for e in root.iter() if _local(e.tag) == "person"), None)
     person_id = ""
@@ -129,7 +135,12 @@ def _parse_aim_file(path: Path, codes: pd.DataFrame, notes: _Notes) -> tuple[str
     return person_id, items, looked_up
 
 
-def read_aim(directory: PathLike, *, types: Mapping[str, str] | None = None) -> ReadResult:
+def read_aim(
+    directory: PathLike,
+    *,
+    types: Mapping[str, str] | None = None,
+    levels: Mapping[str, list[str]] | None = None,
+) -> ReadResult:
     """Read radiologists' semantic annotations from AIM v4 XML files.
 
     Every ``*.xml`` file in ``directory`` (or the single file given) is parsed with defusedxml.
@@ -166,6 +177,9 @@ def read_aim(directory: PathLike, *, types: Mapping[str, str] | None = None) -> 
     types
         Characteristic label (or feature ID) -> type, overriding inference; names that are not
         characteristics here are ignored (see :func:`read_imaging`).
+    levels
+        Characteristic label (or feature ID) -> its values in order, lowest first (see
+        :func:`read_imaging`).
 
     Returns
     -------
@@ -250,6 +264,7 @@ def read_aim(directory: PathLike, *, types: Mapping[str, str] | None = None) -> 
         columns,
         index=index,
         types=types,
+        levels=levels,
         source_of=lambda _label, _numeric: "semantic",
         group_of=lambda _label, _numeric: "semantic",
         notes=notes,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -152,6 +153,10 @@ def _expression_from_h5ad(path: Path) -> tuple[list[str], list[str], np.ndarray]
     return list(map(str, adata.obs_names)), list(map(str, adata.var_names)), matrix.astype(float)
 
 
+_GENE_ID_LABELS = frozenset({"entrezgeneid", "entrezid", "entrez", "geneid", "locuslinkid"})
+"""Second label columns of expression tables (letters only, lower case), not samples."""
+
+
 def _expression_from_table(
     path: Path, orientation: str, notes: _Notes
 ) -> tuple[list[str], list[str], np.ndarray, str]:
@@ -213,6 +218,38 @@ def _numeric_cells(
     return column_labels, row_labels, numbers
 
 
+ENSEMBL_GENE = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$", re.IGNORECASE)
+"""Ensembl gene IDs, with or without a version (``ENSG00000141510``, ``ENSG00000141510.16``)."""
+EXCEL_DATE = re.compile(
+    r"^(\d{1,2}-(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
+    r"|(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)-\d{1,2}"
+    r"|\d{4}-\d{2}-\d{2}( 00:00:00)?|\d{1,2}/\d{1,2}/\d{2,4})$",
+    re.IGNORECASE,
+)
+"""Gene symbols that a spreadsheet turned into dates (SEPTIN2 -> ``2-Sep``, MARCHF1 -> ``1-Mar``)."""
+
+
+def check_gene_labels(labels: Sequence[object], notes: _Notes) -> None:
+    """Warn about gene labels that enrichment cannot use: Ensembl IDs, Excel-made dates."""
+    labels = [str(label) for label in labels]
+    if not labels:
+        return
+    ensembl = [label for label in labels if ENSEMBL_GENE.match(label)]
+    if len(ensembl) >= max(1, len(labels) // 2):
+        notes.warn(
+            f"{len(ensembl)} of {len(labels)} genes are Ensembl IDs ({_examples(ensembl, 3)}), "
+            "not HGNC symbols: pathway enrichment matches symbols and will find nothing; map "
+            "the IDs to symbols first (e.g. with Ensembl BioMart) for pathways"
+        )
+    dates = [label for label in labels if EXCEL_DATE.match(label)]
+    if dates:
+        notes.warn(
+            f"{len(dates)} gene symbols look like dates made by a spreadsheet "
+            f"({_examples(dates)}; '2-Sep' was SEPTIN2, '1-Mar' MARCHF1): fix them in the "
+            "source file or export it without opening it in Excel"
+        )
+
+
 def read_expression(
     path: PathLike,
     *,
@@ -272,6 +309,7 @@ def read_expression(
         else:
             samples, genes, matrix, orientation = _expression_from_table(path, orientation, notes)
 
+        all_samples = [str(s) for s in samples]
         selection = select_tcga_samples(list(samples))
         for message in selection.messages:
             notes.warn(message)
@@ -290,12 +328,29 @@ def read_expression(
                 f"{path.name}: duplicated sample ID {duplicated[0]!r}; each sample must appear once"
             )
         frame = pd.DataFrame(matrix, index=sample_ids, columns=[str(g).strip() for g in genes])
-        ids_met = {str(raw): normalised for raw, normalised in zip(samples, sample_ids)}
+        annotation = [
+            s
+            for s in frame.index
+            if orientation == "genes_by_samples"
+            and re.sub(r"[^a-z]", "", s.lower()) in _GENE_ID_LABELS
+        ]
+        if annotation:
+            notes.warn(
+                f"left out the gene annotation column {_examples(annotation)} (cBioPortal "
+                "layout: Hugo_Symbol, Entrez_Gene_Id, samples)"
+            )
+            frame = frame.drop(index=annotation)
+        ids_met = {
+            raw: patient
+            for raw in all_samples
+            if (patient := normalise_id(raw)) and patient not in annotation
+        }
 
         unnamed = frame.columns == ""
         if unnamed.any():
             notes.warn(f"dropped {int(unnamed.sum())} rows without a gene symbol")
             frame = frame.loc[:, ~unnamed]
+        check_gene_labels(frame.columns, notes)
 
         infinite = np.isinf(frame.to_numpy())
         if infinite.any():
@@ -327,6 +382,10 @@ def read_expression(
 
         missing_fraction = frame.isna().mean(axis=0)
         too_sparse = missing_fraction > max_missing
+        dropped_genes = {
+            str(gene): f"more than {max_missing:.0%} of its values missing ({fraction:.0%})"
+            for gene, fraction in missing_fraction[too_sparse].items()
+        }
         if too_sparse.any():
             notes.warn(
                 f"dropped {int(too_sparse.sum())} genes with more than {max_missing:.0%} missing "
@@ -355,6 +414,7 @@ def read_expression(
         "n_samples": int(frame.shape[0]),
         "duplicates_collapsed": int(duplicates_collapsed),
         "dropped_missing": int(too_sparse.sum()),
+        "dropped_genes": dropped_genes,
         "scale_hint": _scale_hint(frame),
     }
     return ReadResult(

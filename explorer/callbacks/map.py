@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dash import Input, Output, State, html
+import pandas as pd
+from dash import ClientsideFunction, Input, Output, State, html
 from dash.exceptions import PreventUpdate
 
 from ..callbacks.common import AppContext, grid, memoised_figure, note, stat_line
@@ -60,7 +61,28 @@ def map_figure(
         ),
     )
     height = fig.layout.height or 600
-    return fig, {"height": f"{int(height)}px"}, note(view.note)
+    return (
+        fig,
+        {"height": f"{int(height)}px"},
+        note(" ".join(filter(None, [view.note, power_note(data)]))),
+    )
+
+
+def power_note(data: BundleData) -> str:
+    """What an empty map means: the smallest effect each family could detect (80 % power)."""
+    table = data.adata.uns.get("radmap", {}).get("power")
+    if not isinstance(table, pd.DataFrame) or table.empty:
+        return ""
+    rows = table[table["analysis"].astype(str) == "module map"]
+    parts = [
+        f"{row.feature_type} {row.measure} {float(row.detectable_effect):.2g} "
+        f"({str(row.family).removeprefix('module map: ')}, n = {int(float(row.n))})"
+        for row in rows.itertuples()
+        if pd.notna(pd.to_numeric(row.detectable_effect, errors="coerce"))
+    ]
+    if not parts:
+        return ""
+    return "Detectable with 80% power at the map's n and family size: " + "; ".join(parts) + "."
 
 
 def cell_from_click(click: dict | None, figure: dict | None = None) -> tuple[str, str] | None:
@@ -129,6 +151,7 @@ def drill_down(
         value_label=labels["value_label"],
         feature_label=labels["feature_label"],
         color="color" if color and "color" in frame else None,
+        color_title=f"{color} status" if color else None,
         title=f"{module} x {labels['feature_label']}",
     )
     significant = stats is not None and stats.get("q") is not None and stats["q"] < q
@@ -200,6 +223,15 @@ def register(app, ctx: AppContext) -> None:
         if cell is None:
             raise PreventUpdate
         return cell
+
+    # A click on a cell scrolls its drill-down (drawn below the map) into view.
+    app.clientside_callback(
+        ClientsideFunction(namespace="radmap", function_name="revealDrill"),
+        Output("map-drill-revealed", "data"),
+        Input("map-drill-title", "children"),
+        State(graph_id("map-heatmap"), "clickData"),
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output("map-drill", "style"),

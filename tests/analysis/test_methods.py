@@ -81,6 +81,8 @@ def test_every_number_in_the_methods_round_trips_from_the_bundle(bundle_path):
         uns["null"]["empirical_fdr"],
         int(table["size_surrogate"].sum()),
         int(table["one_patient"].sum()),
+        2014,  # Benjamini & Bogomolov (2014)
+        *table[table["p"].notna()].groupby("family").size().tolist(),
     }
     allowed = set().union(*(_formatted(v) for v in expected if np.isfinite(float(v))))
     numbers = re.findall(r"(?<![\w.])\d+(?:\.\d+)?", body)
@@ -88,6 +90,8 @@ def test_every_number_in_the_methods_round_trips_from_the_bundle(bundle_path):
     assert set(numbers) <= allowed, set(numbers) - allowed
     # and the key facts are stated, not just allowed
     assert f"of {adata.n_obs} patients" in body
+    for family, count in table[table["p"].notna()].groupby("family").size().items():
+        assert f"{family} ({count} tests)" in body
     assert f"permuted against expression {uns['null']['n_permutations']} times" in body
     assert f"(size surrogates): {int(table['size_surrogate'].sum())}" in body
     assert "original_shape_VoxelVolume" in body

@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from radmap.analysis import bundle as B
 from radmap.explorer.callbacks import cohort, core, gene, module, network, pins, volcano
 from radmap.explorer.callbacks import map as map_cb
 from radmap.explorer.callbacks.common import collect_state, grid, records, state_from_entries
+from radmap.explorer.figures.style import format_p
 from radmap.explorer.hypotheses import PinStore
 from radmap.explorer.state import ViewState
 
@@ -298,7 +300,7 @@ def test_cell_click_and_drill_down(toy_data):
     panel = map_cb.drill_down(toy_data, feature, module, q=0.05, color="EGFR")
     assert panel["style"] == {"display": "block"}
     expected = toy_data.association(feature, module)
-    assert f"{expected['q']:.1e}" in _text(panel["stats"])
+    assert format_p(expected["q"]) in _text(panel["stats"])
     assert "significant" in _text(panel["stats"])
     assert sum(len(t.y) for t in panel["figure"].data if t.y is not None) >= 60
     assert panel["volcano_href"] == "/volcano?feature=original_shape_Sphericity"
@@ -418,7 +420,7 @@ def test_gene_view(toy_data):
     assert "M1" in _text(view["info"])
     assert {t.name for t in view["km"].data} >= {"low", "high"}
     _, p, _ = toy_data.km("gene", "EGFR")
-    assert f"log-rank p = {p:.2g}" in [a.text for a in view["km"].layout.annotations]
+    assert f"log-rank p = {format_p(p)}" in [a.text for a in view["km"].layout.annotations]
     assert [r["term"] for r in view["pathway_rows"]] == list(
         toy_data.enrichment("M1")["term"].head(10)
     )
@@ -460,9 +462,9 @@ def test_cohort_overview_and_km(toy_data):
     )
     figure = cohort.cohort_km(toy_data, "mutation:KRAS")
     _, p, _ = toy_data.km("mutation", "KRAS")
-    assert f"log-rank p = {p:.2g}" in [a.text for a in figure.layout.annotations]
+    assert f"log-rank p = {format_p(p)}" in [a.text for a in figure.layout.annotations]
     assert {t.name for t in figure.data} >= {"Mutant", "Wildtype"}
-    assert cohort.km_choice_from_cell(toy_data, {"rowId": "module:M2"}) == "module:M2"
+    assert cohort.km_choice_from_cell(toy_data, {"rowId": "module:M2#0"}) == "module:M2"
     assert cohort.km_choice_from_cell(toy_data, {"rowId": "bogus:x"}) is None
 
 
@@ -579,3 +581,64 @@ def test_memoised_views_give_fresh_equal_figures(toy_data):
     strict = gene.gene_view(toy_data, "EGFR", q=1e-12)
     opaque = [o for o in view["bar"].data[0].marker.opacity]
     assert 1.0 in opaque and set(strict["bar"].data[0].marker.opacity) == {0.4}
+
+
+def test_gene_search_says_why_a_gene_is_absent(toy_data, monkeypatch):
+    options = gene.gene_options(toy_data, "NOTAGENE", None)
+    assert options == [
+        {
+            "label": "NOTAGENE is not in the expression input (not measured)",
+            "value": "",
+            "disabled": True,
+        }
+    ]
+    filtered = pd.DataFrame({"gene": ["FLATGENE"], "reason": ["constant across the patients"]})
+    uns = dict(toy_data.adata.uns[B.UNS_KEY]) | {"filtered_genes": filtered}
+    monkeypatch.setitem(toy_data.adata.uns, B.UNS_KEY, uns)
+    reason = toy_data.gene_absence("flatgene")
+    assert (
+        reason
+        == "FLATGENE was measured but removed before the analysis: constant across the patients"
+    )
+    assert reason in _text(gene.gene_view(toy_data, "flatgene")["note"])
+    assert toy_data.gene_absence("EGFR") is None
+
+
+def test_prerank_of_an_unordered_feature_is_refused_with_a_note(toy_data):
+    rows, _, message = volcano.prerank_job(toy_data, None, "lobe_location", "hallmark", 50)
+    assert rows == [] and "signed statistic" in _text(message)
+
+
+def test_map_note_states_the_detectable_effect(toy_data, monkeypatch):
+    assert map_cb.power_note(toy_data) == ""  # a bundle without a power table
+    power = pd.DataFrame(
+        {
+            "analysis": ["module map"],
+            "family": ["module map: radiomic"],
+            "feature_type": ["continuous"],
+            "measure": ["rho"],
+            "n": [113],
+            "family_size": [500],
+            "detectable_effect": [0.4312],
+        }
+    )
+    uns = dict(toy_data.adata.uns[B.UNS_KEY]) | {"power": power}
+    monkeypatch.setitem(toy_data.adata.uns, B.UNS_KEY, uns)
+    text = map_cb.power_note(toy_data)
+    assert "continuous rho 0.43 (radiomic, n = 113)" in text
+
+
+def test_every_graph_of_the_app_can_be_rebuilt_for_export(toy_data, tmp_path):
+    import re
+
+    from radmap.explorer.app import create_app
+
+    app = create_app(toy_data.path, pins_dir=tmp_path / "pins", cache_dir=tmp_path / "cache")
+    outputs = " ".join(app.callback_map)
+    names = set(re.findall(r'\{"fig":"([a-z-]+)","role":"graph"\}\.figure', outputs))
+    assert {"map-heatmap", "volcano", "cohort-km"} <= names
+    for name in sorted(names):
+        try:
+            core.view_figure(toy_data, name, ViewState(page=name.split("-")[0]))
+        except ValueError as error:
+            assert "no figure" not in str(error), f"{name} has no server-side builder"

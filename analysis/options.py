@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from os import PathLike
 from typing import Any
 
-from .validate import InputError
+from .validate import SANE_MIN_N, InputError
 
 ORIENTATIONS = ("auto", "genes_by_samples", "samples_by_genes")
 SCALES = ("auto", "counts", "fpkm", "tpm", "log", "zscore")
@@ -57,7 +57,6 @@ RULES: dict[str, Rule] = {
     "sheet": Rule("text", optional=True),
     "min_overlap": Rule("integer", 1),
     "feature_types": Rule("types"),
-    "feature_levels": Rule("levels"),
     "mutation_columns": Rule("texts_or_map", optional=True),
     "id_column": Rule("map"),
     "marker_values": Rule("map"),
@@ -82,9 +81,10 @@ RULES: dict[str, Rule] = {
     "binary_test": Rule("choice", choices=BINARY_TESTS),
     "categorical_test": Rule("choice", choices=CATEGORICAL_TESTS),
     "adjust_for": Rule("texts"),
-    "min_n": Rule("integer", 3),
-    "min_group": Rule("integer", 2),
+    "min_n": Rule("integer", SANE_MIN_N),
+    "min_group": Rule("integer", 1),
     "families": Rule("choice", choices=FAMILIES),
+    "feature_levels": Rule("levels"),
     "gene_sets": Rule("texts"),
     "min_set_size": Rule("integer", 1),
     "max_set_size": Rule("integer", 1),
@@ -115,7 +115,9 @@ def check_option(name: str, value: Any, *, origin: str = "options") -> None:
     rule = RULES.get(name)
     if rule is None:
         return
-    where = f"{origin}: option {name!r}"
+    where = (
+        f"--{name.replace('_', '-')}" if origin == "command line" else f"{origin}: option {name!r}"
+    )
     if value is None:
         if rule.optional:
             return
@@ -167,7 +169,10 @@ def check_option(name: str, value: Any, *, origin: str = "options") -> None:
             isinstance(levels, list | tuple) and all(isinstance(v, str) for v in levels)
             for levels in value.values()
         ):
-            raise InputError(f"{where} must map each feature to a list of levels")
+            raise InputError(
+                f"{where} must be a table of feature = [levels, lowest first], not "
+                f"{_describe(value)}"
+            )
     elif kind == "types":
         if not isinstance(value, Mapping):
             raise InputError(f"{where} must be a table of feature = type, not {_describe(value)}")

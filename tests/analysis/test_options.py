@@ -45,7 +45,7 @@ def test_choices_are_the_stages_own():
         ("min_set_size = 10\nmax_set_size = 5", "'max_set_size' (5) is below"),
         ('name = ["a"]', "'name' must be text"),
         ('families = "everything"', "'families' must be one of source, analysis"),
-        ("min_group = 1", "'min_group' must be at least 2"),
+        ("min_group = 0", "'min_group' must be at least 1"),
     ],
 )
 def test_bad_config_values_name_the_option(tmp_path, toml, message):

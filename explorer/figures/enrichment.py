@@ -197,7 +197,7 @@ def gene_association_bar(
             "zeroline": True,
             "zerolinecolor": NEUTRAL_COLOR,
             "zerolinewidth": 1,
-            "title": {"text": f"{effect_title(data)}; opaque: q < {q_threshold:g}"},
+            "title": {"text": f"{effect_title(data)}<br>opaque: q < {q_threshold:g}"},
         },
         "height": rows_height(len(data), chrome=130),
     }

@@ -541,7 +541,9 @@ def map_heatmap(
             "title": {"text": column_title},
             "categoryorder": "array",
             "categoryarray": module_order,
-            "tickangle": -45 if len(module_order) > 8 else 0,
+            "tickangle": -45
+            if len(module_order) > 8
+            else None,  # None: plotly turns crowded labels
         }
         | labelled_categories(module_order),
         "yaxis": row_axis

@@ -270,6 +270,11 @@ class BundleData:
             "path": str(self.path),
         }
 
+    def null_badge(self) -> str:
+        """The empirical null of the map in one line ("" when the bundle has none)."""
+        summary = self._uns.get("null")
+        return str(summary.get("badge", "")) if isinstance(summary, Mapping) else ""
+
     def bundle_info(self) -> dict:
         """Summary plus parameters and provenance, for reports and exports."""
         return self.summary() | {"params": self.params, "provenance": self.provenance}

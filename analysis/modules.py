@@ -88,7 +88,7 @@ def find_modules(
     Parameters
     ----------
     adata
-        Patients x genes, ``X`` on log scale (from :func:`analysis.pp.preprocess`). Genes
+        Patients x genes, ``X`` on log scale (from :func:`radmap.pp.preprocess`). Genes
         with ``var["highly_variable"]`` form the network (all genes when the column is
         absent).
     method
@@ -155,7 +155,7 @@ def find_modules(
             _warn(
                 warnings,
                 f"modules: {n_network} network genes make {n_network}^2 matrices "
-                f"(~{n_network**2 * 4 / 1e9:.1f} GB each); consider a smaller n_top_genes",
+                f"(~{n_network**2 * 4 / 1e9:.1f} GB each); consider a smaller --n-top-genes",
             )
         labels, chosen_power, soft_table = _wgcna_labels(
             values,

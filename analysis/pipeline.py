@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from . import __version__, bundle, io, validate
+from . import __version__, bundle, get, io, validate
 from .validate import InputError
 
 # The analysis stages (associate, enrich, modules, pp, survival) load scipy.stats, anndata
@@ -43,7 +43,6 @@ from .validate import InputError
 if TYPE_CHECKING:
     import anndata as ad
 
-    from .associate import Associations
 
 logger = logging.getLogger("radmap")
 
@@ -79,12 +78,14 @@ class Config:
     scale: str = "auto"
     max_missing: float = 0.2
     id_pattern: str | None = None
+    id_column: dict[str, str] = field(default_factory=dict)
     min_overlap: int = 10
     feature_types: dict[str, str] = field(default_factory=dict)
-    mutation_columns: list[str] | None = None
+    mutation_columns: list[str] | dict[str, str] | None = None
+    marker_values: dict[str, str] = field(default_factory=dict)
     survival_time: str | None = None
     survival_event: str | None = None
-    derive_survival: bool = False
+    derive_survival: bool | None = None
     covariates: list[str] = field(default_factory=list)
     keep_identifiers: bool = False
     pseudonymise_key: Path | None = None
@@ -119,6 +120,7 @@ class Config:
     workers: int = 2
 
     PATH_FIELDS = ("expression", "aim_dir", "clinical", "out", "pseudonymise_key")
+    ID_INPUTS = ("imaging", "clinical")
 
     @classmethod
     def from_toml(cls, path: Path) -> Config:
@@ -132,7 +134,7 @@ class Config:
             raise InputError(f"{path}: not a valid TOML file ({err})") from None
         flat: dict[str, object] = {}
         for key, value in raw.items():
-            if isinstance(value, dict) and key != "feature_types":
+            if isinstance(value, dict) and key not in MAPPING_FIELDS:
                 flat.update(value)
             else:
                 flat[key] = value
@@ -154,6 +156,16 @@ class Config:
                 value = _resolve(value, base)
             elif key == "imaging":
                 value = [_resolve(v, base) for v in _as_list(value)]
+            elif key in ("id_column", "marker_values") or (
+                key == "mutation_columns" and (isinstance(value, dict) or _has_pairs(value))
+            ):
+                bare = {
+                    "id_column": lambda column: ("*", column),
+                    "mutation_columns": lambda column: (column, io.marker_name(column)),
+                }.get(key)
+                value = io.option_pairs(value, key, bare=bare)
+                if key == "id_column":
+                    value = _id_columns(value)
             elif key in ("covariates", "adjust_for", "gene_sets", "mutation_columns"):
                 value = [str(v) for v in _as_list(value)]
                 if key == "gene_sets":
@@ -177,6 +189,24 @@ class Config:
                 value = [str(v) for v in value]
             out[f.name] = value
         return out
+
+
+MAPPING_FIELDS = ("feature_types", "id_column", "marker_values", "mutation_columns")
+"""Config keys whose value is a TOML table (not a section to flatten)."""
+
+
+def _has_pairs(value: object) -> bool:
+    return any("=" in str(v) for v in _as_list(value))
+
+
+def _id_columns(value: dict[str, str]) -> dict[str, str]:
+    unknown = [k for k in value if k not in ("*", *Config.ID_INPUTS)]
+    if unknown:
+        raise InputError(
+            f"--id-column {unknown[0]}=...: the input must be one of "
+            f"{', '.join(Config.ID_INPUTS)} (or give the column alone for every table)"
+        )
+    return value
 
 
 def _as_list(value: object) -> list:
@@ -220,6 +250,7 @@ def read_inputs(config: Config) -> Inputs:
         raise InputError("no expression file given (--expression or `expression` in the config)")
     if not config.imaging and config.aim_dir is None:
         raise InputError("no imaging input given (--imaging FILE and/or --aim-dir DIR)")
+    validate.check_min_n(config.min_n)
     warnings: list[str] = []
     hashes: dict[str, dict[str, str]] = {}
 
@@ -235,7 +266,16 @@ def read_inputs(config: Config) -> Inputs:
         config.expression,
     )
     types = config.feature_types or None
-    imaging_parts = [record(io.read_imaging(path, types=types), path) for path in config.imaging]
+    sample_ids = set(expression.frame.index)
+    imaging_parts = [
+        record(
+            io.read_imaging(
+                path, types=types, id_column=_id_column(config, "imaging"), match_ids=sample_ids
+            ),
+            path,
+        )
+        for path in config.imaging
+    ]
     if config.aim_dir is not None:
         imaging_parts.append(record(io.read_aim(config.aim_dir, types=types), config.aim_dir))
     imaging = imaging_parts[0] if len(imaging_parts) == 1 else io.combine_imaging(imaging_parts)
@@ -254,10 +294,17 @@ def read_inputs(config: Config) -> Inputs:
                 derive_survival=config.derive_survival,
                 covariates=config.covariates or None,
                 keep_identifiers=config.keep_identifiers,
+                marker_values=config.marker_values or None,
+                id_column=_id_column(config, "clinical"),
+                match_ids=sample_ids | set(imaging.frame.index),
             ),
             config.clinical,
         )
     return Inputs(expression, imaging, clinical, hashes, warnings)
+
+
+def _id_column(config: Config, source: str) -> str | None:
+    return config.id_column.get(source, config.id_column.get("*"))
 
 
 def _hash_input(path: Path) -> str:
@@ -285,10 +332,17 @@ def _normalised(frame: pd.DataFrame, pattern: str | None, source: str) -> pd.Dat
     return out
 
 
-def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.AnnData:
-    """Run every analysis stage and return the bundle (not yet saved)."""
-    started = datetime.now(UTC)
-    _check_trust_options(config)
+def read_cohort(config: Config, *, progress: Progress = _log_progress) -> ad.AnnData:
+    """Read and match a cohort's inputs into an AnnData ready for :func:`radmap.pp.preprocess`.
+
+    ``X`` holds the expression as read (patients with expression and imaging), ``obsm["imaging"]``
+    the imaging table, ``obs`` the clinical columns, and ``uns["radmap"]`` the feature table,
+    the matching report, the input hashes and the readers' warnings.
+    """
+    import anndata as ad
+
+    from .tl import clean_table, radmap_uns, record
+
     with _stage("reading inputs", progress):
         inputs = read_inputs(config)
     warnings = list(inputs.warnings)
@@ -318,6 +372,10 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
             logger.warning(message)
         patients = list(report.matched)
         progress(f"  {len(patients)} patients with expression and imaging")
+        size_warnings, empty_reason = validate.cohort_size_notes(len(patients), config.min_n)
+        warnings.extend(size_warnings)
+        for message in size_warnings:
+            logger.warning(message)
         pseudonyms: dict[str, str] = {}
         if config.pseudonymise_key is not None:
             frames = [expression, imaging] + ([clinical] if clinical is not None else [])
@@ -333,25 +391,57 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
             ]
             progress("  patient IDs replaced by keyed pseudonyms (the key is not stored)")
 
-    from . import enrich, modules, pp, survival
-    from .associate import associate, tidy
+    expression = expression.loc[patients]
+    adata = ad.AnnData(
+        X=expression.to_numpy(dtype=np.float64),
+        obs=(
+            clinical.reindex(patients)
+            if clinical is not None
+            else pd.DataFrame(index=pd.Index(patients, name=None))
+        ),
+        var=pd.DataFrame(index=pd.Index(expression.columns.astype(str), name=None)),
+    )
+    features = _feature_table(inputs.imaging.info["features"], imaging.loc[patients])
+    adata.obsm[bundle.IMAGING_KEY] = imaging.loc[patients, list(features.index)]
+    uns = radmap_uns(adata)
+    uns["name"] = config.name or Path(str(config.expression)).stem
+    uns["features"] = clean_table(features)
+    uns["matching"] = clean_table(report.table)
+    uns["params"]["mutations"] = list(
+        (inputs.clinical.info.get("mutations", []) if inputs.clinical else []) or []
+    )
+    uns["provenance"] = {"inputs": json.dumps(inputs.hashes, sort_keys=True)}
+    if pseudonyms:
+        uns["provenance"]["pseudonymised"] = (
+            "patient IDs are HMAC-SHA256 pseudonyms; the key is not stored"
+        )
+    uns["params"]["empty_reason"] = empty_reason
+    record(adata, "read", {}, _replace_ids(warnings, pseudonyms))
+    return adata
+
+
+def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.AnnData:
+    """Run every analysis stage and return the bundle (not yet saved).
+
+    The stages are the notebook API's: :func:`read_cohort`, :func:`radmap.pp.preprocess`,
+    then :mod:`radmap.tl`'s ``modules``, ``associate``, ``mutations``, ``enrich`` and
+    ``survival``.
+    """
+    started = datetime.now(UTC)
+    _check_trust_options(config)
+    adata = read_cohort(config, progress=progress)
+
+    from . import pp, tl
 
     with _stage("preprocessing expression", progress):
-        adata, pp_report, pp_warnings = pp.preprocess(
-            expression.loc[patients],
-            scale=config.scale,
-            n_top_genes=config.n_top_genes,
-            clip_mad=config.clip_mad,
+        pp.preprocess(
+            adata, scale=config.scale, n_top_genes=config.n_top_genes, clip_mad=config.clip_mad
         )
-        warnings.extend(pp_warnings)
-        features = _feature_table(inputs.imaging.info["features"], imaging.loc[patients])
-        adata.obsm[bundle.IMAGING_KEY] = imaging.loc[patients, list(features.index)]
-        if clinical is not None:
-            adata.obs = clinical.reindex(patients)
-        progress(f"  {adata.n_obs} patients x {adata.n_vars} genes x {len(features)} features")
+        n_features = adata.obsm[bundle.IMAGING_KEY].shape[1]
+        progress(f"  {adata.n_obs} patients x {adata.n_vars} genes x {n_features} features")
 
     with _stage("finding co-expressed modules", progress):
-        module_result = modules.find_modules(
+        tl.modules(
             adata,
             method=config.module_method,
             power=config.power,
@@ -364,96 +454,40 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
             resolution=config.leiden_resolution,
             seed=config.seed,
         )
-        warnings.extend(module_result.get("warnings", []))
-        eigengenes = adata.obsm[bundle.EIGENGENES_KEY]
-        progress(f"  {eigengenes.shape[1]} modules")
+        progress(f"  {adata.obsm[bundle.EIGENGENES_KEY].shape[1]} modules")
 
-    mutations = (inputs.clinical.info.get("mutations", []) if inputs.clinical else []) or []
-    covariates = _covariates(adata.obs, config.adjust_for)
-    test_options = {
-        "continuous": config.continuous_test,
-        "binary": config.binary_test,
-        "categorical": config.categorical_test,
-        "covariates": covariates,
+    tests = {
+        "continuous_test": config.continuous_test,
+        "binary_test": config.binary_test,
+        "categorical_test": config.categorical_test,
+        "adjust_for": config.adjust_for,
         "min_n": config.min_n,
     }
-    imaging_frame = adata.obsm[bundle.IMAGING_KEY]
-    types = features["type"].to_dict()
-
     with _stage("module x feature associations", progress):
-        module_assoc = associate(eigengenes, imaging_frame, types, **test_options)
-        map_table = tidy(module_assoc, variable_name="module", q_scope="all")
-        warnings.extend(dict.fromkeys(module_assoc.notes))
-        features = _with_test_columns(features, module_assoc)
+        tl.associate(adata, genes=False, **tests)
 
     with _stage("gene x feature associations", progress):
-        gene_values = pd.DataFrame(
-            np.asarray(adata.X, dtype=np.float64), index=adata.obs_names, columns=adata.var_names
-        )
-        gene_assoc = associate(gene_values, imaging_frame, types, **test_options)
-        _store_gene_level(adata, gene_assoc)
-        del gene_values
+        tl.associate_genes(adata, **tests)
 
     with _stage("mutations x imaging and modules", progress):
-        mutation_imaging, mutation_modules = _mutation_tables(
-            adata.obs, mutations, imaging_frame, types, eigengenes, config.min_n
-        )
+        tl.mutations(adata, min_n=config.min_n)
 
     with _stage("pathway enrichment of modules", progress):
-        gene_sets = enrich.load_gene_sets(config.gene_sets)
-        enrichment = enrich.module_enrichment(
-            adata.var["module"].astype(str),
-            background=list(adata.var_names),
-            gene_sets=gene_sets,
-            min_size=config.min_set_size,
-            max_size=config.max_set_size,
+        tl.enrich(
+            adata,
+            gene_sets=config.gene_sets,
+            min_set_size=config.min_set_size,
+            max_set_size=config.max_set_size,
         )
-        module_table = _module_table(module_result["modules"], enrichment)
 
     with _stage("survival", progress):
-        if bundle.SURVIVAL_TIME in adata.obs and bundle.SURVIVAL_EVENT in adata.obs:
-            survival_table, survival_warnings = survival.survival_table(
-                adata.obs,
-                eigengenes=eigengenes,
-                imaging=imaging_frame,
-                features=features,
-                mutations=mutations,
-                covariates=config.adjust_for,
-            )
-            warnings.extend(survival_warnings)
-        else:
-            survival_table = pd.DataFrame(columns=list(survival.SURVIVAL_COLUMNS))
-            warnings.append("no survival columns: survival analysis skipped")
+        tl.survival(adata, covariates=config.adjust_for)
 
-    adata.uns[bundle.UNS_KEY] = {
-        "format_version": bundle.FORMAT_VERSION,
-        "name": config.name or Path(str(config.expression)).stem,
-        "params": {
-            "dataset": config.name or Path(str(config.expression)).stem,
-            "config": json.dumps(config.to_dict(), sort_keys=True),
-            "preprocess": _jsonable(pp_report),
-            "modules": _jsonable(module_result["params"] | {"power": module_result["power"]}),
-            "mutations": list(mutations),
-        },
-        "provenance": _provenance(config, inputs.hashes, started),
-        "features": _clean_table(features),
-        "modules": _clean_table(module_table),
-        "soft_threshold": _clean_table(module_result["soft_threshold"]),
-        "associations": _clean_table(map_table),
-        "mutation_imaging": _clean_table(mutation_imaging),
-        "mutation_modules": _clean_table(mutation_modules),
-        "enrichment": _clean_table(enrichment),
-        "survival": _clean_table(survival_table),
-        "matching": _clean_table(report.table),
-        "gene_features": list(gene_assoc.p.columns),
-        "gene_n": [int(v) for v in gene_assoc.n.reindex(gene_assoc.p.columns).fillna(0)],
-        "warnings": _replace_ids(list(warnings), pseudonyms),
-    }
+    uns = adata.uns[bundle.UNS_KEY]
+    uns["params"]["dataset"] = uns["name"]
+    uns["params"]["config"] = json.dumps(config.to_dict(), sort_keys=True)
     _trust_checks(adata, config, progress)
-    if pseudonyms:
-        adata.uns[bundle.UNS_KEY]["provenance"]["pseudonymised"] = (
-            "patient IDs are HMAC-SHA256 pseudonyms; the key is not stored"
-        )
+    uns["provenance"] = _provenance(config, uns["provenance"], started)
     return adata
 
 
@@ -531,119 +565,8 @@ def _feature_table(features: pd.DataFrame, imaging: pd.DataFrame) -> pd.DataFram
     return table
 
 
-def _with_test_columns(features: pd.DataFrame, assoc: Associations) -> pd.DataFrame:
-    out = features.copy()
-    out["test"] = assoc.test.reindex(out.index).fillna("").astype(str)
-    out["contrast"] = assoc.contrast.reindex(out.index).fillna("").astype(str)
-    return out
-
-
-def _covariates(obs: pd.DataFrame, names: list[str]) -> pd.DataFrame | None:
-    if not names:
-        return None
-    missing = [n for n in names if n not in obs.columns]
-    if missing:
-        raise InputError(
-            f"clinical: covariate column {missing[0]!r} not found; available: "
-            + ", ".join(map(str, obs.columns[:20]))
-        )
-    return obs[names]
-
-
-def _store_gene_level(adata: ad.AnnData, assoc: Associations) -> None:
-    q = assoc.q("per_feature")
-    for key, frame in (
-        (bundle.GENE_EFFECT, assoc.effect),
-        (bundle.GENE_STATISTIC, assoc.statistic),
-        (bundle.GENE_P, assoc.p),
-        (bundle.GENE_Q, q),
-    ):
-        adata.varm[key] = frame.reindex(index=adata.var_names).to_numpy(dtype=np.float32)
-
-
-def _mutation_tables(
-    obs: pd.DataFrame,
-    mutations: list[str],
-    imaging: pd.DataFrame,
-    types: Mapping[str, str],
-    eigengenes: pd.DataFrame,
-    min_n: int,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from .associate import associate, associate_categorical, bh, tidy
-
-    columns = ["mutation", "feature", "test", "statistic", "effect", "p", "q", "n"]
-    if not mutations:
-        return pd.DataFrame(columns=columns), pd.DataFrame(
-            columns=["mutation", "module", *columns[2:]]
-        )
-    status = obs[mutations]
-    binary = dict.fromkeys(mutations, "binary")
-    numeric = [f for f, t in types.items() if t in ("continuous", "ordinal")]
-    categorical = [f for f, t in types.items() if t in ("binary", "categorical")]
-    parts = []
-    if numeric:
-        numeric_values = imaging[numeric].apply(_as_numeric)
-        assoc = associate(numeric_values, status, binary, min_n=min_n)
-        table = tidy(assoc, variable_name="imaging_feature", q_scope="all")
-        parts.append(table.rename(columns={"feature": "mutation", "imaging_feature": "feature"}))
-    if categorical:
-        table = associate_categorical(status, imaging[categorical])
-        parts.append(table.rename(columns={"left": "mutation", "right": "feature"}))
-    mutation_imaging = (
-        pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-    )
-    if not mutation_imaging.empty:
-        mutation_imaging["q"] = bh(mutation_imaging["p"].to_numpy(dtype=float))
-    mutation_imaging = mutation_imaging.reindex(columns=columns)
-    module_assoc = associate(eigengenes, status, binary, min_n=min_n)
-    mutation_modules = tidy(module_assoc, variable_name="module", q_scope="all").rename(
-        columns={"feature": "mutation"}
-    )
-    return mutation_imaging, mutation_modules[["mutation", "module", *columns[2:]]]
-
-
-def _as_numeric(column: pd.Series) -> pd.Series:
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        codes = column.cat.codes.astype(float)
-        return codes.where(codes >= 0)
-    return pd.to_numeric(column, errors="coerce")
-
-
-def _module_table(modules_table: pd.DataFrame, enrichment: pd.DataFrame) -> pd.DataFrame:
-    table = modules_table.copy()
-    top = {}
-    if not enrichment.empty:
-        best = enrichment.sort_values("p").groupby("module", observed=True).head(1)
-        top = dict(zip(best["module"], best["term"]))
-    table["top_pathway"] = [top.get(m, "") for m in table.index]
-    return table
-
-
-def _clean_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Make a table h5ad-safe: plain str/float/int/bool columns, str index."""
-    out = table.copy()
-    for column in out.columns:
-        values = out[column]
-        if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object:
-            out[column] = values.astype(object).where(values.notna(), "").astype(str)
-    out.index = out.index.astype(str)
-    out.columns = out.columns.astype(str)
-    return out
-
-
-def _jsonable(value: object) -> object:
-    return json.loads(json.dumps(value, default=_json_default))
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
-
-
-def _provenance(config: Config, hashes: dict, started: datetime) -> dict:
+def _provenance(config: Config, recorded: Mapping, started: datetime) -> dict:
+    """Provenance of a run: ``recorded`` (input hashes, pseudonymisation) plus versions."""
     versions = {}
     for package in PACKAGES:
         try:
@@ -651,9 +574,9 @@ def _provenance(config: Config, hashes: dict, started: datetime) -> dict:
         except metadata.PackageNotFoundError:
             versions[package] = "not installed"
     return {
+        **recorded,
         "radmap_version": __version__,
         "format_version": bundle.FORMAT_VERSION,
-        "inputs": json.dumps(hashes, sort_keys=True),
         "packages": versions,
         "python": platform.python_version(),
         "seed": int(config.seed),
@@ -674,30 +597,6 @@ TABLES = (
     "modules",
     "features",
 )
-
-
-def gene_top_hits(adata: ad.AnnData, *, per_feature: int = 50) -> pd.DataFrame:
-    """The strongest genes (smallest p) of every imaging feature, as one tidy table."""
-    uns = adata.uns[bundle.UNS_KEY]
-    features = np.asarray(uns["gene_features"], dtype=object)
-    p = np.asarray(adata.varm[bundle.GENE_P], dtype=np.float64)
-    keep = min(per_feature, p.shape[0])
-    order = np.argsort(np.where(np.isnan(p), np.inf, p), axis=0, kind="stable")[:keep]
-    columns = np.broadcast_to(np.arange(p.shape[1]), order.shape)
-    rows, cols = order.ravel(order="F"), columns.ravel(order="F")
-    table = pd.DataFrame(
-        {
-            "feature": features[cols],
-            "gene": adata.var_names.to_numpy()[rows],
-            "module": adata.var["module"].astype(str).to_numpy()[rows],
-            "statistic": np.asarray(adata.varm[bundle.GENE_STATISTIC])[rows, cols],
-            "effect": np.asarray(adata.varm[bundle.GENE_EFFECT])[rows, cols],
-            "p": p[rows, cols],
-            "q": np.asarray(adata.varm[bundle.GENE_Q])[rows, cols],
-            "n": np.asarray(uns["gene_n"], dtype=int)[cols],
-        }
-    )
-    return table[table["p"].notna()].reset_index(drop=True)
 
 
 def check_output_folder(out: Path) -> None:
@@ -722,7 +621,7 @@ def _write_tables(adata: ad.AnnData, folder: Path) -> None:
         io.atomic_write_text(
             folder / f"{name}.csv", frame.to_csv(index=name in ("modules", "features"))
         )
-    io.atomic_write_text(folder / "gene_top_hits.csv", gene_top_hits(adata).to_csv(index=False))
+    io.atomic_write_text(folder / "gene_top_hits.csv", get.gene_hits(adata).to_csv(index=False))
     io.atomic_write_text(folder / "warnings.txt", "\n".join(uns["warnings"]) + "\n")
 
 

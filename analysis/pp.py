@@ -40,7 +40,7 @@ CONSTANT_VARIANCE = 1e-12
 ZSCORE_TOLERANCE = 0.05
 
 
-def preprocess(
+def preprocess_expression(
     expression: pd.DataFrame,
     *,
     scale: str = "auto",
@@ -73,7 +73,7 @@ def preprocess(
     if scale not in SCALES:
         raise InputError(f"expression scale {scale!r} is not one of {', '.join(SCALES)}")
     if n_top_genes < 1:
-        raise InputError(f"n_top_genes must be at least 1, got {n_top_genes}")
+        raise InputError(f"--n-top-genes must be at least 1, got {n_top_genes}")
     values = _validated_values(expression)
     warnings: list[str] = []
     samples = expression.index.astype(str)
@@ -340,3 +340,52 @@ def _is_zscored(values: np.ndarray) -> bool:
 def _warn(warnings: list[str], message: str) -> None:
     warnings.append(message)
     logger.warning(message)
+
+
+def preprocess(
+    adata: anndata.AnnData,
+    *,
+    scale: str = "auto",
+    n_top_genes: int = 5000,
+    clip_mad: float = 10.0,
+    copy: bool = False,
+) -> anndata.AnnData | None:
+    """Preprocess the expression in ``adata.X`` (patients x genes, as read) in place.
+
+    The steps of :func:`preprocess_expression`: genes without values and constant genes are
+    removed from ``adata``, ``X`` becomes the log-scale float32 matrix, the values as read go
+    to ``layers["input"]`` when anything changed, ``var`` gains ``highly_variable``, ``mean``
+    and ``variance``; the report is stored in ``uns["radmap"]["params"]["preprocess"]`` and
+    the warnings in ``uns["radmap"]["warnings"]``. ``obs``, ``obsm`` and ``uns`` are kept.
+
+    Returns
+    -------
+    The preprocessed copy when ``copy`` is true, else ``None``.
+    """
+    from .tl import record
+
+    if n_top_genes == 0 or n_top_genes is None:
+        n_top_genes = adata.n_vars
+    frame = pd.DataFrame(
+        np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X, dtype=float),
+        index=adata.obs_names,
+        columns=adata.var_names,
+    )
+    result, report, warnings = preprocess_expression(
+        frame, scale=scale, n_top_genes=n_top_genes, clip_mad=clip_mad
+    )
+    target = adata.copy() if copy else adata
+    target._inplace_subset_var(np.asarray(result.var_names))
+    target.X = result.X
+    for column in result.var.columns:
+        target.var[column] = result.var[column].to_numpy()
+    target.layers.pop(INPUT_LAYER, None)
+    if INPUT_LAYER in result.layers:
+        target.layers[INPUT_LAYER] = result.layers[INPUT_LAYER]
+    record(
+        target,
+        "preprocess",
+        {**report, "requested": {"scale": scale, "n_top_genes": n_top_genes, "clip_mad": clip_mad}},
+        warnings,
+    )
+    return target if copy else None

@@ -69,6 +69,119 @@ BINARY_NEGATIVE_FIRST: tuple[tuple[str, str], ...] = (
 "present vs absent" rather than the alphabetical accident."""
 
 
+TCGA_BARCODE = re.compile(
+    r"^(?P<patient>TCGA[-._ ][A-Z0-9]{2}[-._ ][A-Z0-9]{4})"
+    r"(?:[-._ ](?P<type>\d{2})(?P<vial>[A-Z])?(?:[-._ ][-._ A-Z0-9]*)?)?$",
+    re.IGNORECASE,
+)
+"""A TCGA barcode: patient ``TCGA-02-0003``, optionally followed by the sample type (``01``
+primary tumour ... ``09``; ``10``-``19`` normal tissue; ``20``-``29`` controls), the vial
+letter and the portion / analyte / plate / centre parts. Dots, underscores or spaces may
+stand for the dashes and letters may be lower case (as R and spreadsheets write them)."""
+
+TCGA_RULE = (
+    "TCGA barcodes matched by patient (TCGA-XX-XXXX): sample and aliquot barcodes such as "
+    "TCGA-02-0003-01A-01R map to their patient; normal-tissue samples (-10 to -19) and "
+    "controls (-20 to -29) are left out"
+)
+
+
+def tcga_parts(value: object) -> tuple[str, int | None, str] | None:
+    """Patient barcode, sample type code and vial letter of a TCGA barcode, else None.
+
+    Examples
+    --------
+    >>> tcga_parts("tcga.02.0003.01a.01r")
+    ('TCGA-02-0003', 1, 'A')
+    >>> tcga_parts("TCGA-02-0003")
+    ('TCGA-02-0003', None, '')
+    """
+    match = TCGA_BARCODE.match(" ".join(str(value).split()))
+    if match is None:
+        return None
+    patient = re.sub(r"[-._ ]", "-", match["patient"]).upper()
+    kind = int(match["type"]) if match["type"] else None
+    return patient, kind, (match["vial"] or "").upper()
+
+
+@dataclass
+class SampleSelection:
+    """Which rows of a source to keep when several sample barcodes map to one patient.
+
+    Attributes
+    ----------
+    keep
+        Boolean mask over the IDs given.
+    messages
+        What was done, for the user (empty when no TCGA barcode was seen).
+    rule
+        :data:`TCGA_RULE` when TCGA barcodes were matched by patient, else ``""``.
+    """
+
+    keep: np.ndarray
+    messages: list[str] = field(default_factory=list)
+    rule: str = ""
+
+
+def select_tcga_samples(ids: Sequence[object], *, source: str = "") -> SampleSelection:
+    """Keep one tumour sample per TCGA patient; leave out normal-tissue and control samples.
+
+    Non-TCGA IDs are always kept. Among several tumour samples of one patient the primary
+    tumour (``01``) is preferred, then the lowest sample type, then the first vial.
+
+    Parameters
+    ----------
+    ids
+        Raw IDs of one source, in row order.
+    source
+        Name used in the messages.
+
+    Returns
+    -------
+    A :class:`SampleSelection`.
+    """
+    keep = np.ones(len(ids), dtype=bool)
+    parsed = [tcga_parts(i) for i in ids]
+    if not any(parsed):
+        return SampleSelection(keep)
+    prefix = f"{source}: " if source else ""
+    messages: list[str] = []
+    non_tumour = [
+        position for position, p in enumerate(parsed) if p and p[1] is not None and p[1] >= 10
+    ]
+    if non_tumour:
+        keep[non_tumour] = False
+        normal = [str(ids[i]) for i in non_tumour if parsed[i][1] < 20]
+        control = [str(ids[i]) for i in non_tumour if parsed[i][1] >= 20]
+        parts = []
+        if normal:
+            parts.append(f"{len(normal)} normal-tissue samples (e.g. {_examples(normal)})")
+        if control:
+            parts.append(f"{len(control)} control samples (e.g. {_examples(control)})")
+        messages.append(
+            f"{prefix}left out {' and '.join(parts)}: TCGA sample types 10-29 are not tumour"
+        )
+    by_patient: dict[str, list[int]] = {}
+    for position, p in enumerate(parsed):
+        if p and keep[position]:
+            by_patient.setdefault(p[0], []).append(position)
+    repeated = {patient: rows for patient, rows in by_patient.items() if len(rows) > 1}
+    for rows in repeated.values():
+        best = min(rows, key=lambda r: (parsed[r][1] != 1, parsed[r][1] or 0, parsed[r][2], r))
+        keep[[r for r in rows if r != best]] = False
+    if repeated:
+        messages.append(
+            f"{prefix}{len(repeated)} patients have several tumour samples; kept the primary "
+            f"tumour (-01), first vial, of each (e.g. {_examples(repeated)})"
+        )
+    n_samples = sum(1 for p in parsed if p and p[1] is not None)
+    if n_samples:
+        messages.insert(
+            0, f"{prefix}{n_samples} TCGA sample barcodes matched to their patient barcode"
+        )
+    return SampleSelection(keep, messages, TCGA_RULE)
+
+
 def normalise_id(value: object, *, pattern: str | None = None) -> str:
     """Normalise a patient or sample ID so the same patient compares equal across files.
 
@@ -103,6 +216,10 @@ def normalise_id(value: object, *, pattern: str | None = None) -> str:
     if isinstance(value, float | np.floating) and float(value).is_integer():
         value = int(value)
     text = " ".join(str(value).split())
+    if pattern is None:
+        tcga = tcga_parts(text)
+        if tcga is not None:
+            return tcga[0]
     if pattern is not None:
         try:
             match = re.search(pattern, text, flags=re.IGNORECASE)
@@ -207,10 +324,13 @@ def match_samples(
     if len(matched) < min_overlap:
         names = ", ".join(id_sets)
         shown = "; ".join(f"{name}: {_examples(ids)}" for name, ids in id_sets.items())
-        hint = "" if pattern else " or pass an ID pattern"
+        hint = "" if pattern else ", or pass --id-pattern REGEX"
+        if matched:
+            hint += f", or lower --min-overlap (now {min_overlap}) to analyse a small cohort"
         raise InputError(
             f"only {len(matched)} patient IDs are shared by {names} (need at least "
-            f"{min_overlap}); example IDs - {shown}; make the ID formats agree{hint}"
+            f"{min_overlap}); example IDs - {shown}; make the ID formats agree, choose the ID "
+            f"column with --id-column INPUT=COLUMN{hint}"
         )
 
     matched_set = set(matched)
@@ -244,6 +364,55 @@ def match_samples(
     return MatchReport(
         matched=matched, table=table, warnings=warnings, mapping={**mappings, **optional_maps}
     )
+
+
+SANE_MIN_N = 5
+"""Fewest patients per test accepted for ``min_n``: below it a p-value means little."""
+EXPLORATORY_N = 20
+"""Cohorts below this many patients get a warning that results are exploratory."""
+
+
+def check_min_n(min_n: int) -> None:
+    """Refuse a ``--min-n`` below :data:`SANE_MIN_N`."""
+    if min_n < SANE_MIN_N:
+        raise InputError(
+            f"--min-n must be at least {SANE_MIN_N} (a test on fewer patients means little), "
+            f"got {min_n}"
+        )
+
+
+def cohort_size_notes(n_patients: int, min_n: int) -> tuple[list[str], str]:
+    """Warnings about a small cohort, and why the map is empty (``""`` when it is not).
+
+    Parameters
+    ----------
+    n_patients
+        Patients with expression and imaging.
+    min_n
+        Fewest patients a test uses (``--min-n``).
+
+    Returns
+    -------
+    The warnings for the user, and the reason the association map will have no test
+    (for the explorer's empty state).
+    """
+    if n_patients < min_n:
+        reason = (
+            f"only {n_patients} patients have expression and imaging, fewer than --min-n "
+            f"{min_n} (the fewest patients a test uses): no module, gene, mutation or survival "
+            f"test can be run, so the map is empty"
+        )
+        advice = (
+            f"; modules are still built but are unreliable with so few patients. Add patients, "
+            f"or lower --min-n (at least {SANE_MIN_N}) to test anyway"
+        )
+        return [reason + advice], reason
+    if n_patients < EXPLORATORY_N:
+        return [
+            f"only {n_patients} patients have expression and imaging: associations have little "
+            f"power and modules are unstable; treat the map as exploratory"
+        ], ""
+    return [], ""
 
 
 def _text_key(value: object) -> str:

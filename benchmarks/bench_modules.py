@@ -1,7 +1,7 @@
 """Benchmark preprocessing and module detection on a seeded planted cohort.
 
 Generates patients x genes FPKM-like values in which groups of genes follow latent factors
-(planted modules) and the rest is noise, then times :func:`analysis.pp.preprocess` and each
+(planted modules) and the rest is noise, then times :func:`radmap.pp.preprocess` and each
 step of :func:`analysis.modules.find_modules`, and scores the modules against the planted
 truth (adjusted Rand index on the planted genes in the network).
 
@@ -85,7 +85,7 @@ def main() -> None:
     import scanpy  # noqa: F401  (imported once up front: its import is not a module step)
 
     started, cpu = time.perf_counter(), time.process_time()
-    adata, report, _ = pp.preprocess(expression, n_top_genes=args.top_genes)
+    adata, report, _ = pp.preprocess_expression(expression, n_top_genes=args.top_genes)
     print(
         f"preprocess            {time.perf_counter() - started:7.2f} s wall "
         f"{time.process_time() - cpu:7.2f} s CPU   scale={report['scale']}"

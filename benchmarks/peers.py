@@ -248,7 +248,7 @@ class ModuleRun:
 
 def network_matrix(cohort: datasets.SyntheticCohort, *, n_top_genes: int = 5000) -> pd.DataFrame:
     """The preprocessed patients x top-variance-genes matrix ``radmap analyze`` clusters."""
-    adata, _, _ = pp.preprocess(cohort.expression.T, n_top_genes=n_top_genes)
+    adata, _, _ = pp.preprocess_expression(cohort.expression.T, n_top_genes=n_top_genes)
     network = adata[:, adata.var["highly_variable"].to_numpy()]
     return pd.DataFrame(
         np.asarray(network.X, dtype=np.float32), index=network.obs_names, columns=network.var_names
@@ -772,7 +772,7 @@ def association_check(
 
 def expression_values(cohort: datasets.SyntheticCohort) -> pd.DataFrame:
     """Patients x genes float64 log values, as the pipeline's gene x feature stage sees them."""
-    adata, _, _ = pp.preprocess(cohort.expression.T)
+    adata, _, _ = pp.preprocess_expression(cohort.expression.T)
     return pd.DataFrame(
         np.asarray(adata.X, dtype=np.float64), index=adata.obs_names, columns=adata.var_names
     )

@@ -17,3 +17,12 @@ def package_folder(package: str) -> Path:
 def assets_dir() -> Path:
     """Folder of the app's CSS, favicon and static files (``radmap.explorer.assets``)."""
     return package_folder(f"{__name__}.assets")
+
+
+def __getattr__(name: str):
+    """``radmap.explorer.create_app`` / ``run`` without importing Dash up front."""
+    if name in ("create_app", "run", "make_server"):
+        from . import app
+
+        return getattr(app, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

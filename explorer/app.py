@@ -25,6 +25,7 @@ import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dash
 import dash_bootstrap_components as dbc
@@ -38,6 +39,9 @@ from .callbacks.pins import pin_cards
 from .data import BundleData
 from .pages import LAYOUTS, dataset_header, navbar
 from .state import PAGES, ViewState
+
+if TYPE_CHECKING:
+    import anndata
 
 logger = logging.getLogger("radmap")
 
@@ -166,7 +170,7 @@ def shell(data: BundleData, *, base: str = "/") -> html.Div:
         dbc.Container(
             html.Small(
                 [
-                    f"Bundle {data.path.name} · sha256 {data.bundle_id[:12]}… · "
+                    f"Bundle {data.file_name} · sha256 {data.bundle_id[:12]}… · "
                     f"format {data.format_version}",
                 ],
                 className="text-muted",
@@ -179,6 +183,8 @@ def shell(data: BundleData, *, base: str = "/") -> html.Div:
         [
             dcc.Location(id="url", refresh="callback-nav"),
             dcc.Store(id="written-search"),
+            dcc.Store(id="search-update"),
+            dcc.Store(id="filling-defaults", data=False),
             dcc.Store(id="pins-version", data=0),
             dcc.Store(id="pin-draft"),
             navbar(base=base),
@@ -207,8 +213,20 @@ def shell(data: BundleData, *, base: str = "/") -> html.Div:
     )
 
 
+def finish_setup(app: dash.Dash) -> None:
+    """Run Dash's one-time set-up now, before the server accepts any request.
+
+    Dash registers its script libraries on the first request a process serves, and marks
+    itself set up before it has finished; other threads answering at that moment failed
+    with "dash is not a registered library" (a blank first page). Done here, it happens in
+    the gunicorn master before ``--preload`` forks, or in each worker as it loads the app.
+    """
+    with app.server.app_context():
+        app._setup_server()
+
+
 def create_app(
-    bundle_path: str | Path,
+    bundle_path: str | Path | anndata.AnnData,
     *,
     pins_dir: str | Path | None = None,
     cache_dir: str | Path | None = None,
@@ -221,7 +239,8 @@ def create_app(
     Parameters
     ----------
     bundle_path
-        The bundle (``.h5ad``) written by ``radmap analyze``.
+        The bundle (``.h5ad``) written by ``radmap analyze``, or a bundle in memory (the
+        AnnData a notebook built with ``radmap.tl``; it is checked like a loaded bundle).
     pins_dir
         Where pinned hypotheses are kept (one JSON file per bundle); default
         :func:`default_pins_dir`.
@@ -285,13 +304,14 @@ def create_app(
     add_security_headers(app.server, script_hashes=app.csp_hashes())
     app.server.config["RADMAP_BUNDLE_ID"] = data.bundle_id
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    finish_setup(app)
     # SQLite connections must not cross a fork (gunicorn --preload forks after this
     # returns); diskcache reopens them on first use in each process.
     background.close()
     results.close()
     logger.info(
         "explorer ready: %s (%s, %d patients, %d genes, %d features)",
-        data.path.name,
+        data.file_name,
         data.dataset_name,
         data.summary()["n_patients"],
         data.summary()["n_genes"],

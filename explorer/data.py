@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import importlib
 import logging
 import math
@@ -20,11 +21,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 
 from ..analysis import bundle as B
-from ..analysis.io import file_sha256, load_bundle
+from ..analysis.io import file_sha256, load_bundle, validate_bundle
 from ..analysis.validate import InputError
 from .state import Vocabulary
 
@@ -130,6 +132,20 @@ def _as_list(value) -> list:
     return [item.item() if hasattr(item, "item") else item for item in np.asarray(value).ravel()]
 
 
+def memory_bundle_id(adata: ad.AnnData) -> str:
+    """A content key for a bundle held in memory (patients, genes, features, results)."""
+    digest = hashlib.sha256()
+    uns = adata.uns.get(B.UNS_KEY, {})
+    for part in (adata.obs_names, adata.var_names, adata.obsm.get(B.IMAGING_KEY, {}).keys()):
+        digest.update("\x1f".join(map(str, part)).encode())
+    for key in ("associations", "modules"):
+        table = uns.get(key)
+        if isinstance(table, pd.DataFrame):
+            digest.update(pd.util.hash_pandas_object(table, index=True).to_numpy().tobytes())
+    digest.update(np.ascontiguousarray(adata.X[: min(adata.n_obs, 50)]).tobytes())
+    return "memory-" + digest.hexdigest()
+
+
 class BundleData:
     """Read-only view of a radmap bundle with memoised queries.
 
@@ -146,16 +162,24 @@ class BundleData:
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | ad.AnnData,
         *,
         gene_sets: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
         cache_size: int = CACHE_SIZE,
     ):
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise InputError(f"bundle {self.path} not found: run `radmap analyze` to build one")
-        self.bundle_id = file_sha256(self.path)
-        self.adata = load_bundle(self.path)
+        if isinstance(path, ad.AnnData):
+            validate_bundle(path, name="AnnData")
+            self.path = None
+            self.file_name = "bundle in memory"
+            self.bundle_id = memory_bundle_id(path)
+            self.adata = path
+        else:
+            self.path = Path(path)
+            if not self.path.is_file():
+                raise InputError(f"bundle {self.path} not found: run `radmap analyze` to build one")
+            self.file_name = self.path.name
+            self.bundle_id = file_sha256(self.path)
+            self.adata = load_bundle(self.path)
         self._cache: OrderedDict = OrderedDict()
         self._cache_lock = threading.Lock()
         self._cache_size = cache_size
@@ -254,7 +278,7 @@ class BundleData:
                 value = source.get(key)
                 if isinstance(value, str) and value:
                     return value
-        return self.path.stem
+        return self.path.stem if self.path is not None else "radmap study"
 
     def summary(self) -> dict:
         """Dataset name, sizes, format version and bundle id."""
@@ -267,7 +291,7 @@ class BundleData:
             "format_version": self.format_version,
             "bundle_id": self.bundle_id,
             "created": str(self.provenance.get("created", "")),
-            "path": str(self.path),
+            "path": str(self.path or self.file_name),
         }
 
     def null_badge(self) -> str:

@@ -71,13 +71,23 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
         "(first group, else the whole match)",
     )
     opts.add_argument(
+        "--id-column",
+        action="append",
+        metavar="[INPUT=]COLUMN",
+        help="patient ID column of the imaging or clinical table, e.g. "
+        "clinical=bcr_patient_barcode (repeatable; a bare COLUMN applies to both; default: "
+        "the ID-like column whose values match the other sources)",
+    )
+    opts.add_argument(
         "--min-overlap", type=int, help="fewest matched patients to analyse (default 10)"
     )
     opts.add_argument(
         "--derive-survival",
         action="store_true",
         default=None,
-        help="derive survival time/event from TCIA-style date columns",
+        help="derive survival time/event from the TCGA/GDC (vital_status, days to death / "
+        "last contact), cBioPortal (OS_STATUS, OS_MONTHS) or TCIA NSCLC (dates) columns; "
+        "the TCGA and cBioPortal layouts are derived without it",
     )
     opts.add_argument("--survival-time", help="clinical column with survival time (days)")
     opts.add_argument("--survival-event", help="clinical column with the event (1 = death)")
@@ -85,7 +95,18 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
         "--mutation-column",
         dest="mutation_columns",
         action="append",
-        help="clinical mutation status column (repeatable; default: detected by name)",
+        metavar="COLUMN[=NAME]",
+        help="clinical marker column (mutation, methylation, copy number), optionally with "
+        "its short name, e.g. 'mgmt_status=MGMT' (repeatable; default: detected by header "
+        "and values)",
+    )
+    opts.add_argument(
+        "--marker-value",
+        dest="marker_values",
+        action="append",
+        metavar="VALUE=STATE",
+        help="read a marker value radmap does not know, e.g. 'Hypermethylated=mutant' "
+        "(STATE: mutant, wildtype or missing; repeatable)",
     )
     opts.add_argument(
         "--keep-identifiers",
@@ -131,6 +152,11 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
         "--categorical-test",
         choices=["kruskal", "anova"],
         help="test for multi-category features (default kruskal)",
+    )
+    analysis.add_argument(
+        "--min-n",
+        type=int,
+        help="fewest patients a test uses; smaller groups are not tested (default 10, at least 5)",
     )
     analysis.add_argument(
         "--adjust-for",
@@ -255,10 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("bundle", type=Path, help="bundle.h5ad made by `radmap analyze`")
     _serve_options(serve)
     serve.set_defaults(handler=_run_serve)
-    demo = sub.add_parser(
-        "demo", help="build the NSCLC demo bundle if needed and open the explorer on it"
-    )
+    demo = sub.add_parser("demo", help="build a demo bundle if needed and open the explorer on it")
     _serve_options(demo)
+    demo.add_argument(
+        "--dataset",
+        default="nsclc",
+        help="which demo: 'nsclc' (real NSCLC Radiogenomics subset, default) or 'tcga-gbm' "
+        "(a synthetic glioblastoma-like cohort in the TCGA layout, labelled synthetic)",
+    )
     demo.add_argument("--rebuild", action="store_true", help="rebuild the demo bundle")
     demo.add_argument(
         "--no-serve", action="store_true", help="only build the demo bundle and print its path"
@@ -323,7 +353,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 def _run_demo(args: argparse.Namespace) -> int:
     from .analysis.datasets import demo_bundle_path
 
-    path = demo_bundle_path(rebuild=args.rebuild, progress=_progress)
+    path = demo_bundle_path(rebuild=args.rebuild, progress=_progress, dataset=args.dataset)
     if args.no_serve:
         print(path)
         return 0

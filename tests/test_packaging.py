@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +21,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.slow
+
+# Built from a clean copy: a stale build/ folder in the checkout must not hide a missing package.
+UNPACKAGED = (".venv", "build", "dist", "*.egg-info", ".git", "__pycache__", ".pytest_cache",
+              ".ruff_cache", ".hypothesis", "benchmarks", "tests")  # fmt: skip
 
 PROBE = """
 import json, radmap
@@ -45,9 +50,11 @@ print(json.dumps({
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    source = tmp_path_factory.mktemp("source") / "radmap"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*UNPACKAGED))
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(out), str(ROOT)],
+         "--wheel-dir", str(out), str(source)],
         check=True, capture_output=True, cwd=out, timeout=300,
         env={**os.environ, "PIP_NO_INDEX": "1"},
     )  # fmt: skip

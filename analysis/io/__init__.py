@@ -15,17 +15,20 @@ warning. The delimiter is sniffed among tab, comma, semicolon and ``|``: the one
 header into the most fields while keeping the first lines consistent. A header one field
 shorter than the data rows (R's ``write.table`` layout) gets an empty first header cell. Excel
 (``.xlsx``; first sheet) and Parquet are read too. Cells such as ``NA``, ``N/A``, ``null``,
-``NaN``, ``#N/A``, ``Not Collected``, ``Not Assessed``, ``Unknown`` or empty are missing.
-Patient and sample IDs go through :func:`analysis.validate.normalise_id` (stripped, whitespace
-collapsed, upper-cased).
+``NaN``, ``#N/A``, ``Not Collected``, ``Not Assessed``, ``Unknown``, TCGA's ``[Not Available]``
+family, GDC's ``'--`` or empty are missing. Extra header rows under the column names (TCGA
+Biotab: alternative names, ``CDE_ID:`` codes) and cBioPortal's ``#`` metadata lines are left
+out. Patient and sample IDs go through :func:`analysis.validate.normalise_id` (stripped,
+whitespace collapsed, upper-cased, TCGA barcodes reduced to the patient) and
+:func:`analysis.validate.select_tcga_samples` (TCGA normal-tissue samples left out).
 """
 
 from __future__ import annotations
 
 from .aim import radlex_aim_codes, read_aim
-from .bundle_io import load_bundle, save_bundle
-from .clinical import read_clinical
-from .common import MISSING_TOKENS, ReadResult
+from .bundle_io import load_bundle, save_bundle, validate_bundle
+from .clinical import marker_name, read_clinical
+from .common import MISSING_TOKENS, ReadResult, option_pairs
 from .expression import read_expression
 from .features import feature_id
 from .files import atomic_write_bytes, atomic_write_text, file_sha256
@@ -40,10 +43,13 @@ __all__ = [
     "feature_id",
     "file_sha256",
     "load_bundle",
+    "marker_name",
+    "option_pairs",
     "radlex_aim_codes",
     "read_aim",
     "read_clinical",
     "read_expression",
     "read_imaging",
     "save_bundle",
+    "validate_bundle",
 ]

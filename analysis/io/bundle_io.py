@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 
 from ..bundle import (
+    EIGENGENES_KEY,
     FORMAT_VERSION,
+    GENE_STAT_KEYS,
     IMAGING_ENCODING_KEY,
     IMAGING_KEY,
     IMAGING_VALUES_KEY,
@@ -148,4 +150,58 @@ def load_bundle(path: PathLike) -> ad.AnnData:
         )
     adata.uns[UNS_KEY] = _lists(dict(meta))
     _restore_imaging(adata)
+    validate_bundle(adata, name=path.name)
     return adata
+
+
+REQUIRED_TABLES = {
+    "features": ("label", "type", "source"),
+    "modules": ("size", "hub_genes"),
+    "associations": ("module", "feature", "effect", "p", "q", "n"),
+}
+
+
+def validate_bundle(adata: ad.AnnData, *, name: str = "bundle") -> None:
+    """Check the slots the explorer reads; the error names the first missing or malformed one.
+
+    Raises
+    ------
+    InputError
+        ``uns["radmap"]`` without a required table or column, an imaging table that does not
+        match the feature table, missing module labels or eigengenes, or gene-level arrays
+        whose shape does not match the genes and ``gene_features``.
+    """
+    meta = adata.uns.get(UNS_KEY)
+    if not isinstance(meta, Mapping):
+        raise InputError(f'{name}: not a radmap bundle: no uns["{UNS_KEY}"]')
+
+    def bad(slot: str, problem: str) -> InputError:
+        return InputError(f"{name}: {slot} {problem}; re-run `radmap analyze` to rebuild it")
+
+    for key, columns in REQUIRED_TABLES.items():
+        table = meta.get(key)
+        if not isinstance(table, pd.DataFrame):
+            raise bad(f'uns["{UNS_KEY}"]["{key}"]', "is missing or not a table")
+        absent = [c for c in columns if c not in table.columns]
+        if absent:
+            raise bad(f'uns["{UNS_KEY}"]["{key}"]', f"lacks the column {absent[0]!r}")
+    imaging = adata.obsm.get(IMAGING_KEY)
+    if not isinstance(imaging, pd.DataFrame):
+        raise bad(f'obsm["{IMAGING_KEY}"]', "is missing or not a table")
+    unknown = [c for c in imaging.columns if c not in meta["features"].index]
+    if unknown:
+        raise bad(f'obsm["{IMAGING_KEY}"]', f"has feature {unknown[0]!r} not in the feature table")
+    if "module" not in adata.var:
+        raise bad('var["module"]', "is missing")
+    if EIGENGENES_KEY not in adata.obsm:
+        raise bad(f'obsm["{EIGENGENES_KEY}"]', "is missing")
+    gene_features = meta.get("gene_features")
+    if gene_features is not None:
+        shape = (adata.n_vars, len(gene_features))
+        for key in GENE_STAT_KEYS:
+            if key not in adata.varm:
+                raise bad(f'varm["{key}"]', "is missing")
+            if tuple(np.shape(adata.varm[key])) != shape:
+                raise bad(f'varm["{key}"]', f"has shape {np.shape(adata.varm[key])}, not {shape}")
+        if len(meta.get("gene_n", ())) != len(gene_features):
+            raise bad(f'uns["{UNS_KEY}"]["gene_n"]', "does not match gene_features")

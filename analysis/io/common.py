@@ -7,7 +7,7 @@ import csv
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -38,13 +38,26 @@ MISSING_TOKENS = frozenset(
         "NOT ASSESSED",
         "NOT AVAILABLE",
         "NOT RECORDED IN DATABASE",
+        "NOT REPORTED",
+        "'--",
+        "[NOT AVAILABLE]",
+        "[NOT APPLICABLE]",
+        "[UNKNOWN]",
+        "[DISCREPANCY]",
+        "[NOT EVALUATED]",
+        "[NOT REPORTED]",
+        "[NOT ASSESSED]",
+        "[PENDING]",
     }
 )
-"""Cell texts read as missing (compared upper-cased after stripping). ``none`` is not among
-them: it is a real category of several semantic features (e.g. calcification)."""
+"""Cell texts read as missing (compared upper-cased after stripping), including the bracketed
+tokens of TCGA clinical tables (``[Not Available]``, ``[Not Applicable]``, ``[Unknown]``,
+``[Discrepancy]``, ``[Not Evaluated]``) and GDC's ``'--``. ``none`` is not among them: it is
+a real category of several semantic features (e.g. calcification)."""
 
 ID_COLUMN_KEYS = (
     "id",
+    "bcrpatientbarcode",
     "patientid",
     "patient",
     "caseid",
@@ -55,6 +68,10 @@ ID_COLUMN_KEYS = (
     "pid",
     "sampleid",
     "sample",
+    "casesubmitterid",
+    "submitterid",
+    "bcrsamplebarcode",
+    "barcode",
 )
 """Header names (lower case, letters and digits only) recognised as the patient ID column,
 in order of preference; without any the first column is used."""
@@ -96,8 +113,34 @@ KNOWN_DRIVER_GENES = tuple(
         "NTRK3",
         "IDH1",
         "IDH2",
+        "MGMT",
+        "TERT",
+        "ATRX",
+        "CDKN2A",
+        "PTEN",
+        "NF1",
+        "RB1",
+        "H3F3A",
+        "PDGFRA",
+        "CDK4",
+        "MDM2",
+        "MYC",
+        "MYCN",
+        "BRCA1",
+        "BRCA2",
+        "KIT",
+        "FGFR1",
+        "FGFR2",
+        "FGFR3",
+        "APC",
+        "SMAD4",
+        "CTNNB1",
+        "VHL",
+        "ESR1",
+        "PGR",
     ]
 )
+"""Marker gene names recognised in clinical headers (mutation, methylation, copy number)."""
 _MUTATION_HEADER = re.compile(
     r"\b(mutation|mutations|mutational|translocation|fusion|rearrangement)\b", re.IGNORECASE
 )
@@ -121,6 +164,25 @@ _MUTANT_WORDS = frozenset(
         "fusion",
         "present",
         "detected",
+        "methylated",
+        "hypermethylated",
+        "amplified",
+        "amplification",
+        "amp",
+        "gain",
+        "deleted",
+        "deletion",
+        "homdel",
+        "loss",
+        "codeleted",
+        "codel",
+        "altered",
+        "missense",
+        "nonsense",
+        "truncating",
+        "frameshift",
+        "splice",
+        "inframe",
     ]
 )
 _WILDTYPE_WORDS = frozenset(
@@ -140,9 +202,59 @@ _WILDTYPE_WORDS = frozenset(
         "absent",
         "notdetected",
         "normal",
+        "unmethylated",
+        "notmethylated",
+        "nonmethylated",
+        "hypomethylated",
+        "notamplified",
+        "nonamplified",
+        "notdeleted",
+        "nondeleted",
+        "noncodel",
+        "notcodeleted",
+        "noncodeleted",
+        "intact",
+        "unaltered",
+        "notaltered",
     ]
 )
-_EVENT_WORDS = frozenset({"dead", "deceased", "died", "death", "1", "1.0", "yes", "true", "event"})
+_MARKER_WORDS = frozenset(
+    {
+        "mutant",
+        "mutated",
+        "mutation",
+        "wildtype",
+        "wt",
+        "methylated",
+        "unmethylated",
+        "hypermethylated",
+        "amplified",
+        "notamplified",
+        "nonamplified",
+        "deleted",
+        "notdeleted",
+        "codeleted",
+        "noncodel",
+        "codel",
+        "altered",
+        "unaltered",
+        "homdel",
+    }
+)
+"""Status words that make a clinical column a marker by its values alone (with no gene or
+mutation word in its header); Positive / Negative, Yes / No and 1 / 0 need such a header."""
+_PROTEIN_CHANGE = re.compile(
+    r"^(P\.)?[ACDEFGHIKLMNPQRSTVWY*]\d{2,}([ACDEFGHIKLMNPQRSTVWY*]+|FS\*?\d*|DEL|INS\w*|DUP|"
+    r"_?SPLICE|=|X)$"
+)
+"""One protein change call as written by cBioPortal or a pathology report (``R132H``,
+``p.G12D``, ``X125_splice``), upper-cased; the position has two or more digits so that stage
+codes such as ``T1a`` are not taken for one, and the change itself is required (``G12`` is
+not a call)."""
+_NOT_SEQUENCED = frozenset({"ns", "notsequenced", "notprofiled", "notdone", "notperformed"})
+_EVENT_WORDS = frozenset(
+    {"dead", "deceased", "died", "death", "1", "1.0", "yes", "true", "event", "dod"}
+)
 _CENSORED_WORDS = frozenset({"alive", "living", "censored", "0", "0.0", "no", "false"})
 
 _IDENTIFIER_HEADER = re.compile(
@@ -162,6 +274,21 @@ TCIA_SURVIVAL_COLUMNS = {
 }
 """Columns of the TCIA NSCLC Radiogenomics clinical table used by ``derive_survival``."""
 _TCIA_DATE_OF_DEATH = "Date of Death"
+
+TCGA_SURVIVAL_COLUMNS = {
+    "status": ("vital_status",),
+    "death": ("death_days_to", "days_to_death"),
+    "follow_up": (
+        "last_contact_days_to",
+        "days_to_last_followup",
+        "days_to_last_follow_up",
+        "days_to_last_known_alive",
+    ),
+}
+"""TCGA / GDC survival columns (any spelling listed; the first one present is used)."""
+CBIOPORTAL_SURVIVAL_COLUMNS = {"status": ("OS_STATUS",), "months": ("OS_MONTHS",)}
+"""cBioPortal / GDC overall survival columns: status (``1:DECEASED`` / ``0:LIVING``) and months."""
+DAYS_PER_MONTH = 365.25 / 12
 
 _DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+([eE][-+]?\d+)?")
 _DECIMAL_COMMA_HINT = (
@@ -236,3 +363,46 @@ def _reading(name: str) -> Iterator[None]:
         raise InputError(
             f"{name}: could not be read ({_describe(exc)}); check the file format"
         ) from exc
+
+
+def option_pairs(
+    value: object, option: str, *, bare: Callable[[str], tuple[str, str]] | None = None
+) -> dict[str, str]:
+    """A ``KEY=VALUE`` option (repeatable on the command line, or a TOML table) as a dict.
+
+    Parameters
+    ----------
+    value
+        A mapping (from TOML), one string or a list of strings ``KEY=VALUE`` (split at the
+        last ``=``).
+    option
+        The option's name, for the error message.
+    bare
+        What a string without ``=`` means: a function returning its (key, value); None makes
+        it an error.
+
+    Returns
+    -------
+    The pairs, in the order given.
+
+    Raises
+    ------
+    InputError
+        A string without ``=`` when ``bare`` is None, or an empty key or value.
+    """
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    items = value if isinstance(value, list | tuple) else [value]
+    pairs: dict[str, str] = {}
+    flag = "--" + option.replace("_", "-").removesuffix("s")
+    for item in map(str, items):
+        if "=" in item:
+            key, _, text = item.rpartition("=")
+        elif bare is not None:
+            key, text = bare(item)
+        else:
+            raise InputError(f"{flag} {item!r}: expected KEY=VALUE")
+        if not key.strip() or not text.strip():
+            raise InputError(f"{flag} {item!r}: expected KEY=VALUE with both parts given")
+        pairs[key.strip()] = text.strip()
+    return pairs

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..validate import InputError, normalise_id
+from ..validate import InputError, normalise_id, select_tcga_samples
 
 # anndata and h5py (about half a second to import) are imported where h5ad files are read
 # or written, so that a bad table is reported without that wait.
@@ -64,7 +64,7 @@ def _resolve_orientation(rows: Sequence[str], columns: Sequence[str], notes: _No
         return "samples_by_genes"
     notes.warn(
         "cannot tell genes from samples (square table, labels ambiguous); assumed genes in rows "
-        "- pass orientation='samples_by_genes' if that is wrong"
+        "- pass --orientation samples_by_genes if that is wrong"
     )
     return "genes_by_samples"
 
@@ -151,10 +151,19 @@ def _numeric_cells(
 ) -> tuple[list[str], list[str], np.ndarray]:
     """Column labels, row labels and values, checking every cell."""
     header, body = _read_table(path, notes, loaded)
-    row_labels = body.iloc[:, 0].tolist()
-    column_labels = header[1:]
     cells = body.iloc[:, 1:]
     missing, numbers = _parse_cells(cells)
+    text_row = len(body) > 1 and np.isnan(numbers[0]).all() and not missing[0].all()
+    if text_row and (~np.isnan(numbers[1:]) | missing[1:]).mean() > 0.9:
+        # Firehose / TCGA level-3 files: "Composite Element REF  Signal  Signal ..."
+        notes.warn(
+            f"left out a second header row ({_examples(body.iloc[0].unique().tolist(), 3)}) "
+            "under the sample names (TCGA Firehose layout)"
+        )
+        body, cells = body.iloc[1:], cells.iloc[1:]
+        missing, numbers = missing[1:], numbers[1:]
+    row_labels = body.iloc[:, 0].tolist()
+    column_labels = header[1:]
     bad = np.isnan(numbers) & ~missing
     if bad.any():
         i, j = np.argwhere(bad)[0]
@@ -223,7 +232,7 @@ def read_expression(
             f"not {orientation!r}"
         )
     if not 0 <= max_missing <= 1:
-        raise InputError(f"max_missing must be a fraction between 0 and 1, not {max_missing!r}")
+        raise InputError(f"--max-missing must be a fraction between 0 and 1, not {max_missing!r}")
 
     with _reading(path.name):
         _check_file(path)
@@ -234,6 +243,12 @@ def read_expression(
         else:
             samples, genes, matrix, orientation = _expression_from_table(path, orientation, notes)
 
+        selection = select_tcga_samples(list(samples))
+        for message in selection.messages:
+            notes.warn(message)
+        if not selection.keep.all():
+            samples = [s for s, kept in zip(samples, selection.keep) if kept]
+            matrix = matrix[selection.keep]
         sample_ids = [normalise_id(s) for s in samples]
         for position, sample in enumerate(sample_ids):
             if not sample:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,8 @@ from ..validate import (
     check_types,
     infer_feature_type,
     normalise_id,
+    select_tcga_samples,
+    tcga_parts,
 )
 from .common import _DECIMAL_COMMA, _DECIMAL_COMMA_HINT, ID_COLUMN_KEYS, _examples, _Notes
 from .tables import _parse_cells
@@ -105,6 +107,8 @@ def _column_values(
         raise _Dropped(f"single category {present.iloc[0]!r}")
     if drop_free_text and declared is None and _is_free_text(n_distinct, n_present):
         raise _Dropped(f"free text or identifiers ({n_distinct} distinct values)")
+    if drop_free_text and declared is None and _is_prose(present):
+        raise _Dropped(f"prose ({n_distinct} distinct sentences)")
     kind = declared or infer_feature_type(present.rename(name))
     levels = category_levels(present, kind)
     _check_declared(kind, levels, name, notes)
@@ -116,6 +120,21 @@ def _is_free_text(n_distinct: int, n_present: int) -> bool:
     """Text with too many distinct values to be categories: more than max(20, n/2), or a
     different value for each of at least 10 patients."""
     return n_distinct > max(20, n_present / 2) or (n_present >= 10 and n_distinct == n_present)
+
+
+PROSE_MIN_WORDS = 5
+"""Median words per value from which a text column is prose (comments, reports)."""
+PROSE_MIN_DISTINCT = 5
+
+
+def _is_prose(present: pd.Series) -> bool:
+    """Long sentences rather than categories: several distinct values of
+    :data:`PROSE_MIN_WORDS` or more words (median; ``|``-separated lists count per item),
+    such as a radiologist's comments."""
+    if present.nunique() < PROSE_MIN_DISTINCT:
+        return False
+    parts = present.astype(str).str.split("|").explode()  # multi-valued lists are not prose
+    return float(parts.str.split().str.len().median()) >= PROSE_MIN_WORDS
 
 
 def _check_declared(kind: str, levels: list[str], name: str, notes: _Notes) -> None:
@@ -192,7 +211,7 @@ def _build_features(
         )
     by_reason: dict[str, list[str]] = {}
     for name, reason in dropped.items():
-        key = reason.split(" ")[0] if reason.startswith(("single", "free")) else reason
+        key = reason.split(" ")[0] if reason.startswith(("single", "free", "prose")) else reason
         by_reason.setdefault(key, []).append(name)
     labels = {
         "constant": "constant",
@@ -200,6 +219,8 @@ def _build_features(
         "no finite values": "all missing or infinite",
         "single": "a single category",
         "free": "free text or identifiers (too many distinct values)",
+        "prose": "free text (long sentences such as comments; give a type under "
+        "[inputs.feature_types] in the config to keep one)",
     }
     for key, names in by_reason.items():
         notes.warn(f"dropped {len(names)} features that are {labels[key]}: {_examples(names, 10)}")
@@ -207,7 +228,21 @@ def _build_features(
     return frame, _features_table(rows), dropped
 
 
-def _find_id_column(header: list[str], id_column: str | None, name: str) -> int:
+def _find_id_column(
+    header: list[str],
+    id_column: str | None,
+    name: str,
+    body: pd.DataFrame | None = None,
+    match_ids: Collection[str] | None = None,
+    notes: _Notes | None = None,
+) -> int:
+    """Position of the patient ID column.
+
+    ``id_column`` names it. Otherwise the candidates are the columns named like an ID
+    (:data:`ID_COLUMN_KEYS`, in that order of preference), columns of TCGA barcodes and the
+    first column; with ``match_ids`` (the IDs of the other sources) the candidate whose
+    normalised values match most of them wins, and the choice is reported when there was one.
+    """
     if id_column is not None:
         wanted = " ".join(str(id_column).split())
         for position, column in enumerate(header):
@@ -216,20 +251,50 @@ def _find_id_column(header: list[str], id_column: str | None, name: str) -> int:
         for position, column in enumerate(header):
             if column.lower() == wanted.lower():
                 return position
-        raise InputError(f"{name}: no ID column {id_column!r}; columns are {_examples(header, 8)}")
+        raise InputError(
+            f"{name}: no ID column {id_column!r} (--id-column); columns are {_examples(header, 8)}"
+        )
     keys = [re.sub(r"[^a-z0-9]", "", column.lower()) for column in header]
-    for wanted in ID_COLUMN_KEYS:
-        if wanted in keys:
-            return keys.index(wanted)
-    return 0
+    candidates = [keys.index(wanted) for wanted in ID_COLUMN_KEYS if wanted in keys]
+    if body is not None:
+        for position in range(len(header)):
+            values = body.iloc[:20, position]
+            if position not in candidates and values.map(tcga_parts).notna().mean() >= 0.5:
+                candidates.append(position)
+    if 0 not in candidates:
+        candidates.append(0)
+    if match_ids is None or body is None or len(candidates) == 1:
+        return candidates[0]
+    wanted_ids = set(match_ids)
+    scores = {
+        position: len(set(body.iloc[:, position].map(normalise_id)) & wanted_ids)
+        for position in candidates
+    }
+    best = max(candidates, key=lambda position: scores[position])
+    contested = best != candidates[0] or sum(score > 0 for score in scores.values()) > 1
+    if notes is not None and scores[best] and contested:
+        others = ", ".join(f"{header[p]!r}: {scores[p]}" for p in candidates if p != best)
+        notes.warn(
+            f"ID column {header[best]!r} chosen: {scores[best]} of its IDs match the other "
+            f"sources ({others}); pass --id-column to choose another"
+        )
+    return best
 
 
 def _patient_index(raw_ids: pd.Series, column: str, notes: _Notes) -> tuple[pd.Index, np.ndarray]:
-    """Normalised patient IDs and the mask of rows that have one; duplicates raise."""
+    """Normalised patient IDs and the mask of rows kept; duplicates raise.
+
+    Rows without an ID are dropped, and so are TCGA normal-tissue samples and extra tumour
+    samples of one patient (:func:`analysis.validate.select_tcga_samples`).
+    """
     ids = raw_ids.map(normalise_id)
     has_id = (ids != "").to_numpy()
     if not has_id.all():
         notes.warn(f"dropped {int((~has_id).sum())} rows without a patient ID in {column!r}")
+    selection = select_tcga_samples(raw_ids.tolist())
+    for message in selection.messages:
+        notes.warn(message)
+    has_id &= selection.keep
     ids = ids[has_id]
     duplicated = ids[ids.duplicated()]
     if len(duplicated):

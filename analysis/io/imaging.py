@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +26,7 @@ def read_imaging(
     types: Mapping[str, str] | None = None,
     source: str | None = None,
     id_column: str | None = None,
+    match_ids: Collection[str] | None = None,
 ) -> ReadResult:
     """Read a table of imaging features, one row per patient.
 
@@ -53,7 +54,11 @@ def read_imaging(
         the rule above.
     id_column
         The patient ID column; default: a column named like ``ID``, ``Patient ID``, ``Case
-        ID``, ``PatientID``, ``Subject``..., else the first column.
+        ID``, ``PatientID``, ``Subject``, ``bcr_patient_barcode``..., else the first column.
+    match_ids
+        Patient IDs of the other sources (normalised). Without ``id_column``, every candidate
+        ID column (named like an ID, holding TCGA barcodes, or first) is scored by how many
+        of its IDs are among these, the best one is used, and the choice is reported.
 
     Returns
     -------
@@ -76,7 +81,7 @@ def read_imaging(
     with _reading(path.name):
         header, body = _read_table(path, notes)
         _check_unique_header(header, path.name)
-        id_position = _find_id_column(header, id_column, path.name)
+        id_position = _find_id_column(header, id_column, path.name, body, match_ids, notes)
         index, has_id = _patient_index(body.iloc[:, id_position], header[id_position], notes)
         body = body.loc[has_id]
 

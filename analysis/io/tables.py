@@ -306,6 +306,45 @@ def _fast_numeric_table(
     return columns, labels.tolist(), frame.iloc[:, 1:].to_numpy(dtype=float)
 
 
+def _drop_comment_rows(frame: pd.DataFrame, notes: _Notes) -> pd.DataFrame:
+    """Leave out the ``#`` metadata lines cBioPortal puts above the header (two or more)."""
+    first = frame.iloc[:, 0].astype(str)
+    leading = 0
+    while leading < len(first) - 1 and first.iloc[leading].startswith("#"):
+        leading += 1
+    if leading < 2:
+        return frame
+    notes.warn(f"left out {leading} '#' metadata lines above the header (cBioPortal layout)")
+    return frame.iloc[leading:]
+
+
+_MAX_EXTRA_HEADER_ROWS = 3
+
+
+def _drop_extra_header_rows(header: list[str], body: pd.DataFrame, notes: _Notes) -> pd.DataFrame:
+    """Leave out rows under the header that repeat it or hold ``CDE_ID:`` codes.
+
+    TCGA clinical tables (Biotab) have three header lines: the column names, alternative
+    names, and the caDSR data-element IDs (``CDE_ID:2003301``).
+    """
+    extra = 0
+    for position in range(min(_MAX_EXTRA_HEADER_ROWS, len(body) - 1)):
+        cells = [str(c).strip() for c in body.iloc[position].tolist()]
+        filled = [(c, h) for c, h in zip(cells, header) if c]
+        codes = any(c.upper().startswith("CDE_ID") for c in cells)
+        repeats = bool(filled) and sum(c == h for c, h in filled) >= 0.5 * len(filled)
+        if not (codes or repeats):
+            break
+        extra += 1
+    if not extra:
+        return body
+    notes.warn(
+        f"left out {extra} extra header rows under the column names (TCGA clinical layout: "
+        "alternative names, CDE_ID codes)"
+    )
+    return body.iloc[extra:].reset_index(drop=True)
+
+
 def _read_table(
     path: Path, notes: _Notes, loaded: tuple[str, str] | None = None
 ) -> tuple[list[str], pd.DataFrame]:
@@ -319,10 +358,11 @@ def _read_table(
         flat = pd.Series(frame.to_numpy(dtype=object).ravel(), dtype=object).str.strip()
         frame = pd.DataFrame(flat.to_numpy().reshape(frame.shape))
     frame = frame.loc[(frame != "").any(axis=1)]
+    frame = _drop_comment_rows(frame, notes)
     if frame.empty:
         raise InputError(f"{path.name}: file is empty")
     header = [" ".join(h.split()) for h in frame.iloc[0].tolist()]
-    body = frame.iloc[1:].reset_index(drop=True)
+    body = _drop_extra_header_rows(header, frame.iloc[1:].reset_index(drop=True), notes)
     keep = [i for i, h in enumerate(header) if h or (body.iloc[:, i] != "").any()]
     header = [header[i] for i in keep]
     body = body.iloc[:, keep]

@@ -17,7 +17,17 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import plotly.graph_objects as go
-from dash import ALL, MATCH, Input, Output, State, callback_context, set_props
+from dash import (
+    ALL,
+    MATCH,
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback_context,
+    no_update,
+    set_props,
+)
 from dash.exceptions import PreventUpdate
 
 from ..callbacks.common import (
@@ -156,7 +166,7 @@ def provenance(
             "sha256": data.bundle_id,
             "dataset": data.dataset_name,
             "format_version": data.format_version,
-            "file": data.path.name,
+            "file": data.file_name,
         },
         "parameters": state.to_dict() if state is not None else {},
         "view_url": href,
@@ -248,35 +258,58 @@ def register(app, ctx: AppContext) -> None:
         Output("page-content", "children"),
         Output("url-messages", "children"),
         Output("written-search", "data"),
+        Output("filling-defaults", "data", allow_duplicate=True),
         Input("url", "pathname"),
         Input("url", "search"),
         State("written-search", "data"),
+        prevent_initial_call="initial_duplicate",
     )
     def _route(pathname, search, written):
         # The page is rendered again on a new path, or when the query string changed from
         # outside (back / forward, a link), but not after the controls wrote it themselves.
+        # The controls' first write after a render only fills in defaults: it replaces the
+        # history entry instead of pushing one (see _write_state).
         triggered = {item["prop_id"] for item in callback_context.triggered}
         if triggered == {"url.search"} and (search or "") == (written or ""):
             raise PreventUpdate
         layout, messages = route(data, pathname, search, base=base)
-        return layout, messages, search or ""
+        return layout, messages, search or "", True
 
     @app.callback(
-        Output("url", "search"),
-        Output("written-search", "data", allow_duplicate=True),
+        Output("search-update", "data"),
+        Output("filling-defaults", "data"),
         Input(STATE_VALUES, "value"),
         Input(STATE_STORES, "data"),
         State("url", "pathname"),
         State("url", "search"),
-        prevent_initial_call="initial_duplicate",
+        State("filling-defaults", "data"),
+        prevent_initial_call=True,
     )
-    def _write_state(_values, _stores, pathname, search):
+    def _write_state(_values, _stores, pathname, search, filling):
         page = page_from_path(pathname, base=base)
         values = collect_state(callback_context.inputs_list).get(page or "")
         new = write_state(page, values, search)
-        if new is None:
-            raise PreventUpdate
-        return new, new
+        update = no_update if new is None else {"search": new, "replace": bool(filling)}
+        return update, False
+
+    # Cards made with fit=True take the height of the figure they show (set before the
+    # graph draws into them, so plotly draws once at the right size).
+    app.clientside_callback(
+        ClientsideFunction(namespace="radmap", function_name="fitHeight"),
+        Output({"role": "graph-box", "fig": MATCH}, "style"),
+        Input({"role": "graph", "fig": MATCH}, "figure"),
+        State({"role": "graph-box", "fig": MATCH}, "className"),
+    )
+
+    # The browser writes the new query string itself: a page filling in its defaults
+    # replaces the history entry (Back leaves the page), a user's change pushes one.
+    app.clientside_callback(
+        ClientsideFunction(namespace="radmap", function_name="writeSearch"),
+        Output("url", "search"),
+        Output("written-search", "data", allow_duplicate=True),
+        Input("search-update", "data"),
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output("header-q", "children"),

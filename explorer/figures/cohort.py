@@ -14,6 +14,8 @@ from ..figures.style import (
     TEMPLATE,
     empty_figure,
     natural_key,
+    rows_height,
+    short_labels,
 )
 
 MATCHED_COLOR = OKABE_ITO[3]
@@ -142,13 +144,18 @@ def missingness_figure(
             hovertemplate="%{customdata}<br>%{x:.1%} missing<extra></extra>",
         )
     )
-    fig.update_yaxes(type="category", tickvals=shown.index.tolist(), ticktext=labels.tolist())
+    fig.update_yaxes(
+        type="category",
+        tickmode="array",
+        tickvals=shown.index.tolist(),
+        ticktext=short_labels(labels.tolist()),
+    )
     fig.update_xaxes(tickformat=".0%", range=[0, 1])
     fig.update_layout(
         template=TEMPLATE,
         title=full_title,
         xaxis_title="patients without a value",
-        height=int(np.clip(120 + 18 * len(shown), 260, 900)),
+        height=rows_height(len(shown), chrome=130, minimum=260),
     )
     return fig
 

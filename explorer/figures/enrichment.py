@@ -16,6 +16,8 @@ from ..figures.style import (
     TEMPLATE,
     empty_figure,
     figure_from_spec,
+    labelled_categories,
+    rows_height,
 )
 from ..figures.volcano import neg_log10
 
@@ -187,14 +189,15 @@ def gene_association_bar(
         "showlegend": False,
     }
     layout = {
-        "yaxis": {"type": "category", "categoryorder": "array", "categoryarray": labels},
+        "yaxis": {"type": "category", "categoryorder": "array", "categoryarray": labels}
+        | labelled_categories(labels),
         "xaxis": {
             "zeroline": True,
             "zerolinecolor": NEUTRAL_COLOR,
             "zerolinewidth": 1,
             "title": {"text": f"effect (opaque: q < {q_threshold:g})"},
         },
-        "height": int(np.clip(120 + 20 * len(data), 300, 900)),
+        "height": rows_height(len(data), chrome=130),
     }
     if title:
         layout["title"] = {"text": title}

@@ -18,8 +18,10 @@ from ..figures.style import (
     FrozenArray,
     empty_figure,
     figure_from_spec,
+    labelled_categories,
     natural_key,
     order_modules,
+    rows_height,
 )
 
 VALUES = ("effect", "signed_log10_q", "statistic")
@@ -41,7 +43,6 @@ FAMILY_COLUMNS = (
 OTHER_GROUP = "other"
 _MIN_Q = 1e-300
 _OPTIMAL_ORDERING_MAX = 500
-_ROW_PX = 14
 
 
 def _check_columns(table: pd.DataFrame, required: Sequence[str], name: str) -> None:
@@ -331,7 +332,7 @@ def map_heatmap(
     families: bool | Literal["auto"] = "auto",
     family_sources: Sequence[str] | None = ("radiomic",),
     max_rows: int = 150,
-    max_labels: int = 80,
+    max_labels: int | None = None,
     column_title: str = "module",
     title: str | None = None,
 ) -> go.Figure:
@@ -360,7 +361,8 @@ def map_heatmap(
     max_rows
         Row count above which ``families="auto"`` summarises.
     max_labels
-        Row labels are hidden above this many rows (hover still names every row).
+        Row labels are hidden above this many rows (hover still names every row);
+        ``None`` labels every row, and the figure grows to give each row a legible line.
     column_title
         Title of the column axis (``"mutation"`` when reused for mutations).
     title
@@ -471,7 +473,7 @@ def map_heatmap(
     }
     marked = table.loc[_significant(table, q_threshold, min_effect), ["row", "module"]]
     marker_name = f"q < {q_threshold:g}" + (f", |effect| ≥ {min_effect:g}" if min_effect else "")
-    show_labels = len(row_order) <= max_labels
+    show_labels = max_labels is None or len(row_order) <= max_labels
     marks = {
         "type": "scattergl" if len(marked) > 5000 else "scatter",
         "x": marked["module"].tolist(),
@@ -492,7 +494,7 @@ def map_heatmap(
     traces = [_strip_trace(labels, strip, strip_title), cells, marks]
     traces += _strip_legend(strip, strip_title)
 
-    height = 160 + (_ROW_PX if show_labels else 2) * len(row_order)
+    height = rows_height(len(row_order), chrome=170, minimum=380) if show_labels else 380
     row_axis = {
         "type": "category",
         "categoryorder": "array",
@@ -513,10 +515,13 @@ def map_heatmap(
             "categoryorder": "array",
             "categoryarray": module_order,
             "tickangle": -45 if len(module_order) > 8 else 0,
-        },
-        "yaxis": row_axis | {"anchor": "x", "showticklabels": show_labels},
+        }
+        | labelled_categories(module_order),
+        "yaxis": row_axis
+        | {"anchor": "x", "showticklabels": show_labels}
+        | (labelled_categories(labels) if show_labels else {}),
         "yaxis2": row_axis | {"anchor": "x2", "matches": "y", "showticklabels": False},
-        "height": int(np.clip(height, 380, 1400)),
+        "height": int(height),
         "legend": {"x": 1.02, "xanchor": "left", "y": 0.0, "yanchor": "bottom"},
         "meta": {"value": value, "q_threshold": q_threshold, "min_effect": min_effect},
     }

@@ -14,7 +14,9 @@ from ..figures.style import (
     SEQUENTIAL,
     TEMPLATE,
     empty_figure,
+    labelled_categories,
     natural_key,
+    rows_height,
 )
 
 MISSING_LEVEL = "unknown"
@@ -114,8 +116,10 @@ def module_expression_heatmap(
     if cluster_genes:
         frame = frame.iloc[leaf_order(frame.to_numpy(dtype=float))]
     genes = frame.index.astype(str).tolist()
+    height = rows_height(len(genes), chrome=200, minimum=380)
+    strip = min(0.2, 24 / height)
     fig = make_subplots(
-        rows=2, cols=1, shared_xaxes=True, row_heights=[0.05, 0.95], vertical_spacing=0.01
+        rows=2, cols=1, shared_xaxes=True, row_heights=[strip, 1 - strip], vertical_spacing=0.01
     )
     strip_z, strip_options = _strip(values)
     fig.add_trace(
@@ -145,18 +149,11 @@ def module_expression_heatmap(
         row=2,
         col=1,
     )
-    many = len(genes) > 60
     fig.update_xaxes(type="category", showticklabels=False, ticks="", showline=False)
-    fig.update_xaxes(title_text=f"patients ordered by {feature_label}", row=2, col=1)
+    fig.update_xaxes(
+        title_text=f"patients (n = {len(order)}) ordered by {feature_label}", row=2, col=1
+    )
     fig.update_yaxes(type="category", ticks="", showline=False)
-    fig.update_yaxes(
-        autorange="reversed",
-        showticklabels=not many,
-        title_text=f"{len(genes)} genes" if many else None,
-        row=2,
-        col=1,
-    )
-    fig.update_layout(
-        template=TEMPLATE, title=title, height=int(np.clip(160 + 12 * len(genes), 380, 1100))
-    )
+    fig.update_yaxes(autorange="reversed", row=2, col=1, **labelled_categories(genes))
+    fig.update_layout(template=TEMPLATE, title=title, height=height)
     return fig

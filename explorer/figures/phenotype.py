@@ -189,6 +189,6 @@ def phenotype_plot(
         xaxis_title=feature_label,
         yaxis_title=value_label,
         legend={"title": {"text": color}} if color else {},
-        height=420,
+        height=440,
     )
     return fig

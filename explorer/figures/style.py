@@ -291,3 +291,78 @@ def publication_layout(
             layout["title"]["font"].get("size") or 0, round(pt_to_px(PUBLICATION_TITLE_PT), 2)
         )
     return go.Figure(spec)
+
+
+# ----------------------------------------------------------- category labels
+ROW_PX = 17
+"""Screen pixels per labelled row of a category axis (a 13 px label plus air)."""
+MAX_LABEL_CHARS = 34
+_IMAGE_TYPES = (
+    ("log-sigma-", "LoG"),
+    ("wavelet-", "wav-"),
+    ("exponential", "exp"),
+    ("squareroot", "sqrt"),
+    ("logarithm", "log"),
+    ("gradient", "grad"),
+    ("square", "sq"),
+    ("lbp-3D-", "lbp-"),
+    ("lbp-2D", "lbp2D"),
+)
+_CAMEL_WORD = re.compile(r"[A-Z][a-z]+")
+
+
+def abbreviate_label(label: str, max_chars: int = MAX_LABEL_CHARS) -> str:
+    """A short form of a long (radiomic) feature name, at most ``max_chars`` characters.
+
+    Names within the limit are kept. Longer names lose pyradiomics' verbose parts step by
+    step: image types are shortened (``wavelet-LLH`` -> ``wav-LLH``, ``log-sigma-2-0-mm-3D``
+    -> ``LoG2-0-mm-3D``), ``original_`` is dropped, CamelCase words become initials
+    (``LargeDependenceHighGrayLevelEmphasis`` -> ``LDHGLE``), and what is still too long
+    is cut in the middle with "…". The full name belongs in the hover text.
+    """
+    text = str(label)
+    if len(text) <= max_chars:
+        return text
+    for long, short in _IMAGE_TYPES:
+        if text.startswith(long):
+            text = short + text[len(long) :]
+            break
+    text = text.removeprefix("original_").replace("-mm-3D", "")
+    if len(text) > max_chars:
+        head, _, last = text.rpartition("_")
+        words = _CAMEL_WORD.findall(last)
+        if len(words) > 1:
+            last = _CAMEL_WORD.sub(lambda match: match.group(0)[0], last)
+        text = f"{head}_{last}" if head else last
+    if len(text) > max_chars:
+        keep = max_chars - 1
+        text = text[: (keep + 1) // 2] + "…" + text[len(text) - keep // 2 :]
+    return text
+
+
+def short_labels(labels: Sequence[str], max_chars: int = MAX_LABEL_CHARS) -> list[str]:
+    """:func:`abbreviate_label` of each label, keeping the full label where two would clash."""
+    short = [abbreviate_label(label, max_chars) for label in labels]
+    counts: dict[str, int] = {}
+    for text in short:
+        counts[text] = counts.get(text, 0) + 1
+    return [s if counts[s] == 1 else str(full) for s, full in zip(short, labels)]
+
+
+def labelled_categories(categories: Sequence[str], *, max_chars: int = MAX_LABEL_CHARS) -> dict:
+    """Axis settings that label every category (no thinning), with long names shortened.
+
+    The categories stay the full names (hover shows them); only the tick text is short.
+    """
+    categories = [str(c) for c in categories]
+    return {
+        "tickmode": "array",
+        "tickvals": categories,
+        "ticktext": short_labels(categories, max_chars),
+        "automargin": True,
+    }
+
+
+def rows_height(n_rows: int, *, chrome: int = 160, minimum: int = 300) -> int:
+    """Figure height in screen pixels giving each of ``n_rows`` labelled rows :data:`ROW_PX`."""
+    return max(minimum, chrome + ROW_PX * n_rows)

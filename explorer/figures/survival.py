@@ -180,7 +180,7 @@ def km_figure(
             "title": {"text": "At risk"},
         },
         "annotations": annotations,
-        "height": 480,
+        "height": 440,
         "hovermode": "closest",
     }
     if title:

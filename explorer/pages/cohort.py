@@ -18,7 +18,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
         km = figure_card(
             "cohort-km",
             "Kaplan–Meier",
-            height=420,
+            height=440,
             extra=[
                 control(
                     "Group patients by",

@@ -24,6 +24,7 @@ from ..state import Q_CHOICES
 EXPORT_FORMATS = (("SVG", "svg"), ("PDF", "pdf"), ("PNG", "png"))
 EXPORT_WIDTHS = (("Single column", "single"), ("Double column", "double"))
 
+FIT_CLASS = "rm-fit"
 GRAPH_CONFIG = {
     "displaylogo": False,
     "responsive": True,
@@ -43,6 +44,11 @@ def store_id(page: str, key: str) -> dict:
 
 def graph_id(name: str) -> dict:
     return {"role": "graph", "fig": name}
+
+
+def graph_box_id(name: str) -> dict:
+    """Id of the box around a graph; with ``fit=True`` it takes each figure's height."""
+    return {"role": "graph-box", "fig": name}
 
 
 def table_id(name: str) -> dict:
@@ -182,16 +188,30 @@ def figure_card(
     extra: Sequence | None = None,
     footer=None,
     config: dict | None = None,
+    fit: bool = True,
 ) -> dbc.Card:
-    """A card with a title, export controls and a graph (``{"role": "graph", "fig": name}``)."""
+    """A card with a title, export controls and a graph (``{"role": "graph", "fig": name}``).
+
+    ``height`` is the graph's height in pixels; ``None`` leaves it to a callback that sets
+    the style of ``{name}-box`` (with ``fit=False``); ``fit=True`` (default) makes the card
+    take the height of each figure it shows (figures sized to their rows), starting at
+    ``height``, so plotly draws each figure once, at its own size.
+    """
     graph = dcc.Graph(
         id=graph_id(name),
         config=GRAPH_CONFIG | (config or {}),
-        style={"height": height if height else "100%"},
+        style={"height": "100%" if fit or not height else height},
         className="rm-graph",
     )
     # The box around the graph takes the height a callback computes (``{name}-box``).
-    box = html.Div(graph, id=f"{name}-box", style={"height": height} if height else None)
+    inner = {"height": "100%"} if fit else {"height": height} if height else None
+    box = html.Div(graph, id=f"{name}-box", style=inner)
+    box = html.Div(
+        box,
+        id=graph_box_id(name),
+        className=FIT_CLASS if fit else None,
+        style={"height": height} if fit else None,
+    )
     body = [*(extra or []), dcc.Loading(box, type="default", delay_show=300)]
     if footer is not None:
         body.append(footer)

@@ -106,7 +106,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                                                 figure_card(
                                                     "gene-phenotype",
                                                     "Expression by imaging feature",
-                                                    height=380,
+                                                    height=440,
                                                     extra=phenotype_controls,
                                                 ),
                                                 lg=6,
@@ -115,7 +115,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                                                 figure_card(
                                                     "gene-km",
                                                     "Survival by expression (median split)",
-                                                    height=380,
+                                                    height=440,
                                                 ),
                                                 lg=6,
                                             ),

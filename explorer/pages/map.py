@@ -110,7 +110,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                         figure_card(
                             "map-phenotype",
                             "Eigengene by imaging feature",
-                            height=380,
+                            height=440,
                             extra=[
                                 control(
                                     "Colour points by",
@@ -162,7 +162,10 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                             _null_badge(data),
                             html.Div(id="map-note"),
                             figure_card(
-                                "map-heatmap", "Module x feature associations", height=None
+                                "map-heatmap",
+                                "Module x feature associations",
+                                height=None,
+                                fit=False,
                             ),
                             drill,
                         ],

@@ -152,7 +152,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                     dbc.Col(
                         [
                             html.Div(id="volcano-note"),
-                            figure_card("volcano", "Gene associations", height=520),
+                            figure_card("volcano", "Gene associations", height=480),
                         ],
                         lg=9,
                     ),

@@ -11,7 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from radmap.analysis import io as rio
-from radmap.analysis.bundle import FORMAT_VERSION, IMAGING_KEY, MUTANT, UNS_KEY, WILDTYPE
+from radmap.analysis.bundle import (
+    FORMAT_VERSION,
+    GENE_STAT_KEYS,
+    IMAGING_KEY,
+    MUTANT,
+    UNS_KEY,
+    WILDTYPE,
+)
 from radmap.analysis.io import (
     ReadResult,
     atomic_write_bytes,
@@ -755,7 +762,7 @@ def test_read_clinical_explicit_mutation_columns(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"derive_survival": True}, "derive_survival needs the TCIA columns"),
+        ({"derive_survival": True}, "the TCIA columns .* are not found"),
         ({"survival_time": "os_days"}, "must be given together"),
         ({"survival_time": "os", "survival_event": "vital"}, "no survival time column 'os'"),
         ({"covariates": ["bmi"]}, "no covariate column 'bmi'"),
@@ -818,14 +825,37 @@ def _bundle(version: str = FORMAT_VERSION) -> ad.AnnData:
         },
         index=adata.obs_names,
     )
+    names = list(adata.obsm[IMAGING_KEY].columns)
     features = pd.DataFrame(
-        {"label": ["a", "b"], "type": ["binary", "continuous"], "n": [4, 3]}, index=["a", "b"]
+        {
+            "label": names,
+            "type": ["binary", "ordinal", "continuous"],
+            "source": ["semantic", "semantic", "radiomic"],
+            "n": [3, 4, 3],
+        },
+        index=names,
     )
+    adata.var["module"] = pd.Categorical(["M1", "M1", "unassigned"])
+    adata.obsm["eigengenes"] = pd.DataFrame({"M1": rng.normal(size=4)}, index=adata.obs_names)
+    for key in GENE_STAT_KEYS:
+        adata.varm[key] = rng.uniform(size=(3, 2)).astype(np.float32)
     adata.uns[UNS_KEY] = {
         "format_version": version,
         "params": {"seed": 0, "modules": {"power": 6}},
         "features": features,
-        "gene_features": ["a", "b"],
+        "modules": pd.DataFrame({"size": [2], "hub_genes": ["TP53|EGFR"]}, index=["M1"]),
+        "associations": pd.DataFrame(
+            {
+                "module": ["M1"] * 3,
+                "feature": names,
+                "effect": [0.1, 0.2, 0.3],
+                "p": [0.5, 0.01, 0.2],
+                "q": [0.5, 0.03, 0.3],
+                "n": [3, 4, 3],
+            }
+        ),  # fmt: skip
+        "gene_features": ["severity", "original_shape_Elongation"],
+        "gene_n": [4, 3],
         "warnings": ["one", "two"],
     }
     return adata
@@ -843,7 +873,8 @@ def test_bundle_round_trip(tmp_path):
     assert list(loaded.obs["EGFR"].cat.categories) == [WILDTYPE, MUTANT]
     meta = loaded.uns[UNS_KEY]
     pd.testing.assert_frame_equal(meta["features"], adata.uns[UNS_KEY]["features"])
-    assert meta["gene_features"] == ["a", "b"] and meta["warnings"] == ["one", "two"]
+    assert meta["gene_features"] == ["severity", "original_shape_Elongation"]
+    assert meta["warnings"] == ["one", "two"]
     assert meta["params"]["modules"]["power"] == 6
     np.testing.assert_array_equal(loaded.X, adata.X)
 

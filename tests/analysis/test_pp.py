@@ -40,7 +40,7 @@ def counts_values(seed: int = 0) -> np.ndarray:
 
 def test_counts_detected_and_normalised():
     counts = counts_values()
-    adata, report, _ = pp.preprocess(frame(counts))
+    adata, report, _ = pp.preprocess_expression(frame(counts))
     assert report["scale"] == "counts"
     assert report["scale_was"] == "inferred"
     totals = counts.sum(axis=1, keepdims=True)
@@ -51,7 +51,7 @@ def test_counts_detected_and_normalised():
 
 def test_fpkm_detected_and_log2_transformed():
     fpkm = np.exp2(log_values()) - 1
-    adata, report, _ = pp.preprocess(frame(fpkm))
+    adata, report, _ = pp.preprocess_expression(frame(fpkm))
     assert report["scale"] == "fpkm"
     np.testing.assert_allclose(adata.X, np.log2(fpkm + 1), rtol=1e-5)
     assert adata.X.dtype == np.float32
@@ -59,7 +59,7 @@ def test_fpkm_detected_and_log2_transformed():
 
 def test_log_detected_and_unchanged():
     values = log_values()
-    adata, report, warnings = pp.preprocess(frame(values))
+    adata, report, warnings = pp.preprocess_expression(frame(values))
     assert report["scale"] == "log"
     np.testing.assert_allclose(adata.X, values, rtol=1e-6)
     assert INPUT_LAYER not in adata.layers
@@ -73,14 +73,14 @@ def test_zscore_detected_even_with_missing_values():
     z[3, 4] = np.nan
     z[7, 9] = np.nan
     assert pp.infer_scale(z) == "zscore"
-    adata, report, _ = pp.preprocess(frame(z))
+    adata, report, _ = pp.preprocess_expression(frame(z))
     assert report["scale"] == "zscore"
     assert report["n_imputed"] == 2
 
 
 def test_declared_scale_is_used():
     values = log_values()
-    _, report, _ = pp.preprocess(frame(values), scale="tpm")
+    _, report, _ = pp.preprocess_expression(frame(values), scale="tpm")
     assert report["scale"] == "tpm"
     assert report["scale_was"] == "declared"
 
@@ -109,7 +109,7 @@ def test_missing_values_imputed_with_gene_median():
     values = log_values()
     values[[2, 5], 3] = np.nan
     values[0, 7] = np.nan
-    adata, report, warnings = pp.preprocess(frame(values))
+    adata, report, warnings = pp.preprocess_expression(frame(values))
     assert report["n_imputed"] == 3
     expected = np.nanmedian(values[:, 3])
     np.testing.assert_allclose(adata.X[[2, 5], 3], expected, rtol=1e-6)
@@ -121,7 +121,7 @@ def test_missing_values_imputed_with_gene_median():
 def test_planted_outlier_is_clipped_to_the_mad_bound():
     values = log_values()
     values[4, 6] = 1e7  # a corrupt value, as in the real demo data
-    adata, report, warnings = pp.preprocess(frame(values), clip_mad=10)
+    adata, report, warnings = pp.preprocess_expression(frame(values), clip_mad=10)
     assert report["scale"] == "log"  # the outlier does not make the data look linear
     assert report["n_clipped_values"] == 1
     assert report["n_clipped_genes"] == 1
@@ -139,7 +139,7 @@ def test_outlier_in_zscored_gene_is_clipped():
     values = log_values()
     values[4, 6] = 1e7
     z = (values - values.mean(axis=0)) / values.std(axis=0, ddof=1)
-    adata, report, _ = pp.preprocess(frame(z))
+    adata, report, _ = pp.preprocess_expression(frame(z))
     assert report["scale"] == "zscore"
     assert report["n_clipped_values"] == 1
     assert adata.X[4, 6] < z[4, 6] / 2
@@ -148,7 +148,7 @@ def test_outlier_in_zscored_gene_is_clipped():
 def test_clipping_off():
     values = log_values()
     values[0, 0] = 1e4
-    adata, report, _ = pp.preprocess(frame(values), scale="log", clip_mad=0)
+    adata, report, _ = pp.preprocess_expression(frame(values), scale="log", clip_mad=0)
     assert report["n_clipped_values"] == 0
     assert adata.X[0, 0] == pytest.approx(1e4)
 
@@ -158,7 +158,7 @@ def test_zero_mad_gene_uses_mean_absolute_deviation():
     column = np.full(40, 5.0)
     column[:3] = [5.5, 4.5, 300.0]  # MAD is 0: most values equal the median
     values[:, 2] = column
-    adata, report, _ = pp.preprocess(frame(values), scale="log", clip_mad=10)
+    adata, report, _ = pp.preprocess_expression(frame(values), scale="log", clip_mad=10)
     spread = 1.2533 * np.mean(np.abs(column - 5.0))
     expected = np.clip(column, 5.0 - 10 * spread, 5.0 + 10 * spread)
     np.testing.assert_allclose(adata.X[:, 2], expected, rtol=1e-6)
@@ -170,7 +170,7 @@ def test_zero_mad_gene_uses_mean_absolute_deviation():
 def test_constant_gene_dropped():
     values = log_values()
     values[:, 5] = 3.0
-    adata, report, warnings = pp.preprocess(frame(values))
+    adata, report, warnings = pp.preprocess_expression(frame(values))
     assert report["n_constant_dropped"] == 1
     assert report["n_genes_in"] == 30
     assert report["n_genes"] == 29
@@ -181,7 +181,7 @@ def test_constant_gene_dropped():
 def test_gene_without_values_dropped():
     values = log_values()
     values[:, 8] = np.nan
-    adata, report, _ = pp.preprocess(frame(values))
+    adata, report, _ = pp.preprocess_expression(frame(values))
     assert report["n_empty_dropped"] == 1
     assert "G08" not in adata.var_names
     assert report["n_imputed"] == 0
@@ -193,7 +193,7 @@ def test_gene_without_values_dropped():
 
 def test_hvg_are_the_highest_variance_genes():
     values = log_values()
-    adata, report, _ = pp.preprocess(frame(values), n_top_genes=7)
+    adata, report, _ = pp.preprocess_expression(frame(values), n_top_genes=7)
     variance = values.var(axis=0, ddof=1)
     expected = set(np.array(adata.var_names)[np.argsort(-variance)[:7]])
     assert set(adata.var_names[adata.var["highly_variable"]]) == expected
@@ -203,7 +203,7 @@ def test_hvg_are_the_highest_variance_genes():
 
 
 def test_hvg_keeps_all_genes_when_fewer_than_requested():
-    adata, report, _ = pp.preprocess(frame(log_values()), n_top_genes=5000)
+    adata, report, _ = pp.preprocess_expression(frame(log_values()), n_top_genes=5000)
     assert adata.var["highly_variable"].all()
     assert report["n_top_genes"] == 30
 
@@ -219,40 +219,40 @@ def test_top_variance_mask_breaks_ties_by_position():
 
 def test_bad_scale_rejected():
     with pytest.raises(InputError, match="scale"):
-        pp.preprocess(frame(log_values()), scale="rpkm-ish")
+        pp.preprocess_expression(frame(log_values()), scale="rpkm-ish")
 
 
 def test_negative_counts_rejected():
     values = log_values()
     values[0, 0] = -1
     with pytest.raises(InputError, match="negative"):
-        pp.preprocess(frame(values), scale="counts")
+        pp.preprocess_expression(frame(values), scale="counts")
 
 
 def test_sample_without_counts_rejected():
     counts = counts_values()
     counts[4] = 0
     with pytest.raises(InputError, match="S04"):
-        pp.preprocess(frame(counts), scale="counts")
+        pp.preprocess_expression(frame(counts), scale="counts")
 
 
 def test_duplicated_genes_rejected():
     data = frame(log_values())
     data.columns = ["G00"] * 2 + list(data.columns[2:])
     with pytest.raises(InputError, match="G00"):
-        pp.preprocess(data)
+        pp.preprocess_expression(data)
 
 
 def test_non_numeric_rejected():
     data = frame(log_values()).astype(object)
     data.iloc[0, 3] = "high"
     with pytest.raises(InputError, match="G03"):
-        pp.preprocess(data)
+        pp.preprocess_expression(data)
 
 
 def test_too_few_samples_rejected():
     with pytest.raises(InputError, match="samples"):
-        pp.preprocess(frame(log_values(n_samples=2)))
+        pp.preprocess_expression(frame(log_values(n_samples=2)))
 
 
 def test_column_nanmedian_matches_numpy():

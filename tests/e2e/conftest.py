@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from radmap.analysis.io import save_bundle
 
 from tests.explorer.conftest import make_toy_adata, toy_gene_sets
 
@@ -51,7 +52,7 @@ def e2e_root(tmp_path_factory) -> Path:
 def toy_bundle(e2e_root) -> tuple[Path, dict]:
     adata = make_toy_adata()
     bundle = e2e_root / "toy.h5ad"
-    adata.write_h5ad(bundle)
+    save_bundle(adata, bundle)
     return bundle, toy_gene_sets(adata)
 
 
@@ -172,3 +173,19 @@ def pytest_runtest_makereport(item, call):
         driver.save_screenshot(str(folder / f"{item.name}.png"))
         (folder / f"{item.name}.html").write_text(driver.page_source)
         report.sections.append(("e2e", f"screenshot and HTML in {folder}"))
+
+
+@pytest.fixture(scope="session")
+def wide_server(e2e_root):
+    """Base URL of the explorer on a toy bundle with 120 radiomic features (long names)."""
+    from radmap.explorer.app import create_app
+
+    adata = make_toy_adata(n_radiomic=120, seed=1)
+    root = e2e_root / "wide"
+    root.mkdir()
+    bundle = root / "wide.h5ad"
+    adata.write_h5ad(bundle)
+    app = create_app(
+        bundle, pins_dir=root / "pins", cache_dir=root / "cache", gene_sets=toy_gene_sets(adata)
+    )
+    yield from serve(app)

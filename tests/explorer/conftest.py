@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from radmap.analysis import bundle as B
+from radmap.analysis.io import load_bundle, save_bundle
 from radmap.analysis.survival import SURVIVAL_COLUMNS
 from scipy import stats
 
@@ -503,10 +504,8 @@ def toy_gene_sets(adata: ad.AnnData) -> dict[str, dict[str, list[str]]]:
 
 
 def write_toy_bundle(path: Path, **kwargs) -> Path:
-    """Write :func:`make_toy_adata` to ``path`` (``.h5ad``) and return the path."""
-    path = Path(path)
-    make_toy_adata(**kwargs).write_h5ad(path)
-    return path
+    """Write :func:`make_toy_adata` to ``path`` with the one bundle writer; return the path."""
+    return save_bundle(make_toy_adata(**kwargs), Path(path))
 
 
 @pytest.fixture(scope="session")
@@ -516,7 +515,7 @@ def toy_bundle_path(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def toy_adata(toy_bundle_path) -> ad.AnnData:
-    return ad.read_h5ad(toy_bundle_path)
+    return load_bundle(toy_bundle_path)
 
 
 @pytest.fixture(scope="session")

@@ -179,14 +179,18 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float) -> float:
 
 
 def gunicorn_command(
-    port: int, *, workers: int = 2, timeout: int = 120, preload: bool = True
+    port: int, *, workers: int = 2, timeout: int = 120, preload: bool = True, threads: int = 1
 ) -> list[str]:
-    """The documented gunicorn command line, on 127.0.0.1:``port``."""
+    """The documented gunicorn command line, on 127.0.0.1:``port``.
+
+    ``threads > 1`` uses gunicorn's threaded workers (``gthread``), as ``radmap serve`` does.
+    """
     return [
         sys.executable,
         "-m",
         "gunicorn",
         *(["--preload"] if preload else []),
+        *(["-k", "gthread", "--threads", str(threads)] if threads > 1 else []),
         "-w",
         str(workers),
         "-b",

@@ -1,0 +1,27 @@
+/* radmap explorer: small browser-side callbacks (served from /assets, no inline script). */
+window.dash_clientside = Object.assign({}, window.dash_clientside, {
+  radmap: {
+    /* Write a new query string into the URL. `replace` (a page filling in its defaults)
+       rewrites the current history entry first, so dcc.Location sees no change to push
+       and Back leaves the page; otherwise dcc.Location pushes a new entry. */
+    writeSearch: function (update) {
+      const noUpdate = window.dash_clientside.no_update;
+      if (!update || typeof update.search !== "string") {
+        return [noUpdate, noUpdate];
+      }
+      if (update.replace) {
+        const url = window.location.pathname + update.search + window.location.hash;
+        window.history.replaceState(window.history.state, "", url);
+      }
+      return [update.search, update.search];
+    },
+    /* The style of a graph's box: the figure's own height when the card is made to fit. */
+    fitHeight: function (figure, className) {
+      const height = figure && figure.layout && figure.layout.height;
+      if (!className || className.indexOf("rm-fit") < 0 || !height) {
+        return window.dash_clientside.no_update;
+      }
+      return {height: height + "px"};
+    },
+  },
+});

@@ -504,11 +504,11 @@ def _check_trust_options(config: Config) -> None:
 
 def _trust_checks(adata: ad.AnnData, config: Config, progress: Progress) -> None:
     """Permutation null, size check, leave-one-out influence and (when asked) bootstrap
-    stability of the module map, recorded in the bundle (:mod:`.trust`, :mod:`.stability`)."""
-    from . import stability, trust
+    stability of the module map: :func:`radmap.tl.trust` and :func:`radmap.tl.stability`."""
+    from . import tl
 
     with _stage("trust checks (permutation null, tumour size, one patient)", progress):
-        warnings = trust.add_trust_checks(
+        tl.trust(
             adata,
             n_permutations=config.permutations,
             size_feature=config.size_feature,
@@ -516,12 +516,11 @@ def _trust_checks(adata: ad.AnnData, config: Config, progress: Progress) -> None
             scheduler=config.scheduler,
             n_workers=config.workers,
         )
-        adata.uns[bundle.UNS_KEY]["warnings"].extend(warnings)
         if "null" in adata.uns[bundle.UNS_KEY]:
             progress(f"  {adata.uns[bundle.UNS_KEY]['null']['badge']}")
     if config.bootstraps > 0:
         with _stage(f"bootstrap stability ({config.bootstraps} resamples)", progress):
-            stability.add_stability(
+            tl.stability(
                 adata,
                 n_bootstraps=config.bootstraps,
                 seed=config.seed,

@@ -70,3 +70,21 @@ def test_bad_trust_options_fail_before_any_work(files):
     ):
         with pytest.raises(InputError, match=message):
             build_bundle(_config(paths, **options), progress=lambda m: None)
+
+
+def test_notebook_tools_trust_and_stability(files):
+    import radmap
+
+    _, paths = files
+    adata = build_bundle(_config(paths, permutations=0), progress=lambda message: None)
+    assert "null" not in adata.uns["radmap"]
+    checked = radmap.tl.trust(adata, n_permutations=30, seed=2, copy=True)
+    assert "null" not in adata.uns["radmap"]  # copy=True leaves the input alone
+    uns = checked.uns["radmap"]
+    assert uns["null"]["n_permutations"] == 30 and uns["params"]["trust"]["seed"] == 2
+    assert "perm_p" in uns["associations"] and "flags" in uns["associations"]
+    assert radmap.tl.stability(checked, n_bootstraps=2, scheduler="serial") is None
+    assert uns["stability"]["n_bootstraps"] == 2
+    bare = radmap.read(expression=paths["expression"], imaging=[paths["imaging"]])
+    with pytest.raises(InputError, match="radmap.tl.modules"):
+        radmap.tl.trust(bare)

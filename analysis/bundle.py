@@ -48,11 +48,20 @@ Layout
       "" for numeric), ``contrast`` (for binary: ``"B vs A"`` meaning positive effect = B
       higher), ``test``, ``n`` (patients with a value).
     - ``modules``: index = module name; ``size``, ``hub_genes`` (``|``-joined, best first),
-      ``variance_explained``, ``top_pathway``.
+      ``variance_explained``, ``top_pathway``; with :func:`radmap.tl.stability` also
+      ``jaccard_median`` / ``jaccard_min`` / ``jaccard_max`` / ``jaccard_background``.
     - ``soft_threshold``: the scale-free fit table (``power``, ``sft_r2``, ``slope``,
       ``mean_k``), with ``params["modules"]["power"]`` the chosen power.
     - ``associations``: module x feature, columns ``module``, ``feature``, ``test``,
-      ``statistic``, ``effect``, ``p``, ``q`` (BH over the whole map), ``n``.
+      ``statistic``, ``effect``, ``p``, ``q`` (BH over the whole map), ``n``; after the
+      trust checks (:func:`radmap.tl.trust`) also ``perm_p`` / ``perm_q`` (permutation
+      null), ``q_size_adjusted`` / ``size_surrogate`` (tumour size partialled out),
+      ``influence`` / ``influential_patient`` / ``p_without`` / ``one_patient``
+      (leave-one-out), ``flags`` (``|``-joined ``size surrogate``, ``driven by one
+      patient``) and, with :func:`radmap.tl.stability`, ``stability`` (fraction of
+      bootstrap resamples passing with the same sign).
+    - ``null``, ``size_check``, ``influence``, ``stability``: dicts summarising each trust
+      check (``null["badge"]``: "13 links at q < 0.05; 0.4 expected by chance ...").
     - ``mutation_imaging``: ``mutation``, ``feature``, ``test``, ``statistic``, ``effect``,
       ``p``, ``q``, ``n``.
     - ``mutation_modules``: ``mutation``, ``module``, same statistics columns.

@@ -115,6 +115,7 @@ class Config:
     # trust checks
     permutations: int = 1000
     size_feature: str | None = None
+    acquisition_covariates: list[str] = field(default_factory=list)
     bootstraps: int = 0
     scheduler: str = "auto"
     workers: int = 2
@@ -166,7 +167,13 @@ class Config:
                 value = io.option_pairs(value, key, bare=bare)
                 if key == "id_column":
                     value = _id_columns(value)
-            elif key in ("covariates", "adjust_for", "gene_sets", "mutation_columns"):
+            elif key in (
+                "covariates",
+                "adjust_for",
+                "gene_sets",
+                "mutation_columns",
+                "acquisition_covariates",
+            ):
                 value = [str(v) for v in _as_list(value)]
                 if key == "gene_sets":
                     from . import enrich
@@ -512,6 +519,7 @@ def _trust_checks(adata: ad.AnnData, config: Config, progress: Progress) -> None
             adata,
             n_permutations=config.permutations,
             size_feature=config.size_feature,
+            acquisition=config.acquisition_covariates,
             seed=config.seed,
             scheduler=config.scheduler,
             n_workers=config.workers,

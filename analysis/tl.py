@@ -514,12 +514,14 @@ def trust(
     n_permutations: int = 1000,
     alpha: float = 0.05,
     size_feature: str | None = None,
+    acquisition: Sequence[str] = (),
     seed: int = 0,
     scheduler: str | None = "auto",
     n_workers: int = 2,
     copy: bool = False,
 ) -> ad.AnnData | None:
-    """Permutation null, tumour-size check and leave-one-out influence of the module map.
+    """Permutation null, tumour-size check and leave-one-out influence of the module map
+    (and the acquisition check when ``acquisition`` names covariates).
 
     Adds ``perm_p``, ``perm_q``, ``q_size_adjusted``, ``size_surrogate``, ``influence``,
     ``influential_patient``, ``p_without``, ``one_patient`` and ``flags`` to
@@ -536,6 +538,7 @@ def trust(
         n_permutations=n_permutations,
         alpha=alpha,
         size_feature=size_feature,
+        acquisition=list(acquisition),
         seed=seed,
         scheduler=scheduler,
         n_workers=n_workers,
@@ -546,6 +549,7 @@ def trust(
         "n_permutations": n_permutations,
         "alpha": alpha,
         "size_feature": size_feature,
+        "acquisition": [str(a) for a in acquisition],
         "seed": seed,
     }
     record(adata, "trust", params, warnings)

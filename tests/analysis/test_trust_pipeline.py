@@ -84,6 +84,11 @@ def test_notebook_tools_trust_and_stability(files):
     assert uns["null"]["n_permutations"] == 30 and uns["params"]["trust"]["seed"] == 2
     assert "perm_p" in uns["associations"] and "flags" in uns["associations"]
     assert radmap.tl.stability(checked, n_bootstraps=2, scheduler="serial") is None
+    radmap.tl.trust(checked, n_permutations=0, acquisition=["nodule_shape"])
+    assert uns["acquisition_check"]["covariates"] == "nodule_shape"
+    assert "acquisition_confounded" in uns["associations"]
+    with pytest.raises(InputError, match="acquisition covariate 'scanner'"):
+        radmap.tl.trust(checked, n_permutations=0, acquisition=["scanner"])
     assert uns["stability"]["n_bootstraps"] == 2
     bare = radmap.read(expression=paths["expression"], imaging=[paths["imaging"]])
     with pytest.raises(InputError, match="radmap.tl.modules"):

@@ -64,7 +64,8 @@ class RankDesign:
         Patients x product columns: centred feature ranks (correlation features) and group
         indicators (group features), zero for patients without the feature.
     indicators
-        Patients x tested features: 1 where the feature is used.
+        Patients x distinct sets of patients used by the tested features (1 = used);
+        ``pattern`` gives each tested feature's column.
     n_used
         Patients used per tested feature.
     correlation
@@ -79,6 +80,7 @@ class RankDesign:
     ranks: np.ndarray
     columns: np.ndarray
     indicators: np.ndarray
+    pattern: np.ndarray
     n_used: np.ndarray
     correlation: np.ndarray
     correlation_cols: np.ndarray
@@ -294,10 +296,15 @@ def rank_design(
         tested.append(name)
     if not tested:
         raise InputError("null: no feature can be tested")
+    patterns, pattern = np.unique(
+        np.column_stack(indicators).T.astype(bool), axis=0, return_inverse=True
+    )
+    pattern = pattern.ravel()
     design = RankDesign(
         ranks=np.ascontiguousarray(ranks),
         columns=np.column_stack(columns),
-        indicators=np.column_stack(indicators),
+        indicators=np.ascontiguousarray(patterns.T.astype(np.float64)),
+        pattern=pattern,
         n_used=np.column_stack(indicators).sum(axis=0),
         correlation=np.asarray(correlation, dtype=np.intp),
         correlation_cols=np.asarray(correlation_cols, dtype=np.intp),
@@ -311,7 +318,9 @@ def rank_design(
     return design, tested, list(frame.columns), notes
 
 
-def map_statistics(ranks: np.ndarray, design: RankDesign) -> tuple[np.ndarray, np.ndarray]:
+def map_statistics(
+    ranks: np.ndarray, design: RankDesign, *, p_below: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Statistics and asymptotic p-values of the map for a stack of (permuted) rank matrices.
 
     Parameters
@@ -320,6 +329,10 @@ def map_statistics(ranks: np.ndarray, design: RankDesign) -> tuple[np.ndarray, n
         ``(permutations, patients, variables)``: the design's ranks with rows reordered.
     design
         From :func:`rank_design`.
+    p_below
+        Compute p-values only where they are at most this (others are set to 1): the
+        statistic's critical value is found once per feature, which spares the costly
+        distribution functions for the (null) majority of cells.
 
     Returns
     -------
@@ -328,8 +341,8 @@ def map_statistics(ranks: np.ndarray, design: RankDesign) -> tuple[np.ndarray, n
     n_perm, n_patients, n_variables = ranks.shape
     flat = np.ascontiguousarray(ranks.transpose(0, 2, 1)).reshape(-1, n_patients)
     product = flat @ design.columns
-    sums = flat @ design.indicators
-    sumsq = np.square(flat) @ design.indicators
+    sums = (flat @ design.indicators)[:, design.pattern]
+    sumsq = (np.square(flat) @ design.indicators)[:, design.pattern]
     n_used = design.n_used
     with np.errstate(divide="ignore", invalid="ignore"):
         ss = sumsq - sums**2 / n_used
@@ -344,9 +357,21 @@ def map_statistics(ranks: np.ndarray, design: RankDesign) -> tuple[np.ndarray, n
                 1.0,
             )
             df = n_used[f] - 2
-            t = rho * np.sqrt((df / ((1.0 + rho) * (1.0 - rho))).clip(0))
             statistic[:, f] = rho
-            p[:, f] = 2 * special.stdtr(df, -np.abs(t))
+            if p_below is None:
+                t = rho * np.sqrt((df / ((1.0 + rho) * (1.0 - rho))).clip(0))
+                p[:, f] = 2 * special.stdtr(df, -np.abs(t))
+            else:
+                t_critical = special.stdtrit(df, 1 - p_below / 2)
+                rho_critical = t_critical / np.sqrt(df + t_critical**2)
+                p[:, f] = _p_where(
+                    np.abs(rho) >= rho_critical * (1 - 1e-9),
+                    lambda r, d: (
+                        2 * special.stdtr(d, -np.abs(r * np.sqrt(d / ((1 + r) * (1 - r)))))
+                    ),
+                    rho,
+                    np.broadcast_to(df, rho.shape),
+                )
         if len(design.group):
             f = design.group
             between = np.add.reduceat(
@@ -355,9 +380,23 @@ def map_statistics(ranks: np.ndarray, design: RankDesign) -> tuple[np.ndarray, n
             between -= sums[:, f] ** 2 / n_used[f]
             h = (n_used[f] - 1) * between / ss[:, f]
             statistic[:, f] = h
-            p[:, f] = special.chdtrc(design.n_groups - 1, h)
+            dof = np.broadcast_to(design.n_groups - 1.0, h.shape)
+            if p_below is None:
+                p[:, f] = special.chdtrc(dof, h)
+            else:
+                h_critical = special.chdtri(design.n_groups - 1.0, p_below)
+                p[:, f] = _p_where(
+                    h >= h_critical * (1 - 1e-9), lambda x, d: special.chdtrc(d, x), h, dof
+                )
     shape = (n_perm, n_variables, sums.shape[1])
     return statistic.reshape(shape), p.reshape(shape)
+
+
+def _p_where(small: np.ndarray, function, statistic: np.ndarray, dof: np.ndarray) -> np.ndarray:
+    """``function(statistic, dof)`` where ``small``, 1 elsewhere (NaN statistics stay NaN)."""
+    out = np.where(np.isnan(statistic), np.nan, 1.0)
+    out[small] = function(statistic[small], dof[small])
+    return out
 
 
 def _extremeness(statistic: np.ndarray, design: RankDesign) -> np.ndarray:
@@ -395,7 +434,7 @@ def _permutation_block(
     start, stop = block
     n_patients = design.ranks.shape[0]
     orders = np.stack([task_rng(seed, b).permutation(n_patients) for b in range(start, stop)])
-    statistic, p = map_statistics(design.ranks[orders], design)
+    statistic, p = map_statistics(design.ranks[orders], design, p_below=alpha)
     extreme = _extremeness(statistic, design)
     threshold = observed - _RELATIVE_TIE * np.abs(observed)
     exceed = (extreme >= threshold).sum(axis=0)

@@ -158,3 +158,16 @@ def test_bad_input_is_reported(cohort):
             n_permutations=5,
             scheduler="nowhere",
         )
+
+
+def test_p_values_below_a_threshold_only_are_the_full_ones(cohort):
+    design, _, _, _ = null.rank_design(cohort.truth["latent"], cohort.imaging, cohort.feature_types)
+    orders = np.stack([np.random.default_rng(b).permutation(len(design.ranks)) for b in range(20)])
+    ranks = design.ranks[orders]
+    _, full = null.map_statistics(ranks, design)
+    _, cut = null.map_statistics(ranks, design, p_below=0.05)
+    small = full <= 0.05
+    assert small.any() and (~small & np.isfinite(full)).any()
+    np.testing.assert_allclose(cut[small], full[small], rtol=1e-12)
+    assert (cut[~small & np.isfinite(full)] == 1.0).all()
+    assert np.array_equal(np.isnan(cut), np.isnan(full))

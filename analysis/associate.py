@@ -48,6 +48,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special, stats
 
+from .multitest import bh
 from .validate import InputError
 
 logger = logging.getLogger("radmap")
@@ -59,9 +60,38 @@ FEATURE_KINDS = {
     "categorical": "categorical",
 }
 CONTINUOUS_TESTS = ("spearman", "pearson")
-BINARY_TESTS = ("welch", "mannwhitney")
+BINARY_TESTS = ("welch", "student", "mannwhitney")
 CATEGORICAL_TESTS = ("kruskal", "anova")
 RANK_TESTS = frozenset({"spearman", "mannwhitney", "kruskal", "partial_spearman"})
+EFFECT_MEASURES = {
+    ("correlation", "spearman"): "rho",
+    ("correlation", "pearson"): "r",
+    ("correlation", "partial_spearman"): "partial_rho",
+    ("correlation", "partial_pearson"): "partial_r",
+    ("binary", "welch"): "hedges_g",
+    ("binary", "student"): "hedges_g",
+    ("binary", "mannwhitney"): "rank_biserial",
+    ("binary", "ols"): "standardised_coefficient",
+    ("categorical", "kruskal"): "epsilon_squared",
+    ("categorical", "anova"): "eta_squared",
+    ("categorical", "ols"): "partial_eta_squared",
+}
+"""Name of the effect measure of each (feature kind, test)."""
+SIGNED_MEASURES = frozenset(
+    {
+        "rho",
+        "r",
+        "partial_rho",
+        "partial_r",
+        "hedges_g",
+        "rank_biserial",
+        "standardised_coefficient",
+        "log_hr",
+        "log_odds_ratio",
+    }
+)
+"""Effect measures with a direction (negative values mean something); the others
+(epsilon-squared, eta-squared, Cramér's V, chi-square) are never negative and get no sign."""
 MANY_PATTERNS = 200
 """Above this many distinct missing-value patterns in ``values`` a slowness note is added."""
 
@@ -73,26 +103,6 @@ _ROW_BLOCK = 4096
 # --------------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------------
-
-
-def bh(p: ArrayLike) -> np.ndarray:
-    """Benjamini–Hochberg q-values over all non-NaN entries of an array of any shape.
-
-    Parameters
-    ----------
-    p
-        p-values; NaN entries stay NaN and do not count towards the number of tests.
-
-    Returns
-    -------
-    q-values with the shape of ``p`` (float64).
-    """
-    p = np.asarray(p, dtype=np.float64)
-    q = np.full(p.shape, np.nan)
-    tested = ~np.isnan(p)
-    if tested.any():
-        q[tested] = stats.false_discovery_control(p[tested], method="bh")
-    return q
 
 
 @dataclass
@@ -118,6 +128,8 @@ class Associations:
         ``""`` otherwise.
     n_pairs
         Patients used per pair, only when ``values`` had missing values (else ``None``).
+    measure
+        Name of the effect measure per feature (see :data:`EFFECT_MEASURES`).
     notes
         Features not tested (and why) and groups left out, for the user's warnings list.
     """
@@ -130,6 +142,7 @@ class Associations:
     contrast: pd.Series
     n_pairs: pd.DataFrame | None = field(default=None)
     notes: list[str] = field(default_factory=list)
+    measure: pd.Series | None = field(default=None)
 
     def q(self, scope: Literal["all", "per_feature"] = "all") -> pd.DataFrame:
         """Benjamini–Hochberg q-values.
@@ -169,8 +182,8 @@ def tidy(
 
     Returns
     -------
-    Columns ``[variable_name, "feature", "test", "statistic", "effect", "p", "q", "n"]``,
-    variable-major; pairs without a p-value are kept (q NaN).
+    Columns ``[variable_name, "feature", "test", "statistic", "effect", "effect_measure",
+    "p", "q", "n"]``, variable-major; pairs without a p-value are kept (q NaN).
     """
     variables = assoc.p.index.astype(str)
     features = assoc.p.columns.astype(str)
@@ -179,6 +192,10 @@ def tidy(
         n = assoc.n_pairs.to_numpy().ravel()
     else:
         n = np.tile(assoc.n.reindex(assoc.p.columns).to_numpy(), n_variables)
+    if assoc.measure is not None:
+        measures = assoc.measure.reindex(assoc.p.columns).fillna("").to_numpy(dtype=object)
+    else:
+        measures = np.full(n_features, "", dtype=object)
     return pd.DataFrame(
         {
             variable_name: np.repeat(np.asarray(variables, dtype=object), n_features),
@@ -189,6 +206,7 @@ def tidy(
             ),
             "statistic": assoc.statistic.to_numpy(dtype=np.float64).ravel(),
             "effect": assoc.effect.to_numpy(dtype=np.float64).ravel(),
+            "effect_measure": np.tile(measures, n_variables),
             "p": assoc.p.to_numpy(dtype=np.float64).ravel(),
             "q": assoc.q(q_scope).to_numpy().ravel(),
             "n": np.asarray(n, dtype=np.int64),
@@ -196,15 +214,93 @@ def tidy(
     )
 
 
+MONTE_CARLO_DRAWS = 9999
+"""Random tables drawn (with the observed margins) for a Monte-Carlo chi-square p-value."""
+
+
+def sparse_table(counts: np.ndarray) -> bool:
+    """Cochran's rule: the chi-square approximation is unreliable when an expected count is
+    below 1 or more than 20 % of them are below 5."""
+    counts = np.asarray(counts, dtype=np.float64)
+    expected = np.outer(counts.sum(axis=1), counts.sum(axis=0)) / counts.sum()
+    return bool((expected < 1).any() or (expected < 5).mean() > 0.2)
+
+
+def _chi2_statistics(tables: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.nansum((tables - expected) ** 2 / expected, axis=(-2, -1))
+
+
+def contingency_test(
+    counts: ArrayLike, *, draws: int = MONTE_CARLO_DRAWS, seed: int = 0
+) -> tuple[str, float, float, float]:
+    """Test of independence for one contingency table, exact when counts are sparse.
+
+    - 2 x 2: Fisher's exact test (statistic = odds ratio, as ``scipy.stats.fisher_exact``);
+    - larger, not sparse (:func:`sparse_table`): chi-square test without continuity
+      correction (as ``scipy.stats.chi2_contingency``);
+    - larger and sparse: the same chi-square statistic with a Monte-Carlo p-value from
+      ``draws`` random tables with the observed margins (``scipy.stats.random_table``),
+      ``p = (1 + #{X^2* >= X^2}) / (draws + 1)``, as R's ``chisq.test(simulate.p.value=TRUE)``.
+
+    Returns
+    -------
+    ``(test, statistic, cramers_v, p)`` with test ``fisher`` / ``chi2`` / ``chi2_monte_carlo``.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    effect = float(stats.contingency.association(counts, method="cramer"))
+    if counts.shape == (2, 2):
+        result = stats.fisher_exact(counts)
+        return "fisher", float(result.statistic), effect, float(result.pvalue)
+    result = stats.chi2_contingency(counts, correction=False)
+    if not sparse_table(counts):
+        return "chi2", float(result.statistic), effect, float(result.pvalue)
+    expected = result.expected_freq
+    observed = _chi2_statistics(counts, expected)
+    tables = stats.random_table(counts.sum(axis=1), counts.sum(axis=0)).rvs(
+        size=draws, random_state=np.random.default_rng(seed)
+    )
+    simulated = _chi2_statistics(tables, expected)
+    p = (1 + np.count_nonzero(simulated >= observed * (1 - 1e-12))) / (draws + 1)
+    return "chi2_monte_carlo", float(observed), effect, float(p)
+
+
+def _crosstab(left: pd.Series, right: pd.Series) -> pd.DataFrame:
+    """Counts of the patients with both values (as ``pd.crosstab``, every level kept)."""
+    left_codes, left_levels = _codes(left)
+    right_codes, right_levels = _codes(right)
+    both = (left_codes >= 0) & (right_codes >= 0)
+    counts = np.bincount(
+        left_codes[both] * len(right_levels) + right_codes[both],
+        minlength=len(left_levels) * len(right_levels),
+    ).reshape(len(left_levels), len(right_levels))
+    return pd.DataFrame(counts, index=left_levels, columns=right_levels)
+
+
+def _codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(), pd.Index(column.cat.categories)
+    codes, levels = pd.factorize(column, sort=True)
+    return codes, pd.Index(levels)
+
+
 def associate_categorical(
-    left: pd.DataFrame, right: pd.DataFrame, *, max_levels: int = 50
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    *,
+    max_levels: int = 50,
+    min_group: int = 1,
+    notes: list[str] | None = None,
+    seed: int = 0,
+    draws: int = MONTE_CARLO_DRAWS,
 ) -> pd.DataFrame:
     """Contingency tests between every categorical column of ``left`` and of ``right``.
 
-    Each pair uses the patients with both values (levels never observed among them are left
-    out). A 2 x 2 table gets Fisher's exact test (statistic = odds ratio of the table with
-    levels in category order, or sorted), larger tables the chi-square test of independence
-    (no continuity correction); effect = Cramér's V (uncorrected chi-square, = |phi| for 2 x 2).
+    Each pair uses the patients with both values; levels with fewer than ``min_group`` of
+    them are left out (and said so in ``notes``), as are levels never observed. The test is
+    :func:`contingency_test`: Fisher's exact test for 2 x 2 tables, chi-square otherwise,
+    with a Monte-Carlo p-value when the table is sparse. Effect = Cramér's V (uncorrected
+    chi-square, = |phi| for 2 x 2), measure ``cramers_v`` (unsigned).
 
     Parameters
     ----------
@@ -213,12 +309,18 @@ def associate_categorical(
         the index.
     max_levels
         Columns with more levels than this are rejected (they are not categorical).
+    min_group
+        Smallest level size kept in a table.
+    notes
+        When given, messages about left-out levels and untested pairs are appended to it.
+    seed, draws
+        Seed and number of random tables of the Monte-Carlo p-values.
 
     Returns
     -------
-    Columns ``left``, ``right``, ``test`` (``fisher`` / ``chi2``), ``statistic``, ``effect``,
-    ``p``, ``q`` (Benjamini–Hochberg over the table), ``n``. Pairs with fewer than two levels
-    on either side keep NaN statistics.
+    Columns ``left``, ``right``, ``test`` (``fisher`` / ``chi2`` / ``chi2_monte_carlo``),
+    ``statistic``, ``effect``, ``effect_measure``, ``p``, ``q`` (Benjamini–Hochberg over the
+    table), ``n``. Pairs with fewer than two levels on either side keep NaN statistics.
     """
     patients = left.index.intersection(right.index, sort=False)
     if len(patients) == 0:
@@ -236,27 +338,39 @@ def associate_categorical(
     rows = []
     for left_name, left_column in left.loc[patients].items():
         for right_name, right_column in right.loc[patients].items():
-            both = left_column.notna() & right_column.notna()
-            table = pd.crosstab(left_column[both], right_column[both], dropna=False)
-            table = table.loc[table.sum(axis=1) > 0, table.sum(axis=0) > 0]
-            row = {"left": left_name, "right": right_name, "n": int(both.sum())}
-            row["test"] = "fisher" if table.shape == (2, 2) else "chi2"
+            table = _crosstab(left_column, right_column)
+            small_rows = table.sum(axis=1) < max(min_group, 1)
+            small_columns = table.sum(axis=0) < max(min_group, 1)
+            if min_group > 1 and notes is not None:
+                left_out = [
+                    f"{level} ({int(size)})"
+                    for sizes in (table.sum(axis=1), table.sum(axis=0))
+                    for level, size in sizes.items()
+                    if 0 < size < min_group
+                ]
+                if left_out:
+                    notes.append(
+                        f"{left_name} x {right_name}: levels with < {min_group} patients left "
+                        f"out ({', '.join(left_out)})"
+                    )
+            table = table.loc[~small_rows, ~small_columns]
+            row = {"left": left_name, "right": right_name, "n": int(table.to_numpy().sum())}
             if min(table.shape) < 2:
-                row.update(statistic=np.nan, effect=np.nan, p=np.nan)
+                row.update(test="", statistic=np.nan, effect=np.nan, p=np.nan)
+                if notes is not None:
+                    notes.append(
+                        f"{left_name} x {right_name}: fewer than 2 levels with >= "
+                        f"{max(min_group, 1)} patients on one side: not tested"
+                    )
             else:
-                counts = table.to_numpy()
-                if table.shape == (2, 2):
-                    result = stats.fisher_exact(counts)
-                else:
-                    result = stats.chi2_contingency(counts, correction=False)
-                row.update(
-                    statistic=float(result.statistic),
-                    effect=float(stats.contingency.association(counts, method="cramer")),
-                    p=float(result.pvalue),
+                test, statistic, effect, p = contingency_test(
+                    table.to_numpy(), seed=seed, draws=draws
                 )
+                row.update(test=test, statistic=statistic, effect=effect, p=p)
             rows.append(row)
     table = pd.DataFrame(rows, columns=["left", "right", "test", "statistic", "effect", "p", "n"])
-    table.insert(6, "q", bh(table["p"].to_numpy(dtype=np.float64)))
+    table.insert(5, "effect_measure", "cramers_v")
+    table.insert(7, "q", bh(table["p"].to_numpy(dtype=np.float64)))
     table["n"] = table["n"].astype(np.int64)
     return table
 
@@ -293,8 +407,11 @@ def _welch_kernel(
     sum_b: np.ndarray,
     sumsq_b: np.ndarray,
     n_b: int,
+    *,
+    pooled: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Welch t (B minus A), Hedges' g and p as ``scipy.stats.ttest_ind(b, a, equal_var=False)``.
+    """Welch t (B minus A), Hedges' g and p as ``scipy.stats.ttest_ind(b, a, equal_var=False)``;
+    with ``pooled`` Student's t (pooled variance, n - 2 df, ``equal_var=True``).
 
     Hedges' g = J * (mean_B - mean_A) / pooled sd, J = 1 - 3 / (4 (n_A + n_B) - 9).
     """
@@ -306,8 +423,11 @@ def _welch_kernel(
         df = (vn_a + vn_b) ** 2 / (vn_a**2 / (n_a - 1) + vn_b**2 / (n_b - 1))
         df = np.where(np.isnan(df), 1.0, df)
         t = (mean_b - mean_a) / np.sqrt(vn_a + vn_b)
-        pooled = np.sqrt(((n_a - 1) * var_a + (n_b - 1) * var_b) / (n_a + n_b - 2))
-        g = (1 - 3 / (4 * (n_a + n_b) - 9)) * (mean_b - mean_a) / pooled
+        pooled_sd = np.sqrt(((n_a - 1) * var_a + (n_b - 1) * var_b) / (n_a + n_b - 2))
+        g = (1 - 3 / (4 * (n_a + n_b) - 9)) * (mean_b - mean_a) / pooled_sd
+        if pooled:
+            df = float(n_a + n_b - 2)
+            t = (mean_b - mean_a) / (pooled_sd * np.sqrt(1 / n_a + 1 / n_b))
     return t, g, _t_pvalue(t, df)
 
 
@@ -671,7 +791,7 @@ def associate(
     types: Mapping[str, str],
     *,
     continuous: Literal["spearman", "pearson"] = "spearman",
-    binary: Literal["welch", "mannwhitney"] = "welch",
+    binary: Literal["welch", "student", "mannwhitney"] = "welch",
     categorical: Literal["kruskal", "anova"] = "kruskal",
     covariates: pd.DataFrame | None = None,
     min_n: int = 10,
@@ -693,8 +813,11 @@ def associate(
     continuous
         Test for continuous and ordinal features: Spearman rho or Pearson r (t-test p-value).
     binary
-        Test for binary features: Welch t (effect Hedges' g) or Mann–Whitney U (effect
-        rank-biserial correlation, asymptotic p with tie and continuity correction).
+        Test for binary features: Welch t (effect Hedges' g), Student's t (pooled variance;
+        exact under the null of no link, which makes the two groups exchangeable, where
+        Welch's p is far too small in the tail when one group is small: 26 times too many
+        p < 1e-4 for 4 vs 36 patients) or Mann–Whitney U (effect rank-biserial correlation,
+        asymptotic p with tie and continuity correction).
     categorical
         Test for categorical features: Kruskal–Wallis H (tie corrected, effect epsilon-squared)
         or one-way ANOVA F (effect eta-squared).
@@ -838,6 +961,12 @@ def associate(
         ),
         n_pairs=pd.DataFrame(n_pairs.T, index=index, columns=columns) if any_missing else None,
         notes=notes,
+        measure=pd.Series(
+            [EFFECT_MEASURES[f.kind, f.test] for f in encoded],
+            index=columns,
+            name="effect_measure",
+            dtype=object,
+        ),
     )
     logger.info("associate: finished (%.2f s)", time.perf_counter() - started)
     return result
@@ -847,6 +976,7 @@ _ADJUSTED_TEST = {
     "spearman": "partial_spearman",
     "pearson": "partial_pearson",
     "welch": "ols",
+    "student": "ols",
     "mannwhitney": "ols",
     "kruskal": "ols",
     "anova": "ols",
@@ -976,15 +1106,17 @@ class _Runner:
             mask = keep.astype(np.float64)
             x = feature.values[observed][keep]
             finish: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
-            if feature.test in ("welch", "anova"):
+            if feature.test in ("welch", "student", "anova"):
                 indicators = _pad(np.eye(len(job.group_sizes))[job.codes], keep)
                 lin = linear.add(np.column_stack([mask, indicators]))
                 sq = square.add(np.column_stack([mask, indicators]))
                 sizes = job.group_sizes
-                if feature.test == "welch":
+                if feature.test in ("welch", "student"):
 
-                    def finish(a, b, sizes=sizes):
-                        return _welch_kernel(a[:, 1], b[:, 1], sizes[0], a[:, 2], b[:, 2], sizes[1])
+                    def finish(a, b, sizes=sizes, pooled=feature.test == "student"):
+                        return _welch_kernel(
+                            a[:, 1], b[:, 1], sizes[0], a[:, 2], b[:, 2], sizes[1], pooled=pooled
+                        )
                 else:
 
                     def finish(a, b, sizes=sizes):

@@ -10,6 +10,7 @@ imaging table, TCIA-style clinical table).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import os
@@ -59,8 +60,10 @@ LINKED_FEATURES = (
     ("emphysema", "ordinal", ("none", "mild", "moderate", "severe")),
     ("nodule_shape", "categorical", ("round", "lobulated", "irregular")),
 )
-MUTATION_FEATURE = ("attenuation", "categorical", ("solid", "part-solid", "ground-glass"))
+MUTATION_FEATURE = ("attenuation", "ordinal", ("solid", "part-solid", "ground-glass"))
 ATTENUATION_PROBABILITY = (0.6, 0.25, 0.15)
+ATTENUATION_ORDER = ("ground-glass", "part-solid", "solid")
+"""Attenuation is an ordered scale (ground glass < part-solid < solid by solid component)."""
 EGFR_MUTANT_PROBABILITY = {"solid": 0.12, "part-solid": 0.45, "ground-glass": 0.6}
 NULL_SEMANTIC_FEATURES = (
     ("air_bronchogram", "binary", ("absent", "present")),
@@ -71,6 +74,14 @@ NULL_SEMANTIC_FEATURES = (
     ("lobe", "categorical", ("RUL", "RML", "RLL", "LUL", "LLL")),
     ("vascular_convergence", "ordinal", ("none", "mild", "marked")),
 )
+FINDINGS_FEATURE = "associated_findings"
+FINDINGS = ("pleural attachment", "vascular convergence", "pleural retraction", "septal thickening")
+FINDING_PROBABILITY = (0.6, 0.35, 0.3, 0.03)
+"""Findings of the multi-valued annotation (several per patient, joined by ``|``); the last
+is rare. None of them is linked to anything."""
+SPARSE_FEATURE = ("nodule_shape_detail", "categorical", ("round", "oval", "complex", "polygonal"))
+SPARSE_PROBABILITY = (0.45, 0.32, 0.21, 0.02)
+"""A categorical null feature whose last level has a handful of patients."""
 STAGES = ("I", "II", "III", "IV")
 STAGE_PROBABILITY = (0.45, 0.25, 0.2, 0.1)
 
@@ -161,6 +172,12 @@ class SyntheticCohort:
     feature_sources: dict[str, str] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=1)
+def _bundled_gene_sets() -> dict:
+    """The bundled Hallmark and GO gene sets, read once per process (read-only use)."""
+    return load_gene_sets(("hallmark", "go_bp"))
+
+
 def _radiomic_names() -> list[str]:
     names = [f"original_shape_{name}" for name in _SHAPE_FEATURES.split()]
     for image_type in _IMAGE_TYPES:
@@ -235,6 +252,9 @@ def synthetic(
     n_modules: int = 5,
     module_size: int = 40,
     seed: int = 0,
+    null: bool = False,
+    n_imaging_only: int = 0,
+    annotations: bool = False,
     size_driven: bool = False,
 ) -> SyntheticCohort:
     """Draw a synthetic radiogenomic cohort with planted, known structure.
@@ -257,6 +277,15 @@ def synthetic(
     4 % of patients, 8 % of mutation statuses and 2 % of ages and survival records are
     missing.
 
+    With ``null=True`` nothing is linked at all (a full null): imaging, mutations and survival
+    are independent of the modules and of each other (the modules stay co-expressed), which is
+    what a multiple-testing procedure is calibrated on. ``n_imaging_only`` extra patients have
+    imaging and clinical data but no expression (they are left out of ``expression``), as in
+    TCIA collections where not every scanned patient was sequenced. ``annotations=True`` adds
+    two null semantic features in front of the radiomic ones: :data:`FINDINGS_FEATURE`, a
+    multi-valued annotation (``|``-joined findings, one of them rare) and the sparse
+    categorical :data:`SPARSE_FEATURE`.
+
     Parameters
     ----------
     n_patients
@@ -272,6 +301,12 @@ def synthetic(
         Genes per planted module (reduced to ``n_genes // (2 * n_modules)`` if larger).
     seed
         Seed of :func:`numpy.random.default_rng`; the same seed gives identical data.
+    null
+        Plant no link (modules are still co-expressed).
+    n_imaging_only
+        Patients with imaging and clinical data but no expression, added after the others.
+    annotations
+        Add the multi-valued and the sparse semantic features.
     size_driven
         Add two radiomic features (beyond ``n_features``): tumour volume
         (``original_shape_VoxelVolume``, log-normal, its log correlated
@@ -301,7 +336,9 @@ def synthetic(
             "5 genes; raise n_genes or lower n_modules"
         )
     rng = np.random.default_rng(seed)
-    gene_sets = load_gene_sets(("hallmark", "go_bp"))
+    gene_sets = _bundled_gene_sets()
+    n_sequenced = n_patients
+    n_patients = n_patients + n_imaging_only
     patients = pd.Index([f"SYN-{number:04d}" for number in range(1, n_patients + 1)])
     patients.name = PATIENT_ID
     module_names = [f"planted_{number}" for number in range(1, n_modules + 1)]
@@ -330,9 +367,9 @@ def synthetic(
     values = np.clip(gene_mean + gene_sd * signal, 0.0, None)
     order = rng.permutation(len(genes))
     expression = pd.DataFrame(
-        values[:, order].T,
+        values[:n_sequenced, order].T,
         index=pd.Index(np.asarray(genes, dtype=object)[order]),
-        columns=patients.rename(None),
+        columns=patients[:n_sequenced].rename(None),
     )
     gene_truth = pd.Series(gene_module[order], index=expression.index, name="module")
 
@@ -354,7 +391,7 @@ def synthetic(
     for module, (name, kind, levels) in enumerate(LINKED_FEATURES):
         if len(imaging) == n_features:
             break
-        factor = latent[:, module] if module < n_modules else None
+        factor = latent[:, module] if module < n_modules and not null else None
         liability = _liability(rng, n_patients, factor, LINK_STRENGTH)
         if factor is None:
             null_features.append(name)
@@ -383,7 +420,14 @@ def synthetic(
             rng.choice(len(levels), size=n_patients, p=ATTENUATION_PROBABILITY),
             categories=list(levels),
         )
-        add(name, kind, "semantic", attenuation)
+        add(
+            name,
+            kind,
+            "semantic",
+            attenuation.reorder_categories(list(ATTENUATION_ORDER), ordered=True),
+        )
+        if null:
+            null_features.append(name)
     for name, kind, levels in NULL_SEMANTIC_FEATURES:
         if len(imaging) == n_features:
             break
@@ -393,7 +437,16 @@ def synthetic(
         categories = pd.Categorical.from_codes(codes, categories=list(levels))
         add(name, kind, "semantic", categories.as_ordered() if kind == "ordinal" else categories)
         null_features.append(name)
-    n_radiomic = n_features - len(imaging)
+    if annotations:
+        present = rng.random((n_patients, len(FINDINGS))) < np.array(FINDING_PROBABILITY)
+        findings = ["|".join(f for f, has in zip(FINDINGS, row) if has) for row in present]
+        add(FINDINGS_FEATURE, "multi", "semantic", pd.Series(findings, dtype=object).to_numpy())
+        null_features.extend(f"{FINDINGS_FEATURE}: {finding}" for finding in FINDINGS)
+        name, kind, levels = SPARSE_FEATURE
+        codes = rng.choice(len(levels), size=n_patients, p=SPARSE_PROBABILITY)
+        add(name, kind, "semantic", pd.Categorical.from_codes(codes, categories=list(levels)))
+        null_features.append(name)
+    n_radiomic = max(n_features - len(imaging), 0)
     if n_radiomic > len(radiomic_names):
         radiomic_names += [f"original_custom_Feature{i}" for i in range(n_radiomic)]
     chosen = np.sort(rng.choice(len(radiomic_names), size=n_radiomic, replace=False))
@@ -435,7 +488,7 @@ def synthetic(
     imaging_frame = imaging_frame[semantic + radiomic]
 
     # Clinical: mutations, covariates, survival.
-    if attenuation is not None:
+    if attenuation is not None and not null:
         per_level = np.array([EGFR_MUTANT_PROBABILITY[level] for level in attenuation.categories])
         egfr_probability = per_level[attenuation.codes]
     else:
@@ -444,7 +497,7 @@ def synthetic(
     kras_mutant = rng.random(n_patients) < np.where(egfr_mutant, 0.02, 0.3)
     survival_module = min(4, n_modules - 1)
     hazard = (np.log(2.0) / BASELINE_MEDIAN_SURVIVAL_DAYS) * np.exp(
-        np.log(SURVIVAL_HAZARD_RATIO) * latent[:, survival_module]
+        (0.0 if null else np.log(SURVIVAL_HAZARD_RATIO)) * latent[:, survival_module]
     )
     death = rng.exponential(1.0 / hazard)
     censoring = rng.uniform(365.0, 3650.0, n_patients)
@@ -472,9 +525,12 @@ def synthetic(
         "gene_module": gene_truth,
         "links": pd.DataFrame(links, columns=["module", "feature", "type", "strength"]),
         "null_features": null_features,
-        "mutation_link": ("EGFR", MUTATION_FEATURE[0]) if attenuation is not None else None,
-        "survival_module": module_names[survival_module],
-        "survival_hr": SURVIVAL_HAZARD_RATIO,
+        "mutation_link": (
+            ("EGFR", MUTATION_FEATURE[0]) if attenuation is not None and not null else None
+        ),
+        "survival_module": None if null else module_names[survival_module],
+        "survival_hr": 1.0 if null else SURVIVAL_HAZARD_RATIO,
+        "imaging_only": list(patients[n_sequenced:]),
         "module_terms": {name: term for name, (term, _) in zip(module_names, planted)},
         "latent": pd.DataFrame(latent, index=patients, columns=module_names),
     }

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .associate import bh
 from .bundle import MUTANT, SURVIVAL_EVENT, SURVIVAL_TIME, WILDTYPE
+from .multitest import family_q
 from .validate import InputError
 
 logger = logging.getLogger("radmap")
@@ -30,11 +30,15 @@ SURVIVAL_COLUMNS = (
     "hr",
     "ci_low",
     "ci_high",
+    "effect_measure",
     "p",
     "q",
+    "family",
     "n",
     "events",
 )
+MIN_GROUP = 5
+"""Smallest group a log-rank test compares (smaller levels are left out, and said so)."""
 KM_COLUMNS = ("group", "time", "survival", "ci_low", "ci_high", "at_risk", "events", "censored")
 COX_KEYS = ("hr", "ci_low", "ci_high", "p", "n", "events", "statistic", "reason")
 ALL_PATIENTS = "all"
@@ -321,8 +325,11 @@ def _cox_arrays(
     values: np.ndarray,
     covariates: np.ndarray,
     min_events: int,
+    *,
+    per_unit: bool = False,
 ) -> dict:
-    """Cox fit on aligned arrays: complete cases, variable per SD unless it is two-valued."""
+    """Cox fit on aligned arrays: complete cases, variable per SD unless it is two-valued
+    or ``per_unit`` (then per unit of the variable, e.g. per step of an ordinal scale)."""
     complete = (
         np.isfinite(time)
         & np.isfinite(event)
@@ -342,8 +349,8 @@ def _cox_arrays(
         beta, standard_error = _cox_efron(time[complete], event[complete], standardised)
     except _CoxFailure as failure:
         return _failed_cox(n, events, f"Cox model failed: {failure}")
-    per_unit = 1.0 if len(np.unique(values[complete])) > 2 else spread[0]
-    coefficient, error = beta[0] / per_unit, standard_error[0] / per_unit
+    scale = 1.0 if len(np.unique(values[complete])) > 2 and not per_unit else spread[0]
+    coefficient, error = beta[0] / scale, standard_error[0] / scale
     margin = stats.norm.ppf(0.975) * error
     z = coefficient / error
     return {
@@ -437,10 +444,30 @@ def _median_codes(values: np.ndarray) -> np.ndarray:
 
 
 def _empty_survival_table() -> pd.DataFrame:
-    dtypes = {"kind": object, "variable": object, "test": object, "n": "int64", "events": "int64"}
+    dtypes = {
+        "kind": object,
+        "variable": object,
+        "test": object,
+        "effect_measure": object,
+        "family": object,
+        "n": "int64",
+        "events": "int64",
+    }
     return pd.DataFrame(
         {column: pd.Series(dtype=dtypes.get(column, float)) for column in SURVIVAL_COLUMNS}
     )
+
+
+def _min_group_codes(
+    codes: np.ndarray, known: np.ndarray, min_group: int
+) -> tuple[np.ndarray, list]:
+    """Codes with the levels of fewer than ``min_group`` patients (with survival data) set to
+    -1, and the left-out (code, size) pairs."""
+    sizes = np.bincount(codes[known & (codes >= 0)], minlength=max(int(codes.max()) + 1, 0))
+    small = [(code, int(size)) for code, size in enumerate(sizes) if 0 < size < min_group]
+    if small:
+        codes = np.where(np.isin(codes, [code for code, _ in small]), -1, codes)
+    return codes, small
 
 
 def survival_table(
@@ -452,19 +479,25 @@ def survival_table(
     mutations: Sequence[str] = (),
     covariates: Sequence[str] = (),
     min_events: int = 5,
+    min_group: int = MIN_GROUP,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Survival associations of every module, imaging feature and mutation.
 
     - Module eigengenes: Cox model per 1 SD (adjusted for ``covariates``) and log-rank
       between the halves of a median split.
-    - Imaging features: continuous ones as the eigengenes; binary, ordinal and categorical
-      ones by log-rank across their categories.
+    - Imaging features: continuous ones as the eigengenes; ordinal ones by a Cox trend test
+      (hazard ratio per step of the scale, ``cox_trend``); binary and categorical ones by
+      log-rank across their categories, levels with fewer than ``min_group`` patients left
+      out (a warning names them).
     - Mutations: log-rank of Mutant against Wildtype (other values count as missing).
 
     Each test uses the patients with complete data (reported as ``n`` and ``events``); a
     test with fewer than ``min_events`` events, or that cannot be fitted, has NaN
-    statistics. q is Benjamini–Hochberg over all rows with a p-value. About 1 s for
-    130 patients x 30 features; the cost grows linearly with patients x features.
+    statistics. q is Benjamini–Hochberg within each family (``family``: the kind of
+    variable, the imaging source for features, and the test), so that 1,400 radiomic
+    features do not dilute 30 semantic ones. ``effect_measure`` names what ``hr`` is
+    (``hr_per_sd``, ``hr_per_level``, ``hr`` for two levels; empty for log-rank, which has
+    no effect size). About 1 s for 130 patients x 30 features.
 
     Parameters
     ----------
@@ -475,19 +508,22 @@ def survival_table(
     imaging
         Patients x imaging features (aligned to ``obs`` by index).
     features
-        The bundle's feature table (index = feature ID, column ``type``); features missing
-        from it are typed from their dtype.
+        The bundle's feature table (index = feature ID, columns ``type`` and optionally
+        ``source``); features missing from it are typed from their dtype.
     mutations
         Columns of ``obs`` holding mutation status.
     covariates
         Columns of ``obs`` to adjust the Cox models for.
     min_events
         Minimum events for a test (overall and per test).
+    min_group
+        Smallest level a log-rank test keeps.
 
     Returns
     -------
     The table (columns ``kind``, ``variable``, ``test``, ``statistic``, ``hr``,
-    ``ci_low``, ``ci_high``, ``p``, ``q``, ``n``, ``events``) and the warnings raised.
+    ``ci_low``, ``ci_high``, ``effect_measure``, ``p``, ``q``, ``family``, ``n``,
+    ``events``) and the warnings raised.
     """
     start = timer.perf_counter()
     warnings: list[str] = []
@@ -522,10 +558,20 @@ def survival_table(
     if adjust is None:
         adjust = np.empty((len(obs), 0))
     feature_types = features["type"] if "type" in features.columns else pd.Series(dtype=object)
+    feature_sources = (
+        features["source"] if "source" in features.columns else pd.Series(dtype=object)
+    )
     rows: list[dict] = []
     failed: list[str] = []
+    left_out: list[str] = []
 
-    def logrank_row(kind: str, name: str, codes: np.ndarray) -> None:
+    def logrank_row(kind: str, name: str, codes: np.ndarray, family: str, levels=None) -> None:
+        codes, small = _min_group_codes(codes, known, min_group)
+        if small:
+            names = [str(levels[c]) if levels is not None else str(c) for c, _ in small]
+            left_out.append(
+                f"{name} ({', '.join(f'{n}: {size}' for n, (_, size) in zip(names, small))})"
+            )
         statistic, p = _logrank_kernel(time, event, codes)
         used = known & (codes >= 0)
         rows.append(
@@ -534,48 +580,73 @@ def survival_table(
                 "variable": name,
                 "test": "logrank",
                 "statistic": statistic,
+                "effect_measure": "",
                 "p": p,
+                "family": f"{family} (logrank)",
                 "n": int(used.sum()),
                 "events": int(event[used].sum()),
             }
         )
 
-    def continuous_rows(kind: str, name: str, values: pd.Series) -> None:
-        numbers = pd.to_numeric(values.reindex(obs.index), errors="coerce").to_numpy(float)
-        result = _cox_arrays(time, event, numbers, adjust, min_events)
+    def cox_row(kind: str, name: str, numbers: np.ndarray, family: str, test: str, **options):
+        result = _cox_arrays(time, event, numbers, adjust, min_events, **options)
         if result["reason"]:
             failed.append(f"{name} ({result['reason']})")
+        two_valued = len(np.unique(numbers[np.isfinite(numbers)])) <= 2
+        measure = "hr" if two_valued else ("hr_per_level" if options else "hr_per_sd")
         rows.append(
-            {"kind": kind, "variable": name, "test": "cox"}
+            {"kind": kind, "variable": name, "test": test, "effect_measure": measure}
+            | {"family": f"{family} ({test})"}
             | {key: result[key] for key in COX_KEYS if key != "reason"}
         )
-        logrank_row(kind, name, _median_codes(numbers))
+
+    def continuous_rows(kind: str, name: str, values: pd.Series, family: str) -> None:
+        numbers = pd.to_numeric(values.reindex(obs.index), errors="coerce").to_numpy(float)
+        cox_row(kind, name, numbers, family, "cox")
+        logrank_row(kind, name, _median_codes(numbers), family)
 
     for module in eigengenes.columns:
-        continuous_rows("module", str(module), eigengenes[module])
+        continuous_rows("module", str(module), eigengenes[module], "module")
     for feature in imaging.columns:
         values = imaging[feature]
         feature_type = feature_types.get(feature)
+        family = f"{feature_sources.get(feature, '') or 'imaging'} feature"
         if feature_type is None:
             numeric = pd.api.types.is_numeric_dtype(values) and values.nunique() > 2
             feature_type = "continuous" if numeric else "categorical"
+        aligned = values.reindex(obs.index)
         if feature_type == "continuous":
-            continuous_rows("feature", str(feature), values)
+            continuous_rows("feature", str(feature), values, family)
+        elif feature_type == "ordinal":
+            codes = _group_codes(aligned).astype(float)
+            codes[codes < 0] = np.nan
+            cox_row("feature", str(feature), codes, family, "cox_trend", per_unit=True)
         else:
-            logrank_row("feature", str(feature), _group_codes(values.reindex(obs.index)))
+            levels = (
+                _group_order(aligned)
+                if not isinstance(aligned.dtype, pd.CategoricalDtype)
+                else (list(aligned.cat.categories))
+            )
+            logrank_row("feature", str(feature), _group_codes(aligned), family, levels)
     for mutation in mutations:
         if mutation not in obs.columns:
             warn(f"survival: mutation column {mutation!r} not found in clinical data; skipped")
             continue
         status = obs[mutation].astype(object).where(obs[mutation].isin([MUTANT, WILDTYPE]))
-        logrank_row("mutation", str(mutation), _group_codes(status))
+        logrank_row("mutation", str(mutation), _group_codes(status), "mutation")
 
+    if left_out:
+        warn(
+            f"survival: log-rank levels with < {min_group} patients left out: "
+            + "; ".join(left_out[:10])
+            + (" ..." if len(left_out) > 10 else "")
+        )
     if not rows:
         return _empty_survival_table(), warnings
     table = pd.DataFrame(rows, columns=[c for c in SURVIVAL_COLUMNS if c != "q"])
     too_few = table["events"] < min_events
     table.loc[too_few, ["statistic", "hr", "ci_low", "ci_high", "p"]] = np.nan
-    table["q"] = bh(table["p"].to_numpy(dtype=float))
+    table["q"] = family_q(table["p"].to_numpy(dtype=float), table["family"].to_numpy())
     if failed:
         warn(
             f"survival: Cox model gave no estimate for {len(failed)} variable(s): "

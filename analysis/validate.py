@@ -49,6 +49,15 @@ ORDERED_VOCABULARIES: tuple[tuple[str, ...], ...] = (
     ("m0", "m1", "m1a", "m1b", "m1c"),
     ("g1", "g2", "g3", "g4"),
     ("0", "i", "ia", "ib", "ii", "iia", "iib", "iii", "iiia", "iiib", "iiic", "iv", "iva", "ivb"),
+    # Nodule attenuation, by solid component (Fleischner Society 2017 / Lung-RADS: pure
+    # ground-glass < part-solid < solid); AIM and common spellings.
+    ("ground glass", "ground-glass", "non-solid", "partially solid", "part-solid", "solid"),
+    # Nodule margin, from smooth to spiculated (rising probability of malignancy in the
+    # Fleischner / Brock reading); "poorly defined" is not on this scale.
+    ("smooth", "lobulated", "irregular", "spiculated"),
+    # VASARI proportions (f5-f14 of the VASARI MR feature guide): of the tumour volume.
+    ("minimal", "<1/3", "1/3-2/3", ">2/3"),
+    ("none", "<5%", "6-33%", "34-67%", "68-95%", ">95%", "100%"),
 )
 """Known ordered vocabularies (lower case, lowest first). A text feature whose distinct values
 (case-insensitive, an optional leading ``"stage "`` ignored) all belong to one of these, with at
@@ -492,6 +501,86 @@ def category_levels(series: pd.Series, feature_type: str) -> list[str]:
                 return sorted(distinct, key=lambda v: _text_key(v) != negative)
         return ordinal_levels(distinct) or distinct
     return distinct
+
+
+ORDER_SOURCES = ("declared", "numeric", "vocabulary", "reference first", "categories", "")
+"""How a feature's level order was chosen (the features table's ``order`` column): given in
+the config, numeric, a known vocabulary, the reference level of a binary pair first, the
+order of an input pandas Categorical, or none (unordered categories, continuous features)."""
+
+
+def level_order(
+    series: pd.Series,
+    feature_type: str,
+    *,
+    name: object = None,
+    declared: Sequence[str] | None = None,
+) -> tuple[list[str], str]:
+    """Levels of a categorical feature in order, and how the order was chosen.
+
+    Parameters
+    ----------
+    series
+        The feature's values (missing values ignored).
+    feature_type
+        ``ordinal``, ``binary`` or ``categorical``.
+    name
+        The feature's name, for messages.
+    declared
+        An explicit level list (lowest first) from the configuration; it must name every
+        value present.
+
+    Returns
+    -------
+    ``(levels, how)`` with ``how`` one of :data:`ORDER_SOURCES`.
+
+    Raises
+    ------
+    InputError
+        A value is missing from the declared list, or an ordinal feature's text values fit
+        no known ordered vocabulary and no order was declared: its order would be a guess.
+    """
+    observed = [str(v) for v in series.dropna().unique()]
+    if declared is not None:
+        declared = [str(level) for level in declared]
+        if len(set(declared)) != len(declared):
+            raise InputError(f"feature_levels for {name!r}: a level is listed twice: {declared}")
+        unknown = sorted(set(observed) - set(declared))
+        if unknown:
+            raise InputError(
+                f"feature_levels for {name!r}: values {_examples(unknown)} are not in the "
+                f"declared order {declared}; add them to the list (spelled as in the data)"
+            )
+        present = set(observed)
+        return [level for level in declared if level in present], "declared"
+    if isinstance(series.dtype, CategoricalDtype):
+        present = set(observed)
+        levels = [str(c) for c in series.cat.categories if str(c) in present]
+        if feature_type != "ordinal" or series.cat.ordered:
+            return levels, "categories" if feature_type != "categorical" else ""
+    if _numeric_values(series) is not None:
+        return category_levels(series, feature_type), "numeric"
+    levels = category_levels(series, feature_type)
+    if feature_type == "categorical":
+        return levels, ""
+    keys = {_text_key(v) for v in levels}
+    if any(keys == set(pair) for pair in BINARY_NEGATIVE_FIRST):
+        return levels, "reference first"
+    if ordinal_levels(levels) is not None:
+        return levels, "vocabulary"
+    if feature_type == "ordinal":
+        raise InputError(
+            f"feature {name!r} is declared ordinal but its values ({_examples(levels, 6)}) "
+            "fit no known ordered scale: give their order, lowest first, in the config "
+            f"(feature_levels = {{ {json_key(name)} = [...] }})"
+        )
+    return levels, ""
+
+
+def json_key(name: object) -> str:
+    """A TOML key for a feature name (quoted when it is not a bare key)."""
+    text = str(name)
+    return text if re.fullmatch(r"[A-Za-z0-9_-]+", text) else '"' + text.replace('"', '\\"') + '"'
 
 
 def _format_number(value: float) -> str:

@@ -23,7 +23,7 @@ from .common import (
     _examples,
     _Notes,
 )
-from .features import _build_features, _Dropped
+from .features import _build_features, _Dropped, finding_indicators
 
 
 @functools.lru_cache(maxsize=1)
@@ -142,9 +142,18 @@ def read_aim(directory: PathLike, *, types: Mapping[str, str] | None = None) -> 
     (where AMC files keep the name), else the name of its RadLex code in
     :func:`radlex_aim_codes`. A missing label is taken from the code table when the code
     belongs to exactly one label (else the value is skipped with a warning). Values are
-    stripped, whitespace-collapsed and lower-cased. Several values for one label are joined
-    by ``|`` in document order (first occurrence kept), which is how the template orders them
-    and how the reference table ``semantic_features_reference.csv`` is built.
+    stripped, whitespace-collapsed and lower-cased.
+
+    A label with several values in one file (e.g. "Nodule Associated Findings":
+    attachment to pleura, vascular convergence, ...) is a list of findings, not one category:
+    it becomes one binary feature per finding, ``"<label>: <finding>"`` with levels
+    ``absent`` / ``present`` (missing for patients without any value of the label), the way
+    semantic features are coded in radiogenomic maps. The original field, its values joined by
+    ``|`` in document order (how the template orders them and how the reference table
+    ``semantic_features_reference.csv`` is built), is kept for display in
+    ``info["multi_valued"]`` and is not tested itself; the indicators' ``parent`` column in the
+    features table names it. Different values of a single-valued label in several files of one
+    patient (two readings that disagree) stay joined by ``|`` as one category.
 
     Security: a file declaring entities or referring to external resources (entity-expansion
     bombs, XXE) is refused with an InputError naming it - such a file is no radiology
@@ -163,7 +172,7 @@ def read_aim(directory: PathLike, *, types: Mapping[str, str] | None = None) -> 
     :class:`ReadResult` like :func:`read_imaging`, features of source and group ``semantic``.
     ``info``: ``features``, ``dropped``, ``n_files``, ``files_skipped`` (file names),
     ``codes_looked_up`` (values or labels taken from the code table), ``n_patients``,
-    ``n_features``.
+    ``n_features``, ``multi_valued`` (patients x multi-valued labels, ``|``-joined text).
 
     Raises
     ------
@@ -185,6 +194,7 @@ def read_aim(directory: PathLike, *, types: Mapping[str, str] | None = None) -> 
     patients: dict[str, dict[str, list[str]]] = {}
     files_of: dict[str, list[str]] = {}
     skipped: list[str] = []
+    multi_labels: set[str] = set()
     looked_up = 0
     for file in files:
         try:
@@ -194,6 +204,8 @@ def read_aim(directory: PathLike, *, types: Mapping[str, str] | None = None) -> 
             skipped.append(file.name)
             continue
         looked_up += n_lookups
+        per_label = pd.Series([label for label, _ in items], dtype=object).value_counts()
+        multi_labels.update(per_label.index[per_label > 1])
         files_of.setdefault(person_id, []).append(file.name)
         by_label = patients.setdefault(person_id, {})
         for label, value in items:
@@ -210,12 +222,24 @@ def read_aim(directory: PathLike, *, types: Mapping[str, str] | None = None) -> 
         )
     index = pd.Index(sorted(patients))
     labels = sorted({label for by_label in patients.values() for label in by_label})
-    columns = {
-        label: pd.Series(
-            ["|".join(patients[p].get(label, [])) for p in index], index=index, dtype=object
+    columns: dict[str, pd.Series] = {}
+    multi_valued: dict[str, pd.Series] = {}
+    parents: dict[str, str] = {}
+    for label in labels:
+        values = [patients[p].get(label, []) for p in index]
+        joined = pd.Series(["|".join(v) for v in values], index=index, dtype=object)
+        if label not in multi_labels:
+            columns[label] = joined
+            continue
+        multi_valued[label] = joined.replace("", None)
+        indicators = finding_indicators(label, values, index)
+        columns.update(indicators)
+        parents.update(dict.fromkeys(indicators, label))
+    if multi_valued:
+        notes.warn(
+            f"{len(multi_valued)} multi-valued fields ({_examples(list(multi_valued), 5)}) "
+            f"tested as one present/absent feature per finding ({len(parents)} findings)"
         )
-        for label in labels
-    }
     frame, features, dropped = _build_features(
         columns,
         index=index,
@@ -224,6 +248,7 @@ def read_aim(directory: PathLike, *, types: Mapping[str, str] | None = None) -> 
         group_of=lambda _label, _numeric: "semantic",
         notes=notes,
     )
+    features["parent"] = [parents.get(label, "") for label in features["label"]]
     info = {
         "features": features,
         "dropped": dropped,
@@ -232,5 +257,6 @@ def read_aim(directory: PathLike, *, types: Mapping[str, str] | None = None) -> 
         "codes_looked_up": looked_up,
         "n_patients": int(frame.shape[0]),
         "n_features": int(frame.shape[1]),
+        "multi_valued": pd.DataFrame(multi_valued, index=index),
     }
     return ReadResult(frame=frame, info=info, warnings=notes.messages, source=directory.name)

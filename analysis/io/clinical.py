@@ -386,7 +386,7 @@ def _check_censored_times(time: pd.Series, event: pd.Series, column: str, notes:
 
 def _clinical_column(raw: pd.Series, column: str, notes: _Notes) -> pd.Series:
     try:
-        values, _kind = _column_values(
+        values, _kind, _order = _column_values(
             raw, name=column, declared=None, notes=notes, drop_constant=False, drop_free_text=False
         )
     except InputError:

@@ -11,9 +11,9 @@ import pandas as pd
 from ..bundle import FEATURE_SOURCES
 from ..validate import (
     InputError,
-    category_levels,
     check_types,
     infer_feature_type,
+    level_order,
     normalise_id,
     select_tcga_samples,
     tcga_parts,
@@ -21,7 +21,7 @@ from ..validate import (
 from .common import _DECIMAL_COMMA, _DECIMAL_COMMA_HINT, ID_COLUMN_KEYS, _examples, _Notes
 from .tables import _parse_cells
 
-_FEATURE_TABLE_COLUMNS = ["label", "type", "source", "group", "levels"]
+_FEATURE_TABLE_COLUMNS = ["label", "type", "source", "group", "levels", "order", "parent"]
 
 
 def feature_id(label: str) -> str:
@@ -46,11 +46,15 @@ def _column_values(
     cells: tuple[np.ndarray, np.ndarray] | None = None,
     drop_constant: bool = True,
     drop_free_text: bool = True,
-) -> tuple[pd.Series, str]:
+    declared_levels: list[str] | None = None,
+) -> tuple[pd.Series, str, str]:
     """One text column as a typed feature: float64 for continuous, else a Categorical.
 
     ``cells`` are the column's missing mask and numbers from :func:`_parse_cells` when
-    already computed. Raises _Dropped for an empty, constant or free-text column.
+    already computed; ``declared_levels`` an explicit level order from the config. Returns
+    the values, the type and how the level order was chosen
+    (:data:`analysis.validate.ORDER_SOURCES`). Raises _Dropped for an empty, constant or
+    free-text column.
     """
     missing, numbers = cells if cells is not None else _parse_cells(raw.to_frame())
     missing, numbers = missing.ravel(), numbers.ravel()
@@ -72,12 +76,16 @@ def _column_values(
             raise _Dropped("constant")
         kind = declared or "continuous"
         if kind == "continuous":
-            return pd.Series(numbers, index=raw.index, dtype=np.float64), kind
-        levels = [_format_number(v) for v in distinct]
-        _check_declared(kind, levels, name, notes)
+            return pd.Series(numbers, index=raw.index, dtype=np.float64), kind, ""
         labels = [_format_number(v) if np.isfinite(v) else None for v in numbers]
+        levels, how = [_format_number(v) for v in distinct], "numeric"
+        if declared_levels is not None:
+            levels, how = level_order(
+                pd.Series(labels).dropna(), kind, name=name, declared=declared_levels
+            )
+        _check_declared(kind, levels, name, notes)
         values = pd.Categorical(labels, categories=levels, ordered=kind == "ordinal")
-        return pd.Series(values, index=raw.index), kind
+        return pd.Series(values, index=raw.index), kind, how
 
     text = raw.astype(str).str.split().str.join(" ").mask(missing)
     present = text.dropna()
@@ -110,10 +118,33 @@ def _column_values(
     if drop_free_text and declared is None and _is_prose(present):
         raise _Dropped(f"prose ({n_distinct} distinct sentences)")
     kind = declared or infer_feature_type(present.rename(name))
-    levels = category_levels(present, kind)
+    if declared_levels is not None and not declared:
+        kind = "ordinal" if present.nunique() > 2 else "binary"
+    levels, how = level_order(present, kind, name=name, declared=declared_levels)
     _check_declared(kind, levels, name, notes)
     values = pd.Categorical(text, categories=levels, ordered=kind == "ordinal")
-    return pd.Series(values, index=raw.index), kind
+    return pd.Series(values, index=raw.index), kind, how
+
+
+MULTI_VALUE_SEPARATOR = "|"
+
+
+def finding_indicators(
+    label: str, values: list[list[str]], index: pd.Index
+) -> dict[str, pd.Series]:
+    """One ``absent`` / ``present`` text column per finding of a multi-valued field.
+
+    ``values`` holds each patient's findings (an empty list = no value: missing in every
+    indicator). Columns are named ``"<label>: <finding>"``, findings sorted.
+    """
+    annotated = pd.Series([bool(v) for v in values], index=index)
+    columns = {}
+    for finding in sorted({finding for v in values for finding in v}):
+        present = pd.Series([finding in v for v in values], index=index)
+        columns[f"{label}: {finding}"] = present.map({True: "present", False: "absent"}).where(
+            annotated, ""
+        )
+    return columns
 
 
 def _is_free_text(n_distinct: int, n_present: int) -> bool:
@@ -165,8 +196,13 @@ def _build_features(
     source_of: Callable[[str, bool], str],
     group_of: Callable[[str, bool], str],
     notes: _Notes,
+    levels: Mapping[str, list[str]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
-    """Typed feature frame, features table and dropped columns (name -> reason)."""
+    """Typed feature frame, features table and dropped columns (name -> reason).
+
+    ``levels``: feature name (label or ID) -> explicit level order, lowest first; a text
+    feature given one without a declared type is ordinal (binary with two values).
+    """
     ids = {name: feature_id(name) for name in columns}
     clashes = pd.Series(list(ids.values()))
     if clashes.duplicated().any():
@@ -179,6 +215,9 @@ def _build_features(
     types = {name: kind for name, kind in (types or {}).items() if name in known}
     check_types(types, known)
     declared_by_id = {ids.get(name, name): kind for name, kind in types.items()}
+    levels_by_id = {
+        ids.get(name, name): list(order) for name, order in (levels or {}).items() if name in known
+    }
 
     values: dict[str, pd.Series] = {}
     rows: list[dict] = []
@@ -187,12 +226,13 @@ def _build_features(
     for position, (name, raw) in enumerate(columns.items()):
         fid = ids[name]
         try:
-            series, kind = _column_values(
+            series, kind, how = _column_values(
                 raw,
                 name=name,
                 declared=declared_by_id.get(fid),
                 notes=notes,
                 cells=(missing[:, position], numbers[:, position]),
+                declared_levels=levels_by_id.get(fid),
             )
         except _Dropped as reason:
             dropped[name] = str(reason)
@@ -207,6 +247,8 @@ def _build_features(
                 "source": source_of(name, numeric),
                 "group": group_of(name, numeric),
                 "levels": _levels_text(series),
+                "order": how if kind in ("ordinal", "binary") else "",
+                "parent": "",
             }
         )
     by_reason: dict[str, list[str]] = {}

@@ -11,11 +11,13 @@ from ..validate import InputError
 from .common import PYRADIOMICS_FEATURE, PathLike, ReadResult, _examples, _Notes, _reading, logger
 from .features import (
     _FEATURE_TABLE_COLUMNS,
+    MULTI_VALUE_SEPARATOR,
     _build_features,
     _check_source,
     _check_unique_header,
     _find_id_column,
     _patient_index,
+    finding_indicators,
 )
 from .tables import _read_table
 
@@ -24,6 +26,7 @@ def read_imaging(
     path: PathLike,
     *,
     types: Mapping[str, str] | None = None,
+    levels: Mapping[str, list[str]] | None = None,
     source: str | None = None,
     id_column: str | None = None,
     match_ids: Collection[str] | None = None,
@@ -49,6 +52,10 @@ def read_imaging(
         in numeric order, as categories. Names that are not columns of this table are ignored,
         so one mapping can serve several readers; check it against the combined table with
         :func:`analysis.validate.check_types`. Unknown type names raise.
+    levels
+        Feature name -> its levels in order, lowest first (``feature_levels`` in the config):
+        overrides the shipped vocabularies; a text feature declared ordinal needs one unless
+        its values fit a known ordered scale (see :func:`analysis.validate.level_order`).
     source
         Feature source for every column (``semantic``, ``radiomic`` or ``clinical``) instead of
         the rule above.
@@ -98,6 +105,8 @@ def read_imaging(
             if not column:
                 columns[f"column_{position + 1}"] = columns.pop(column)
 
+        columns, multi_valued, parents = _expand_multi_valued(columns, index, notes)
+
         def source_of(column: str, numeric: bool) -> str:
             return source or ("radiomic" if numeric else "semantic")
 
@@ -108,8 +117,15 @@ def read_imaging(
             return source_of(column, numeric)
 
         frame, features, dropped = _build_features(
-            columns, index=index, types=types, source_of=source_of, group_of=group_of, notes=notes
+            columns,
+            index=index,
+            types=types,
+            levels=levels,
+            source_of=source_of,
+            group_of=group_of,
+            notes=notes,
         )
+        features["parent"] = [parents.get(label, "") for label in features["label"]]
     if frame.shape[1] == 0:
         raise InputError(
             f"{path.name}: no usable imaging feature (all dropped: {_examples(list(dropped))})"
@@ -122,8 +138,41 @@ def read_imaging(
         "dropped": dropped,
         "n_patients": int(frame.shape[0]),
         "n_features": int(frame.shape[1]),
+        "multi_valued": pd.DataFrame(multi_valued, index=index),
     }
     return ReadResult(frame=frame, info=info, warnings=notes.messages, source=path.name)
+
+
+def _expand_multi_valued(
+    columns: dict[str, pd.Series], index: pd.Index, notes: _Notes
+) -> tuple[dict[str, pd.Series], dict[str, pd.Series], dict[str, str]]:
+    """Text columns with ``|``-joined values become one absent/present column per finding.
+
+    Returns the new columns, the original multi-valued columns (for display) and the parent
+    field of each indicator.
+    """
+    out: dict[str, pd.Series] = {}
+    multi_valued: dict[str, pd.Series] = {}
+    parents: dict[str, str] = {}
+    for label, raw in columns.items():
+        text = raw.where(raw.notna(), "").astype(str).str.strip()
+        if not text.str.contains(MULTI_VALUE_SEPARATOR, regex=False).any():
+            out[label] = raw
+            continue
+        values = [
+            [v.strip() for v in cell.split(MULTI_VALUE_SEPARATOR) if v.strip()] for cell in text
+        ]
+        indicators = finding_indicators(label, values, index)
+        out.update(indicators)
+        parents.update(dict.fromkeys(indicators, label))
+        multi_valued[label] = text.replace("", None)
+    if multi_valued:
+        notes.warn(
+            f"{len(multi_valued)} multi-valued columns ({_examples(list(multi_valued), 5)}, "
+            f"values joined by {MULTI_VALUE_SEPARATOR!r}) tested as one present/absent feature "
+            f"per finding ({len(parents)} findings)"
+        )
+    return out, multi_valued, parents
 
 
 def combine_imaging(results: Sequence[ReadResult]) -> ReadResult:
@@ -168,9 +217,11 @@ def combine_imaging(results: Sequence[ReadResult]) -> ReadResult:
             f"prefixing; give the imaging files different names"
         )
     frame = pd.concat(frames, axis=1, join="outer", sort=True)
-    features = pd.concat(tables)[_FEATURE_TABLE_COLUMNS]
+    features = pd.concat(tables).reindex(columns=_FEATURE_TABLE_COLUMNS).fillna("")
+    multi = [r.info["multi_valued"] for r in results if len(r.info.get("multi_valued", ()))]
     info = {
         "features": features,
+        "multi_valued": pd.concat(multi, axis=1, join="outer", sort=True) if multi else None,
         "sources": [r.source for r in results],
         "n_patients": int(frame.shape[0]),
         "n_features": int(frame.shape[1]),

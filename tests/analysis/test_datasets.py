@@ -199,3 +199,37 @@ def test_scales_to_a_large_study_quickly():
     assert big.expression.index.is_unique
     assert big.expression.index.str.fullmatch(r"GENE\d{5}").sum() > 0, "ran out of real symbols"
     assert elapsed < 10, f"synthetic 500 x 20,000 x 200 took {elapsed:.1f} s of CPU"
+
+
+def test_null_imaging_only_and_annotation_options():
+    cohort = datasets.synthetic(
+        n_patients=400, n_genes=200, n_features=16, n_modules=3, module_size=15, seed=4,
+        null=True, n_imaging_only=7, annotations=True,
+    )  # fmt: skip
+    truth = cohort.truth
+    # patients with imaging and clinical data but no expression
+    assert cohort.expression.shape[1] == 400 and cohort.imaging.shape[0] == 407
+    assert truth["imaging_only"] == list(cohort.imaging.index[400:])
+    assert not set(truth["imaging_only"]) & set(cohort.expression.columns)
+    assert cohort.clinical.loc[truth["imaging_only"], "EGFR"].notna().all()
+    # a full null: no link, no mutation link, no survival module
+    assert truth["links"].empty and truth["mutation_link"] is None
+    assert truth["survival_module"] is None and truth["survival_hr"] == 1.0
+    egfr = cohort.clinical["EGFR"].where(cohort.clinical["EGFR"] != "Not Collected")
+    table = pd.crosstab(cohort.imaging["attenuation"], egfr)
+    assert stats.chi2_contingency(table).pvalue > 0.001
+    # the multi-valued annotation and the sparse categories
+    findings = cohort.imaging[datasets.FINDINGS_FEATURE].dropna()
+    assert findings.str.contains("|", regex=False).mean() > 0.2
+    rare = findings.str.contains(datasets.FINDINGS[-1], regex=False).mean()
+    assert 0 < rare < 0.1
+    shape = cohort.imaging[datasets.SPARSE_FEATURE[0]].value_counts()
+    assert 0 < shape["polygonal"] < 25
+    # attenuation is an ordered scale
+    attenuation = cohort.imaging["attenuation"]
+    assert attenuation.cat.ordered and list(attenuation.cat.categories) == list(
+        datasets.ATTENUATION_ORDER
+    )
+    # the default draws are unchanged by the options being available
+    plain = datasets.synthetic(n_patients=50, n_genes=200, n_features=12, n_modules=3, seed=4)
+    assert plain.imaging.shape == (50, 12) and plain.truth["imaging_only"] == []

@@ -300,7 +300,15 @@ def test_read_imaging_pyradiomics_fixture():
     np.testing.assert_allclose(result.frame.to_numpy(), expected.to_numpy())
     assert any(all(c in w for c in constant) and "constant" in w for w in result.warnings)
     features = result.info["features"]
-    assert list(features.columns) == ["label", "type", "source", "group", "levels"]
+    assert list(features.columns) == [
+        "label",
+        "type",
+        "source",
+        "group",
+        "levels",
+        "order",
+        "parent",
+    ]
     assert list(features.index) == list(expected.columns)
     assert set(features["type"]) == {"continuous"}
     assert set(features["source"]) == {"radiomic"}
@@ -356,11 +364,14 @@ def test_read_imaging_generic_table(tmp_path):
         "radiomic",
     ]
     assert features.loc["score", "type"] == "continuous"
-    assert frame["margin"].dtype == "category" and not frame["margin"].cat.ordered
-    assert features.loc["margin", ["type", "source", "group"]].tolist() == [
-        "categorical",
+    # margins are an ordered scale (smooth < lobulated < irregular < spiculated)
+    assert frame["margin"].dtype == "category" and frame["margin"].cat.ordered
+    assert list(frame["margin"].cat.categories) == ["smooth", "lobulated", "spiculated"]
+    assert features.loc["margin", ["type", "source", "group", "order"]].tolist() == [
+        "ordinal",
         "semantic",
         "semantic",
+        "vocabulary",
     ]
     assert frame["severity"].cat.ordered
     assert list(frame["severity"].cat.categories) == ["none", "mild", "moderate", "severe"]
@@ -463,18 +474,46 @@ def test_read_aim_matches_reference():
     assert list(frame.index) == list(reference.index)  # R01-023v1.xml -> R01-023
     assert result.info["n_files"] == 7
     assert result.info["files_skipped"] == []
-    single = [c for c in reference.columns if reference[c].nunique() <= 1]
-    assert sorted(result.info["dropped"]) == sorted(single)
-    assert list(frame.columns) == [c for c in reference.columns if c not in single]
+    multi = [c for c in reference.columns if reference[c].str.contains("|", regex=False).any()]
+    assert multi and list(result.info["multi_valued"].columns) == multi
+    single = [c for c in reference.columns if reference[c].nunique() <= 1 and c not in multi]
+    assert set(single) <= set(result.info["dropped"])
+    assert [c for c in frame.columns if ": " not in c] == [
+        c for c in reference.columns if c not in single and c not in multi
+    ]
     for column in frame.columns:
+        if ": " in column:
+            continue
         mine = frame[column].astype(object).where(frame[column].notna(), None)
         theirs = reference[column].where(reference[column].notna(), None)
         assert mine.tolist() == theirs.tolist(), column
     features = result.info["features"]
+    # every multi-valued field became one absent/present indicator per finding
+    for field in multi:
+        kept = result.info["multi_valued"][field]
+        assert (
+            kept.where(kept.notna(), None).tolist()
+            == reference[field].where(reference[field].notna(), None).tolist()
+        )
+        findings = reference[field].dropna().str.split("|").explode().unique()
+        for finding in findings:
+            name = f"{field}: {finding}"
+            if name in result.info["dropped"]:  # present for every annotated patient
+                continue
+            assert features.loc[name, ["type", "levels", "parent"]].tolist() == [
+                "binary",
+                "absent|present",
+                field,
+            ]
+            has = reference[field].dropna().str.split("|").map(lambda v, f=finding: f in v)
+            expected = has.map({True: "present", False: "absent"})
+            assert frame.loc[expected.index, name].astype(str).tolist() == expected.tolist()
+            assert frame.loc[reference[field].isna(), name].isna().all()
     assert set(features["source"]) == {"semantic"} and set(features["group"]) == {"semantic"}
     assert features.loc["Emphysema", "type"] == "binary"
     assert features.loc["Emphysema", "levels"] == "absent|present"
-    assert features.loc["Nodule Attenuation", "type"] == "categorical"
+    assert features.loc["Nodule Attenuation", "type"] in ("ordinal", "binary")
+    assert features.loc["Nodule Attenuation", "order"] in ("vocabulary", "reference first")
     for column in frame.columns:
         assert frame[column].dtype == "category"
 
@@ -526,9 +565,17 @@ def test_read_aim_unlabelled_file_uses_code_table(tmp_path):
         "Nodule Periphery",
         "Nodule Shape",
     ]
+    multi = result.info["multi_valued"].loc["AMC-005"]
     for label in unambiguous:
-        assert row[label] == reference[label], label
-    assert row.dropna().index.tolist() == unambiguous
+        got = multi[label] if label in multi.index else row[label]
+        assert got == reference[label], label
+    tested = {c.split(": ")[0] for c in row.dropna().index}
+    assert tested == {
+        "Anatomic Location",
+        "Nodule Periphery",
+        "Nodule Shape",
+        *multi.dropna().index,
+    }
     # e.g. RID5828 "peripheral" is used by Axial Location and Nodule Calcification
     assert pd.isna(row["Axial Location"])
     assert any("AMC-005.xml" in w and "'RID5828'" in w and "2 labels" in w for w in result.warnings)
@@ -950,3 +997,30 @@ def test_read_expression_fast_and_checked_paths_agree(tmp_path, monkeypatch):
         assert quick.warnings == careful.warnings
     assert fast[0].frame.loc["S-1", "EGFR"] != fast[0].frame.loc["S-1", "EGFR"]  # NaN
     assert fast[0].frame.loc["S-2", "EGFR"] == 2000.0
+
+
+def test_read_imaging_splits_multi_valued_columns_into_indicators(tmp_path):
+    text = (
+        "ID,findings,shape\n"
+        "P1,pleural attachment|vascular convergence,round\n"
+        "P2,pleural attachment,oval\n"
+        "P3,,round\n"
+        "P4,vascular convergence|septal thickening,oval\n"
+    )
+    result = read_imaging(_write(tmp_path / "t.csv", text))
+    frame, features = result.frame, result.info["features"]
+    assert "findings" not in frame.columns
+    pleural = frame["findings: pleural attachment"]
+    assert pleural.astype(object).where(pleural.notna(), None).tolist() == [
+        "present", "present", None, "absent",
+    ]  # fmt: skip
+    assert features.loc["findings: septal thickening", ["type", "levels", "parent"]].tolist() == [
+        "binary",
+        "absent|present",
+        "findings",
+    ]
+    assert features.loc["shape", "parent"] == ""
+    kept = result.info["multi_valued"]["findings"]
+    assert kept.tolist()[:2] == ["pleural attachment|vascular convergence", "pleural attachment"]
+    assert pd.isna(kept["P3"])
+    assert any("multi-valued" in w and "'findings'" in w for w in result.warnings)

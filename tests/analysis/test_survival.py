@@ -217,16 +217,22 @@ def test_survival_table_finds_the_planted_module(cohort):
     null = table[table["variable"].isin(cohort.truth["null_features"])]
     assert len(null) >= 40
     assert (null["q"] < 0.05).mean() <= 0.05
+    # q is BH within each declared family (kind x imaging source x test)
     finite = table["p"].notna()
-    np.testing.assert_allclose(
-        table.loc[finite, "q"], stats.false_discovery_control(table.loc[finite, "p"])
-    )
+    assert table["family"].nunique() > 3
+    for _, members in table[finite].groupby("family"):
+        np.testing.assert_allclose(members["q"], stats.false_discovery_control(members["p"]))
     kinds = table.groupby("kind")["test"].agg(set).to_dict()
     assert kinds == {
         "module": {"cox", "logrank"},
-        "feature": {"cox", "logrank"},
+        "feature": {"cox", "cox_trend", "logrank"},
         "mutation": {"logrank"},
     }
+    # ordinal scales get a trend test with a hazard ratio per level
+    emphysema = table[table["variable"] == "emphysema"].iloc[0]
+    assert emphysema["test"] == "cox_trend" and emphysema["effect_measure"] == "hr_per_level"
+    measures = table.groupby("test")["effect_measure"].agg(set).to_dict()
+    assert measures["logrank"] == {""} and measures["cox"] <= {"hr_per_sd", "hr"}
     categorical = table[table["variable"] == "nodule_shape"]
     assert categorical["test"].tolist() == ["logrank"]
     complete = cohort.clinical[[SURVIVAL_TIME, SURVIVAL_EVENT]].notna().all(axis=1)
@@ -250,3 +256,27 @@ def test_survival_table_skips_with_a_warning(cohort):
     assert "TP53" in warnings[0] and "TP53" not in set(table["variable"])
     with pytest.raises(InputError, match="smoking"):
         survival.survival_table(cohort.clinical, covariates=["smoking"], **arguments)
+
+
+def test_survival_table_leaves_out_tiny_groups_and_says_so(cohort):
+    imaging = cohort.imaging[["nodule_shape"]].copy()
+    shape = imaging["nodule_shape"].cat.add_categories("star").astype(object)
+    shape.iloc[:2] = "star"  # two patients: a log-rank group of two
+    imaging["nodule_shape"] = pd.Categorical(shape)
+    features = pd.DataFrame({"type": {"nodule_shape": "categorical"}, "source": "semantic"})
+    table, warnings = survival.survival_table(
+        cohort.clinical, eigengenes=_eigengenes(cohort).iloc[:, :0], imaging=imaging,
+        features=features,
+    )  # fmt: skip
+    row = table.set_index("variable").loc["nodule_shape"]
+    assert any("star: 2" in w and "left out" in w for w in warnings)
+    complete = cohort.clinical[[SURVIVAL_TIME, SURVIVAL_EVENT]].notna().all(axis=1)
+    kept = complete & (shape != "star") & shape.notna()
+    assert row["n"] == kept.sum()
+    codes = survival._group_codes(imaging["nodule_shape"].where(kept))
+    expected, p = survival._logrank_kernel(
+        cohort.clinical[SURVIVAL_TIME].to_numpy(float),
+        cohort.clinical[SURVIVAL_EVENT].to_numpy(float),
+        codes,
+    )
+    assert row["p"] == pytest.approx(p) and row["family"] == "semantic feature (logrank)"

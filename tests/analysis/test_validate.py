@@ -116,7 +116,11 @@ def test_match_samples_needs_sources():
         (["none", "mild", "severe", "moderate", "mild"], "ordinal"),
         (["Stage IA", "stage IIB", "Stage IV"], "ordinal"),
         (["T1a", "T2b", "T3", "Tis"], "ordinal"),
-        (["solid", "part-solid", "ground glass"], "categorical"),
+        (["solid", "part-solid", "ground glass"], "ordinal"),
+        (["solid", "partially solid", "ground glass", "solid"], "ordinal"),
+        (["smooth", "spiculated", "lobulated"], "ordinal"),
+        (["smooth", "spiculated", "poorly defined"], "categorical"),
+        (["Minimal", "<1/3", ">2/3", "1/3-2/3"], "ordinal"),
         (["round", "oval", "complex", "round"], "categorical"),
         (["1.5", "2.25", "3.75", "0.5"], "continuous"),
         (["1", "2", "3"], "ordinal"),
@@ -157,3 +161,43 @@ def test_check_types():
         check_types({"a": "nominal"}, ["a"])
     with pytest.raises(InputError, match="'zz'"):
         check_types({"zz": "ordinal"}, ["a", "b"])
+
+
+def test_level_order_ships_attenuation_margin_and_vasari_orders():
+    from radmap.analysis.validate import level_order
+
+    attenuation = pd.Series(["solid", "ground glass", "partially solid", None])
+    assert level_order(attenuation, "ordinal") == (
+        ["ground glass", "partially solid", "solid"],
+        "vocabulary",
+    )
+    margins = pd.Series(["spiculated", "smooth", "irregular", "lobulated"])
+    assert level_order(margins, "ordinal")[0] == ["smooth", "lobulated", "irregular", "spiculated"]
+    vasari = pd.Series([">2/3", "Minimal", "1/3-2/3", "<1/3"])
+    assert level_order(vasari, "ordinal") == (["Minimal", "<1/3", "1/3-2/3", ">2/3"], "vocabulary")
+    assert level_order(pd.Series(["present", "absent"]), "binary") == (
+        ["absent", "present"],
+        "reference first",
+    )
+    assert level_order(pd.Series(["b", "a"]), "categorical") == (["a", "b"], "")
+    assert level_order(pd.Series([3, 1, 2]), "ordinal") == (["1", "2", "3"], "numeric")
+
+
+def test_level_order_declared_overrides_and_a_guessed_order_is_refused():
+    from radmap.analysis.validate import level_order
+
+    values = pd.Series(["low", "high", "mid", "low"])
+    assert level_order(values, "ordinal", declared=["low", "mid", "high", "max"]) == (
+        ["low", "mid", "high"],
+        "declared",
+    )
+    # a declared order beats the shipped vocabulary
+    margins = pd.Series(["smooth", "spiculated", "lobulated"])
+    declared = ["spiculated", "lobulated", "smooth"]
+    assert level_order(margins, "ordinal", declared=declared)[0] == declared
+    with pytest.raises(InputError, match="'odd'.*not in the declared order"):
+        level_order(pd.Series(["low", "odd"]), "ordinal", name="f", declared=["low", "high"])
+    with pytest.raises(InputError, match="twice"):
+        level_order(values, "ordinal", declared=["low", "low", "high"])
+    with pytest.raises(InputError, match=r"declared ordinal.*feature_levels"):
+        level_order(pd.Series(["red", "green", "blue"]), "ordinal", name="colour")

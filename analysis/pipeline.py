@@ -630,6 +630,9 @@ def _write_tables(adata: ad.AnnData, folder: Path) -> None:
         )
     io.atomic_write_text(folder / "gene_top_hits.csv", get.gene_hits(adata).to_csv(index=False))
     io.atomic_write_text(folder / "warnings.txt", "\n".join(uns["warnings"]) + "\n")
+    from .methods import methods_text
+
+    io.atomic_write_text(folder / "methods.txt", methods_text(adata))
 
 
 def write_outputs(adata: ad.AnnData, out: Path) -> Path:

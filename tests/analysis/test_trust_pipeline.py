@@ -36,6 +36,8 @@ def test_analyze_runs_the_checks_by_default_and_writes_them(files, tmp_path):
     for column in ("perm_p", "perm_q", "q_size_adjusted", "size_surrogate", "influence"):
         assert column in table.columns
     assert (table["perm_p"].astype(float) >= 1 / 100).all()
+    methods = (tmp_path / "tables" / "methods.txt").read_text()
+    assert "permuted against expression 99 times" in methods
     link = cohort.truth["size_link"]
     flagged = table[table["flags"].str.contains("size surrogate")]
     assert link["feature"] in set(flagged["feature"])

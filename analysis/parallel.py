@@ -64,6 +64,11 @@ def _client(scheduler: str, n_workers: int):
     from dask.distributed import Client, LocalCluster
 
     if scheduler == LOCAL:
+        # On a busy machine a worker may outlast the shutdown grace period and be killed;
+        # the nanny's "still alive, killing" warning tells a radmap user nothing.
+        quiet = logging.getLogger("distributed.nanny")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
         cluster = LocalCluster(
             n_workers=n_workers,
             threads_per_worker=1,
@@ -76,6 +81,7 @@ def _client(scheduler: str, n_workers: int):
                 yield client
         finally:
             cluster.close()
+            quiet.setLevel(level)
     else:
         try:
             client = Client(scheduler, timeout="10s")

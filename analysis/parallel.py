@@ -64,24 +64,21 @@ def _client(scheduler: str, n_workers: int):
     from dask.distributed import Client, LocalCluster
 
     if scheduler == LOCAL:
-        # On a busy machine a worker may outlast the shutdown grace period and be killed;
-        # the nanny's "still alive, killing" warning tells a radmap user nothing.
-        quiet = logging.getLogger("distributed.nanny")
-        level = quiet.level
-        quiet.setLevel(logging.ERROR)
         cluster = LocalCluster(
             n_workers=n_workers,
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            # Shutdown races on a busy machine (a worker outliving the grace period, a
+            # heartbeat to a closed scheduler) log tracebacks that tell a user nothing.
+            silence_logs=logging.CRITICAL,
         )
         try:
             with Client(cluster) as client:
                 yield client
         finally:
             cluster.close()
-            quiet.setLevel(level)
     else:
         try:
             client = Client(scheduler, timeout="10s")

@@ -13,8 +13,12 @@ WGCNA method (Langfelder & Horvath 2008, following ``blockwiseModules`` in one b
    bins) reaches 0.85, else the power with the best fit (with a warning).
 3. Topological overlap ``TOM = (A @ A + A) / (min(k_i, k_j) + 1 - A)`` with a zero-diagonal
    adjacency ``A`` and connectivity ``k`` (WGCNA's TOM of a non-negative adjacency), its
-   diagonal set to 1; dissimilarity ``1 - TOM``.
-4. Average-linkage hierarchical clustering (:func:`scipy.cluster.hierarchy.linkage`).
+   diagonal set to 1; dissimilarity ``1 - TOM``, built straight into condensed form in row
+   blocks of the upper triangle (:func:`tom_distance`): at most the adjacency, the
+   condensed float32 dissimilarity and one row block are held, and the numerator's product
+   costs what a symmetric product (syrk) does.
+4. Average-linkage hierarchical clustering (fastcluster, in place on a float64 copy of the
+   condensed dissimilarity, after the adjacency is freed; :func:`average_linkage`).
 5. Dynamic tree cut, hybrid method (:func:`cutree_hybrid`, a port of ``cutreeHybrid`` from
    the R package dynamicTreeCut 1.63 with its PAM stage), ``cutHeight = 0.995``.
 6. WGCNA's module check: a module needs ``min_module_size / 3`` genes with kME > 0.5, genes
@@ -39,15 +43,18 @@ correlate positively with the module's mean z-score (its metagene).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import anndata
+import fastcluster
 import numpy as np
 import pandas as pd
 from scipy import linalg, stats
-from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.cluster.hierarchy import fcluster, linkage, to_tree
 from scipy.spatial.distance import squareform
 from threadpoolctl import threadpool_limits
 
@@ -65,7 +72,7 @@ MIN_KME_TO_STAY = 0.3
 REASSIGN_THRESHOLD = 1e-6
 METHODS = ("wgcna", "leiden")
 NETWORKS = ("signed", "unsigned")
-LARGE_NETWORK = 10_000
+BYTES_PER_GENE_PAIR = 6
 HIGH_MEAN_CONNECTIVITY = 100
 
 
@@ -82,6 +89,7 @@ def find_modules(
     n_neighbors: int = 15,
     resolution: float = 1.0,
     seed: int = 0,
+    max_block_size: int | None = None,
 ) -> dict:
     """Find co-expressed gene modules and write them into ``adata``.
 
@@ -112,7 +120,14 @@ def find_modules(
     resolution
         Leiden resolution (higher gives more, smaller communities).
     seed
-        Random seed (Leiden; the WGCNA path is deterministic).
+        Random seed (Leiden, and the k-means preclustering of blockwise WGCNA).
+    max_block_size
+        WGCNA: largest network detected in one block; a larger one is split into blocks of
+        correlated genes first (k-means preclustering, as WGCNA's ``blockwiseModules``), each
+        block's modules are found apart, then the module check, reassignment and merging
+        run over all genes. ``None`` takes what fits in the available memory
+        (:func:`max_genes_in_memory`: ~30,000 genes per 8 GB), so a whole transcriptome is
+        one block wherever it fits. ``params["detection"]`` says which was used.
 
     Returns
     -------
@@ -122,6 +137,8 @@ def find_modules(
     "warnings": list of str, "timings": seconds per step}``.
     """
     _check_options(method, network, power, min_module_size, deep_split, merge_cut_height)
+    if max_block_size is not None and int(max_block_size) < 100:
+        raise InputError(f"max_block_size must be at least 100 genes, got {max_block_size}")
     begun = time.perf_counter()
     warnings: list[str] = []
     timings: dict[str, float] = {}
@@ -151,23 +168,34 @@ def find_modules(
             f"{min_module_size}; no modules",
         )
     elif method == "wgcna":
-        if n_network > LARGE_NETWORK:
-            _warn(
-                warnings,
-                f"modules: {n_network} network genes make {n_network}^2 matrices "
-                f"(~{n_network**2 * 4 / 1e9:.1f} GB each); consider a smaller --n-top-genes",
-            )
-        labels, chosen_power, soft_table = _wgcna_labels(
+        block_limit = int(max_block_size) if max_block_size else max_genes_in_memory()
+        labels, chosen_power, soft_table, block_sizes = _wgcna_labels(
             values,
             power=power,
             network=network,
             min_module_size=min_module_size,
             deep_split=deep_split,
+            max_block_size=block_limit,
+            seed=seed,
             warnings=warnings,
             timings=timings,
         )
+        if len(block_sizes) == 1:
+            detection = f"one block of {n_network} genes"
+        else:
+            detection = (
+                f"blockwise: {len(block_sizes)} blocks of {', '.join(map(str, block_sizes))} "
+                f"genes (at most {block_limit}; "
+                + ("given" if max_block_size else "what fits in the available memory")
+                + ")"
+            )
+        logger.info("modules: %s", detection)
         params |= {
             "power": chosen_power,
+            "detection": detection,
+            "max_block_size": block_limit,
+            "max_block_size_chosen_by": "user" if max_block_size else "available memory",
+            "block_sizes": block_sizes,
             "power_chosen_by": "user" if power is not None else "scale-free fit",
             "powers_tried": list(POWERS),
             "sft_r2_cut": SCALE_FREE_R2,
@@ -295,10 +323,18 @@ def module_kme(X: np.ndarray, eigengenes: pd.DataFrame | np.ndarray) -> np.ndarr
 def gene_correlation(X: np.ndarray) -> np.ndarray:
     """Pearson correlation of the columns of ``X`` (float32, diagonal 1)."""
     z = _standardize(np.asarray(X, dtype=np.float32), ddof=0).astype(np.float32, copy=False)
-    cor = z.T @ z
-    cor /= np.float32(z.shape[0])
-    np.nan_to_num(cor, copy=False)  # a constant gene correlates with nothing
-    np.clip(cor, -1.0, 1.0, out=cor)
+    constant = ~np.isfinite(z).all(axis=0)
+    if constant.any():
+        z[:, constant] = 0.0  # a constant gene correlates with nothing
+    cor = z.T @ z  # symmetric product: BLAS syrk
+    scale = np.float32(z.shape[0])
+
+    def finish(rows: slice) -> None:
+        block = cor[rows]
+        block /= scale
+        np.clip(block, -1.0, 1.0, out=block)
+
+    _in_row_blocks(finish, len(cor), len(cor))
     np.fill_diagonal(cor, 1.0)
     return cor
 
@@ -327,28 +363,48 @@ def soft_threshold(
     -------
     Columns ``power``, ``sft_r2``, ``slope``, ``mean_k``, ``median_k``, ``max_k``.
     """
-    powers = sorted(int(p) for p in powers)
+    powers = sorted({int(p) for p in powers})
     if not powers or powers[0] < 1:
         raise InputError(f"soft-threshold powers must be positive integers, got {powers}")
-    base = _adjacency_base(cor, network)
-    running = base.copy()
+    if network not in NETWORKS:
+        raise InputError(f"network must be one of {', '.join(NETWORKS)}, got {network!r}")
+    cor = np.asarray(cor, dtype=np.float32)
+    return _soft_table(powers, _connectivity(cor, powers, network), n_breaks)
+
+
+def _connectivity(cor: np.ndarray, powers: list[int], network: str) -> np.ndarray:
+    """``k_i = sum_j a_ij - 1`` of the rows of ``cor`` at each power (powers x rows)."""
+    column = {p: i for i, p in enumerate(powers)}
+    connectivity = np.empty((len(powers), len(cor)))
+
+    def scan(rows: slice) -> None:
+        # one cache-sized row block through every power: cor is read once, not per power
+        base = _adjacency_base(cor[rows], network)
+        running = base.copy()
+        for p in range(1, powers[-1] + 1):
+            if p > 1:
+                running *= base
+            if p in column:
+                connectivity[column[p], rows] = running.sum(axis=1, dtype=np.float64) - 1.0
+
+    _in_row_blocks(scan, len(cor), cor.shape[1], elements=1 << 19)
+    return connectivity
+
+
+def _soft_table(powers: list[int], connectivity: np.ndarray, n_breaks: int) -> pd.DataFrame:
     rows = []
-    for p in range(1, powers[-1] + 1):
-        if p > 1:
-            running *= base
-        if p in powers:
-            k = running.sum(axis=0, dtype=np.float64) - 1.0
-            r2, slope = scale_free_fit(k, n_breaks=n_breaks)
-            rows.append(
-                {
-                    "power": p,
-                    "sft_r2": -np.sign(slope) * r2,
-                    "slope": slope,
-                    "mean_k": float(k.mean()),
-                    "median_k": float(np.median(k)),
-                    "max_k": float(k.max()),
-                }
-            )
+    for p, k in zip(powers, connectivity, strict=True):
+        r2, slope = scale_free_fit(k, n_breaks=n_breaks)
+        rows.append(
+            {
+                "power": p,
+                "sft_r2": -np.sign(slope) * r2,
+                "slope": slope,
+                "mean_k": float(k.mean()),
+                "median_k": float(np.median(k)),
+                "max_k": float(k.max()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -424,17 +480,69 @@ def tom_similarity(adj: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
         A = A.copy()
     np.fill_diagonal(A, 0.0)
     k = A.sum(axis=1, dtype=np.float64).astype(np.float32)
-    shared = A @ A
-    shared += A
-    denominator = np.minimum.outer(k, k)
-    denominator += 1.0
-    denominator -= A
-    del A
-    shared /= denominator
-    del denominator
-    np.clip(shared, 0.0, 1.0, out=shared)
+    shared = A @ A.T  # A is symmetric: BLAS syrk, half the work of A @ A
+
+    def finish(rows: slice) -> None:
+        _tom_from_shared(shared[rows], A[rows], k[rows], k)
+
+    _in_row_blocks(finish, len(A), len(A))
     np.fill_diagonal(shared, 1.0)
     return shared
+
+
+def tom_distance(adj: np.ndarray) -> np.ndarray:
+    """Condensed TOM dissimilarity ``1 - TOM`` of an adjacency, overwriting nothing but it.
+
+    The same values as ``1 - tom_similarity(adj)`` in the order of
+    :func:`scipy.spatial.distance.squareform` (float32, half the memory of the square
+    matrix), built in row blocks of the upper triangle: the numerator's product costs what
+    a symmetric product (syrk) does, and no second square matrix is ever held. ``adj`` is
+    used as scratch (its diagonal is set to 0).
+    """
+    A = np.asarray(adj, dtype=np.float32)
+    n = len(A)
+    np.fill_diagonal(A, 0.0)
+    k = A.sum(axis=1, dtype=np.float64).astype(np.float32)
+    condensed = np.empty(n * (n - 1) // 2, dtype=np.float32)
+    offsets = _condensed_offsets(n)
+    # thin blocks waste little of the triangle; thick ones keep sgemm at full speed
+    blocks = _row_blocks(n, n, elements=n * min(max(n // 4, 256), 1024))
+    buffer = np.empty((blocks[0].stop - blocks[0].start) * n, dtype=np.float32)
+    for rows in blocks:
+        start, stop = rows.start, rows.stop
+        shared = buffer[: (stop - start) * (n - start)].reshape(stop - start, n - start)
+        np.matmul(A[rows], A[start:].T, out=shared)
+
+        def finish(part: slice, shared=shared, start=start) -> None:
+            lines = slice(start + part.start, start + part.stop)
+            block = shared[part]
+            _tom_from_shared(block, A[lines, start:], k[lines], k[start:])
+            np.subtract(np.float32(1.0), block, out=block)
+            for row in range(part.start, part.stop):
+                i = start + row
+                condensed[offsets[i] : offsets[i] + n - i - 1] = block[row - part.start, row + 1 :]
+
+        _in_row_blocks(finish, stop - start, n - start, elements=1 << 22)
+    return condensed
+
+
+def average_linkage(condensed: np.ndarray) -> np.ndarray:
+    """Average-linkage tree of a condensed dissimilarity (SciPy linkage matrix).
+
+    fastcluster (the library R's WGCNA uses) run in place on one float64 copy of
+    ``condensed``: SciPy's ``linkage`` copies its input once more, and so does
+    ``fastcluster.linkage`` even with ``preserve_input=False`` (it starts with
+    ``numpy.array(X)``), which would hold a third n x n float32's worth of memory at the peak.
+    """
+    distances = np.array(condensed, dtype=np.float64, order="C")
+    n = int(round((1 + np.sqrt(1 + 8 * len(distances))) / 2))
+    if n * (n - 1) // 2 != len(distances) or n < 2:
+        raise InputError(f"average_linkage: {len(distances)} is not a condensed distance length")
+    if not all(np.isfinite(part).all() for part in np.array_split(distances, 64)):
+        raise InputError("average_linkage: distances must be finite")
+    tree = np.empty((n - 1, 4))
+    fastcluster.linkage_wrap(n, distances, tree, fastcluster.mthidx["average"])
+    return tree
 
 
 def cutree_hybrid(
@@ -468,7 +576,8 @@ def cutree_hybrid(
     link
         SciPy linkage matrix (monotone, e.g. average linkage) of the objects.
     dist
-        Square dissimilarity matrix used to build ``link`` (diagonal treated as 0).
+        Dissimilarity used to build ``link``: a square matrix (diagonal treated as 0) or
+        its condensed upper triangle (:func:`scipy.spatial.distance.squareform` order).
     min_cluster_size, deep_split, cut_height, max_core_scatter, min_gap,
     max_abs_core_scatter, min_abs_gap, min_split_height, min_abs_split_height,
     pam_stage, pam_respects_dendro, max_pam_dist, respect_small_clusters
@@ -483,9 +592,16 @@ def cutree_hybrid(
     n_points = n_merge + 1
     if n_merge < 1:
         raise InputError("cutree_hybrid: the tree has no merges")
-    if dist.shape != (n_points, n_points):
+    dist = np.asarray(dist)
+    if dist.ndim == 1:
+        if len(dist) != n_points * (n_points - 1) // 2:
+            raise InputError(
+                f"cutree_hybrid: a condensed dist must have {n_points * (n_points - 1) // 2} "
+                f"entries for {n_points} objects, got {len(dist)}"
+            )
+    elif dist.shape != (n_points, n_points):
         raise InputError(f"cutree_hybrid: dist must be {n_points} x {n_points}")
-    if np.any(np.diagonal(dist) != 0):
+    elif np.any(np.diagonal(dist) != 0):
         dist = dist.copy()
         np.fill_diagonal(dist, 0)
     height = link[:, 2]
@@ -526,7 +642,7 @@ def cutree_hybrid(
         members = singletons[branch]
         n_core = _core_size(len(members), min_cluster_size)
         core = np.asarray(members[:n_core])
-        block = dist[np.ix_(core, core)]
+        block = _distance_block(dist, core)
         return float(np.mean(block.sum(axis=0, dtype=np.float64) / (n_core - 1)))
 
     is_basic: list[bool] = []
@@ -788,20 +904,61 @@ def _wgcna_labels(
     network: str,
     min_module_size: int,
     deep_split: int,
+    max_block_size: int,
+    seed: int,
     warnings: list[str],
     timings: dict[str, float],
-) -> tuple[np.ndarray, int, pd.DataFrame]:
+) -> tuple[np.ndarray, int, pd.DataFrame, list[int]]:
+    """Tree-cut labels in one block, or blockwise beyond ``max_block_size`` genes.
+
+    Returns the labels (0 = unassigned), the power, the soft-threshold table and the block
+    sizes.
+    """
     clock = time.perf_counter()
 
     def lap(step: str) -> None:
         nonlocal clock
         now = time.perf_counter()
-        timings[step] = now - clock
+        timings[step] = timings.get(step, 0.0) + now - clock
         clock = now
 
-    cor = gene_correlation(values)
-    lap("correlation")
-    table = soft_threshold(cor, network=network)
+    n_genes = values.shape[1]
+    if n_genes <= max_block_size:
+        cor = gene_correlation(values)
+        lap("correlation")
+        table = soft_threshold(cor, network=network)
+        power = _chosen_power(table, power, warnings)
+        lap("soft_threshold")
+        adj = _adjacency_in_place(cor, power, network)
+        del cor
+        dissimilarity = tom_distance(adj)
+        del adj
+        lap("tom")
+        labels = _cut_tree(dissimilarity, min_module_size, deep_split, lap)
+        return labels, power, table, [n_genes]
+
+    table = _streamed_soft_threshold(values, network=network)
+    power = _chosen_power(table, power, warnings)
+    lap("soft_threshold")
+    blocks = gene_blocks(values, max_block_size=max_block_size, seed=seed)
+    lap("preclustering")
+    labels = np.zeros(n_genes, dtype=int)
+    for block in blocks:
+        cor = gene_correlation(values[:, block])
+        lap("correlation")
+        adj = _adjacency_in_place(cor, power, network)
+        del cor
+        dissimilarity = tom_distance(adj)
+        del adj
+        lap("tom")
+        block_labels = _cut_tree(dissimilarity, min_module_size, deep_split, lap)
+        del dissimilarity
+        assigned = block_labels > 0
+        labels[block[assigned]] = block_labels[assigned] + labels.max()
+    return labels, power, table, [len(block) for block in blocks]
+
+
+def _chosen_power(table: pd.DataFrame, power: int | None, warnings: list[str]) -> int:
     if power is None:
         power, reached = pick_power(table)
         if not reached:
@@ -820,15 +977,16 @@ def _wgcna_labels(
             "scale-free fit and can hide small modules (WGCNA FAQ: consider power 12 for "
             "signed networks of 40+ samples)",
         )
-    lap("soft_threshold")
-    adj = adjacency(cor, power, network=network)
-    del cor
-    dissimilarity = tom_similarity(adj, overwrite=True)
-    del adj
-    np.subtract(np.float32(1.0), dissimilarity, out=dissimilarity)
-    np.fill_diagonal(dissimilarity, 0.0)
-    lap("tom")
-    tree = linkage(squareform(dissimilarity, checks=False), method="average")
+    return int(power)
+
+
+def _cut_tree(
+    dissimilarity: np.ndarray,
+    min_module_size: int,
+    deep_split: int,
+    lap: Callable[[str], None],
+) -> np.ndarray:
+    tree = average_linkage(dissimilarity)
     lap("linkage")
     labels = cutree_hybrid(
         tree,
@@ -838,7 +996,94 @@ def _wgcna_labels(
         cut_height=DETECT_CUT_HEIGHT,
     )
     lap("tree_cut")
-    return labels, int(power), table
+    return labels
+
+
+def _streamed_soft_threshold(
+    values: np.ndarray, *, network: str, powers: Sequence[int] = POWERS
+) -> pd.DataFrame:
+    """:func:`soft_threshold` of the genes of ``values`` without their n x n correlation.
+
+    The correlation is made one block of rows at a time from the standardised values (as
+    WGCNA's ``pickSoftThreshold`` does with ``blockSize``).
+    """
+    z = _standardize(np.asarray(values, dtype=np.float32), ddof=0).astype(np.float32, copy=False)
+    z[:, ~np.isfinite(z).all(axis=0)] = 0.0
+    n_genes = z.shape[1]
+    powers = sorted({int(p) for p in powers})
+    connectivity = np.empty((len(powers), n_genes))
+    scale = np.float32(z.shape[0])
+    for rows in _row_blocks(n_genes, n_genes, elements=1 << 24):
+        cor = z[:, rows].T @ z
+        cor /= scale
+        np.clip(cor, -1.0, 1.0, out=cor)
+        lines = np.arange(rows.stop - rows.start)
+        cor[lines, rows.start + lines] = 1.0
+        connectivity[:, rows] = _connectivity(cor, powers, network)
+    return _soft_table(powers, connectivity, N_BREAKS)
+
+
+def gene_blocks(values: np.ndarray, *, max_block_size: int, seed: int = 0) -> list[np.ndarray]:
+    """Split genes into blocks of correlated genes, none above ``max_block_size``.
+
+    As WGCNA's ``blockwiseModules`` (``projectiveKMeans``): k-means on the standardised
+    genes (:class:`sklearn.cluster.KMeans`; on unit vectors Euclidean distance is
+    ``sqrt(2 (1 - r))``) into ``min(n / 20, 100 n / max_block_size)`` clusters; the
+    largest subtrees of the average-linkage tree of their centres that fit in a block are
+    packed into blocks in tree order, so that correlated clusters share a block.
+
+    Returns
+    -------
+    Sorted gene positions of each block.
+    """
+    from sklearn.cluster import KMeans
+
+    n_obs, n_genes = values.shape
+    max_block_size = int(max_block_size)
+    if n_genes <= max_block_size:
+        return [np.arange(n_genes)]
+    n_clusters = int(max(2, min(n_genes // 20, 100 * n_genes // max_block_size)))
+    unit = np.nan_to_num(_standardize(values, ddof=0).T / np.sqrt(n_obs)).astype(np.float32)
+    kmeans = KMeans(n_clusters=n_clusters, n_init=1, max_iter=50, random_state=seed)
+    clusters = kmeans.fit_predict(unit)
+    sizes = np.bincount(clusters, minlength=n_clusters)
+    tree = to_tree(linkage(kmeans.cluster_centers_.astype(float), "average", metric="correlation"))
+    # the largest subtrees of the centres' tree that fit, in tree order, packed greedily
+    groups: list[list[int]] = []
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        members = node.pre_order()
+        if sizes[members].sum() <= max_block_size or node.is_leaf():
+            groups.append(members)
+        else:
+            pending.extend([node.get_right(), node.get_left()])
+    blocks: list[list[np.ndarray]] = [[]]
+    filled = 0
+    for group in groups:
+        genes = np.flatnonzero(np.isin(clusters, group))
+        for start in range(0, len(genes), max_block_size):
+            part = genes[start : start + max_block_size]
+            if filled + len(part) > max_block_size:
+                blocks.append([])
+                filled = 0
+            blocks[-1].append(part)
+            filled += len(part)
+    return [np.sort(np.concatenate(parts)) for parts in blocks if parts]
+
+
+def max_genes_in_memory(available_bytes: float | None = None) -> int:
+    """Largest one-block WGCNA network that fits in (70 % of) the available memory.
+
+    One block holds the n x n float32 adjacency and the condensed float32 dissimilarity
+    (6 n^2 bytes at the peak), later the condensed dissimilarity in float32 and float64.
+    """
+    if available_bytes is None:
+        import psutil
+
+        available_bytes = psutil.virtual_memory().available
+    genes = int(np.sqrt(0.7 * available_bytes / BYTES_PER_GENE_PAIR))
+    return max(genes // 1000 * 1000, 1000)
 
 
 def _leiden_labels(
@@ -892,7 +1137,7 @@ def _pam_stage(
     weights = np.zeros((len(colors), n_clusters), dtype=dist.dtype)
     weights[labelled, tree_colors[labelled] - 1] = 1.0 / counts[tree_colors[labelled] - 1]
     # mean distance of every object to every tree-cut cluster
-    mean_dist = np.asarray(dist @ weights, dtype=np.float64)
+    mean_dist = _distance_product(dist, weights)
     diameter = np.zeros(n_clusters)
     for cluster in range(n_clusters):
         members = tree_colors == cluster + 1
@@ -942,6 +1187,41 @@ def _pam_stage(
         if distance < diameter[label - 1] or distance < max_pam_dist:
             colors[obj] = label
     return colors
+
+
+def _distance_block(dist: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """``dist[members][:, members]`` of a square or condensed dissimilarity."""
+    if dist.ndim == 2:
+        return dist[np.ix_(members, members)]
+    n = int(round((1 + np.sqrt(1 + 8 * len(dist))) / 2))
+    low = np.minimum(members[:, None], members[None, :]).astype(np.int64)
+    high = np.maximum(members[:, None], members[None, :]).astype(np.int64)
+    same = low == high
+    index = np.where(same, 0, low * n - low * (low + 1) // 2 + high - low - 1)
+    return np.where(same, 0, dist[index]).astype(dist.dtype, copy=False)
+
+
+def _distance_product(dist: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``dist @ weights`` (float64) of a square or condensed dissimilarity.
+
+    A condensed ``dist`` is expanded one block of rows of its upper triangle ``U`` at a time:
+    ``dist = U + U.T``, so each block adds ``U_block @ weights`` to its own rows and
+    ``U_block.T @ weights_block`` to the rows at and after it.
+    """
+    if dist.ndim == 2:
+        return np.asarray(dist @ weights, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    n = len(weights)
+    product = np.zeros((n, weights.shape[1]))
+    offsets = _condensed_offsets(n)
+    for rows in _row_blocks(n, n):
+        start, stop = rows.start, rows.stop
+        upper = np.zeros((stop - start, n - start))
+        for i in range(start, stop):
+            upper[i - start, i - start + 1 :] = dist[offsets[i] : offsets[i] + n - i - 1]
+        product[rows] += upper @ weights[start:]
+        product[start:] += upper.T @ weights[rows]
+    return product
 
 
 def _interpolate(data: np.ndarray, index: float) -> float:
@@ -1115,6 +1395,71 @@ def _log_fisher_p(r: np.ndarray, n: int) -> np.ndarray:
     r = np.clip(r, -1 + 1e-15, 1 - 1e-15)
     z = np.arctanh(r) * np.sqrt(max(n - 3, 1))
     return np.log(2.0) + stats.norm.logsf(np.abs(z))
+
+
+def _tom_from_shared(
+    shared: np.ndarray, adj: np.ndarray, k_rows: np.ndarray, k_columns: np.ndarray
+) -> None:
+    """``shared`` (rows of ``A @ A``) becomes TOM in place; the denominator one block at a time."""
+    shared += adj
+    denominator = np.minimum(k_rows[:, None], k_columns[None, :])
+    denominator += np.float32(1.0)
+    denominator -= adj
+    shared /= denominator
+    np.clip(shared, 0.0, 1.0, out=shared)
+
+
+def _adjacency_in_place(cor: np.ndarray, power: float, network: str) -> np.ndarray:
+    """:func:`adjacency` written over ``cor`` (float32), in row blocks on every core."""
+
+    def transform(rows: slice) -> None:
+        block = cor[rows]
+        if network == "signed":
+            block += np.float32(1.0)
+            block *= np.float32(0.5)
+        else:
+            np.abs(block, out=block)
+        np.power(block, np.float32(power), out=block)
+
+    _in_row_blocks(transform, len(cor), cor.shape[1])
+    return cor
+
+
+def _condensed_offsets(n: int) -> np.ndarray:
+    """Position of ``(i, i + 1)`` in a condensed distance vector of ``n`` objects."""
+    i = np.arange(n, dtype=np.int64)
+    return i * n - i * (i + 1) // 2
+
+
+def _row_blocks(n_rows: int, n_columns: int, *, elements: int = 1 << 22) -> list[slice]:
+    size = int(np.clip(elements // max(n_columns, 1), 16, 8192))
+    return [slice(start, min(start + size, n_rows)) for start in range(0, n_rows, size)]
+
+
+def _in_row_blocks(
+    work: Callable[[slice], None], n_rows: int, n_columns: int, *, elements: int = 1 << 22
+) -> None:
+    """Run ``work`` on row blocks of an ``n_rows x n_columns`` array, one thread per core.
+
+    numpy's elementwise loops release the GIL, so blocks of large matrices run in parallel;
+    blocks also keep temporaries small and in cache.
+    """
+    blocks = _row_blocks(n_rows, n_columns, elements=elements)
+    workers = min(len(blocks), _n_threads())
+    if workers <= 1:
+        for rows in blocks:
+            work(rows)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in pool.map(work, blocks):
+            pass
+
+
+def _n_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _adjacency_base(cor: np.ndarray, network: str) -> np.ndarray:

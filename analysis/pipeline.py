@@ -12,12 +12,10 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
-import hmac
 import json
 import logging
 import os
 import platform
-import re
 import shutil
 import sys
 import tempfile
@@ -34,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from . import __version__, bundle, get, io, validate
+from . import __version__, bundle, get, io, options, privacy, validate
 from .validate import InputError
 
 # The analysis stages (associate, enrich, modules, pp, survival) load scipy.stats, anndata
@@ -58,6 +56,17 @@ PACKAGES = (
     "scipy",
     "statsmodels",
 )
+
+
+LIST_OPTIONS = (
+    "imaging",
+    "covariates",
+    "adjust_for",
+    "gene_sets",
+    "mutation_columns",
+    "acquisition_covariates",
+)
+"""Options that hold a list (one text is taken as a list of one)."""
 
 
 @dataclass
@@ -90,7 +99,8 @@ class Config:
     keep_identifiers: bool = False
     pseudonymise_key: Path | None = None
     # preprocessing and modules
-    n_top_genes: int = 5000
+    n_top_genes: int | str = 5000
+    max_block_size: int | None = None
     clip_mad: float = 10.0
     module_method: str = "wgcna"
     power: int | None = None
@@ -153,6 +163,8 @@ class Config:
                 raise InputError(f"{origin}: unknown option {key!r}")
             if value is None:
                 continue
+            if key in self.PATH_FIELDS or key in LIST_OPTIONS:
+                options.check_raw_text(key, value, many=key in LIST_OPTIONS, origin=origin)
             if key in self.PATH_FIELDS:
                 value = _resolve(value, base)
             elif key == "imaging":
@@ -167,13 +179,7 @@ class Config:
                 value = io.option_pairs(value, key, bare=bare)
                 if key == "id_column":
                     value = _id_columns(value)
-            elif key in (
-                "covariates",
-                "adjust_for",
-                "gene_sets",
-                "mutation_columns",
-                "acquisition_covariates",
-            ):
+            elif key in LIST_OPTIONS:
                 value = [str(v) for v in _as_list(value)]
                 if key == "gene_sets":
                     from . import enrich
@@ -183,7 +189,9 @@ class Config:
                         for v in value
                     ]
             changes[key] = value
-        return dataclasses.replace(self, **changes)
+        updated = dataclasses.replace(self, **changes)
+        options.check_config(updated, origin=origin)
+        return updated
 
     def to_dict(self) -> dict[str, object]:
         """JSON-friendly parameters, as recorded in the bundle's provenance."""
@@ -286,6 +294,7 @@ def read_inputs(config: Config) -> Inputs:
     if config.aim_dir is not None:
         imaging_parts.append(record(io.read_aim(config.aim_dir, types=types), config.aim_dir))
     imaging = imaging_parts[0] if len(imaging_parts) == 1 else io.combine_imaging(imaging_parts)
+    options.check_columns(imaging.frame.columns, imaging.source)
     if len(imaging_parts) > 1:
         warnings.extend(imaging.warnings)
     if types:
@@ -307,6 +316,7 @@ def read_inputs(config: Config) -> Inputs:
             ),
             config.clinical,
         )
+        options.check_columns(clinical.frame.columns, clinical.source)
     return Inputs(expression, imaging, clinical, hashes, warnings)
 
 
@@ -344,8 +354,18 @@ def read_cohort(config: Config, *, progress: Progress = _log_progress) -> ad.Ann
 
     ``X`` holds the expression as read (patients with expression and imaging), ``obsm["imaging"]``
     the imaging table, ``obs`` the clinical columns, and ``uns["radmap"]`` the feature table,
-    the matching report, the input hashes and the readers' warnings.
+    the matching report, the input hashes and the readers' warnings. With
+    ``config.pseudonymise_key`` every patient ID is replaced, in warnings too.
     """
+    options.check_config(config)
+    with privacy.held_warnings(logger, enabled=config.pseudonymise_key is not None) as release:
+        adata, _ = _read_cohort(config, progress=progress, release_warnings=release)
+    return adata
+
+
+def _read_cohort(
+    config: Config, *, progress: Progress, release_warnings: Callable
+) -> tuple[ad.AnnData, privacy.IdScrubber]:
     import anndata as ad
 
     from .tl import clean_table, radmap_uns, record
@@ -384,10 +404,9 @@ def read_cohort(config: Config, *, progress: Progress = _log_progress) -> ad.Ann
         for message in size_warnings:
             logger.warning(message)
         pseudonyms: dict[str, str] = {}
+        scrub = privacy.IdScrubber({})
         if config.pseudonymise_key is not None:
-            frames = [expression, imaging] + ([clinical] if clinical is not None else [])
-            ids = sorted({str(i) for frame in frames for i in frame.index})
-            pseudonyms = pseudonymise(ids, key=_read_key(config.pseudonymise_key))
+            pseudonyms, scrub = _pseudonyms(config, inputs)
             expression, imaging = (f.rename(index=pseudonyms) for f in (expression, imaging))
             if clinical is not None:
                 clinical = clinical.rename(index=pseudonyms)
@@ -396,6 +415,8 @@ def read_cohort(config: Config, *, progress: Progress = _log_progress) -> ad.Ann
                 "|".join(pseudonyms.get(i, i) for i in str(cell).split("|") if i)
                 for cell in report.table["unmatched"]
             ]
+            report.table = scrub.frame(report.table)
+            release_warnings(scrub)
             progress("  patient IDs replaced by keyed pseudonyms (the key is not stored)")
 
     expression = expression.loc[patients]
@@ -423,8 +444,8 @@ def read_cohort(config: Config, *, progress: Progress = _log_progress) -> ad.Ann
             "patient IDs are HMAC-SHA256 pseudonyms; the key is not stored"
         )
     uns["params"]["empty_reason"] = empty_reason
-    record(adata, "read", {}, _replace_ids(warnings, pseudonyms))
-    return adata
+    record(adata, "read", {}, scrub.messages(warnings))
+    return adata, scrub
 
 
 def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.AnnData:
@@ -434,9 +455,15 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
     then :mod:`radmap.tl`'s ``modules``, ``associate``, ``mutations``, ``enrich`` and
     ``survival``.
     """
-    started = datetime.now(UTC)
+    options.check_config(config)
     _check_trust_options(config)
-    adata = read_cohort(config, progress=progress)
+    with privacy.held_warnings(logger, enabled=config.pseudonymise_key is not None) as release:
+        return _build_bundle(config, progress=progress, release_warnings=release)
+
+
+def _build_bundle(config: Config, *, progress: Progress, release_warnings: Callable) -> ad.AnnData:
+    started = datetime.now(UTC)
+    adata, scrub = _read_cohort(config, progress=progress, release_warnings=release_warnings)
 
     from . import pp, tl
 
@@ -460,8 +487,13 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
             n_neighbors=config.n_neighbors,
             resolution=config.leiden_resolution,
             seed=config.seed,
+            max_block_size=config.max_block_size,
         )
-        progress(f"  {adata.obsm[bundle.EIGENGENES_KEY].shape[1]} modules")
+        detection = tl.radmap_uns(adata)["params"]["modules"].get("detection")
+        progress(
+            f"  {adata.obsm[bundle.EIGENGENES_KEY].shape[1]} modules"
+            + (f" ({detection})" if detection else "")
+        )
 
     tests = {
         "continuous_test": config.continuous_test,
@@ -494,6 +526,7 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
     uns["params"]["dataset"] = uns["name"]
     uns["params"]["config"] = json.dumps(config.to_dict(), sort_keys=True)
     _trust_checks(adata, config, progress)
+    uns["warnings"] = scrub.messages(uns["warnings"])
     uns["provenance"] = _provenance(config, uns["provenance"], started)
     return adata
 
@@ -537,33 +570,18 @@ def _trust_checks(adata: ad.AnnData, config: Config, progress: Progress) -> None
             )
 
 
-def pseudonymise(ids: list[str], *, key: bytes) -> dict[str, str]:
-    """Keyed pseudonyms: ``P`` + the first 12 hex digits of HMAC-SHA256(key, ID).
-
-    The same key always gives the same pseudonym, so bundles of one study stay linkable by
-    whoever holds the key, and by nobody else.
-    """
-    return {i: "P" + hmac.new(key, i.encode("utf-8"), hashlib.sha256).hexdigest()[:12] for i in ids}
+pseudonymise = privacy.pseudonymise
 
 
-def _read_key(path: Path) -> bytes:
-    try:
-        key = Path(path).read_bytes().strip()
-    except OSError as err:
-        raise InputError(f"{path}: cannot read the pseudonymisation key ({err.strerror})") from None
-    if len(key) < 16:
-        raise InputError(
-            f"{path}: the pseudonymisation key must hold at least 16 bytes of secret "
-            "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))' > key.txt`)"
-        )
-    return key
-
-
-def _replace_ids(messages: list[str], pseudonyms: Mapping[str, str]) -> list[str]:
-    if not pseudonyms:
-        return messages
-    pattern = re.compile("|".join(re.escape(i) for i in sorted(pseudonyms, key=len, reverse=True)))
-    return [pattern.sub(lambda match: pseudonyms[match.group(0)], m) for m in messages]
+def _pseudonyms(config: Config, inputs: Inputs) -> tuple[dict[str, str], privacy.IdScrubber]:
+    """Pseudonyms of every patient ID the readers met (dropped ones too) and their scrubber."""
+    key = privacy.read_key(config.pseudonymise_key)
+    ids, aliases = privacy.id_aliases(
+        (inputs.expression, inputs.imaging, inputs.clinical),
+        lambda raw: validate.normalise_id(raw, pattern=config.id_pattern),
+    )
+    pseudonyms = pseudonymise(sorted(ids), key=key)
+    return pseudonyms, privacy.IdScrubber(pseudonyms, aliases)
 
 
 def _feature_table(features: pd.DataFrame, imaging: pd.DataFrame) -> pd.DataFrame:
@@ -625,10 +643,8 @@ def _write_tables(adata: ad.AnnData, folder: Path) -> None:
     uns = adata.uns[bundle.UNS_KEY]
     for name in TABLES:
         frame = uns[name]
-        io.atomic_write_text(
-            folder / f"{name}.csv", frame.to_csv(index=name in ("modules", "features"))
-        )
-    io.atomic_write_text(folder / "gene_top_hits.csv", get.gene_hits(adata).to_csv(index=False))
+        io.atomic_write_csv(folder / f"{name}.csv", frame, index=name in ("modules", "features"))
+    io.atomic_write_csv(folder / "gene_top_hits.csv", get.gene_hits(adata), index=False)
     io.atomic_write_text(folder / "warnings.txt", "\n".join(uns["warnings"]) + "\n")
     from .methods import methods_text
 

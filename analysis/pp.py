@@ -44,7 +44,7 @@ def preprocess_expression(
     expression: pd.DataFrame,
     *,
     scale: str = "auto",
-    n_top_genes: int = 5000,
+    n_top_genes: int | str = 5000,
     clip_mad: float = 10.0,
 ) -> tuple[anndata.AnnData, dict, list[str]]:
     """Bring an expression table to log scale, clean it and flag highly variable genes.
@@ -58,7 +58,8 @@ def preprocess_expression(
         ``"auto"`` (infer, see :func:`infer_scale`), ``"counts"``, ``"fpkm"``, ``"tpm"``,
         ``"log"`` or ``"zscore"``.
     n_top_genes
-        Number of genes flagged ``highly_variable`` (largest variance on the log scale).
+        Number of genes flagged ``highly_variable`` (largest variance on the log scale), or
+        ``"all"``: every gene enters the module network (a whole transcriptome).
     clip_mad
         Winsorise values further than this many robust SDs (1.4826 * MAD) from the gene
         median. ``0`` or a negative value switches clipping off.
@@ -72,6 +73,10 @@ def preprocess_expression(
     """
     if scale not in SCALES:
         raise InputError(f"expression scale {scale!r} is not one of {', '.join(SCALES)}")
+    if n_top_genes == "all":
+        n_top_genes = expression.shape[1]
+    if isinstance(n_top_genes, bool) or not isinstance(n_top_genes, int | np.integer):
+        raise InputError(f"--n-top-genes must be a number of genes or 'all', got {n_top_genes!r}")
     if n_top_genes < 1:
         raise InputError(f"--n-top-genes must be at least 1, got {n_top_genes}")
     values = _validated_values(expression)
@@ -346,7 +351,7 @@ def preprocess(
     adata: anndata.AnnData,
     *,
     scale: str = "auto",
-    n_top_genes: int = 5000,
+    n_top_genes: int | str = 5000,
     clip_mad: float = 10.0,
     copy: bool = False,
 ) -> anndata.AnnData | None:
@@ -364,7 +369,7 @@ def preprocess(
     """
     from .tl import record
 
-    if n_top_genes == 0 or n_top_genes is None:
+    if n_top_genes is None or n_top_genes == 0 or n_top_genes == "all":
         n_top_genes = adata.n_vars
     frame = pd.DataFrame(
         np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X, dtype=float),

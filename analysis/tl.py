@@ -139,6 +139,7 @@ def modules(
     n_neighbors: int = 15,
     resolution: float = 1.0,
     seed: int = 0,
+    max_block_size: int | None = None,
     copy: bool = False,
 ) -> ad.AnnData | None:
     """Find co-expressed gene modules (WGCNA-style or Leiden).
@@ -162,6 +163,7 @@ def modules(
         "n_neighbors": n_neighbors,
         "resolution": resolution,
         "seed": seed,
+        "max_block_size": max_block_size,
     }
     result = find_modules(adata, **params)
     uns = radmap_uns(adata)

@@ -300,7 +300,7 @@ def create_app(
     )
     register_callbacks(app, ctx, background_manager=manager)
     if users is not None:
-        BasicAuth(users).install(app.server)
+        BasicAuth(users, path=users_file).install(app.server)
     add_security_headers(app.server, script_hashes=app.csp_hashes())
     app.server.config["RADMAP_BUNDLE_ID"] = data.bundle_id
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES

@@ -15,6 +15,7 @@ import hmac
 import logging
 import os
 import secrets
+import threading
 from pathlib import Path
 
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -98,14 +99,60 @@ class BasicAuth:
     """Check ``Authorization: Basic`` credentials against a users table.
 
     Hash checks are deliberately slow (scrypt, ~0.1 s); credentials that passed once are
-    remembered by a keyed digest for the life of the process, so only the first request of a
-    session pays for it.
+    remembered by a keyed digest, so only the first request of a session pays for it. An
+    unknown user name costs the same hash check (against a dummy hash), so the time of a
+    refusal does not tell which user names exist.
+
+    Parameters
+    ----------
+    users
+        User name -> password hash.
+    path
+        The users file they were read from. Each worker then checks the file's identity
+        (inode, size, modification time) on every request and reads it again when it
+        changed, forgetting every remembered login: a changed password or a deleted user
+        stops working at once, not at the next restart. A file that is gone or no longer
+        valid lets nobody in until it is fixed.
     """
 
-    def __init__(self, users: dict[str, str]) -> None:
+    def __init__(self, users: dict[str, str], *, path: str | Path | None = None) -> None:
         self.users = dict(users)
+        self.path = None if path is None else Path(path)
         self._key = secrets.token_bytes(32)
         self._verified: set[bytes] = set()
+        self._lock = threading.Lock()
+        self._stamp = self._file_stamp()
+        self._dummy_hash = generate_password_hash(secrets.token_hex(16))
+
+    def _file_stamp(self) -> tuple | None:
+        if self.path is None:
+            return None
+        try:
+            status = self.path.stat()
+        except OSError:
+            return ("missing",)
+        return (status.st_ino, status.st_size, status.st_mtime_ns)
+
+    def _reload_if_changed(self) -> None:
+        if self.path is None:
+            return
+        stamp = self._file_stamp()
+        if stamp == self._stamp:
+            return
+        with self._lock:
+            if stamp == self._stamp:
+                return
+            try:
+                users = read_users(self.path)
+            except InputError as error:
+                logger.warning(
+                    "users file changed and is not usable (%s): nobody can log in", error
+                )
+                users = {}
+            self.users = users
+            self._verified = set()
+            self._stamp = stamp
+            logger.info("users file %s read again: %d users", self.path.name, len(users))
 
     def _digest(self, user: str, password: str) -> bytes:
         message = user.encode("utf-8") + b"\0" + password.encode("utf-8")
@@ -113,16 +160,20 @@ class BasicAuth:
 
     def check(self, user: str | None, password: str | None) -> bool:
         """Whether ``user`` / ``password`` are valid credentials."""
-        if not user or password is None or user not in self.users:
+        self._reload_if_changed()
+        users, verified = self.users, self._verified
+        known = bool(user) and password is not None and user in users
+        if not known:
+            check_password_hash(self._dummy_hash, password or "")
             return False
         digest = self._digest(user, password)
-        if digest in self._verified:
+        if digest in verified:
             return True
-        if not check_password_hash(self.users[user], password):
+        if not check_password_hash(users[user], password):
             return False
-        if len(self._verified) >= MAX_REMEMBERED:
-            self._verified.clear()
-        self._verified.add(digest)
+        if len(verified) >= MAX_REMEMBERED:
+            verified.clear()
+        verified.add(digest)
         return True
 
     def install(self, server) -> None:

@@ -3,19 +3,27 @@
 Rendering goes through kaleido (>= 1), which drives a headless Chromium. Starting the
 browser costs seconds, so each process keeps ONE kaleido instance, started on first use
 and stopped at exit. It runs on its own asyncio loop in a daemon thread; callers from any
-thread submit renders to that loop (kaleido queues them on its tab), wait with a timeout,
-and get an exception instead of a hang if the browser fails. A forked child (a gunicorn
-worker) never reuses its parent's browser: it starts its own on first export.
+thread take turns on it (one render at a time), and each render's time limit starts with
+its turn, so waiting in the queue never counts against a job. A render that outlives its
+limit stops the browser; the next job in the queue starts a fresh one, so only the slow
+job fails. Each client may have only :data:`MAX_JOBS_PER_CLIENT` exports queued or running,
+and figures beyond :data:`MAX_FIGURE_BYTES` or :data:`MAX_SVG_POINTS` are refused before
+they reach the browser. A forked child (a gunicorn worker) never reuses its parent's
+browser: it starts its own on first export.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import base64
+import collections
+import contextlib
 import hashlib
 import io
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -24,16 +32,20 @@ import threading
 import time
 import zipfile
 import zlib
+from collections.abc import Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
 from xml.sax.saxutils import escape
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.io.json import to_json_plotly
 
 from ..analysis import __version__ as radmap_version
+from ..analysis.io import csv_text
 from ..analysis.validate import InputError
 from .figures.style import (
     CSS_DPI,
@@ -54,9 +66,19 @@ as a bitmap, so SVG is rendered at a scale that makes that bitmap 300 dpi (its w
 height are then given in mm, so the scale does not change its printed size). PDF is
 rendered at scale 1 so that its page is the column size: WebGL bitmaps in PDF are 192 dpi."""
 START_TIMEOUT_S = 60.0
+QUEUE_TIMEOUT_S = 180.0
+"""How long a job may wait for its turn before it is refused (the server is overloaded)."""
+MAX_JOBS_PER_CLIENT = 2
+"""Exports one client may have queued or running at once in one process."""
+MAX_FIGURE_BYTES = 20_000_000
+"""Largest figure (its JSON) that is rendered."""
+MAX_SVG_POINTS = 30_000
+"""Most data points drawn as SVG (non-WebGL traces): each is a DOM node, and Chromium needs
+about a second per thousand of them."""
+MAX_HEIGHT_PX = 4000
+"""Tallest figure exported, in CSS pixels."""
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_PROVENANCE_KEY = b"radmap:provenance"
-CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 logger = logging.getLogger("radmap")
 
@@ -71,11 +93,70 @@ def browser_path() -> str:
     )
 
 
+RENDER_PAGE_POLICY = (
+    "default-src 'none'; script-src file: 'unsafe-inline' 'unsafe-eval'; "
+    "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; connect-src 'none'; "
+    "frame-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'"
+)
+"""Content-Security-Policy of the page kaleido renders in: its scripts come from local
+files, and nothing else may be loaded. An image, font or fetch pointing at ``file:`` or
+``http(s):`` (e.g. a ``layout.images`` source) is refused by the browser itself."""
+
+
+def _locked_down_page() -> Any:
+    """kaleido's render page (local plotly.js, no MathJax) under :data:`RENDER_PAGE_POLICY`."""
+    from kaleido import PageGenerator
+
+    page = PageGenerator(mathjax=False)
+    policy = f'<meta http-equiv="Content-Security-Policy" content="{RENDER_PAGE_POLICY}">'
+    page.header = page.header.replace("<head>", f"<head>\n        {policy}", 1)
+    return page
+
+
+def _is_inline_image(source: object) -> bool:
+    return isinstance(source, str) and source.strip().lower().startswith("data:image/")
+
+
+def neutralise_external_sources(spec: Any) -> int:
+    """Drop every ``images`` entry whose ``source`` is not an inline ``data:image/`` URI.
+
+    Walks the whole figure dict in place (layout, templates, subplots). Returns how many
+    images were dropped. A figure pointing at ``file:///etc/passwd`` or at a local web
+    server would otherwise make the render browser read the file or send the request.
+    """
+    dropped = 0
+    if isinstance(spec, dict):
+        images = spec.get("images")
+        if isinstance(images, list | tuple):
+            kept = [
+                image
+                for image in images
+                if not isinstance(image, dict)
+                or "source" not in image
+                or _is_inline_image(image["source"])
+            ]
+            dropped += len(images) - len(kept)
+            spec["images"] = kept
+        for value in spec.values():
+            dropped += neutralise_external_sources(value)
+    elif isinstance(spec, list | tuple):
+        for value in spec:
+            dropped += neutralise_external_sources(value)
+    return dropped
+
+
+class ExportBusy(InputError):
+    """An export refused for now: the client has too many running, or the queue is full."""
+
+
 class _RenderServer:
     """One kaleido browser on a private event loop thread, shared by all threads."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._turn = threading.Lock()
+        self._clients: collections.Counter[str] = collections.Counter()
+        self._clients_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._kaleido: Any = None
@@ -102,7 +183,9 @@ class _RenderServer:
             thread.start()
 
             async def open_browser() -> Any:
-                browser = kaleido.Kaleido(n=1, path=path, mathjax=False, timeout=RENDER_TIMEOUT_S)
+                browser = kaleido.Kaleido(
+                    n=1, path=path, page_generator=_locked_down_page(), timeout=RENDER_TIMEOUT_S
+                )
                 await browser.open()
                 return browser
 
@@ -143,19 +226,59 @@ class _RenderServer:
         self._loop = self._thread = self._kaleido = self._pid = None
 
     def after_fork(self) -> None:
-        """In a forked child: drop the parent's browser and a lock a parent thread may hold."""
+        """In a forked child: drop the parent's browser and locks a parent thread may hold."""
         self._lock = threading.Lock()
+        self._turn = threading.Lock()
+        self._clients = collections.Counter()
+        self._clients_lock = threading.Lock()
         self._forget()
 
-    def render(self, spec: dict, opts: dict) -> bytes:
+    @contextlib.contextmanager
+    def _client_slot(self, client: str | None) -> Iterator[None]:
+        """Count a job of ``client``; refuse it when the client has too many already."""
+        if client is None:
+            yield
+            return
+        with self._clients_lock:
+            if self._clients[client] >= MAX_JOBS_PER_CLIENT:
+                raise ExportBusy(
+                    f"you already have {MAX_JOBS_PER_CLIENT} exports in progress; "
+                    "wait for them to finish"
+                )
+            self._clients[client] += 1
+        try:
+            yield
+        finally:
+            with self._clients_lock:
+                self._clients[client] -= 1
+                if self._clients[client] <= 0:
+                    del self._clients[client]
+
+    def render(self, spec: dict, opts: dict, *, client: str | None = None) -> bytes:
+        """Render on this process's browser when it is this job's turn.
+
+        The time limit (:data:`RENDER_TIMEOUT_S`) counts from the start of the turn.
+        """
+        with self._client_slot(client):
+            if not self._turn.acquire(timeout=QUEUE_TIMEOUT_S):
+                raise ExportBusy("the export queue is full; try again in a minute")
+            try:
+                return self._render_now(spec, opts)
+            finally:
+                self._turn.release()
+
+    def _render_now(self, spec: dict, opts: dict) -> bytes:
         loop, browser = self.start()
+        limit = RENDER_TIMEOUT_S
         future = asyncio.run_coroutine_threadsafe(browser.calc_fig(spec, opts=opts), loop)
         try:
-            return future.result(RENDER_TIMEOUT_S + 5)
+            return future.result(limit)
         except FutureTimeout:
             future.cancel()
-            self.stop()
-            raise RuntimeError(f"rendering took more than {RENDER_TIMEOUT_S:.0f} s") from None
+            self.stop()  # the next job in the queue starts a fresh browser
+            raise RuntimeError(
+                f"rendering took more than {limit:.0f} s; export a smaller view"
+            ) from None
         except Exception as error:
             from kaleido.errors import KaleidoError
 
@@ -240,6 +363,52 @@ def _svg_for_print(
     return f"{text[:start]}{root}>{tag}{text[end + 1 :]}".encode()
 
 
+SVG_POINT_TRACES = ("scatter", "bar", "box", "violin", "scatterpolar", "scatterternary")
+"""Trace types that draw one SVG element per data point."""
+
+
+def _length(values: Any) -> int:
+    """Number of values of a trace array, also when plotly stored it as typed bytes."""
+    if isinstance(values, dict) and "bdata" in values:
+        shape = str(values.get("shape") or "")
+        if shape:
+            return math.prod(int(part) for part in shape.split(",") if part.strip())
+        itemsize = np.dtype(values.get("dtype", "f8")).itemsize
+        return len(base64.b64decode(values["bdata"])) // itemsize
+    try:
+        return len(values)
+    except TypeError:
+        return 0
+
+
+def _svg_points(spec: dict) -> int:
+    points = 0
+    for trace in spec.get("data", []):
+        if str(trace.get("type") or "scatter") not in SVG_POINT_TRACES:
+            continue
+        sizes = [_length(trace[axis]) for axis in ("x", "y", "r", "a") if axis in trace]
+        points += max(sizes, default=0)
+    return points
+
+
+def check_export_size(spec: dict, *, height: float | None = None) -> None:
+    """Refuse a figure too big to render in time (:data:`MAX_FIGURE_BYTES`, ...)."""
+    if height is not None and not 0 < height <= MAX_HEIGHT_PX:
+        raise InputError(f"export height must be between 1 and {MAX_HEIGHT_PX} px, got {height}")
+    size = len(to_json_plotly(spec))
+    if size > MAX_FIGURE_BYTES:
+        raise InputError(
+            f"this figure is too large to export ({size / 1e6:.1f} MB of data, the limit is "
+            f"{MAX_FIGURE_BYTES / 1e6:.0f} MB); filter the view first"
+        )
+    points = _svg_points(spec)
+    if points > MAX_SVG_POINTS:
+        raise InputError(
+            f"this figure draws {points:,} points one by one (the limit is {MAX_SVG_POINTS:,}); "
+            "filter the view first"
+        )
+
+
 def export_figure(
     fig: go.Figure,
     fmt: Literal["svg", "pdf", "png"],
@@ -247,6 +416,7 @@ def export_figure(
     width: Literal["single", "double"] = "single",
     height: float | None = None,
     provenance: dict | None = None,
+    client: str | None = None,
 ) -> tuple[bytes, dict]:
     """Render a figure for a paper.
 
@@ -264,6 +434,9 @@ def export_figure(
     provenance
         What made the figure: bundle hash, parameters, view URL, ... (copied, then
         completed with format, size, time, versions and the SHA-256 of the bytes).
+    client
+        Who asked (e.g. user or address): each client may have only
+        :data:`MAX_JOBS_PER_CLIENT` exports queued or running (else :class:`ExportBusy`).
 
     Returns
     -------
@@ -274,6 +447,8 @@ def export_figure(
         raise InputError(f"export format must be one of {FORMATS}, got {fmt!r}")
     if width not in PUBLICATION_SIZES:
         raise InputError(f"width must be one of {sorted(PUBLICATION_SIZES)}, got {width!r}")
+    if height is not None and not 0 < height <= MAX_HEIGHT_PX:
+        raise InputError(f"export height must be between 1 and {MAX_HEIGHT_PX} px, got {height}")
     published = publication_layout(fig, width, height=height)
     width_px = published.layout.width
     height_px = published.layout.height
@@ -283,6 +458,9 @@ def export_figure(
             trace.pop(hover_only, None)
         if "scatter" in str(trace.get("type", "")) and "text" not in trace.get("mode", "text"):
             trace.pop("text", None)
+    if neutralise_external_sources(spec):
+        logger.warning("export: dropped images that were not inline data (file or URL sources)")
+    check_export_size(spec, height=height_px)
     webgl = any(str(trace.get("type", "")).endswith("gl") for trace in spec.get("data", []))
     if fmt == "png":
         scale = mm_to_px(PUBLICATION_WIDTH_MM[width], dpi=PRINT_DPI) / width_px
@@ -315,6 +493,7 @@ def export_figure(
     data = _SERVER.render(
         spec,
         {"format": fmt, "width": width_px, "height": height_px, "scale": scale},
+        client=client,
     )
     logger.info("exported %s (%s) in %.2f s", fmt, width, time.perf_counter() - started)
     if fmt == "png":
@@ -351,25 +530,15 @@ def export_zip(
     return buffer.getvalue()
 
 
-def _neutralise_formula(value: object) -> object:
-    if isinstance(value, str) and value.startswith(CSV_FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
 def table_csv(df: pd.DataFrame, *, escape_formulas: bool = True) -> bytes:
     """A table as UTF-8 CSV bytes.
 
     The index is written when it carries information (named or not a default range).
     With ``escape_formulas``, text cells that a spreadsheet would run as a formula
-    (starting with ``= + - @``) get a leading apostrophe; numbers are untouched.
+    (starting with ``= + - @``) get a leading apostrophe; numbers are untouched (the same
+    escaping as every CSV table ``radmap analyze`` writes).
     """
-    table = df.copy()
-    keep_index = table.index.name is not None or not isinstance(table.index, pd.RangeIndex)
+    keep_index = df.index.name is not None or not isinstance(df.index, pd.RangeIndex)
     if escape_formulas:
-        for column in table.columns:
-            if table[column].dtype == object or pd.api.types.is_string_dtype(table[column]):
-                table[column] = table[column].map(_neutralise_formula)
-        if keep_index and table.index.dtype == object:
-            table.index = table.index.map(_neutralise_formula)
-    return table.to_csv(index=keep_index).encode("utf-8")
+        return csv_text(df, index=keep_index).encode("utf-8")
+    return df.to_csv(index=keep_index).encode("utf-8")

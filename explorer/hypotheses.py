@@ -2,7 +2,7 @@
 
 Pins of one bundle live in one JSON file. Several app workers may write at once, so every
 change is read-modify-write under an exclusive ``fcntl.flock`` on a side lock file, and the
-new file replaces the old one atomically (temp file + ``os.replace``). The previous good
+new file replaces the old one atomically (the one atomic write of ``analysis.io``). The previous good
 version is kept as ``.bak``; if the main file does not parse (a crash, a full disk, a hand
 edit) the store falls back to the backup, keeps the unreadable file aside as
 ``.corrupt-<time>`` and reports a warning instead of silently starting empty.
@@ -20,7 +20,6 @@ import math
 import os
 import re
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -32,11 +31,14 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
+from ..analysis.io.files import atomic_write_text
 from ..analysis.validate import InputError
 
-PIN_KINDS = ("module", "gene", "feature")
+PIN_KINDS = ("module", "gene", "feature", "prediction")
 STATISTIC_KEYS = ("test", "effect", "p", "q", "n")
 MAX_NOTE_CHARS = 20_000
+MAX_FIGURE_BYTES = 2_000_000
+"""Largest figure kept with a pin (its JSON); pins hold one association's plot."""
 STORE_VERSION = 1
 SAFE_BUNDLE_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#!|~>])")
@@ -171,33 +173,17 @@ class PinStore:
         document = {"format": STORE_VERSION, "bundle_id": self.bundle_id, "pins": pins}
         text = json.dumps(_json_safe(document), indent=1, ensure_ascii=False, allow_nan=False)
         self._remove_stale_temporaries()
-        handle, temporary = tempfile.mkstemp(
-            dir=self.directory, prefix=f".{self.path.name}.", suffix=".tmp"
-        )
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                file.write(text)
-                file.flush()
-                os.fsync(file.fileno())
-            if self.path.exists():
-                if main_is_sound:
-                    self._keep_backup()
-                else:
-                    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-                    shutil.copy2(
-                        self.path, self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-                    )
-            os.replace(temporary, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            raise
-        with contextlib.suppress(OSError):
-            directory = os.open(self.directory, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+
+        def keep_previous() -> None:
+            if not self.path.exists():
+                return
+            if main_is_sound:
+                self._keep_backup()
+            else:
+                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+                shutil.copy2(self.path, self.path.with_name(f"{self.path.name}.corrupt-{stamp}"))
+
+        atomic_write_text(self.path, text, before_replace=keep_previous)
 
     def list(self) -> list[dict]:
         """All pins, oldest first."""
@@ -266,6 +252,11 @@ def _normalise_pin(pin: Mapping[str, Any]) -> dict:
             raise InputError(f"pin figure is not plotly JSON ({error})") from None
     if isinstance(figure, go.Figure):
         figure = json.loads(figure.to_json())
+    if figure is not None and len(json.dumps(figure, default=str)) > MAX_FIGURE_BYTES:
+        raise InputError(
+            f"the pinned figure is larger than {MAX_FIGURE_BYTES // 1_000_000} MB; "
+            "pin a smaller view"
+        )
     record = {
         "kind": kind,
         "feature": pin.get("feature"),
@@ -305,14 +296,27 @@ def _subject(pin: Mapping[str, Any]) -> str:
 
 
 def safe_url(url: Any) -> str | None:
-    """``url`` if it is http(s) or relative (never ``javascript:`` and the like), else None."""
+    """The app-relative link (``/page?query``) of a pin's ``url``, or None.
+
+    Pins link to views of this app only. An ``http(s)`` URL (pins saved by older versions)
+    keeps only its path and query; anything else with a scheme (``javascript:``) is refused,
+    and so are the spellings browsers read as another host: ``//host``, ``/\\host``,
+    ``\\\\host`` and control characters (a tab in ``/<tab>/host`` is dropped by browsers).
+    """
     if not url:
         return None
     text = str(url).strip()
-    scheme = urlsplit(text).scheme.lower()
-    if scheme in ("http", "https") or (not scheme and not text.startswith("//")):
-        return text
-    return None
+    if any(ord(character) < 32 or ord(character) == 127 for character in text):
+        return None
+    parts = urlsplit(text)
+    if parts.scheme.lower() in ("http", "https") and parts.netloc:
+        text = parts.path + (f"?{parts.query}" if parts.query else "")
+        parts = urlsplit(text)
+    if not text.startswith("/") or text.startswith("//") or "\\" in text:
+        return None
+    if parts.scheme or parts.netloc:
+        return None
+    return text
 
 
 def escape_markdown(text: Any) -> str:
@@ -332,7 +336,7 @@ def report_markdown(
 
     Notes and every other user-provided text are escaped (HTML and Markdown syntax), so
     that a renderer shows them as written and cannot run them; links are kept only when
-    they are http(s) or relative.
+    they are paths of the app (:func:`safe_url`).
     """
     info = dict(bundle_info or {})
     lines = ["# radmap hypotheses", ""]
@@ -439,7 +443,7 @@ def report_html(
     Returns
     -------
     The HTML text; every user-provided text is HTML-escaped, links are kept only when
-    http(s) or relative.
+    they are paths of the app (:func:`safe_url`).
     """
     if figures not in ("svg", "plotly", "none"):
         raise InputError(f"figures must be 'svg', 'plotly' or 'none', got {figures!r}")

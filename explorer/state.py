@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields, replace
 from urllib.parse import parse_qsl, urlencode
 
-PAGES = ("map", "network", "volcano", "gene", "module", "cohort", "hypotheses")
+PAGES = ("map", "network", "volcano", "gene", "module", "cohort", "predict", "hypotheses")
 DEFAULT_PAGE = "map"
 PAGE_TITLES = {
     "map": "Map",
@@ -25,6 +25,7 @@ PAGE_TITLES = {
     "gene": "Gene",
     "module": "Modules",
     "cohort": "Cohort",
+    "predict": "Predict",
     "hypotheses": "Hypotheses",
 }
 STATISTICS = ("effect", "signed_log10_q")
@@ -51,6 +52,7 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
     "gene": ("q", "gene", "feature", "color"),
     "module": ("q", "module", "order"),
     "cohort": ("q", "km"),
+    "predict": ("q", "target"),
     "hypotheses": ("q",),
 }
 """URL keys that each page reads and writes, in canonical order."""
@@ -79,6 +81,7 @@ class ViewState:
     color: str | None = None
     order: str | None = None
     km: str | None = None
+    target: str | None = None
 
     def for_page(self, page: str) -> ViewState:
         """This state moved to ``page``, keeping only the shared keys."""
@@ -226,6 +229,9 @@ def parse_url(
             values[key] = _parse_choice(
                 text, key, vocabulary.survival, None, messages, "survival variable"
             )
+        elif key == "target":
+            # Prediction targets live in the results file; the Predict page checks the name.
+            values[key] = text[:200]
         elif key == "gene":
             gene = vocabulary.genes.get(text.upper())
             if gene is None:

@@ -17,6 +17,18 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
 
 
+def _top_genes(text: str) -> int | str:
+    """``--n-top-genes``: a positive number of genes or ``all``."""
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of genes or 'all', got {text!r}"
+        ) from None
+
+
 def _analyze_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "analyze",
@@ -122,7 +134,16 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
     )
     analysis = p.add_argument_group("analysis")
     analysis.add_argument(
-        "--n-top-genes", type=int, help="most variable genes used for modules (default 5000)"
+        "--n-top-genes",
+        type=_top_genes,
+        help="most variable genes used for modules (default 5000), or 'all' for the whole "
+        "transcriptome",
+    )
+    analysis.add_argument(
+        "--max-block-size",
+        type=int,
+        help="largest WGCNA network found in one block; more genes are split into blocks "
+        "first, as WGCNA's blockwiseModules (default: what fits in the available memory)",
     )
     analysis.add_argument(
         "--module-method",
@@ -273,6 +294,83 @@ def _methods_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_run_methods)
 
 
+def _predict_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="virtual biopsy: predict mutations / module activity from imaging by nested CV",
+        description=(
+            "Predict each target from semantic, radiomic and combined imaging features and "
+            "from the baselines (tumour size, clinical, constant) by repeated nested "
+            "cross-validation with every fitted step inside the folds; a permutation test "
+            "of the whole procedure gives each AUC's p-value. Writes BUNDLE's stem + "
+            "'.predict.json' next to the bundle (the bundle is not changed)."
+        ),
+    )
+    p.add_argument("bundle", type=Path, help="bundle.h5ad made by `radmap analyze`")
+    p.add_argument(
+        "--target",
+        dest="targets",
+        action="append",
+        help="mutation column, module name or clinical column (repeatable; default every "
+        "mutation column)",
+    )
+    p.add_argument(
+        "--feature-set",
+        dest="feature_sets",
+        action="append",
+        choices=["semantic", "radiomic", "imaging", "size", "clinical", "constant"],
+        help="feature set to evaluate (repeatable; default all six)",
+    )
+    p.add_argument("--model", choices=["elasticnet", "forest"], default="elasticnet")
+    p.add_argument("--outer-splits", type=int, default=5, help="outer folds (default 5)")
+    p.add_argument("--outer-repeats", type=int, default=5, help="outer repeats (default 5)")
+    p.add_argument("--inner-splits", type=int, default=3, help="inner folds (default 3)")
+    p.add_argument(
+        "--permutations", type=int, default=200, help="label permutations (default 200; 0 = none)"
+    )
+    p.add_argument(
+        "--permutation-repeats",
+        type=int,
+        default=1,
+        help="outer repeats run for each permutation (default 1; the observed statistic "
+        "uses as many)",
+    )
+    p.add_argument(
+        "--max-features",
+        type=int,
+        default=50,
+        help="columns kept by the in-fold univariate filter (default 50)",
+    )
+    p.add_argument(
+        "--threshold",
+        default="prevalence",
+        help="probability cut for sensitivity / specificity: 'prevalence' (the training "
+        "folds' event rate, default) or a number in (0, 1)",
+    )
+    p.add_argument(
+        "--cut",
+        type=float,
+        help="turn continuous targets (module eigengenes) into high / low at this quantile",
+    )
+    p.add_argument("--size-feature", help="imaging column of the size baseline (default found)")
+    p.add_argument(
+        "--clinical-column",
+        dest="clinical_columns",
+        action="append",
+        help="clinical column of the clinical baseline (repeatable; default smoking, sex, "
+        "histology, age when present)",
+    )
+    p.add_argument(
+        "--validate",
+        type=Path,
+        help="external bundle: apply the model frozen on BUNDLE to it and report the same metrics",
+    )
+    p.add_argument("--out", type=Path, help="output JSON (default next to the bundle)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--jobs", type=int, default=1, help="processes for the permutations")
+    p.set_defaults(handler=_run_predict)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``radmap`` command."""
     parser = argparse.ArgumentParser(
@@ -284,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _analyze_parser(sub)
+    _predict_parser(sub)
     serve = sub.add_parser("serve", help="open the explorer on a bundle")
     serve.add_argument("bundle", type=Path, help="bundle.h5ad made by `radmap analyze`")
     _serve_options(serve)
@@ -365,6 +464,12 @@ def _run_demo(args: argparse.Namespace) -> int:
         print(path)
         return 0
     return _serve(path, args)
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from .analysis.predict import run_predict
+
+    return run_predict(args, progress=_progress)
 
 
 def _run_add_user(args: argparse.Namespace) -> int:

@@ -31,15 +31,24 @@ from .clinical import marker_name, read_clinical
 from .common import MISSING_TOKENS, ReadResult, option_pairs
 from .expression import read_expression
 from .features import feature_id
-from .files import atomic_write_bytes, atomic_write_text, file_sha256
+from .files import (
+    atomic_write_bytes,
+    atomic_write_csv,
+    atomic_write_text,
+    csv_text,
+    file_sha256,
+    spreadsheet_safe,
+)
 from .imaging import combine_imaging, read_imaging
 
 __all__ = [
     "MISSING_TOKENS",
     "ReadResult",
     "atomic_write_bytes",
+    "atomic_write_csv",
     "atomic_write_text",
     "combine_imaging",
+    "csv_text",
     "feature_id",
     "file_sha256",
     "load_bundle",
@@ -52,4 +61,5 @@ __all__ = [
     "read_imaging",
     "save_bundle",
     "validate_bundle",
+    "spreadsheet_safe",
 ]

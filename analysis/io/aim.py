@@ -196,6 +196,11 @@ def read_aim(directory: PathLike, *, types: Mapping[str, str] | None = None) -> 
     skipped: list[str] = []
     multi_labels: set[str] = set()
     looked_up = 0
+    ids_met = {  # a file name with a digit may be a patient's, even when it cannot be read
+        file.stem: normalise_id(re.sub(r"v\d+$", "", file.stem, flags=re.IGNORECASE))
+        for file in files
+        if re.search(r"\d", file.stem)
+    }
     for file in files:
         try:
             person_id, items, n_lookups = _parse_aim_file(file, codes, notes)
@@ -206,6 +211,7 @@ def read_aim(directory: PathLike, *, types: Mapping[str, str] | None = None) -> 
         looked_up += n_lookups
         per_label = pd.Series([label for label, _ in items], dtype=object).value_counts()
         multi_labels.update(per_label.index[per_label > 1])
+        ids_met[file.stem] = person_id
         files_of.setdefault(person_id, []).append(file.name)
         by_label = patients.setdefault(person_id, {})
         for label, value in items:
@@ -259,4 +265,6 @@ def read_aim(directory: PathLike, *, types: Mapping[str, str] | None = None) -> 
         "n_features": int(frame.shape[1]),
         "multi_valued": pd.DataFrame(multi_valued, index=index),
     }
-    return ReadResult(frame=frame, info=info, warnings=notes.messages, source=directory.name)
+    return ReadResult(
+        frame=frame, info=info, warnings=notes.messages, source=directory.name, ids=ids_met
+    )

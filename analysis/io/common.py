@@ -313,12 +313,17 @@ class ReadResult:
         Messages for the user, each naming the file.
     source
         The file or directory name read.
+    ids
+        Texts that stand for a patient and may appear in a warning although they are not
+        in ``frame.index`` (an ID as written, a dropped sample, a file named after its
+        patient) -> the patient ID; the pseudonymisation replaces them too.
     """
 
     frame: pd.DataFrame
     info: dict
     warnings: list[str] = field(default_factory=list)
     source: str = ""
+    ids: dict[str, str] = field(default_factory=dict)
 
 
 class _Notes:

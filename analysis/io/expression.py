@@ -31,6 +31,7 @@ from .common import (
     _reading,
 )
 from .tables import (
+    _arrow_numeric_table,
     _binary_kind,
     _check_file,
     _check_format,
@@ -38,6 +39,7 @@ from .tables import (
     _is_text_table,
     _load_text,
     _parse_cells,
+    _plain_text_bytes,
     _read_table,
     _split_suffix,
 )
@@ -71,22 +73,43 @@ def _resolve_orientation(rows: Sequence[str], columns: Sequence[str], notes: _No
 
 def _scale_hint(frame: pd.DataFrame) -> str:
     values = frame.to_numpy(dtype=float)
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = np.nanmin(values), np.nanmax(values)  # no infinities are left here
+    if not np.isfinite(low):
         return "log"
-    if finite.min() >= 0:
-        if np.all(finite == np.round(finite)) and finite.max() > 100:
+    if low >= 0:
+        if high > 100 and _all_integers(values):
             return "counts"
-        if finite.max() > 50:
+        if high > 50:
             return "fpkm"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        means = np.nanmean(values, axis=0)
-        sds = np.nanstd(values, axis=0, ddof=1)
-    ok = np.isfinite(means) & np.isfinite(sds)
+        has_nan = bool(np.isnan(values).any())
+        means = np.nanmean(values, axis=0) if has_nan else values.mean(axis=0)
+        n_values = (~np.isnan(values)).sum(axis=0) if has_nan else len(values)
+        ok = np.isfinite(means) & (n_values >= 2)  # where an SD exists
+        if not ok.any() or np.median(np.abs(means[ok])) >= 0.1:
+            return "log"  # not z-scores whatever the SDs (saves a pass over the matrix)
+        sds = np.nanstd(values, axis=0, ddof=1) if has_nan else values.std(axis=0, ddof=1)
+    ok &= np.isfinite(sds)
     if ok.any() and np.median(np.abs(means[ok])) < 0.1 and np.median(np.abs(sds[ok] - 1)) < 0.1:
         return "zscore"
     return "log"
+
+
+def _all_integers(values: np.ndarray, *, sample_size: int = 65_536) -> bool:
+    """Whether every finite value is a whole number.
+
+    A strided sample answers "no" for nearly every non-count matrix at once; only when the
+    sample is all whole numbers is the whole matrix checked, block by block.
+    """
+    flat = values.reshape(-1)
+    for part in (flat[:: max(flat.size // sample_size, 1)], *np.array_split(flat, 16)):
+        finite = part[np.isfinite(part)]
+        if not np.all(finite == np.round(finite)):
+            return False
+    return True
 
 
 def _read_h5ad(path: Path, *, remedy: str) -> ad.AnnData:
@@ -133,8 +156,14 @@ def _expression_from_table(
     path: Path, orientation: str, notes: _Notes
 ) -> tuple[list[str], list[str], np.ndarray, str]:
     """Samples, genes and a samples x genes matrix, plus the orientation used."""
-    loaded = _load_text(path, notes) if _is_text_table(path) else None
-    fast = _fast_numeric_table(*loaded) if loaded is not None else None
+    fast = None
+    if _is_text_table(path):
+        plain = _plain_text_bytes(path)
+        fast = _arrow_numeric_table(*plain) if plain is not None else None
+    loaded = None
+    if fast is None and _is_text_table(path):
+        loaded = _load_text(path, notes)
+        fast = _fast_numeric_table(*loaded)
     if fast is not None:
         column_labels, row_labels, numbers = fast
     else:
@@ -261,6 +290,7 @@ def read_expression(
                 f"{path.name}: duplicated sample ID {duplicated[0]!r}; each sample must appear once"
             )
         frame = pd.DataFrame(matrix, index=sample_ids, columns=[str(g).strip() for g in genes])
+        ids_met = {str(raw): normalised for raw, normalised in zip(samples, sample_ids)}
 
         unnamed = frame.columns == ""
         if unnamed.any():
@@ -316,7 +346,7 @@ def read_expression(
         if frame.shape[0] == 0:
             raise InputError(f"{path.name}: no sample has any expression value")
 
-    frame = frame.astype(np.float64)
+    frame = frame.astype(np.float64, copy=False)
     frame.index.name = None
     frame.columns.name = None
     info = {
@@ -327,4 +357,6 @@ def read_expression(
         "dropped_missing": int(too_sparse.sum()),
         "scale_hint": _scale_hint(frame),
     }
-    return ReadResult(frame=frame, info=info, warnings=notes.messages, source=path.name)
+    return ReadResult(
+        frame=frame, info=info, warnings=notes.messages, source=path.name, ids=ids_met
+    )

@@ -227,5 +227,9 @@ def combine_imaging(results: Sequence[ReadResult]) -> ReadResult:
         "n_features": int(frame.shape[1]),
     }
     return ReadResult(
-        frame=frame, info=info, warnings=messages, source="+".join(r.source for r in results)
+        frame=frame,
+        info=info,
+        warnings=messages,
+        source="+".join(r.source for r in results),
+        ids={text: patient for r in results for text, patient in r.ids.items()},
     )

@@ -175,26 +175,97 @@ def provenance(
     } | extra
 
 
+def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
+    """The figure ``name`` of the view ``state``, built on the server from the bundle.
+
+    Exports and pins use this instead of the figure JSON the browser sends, so that the
+    server never renders or stores a figure it did not build itself.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not a figure of the state's page.
+    """
+    from . import cohort, gene, map, module, network, volcano
+
+    q = state.q
+    builders = {
+        "map-heatmap": lambda: map.map_figure(
+            data,
+            q=q,
+            stat=state.stat,
+            sources=state.sources,
+            groups=state.groups,
+            min_effect=state.min_effect,
+            rows=state.rows,
+            top=state.top,
+        )[0],
+        "map-phenotype": lambda: map.drill_down(
+            data, state.feature, state.module, q=q, color=state.color
+        )["figure"],
+        "network": lambda: network.network_view(
+            data, q=q, min_effect=state.min_effect, sources=state.sources, groups=state.groups
+        )[0],
+        "volcano": lambda: volcano.volcano_view(
+            data, state.feature, y=state.y, q=q, min_effect=state.min_effect, gene=state.gene
+        )[0],
+        "gene-bar": lambda: gene.gene_view(data, state.gene, q=q)["bar"],
+        "gene-km": lambda: gene.gene_view(data, state.gene, q=q)["km"],
+        "gene-phenotype": lambda: gene.gene_phenotype(
+            data, state.gene, state.feature, color=state.color
+        ),
+        "module-heatmap": lambda: module.module_view(data, state.module, order=state.order, q=q)[
+            "heatmap"
+        ],
+        "module-enrichment": lambda: module.module_view(data, state.module, order=state.order, q=q)[
+            "enrichment"
+        ],
+        "cohort-overlap": lambda: cohort.cohort_overview(data, q=q)["overlap"],
+        "cohort-types": lambda: cohort.cohort_overview(data, q=q)["types"],
+        "cohort-missing": lambda: cohort.cohort_overview(data, q=q)["missing"],
+        "cohort-mutation": lambda: cohort.cohort_overview(data, q=q)["mutation"],
+        "cohort-km": lambda: cohort.cohort_km(data, state.km),
+    }
+    if not isinstance(name, str) or name not in builders or not name.startswith(state.page):
+        raise ValueError(f"there is no figure {str(name)[:40]!r} on this page to export")
+    return go.Figure(builders[name]())
+
+
+def client_id() -> str | None:
+    """Who sent the current request: the logged-in user, else the address (None outside one)."""
+    from flask import has_request_context, request
+
+    if not has_request_context():
+        return None
+    if request.authorization is not None and request.authorization.username:
+        return f"user:{request.authorization.username}"
+    return f"address:{request.remote_addr}"
+
+
 def export_download(
     data: BundleData,
     name: str,
-    figure: dict | None,
     fmt: str | None,
     width: str | None,
     href: str | None,
     state: ViewState | None,
+    *,
+    client: str | None = None,
 ) -> dict:
-    """``dcc.Download`` data for the figure ``name`` exported as ``fmt``."""
+    """``dcc.Download`` data for the figure ``name`` of the view ``state`` exported as ``fmt``.
+
+    The figure is rebuilt here from the view state and the bundle (see :func:`view_figure`).
+    """
     from ..export import FORMATS, export_figure
 
     fmt = (fmt or "svg").lower()
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if not figure:
+    if state is None or not state.page:
         raise ValueError("there is no figure to export yet: choose what to show first")
-    fig = go.Figure(figure)
+    fig = view_figure(data, name, state)
     info = provenance(data, name, state, href, format=fmt, width=width or "single")
-    content, _ = export_figure(fig, fmt, width=width or "single", provenance=info)
+    content, _ = export_figure(fig, fmt, width=width or "single", provenance=info, client=client)
     return {
         "content": base64.b64encode(content).decode("ascii"),
         "filename": f"radmap_{name}_{width or 'single'}.{fmt}",
@@ -347,18 +418,17 @@ def register(app, ctx: AppContext) -> None:
         Input({"role": "export-button", "fig": MATCH}, "n_clicks"),
         State({"role": "export-format", "fig": MATCH}, "value"),
         State({"role": "export-width", "fig": MATCH}, "value"),
-        State({"role": "graph", "fig": MATCH}, "figure"),
         State("url", "pathname"),
         State("url", "search"),
         State("url", "href"),
         prevent_initial_call=True,
     )
-    def _export(n_clicks, fmt, width, figure, pathname, search, href):
+    def _export(n_clicks, fmt, width, pathname, search, href):
         if not n_clicks:
             raise PreventUpdate
         name = callback_context.triggered_id["fig"]
         state, _ = parse_url(pathname, search, data.vocabulary(), base=base)
-        return export_download(data, name, figure, fmt, width, href, state)
+        return export_download(data, name, fmt, width, href, state, client=client_id())
 
     @app.callback(
         Output({"role": "provenance-download", "fig": MATCH}, "data"),
@@ -390,6 +460,7 @@ def register(app, ctx: AppContext) -> None:
 
 __all__ = [
     "error_message",
+    "client_id",
     "export_download",
     "handle_error",
     "header_q",
@@ -400,5 +471,6 @@ __all__ = [
     "register",
     "route",
     "table_download",
+    "view_figure",
     "write_state",
 ]

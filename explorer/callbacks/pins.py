@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from urllib.parse import urlsplit
 
 import dash_bootstrap_components as dbc
 from dash import ALL, MATCH, Input, Output, State, callback_context, dcc, html
@@ -83,6 +84,10 @@ def pin_draft(data: BundleData, state: ViewState, href: str | None) -> tuple[dic
             }
             pin |= {"kind": "feature", "feature": state.feature}
         figure = None
+    elif state.page == "predict":
+        from ..callbacks.predict import prediction_pin
+
+        return prediction_pin(data, state, href)
     else:
         return None, "Pin from the map drill-down, the volcano or the gene page."
     pin["statistics"] = {key: (stats or {}).get(key) for key in STAT_FIELDS}
@@ -101,11 +106,31 @@ def _pin_label(data: BundleData, pin: dict) -> str:
     return f"{feature} (all genes)"
 
 
-def save_pin(pins, draft: dict | None, note: str | None) -> dict:
-    """Store the drafted pin with the user's note (trimmed to :data:`MAX_NOTE` characters)."""
-    if not draft:
+def relative_view_url(href: str | None) -> str:
+    """The app-relative part (path and query) of a view URL; the host is dropped."""
+    parts = urlsplit(str(href or ""))
+    path = "/" + parts.path.lstrip("/\\")
+    return path + (f"?{parts.query}" if parts.query else "")
+
+
+def save_pin(
+    pins, data: BundleData, draft: dict | None, note: str | None, *, base: str = "/"
+) -> dict:
+    """Store the pin of the draft's view with the user's note (trimmed to :data:`MAX_NOTE`).
+
+    Only the draft's ``url`` is read: the pin (statistics, figure, label) is built again
+    here from that view and the bundle, so a forged draft cannot store invented numbers
+    or a figure the server did not make.
+    """
+    if not draft or not isinstance(draft, dict) or not draft.get("url"):
         raise ValueError("nothing to pin: press a Pin button on a view first")
-    return pins.add(draft | {"note": (note or "").strip()[:MAX_NOTE]})
+    url = relative_view_url(draft["url"])
+    path, _, search = url.partition("?")
+    state, _ = parse_url(path, search, data.vocabulary(), base=base)
+    pin, reason = pin_draft(data, state, url)
+    if pin is None:
+        raise ValueError(reason or "this view cannot be pinned")
+    return pins.add(pin | {"note": (note or "").strip()[:MAX_NOTE]})
 
 
 def draft_summary(draft: dict | None) -> list:
@@ -232,10 +257,10 @@ def register(app, ctx: AppContext) -> None:
         if not any(clicks or []):
             raise PreventUpdate
         state, _ = parse_url(pathname, search, data.vocabulary(), base=ctx.base)
-        draft, reason = pin_draft(data, state, href)
+        draft, reason = pin_draft(data, state, relative_view_url(href))
         if draft is None:
             return None, True, [dbc.Alert(reason, color="warning", className="mb-0")], ""
-        return draft, True, draft_summary(draft), ""
+        return {"url": draft["url"]}, True, draft_summary(draft), ""
 
     @app.callback(
         Output("pins-version", "data"),
@@ -251,7 +276,7 @@ def register(app, ctx: AppContext) -> None:
     def _save(n_clicks, draft, note, version):
         if not n_clicks or not draft:
             raise PreventUpdate
-        pin = save_pin(pins, draft, note)
+        pin = save_pin(pins, data, draft, note, base=ctx.base)
         return (version or 0) + 1, False, True, f"Pinned: {pin.get('label', '')}"
 
     @app.callback(

@@ -608,6 +608,27 @@ def _old_bundle_kept(cohort: Cohort, folder: Path) -> list[str]:
     return cohort.analyze(folder, imaging=path)
 
 
+def _reserved_column(kind: str) -> Callable[[Cohort, Path], list[str]]:
+    """A clinical or imaging column named ``_index`` (a name AnnData reserves)."""
+
+    def build(cohort: Cohort, folder: Path) -> list[str]:
+        frame = getattr(cohort, kind).copy()
+        frame["_index"] = [f"{i * 1.5:.1f}" for i in range(len(frame))]
+        return cohort.analyze(folder, **{kind: write_table(frame, folder / f"{kind}.csv")})
+
+    return build
+
+
+def _config_value(text: str) -> Callable[[Cohort, Path], list[str]]:
+    """A ``radmap.toml`` holding ``text`` (a value of the wrong type or range)."""
+
+    def build(cohort: Cohort, folder: Path) -> list[str]:
+        (folder / "radmap.toml").write_text(text + "\n")
+        return [*cohort.analyze(folder), "--config", str(folder / "radmap.toml")]
+
+    return build
+
+
 CASES: tuple[Case, ...] = (
     *(
         Case(f"empty-{kind}", _empty(kind), error=(f"{kind}.csv", "empty"))
@@ -787,4 +808,124 @@ CASES: tuple[Case, ...] = (
     Case("unknown-extension", _unknown_extension, error=("imaging.json", "unknown file type")),
     Case("out-is-a-file", _out_is_a_file, error=(f"{OUT}: exists", "not a folder")),
     Case("old-bundle-kept-on-failure", _old_bundle_kept, error=("imaging.csv", "empty")),
+    Case(
+        "clinical-column-named-_index",
+        _reserved_column("clinical"),
+        error=("clinical.csv", "'_index'", "reserved"),
+    ),
+    Case(
+        "imaging-column-named-_index",
+        _reserved_column("imaging"),
+        error=("imaging.csv", "'_index'", "reserved"),
+    ),
+    Case(
+        "config-negative-hub-count",
+        _config_value("[modules]\nhub_count = -5"),
+        error=("radmap.toml", "'hub_count'", "at least 1"),
+    ),
+    Case(
+        "config-value-of-the-wrong-type",
+        _config_value('seed = "one"'),
+        error=("radmap.toml", "'seed'", "whole number"),
+    ),
 )
+
+
+# ------------------------------------------------------------------ pseudonymisation cases
+
+PSEUDONYMISE_KEY = "k" * 32
+"""The secret of the pseudonymisation cases' key file."""
+EXTRA_PATIENT = "SYN-0099"
+"""A patient in the imaging table only (unmatched, named in the matching report)."""
+
+
+@dataclass(frozen=True)
+class PrivacyCase:
+    """An input whose IDs must all be replaced by pseudonyms in every output byte.
+
+    Attributes
+    ----------
+    id
+        Readable pytest id.
+    build
+        Writes the case's files and returns the ``radmap analyze`` arguments (without the key).
+    warns
+        Per expected warning (in the bundle and on stderr), the texts it must contain.
+    ids
+        Original IDs beyond the cohort's patients that must never appear.
+    """
+
+    id: str
+    build: Callable[[Cohort, Path], list[str]]
+    warns: tuple[tuple[str, ...], ...] = ()
+    ids: tuple[str, ...] = ()
+
+
+def with_key(args: list[str], folder: Path) -> list[str]:
+    """``args`` with ``--pseudonymise-key`` pointing at a key file written into ``folder``."""
+    key = folder / "key.txt"
+    key.write_text(PSEUDONYMISE_KEY)
+    return [*args, "--pseudonymise-key", str(key)]
+
+
+def _all_missing_sample(cohort: Cohort, folder: Path) -> list[str]:
+    frame = cohort.expression.copy()
+    frame["SYN-0005"] = np.nan
+    return cohort.analyze(folder, expression=write_table(frame, folder / "expression.csv"))
+
+
+def _aim_files_named_after_patients(cohort: Cohort, folder: Path) -> list[str]:
+    aim = copy_aim(cohort, folder)
+    truncate(aim / "SYN-0007.xml")
+    (aim / "SYN-0008.xml").rename(aim / "syn-0008v2.xml")
+    shutil.copy(aim / "SYN-0010.xml", aim / "SYN-0010v3.xml")
+    text = (aim / "SYN-0011.xml").read_text().replace('<id value="SYN-0011"/>', "")
+    (aim / "SYN-0011.xml").write_text(text)
+    (aim / "SYN-0012 scan 2.xml").write_text("<not-aim>")
+    return cohort.analyze(folder, aim_dir=aim)
+
+
+def _ids_spelled_differently_and_unmatched(cohort: Cohort, folder: Path) -> list[str]:
+    imaging = cohort.imaging.copy()
+    imaging.loc[EXTRA_PATIENT] = imaging.iloc[0]
+    clinical = cohort.clinical.copy()
+    clinical.index = [f" {p.lower()} " if p.endswith("3") else p for p in clinical.index]
+    clinical.loc[clinical.index[3], SURVIVAL_TIME] = "about a year"
+    return cohort.analyze(
+        folder,
+        imaging=write_table(imaging, folder / "imaging.csv"),
+        clinical=write_table(clinical, folder / "clinical.csv"),
+    )
+
+
+PRIVACY_CASES: tuple[PrivacyCase, ...] = (
+    PrivacyCase(
+        "pseudonymised-all-missing-sample",
+        _all_missing_sample,
+        warns=(("expression.csv", "dropped 1 samples with no values"),),
+    ),
+    PrivacyCase(
+        "pseudonymised-aim-files-named-after-patients",
+        _aim_files_named_after_patients,
+        warns=(("skipped", "malformed XML"), ("no person id",), ("combined 2 files",)),
+    ),
+    PrivacyCase(
+        "pseudonymised-unmatched-and-respelled-ids",
+        _ids_spelled_differently_and_unmatched,
+        warns=(("clinical.csv", "'about a year'"),),
+        ids=(EXTRA_PATIENT,),
+    ),
+)
+"""Inputs whose patient IDs readers drop, respell or put in file names (issue 11, point 2)."""
+
+
+FORMULA_NAMES = ('=HYPERLINK("http://example.invalid","x")', "@SUM(1+1)", "+1+cmd", "-2+3")
+"""Imaging feature names a spreadsheet would run as formulas."""
+
+
+def formula_named_features(cohort: Cohort, folder: Path) -> list[str]:
+    """The valid study with four radiomic columns renamed to :data:`FORMULA_NAMES`."""
+    numeric = [c for c in cohort.imaging.columns if "_gl" in c or "_firstorder_" in c]
+    numeric = numeric[: len(FORMULA_NAMES)]
+    imaging = cohort.imaging.rename(columns=dict(zip(numeric, FORMULA_NAMES)))
+    return cohort.analyze(folder, imaging=write_table(imaging, folder / "imaging.csv"))

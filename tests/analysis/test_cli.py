@@ -65,6 +65,18 @@ def test_help_documents_every_option():
         assert option in result.stdout
 
 
+def test_n_top_genes_takes_a_number_or_all():
+    from radmap.cli import build_parser
+
+    def parsed(*options: str):
+        return build_parser().parse_args(["analyze", "--expression", "e.csv", *options])
+
+    assert parsed("--n-top-genes", "all").n_top_genes == "all"
+    assert parsed("--n-top-genes", "800", "--max-block-size", "9000").n_top_genes == 800
+    with pytest.raises(SystemExit):
+        parsed("--n-top-genes", "many")
+
+
 def test_missing_file_is_exit_2_with_one_line(tmp_path):
     result = radmap(
         "analyze", "--expression", tmp_path / "nope.csv", "--imaging", tmp_path / "x.csv",

@@ -175,3 +175,43 @@ def check_success(case: corpus.Case, result: Finished, out: Path, cohort: corpus
     recorded = {entry["path"] for entry in json.loads(uns["provenance"]["inputs"]).values()}
     for name in case.inputs:
         assert name in recorded
+
+
+@pytest.mark.parametrize("case", corpus.PRIVACY_CASES, ids=[c.id for c in corpus.PRIVACY_CASES])
+def test_pseudonymised_outputs_hold_no_original_id(
+    case: corpus.PrivacyCase, cohort: corpus.Cohort, tmp_path
+):
+    args = corpus.with_key(case.build(cohort, tmp_path), tmp_path)
+    result = radmap(args, cwd=tmp_path, timeout=120.0)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / corpus.OUT
+    outputs = {"stderr": result.stderr.encode(), "stdout": result.stdout.encode()}
+    outputs |= {str(p): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert any(name.endswith(BUNDLE_NAME) for name in outputs)
+    originals = [*cohort.patients, *case.ids]
+    for name, data in outputs.items():
+        text = data.decode("utf-8", errors="replace").lower()
+        leaked = [patient for patient in originals if patient.lower() in text]
+        assert not leaked, f"{name} holds original IDs {leaked[:5]}"
+    warnings = list(io.load_bundle(out / BUNDLE_NAME).uns[bundle.UNS_KEY]["warnings"])
+    reported = [line for line in result.stderr.splitlines() if line.startswith(WARNING_PREFIX)]
+    for expected in case.warns:
+        for where in (warnings, reported):
+            assert any(all(text in w for text in expected) for w in where), (expected, where)
+
+
+def test_no_table_cell_is_a_spreadsheet_formula(cohort: corpus.Cohort, tmp_path):
+    import csv
+
+    result = radmap(corpus.formula_named_features(cohort, tmp_path), cwd=tmp_path, timeout=120.0)
+    assert result.returncode == 0, result.stderr
+    tables = sorted((tmp_path / corpus.OUT / TABLES_DIR).glob("*.csv"))
+    seen = set()
+    for table in tables:
+        with open(table, newline="", encoding="utf-8") as handle:
+            for row in csv.reader(handle):
+                for cell in row:
+                    seen.update(name for name in corpus.FORMULA_NAMES if name[:5] in cell)
+                    if cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
+                        float(cell)  # only a number may start like a formula
+    assert seen == set(corpus.FORMULA_NAMES), "the names reach the tables, escaped"

@@ -1024,3 +1024,41 @@ def test_read_imaging_splits_multi_valued_columns_into_indicators(tmp_path):
     assert kept.tolist()[:2] == ["pleural attachment|vascular convergence", "pleural attachment"]
     assert pd.isna(kept["P3"])
     assert any("multi-valued" in w and "'findings'" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("plain.csv", ",S-1,S-2,S-3\nTP53,1,2.5,NA\nEGFR,-1e-3,,7\nMYC,4,3,2\n"),
+        (
+            "bom.tsv",
+            "\ufeff\tS-1\tS-2\tS-3\nTP53\t1\t2\tnull\nEGFR\t0.1\t0.2\t0.3\nKRAS\t1\t1\t1\n",
+        ),
+        ("ints.csv", ",S-1,S-2,S-3\nTP53,1,200,3\nEGFR,4,5,6\nMYC,,,\nKRAS,7,8,9\n"),
+        ("labels.csv", ",S-1,S-2\nNA,1,2\nEGFR,3,4\n  MYC ,5,6\nKRAS,7,8\n"),
+        ("crlf.csv", ",S-1,S-2,S-3\r\nTP53,1,2,3\r\nEGFR,4.25,5,6\r\nMYC,1,1,2\r\n"),
+        ("textcell.csv", ",S-1,S-2,S-3\nTP53,1,2,3\nEGFR,4,high,6\nMYC,1,1,2\n"),
+        ("gz.csv.gz", ",S-1,S-2,S-3\nTP53,1,2,3\nEGFR,4,5,6\nMYC,1,9,2\n"),
+    ],
+)
+def test_arrow_reader_agrees_with_the_checked_parser(tmp_path, name, text):
+    from radmap.analysis.io import tables
+
+    path = tmp_path / name
+    data = text.encode("utf-8")
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    plain = tables._plain_text_bytes(path)
+    arrow = tables._arrow_numeric_table(*plain) if plain is not None else None
+    notes = rio.common._Notes(path.name)
+    checked = tables._fast_numeric_table(*tables._load_text(path, notes))
+    assert (arrow is None) == (checked is None)
+    if arrow is not None:
+        assert arrow[0] == checked[0] and arrow[1] == checked[1]
+        np.testing.assert_array_equal(arrow[2], checked[2])
+    if name in ("plain.csv", "bom.tsv", "crlf.csv", "gz.csv.gz"):
+        assert arrow is not None  # the fast path is taken for ordinary files
+    if name == "textcell.csv":
+        with pytest.raises(InputError, match="non-numeric value 'high'"):
+            read_expression(path)
+    else:
+        assert read_expression(path).frame.shape[0] >= 2

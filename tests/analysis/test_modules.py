@@ -439,6 +439,103 @@ def test_cutree_hybrid_labels_ordered_by_size():
     assert sizes.min() >= 10
 
 
+@pytest.mark.parametrize("n_genes", [5, 300, 1100])
+def test_condensed_tom_distance_is_one_minus_tom(n_genes):
+    rng = np.random.default_rng(n_genes)
+    X = rng.standard_normal((40, n_genes)) + rng.standard_normal((40, 1))
+    adj = modules.adjacency(modules.gene_correlation(X), 6)
+    square = 1 - modules.tom_similarity(adj).astype(float)
+    condensed = modules.tom_distance(adj.copy())
+    assert condensed.dtype == np.float32
+    # the blocked product sums in another order than syrk: a few float32 ulps apart
+    np.testing.assert_allclose(condensed, squareform(square, checks=False), rtol=0, atol=1e-6)
+
+
+def test_gene_correlation_of_a_constant_gene_is_zero():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((20, 4))
+    X[:, 2] = 5.0
+    cor = modules.gene_correlation(X)
+    expected = np.corrcoef(X[:, [0, 1, 3]].T)
+    np.testing.assert_allclose(cor[np.ix_([0, 1, 3], [0, 1, 3])], expected, atol=1e-6)
+    assert np.all(cor[2, [0, 1, 3]] == 0) and np.all(cor[[0, 1, 3], 2] == 0)
+    assert cor[2, 2] == 1
+
+
+def test_average_linkage_matches_scipy():
+    _, dissimilarity = tom_tree(5)
+    condensed = squareform(dissimilarity, checks=False).astype(np.float32)
+    ours = modules.average_linkage(condensed)
+    scipys = linkage(condensed, method="average")
+    np.testing.assert_array_equal(ours[:, [0, 1, 3]], scipys[:, [0, 1, 3]])
+    np.testing.assert_allclose(ours[:, 2], scipys[:, 2], rtol=1e-12)
+    assert condensed.dtype == np.float32  # the input is left alone
+    with pytest.raises(InputError, match="finite"):
+        modules.average_linkage(np.array([0.1, np.nan, 0.3]))
+
+
+@pytest.mark.parametrize("pam", [True, False])
+def test_cutree_hybrid_on_condensed_distances_equals_square(pam):
+    tree, dissimilarity = tom_tree(2)
+    square = modules.cutree_hybrid(tree, dissimilarity, min_cluster_size=15, pam_stage=pam)
+    condensed = modules.cutree_hybrid(
+        tree, squareform(dissimilarity, checks=False), min_cluster_size=15, pam_stage=pam
+    )
+    assert square.max() >= 2
+    np.testing.assert_array_equal(condensed, square)
+    with pytest.raises(InputError, match="condensed"):
+        modules.cutree_hybrid(tree, np.zeros(7), min_cluster_size=15)
+
+
+def test_blockwise_detection_recovers_planted_modules(wgcna_run, toy):
+    adata, truth = toy
+    adata = adata.copy()
+    result = modules.find_modules(adata, method="wgcna", max_block_size=150)
+    params = result["params"]
+    assert len(params["block_sizes"]) >= 3 and max(params["block_sizes"]) <= 150
+    assert sum(params["block_sizes"]) == adata.n_vars
+    assert params["detection"].startswith(f"blockwise: {len(params['block_sizes'])} blocks")
+    assert params["max_block_size_chosen_by"] == "user"
+    found = assignment(adata)
+    in_module = truth > 0
+    assert adjusted_rand_score(truth[in_module], found[in_module]) >= 0.8
+    assert len(result["modules"]) == len(SIZES)
+    assert np.mean(found[~in_module] == UNASSIGNED) >= 0.9
+    # the same power as in one block: the soft-threshold scan runs over all genes either way
+    _, _, one_block = wgcna_run
+    assert result["power"] == one_block["power"]
+    assert one_block["params"]["detection"] == f"one block of {adata.n_vars} genes"
+    assert one_block["params"]["max_block_size_chosen_by"] == "available memory"
+
+
+def test_streamed_soft_threshold_equals_the_in_memory_one(toy):
+    adata, _ = toy
+    X = np.asarray(adata.X)
+    for network in modules.NETWORKS:
+        streamed = modules._streamed_soft_threshold(X, network=network)
+        whole = modules.soft_threshold(modules.gene_correlation(X), network=network)
+        pd.testing.assert_frame_equal(streamed, whole, check_exact=False, rtol=1e-5)
+
+
+def test_gene_blocks_partition_the_genes_and_keep_modules_together(toy):
+    adata, truth = toy
+    blocks = modules.gene_blocks(np.asarray(adata.X), max_block_size=150, seed=0)
+    assert all(len(block) <= 150 for block in blocks)
+    np.testing.assert_array_equal(np.sort(np.concatenate(blocks)), np.arange(adata.n_vars))
+    for module in range(1, len(SIZES) + 1):
+        members = np.flatnonzero(truth == module)
+        largest_share = max(np.isin(members, block).mean() for block in blocks)
+        assert largest_share >= 0.9
+    assert len(modules.gene_blocks(np.asarray(adata.X), max_block_size=adata.n_vars)) == 1
+
+
+def test_max_genes_in_memory():
+    assert modules.max_genes_in_memory(8e9) == 30_000  # 6 bytes per gene pair, 70 % of memory
+    assert modules.max_genes_in_memory(1e6) == 1_000
+    with pytest.raises(InputError, match="max_block_size"):
+        modules.find_modules(planted(n_genes=300)[0], max_block_size=50)
+
+
 def test_written_slots_survive_h5ad(tmp_path, wgcna_run, toy):
     adata, _, _ = wgcna_run
     path = tmp_path / "bundle.h5ad"

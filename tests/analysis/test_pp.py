@@ -208,6 +208,18 @@ def test_hvg_keeps_all_genes_when_fewer_than_requested():
     assert report["n_top_genes"] == 30
 
 
+def test_all_genes_enter_the_network_with_n_top_genes_all():
+    values = log_values()
+    adata, report, _ = pp.preprocess_expression(frame(values), n_top_genes="all")
+    assert adata.var["highly_variable"].all() and report["n_top_genes"] == values.shape[1]
+    source = pp.preprocess_expression(frame(values), n_top_genes=7)[0]
+    source.var = source.var.iloc[:, :0]
+    pp.preprocess(source, n_top_genes="all")
+    assert source.var["highly_variable"].all()
+    with pytest.raises(InputError, match="number of genes or 'all'"):
+        pp.preprocess_expression(frame(values), n_top_genes="most")
+
+
 def test_top_variance_mask_breaks_ties_by_position():
     mask = pp.top_variance_mask(np.array([1.0, 3.0, 3.0, 2.0, 3.0]), 2)
     np.testing.assert_array_equal(mask, [False, True, True, False, False])

@@ -139,3 +139,54 @@ def test_add_user_command_and_serve_checks_the_file(tmp_path, toy_bundle_path):
         f"radmap: error: users file {path.name}, line 1: the password of 'carla' is not "
         f"hashed; set it with `radmap add-user {path} carla`"
     ]
+
+
+def test_a_changed_or_deleted_login_stops_working_without_a_restart(
+    tmp_path, toy_bundle_path, toy_adata
+):
+    path = tmp_path / "users.txt"
+    add_user(path, "ana", "first password")
+    add_user(path, "ben", "bens password")
+    app = create_app(
+        toy_bundle_path,
+        pins_dir=tmp_path / "pins",
+        cache_dir=tmp_path / "cache",
+        gene_sets=toy_gene_sets(toy_adata),
+        users_file=path,
+    )
+    client = app.server.test_client()
+    assert client.get("/map", headers=basic("ana", "first password")).status_code == 200
+
+    add_user(path, "ana", "second password")
+    assert client.get("/map", headers=basic("ana", "first password")).status_code == 401
+    assert client.get("/map", headers=basic("ana", "second password")).status_code == 200
+
+    path.write_text(
+        "".join(line for line in path.read_text().splitlines(True) if "ana:" not in line)
+    )
+    assert client.get("/map", headers=basic("ana", "second password")).status_code == 401
+    assert client.get("/map", headers=basic("ben", "bens password")).status_code == 200
+
+    path.unlink()
+    assert client.get("/map", headers=basic("ben", "bens password")).status_code == 401
+    add_user(path, "ben", "bens new password")
+    assert client.get("/map", headers=basic("ben", "bens new password")).status_code == 200
+
+
+def test_unknown_users_cost_the_same_hash_check(users_file, monkeypatch):
+    import radmap.explorer.auth as auth_module
+
+    auth = BasicAuth(read_users(users_file))
+    checked = []
+    real = auth_module.check_password_hash
+
+    def counting(password_hash, password):
+        checked.append(password_hash.split("$", 1)[0])
+        return real(password_hash, password)
+
+    monkeypatch.setattr(auth_module, "check_password_hash", counting)
+    assert not auth.check("ana", "wrong password")
+    assert not auth.check("nobody", "wrong password")
+    assert not auth.check("", None)
+    assert len(checked) == 3, "known and unknown names do the same work"
+    assert len(set(checked)) == 1, "with the same hash method and cost"

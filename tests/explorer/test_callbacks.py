@@ -87,10 +87,10 @@ def test_collect_state_groups_controls_by_page():
 
 # --------------------------------------------------------------------- core
 def test_route_renders_each_page_with_its_controls(toy_data):
-    for page in ("map", "network", "volcano", "gene", "module", "cohort", "hypotheses"):
+    for page in ("map", "network", "volcano", "gene", "module", "cohort", "predict", "hypotheses"):
         layout, messages = core.route(toy_data, f"/{page}", "", base="/")
         assert messages == []
-        if page not in ("cohort", "hypotheses"):
+        if page not in ("cohort", "predict", "hypotheses"):
             assert {"role": "state", "page": page, "key": "q"} in _ids(layout)
 
 
@@ -145,9 +145,8 @@ def test_nav_targets_carry_q_and_mark_the_active_page(toy_data):
     hrefs, active = core.nav_targets(toy_data, "/gene", "?gene=EGFR&q=0.01", base="/")
     assert hrefs[0] == "/map?q=0.01"
     assert all("q=0.01" in href for href in hrefs)
-    assert active == [
-        p == "gene" for p in ("map", "network", "volcano", "gene", "module", "cohort", "hypotheses")
-    ]
+    pages = ("map", "network", "volcano", "gene", "module", "cohort", "predict", "hypotheses")
+    assert active == [p == "gene" for p in pages]
     assert core.header_q(toy_data, "/gene", "?q=0.1", base="/") == "0.1"
 
 
@@ -186,27 +185,54 @@ def test_navigation_targets(toy_data):
 def test_export_download_is_a_base64_file(toy_data, monkeypatch):
     calls = {}
 
-    def fake_export(fig, fmt, *, width, provenance):
-        calls.update(fmt=fmt, width=width, provenance=provenance, n_traces=len(fig.data))
+    def fake_export(fig, fmt, *, width, provenance, client=None):
+        calls.update(fmt=fmt, width=width, provenance=provenance, figure=fig)
         return b"<svg></svg>", provenance
 
     import radmap.explorer.export
 
     monkeypatch.setattr(radmap.explorer.export, "export_figure", fake_export)
-    figure = go.Figure(go.Scatter(x=[1], y=[2])).to_plotly_json()
     state = ViewState(page="map", feature="pack_years")
     download = core.export_download(
-        toy_data, "map-heatmap", figure, "svg", "double", "http://x/map?feature=pack_years", state
+        toy_data, "map-heatmap", "svg", "double", "http://x/map?feature=pack_years", state
     )
     assert base64.b64decode(download["content"]) == b"<svg></svg>"
     assert download["filename"] == "radmap_map-heatmap_double.svg"
-    assert calls["width"] == "double" and calls["n_traces"] == 1
+    assert calls["width"] == "double"
+    expected, _, _ = map_cb.map_figure(toy_data, q=state.q, stat=state.stat)
+    built, wanted = (json.dumps(f.to_dict(), sort_keys=True) for f in (calls["figure"], expected))
+    assert built == wanted, "the figure is built on the server from the view"
     assert calls["provenance"]["bundle"]["sha256"] == toy_data.bundle_id
     assert calls["provenance"]["parameters"]["feature"] == "pack_years"
     with pytest.raises(ValueError):
-        core.export_download(toy_data, "x", figure, "bmp", "single", None, state)
-    with pytest.raises(ValueError):
-        core.export_download(toy_data, "x", None, "svg", "single", None, state)
+        core.export_download(toy_data, "map-heatmap", "bmp", "single", None, state)
+    with pytest.raises(ValueError, match="no figure"):
+        core.export_download(toy_data, "volcano", "svg", "single", None, state)
+    with pytest.raises(ValueError, match="no figure"):
+        core.export_download(toy_data, "map-heatmap", "svg", "single", None, ViewState(page=""))
+
+
+@pytest.mark.parametrize(
+    ("state", "name"),
+    [
+        (ViewState(page="map", feature="pack_years", module="M2"), "map-phenotype"),
+        (ViewState(page="network", q=0.2), "network"),
+        (ViewState(page="volcano", feature="original_shape_Sphericity", gene="EGFR"), "volcano"),
+        (ViewState(page="gene", gene="EGFR"), "gene-bar"),
+        (ViewState(page="gene", gene="EGFR"), "gene-km"),
+        (ViewState(page="gene", gene="EGFR", feature="pack_years"), "gene-phenotype"),
+        (ViewState(page="module", module="M1"), "module-heatmap"),
+        (ViewState(page="module", module="M1"), "module-enrichment"),
+        (ViewState(page="cohort"), "cohort-overlap"),
+        (ViewState(page="cohort"), "cohort-types"),
+        (ViewState(page="cohort"), "cohort-missing"),
+        (ViewState(page="cohort"), "cohort-mutation"),
+        (ViewState(page="cohort", km="mutation:KRAS"), "cohort-km"),
+    ],
+)
+def test_every_exportable_figure_is_rebuilt_from_the_view(toy_data, state, name):
+    figure = core.view_figure(toy_data, name, state)
+    assert isinstance(figure, go.Figure) and figure.to_dict()["data"] is not None
 
 
 def test_provenance_and_table_downloads(toy_data):
@@ -464,11 +490,8 @@ def test_pin_drafts_carry_statistics_and_url(toy_data):
 
 def test_pins_are_saved_listed_and_rendered_safely(toy_data, tmp_path):
     store = PinStore(tmp_path, toy_data.bundle_id)
-    draft, _ = pins.pin_draft(
-        toy_data, ViewState(page="map", feature="pack_years", module="M2"), "/map"
-    )
     note = "<script>alert(1)</script> check"
-    saved = pins.save_pin(store, draft, note)
+    saved = pins.save_pin(store, toy_data, {"url": "/map?feature=pack_years&module=M2"}, note)
     assert store.list()[0]["id"] == saved["id"]
     cards = pins.pin_cards(store.list())
     notes = _find(
@@ -477,10 +500,34 @@ def test_pins_are_saved_listed_and_rendered_safely(toy_data, tmp_path):
     assert notes[0].value == note  # rendered as the textarea's text, never as HTML
     assert "Nothing pinned yet" in _text(pins.pin_cards([]))
     with pytest.raises(ValueError):
-        pins.save_pin(store, None, "x")
+        pins.save_pin(store, toy_data, None, "x")
+    with pytest.raises(ValueError, match="Click a cell"):
+        pins.save_pin(store, toy_data, {"url": "/map"}, "x")
     report = pins.report_download(store, toy_data, "markdown")
     text = base64.b64decode(report["content"]).decode()
     assert "check" in text and report["filename"].endswith(".md")
+
+
+def test_a_forged_pin_stores_the_bundle_statistics_and_figure(toy_data, tmp_path):
+    store = PinStore(tmp_path, toy_data.bundle_id)
+    forged = {
+        "url": "http://attacker.example/map?feature=pack_years&module=M2",
+        "kind": "module",
+        "feature": "pack_years",
+        "module": "M2",
+        "statistics": {"test": "made up", "effect": 0.99, "p": 1e-30, "q": 1e-28, "n": 10**6},
+        "label": "invented",
+        "figure": {"layout": {"images": [{"source": "file:///etc/passwd"}]}},
+    }
+    saved = pins.save_pin(store, toy_data, forged, "forged by a client")
+    expected = toy_data.association("pack_years", "M2")
+    stored = store.list()[0]
+    assert stored["id"] == saved["id"]
+    for key in ("test", "effect", "p", "q", "n"):
+        assert stored["statistics"][key] == pytest.approx(expected[key]), key
+    assert stored["label"] != "invented"
+    assert "passwd" not in json.dumps(stored)
+    assert stored["url"] == "/map?feature=pack_years&module=M2", "the host is never stored"
 
 
 def test_a_forged_pin_url_never_becomes_a_link(toy_data, tmp_path):
@@ -488,8 +535,8 @@ def test_a_forged_pin_url_never_becomes_a_link(toy_data, tmp_path):
     draft, _ = pins.pin_draft(
         toy_data, ViewState(page="map", feature="pack_years", module="M2"), "/map"
     )
-    pins.save_pin(store, draft | {"url": "javascript:alert(1)"}, "forged by a client")
-    pins.save_pin(store, draft | {"url": "/map?feature=pack_years"}, "genuine")
+    store.add(draft | {"url": "javascript:alert(1)", "note": "forged by a client"})
+    store.add(draft | {"url": "/map?feature=pack_years", "note": "genuine"})
     links = _find(pins.pin_cards(store.list()), lambda n: type(n).__name__ == "Link")
     assert [link.href for link in links] == ["/map?feature=pack_years"]
 

@@ -199,3 +199,126 @@ def test_table_csv_keeps_index_and_neutralises_formulas():
     assert plain.splitlines() == ["a", "1", "2"]
     raw = export.table_csv(table, escape_formulas=False).decode("utf-8")
     assert "\nf1,=HYPERLINK(1)," in raw
+
+
+@pytest.fixture()
+def local_listener():
+    """A web server on 127.0.0.1 that records every request it gets."""
+    import http.server
+    import threading
+
+    requests: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            requests.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+            self.wfile.write(_red_png())
+
+        def log_message(self, *args):
+            pass
+
+    listener = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=listener.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.server_address[1]}", requests
+    listener.shutdown()
+    listener.server_close()
+
+
+def _red_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), (255, 0, 0)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _with_image(source: str) -> go.Figure:
+    fig = go.Figure(go.Scatter(x=[1, 2], y=[1, 2]))
+    fig.add_layout_image(source=source, x=0, y=1, sizex=1, sizey=1, xref="paper", yref="paper")
+    return fig
+
+
+def _shows_the_image(data: bytes, fmt: str) -> bool:
+    if fmt == "svg":
+        return b"<image" in data
+    pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    return bool(((pixels == (255, 0, 0)).all(axis=-1)).any())
+
+
+@pytest.mark.parametrize("fmt", ["svg", "png"])
+def test_forged_image_sources_read_no_file_and_reach_no_server(
+    server, local_listener, tmp_path, fmt
+):
+    address, requests = local_listener
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(_red_png())
+    for source in (secret.as_uri(), "file:///etc/passwd", f"{address}/probe.png"):
+        data, _ = export.export_figure(_with_image(source), fmt)
+        assert not _shows_the_image(data, fmt), source
+        assert b"root:" not in data
+        # Defence in depth: even a spec that skipped the filter is refused by the browser.
+        raw = export._SERVER.render(
+            _with_image(source).to_dict(),
+            {"format": fmt, "width": 300, "height": 200, "scale": 1},
+        )
+        assert not _shows_the_image(raw, fmt), source
+    assert requests == [], "the render browser must never send a request"
+    inline = "data:image/png;base64," + base64.b64encode(_red_png()).decode()
+    assert _shows_the_image(export.export_figure(_with_image(inline), fmt)[0], fmt)
+
+
+def test_neutralise_external_sources_walks_templates_and_keeps_inline_images():
+    spec = {
+        "layout": {
+            "images": [{"source": "http://x/a.png"}, {"source": "data:image/png;base64,AA"}],
+            "template": {"layout": {"images": [{"source": " FILE:///etc/passwd"}]}},
+        }
+    }
+    assert export.neutralise_external_sources(spec) == 2
+    assert spec["layout"]["images"] == [{"source": "data:image/png;base64,AA"}]
+    assert spec["layout"]["template"]["layout"]["images"] == []
+
+
+@pytest.mark.slow
+def test_normal_exports_succeed_while_an_oversized_one_runs(server, monkeypatch):
+    import time
+
+    monkeypatch.setattr(export, "RENDER_TIMEOUT_S", 3.0)
+    rng = np.random.default_rng(1)
+    n = export.MAX_SVG_POINTS - 1000
+    heavy = go.Figure(go.Scatter(x=rng.random(n), y=rng.random(n), mode="markers"))
+    small = go.Figure(go.Bar(x=["a", "b"], y=[1, 2]))
+    with ThreadPoolExecutor(4) as pool:
+        slow_job = pool.submit(export.export_figure, heavy, "svg", client="heavy")
+        time.sleep(0.5)  # its turn has begun
+        queued = pool.submit(export.export_figure, small, "png", client="heavy")
+        normal = [
+            pool.submit(export.export_figure, small, "svg", client=f"user{i}") for i in range(2)
+        ]
+        time.sleep(0.2)
+        with pytest.raises(export.ExportBusy, match="exports in progress"):
+            export.export_figure(small, "svg", client="heavy")
+        exported = [job.result(timeout=180)[0] for job in normal]
+        assert queued.result(timeout=180)[0].startswith(export.PNG_SIGNATURE)
+        with pytest.raises(RuntimeError, match="took more than 3 s"):
+            slow_job.result(timeout=180)
+    assert all(b"<svg" in data for data in exported), "the others waited, then rendered"
+    assert export.server_running(), "a fresh browser took over"
+
+
+def test_figures_too_big_to_render_are_refused_before_the_browser(monkeypatch):
+    def no_render(*args, **kwargs):
+        raise AssertionError("must not reach the browser")
+
+    monkeypatch.setattr(export._SERVER, "render", no_render)
+    points = export.MAX_SVG_POINTS + 1
+    many = go.Figure(go.Scatter(x=np.arange(points), y=np.arange(points), mode="markers"))
+    with pytest.raises(InputError, match="points one by one"):
+        export.export_figure(many, "svg")
+    text = "x" * (export.MAX_FIGURE_BYTES + 1)
+    with pytest.raises(InputError, match="too large to export"):
+        export.export_figure(go.Figure(layout={"title": {"text": text}}), "png")
+    with pytest.raises(InputError, match="height"):
+        export.export_figure(go.Figure(), "png", height=export.MAX_HEIGHT_PX * 10)

@@ -223,3 +223,67 @@ def test_report_html_escapes_and_is_self_contained(tmp_path):
     assert light.count('class="pin"') == 2
     with pytest.raises(InputError):
         report_html(pins, figures="png")
+
+
+def test_pin_writes_go_through_the_one_atomic_write(tmp_path, monkeypatch):
+    from radmap.analysis.io import files
+
+    store = PinStore(tmp_path, "bundle")
+    store.add({"kind": "feature", "feature": "f1", "note": "kept"})
+    before = store.path.read_bytes()
+    calls = []
+    real = files.atomic_write_text
+
+    def failing_hook(path, text, *, before_replace=None, mode=None):
+        calls.append(path)
+
+        def hook():
+            before_replace()
+            raise OSError(28, "No space left on device")
+
+        return real(path, text, before_replace=hook, mode=mode)
+
+    monkeypatch.setattr("radmap.explorer.hypotheses.atomic_write_text", failing_hook)
+    with pytest.raises(Exception, match="No space left"):
+        store.add({"kind": "feature", "feature": "f2", "note": "lost"})
+    assert calls == [store.path]
+    assert store.path.read_bytes() == before, "the old file stays whole"
+    assert store.backup_path.read_bytes() == before
+    assert not list(tmp_path.glob(f".{store.path.name}*")), "no temporary left behind"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("/map?feature=size&module=M1", "/map?feature=size&module=M1"),
+        ("/radmap/gene?gene=EGFR", "/radmap/gene?gene=EGFR"),
+        ("http://127.0.0.1:8050/gene?gene=EGFR", "/gene?gene=EGFR"),
+        ("https://evil.example//evil.example/x", None),
+        ("/\\evil.example", None),
+        ("\\\\evil.example", None),
+        ("\\/evil.example", None),
+        ("//evil.example/x", None),
+        ("/\t/evil.example", None),
+        ("/\n/evil.example", None),
+        ("javascript:alert(1)", None),
+        ("JaVaScRiPt:alert(1)", None),
+        ("data:text/html,<b>x</b>", None),
+        ("map?feature=size", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_safe_url_accepts_only_paths_of_the_app(url, expected):
+    from radmap.explorer.hypotheses import safe_url
+
+    assert safe_url(url) == expected
+
+
+def test_a_pinned_figure_has_a_size_cap(tmp_path):
+    from radmap.explorer.hypotheses import MAX_FIGURE_BYTES
+
+    store = PinStore(tmp_path, "bundle")
+    huge = {"data": [{"type": "scatter", "x": list(range(MAX_FIGURE_BYTES // 4))}]}
+    with pytest.raises(InputError, match="larger than"):
+        store.add({"kind": "feature", "feature": "f1", "figure": huge})
+    assert store.list() == []

@@ -1,0 +1,307 @@
+"""Virtual biopsy (radmap.analysis.predict): planted truth, noise, leakage, determinism."""
+
+from __future__ import annotations
+
+import json
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from radmap.analysis import predict as P
+from radmap.analysis.bundle import FORMAT_VERSION
+from radmap.analysis.datasets import (
+    ATTENUATION_PROBABILITY,
+    EGFR_MUTANT_PROBABILITY,
+    MUTATION_FEATURE,
+    synthetic,
+)
+from radmap.analysis.io import save_bundle
+from radmap.analysis.validate import InputError
+from sklearn.feature_selection import SelectKBest, f_classif
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from radmap.cli import main
+
+FAST = {"outer_splits": 3, "inner_splits": 2, "n_bootstrap": 300}
+
+
+def bundle_of(cohort, *, label: np.ndarray | None = None) -> ad.AnnData:
+    """A minimal bundle (obs, obsm["imaging"], uns features) of a synthetic cohort."""
+    features = pd.DataFrame(
+        {"source": pd.Series(cohort.feature_sources), "type": pd.Series(cohort.feature_types)}
+    )
+    obs = cohort.clinical.copy()
+    for mutation in ("EGFR", "KRAS"):
+        known = obs[mutation].where(obs[mutation].isin(["Mutant", "Wildtype"]))
+        obs[mutation] = pd.Categorical(known, categories=["Mutant", "Wildtype"])
+    if label is not None:
+        obs["LABEL"] = pd.Categorical(
+            np.where(label == 1, "Mutant", "Wildtype"), categories=["Mutant", "Wildtype"]
+        )
+    return ad.AnnData(
+        X=np.zeros((len(obs), 1), dtype=np.float32),
+        obs=obs,
+        obsm={"imaging": cohort.imaging},
+        uns={"radmap": {"format_version": FORMAT_VERSION, "features": features}},
+    )
+
+
+def planted_egfr_auc() -> float:
+    """Population AUC of the true EGFR probability (a function of attenuation only)."""
+    levels = MUTATION_FEATURE[2]
+    share = np.array(ATTENUATION_PROBABILITY)
+    risk = np.array([EGFR_MUTANT_PROBABILITY[level] for level in levels])
+    positive = share * risk / (share * risk).sum()
+    negative = share * (1 - risk) / (share * (1 - risk)).sum()
+    order = np.argsort(risk)
+    positive, negative = positive[order], negative[order]
+    return float(
+        sum(positive[i] * negative[:i].sum() for i in range(len(levels)))
+        + 0.5 * (positive * negative).sum()
+    )
+
+
+def test_planted_auc_recovered_within_ci():
+    cohort = synthetic(n_patients=400, n_genes=60, n_modules=2, n_features=12, seed=3)
+    result = P.predict(
+        bundle_of(cohort),
+        targets=["EGFR"],
+        feature_sets_=("semantic", "constant"),
+        params=P.PredictParams(outer_repeats=1, n_permutations=0, **FAST),
+    )
+    row = result.summary.set_index("feature_set").loc["semantic"]
+    planted = planted_egfr_auc()
+    assert 0.7 < planted < 0.8
+    assert row["auc_low"] <= planted <= row["auc_high"]
+    assert row["auc_low"] > 0.6  # the signal is found, not just a wide interval
+    top = result.importance[result.importance["feature_set"] == "semantic"].iloc[0]
+    assert top["feature"].startswith("attenuation = ")
+    assert top["selected_fraction"] == 1.0
+    constant = result.summary.set_index("feature_set").loc["constant"]
+    assert constant["auc"] == 0.5 and constant["permutation_p"] == 1.0
+
+
+def noise_bundle(n_patients: int = 120, n_features: int = 60, seed: int = 5):
+    cohort = synthetic(
+        n_patients=n_patients, n_genes=60, n_modules=2, n_features=n_features, seed=seed
+    )
+    rng = np.random.default_rng(seed)
+    label = (rng.random(n_patients) < 0.4).astype(int)
+    return bundle_of(cohort, label=label), cohort, label
+
+
+def test_noise_gives_chance_auc_and_large_permutation_p():
+    adata, _, _ = noise_bundle()
+    result = P.predict(
+        adata,
+        targets=["LABEL"],
+        feature_sets_=("radiomic",),
+        params=P.PredictParams(outer_repeats=2, n_permutations=9, max_features=10, **FAST),
+    )
+    row = result.summary.iloc[0]
+    assert row["auc_low"] <= 0.5 <= row["auc_high"]
+    assert abs(row["auc"] - 0.5) < 0.12
+    assert row["permutation_p"] > 0.1
+    null = result.permutations["statistic"]
+    assert len(null) == 9 and abs(null.mean() - 0.5) < 0.1
+
+
+def test_selection_outside_folds_leaks_but_the_procedure_does_not():
+    adata, cohort, label = noise_bundle(n_patients=100, n_features=300, seed=11)
+    radiomic = [c for c, s in cohort.feature_sources.items() if s == "radiomic"]
+    X = cohort.imaging[radiomic].to_numpy(float)
+    # The leaky pipeline: the 10 best features chosen on every patient, then cross-validated.
+    imputed = SimpleImputer().fit_transform(X)
+    chosen = SelectKBest(f_classif, k=10).fit(imputed, label).get_support()
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    leaky = cross_val_predict(
+        make_pipeline(StandardScaler(), LogisticRegression()),
+        imputed[:, chosen],
+        label,
+        cv=folds,
+        method="predict_proba",
+    )[:, 1]
+    leaky_auc = roc_auc_score(label, leaky)
+    honest = P.predict(
+        adata,
+        targets=["LABEL"],
+        feature_sets_=("radiomic",),
+        params=P.PredictParams(
+            outer_splits=5, inner_splits=3, outer_repeats=1, n_permutations=0, max_features=10
+        ),
+    ).summary.iloc[0]
+    assert leaky_auc > 0.75
+    assert honest["auc_low"] <= 0.5 <= honest["auc_high"]
+    assert leaky_auc > honest["auc_high"]
+
+
+def test_deterministic_for_a_seed():
+    cohort = synthetic(n_patients=90, n_genes=60, n_modules=2, n_features=20, seed=2)
+    params = P.PredictParams(outer_repeats=1, n_permutations=2, **FAST)
+
+    def run(seed):
+        return P.predict(
+            bundle_of(cohort),
+            targets=["EGFR"],
+            feature_sets_=("semantic",),
+            params=P.PredictParams(**{**params.__dict__, "seed": seed}),
+        )
+
+    first, second, other = run(0), run(0), run(1)
+    pd.testing.assert_frame_equal(first.summary, second.summary)
+    pd.testing.assert_frame_equal(first.permutations, second.permutations)
+    pd.testing.assert_frame_equal(first.importance, second.importance)
+    assert not first.summary["auc"].equals(other.summary["auc"])
+
+
+def test_kernels_match_scikit_learn():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 6)) * [1, 2, 3, 4, 5, 6] + 3
+    X[rng.random(X.shape) < 0.1] = np.nan
+    reference = make_pipeline(SimpleImputer(), StandardScaler()).fit(X[:30])
+    ours = P.MeanImputeScale().fit(X[:30])
+    np.testing.assert_allclose(ours.transform(X[30:]), reference.transform(X[30:]), atol=1e-12)
+    y = (rng.random(40) < 0.3).astype(float)
+    scores = rng.standard_normal((3, 40)).round(1)  # ties included
+    expected = [roc_auc_score(y, s) for s in scores]
+    np.testing.assert_allclose(P._rank_auc(scores, np.broadcast_to(y, scores.shape)), expected)
+    filled = np.nan_to_num(X)
+    f_order = np.argsort(-f_classif(filled, y)[0])
+    assert list(np.argsort(-P.abs_correlation(filled, y))) == list(f_order)
+
+
+def test_continuous_module_target_and_cut():
+    cohort = synthetic(n_patients=150, n_genes=60, n_modules=2, n_features=10, seed=4)
+    adata = bundle_of(cohort)
+    # The planted module 1 drives the continuous entropy feature with correlation 0.5.
+    adata.obsm["eigengenes"] = cohort.truth["latent"]
+    params = P.PredictParams(outer_repeats=1, n_permutations=0, **FAST)
+    result = P.predict(
+        adata, targets=["planted_1"], feature_sets_=("radiomic", "constant"), params=params
+    )
+    row = result.summary.set_index("feature_set").loc["radiomic"]
+    assert row["kind"] == "continuous"
+    assert 0.1 < row["r2"] < 0.45 and row["spearman"] > 0.3
+    assert result.summary.set_index("feature_set").loc["constant"]["r2"] < 0.01
+    high_low = P.predict(
+        adata,
+        targets=["planted_1"],
+        feature_sets_=("radiomic",),
+        params=P.PredictParams(**{**params.__dict__, "cut": 0.5}),
+    ).summary.iloc[0]
+    assert high_low["kind"] == "binary" and high_low["auc"] > 0.65
+
+
+def test_external_validation_with_frozen_model():
+    development = bundle_of(
+        synthetic(n_patients=300, n_genes=60, n_modules=2, n_features=12, seed=6)
+    )
+    external_cohort = synthetic(n_patients=200, n_genes=60, n_modules=2, n_features=12, seed=7)
+    external = bundle_of(external_cohort)
+    external.obsm["imaging"] = external.obsm["imaging"].drop(columns=["lobe"])
+    result = P.predict(
+        development,
+        targets=["EGFR"],
+        feature_sets_=("semantic", "constant"),
+        params=P.PredictParams(outer_repeats=1, n_permutations=0, **FAST),
+        validate=external,
+    )
+    rows = result.summary.set_index(["cohort", "feature_set"])
+    ext = rows.loc[("external", "semantic")]
+    assert ext["n"] == external.obs["EGFR"].notna().sum()
+    assert ext["auc_low"] <= planted_egfr_auc() <= ext["auc_high"]
+    assert rows.loc[("external", "constant")]["auc"] == 0.5
+    assert any("1 of" in w and "absent" in w for w in result.warnings)
+    assert set(result.roc["cohort"]) == {"development", "external"}
+
+
+def test_inputs_are_checked():
+    adata = bundle_of(synthetic(n_patients=60, n_genes=60, n_modules=2, n_features=8, seed=1))
+    with pytest.raises(InputError, match="unknown target 'BRAF'"):
+        P.predict(adata, targets=["BRAF"])
+    with pytest.raises(InputError, match="unknown feature set"):
+        P.predict(adata, targets=["EGFR"], feature_sets_=("genes",))
+    with pytest.raises(InputError, match="too few patients"):
+        P.predict(adata, targets=["EGFR"], params=P.PredictParams(outer_splits=10, inner_splits=5))
+    with pytest.raises(InputError, match="threshold"):
+        P.predict(adata, targets=["EGFR"], params=P.PredictParams(threshold=1.5))
+    with pytest.raises(InputError, match="size feature"):
+        P.predict(
+            adata,
+            targets=["EGFR"],
+            size_feature="no_such_column",
+            params=P.PredictParams(outer_splits=2, inner_splits=2),
+        )
+
+
+def test_cli_writes_sidecar_and_leaves_bundle_alone(tmp_path, capsys):
+    cohort = synthetic(n_patients=120, n_genes=60, n_modules=2, n_features=20, seed=8)
+    path = save_bundle(bundle_of(cohort), tmp_path / "bundle.h5ad")
+    before = path.read_bytes()
+    code = main(
+        [
+            "predict",
+            str(path),
+            "--target",
+            "EGFR",
+            "--outer-splits",
+            "3",
+            "--outer-repeats",
+            "1",
+            "--inner-splits",
+            "2",
+            "--permutations",
+            "2",
+            "--clinical-column",
+            "age",
+        ]
+    )
+    assert code == 0
+    assert path.read_bytes() == before
+    result, header = P.read_predictions(P.sidecar_path(path))
+    assert header["bundle_sha256"] and result.params["n_permutations"] == 2
+    assert set(result.summary["feature_set"]) >= {"semantic", "radiomic", "clinical", "constant"}
+    out = capsys.readouterr().out
+    assert "For EGFR, the best imaging set" in out
+    assert main(["predict", str(path), "--target", "NOPE"]) == 2
+    assert "unknown target" in capsys.readouterr().err
+    broken = tmp_path / "broken.predict.json"
+    broken.write_text(json.dumps({"format": "other"}))
+    with pytest.raises(InputError, match="not a radmap-predict"):
+        P.read_predictions(broken)
+
+
+def test_verdict_says_whether_imaging_beats_baselines():
+    summary = pd.DataFrame(
+        [
+            {
+                "target": "EGFR",
+                "cohort": "development",
+                "feature_set": name,
+                "auc": auc,
+                "auc_low": auc - 0.1,
+                "auc_high": auc + 0.1,
+                "permutation_p": 0.01,
+                "best_baseline": "clinical",
+                "difference": auc - 0.6,
+                "difference_low": low,
+                "difference_high": high,
+            }
+            for name, auc, low, high in (
+                ("semantic", 0.8, 0.05, 0.35),
+                ("clinical", 0.6, 0.0, 0.0),
+                ("constant", 0.5, -0.2, -0.05),
+            )
+        ]
+    )
+    text = P.verdict(summary, "EGFR")
+    assert "AUC 0.80" in text and "0.60 for clinical" in text and "+0.20" in text
+    assert text.endswith("Imaging beats the baselines.")
+    summary.loc[0, "difference_low"] = -0.05
+    assert "does not clearly beat" in P.verdict(summary, "EGFR")

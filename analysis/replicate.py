@@ -496,7 +496,9 @@ def write_replication(result: dict, out: Path | str) -> dict[str, Path]:
         "preservation": out / "preservation.csv",
         "links": out / "replication_links.csv",
         "summary": out / "replication.json",
+        "methods": out / "replication_methods.txt",
     }
+    atomic_write_text(paths["methods"], replication_methods(result) + "\n")
     atomic_write_text(paths["preservation"], result["preservation"].to_csv())
     atomic_write_text(paths["links"], result["links"].to_csv(index=False))
     summary = {"scorecard": result["scorecard"], "params": result["params"]}
@@ -510,4 +512,26 @@ def scorecard_text(card: Mapping[str, int]) -> str:
         f"{card['discovery_links']} discovery links: {card['tested']} tested, "
         f"{card['replicated']} replicated, {card['opposite_sign']} opposite sign, "
         f"{card['not_replicated']} not replicated, {card['not_testable']} not testable"
+    )
+
+
+def replication_methods(result: Mapping) -> str:
+    """A Methods paragraph for the replication, every number from ``result``."""
+    params, card = result["params"], result["scorecard"]
+    preservation = result["preservation"]["preservation"].value_counts()
+    return (
+        f"Replication used a validation cohort of {params['validation_patients']} patients "
+        f"(discovery: {params['discovery_patients']}). Module preservation was assessed with "
+        "the Z-summary of WGCNA's modulePreservation statistics against "
+        f"{params['n_permutations']} random gene sets per module (modules capped at their "
+        f"{params['max_genes']} genes of highest kME; seed {params['seed']}): "
+        f"{int(preservation.get('strong', 0))} modules strongly preserved (Z > 10), "
+        f"{int(preservation.get('moderate', 0))} moderately (2 < Z <= 10), "
+        f"{int(preservation.get('none', 0))} not preserved. Validation eigengenes were "
+        "projected with the discovery loadings, and each of the "
+        f"{card['discovery_links']} discovery links (q < {params['alpha']:g}) was re-tested "
+        "one-sided in the discovery direction with Benjamini-Hochberg correction over the "
+        f"links: {card['tested']} tested, {card['replicated']} replicated, "
+        f"{card['opposite_sign']} with the opposite sign, {card['not_replicated']} not "
+        f"replicated, {card['not_testable']} not testable."
     )

@@ -80,8 +80,10 @@ FINDING_PROBABILITY = (0.6, 0.35, 0.3, 0.03)
 """Findings of the multi-valued annotation (several per patient, joined by ``|``); the last
 is rare. None of them is linked to anything."""
 SPARSE_FEATURE = ("nodule_shape_detail", "categorical", ("round", "oval", "complex", "polygonal"))
-SPARSE_PROBABILITY = (0.45, 0.32, 0.21, 0.02)
-"""A categorical null feature whose last level has a handful of patients."""
+SPARSE_PROBABILITY = (0.45, 0.33, 0.22)
+SPARSE_RARE_COUNT = 3
+"""A categorical null feature: the first levels drawn with these probabilities, the last
+given to exactly :data:`SPARSE_RARE_COUNT` random patients (below any minimum group)."""
 STAGES = ("I", "II", "III", "IV")
 STAGE_PROBABILITY = (0.45, 0.25, 0.2, 0.1)
 
@@ -443,7 +445,8 @@ def synthetic(
         add(FINDINGS_FEATURE, "multi", "semantic", pd.Series(findings, dtype=object).to_numpy())
         null_features.extend(f"{FINDINGS_FEATURE}: {finding}" for finding in FINDINGS)
         name, kind, levels = SPARSE_FEATURE
-        codes = rng.choice(len(levels), size=n_patients, p=SPARSE_PROBABILITY)
+        codes = rng.choice(len(SPARSE_PROBABILITY), size=n_patients, p=SPARSE_PROBABILITY)
+        codes[rng.choice(n_patients, size=SPARSE_RARE_COUNT, replace=False)] = len(levels) - 1
         add(name, kind, "semantic", pd.Categorical.from_codes(codes, categories=list(levels)))
         null_features.append(name)
     n_radiomic = max(n_features - len(imaging), 0)
@@ -826,7 +829,7 @@ def write_tcga_cohort(
 
 
 def _tcga_gbm_config(out: Path | None, cache: Path) -> Config:
-    data = cache / "tcga-gbm-data"
+    data = cache / f"demo-tcga-gbm-data-{__version__}"
     if not (data / "README.txt").is_file():
         write_tcga_cohort(synthetic_gbm(), data)
     return Config(
@@ -860,7 +863,9 @@ def demo_data_dir() -> Path:
 
 
 def demo_config(out: Path | None = None) -> Config:
-    """The analysis settings of the demo: the real NSCLC subset, all sources combined."""
+    """The analysis settings of the demo: the real NSCLC subset, all sources combined, with
+    the defaults of ``radmap analyze`` (only the TCIA survival dates need ``derive_survival``,
+    which the clinical file's layout calls for)."""
     data = demo_data_dir()
     return Config(
         name="NSCLC Radiogenomics (GSE103584 / TCIA), 1,000 genes",
@@ -869,8 +874,6 @@ def demo_config(out: Path | None = None) -> Config:
         aim_dir=data / "aim_xml",
         clinical=data / "clinical_tcia.csv",
         derive_survival=True,
-        scale="zscore",
-        min_module_size=20,
         out=out,
     )
 

@@ -93,6 +93,12 @@ def methods_facts(adata: ad.AnnData, *, bundle_hash: str | None = None) -> dict[
         facts["map_tests"] = int(associations["p"].notna().sum())
         facts["map_n_min"], facts["map_n_max"] = int(np.nanmin(n)), int(np.nanmax(n))
         facts["map_links"] = int((associations["q"] < ALPHA).sum())
+        if "family" in associations:
+            tested = associations[associations["p"].notna()]
+            facts["map_families"] = "; ".join(
+                f"{family} ({count} tests)"
+                for family, count in tested.groupby("family").size().items()
+            )
     gene_n = [int(v) for v in uns.get("gene_n", []) or []]
     if gene_n:
         facts["gene_features"] = len(gene_n)
@@ -151,9 +157,15 @@ def methods_text(adata: ad.AnnData, *, bundle_hash: str | None = None) -> str:
         f"Each module eigengene was tested against each of the {f['features']} imaging "
         f"features with the test for its type: {described}. Each test used every patient "
         f"with both values (n = {f.get('map_n_min', '0')} to {f.get('map_n_max', '0')}); "
-        f"Benjamini-Hochberg q-values were computed over the {f.get('map_tests', '0')} tests "
-        f"of the map, and {f.get('map_links', '0')} links had q < {f['alpha']}. "
-        f"Covariates: {f['covariates']}."
+        + (
+            f"Benjamini-Hochberg q-values were computed within declared families "
+            f"({f['map_families']}), and across them by the two-level procedure of Benjamini "
+            f"and Bogomolov (2014); {f.get('map_links', '0')} links had q < {f['alpha']}. "
+            if f.get("map_families")
+            else f"Benjamini-Hochberg q-values were computed over the {f.get('map_tests', '0')} "
+            f"tests of the map, and {f.get('map_links', '0')} links had q < {f['alpha']}. "
+        )
+        + f"Covariates: {f['covariates']}."
     )
     if "gene_features" in f:
         parts.append(

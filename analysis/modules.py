@@ -28,6 +28,12 @@ WGCNA method (Langfelder & Horvath 2008, following ``blockwiseModules`` in one b
 7. Modules whose eigengenes correlate above ``1 - merge_cut_height`` are merged, iterating
    average linkage on eigengene dissimilarity (``mergeCloseModules``).
 
+Networks larger than ``max_block_size`` genes (by default what fits in the available memory,
+about 6 bytes per gene pair) run blockwise as ``blockwiseModules`` does: the soft-threshold
+scan streams row blocks of the correlation over all genes, k-means preclustering
+(:func:`gene_blocks`) splits the genes into blocks of correlated genes, steps 1-5 run per
+block, and steps 6-7 over all genes.
+
 Leiden method: a kNN graph of the genes on correlation distance
 (:func:`scanpy.pp.neighbors` with the genes as observations, exact neighbours from
 scikit-learn on ``sqrt(2 (1 - r))``, Gaussian-kernel weights: the default UMAP weights cost
@@ -193,7 +199,8 @@ def find_modules(
         params |= {
             "power": chosen_power,
             "detection": detection,
-            "max_block_size": block_limit,
+            # the automatic limit depends on the machine: recorded only through "detection"
+            "max_block_size": int(max_block_size) if max_block_size else "auto",
             "max_block_size_chosen_by": "user" if max_block_size else "available memory",
             "block_sizes": block_sizes,
             "power_chosen_by": "user" if power is not None else "scale-free fit",

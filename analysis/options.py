@@ -63,7 +63,8 @@ RULES: dict[str, Rule] = {
     "derive_survival": Rule("bool", optional=True),
     "covariates": Rule("texts"),
     "keep_identifiers": Rule("bool"),
-    "n_top_genes": Rule("integer", 2),
+    "n_top_genes": Rule("integer", 2, choices=("all",)),
+    "max_block_size": Rule("integer", 100, optional=True),
     "clip_mad": Rule("number"),
     "module_method": Rule("choice", choices=MODULE_METHODS),
     "power": Rule("integer", 1, 50, optional=True),
@@ -116,11 +117,14 @@ def check_option(name: str, value: Any, *, origin: str = "options") -> None:
             return
         raise InputError(f"{where} must be set")
     kind = rule.kind
+    if kind in ("integer", "number") and rule.choices and value in rule.choices:
+        return  # a word a number option also takes (n_top_genes = "all")
     if kind in ("integer", "number"):
         is_number = isinstance(value, int if kind == "integer" else int | float)
         is_number = is_number and not isinstance(value, bool)
         if not is_number or not math.isfinite(float(value)):
             wanted = "a whole number" if kind == "integer" else "a number"
+            wanted += "".join(f" or {choice!r}" for choice in rule.choices)
             raise InputError(f"{where} must be {wanted}, not {_describe(value)}")
         too_low = rule.low is not None and value < rule.low
         too_high = rule.high is not None and value > rule.high

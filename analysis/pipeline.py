@@ -90,6 +90,7 @@ class Config:
     id_column: dict[str, str] = field(default_factory=dict)
     min_overlap: int = 10
     feature_types: dict[str, str] = field(default_factory=dict)
+    feature_levels: dict[str, list[str]] = field(default_factory=dict)
     mutation_columns: list[str] | dict[str, str] | None = None
     marker_values: dict[str, str] = field(default_factory=dict)
     survival_time: str | None = None
@@ -105,7 +106,7 @@ class Config:
     module_method: str = "wgcna"
     power: int | None = None
     network: str = "signed"
-    min_module_size: int = 30
+    min_module_size: int = 20
     deep_split: int = 2
     merge_cut_height: float = 0.25
     hub_count: int = 10
@@ -113,10 +114,12 @@ class Config:
     n_neighbors: int = 15
     # associations
     continuous_test: str = "spearman"
-    binary_test: str = "welch"
+    binary_test: str = "student"
     categorical_test: str = "kruskal"
     adjust_for: list[str] = field(default_factory=list)
     min_n: int = 10
+    min_group: int = 5
+    families: str = "source"
     # enrichment and survival
     gene_sets: list[str] = field(default_factory=lambda: ["hallmark", "go_bp"])
     min_set_size: int = 5
@@ -179,6 +182,16 @@ class Config:
                 value = io.option_pairs(value, key, bare=bare)
                 if key == "id_column":
                     value = _id_columns(value)
+            elif key == "feature_levels":
+                if not isinstance(value, Mapping) or not all(
+                    isinstance(levels, list | tuple) for levels in value.values()
+                ):
+                    raise InputError(
+                        f"{origin}: feature_levels must map each feature to its list of levels, "
+                        'lowest first, e.g. feature_levels = { "Nodule Margins" = ["smooth", '
+                        '"lobulated", "spiculated"] }'
+                    )
+                value = {str(k): [str(v) for v in levels] for k, levels in value.items()}
             elif key in LIST_OPTIONS:
                 value = [str(v) for v in _as_list(value)]
                 if key == "gene_sets":
@@ -206,7 +219,13 @@ class Config:
         return out
 
 
-MAPPING_FIELDS = ("feature_types", "id_column", "marker_values", "mutation_columns")
+MAPPING_FIELDS = (
+    "feature_types",
+    "feature_levels",
+    "id_column",
+    "marker_values",
+    "mutation_columns",
+)
 """Config keys whose value is a TOML table (not a section to flatten)."""
 
 
@@ -285,20 +304,37 @@ def read_inputs(config: Config) -> Inputs:
     imaging_parts = [
         record(
             io.read_imaging(
-                path, types=types, id_column=_id_column(config, "imaging"), match_ids=sample_ids
+                path,
+                types=types,
+                levels=config.feature_levels or None,
+                id_column=_id_column(config, "imaging"),
+                match_ids=sample_ids,
             ),
             path,
         )
         for path in config.imaging
     ]
     if config.aim_dir is not None:
-        imaging_parts.append(record(io.read_aim(config.aim_dir, types=types), config.aim_dir))
+        imaging_parts.append(
+            record(
+                io.read_aim(config.aim_dir, types=types, levels=config.feature_levels or None),
+                config.aim_dir,
+            )
+        )
     imaging = imaging_parts[0] if len(imaging_parts) == 1 else io.combine_imaging(imaging_parts)
     options.check_columns(imaging.frame.columns, imaging.source)
     if len(imaging_parts) > 1:
         warnings.extend(imaging.warnings)
     if types:
         validate.check_types(types, imaging.frame.columns)
+    if config.feature_levels:
+        known = set(imaging.frame.columns) | set(imaging.info["features"]["label"])
+        unknown = [name for name in config.feature_levels if name not in known]
+        if unknown:
+            raise InputError(
+                f"feature_levels given for unknown features {unknown}; the imaging features "
+                "include " + ", ".join(repr(c) for c in list(imaging.frame.columns)[:5])
+            )
     clinical = None
     if config.clinical is not None:
         clinical = record(
@@ -419,22 +455,43 @@ def _read_cohort(
             release_warnings(scrub)
             progress("  patient IDs replaced by keyed pseudonyms (the key is not stored)")
 
-    expression = expression.loc[patients]
+    # Every patient with expression enters the AnnData (modules, module x survival and
+    # mutation x module need expression only); imaging is missing for those without it.
+    # Patients with imaging or clinical data but no expression are kept aside for the
+    # analyses that do not need expression (mutation x imaging, imaging x survival).
+    sequenced = list(expression.index)
+    expression = expression.loc[sequenced]
     adata = ad.AnnData(
         X=expression.to_numpy(dtype=np.float64),
         obs=(
-            clinical.reindex(patients)
+            clinical.reindex(sequenced)
             if clinical is not None
-            else pd.DataFrame(index=pd.Index(patients, name=None))
+            else pd.DataFrame(index=pd.Index(sequenced, name=None))
         ),
         var=pd.DataFrame(index=pd.Index(expression.columns.astype(str), name=None)),
     )
-    features = _feature_table(inputs.imaging.info["features"], imaging.loc[patients])
-    adata.obsm[bundle.IMAGING_KEY] = imaging.loc[patients, list(features.index)]
+    features = _feature_table(inputs.imaging.info["features"], imaging.reindex(sequenced))
+    adata.obsm[bundle.IMAGING_KEY] = imaging.reindex(sequenced)[list(features.index)]
+    others = imaging.index.union(clinical.index if clinical is not None else pd.Index([]))
+    others = others.difference(pd.Index(sequenced), sort=True)
+    no_expression_imaging = imaging.reindex(others)[list(features.index)]
     uns = radmap_uns(adata)
     uns["name"] = config.name or Path(str(config.expression)).stem
+    features["n_all"] = (
+        adata.obsm[bundle.IMAGING_KEY].notna().sum() + no_expression_imaging.notna().sum()
+    ).astype(int)
     uns["features"] = clean_table(features)
     uns["matching"] = clean_table(report.table)
+    uns[bundle.NO_EXPRESSION_IMAGING] = no_expression_imaging
+    uns[bundle.NO_EXPRESSION_CLINICAL] = (
+        clinical.reindex(others) if clinical is not None else pd.DataFrame(index=others)
+    )
+    multi_valued = inputs.imaging.info.get("multi_valued")
+    if isinstance(multi_valued, pd.DataFrame) and multi_valued.shape[1]:
+        multi_valued = _normalised(multi_valued, config.id_pattern, "imaging")
+        if pseudonyms:
+            multi_valued = multi_valued.rename(index=pseudonyms)
+        uns[bundle.MULTI_VALUED] = clean_table(multi_valued)
     uns["params"]["mutations"] = list(
         (inputs.clinical.info.get("mutations", []) if inputs.clinical else []) or []
     )
@@ -444,6 +501,7 @@ def _read_cohort(
             "patient IDs are HMAC-SHA256 pseudonyms; the key is not stored"
         )
     uns["params"]["empty_reason"] = empty_reason
+    uns["_dropped_when_read"] = dict(inputs.expression.info.get("dropped_genes", {}))
     record(adata, "read", {}, scrub.messages(warnings))
     return adata, scrub
 
@@ -468,9 +526,11 @@ def _build_bundle(config: Config, *, progress: Progress, release_warnings: Calla
     from . import pp, tl
 
     with _stage("preprocessing expression", progress):
+        read_genes = list(adata.var_names)
         pp.preprocess(
             adata, scale=config.scale, n_top_genes=config.n_top_genes, clip_mad=config.clip_mad
         )
+        _record_filtered_genes(adata, read_genes)
         n_features = adata.obsm[bundle.IMAGING_KEY].shape[1]
         progress(f"  {adata.n_obs} patients x {adata.n_vars} genes x {n_features} features")
 
@@ -501,6 +561,8 @@ def _build_bundle(config: Config, *, progress: Progress, release_warnings: Calla
         "categorical_test": config.categorical_test,
         "adjust_for": config.adjust_for,
         "min_n": config.min_n,
+        "min_group": config.min_group,
+        "families": config.families,
     }
     with _stage("module x feature associations", progress):
         tl.associate(adata, genes=False, **tests)
@@ -509,7 +571,13 @@ def _build_bundle(config: Config, *, progress: Progress, release_warnings: Calla
         tl.associate_genes(adata, **tests)
 
     with _stage("mutations x imaging and modules", progress):
-        tl.mutations(adata, min_n=config.min_n)
+        tl.mutations(
+            adata,
+            min_n=config.min_n,
+            min_group=config.min_group,
+            families=config.families,
+            seed=config.seed,
+        )
 
     with _stage("pathway enrichment of modules", progress):
         tl.enrich(
@@ -520,7 +588,7 @@ def _build_bundle(config: Config, *, progress: Progress, release_warnings: Calla
         )
 
     with _stage("survival", progress):
-        tl.survival(adata, covariates=config.adjust_for)
+        tl.survival(adata, covariates=config.adjust_for, min_group=config.min_group)
 
     uns = adata.uns[bundle.UNS_KEY]
     uns["params"]["dataset"] = uns["name"]
@@ -529,6 +597,21 @@ def _build_bundle(config: Config, *, progress: Progress, release_warnings: Calla
     uns["warnings"] = scrub.messages(uns["warnings"])
     uns["provenance"] = _provenance(config, uns["provenance"], started)
     return adata
+
+
+def _record_filtered_genes(adata: ad.AnnData, read_genes: list[str]) -> None:
+    """``uns["radmap"]["filtered_genes"]``: every gene of the input that is not in the
+    bundle, with the reason (too many missing values when read, no values or constant across
+    the patients in preprocessing), so a gene search can say why a gene is absent."""
+    uns = adata.uns[bundle.UNS_KEY]
+    reasons = dict(uns.pop("_dropped_when_read", {}) or {})
+    kept = set(adata.var_names)
+    for gene in read_genes:
+        if gene not in kept:
+            reasons.setdefault(gene, "no values, or constant across the patients")
+    uns["filtered_genes"] = pd.DataFrame(
+        {"gene": list(reasons), "reason": list(reasons.values())}, dtype=object
+    ).astype(str)
 
 
 def _check_trust_options(config: Config) -> None:

@@ -41,7 +41,15 @@ logger = logging.getLogger("radmap")
 DENSITY_STATS = ("mean_cor", "mean_adj", "prop_var_explained", "mean_kme")
 CONNECTIVITY_STATS = ("cor_kim", "cor_kme", "cor_cor")
 SIGNED_TESTS = frozenset(
-    {"spearman", "pearson", "welch", "mannwhitney", "partial_spearman", "partial_pearson"}
+    {
+        "spearman",
+        "pearson",
+        "welch",
+        "student",
+        "mannwhitney",
+        "partial_spearman",
+        "partial_pearson",
+    }
 )
 STATUSES = ("replicated", "opposite sign", "not replicated", "not testable")
 MIN_GENE_FRACTION = 0.5

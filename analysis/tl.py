@@ -201,27 +201,52 @@ def _test_options(adata: ad.AnnData, options: Mapping) -> dict:
         "categorical": options["categorical_test"],
         "covariates": covariates,
         "min_n": options["min_n"],
+        "min_group": options["min_group"],
     }
+
+
+def _record_patients(adata: ad.AnnData, analysis: str, needs: str, n: int) -> None:
+    """Say in the matching report which analysis used how many patients."""
+    uns = radmap_uns(adata)
+    rows = uns.get("analysis_patients")
+    table = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame()
+    row = pd.DataFrame([{"analysis": analysis, "needs": needs, "n_patients": int(n)}])
+    if len(table):
+        table = table[table["analysis"] != analysis]
+    uns["analysis_patients"] = pd.concat([table, row], ignore_index=True)
+
+
+def _store_power(adata: ad.AnnData, analysis: str, summary: pd.DataFrame) -> None:
+    uns = radmap_uns(adata)
+    previous = uns.get("power")
+    table = previous.copy() if isinstance(previous, pd.DataFrame) else pd.DataFrame()
+    if len(table):
+        table = table[table["analysis"] != analysis]
+    uns["power"] = clean_table(pd.concat([table, summary], ignore_index=True))
 
 
 def associate(
     adata: ad.AnnData,
     *,
     continuous_test: str = "spearman",
-    binary_test: str = "welch",
+    binary_test: str = "student",
     categorical_test: str = "kruskal",
     adjust_for: Sequence[str] = (),
     min_n: int = 10,
+    min_group: int = 5,
+    families: str = "source",
     genes: bool = True,
     copy: bool = False,
 ) -> ad.AnnData | None:
     """Associate every module eigengene (and every gene) with every imaging feature.
 
-    The test follows the feature's type (``uns["radmap"]["features"]["type"]``). Writes
-    ``uns["radmap"]["associations"]`` (module x feature, BH over the map), the test and
-    contrast of each feature into ``uns["radmap"]["features"]``, and with ``genes=True`` the
-    gene x feature arrays ``varm["radmap_effect"|"radmap_statistic"|"radmap_p"|"radmap_q"]``
-    (q: BH per feature over genes) with ``uns["radmap"]["gene_features"]`` and ``gene_n``.
+    The test follows the feature's type (``uns["radmap"]["features"]["type"]``), on the
+    patients with expression and the feature. Writes ``uns["radmap"]["associations"]``
+    (module x feature: ``effect_measure``, ``q`` within its ``family``, ``q_analysis`` across
+    families, ``n``; see :func:`radmap.analysis.analyses.module_map`), the test, contrast and
+    smallest detectable effect (``detectable_effect``, 80 % power) of each feature into
+    ``uns["radmap"]["features"]``, the power summary into ``uns["radmap"]["power"]``, and with
+    ``genes=True`` the gene map (:func:`associate_genes`).
 
     Parameters
     ----------
@@ -229,19 +254,23 @@ def associate(
         With ``obsm["eigengenes"]`` (:func:`modules`) and the imaging slots of
         :func:`radmap.read`.
     continuous_test, binary_test, categorical_test
-        ``"spearman"``/``"pearson"``, ``"welch"``/``"mannwhitney"``,
+        ``"spearman"``/``"pearson"``, ``"student"``/``"welch"``/``"mannwhitney"``,
         ``"kruskal"``/``"anova"``.
     adjust_for
         Clinical columns (``obs``) to adjust for, by linear models.
     min_n
         Fewest patients with a value for a test to run.
+    min_group
+        Groups of a binary / categorical feature with fewer patients are left out (and the
+        warnings say which).
+    families
+        ``"source"``: one correction family per imaging source; ``"analysis"``: one family.
     genes
         Also test every gene (the volcano and gene views need it).
     copy
         Return a copy instead of writing into ``adata``.
     """
-    from .associate import associate as run_tests
-    from .associate import tidy
+    from .analyses import module_map, power_summary
 
     adata = _maybe_copy(adata, copy)
     params = {
@@ -250,19 +279,28 @@ def associate(
         "categorical_test": categorical_test,
         "adjust_for": list(adjust_for),
         "min_n": min_n,
-        "genes": genes,
+        "min_group": min_group,
+        "families": families,
     }
     imaging, features = _imaging(adata)
     eigengenes = _eigengenes(adata)
     options = _test_options(adata, params)
-    types = features["type"].to_dict()
-    module_assoc = run_tests(eigengenes, imaging, types, **options)
+    table, module_assoc = module_map(eigengenes, imaging, features, families=families, **options)
     uns = radmap_uns(adata)
-    uns["associations"] = clean_table(tidy(module_assoc, variable_name="module", q_scope="all"))
+    uns["associations"] = clean_table(table)
+    summary, detectable = power_summary("module map", table, features, imaging)
+    _store_power(adata, "module map", summary)
     features = features.copy()
     features["test"] = module_assoc.test.reindex(features.index).fillna("").astype(str)
     features["contrast"] = module_assoc.contrast.reindex(features.index).fillna("").astype(str)
+    if module_assoc.measure is not None:
+        features["effect_measure"] = (
+            module_assoc.measure.reindex(features.index).fillna("").astype(str)
+        )
+    features["detectable_effect"] = detectable.reindex(features.index).astype(float)
     uns["features"] = clean_table(features)
+    used = imaging.notna().any(axis=1).sum()
+    _record_patients(adata, "module x feature", "expression and imaging", used)
     record(adata, "associate", params, module_assoc.notes)
     if genes:
         associate_genes(adata, **{k: v for k, v in params.items() if k != "genes"})
@@ -273,19 +311,26 @@ def associate_genes(
     adata: ad.AnnData,
     *,
     continuous_test: str = "spearman",
-    binary_test: str = "welch",
+    binary_test: str = "student",
     categorical_test: str = "kruskal",
     adjust_for: Sequence[str] = (),
     min_n: int = 10,
+    min_group: int = 5,
+    families: str = "source",
+    alpha: float = 0.05,
     copy: bool = False,
 ) -> ad.AnnData | None:
     """Associate every gene with every imaging feature (the volcano and gene views).
 
-    Writes ``varm["radmap_effect"|"radmap_statistic"|"radmap_p"|"radmap_q"]`` (genes x
-    features; q: BH per feature over genes), ``uns["radmap"]["gene_features"]`` (the column
-    order) and ``uns["radmap"]["gene_n"]``. Options as in :func:`associate`.
+    Writes ``varm["radmap_effect"|"radmap_statistic"|"radmap_p"]``, ``varm["radmap_q"]``
+    (BH over genes within each feature: "q within feature") and ``varm["radmap_q_map"]``
+    (map-level q of the hierarchical procedure over the whole genes x features map, at
+    ``alpha``: use it to rank or count pairs across features),
+    ``uns["radmap"]["gene_features"]`` (the column order), ``uns["radmap"]["gene_n"]`` and
+    ``uns["radmap"]["gene_map"]`` (per feature: family, Simes p, its q, selected). Options
+    as in :func:`associate` (``families`` is not used: the gene map is one hierarchy).
     """
-    from .associate import associate as run_tests
+    from .analyses import gene_map
 
     adata = _maybe_copy(adata, copy)
     params = {
@@ -294,39 +339,57 @@ def associate_genes(
         "categorical_test": categorical_test,
         "adjust_for": list(adjust_for),
         "min_n": min_n,
+        "min_group": min_group,
+        "alpha": alpha,
     }
     imaging, features = _imaging(adata)
     values = pd.DataFrame(
         np.asarray(adata.X, dtype=np.float64), index=adata.obs_names, columns=adata.var_names
     )
-    gene_assoc = run_tests(
-        values, imaging, features["type"].to_dict(), **_test_options(adata, params)
-    )
+    result = gene_map(values, imaging, features, alpha=alpha, **_test_options(adata, params))
     del values
-    q = gene_assoc.q("per_feature")
+    gene_assoc = result.assoc
     for key, frame in (
         (bundle.GENE_EFFECT, gene_assoc.effect),
         (bundle.GENE_STATISTIC, gene_assoc.statistic),
         (bundle.GENE_P, gene_assoc.p),
-        (bundle.GENE_Q, q),
+        (bundle.GENE_Q, result.q_feature),
+        (bundle.GENE_Q_MAP, result.q_map),
     ):
         adata.varm[key] = frame.reindex(index=adata.var_names).to_numpy(dtype=np.float32)
     uns = radmap_uns(adata)
     uns["gene_features"] = list(gene_assoc.p.columns)
     uns["gene_n"] = [int(v) for v in gene_assoc.n.reindex(gene_assoc.p.columns).fillna(0)]
-    record(adata, "associate_genes", params)
-
+    hierarchy = next(iter(result.per_family.values()), None)
+    uns["gene_map"] = clean_table(
+        pd.DataFrame(
+            {
+                "family": result.family.astype(str),
+                "simes_p": hierarchy.family_p if hierarchy is not None else np.nan,
+                "simes_q": hierarchy.family_q if hierarchy is not None else np.nan,
+                "selected": result.selected.astype(bool),
+                "discoveries": (result.q_map <= alpha).sum(axis=0).astype(int),
+            },
+            index=pd.Index(gene_assoc.p.columns.astype(str)),
+        )
+    )
+    record(adata, "associate_genes", params, gene_assoc.notes)
     return adata if copy else None
 
 
-def _as_numeric(column: pd.Series) -> pd.Series:
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        codes = column.cat.codes.astype(float)
-        return codes.where(codes >= 0)
-    return pd.to_numeric(column, errors="coerce")
-
-
-MUTATION_COLUMNS = ("mutation", "feature", "test", "statistic", "effect", "p", "q", "n")
+MUTATION_COLUMNS = (
+    "mutation",
+    "feature",
+    "test",
+    "statistic",
+    "effect",
+    "effect_measure",
+    "p",
+    "q",
+    "family",
+    "q_analysis",
+    "n",
+)
 
 
 def mutations(
@@ -334,12 +397,18 @@ def mutations(
     *,
     columns: Sequence[str] | None = None,
     min_n: int = 10,
+    min_group: int = 5,
+    families: str = "source",
+    seed: int = 0,
     copy: bool = False,
 ) -> ad.AnnData | None:
     """Relate mutation status to every imaging feature and to every module eigengene.
 
-    Numeric features: Welch t between Mutant and Wildtype; categorical ones: Fisher / chi-square.
-    Writes ``uns["radmap"]["mutation_imaging"]`` and ``uns["radmap"]["mutation_modules"]``.
+    Mutation x imaging uses every patient with a known status and the feature, with or
+    without expression (:func:`radmap.analysis.io.all_patients`); mutation x module the
+    patients with expression. Tests: :func:`radmap.analysis.analyses.mutation_imaging` and
+    :func:`~radmap.analysis.analyses.mutation_modules`. Writes
+    ``uns["radmap"]["mutation_imaging"]`` and ``uns["radmap"]["mutation_modules"]``.
 
     Parameters
     ----------
@@ -348,9 +417,13 @@ def mutations(
         the clinical reader (``params["mutations"]``).
     min_n
         Fewest patients with a value for a test to run.
+    min_group
+        Smallest level kept in a contingency table / group comparison.
+    families
+        ``"source"``: one family per mutation (and imaging source); ``"analysis"``: one.
     """
-    from .associate import associate as run_tests
-    from .associate import associate_categorical, bh, tidy
+    from .analyses import mutation_imaging, mutation_modules
+    from .io.bundle_io import all_patients
 
     adata = _maybe_copy(adata, copy)
     uns = radmap_uns(adata)
@@ -358,43 +431,44 @@ def mutations(
     missing = [name for name in names if name not in adata.obs.columns]
     if missing:
         raise InputError(f"mutation column {missing[0]!r} is not in obs")
-    imaging, features = _imaging(adata)
+    _, features = _imaging(adata)
     eigengenes = _eigengenes(adata)
-    empty_modules = ["mutation", "module", *MUTATION_COLUMNS[2:]]
+    notes: list[str] = []
     if not names:
-        mutation_imaging = pd.DataFrame(columns=list(MUTATION_COLUMNS))
-        mutation_modules = pd.DataFrame(columns=empty_modules)
+        imaging_table = pd.DataFrame(columns=list(MUTATION_COLUMNS))
+        module_table = pd.DataFrame(columns=["mutation", "module", *MUTATION_COLUMNS[2:]])
     else:
-        status = adata.obs[names]
-        binary = dict.fromkeys(names, "binary")
-        types = features["type"].to_dict()
-        numeric = [f for f, t in types.items() if t in ("continuous", "ordinal")]
-        categorical = [f for f, t in types.items() if t in ("binary", "categorical")]
-        parts = []
-        if numeric:
-            numeric_values = imaging[numeric].apply(_as_numeric)
-            assoc = run_tests(numeric_values, status, binary, min_n=min_n)
-            table = tidy(assoc, variable_name="imaging_feature", q_scope="all")
-            parts.append(
-                table.rename(columns={"feature": "mutation", "imaging_feature": "feature"})
-            )
-        if categorical:
-            table = associate_categorical(status, imaging[categorical])
-            parts.append(table.rename(columns={"left": "mutation", "right": "feature"}))
-        mutation_imaging = (
-            pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=MUTATION_COLUMNS)
+        imaging, clinical = all_patients(adata)
+        status = clinical[names]
+        imaging_table = mutation_imaging(
+            status, imaging, features, families=families, min_n=min_n, min_group=min_group,
+            notes=notes, seed=seed,
+        )  # fmt: skip
+        module_table = mutation_modules(
+            adata.obs[names], eigengenes, families=families, min_n=min_n, min_group=min_group
         )
-        if not mutation_imaging.empty:
-            mutation_imaging["q"] = bh(mutation_imaging["p"].to_numpy(dtype=float))
-        mutation_imaging = mutation_imaging.reindex(columns=list(MUTATION_COLUMNS))
-        module_assoc = run_tests(eigengenes, status, binary, min_n=min_n)
-        mutation_modules = tidy(module_assoc, variable_name="module", q_scope="all").rename(
-            columns={"feature": "mutation"}
-        )[empty_modules]
-    uns["mutation_imaging"] = clean_table(mutation_imaging)
-    uns["mutation_modules"] = clean_table(mutation_modules)
+        with_status = status.notna().any(axis=1)
+        _record_patients(
+            adata,
+            "mutation x imaging",
+            "imaging and mutation status",
+            int((with_status & imaging.notna().any(axis=1)).sum()),
+        )
+        _record_patients(
+            adata,
+            "mutation x module",
+            "expression and mutation status",
+            int(adata.obs[names].notna().any(axis=1).sum()),
+        )
+    uns["mutation_imaging"] = clean_table(imaging_table)
+    uns["mutation_modules"] = clean_table(module_table)
     uns["params"]["mutations"] = names
-    record(adata, "mutation_tests", {"columns": names, "min_n": min_n})
+    record(
+        adata,
+        "mutation_tests",
+        {"columns": names, "min_n": min_n, "min_group": min_group, "families": families},
+        notes,
+    )
     return adata if copy else None
 
 
@@ -407,12 +481,14 @@ def enrich(
     gene_sets: Sequence[str | Path] = ("hallmark", "go_bp"),
     min_set_size: int = 5,
     max_set_size: int = 500,
+    q_threshold: float = 0.05,
     copy: bool = False,
 ) -> ad.AnnData | None:
     """Over-representation of each module's genes in the gene sets, offline.
 
     The background is every gene of ``adata``. Writes ``uns["radmap"]["enrichment"]`` and the
-    modules table's ``top_pathway``.
+    modules table's ``top_pathway`` / ``top_pathway_q`` / ``label`` (see
+    :func:`module_labels`: a pathway names a module only when its q passes ``q_threshold``).
 
     Parameters
     ----------
@@ -437,13 +513,7 @@ def enrich(
     uns["enrichment"] = clean_table(table)
     modules_table = uns.get("modules")
     if isinstance(modules_table, pd.DataFrame):
-        top: dict[str, str] = {}
-        if not table.empty:
-            best = table.sort_values("p").groupby("module", observed=True).head(1)
-            top = dict(zip(best["module"], best["term"], strict=True))
-        modules_table = modules_table.copy()
-        modules_table["top_pathway"] = [top.get(m, "") for m in modules_table.index]
-        uns["modules"] = clean_table(modules_table)
+        uns["modules"] = clean_table(module_labels(modules_table, table, q_threshold=q_threshold))
     record(
         adata,
         "enrich",
@@ -451,9 +521,40 @@ def enrich(
             "gene_sets": [str(s) for s in gene_sets],
             "min_set_size": min_set_size,
             "max_set_size": max_set_size,
+            "q_threshold": q_threshold,
         },
     )
     return adata if copy else None
+
+
+def module_labels(
+    modules_table: pd.DataFrame, enrichment: pd.DataFrame, *, q_threshold: float = 0.05
+) -> pd.DataFrame:
+    """Name each module by its best pathway only when that pathway's q passes the threshold.
+
+    Adds ``top_pathway`` (the smallest-q term with ``q <= q_threshold``, else ``""``),
+    ``top_pathway_q`` (its q, NaN when none passes) and ``label``: ``"<term> (q = ...)"`` or,
+    when no term passes, ``"hubs: A, B, C"`` from the module's first hub genes.
+    """
+    table = modules_table.copy()
+    best: dict[str, tuple[str, float]] = {}
+    if not enrichment.empty:
+        passing = enrichment[pd.to_numeric(enrichment["q"], errors="coerce") <= q_threshold]
+        for module, rows in passing.sort_values(["q", "p"]).groupby("module", observed=True):
+            best[str(module)] = (str(rows["term"].iloc[0]), float(rows["q"].iloc[0]))
+    hubs = table["hub_genes"] if "hub_genes" in table.columns else pd.Series("", index=table.index)
+    table["top_pathway"] = [best.get(str(m), ("", np.nan))[0] for m in table.index]
+    table["top_pathway_q"] = [best.get(str(m), ("", np.nan))[1] for m in table.index]
+    labels = []
+    for module in table.index:
+        if str(module) in best:
+            term, q = best[str(module)]
+            labels.append(f"{term} (q = {q:.2g})")
+        else:
+            genes = [g for g in str(hubs.get(module, "")).split("|") if g][:3]
+            labels.append("hubs: " + ", ".join(genes) if genes else "")
+    table["label"] = labels
+    return table
 
 
 # -------------------------------------------------------------------------------- survival
@@ -464,12 +565,14 @@ def survival(
     *,
     covariates: Sequence[str] = (),
     min_events: int = 5,
+    min_group: int = 5,
     copy: bool = False,
 ) -> ad.AnnData | None:
     """Survival associations of modules, imaging features and mutations.
 
     Needs ``obs["survival_time"]`` and ``obs["survival_event"]``; without them the table is
-    empty and a warning says so. Writes ``uns["radmap"]["survival"]`` (see
+    empty and a warning says so. Modules use the patients with expression; imaging features
+    and mutations every patient with survival data (:func:`radmap.analysis.io.all_patients`). Writes ``uns["radmap"]["survival"]`` (see
     :func:`radmap.analysis.survival.survival_table`).
     """
     from . import survival as survival_tools
@@ -478,21 +581,39 @@ def survival(
     uns = radmap_uns(adata)
     warnings: list[str] = []
     if bundle.SURVIVAL_TIME in adata.obs and bundle.SURVIVAL_EVENT in adata.obs:
+        from .io.bundle_io import all_patients
+
         imaging, features = _imaging(adata)
+        imaging, clinical = all_patients(adata)
         table, warnings = survival_tools.survival_table(
-            adata.obs,
+            clinical,
             eigengenes=_eigengenes(adata),
             imaging=imaging,
             features=features,
             mutations=list(uns["params"].get("mutations", []) or []),
             covariates=list(covariates),
             min_events=min_events,
+            min_group=min_group,
         )
+        known = clinical[[bundle.SURVIVAL_TIME, bundle.SURVIVAL_EVENT]].notna().all(axis=1)
+        _record_patients(
+            adata, "imaging x survival", "imaging and survival",
+            int((known & imaging.notna().any(axis=1)).sum()),
+        )  # fmt: skip
+        _record_patients(
+            adata, "module x survival", "expression and survival",
+            int(known.reindex(adata.obs_names).sum()),
+        )  # fmt: skip
     else:
         table = pd.DataFrame(columns=list(survival_tools.SURVIVAL_COLUMNS))
         warnings = ["no survival columns: survival analysis skipped"]
     uns["survival"] = clean_table(table)
-    record(adata, "survival", {"covariates": list(covariates), "min_events": min_events}, warnings)
+    record(
+        adata,
+        "survival",
+        {"covariates": list(covariates), "min_events": min_events, "min_group": min_group},
+        warnings,
+    )
     return adata if copy else None
 
 

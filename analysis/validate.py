@@ -360,7 +360,7 @@ def match_samples(
         if unmatched and name in id_sets:
             warnings.append(
                 f"{name}: {len(unmatched)} of {len(ids)} IDs are not in every required source "
-                f"and are left out (e.g. {_examples(unmatched)})"
+                f"and are left out of the analyses that need both (e.g. {_examples(unmatched)})"
             )
         if name in optional_maps:
             missing = sorted(matched_set - ids)

@@ -493,6 +493,21 @@ class BundleData:
             "gene": hubs[0] if hubs else None,
         }
 
+    def _check_signed(self, feature: str) -> None:
+        """Refuse to rank genes on an unsigned effect (epsilon-squared of an unordered
+        categorical feature): its order says nothing about direction."""
+        from ..analysis.associate import SIGNED_MEASURES
+
+        info = self.features.loc[feature] if feature in self.features.index else None
+        measure = str(info.get("effect_measure", "")) if info is not None else ""
+        kind = str(info.get("type", "")) if info is not None else ""
+        if (measure and measure not in SIGNED_MEASURES) or (not measure and kind == "categorical"):
+            raise InputError(
+                f"pre-ranked enrichment needs a signed statistic, and {self.feature_label(feature)} "
+                f"is an unordered categorical feature (its effect, {measure or 'epsilon-squared'}, "
+                "has no direction); choose a continuous, ordinal or binary feature"
+            )
+
     @memoised
     def gene_table(self, feature: str) -> pd.DataFrame:
         """Every gene's association with ``feature``: gene, effect, statistic, p, q, module."""
@@ -526,10 +541,13 @@ class BundleData:
         """One gene against every imaging feature (gene-level arrays), sorted by p.
 
         Columns ``feature``, ``label``, ``source``, ``group``, ``type``, ``test``,
-        ``effect``, ``statistic``, ``p``, ``q``, ``n``.
+        ``effect``, ``statistic``, ``p``, ``q``, ``q_feature``, ``n``. Across features ``q``
+        is the map-level q (``varm["radmap_q_map"]``, hierarchical over the whole gene map),
+        the one that may be compared between features; ``q_feature`` is the q over genes
+        within one feature. Bundles without the map-level q show the per-feature q.
         """
         columns = ["feature", "label", "source", "group", "type", "test"]
-        columns += ["effect", "statistic", "p", "q", "n"]
+        columns += ["effect", "statistic", "p", "q", "q_feature", "n"]
         gene = self.canonical_gene(gene)
         if gene is None or not self.gene_features:
             return pd.DataFrame(columns=columns)
@@ -541,7 +559,10 @@ class BundleData:
                 "effect": np.asarray(varm[B.GENE_EFFECT][row, :], dtype=float),
                 "statistic": np.asarray(varm[B.GENE_STATISTIC][row, :], dtype=float),
                 "p": np.asarray(varm[B.GENE_P][row, :], dtype=float),
-                "q": np.asarray(varm[B.GENE_Q][row, :], dtype=float),
+                "q": np.asarray(
+                    varm[B.GENE_Q_MAP if B.GENE_Q_MAP in varm else B.GENE_Q][row, :], dtype=float
+                ),
+                "q_feature": np.asarray(varm[B.GENE_Q][row, :], dtype=float),
                 "n": self.gene_n
                 if len(self.gene_n) == len(self.gene_features)
                 else [np.nan] * len(self.gene_features),
@@ -584,6 +605,21 @@ class BundleData:
             if column in var.index:
                 info[column] = _plain(var[column])
         return info
+
+    def gene_absence(self, text: str | None) -> str | None:
+        """Why a symbol is not among the bundle's genes (None when it is, or nothing typed):
+        filtered in preprocessing (with the reason recorded by the analysis) or not in the
+        expression input at all."""
+        query = (text or "").strip()
+        if not query or self.canonical_gene(query) is not None:
+            return None
+        filtered = self.adata.uns.get(B.UNS_KEY, {}).get("filtered_genes")
+        if isinstance(filtered, pd.DataFrame) and len(filtered):
+            match = filtered[filtered["gene"].astype(str).str.upper() == query.upper()]
+            if len(match):
+                gene, reason = match.iloc[0]["gene"], match.iloc[0]["reason"]
+                return f"{gene} was measured but removed before the analysis: {reason}"
+        return f"{query.upper()} is not in the expression input (not measured)"
 
     def gene_search(self, text: str | None, *, limit: int = 30) -> list[str]:
         """Genes whose symbol starts with ``text`` (case-insensitive), then those containing it."""
@@ -776,8 +812,8 @@ class BundleData:
 
         Returns ``nodes`` (``id``, ``label``, ``kind``, ``size``, ``target``: the feature ID,
         module or, for a pathway, the module where it is most enriched) and ``edges``
-        (``source``, ``target``, ``weight``: signed effect for feature—module edges,
-        -log10 q for module—pathway edges). Features are the ``max_features`` with the
+        (``source``, ``target``, ``weight``: effect for feature—module edges, -log10 q
+        for module—pathway edges; ``measure``: the name of the effect measure). Features are the ``max_features`` with the
         strongest significant links; pathways are each module's top terms with
         ``q < q_threshold``.
         """
@@ -814,12 +850,18 @@ class BundleData:
                     "target": module,
                 }
             )
-        for row in sig.itertuples():
+        measures = (
+            sig["effect_measure"].astype(str)
+            if "effect_measure" in sig
+            else pd.Series("", index=sig.index)
+        )
+        for row, measure in zip(sig.itertuples(), measures):
             edge_rows.append(
                 {
                     "source": f"feature:{row.feature}",
                     "target": f"module:{row.module}",
                     "weight": float(row.effect),
+                    "measure": measure,
                 }
             )
         enrichment = _table(
@@ -840,6 +882,7 @@ class BundleData:
                     "source": f"module:{row.module}",
                     "target": node_id,
                     "weight": -math.log10(max(q, 1e-300)),
+                    "measure": "-log10 q",
                 }
             )
             best = pathway_best.get(node_id)
@@ -850,7 +893,7 @@ class BundleData:
                 {"id": node_id, "label": term, "kind": "pathway", "size": overlap, "target": module}
             )
         nodes = pd.DataFrame(node_rows, columns=["id", "label", "kind", "size", "target"])
-        edges = pd.DataFrame(edge_rows, columns=["source", "target", "weight"])
+        edges = pd.DataFrame(edge_rows, columns=["source", "target", "weight", "measure"])
         return nodes, edges
 
     # ------------------------------------------------------------------- cohort
@@ -1005,6 +1048,7 @@ class BundleData:
         table = self.gene_table(feature)
         if table.empty:
             raise InputError(f"feature {feature!r} has no gene-level statistics in this bundle")
+        self._check_signed(feature)
         scores = pd.Series(table["effect"].to_numpy(), index=table["gene"].to_numpy())
         gene_sets = {name: self.gene_sets[name] for name in collections if name in self.gene_sets}
         if not gene_sets:

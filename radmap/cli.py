@@ -153,7 +153,9 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
     analysis.add_argument(
         "--power", type=int, help="soft-threshold power (default: scale-free fit)"
     )
-    analysis.add_argument("--min-module-size", type=int, help="smallest module, genes (default 30)")
+    analysis.add_argument(
+        "--min-module-size", type=int, help="smallest module, genes (default 20, as WGCNA)"
+    )
     analysis.add_argument(
         "--merge-cut-height",
         type=float,
@@ -166,8 +168,9 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
     )
     analysis.add_argument(
         "--binary-test",
-        choices=["welch", "mannwhitney"],
-        help="test for binary features (default welch)",
+        choices=["student", "welch", "mannwhitney"],
+        help="test for binary features (default student: exact under no link; Welch's p is "
+        "far too small when one group is small)",
     )
     analysis.add_argument(
         "--categorical-test",
@@ -178,6 +181,18 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
         "--min-n",
         type=int,
         help="fewest patients a test uses; smaller groups are not tested (default 10, at least 5)",
+    )
+    analysis.add_argument(
+        "--min-group",
+        type=int,
+        help="smallest group a categorical test compares; smaller levels are left out and "
+        "named in the warnings (default 5)",
+    )
+    analysis.add_argument(
+        "--families",
+        choices=["source", "analysis"],
+        help="multiple-testing families: per imaging source and mutation (default) or one per "
+        "analysis",
     )
     analysis.add_argument(
         "--adjust-for",

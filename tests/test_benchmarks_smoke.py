@@ -76,3 +76,30 @@ def test_markdown_lists_every_stage_with_positive_time(smoke_run):
     assert "S (130 x 1,000 x 30)" in report
     assert re.search(r"^\| peak memory \(MB\) \| [\d,]+ \|$", report, flags=re.MULTILINE)
     assert "## Targets" in report
+
+
+@pytest.mark.slow
+def test_module_benchmark_prints_the_floor_ratio():
+    completed = subprocess.run(
+        [sys.executable, "benchmarks/bench_modules.py", "--patients", "60", "--genes", "2700",
+         "--top-genes", "600", "--floor", "--max-block-size", "400"],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    ratio = re.search(r"find_modules / floor: ([\d.]+)x wall, ([\d.]+)x CPU", completed.stdout)
+    assert ratio and float(ratio[1]) > 0 and float(ratio[2]) > 0, completed.stdout
+    assert re.search(r"^detection: blockwise: \d+ blocks", completed.stdout, flags=re.MULTILINE)
+
+
+@pytest.mark.slow
+def test_read_benchmark_prints_the_pyarrow_ratio(tmp_path):
+    rows = [",S-1,S-2,S-3"] + [f"G{i},{i},{i + 0.5},{2 * i}" for i in range(200)]
+    (tmp_path / "e.csv").write_text("\n".join(rows) + "\n")
+    completed = subprocess.run(
+        [sys.executable, "benchmarks/bench_read.py", "--csv", str(tmp_path / "e.csv"),
+         "--repeat", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    ratio = re.search(r"read_expression\s+[\d.]+ s\s+ratio ([\d.]+)x", completed.stdout)
+    assert ratio and float(ratio[1]) > 0, completed.stdout

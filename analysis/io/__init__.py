@@ -26,7 +26,7 @@ whitespace collapsed, upper-cased, TCGA barcodes reduced to the patient) and
 from __future__ import annotations
 
 from .aim import radlex_aim_codes, read_aim
-from .bundle_io import load_bundle, save_bundle, validate_bundle
+from .bundle_io import all_patients, load_bundle, save_bundle, validate_bundle
 from .clinical import marker_name, read_clinical
 from .common import MISSING_TOKENS, ReadResult, option_pairs
 from .expression import read_expression
@@ -51,6 +51,7 @@ __all__ = [
     "csv_text",
     "feature_id",
     "file_sha256",
+    "all_patients",
     "load_bundle",
     "marker_name",
     "option_pairs",

@@ -129,7 +129,12 @@ def _parse_aim_file(path: Path, codes: pd.DataFrame, notes: _Notes) -> tuple[str
     return person_id, items, looked_up
 
 
-def read_aim(directory: PathLike, *, types: Mapping[str, str] | None = None) -> ReadResult:
+def read_aim(
+    directory: PathLike,
+    *,
+    types: Mapping[str, str] | None = None,
+    levels: Mapping[str, list[str]] | None = None,
+) -> ReadResult:
     """Read radiologists' semantic annotations from AIM v4 XML files.
 
     Every ``*.xml`` file in ``directory`` (or the single file given) is parsed with defusedxml.
@@ -166,6 +171,9 @@ def read_aim(directory: PathLike, *, types: Mapping[str, str] | None = None) -> 
     types
         Characteristic label (or feature ID) -> type, overriding inference; names that are not
         characteristics here are ignored (see :func:`read_imaging`).
+    levels
+        Characteristic label (or feature ID) -> its values in order, lowest first (see
+        :func:`read_imaging`).
 
     Returns
     -------
@@ -250,6 +258,7 @@ def read_aim(directory: PathLike, *, types: Mapping[str, str] | None = None) -> 
         columns,
         index=index,
         types=types,
+        levels=levels,
         source_of=lambda _label, _numeric: "semantic",
         group_of=lambda _label, _numeric: "semantic",
         notes=notes,

@@ -17,6 +17,10 @@ from ..bundle import (
     IMAGING_ENCODING_KEY,
     IMAGING_KEY,
     IMAGING_VALUES_KEY,
+    NO_EXPRESSION_CLINICAL,
+    NO_EXPRESSION_IDS,
+    NO_EXPRESSION_IMAGING,
+    NO_EXPRESSION_IMAGING_VALUES,
     UNS_KEY,
 )
 from ..validate import InputError
@@ -50,18 +54,8 @@ def save_bundle(adata: ad.AnnData, path: PathLike) -> Path:
     return _atomic_write(path, lambda temporary: compact.write_h5ad(temporary))
 
 
-def _with_compact_imaging(adata: ad.AnnData) -> ad.AnnData:
-    """A shallow copy whose imaging table is one float matrix plus a JSON encoding.
-
-    h5ad stores every DataFrame column as its own HDF5 node; with 1,500 PyRadiomics features
-    that alone takes seconds to write and to read. Categorical columns become their codes
-    (NaN = missing); :func:`load_bundle` restores the DataFrame.
-    """
-    import anndata as ad
-
-    imaging = adata.obsm.get(IMAGING_KEY)
-    if not isinstance(imaging, pd.DataFrame):
-        return adata
+def _encode_imaging(imaging: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """An imaging table as one float matrix (category codes, NaN = missing) + JSON encoding."""
     values = np.empty(imaging.shape, dtype=np.float64)
     levels: list[list[str] | None] = []
     ordered: list[bool] = []
@@ -75,13 +69,50 @@ def _with_compact_imaging(adata: ad.AnnData) -> ad.AnnData:
             values[:, j] = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
             levels.append(None)
             ordered.append(False)
+    spec = {"columns": [str(c) for c in imaging.columns], "levels": levels, "ordered": ordered}
+    return values, json.dumps(spec)
+
+
+def _decode_imaging(values: np.ndarray, encoding: str, index: pd.Index) -> pd.DataFrame:
+    spec = json.loads(encoding)
+    values = np.asarray(values, dtype=np.float64).reshape(len(index), len(spec["columns"]))
+    columns = {}
+    for j, (name, levels, ordered) in enumerate(
+        zip(spec["columns"], spec["levels"], spec["ordered"], strict=True)
+    ):
+        if levels is None:
+            columns[name] = values[:, j]
+        else:
+            codes = np.where(np.isnan(values[:, j]), -1, values[:, j]).astype(int)
+            columns[name] = pd.Categorical.from_codes(codes, categories=levels, ordered=ordered)
+    return pd.DataFrame(columns, index=index)
+
+
+def _with_compact_imaging(adata: ad.AnnData) -> ad.AnnData:
+    """A shallow copy whose imaging tables are float matrices plus a JSON encoding.
+
+    h5ad stores every DataFrame column as its own HDF5 node; with 1,500 PyRadiomics features
+    that alone takes seconds to write and to read. Categorical columns become their codes
+    (NaN = missing); :func:`load_bundle` restores the DataFrames. The same is done for the
+    imaging of patients without expression (``uns["radmap"]["no_expression_imaging"]``).
+    """
+    import anndata as ad
+
+    imaging = adata.obsm.get(IMAGING_KEY)
+    if not isinstance(imaging, pd.DataFrame):
+        return adata
+    values, encoding = _encode_imaging(imaging)
     obsm = {key: value for key, value in adata.obsm.items() if key != IMAGING_KEY}
     obsm[IMAGING_VALUES_KEY] = values
     uns = dict(adata.uns)
     uns[UNS_KEY] = dict(uns.get(UNS_KEY, {}))
-    uns[UNS_KEY][IMAGING_ENCODING_KEY] = json.dumps(
-        {"columns": [str(c) for c in imaging.columns], "levels": levels, "ordered": ordered}
-    )
+    uns[UNS_KEY][IMAGING_ENCODING_KEY] = encoding
+    others = uns[UNS_KEY].pop(NO_EXPRESSION_IMAGING, None)
+    if isinstance(others, pd.DataFrame):
+        other_values, other_encoding = _encode_imaging(others)
+        uns[UNS_KEY][NO_EXPRESSION_IMAGING_VALUES] = other_values
+        uns[UNS_KEY][NO_EXPRESSION_IMAGING + "_encoding"] = other_encoding
+        uns[UNS_KEY][NO_EXPRESSION_IDS] = [str(i) for i in others.index]
     return ad.AnnData(
         X=adata.X,
         obs=adata.obs,
@@ -96,20 +127,43 @@ def _with_compact_imaging(adata: ad.AnnData) -> ad.AnnData:
 def _restore_imaging(adata: ad.AnnData) -> None:
     meta = adata.uns[UNS_KEY]
     encoding = meta.pop(IMAGING_ENCODING_KEY, None)
+    other_encoding = meta.pop(NO_EXPRESSION_IMAGING + "_encoding", None)
+    if other_encoding is not None and NO_EXPRESSION_IMAGING_VALUES in meta:
+        ids = pd.Index([str(i) for i in meta.pop(NO_EXPRESSION_IDS, [])])
+        values = meta.pop(NO_EXPRESSION_IMAGING_VALUES)
+        meta[NO_EXPRESSION_IMAGING] = _decode_imaging(values, other_encoding, ids)
     if encoding is None or IMAGING_VALUES_KEY not in adata.obsm:
         return
-    spec = json.loads(encoding)
-    values = np.asarray(adata.obsm.pop(IMAGING_VALUES_KEY), dtype=np.float64)
-    columns = {}
-    for j, (name, levels, ordered) in enumerate(
-        zip(spec["columns"], spec["levels"], spec["ordered"], strict=True)
-    ):
-        if levels is None:
-            columns[name] = values[:, j]
-        else:
-            codes = np.where(np.isnan(values[:, j]), -1, values[:, j]).astype(int)
-            columns[name] = pd.Categorical.from_codes(codes, categories=levels, ordered=ordered)
-    adata.obsm[IMAGING_KEY] = pd.DataFrame(columns, index=adata.obs_names)
+    values = adata.obsm.pop(IMAGING_VALUES_KEY)
+    adata.obsm[IMAGING_KEY] = _decode_imaging(values, encoding, adata.obs_names)
+
+
+def all_patients(adata: ad.AnnData) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Imaging and clinical tables of every patient of the study: the bundle's patients (with
+    expression) followed by those without expression (``uns["radmap"]`` slots
+    ``no_expression_imaging`` / ``no_expression_clinical``), as the analyses that need no
+    expression (mutation x imaging, imaging x survival, mutation x survival) use them."""
+    meta = adata.uns.get(UNS_KEY, {})
+    imaging = adata.obsm[IMAGING_KEY]
+    clinical = adata.obs
+    other_imaging = meta.get(NO_EXPRESSION_IMAGING)
+    other_clinical = meta.get(NO_EXPRESSION_CLINICAL)
+    if isinstance(other_imaging, pd.DataFrame) and len(other_imaging):
+        imaging = _concat_keep_categories(imaging, other_imaging.reindex(columns=imaging.columns))
+    if isinstance(other_clinical, pd.DataFrame) and len(other_clinical):
+        clinical = _concat_keep_categories(
+            clinical, other_clinical.reindex(columns=clinical.columns)
+        )
+    index = imaging.index.union(clinical.index, sort=False)
+    return imaging.reindex(index), clinical.reindex(index)
+
+
+def _concat_keep_categories(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    out = pd.concat([first, second.loc[second.index.difference(first.index, sort=False)]])
+    for name, column in first.items():
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            out[name] = pd.Categorical(out[name].astype(object), dtype=column.dtype)
+    return out
 
 
 def _lists(value: object) -> object:
@@ -145,8 +199,9 @@ def load_bundle(path: PathLike) -> ad.AnnData:
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
         raise InputError(
-            f"{path.name}: made by radmap format {version}, this radmap reads {FORMAT_VERSION}: "
-            f"re-run `radmap analyze`"
+            f"{path.name}: made by radmap format {version}, this radmap reads {FORMAT_VERSION} "
+            f"(format 2 keeps the patients without expression, the correction family of every "
+            f"q and the effect measures): re-run `radmap analyze` on the inputs"
         )
     adata.uns[UNS_KEY] = _lists(dict(meta))
     _restore_imaging(adata)

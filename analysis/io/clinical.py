@@ -47,6 +47,7 @@ from .features import (
     _column_values,
     _Dropped,
     _find_id_column,
+    _ids_met,
     _is_free_text,
     _is_prose,
     _patient_index,
@@ -526,6 +527,7 @@ def read_clinical(
         id_position = _find_id_column(header, id_column, path.name, body, match_ids, notes)
         header, body, id_position = _collapse_repeated_rows(header, body, id_position, notes)
         index, has_id = _patient_index(body.iloc[:, id_position], header[id_position], notes)
+        ids_met = _ids_met(body.iloc[:, id_position])
         body = body.loc[has_id]
         columns = {
             column: pd.Series(body.iloc[:, position].to_numpy(), index=index)
@@ -639,4 +641,6 @@ def read_clinical(
         "survival_columns": survival_sources,
         "id_column": header[id_position],
     }
-    return ReadResult(frame=frame, info=info, warnings=notes.messages, source=path.name)
+    return ReadResult(
+        frame=frame, info=info, warnings=notes.messages, source=path.name, ids=ids_met
+    )

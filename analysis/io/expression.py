@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -152,6 +153,10 @@ def _expression_from_h5ad(path: Path) -> tuple[list[str], list[str], np.ndarray]
     return list(map(str, adata.obs_names)), list(map(str, adata.var_names)), matrix.astype(float)
 
 
+_GENE_ID_LABELS = frozenset({"entrezgeneid", "entrezid", "entrez", "geneid", "locuslinkid"})
+"""Second label columns of expression tables (letters only, lower case), not samples."""
+
+
 def _expression_from_table(
     path: Path, orientation: str, notes: _Notes
 ) -> tuple[list[str], list[str], np.ndarray, str]:
@@ -272,6 +277,7 @@ def read_expression(
         else:
             samples, genes, matrix, orientation = _expression_from_table(path, orientation, notes)
 
+        all_samples = [str(s) for s in samples]
         selection = select_tcga_samples(list(samples))
         for message in selection.messages:
             notes.warn(message)
@@ -290,7 +296,23 @@ def read_expression(
                 f"{path.name}: duplicated sample ID {duplicated[0]!r}; each sample must appear once"
             )
         frame = pd.DataFrame(matrix, index=sample_ids, columns=[str(g).strip() for g in genes])
-        ids_met = {str(raw): normalised for raw, normalised in zip(samples, sample_ids)}
+        annotation = [
+            s
+            for s in frame.index
+            if orientation == "genes_by_samples"
+            and re.sub(r"[^a-z]", "", s.lower()) in _GENE_ID_LABELS
+        ]
+        if annotation:
+            notes.warn(
+                f"left out the gene annotation column {_examples(annotation)} (cBioPortal "
+                "layout: Hugo_Symbol, Entrez_Gene_Id, samples)"
+            )
+            frame = frame.drop(index=annotation)
+        ids_met = {
+            raw: patient
+            for raw in all_samples
+            if (patient := normalise_id(raw)) and patient not in annotation
+        }
 
         unnamed = frame.columns == ""
         if unnamed.any():
@@ -327,6 +349,10 @@ def read_expression(
 
         missing_fraction = frame.isna().mean(axis=0)
         too_sparse = missing_fraction > max_missing
+        dropped_genes = {
+            str(gene): f"more than {max_missing:.0%} of its values missing ({fraction:.0%})"
+            for gene, fraction in missing_fraction[too_sparse].items()
+        }
         if too_sparse.any():
             notes.warn(
                 f"dropped {int(too_sparse.sum())} genes with more than {max_missing:.0%} missing "
@@ -355,6 +381,7 @@ def read_expression(
         "n_samples": int(frame.shape[0]),
         "duplicates_collapsed": int(duplicates_collapsed),
         "dropped_missing": int(too_sparse.sum()),
+        "dropped_genes": dropped_genes,
         "scale_hint": _scale_hint(frame),
     }
     return ReadResult(

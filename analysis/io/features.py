@@ -323,6 +323,11 @@ def _find_id_column(
     return best
 
 
+def _ids_met(raw_ids: pd.Series) -> dict[str, str]:
+    """Every ID as written -> its patient ID, kept rows or not (for the pseudonymisation)."""
+    return {str(raw): patient for raw in raw_ids if (patient := normalise_id(raw))}
+
+
 def _patient_index(raw_ids: pd.Series, column: str, notes: _Notes) -> tuple[pd.Index, np.ndarray]:
     """Normalised patient IDs and the mask of rows kept; duplicates raise.
 

@@ -16,6 +16,7 @@ from .features import (
     _check_source,
     _check_unique_header,
     _find_id_column,
+    _ids_met,
     _patient_index,
     finding_indicators,
 )
@@ -90,6 +91,7 @@ def read_imaging(
         _check_unique_header(header, path.name)
         id_position = _find_id_column(header, id_column, path.name, body, match_ids, notes)
         index, has_id = _patient_index(body.iloc[:, id_position], header[id_position], notes)
+        ids_met = _ids_met(body.iloc[:, id_position])
         body = body.loc[has_id]
 
         is_pyradiomics = any(PYRADIOMICS_FEATURE.match(column) for column in header)
@@ -140,7 +142,9 @@ def read_imaging(
         "n_features": int(frame.shape[1]),
         "multi_valued": pd.DataFrame(multi_valued, index=index),
     }
-    return ReadResult(frame=frame, info=info, warnings=notes.messages, source=path.name)
+    return ReadResult(
+        frame=frame, info=info, warnings=notes.messages, source=path.name, ids=ids_met
+    )
 
 
 def _expand_multi_valued(

@@ -24,7 +24,12 @@ def gene_options(data: BundleData, search: str | None, value: str | None) -> lis
     genes = data.gene_search(search, limit=30) if search else []
     if value and value not in genes:
         genes = [value, *genes]
-    return [{"label": gene, "value": gene} for gene in genes]
+    options = [{"label": gene, "value": gene} for gene in genes]
+    if search and not genes:
+        reason = data.gene_absence(search)
+        if reason:
+            options.append({"label": reason, "value": "", "disabled": True})
+    return options
 
 
 def gene_view(data: BundleData, gene: str | None, *, q: float = 0.05, base: str = "/") -> dict:
@@ -39,10 +44,9 @@ def gene_view(data: BundleData, gene: str | None, *, q: float = 0.05, base: str 
             "note": note("Type a gene symbol in the search box to open its view.")
         }
     if canonical is None:
+        reason = data.gene_absence(gene) or f"{gene} is not in this dataset"
         return _empty_gene_view() | {
-            "note": note(
-                f"Gene '{gene}' is not in this dataset; search for another one.", color="warning"
-            )
+            "note": note(f"{reason}; search for another gene.", color="warning")
         }
     table = data.gene_associations(canonical)
     bar = memoised_figure(
@@ -60,7 +64,14 @@ def gene_view(data: BundleData, gene: str | None, *, q: float = 0.05, base: str 
         html.Div([html.B("Hub gene "), "yes" if info.get("is_hub") else "no"]),
     ]
     n_sig = int((table["q"] < q).sum()) if len(table) else 0
-    items.append(html.Div([html.B("Features at q < "), f"{q:g}: {n_sig}"]))
+    items.append(html.Div([html.B("Features at map-level q < "), f"{q:g}: {n_sig}"]))
+    if not module or module not in data.module_names:
+        items.append(
+            html.Div(
+                f"{canonical} is in no module (unassigned), so it has no module pathways.",
+                className="text-muted",
+            )
+        )
     pathways = data.enrichment(module) if module and module in data.module_names else None
     pathway_rows, pathway_columns = grid(
         None if pathways is None else pathways.head(10), PATHWAY_COLUMNS, numeric=("q",)

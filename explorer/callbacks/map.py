@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 from dash import Input, Output, State, html
 from dash.exceptions import PreventUpdate
 
@@ -60,7 +61,28 @@ def map_figure(
         ),
     )
     height = fig.layout.height or 600
-    return fig, {"height": f"{int(height)}px"}, note(view.note)
+    return (
+        fig,
+        {"height": f"{int(height)}px"},
+        note(" ".join(filter(None, [view.note, power_note(data)]))),
+    )
+
+
+def power_note(data: BundleData) -> str:
+    """What an empty map means: the smallest effect each family could detect (80 % power)."""
+    table = data.adata.uns.get("radmap", {}).get("power")
+    if not isinstance(table, pd.DataFrame) or table.empty:
+        return ""
+    rows = table[table["analysis"].astype(str) == "module map"]
+    parts = [
+        f"{row.feature_type} {row.measure} {float(row.detectable_effect):.2g} "
+        f"({str(row.family).removeprefix('module map: ')}, n = {int(float(row.n))})"
+        for row in rows.itertuples()
+        if pd.notna(pd.to_numeric(row.detectable_effect, errors="coerce"))
+    ]
+    if not parts:
+        return ""
+    return "Detectable with 80% power at the map's n and family size: " + "; ".join(parts) + "."
 
 
 def cell_from_click(click: dict | None, figure: dict | None = None) -> tuple[str, str] | None:

@@ -27,6 +27,17 @@ MODULE_COLUMNS = (
 GENE_COLUMNS = ("gene", "kME", "is_hub", "mean", "variance")
 
 
+def _pathway_name(data: BundleData, module: str, top_pathway: str | None) -> str:
+    """The module's name: its pathway with q when one passes, else what names it instead."""
+    info = data.modules_info
+    label = str(info.at[module, "label"]) if "label" in info and module in info.index else ""
+    if top_pathway:
+        return label or str(top_pathway)
+    if label.startswith("hubs: "):
+        return f"none with q < 0.05; named by its {label}"
+    return "—"
+
+
 def modules_grid(data: BundleData, *, q: float = 0.05):
     """Rows and columns of the modules table."""
     table = data.modules_table(q_threshold=q)
@@ -70,7 +81,7 @@ def module_view(
     row = summary[summary["module"] == module].iloc[0]
     info = [
         html.Div([html.B("Genes "), str(row["size"])]),
-        html.Div([html.B("Top pathway "), row["top_pathway"] or "—"]),
+        html.Div([html.B("Top pathway "), _pathway_name(data, module, row["top_pathway"])]),
         html.Div(
             [
                 html.B("Strongest link "),

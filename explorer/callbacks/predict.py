@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 from dash import Input, Output, html
+from dash.exceptions import PreventUpdate
 
 from ...analysis.predict import (
     FEATURE_SET_LABELS,
@@ -191,6 +192,8 @@ def register(app, ctx: AppContext) -> None:
     )
     def _view(target):
         view = predict_view(data, target)
+        if not view:
+            raise PreventUpdate
         return (
             view["verdict"],
             html.Span(view["protocol"]),

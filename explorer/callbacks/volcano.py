@@ -7,6 +7,7 @@ import logging
 from dash import Input, Output, State
 from dash.exceptions import PreventUpdate
 
+from ...analysis.validate import InputError
 from ..callbacks.common import AppContext, grid, memoised_figure, note
 from ..data import BundleData
 from ..figures.style import empty_figure
@@ -133,9 +134,16 @@ def prerank_job(
     if cached is None:
         progress(10, "Ranking genes")
         progress(30, f"Running {int(permutations):,} permutations")
-        table = data.prerank(
-            feature, collections=(collection,), permutations=int(permutations), seed=PRERANK_SEED
-        )
+        try:
+            table = data.prerank(
+                feature,
+                collections=(collection,),
+                permutations=int(permutations),
+                seed=PRERANK_SEED,
+            )
+        except InputError as error:
+            rows, columns = grid(None, PRERANK_COLUMNS)
+            return rows, columns, note(str(error), color="warning")
         if results is not None:
             results.set(key, table)
         origin = "computed"

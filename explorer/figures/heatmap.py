@@ -27,6 +27,7 @@ from ..figures.style import (
 VALUES = ("effect", "signed_log10_q", "statistic")
 VALUE_LABELS = {"effect": "effect", "signed_log10_q": "signed −log10 q", "statistic": "statistic"}
 FAMILY_COLUMNS = (
+    "effect_measure",
     "family",
     "module",
     "feature",
@@ -125,6 +126,8 @@ def summarise_families(
     for column in ("test", "statistic", "p", "n"):
         if column not in table:
             table[column] = np.nan
+    if "effect_measure" not in table:
+        table["effect_measure"] = ""
     family = info[by].reindex(table["feature"]).to_numpy()
     if sources is not None:
         keep = ~info["source"].reindex(table["feature"]).isin(list(sources)).to_numpy()
@@ -168,10 +171,23 @@ def leaf_order(matrix: np.ndarray) -> np.ndarray:
 
 
 def _cell_values(table: pd.DataFrame, value: str) -> pd.Series:
+    """Cell colours; an unsigned effect measure (epsilon-squared, Cramér's V, ...) has no
+    direction, so its cells stay at the neutral middle of the diverging scale (the hover
+    gives the value and names the measure)."""
+    signed = _is_signed(table)
     if value == "signed_log10_q":
         q = table["q"].clip(lower=_MIN_Q)
-        return np.sign(table["effect"]) * -np.log10(q)
-    return table[value].astype(float)
+        return (np.sign(table["effect"]) * -np.log10(q)).where(signed, 0.0)
+    return table[value].astype(float).where(signed | table[value].isna(), 0.0)
+
+
+def _is_signed(table: pd.DataFrame) -> pd.Series:
+    from radmap.analysis.associate import SIGNED_MEASURES
+
+    if "effect_measure" not in table.columns:
+        return pd.Series(True, index=table.index)
+    measure = table["effect_measure"].astype(str)
+    return measure.isin(SIGNED_MEASURES) | (measure == "")
 
 
 def _significant(table: pd.DataFrame, q_threshold: float, min_effect: float) -> pd.Series:
@@ -273,6 +289,14 @@ def _cell_customdata(
         columns.append(_round_sig(grid(column).ravel(), digits))
     counts = ("n", "n_features", "n_significant") if families else ("n",)
     columns += [_as_int(grid(column).ravel()) for column in counts]
+    measure = (
+        table["effect_measure"].astype(str).replace("", "effect")
+        if "effect_measure" in table.columns
+        else pd.Series("effect", index=table.index)
+    )
+    measure = measure.where(_is_signed(table), measure + " (no sign)")
+    measures = _grid(measure.to_numpy(dtype=object), positions, shape, None).ravel()
+    columns.append([m if m is not None else "effect" for m in measures])
     cells = np.stack([np.asarray(c, dtype=object).reshape(shape) for c in columns], axis=-1)
     return FrozenArray(FrozenArray(FrozenArray(cell) for cell in row) for row in cells.tolist())
 
@@ -468,10 +492,11 @@ def map_heatmap(
     finite = np.abs(z[np.isfinite(z)])
     limit = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
 
+    measure_index = 9 if summarise else 7
     hover = (
         "<b>%{y}</b><br>"
         f"{column_title} %{{x}}<br>"
-        "statistic %{customdata[2]}<br>effect %{customdata[3]}<br>"
+        f"statistic %{{customdata[2]}}<br>%{{customdata[{measure_index}]}} %{{customdata[3]}}<br>"
         "p %{customdata[4]}<br>q %{customdata[5]}<br>n %{customdata[6]}"
     )
     if summarise:

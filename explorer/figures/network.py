@@ -168,22 +168,35 @@ def network_figure(
     pathway_edge = [
         "pathway" in (kind_of[s], kind_of[t]) for s, t in zip(edges["source"], edges["target"])
     ]
+    from radmap.analysis.associate import SIGNED_MEASURES
+
+    measure = (
+        edges["measure"].fillna("").astype(str)
+        if "measure" in edges
+        else pd.Series("", index=edges.index)
+    )
+    unsigned = ~(measure.isin(SIGNED_MEASURES) | (measure == "")).to_numpy()
     edges = edges.assign(
         group=np.where(
-            pathway_edge, "pathway", np.where(edges["weight"] >= 0, "positive", "negative")
-        )
+            pathway_edge,
+            "pathway",
+            np.where(unsigned, "unsigned", np.where(edges["weight"] >= 0, "positive", "negative")),
+        ),
+        measure=np.where(measure == "", "weight", measure),
     )
     edge_colors = {
         "positive": POSITIVE_COLOR,
         "negative": NEGATIVE_COLOR,
+        "unsigned": NEUTRAL_COLOR,
         "pathway": PATHWAY_EDGE_COLOR,
     }
     edge_names = {
         "positive": "positive association",
         "negative": "negative association",
+        "unsigned": "association without direction (unordered categories)",
         "pathway": "enriched pathway",
     }
-    for group in ("positive", "negative", "pathway"):
+    for group in ("positive", "negative", "unsigned", "pathway"):
         part = edges[edges["group"] == group]
         if part.empty:
             continue
@@ -231,9 +244,13 @@ def network_figure(
                         [label_of[s] for s in edges["source"]],
                         [label_of[t] for t in edges["target"]],
                         [f"{w:.3g}" for w in edges["weight"]],
+                        edges["measure"].astype(str),
                     ]
                 ),
-                hovertemplate="%{customdata[0]} – %{customdata[1]}<br>weight %{customdata[2]}<extra></extra>",
+                hovertemplate=(
+                    "%{customdata[0]} – %{customdata[1]}<br>%{customdata[3]} %{customdata[2]}"
+                    "<extra></extra>"
+                ),
                 showlegend=False,
                 name="edges",
             )

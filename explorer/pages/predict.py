@@ -28,18 +28,17 @@ DESCRIPTION = (
 
 
 def layout(data: BundleData, state: ViewState) -> html.Div:
+    """The page; without results it says how to make them (the components stay, hidden, so
+    that results written while the app runs show up on the next visit)."""
     from ..callbacks.predict import load_results
 
     results, message = load_results(data)
-    if results is None:
-        return html.Div(
-            [
-                page_title("Predict", DESCRIPTION),
-                empty_state(message, title="No prediction results for this bundle"),
-            ]
-        )
-    targets = list(dict.fromkeys(results.summary["target"].astype(str)))
-    target = state.target if state.target in targets else targets[0]
+    targets = (
+        list(dict.fromkeys(results.summary["target"].astype(str)))
+        if results is not None and not results.summary.empty
+        else []
+    )
+    target = state.target if state.target in targets else (targets[0] if targets else None)
     controls = controls_card(
         [
             control(
@@ -55,7 +54,12 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
             html.Div(pin_button(PAGE, label="Pin this prediction"), className="mt-2"),
         ]
     )
-    notes = [dbc.Alert(message, color="warning", className="rm-alert")] if message else []
+    if not targets:
+        notes = [empty_state(message, title="No prediction results for this bundle")]
+    elif message:
+        notes = [dbc.Alert(message, color="warning", className="rm-alert")]
+    else:
+        notes = []
     return html.Div(
         [
             page_title("Predict", DESCRIPTION),
@@ -91,7 +95,8 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                         ],
                         lg=9,
                     ),
-                ]
+                ],
+                style=None if targets else {"display": "none"},
             ),
         ]
     )

@@ -11,6 +11,8 @@ from radmap.analysis.io import read_clinical, read_expression, read_imaging
 from radmap.analysis.pipeline import Config
 from radmap.analysis.validate import InputError
 
+import radmap
+
 
 def _states(column: pd.Series) -> list:
     return [None if pd.isna(value) else value for value in column]
@@ -408,7 +410,7 @@ def test_tcga_layout_gives_the_clean_layout_results(tmp_path):
     )
     assert built.returncode == 0, built.stderr
     tcga_bundle = built.stdout.strip().splitlines()[-1]
-    data = tmp_path / "tcga-gbm-data"
+    data = tmp_path / f"demo-tcga-gbm-data-{radmap.__version__}"
     assert "SYNTHETIC" in (data / "README.txt").read_text()
     clinical_text = (data / "clinical_patient_gbm.txt").read_text()
     assert "CDE_ID:" in clinical_text and "[Not Applicable]" in clinical_text
@@ -607,3 +609,46 @@ def test_command_line_options_reach_the_config():
     assert config.min_n == 7
     demo = build_parser().parse_args(["demo", "--dataset", "tcga-gbm", "--no-serve"])
     assert demo.dataset == "tcga-gbm"
+
+
+def test_cbioportal_expression_with_an_entrez_column(tmp_path):
+    rng = np.random.default_rng(5)
+    samples = [f"TCGA-02-{i:04d}-01" for i in range(1, 13)]
+    values = rng.normal(size=(20, 12))
+    table = pd.DataFrame(values, columns=samples)
+    table.insert(0, "Entrez_Gene_Id", np.arange(1000, 1020))
+    table.insert(0, "Hugo_Symbol", [f"G{i}" for i in range(20)])
+    table.to_csv(tmp_path / "data_mrna_seq_v2_rsem.txt", sep="\t", index=False)
+    result = read_expression(tmp_path / "data_mrna_seq_v2_rsem.txt")
+    assert list(result.frame.index) == [s[:12] for s in samples]
+    np.testing.assert_allclose(result.frame.to_numpy(), values.T)
+    assert any("'ENTREZ_GENE_ID'" in w and "cBioPortal" in w for w in result.warnings)
+
+
+def test_pseudonymised_tcga_run_leaks_no_barcode(tmp_path):
+    from radmap.analysis import bundle, datasets, io
+
+    cohort = datasets.synthetic_gbm(n_patients=30, n_genes=150, seed=6)
+    paths = datasets.write_tcga_cohort(cohort, tmp_path / "tcga")
+    expression = pd.read_csv(paths["expression"], sep="\t", index_col=0)
+    expression["TCGA-S1-0000-11A-01R-1849-01"] = expression.iloc[:, 0]  # a normal sample only
+    expression.to_csv(paths["expression"], sep="\t")
+    (tmp_path / "key.txt").write_text("k" * 32)
+    out = tmp_path / "out"
+    result = _radmap(
+        "analyze",
+        "--expression", paths["expression"],
+        "--imaging", paths["imaging"],
+        "--clinical", paths["clinical"],
+        "--min-module-size", "10",
+        "--gene-sets", "hallmark",
+        "--pseudonymise-key", tmp_path / "key.txt",
+        "--out", out,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    uns = io.load_bundle(out / "bundle.h5ad").uns[bundle.UNS_KEY]
+    texts = [result.stderr, *uns["warnings"]]
+    texts += [p.read_text() for p in (out / "tables").glob("*")]
+    assert any("normal-tissue samples" in t for t in texts)
+    leaks = [t for t in texts if "s1-0" in t.lower() or "s1.0" in t.lower()]
+    assert not leaks, leaks[0][:300]

@@ -87,6 +87,8 @@ def test_every_number_in_the_methods_round_trips_from_the_bundle(bundle_path):
         len(uns["gene_n"]),
         min(uns["gene_n"]),
         max(uns["gene_n"]),
+        2014,  # Benjamini & Bogomolov (2014)
+        *table[table["p"].notna()].groupby("family").size().tolist(),
     }
     survival = uns["survival"][uns["survival"]["p"].notna()]
     if len(survival):
@@ -103,6 +105,8 @@ def test_every_number_in_the_methods_round_trips_from_the_bundle(bundle_path):
     # and the key facts are stated, not just allowed
     assert f"of {adata.n_obs} patients" in body
     assert "log-rank tests and Cox models" in body
+    for family, count in table[table["p"].notna()].groupby("family").size().items():
+        assert f"{family} ({count} tests)" in body
     assert f"permuted against expression {uns['null']['n_permutations']} times" in body
     assert f"(size surrogates): {int(table['size_surrogate'].sum())}" in body
     assert "original_shape_VoxelVolume" in body

@@ -26,7 +26,9 @@ def test_choices_are_the_stages_own():
         ("[modules]\nhub_count = 0", "'hub_count' must be at least 1"),
         ('seed = "one"', "'seed' must be a whole number"),
         ("seed = -1", "'seed' must be between 0"),
-        ("n_top_genes = 2.5", "'n_top_genes' must be a whole number"),
+        ("n_top_genes = 2.5", "'n_top_genes' must be a whole number or 'all'"),
+        ('n_top_genes = "most"', "'n_top_genes' must be a whole number or 'all'"),
+        ("max_block_size = 10", "'max_block_size' must be at least 100"),
         ("min_module_size = true", "'min_module_size' must be a whole number"),
         ('derive_survival = "yes"', "'derive_survival' must be true or false"),
         ("max_missing = 1.5", "'max_missing' must be between 0 and 1"),
@@ -56,6 +58,9 @@ def test_good_values_pass_and_a_python_config_is_checked_too(tmp_path):
     path.write_text('hub_count = 3\nmax_missing = 0\nclip_mad = -1\npower = 6\nimaging = "a.csv"\n')
     config = Config.from_toml(path)
     assert config.hub_count == 3 and config.imaging == [tmp_path / "a.csv"]
+    path.write_text('n_top_genes = "all"\nmax_block_size = 12000\n')
+    config = Config.from_toml(path)
+    assert config.n_top_genes == "all" and config.max_block_size == 12000
     with pytest.raises(InputError, match="'hub_count' must be at least 1"):
         options.check_config(Config(hub_count=-5))
 

@@ -16,7 +16,6 @@ from radmap.analysis.datasets import (
     MUTATION_FEATURE,
     synthetic,
 )
-from radmap.analysis.io import save_bundle
 from radmap.analysis.validate import InputError
 from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.impute import SimpleImputer
@@ -27,6 +26,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from radmap.cli import main
+from tests.explorer.conftest import write_toy_bundle
 
 FAST = {"outer_splits": 3, "inner_splits": 2, "n_bootstrap": 300}
 
@@ -69,8 +69,9 @@ def planted_egfr_auc() -> float:
 
 def test_planted_auc_recovered_within_ci():
     cohort = synthetic(n_patients=400, n_genes=60, n_modules=2, n_features=12, seed=3)
+    adata = bundle_of(cohort)
     result = P.predict(
-        bundle_of(cohort),
+        adata,
         targets=["EGFR"],
         feature_sets_=("semantic", "constant"),
         params=P.PredictParams(outer_repeats=1, n_permutations=0, **FAST),
@@ -81,10 +82,13 @@ def test_planted_auc_recovered_within_ci():
     assert row["auc_low"] <= planted <= row["auc_high"]
     assert row["auc_low"] > 0.6  # the signal is found, not just a wide interval
     top = result.importance[result.importance["feature_set"] == "semantic"].iloc[0]
-    assert top["feature"].startswith("attenuation = ")
+    assert top["feature"].split(" = ")[0] == "attenuation"
     assert top["selected_fraction"] == 1.0
     constant = result.summary.set_index("feature_set").loc["constant"]
     assert constant["auc"] == 0.5 and constant["permutation_p"] == 1.0
+    stored = adata.uns["radmap"]["predict"]
+    pd.testing.assert_frame_equal(stored["summary"], result.summary)
+    assert stored["params"]["outer_splits"] == FAST["outer_splits"]
 
 
 def noise_bundle(n_patients: int = 120, n_features: int = 60, seed: int = 5):
@@ -158,6 +162,22 @@ def test_deterministic_for_a_seed():
     pd.testing.assert_frame_equal(first.permutations, second.permutations)
     pd.testing.assert_frame_equal(first.importance, second.importance)
     assert not first.summary["auc"].equals(other.summary["auc"])
+
+
+@pytest.mark.slow
+def test_parallel_permutations_give_the_same_null():
+    cohort = synthetic(n_patients=80, n_genes=60, n_modules=2, n_features=12, seed=9)
+    params = P.PredictParams(outer_repeats=1, n_permutations=4, **FAST)
+
+    def null(jobs):
+        return P.predict(
+            bundle_of(cohort),
+            targets=["EGFR"],
+            feature_sets_=("semantic",),
+            params=P.PredictParams(**{**params.__dict__, "n_jobs": jobs}),
+        ).permutations["statistic"]
+
+    pd.testing.assert_series_equal(null(1), null(2))
 
 
 def test_kernels_match_scikit_learn():
@@ -240,9 +260,10 @@ def test_inputs_are_checked():
         )
 
 
+@pytest.mark.slow
 def test_cli_writes_sidecar_and_leaves_bundle_alone(tmp_path, capsys):
-    cohort = synthetic(n_patients=120, n_genes=60, n_modules=2, n_features=20, seed=8)
-    path = save_bundle(bundle_of(cohort), tmp_path / "bundle.h5ad")
+    path = write_toy_bundle(tmp_path / "bundle.h5ad")
+    external = write_toy_bundle(tmp_path / "external.h5ad", seed=5)
     before = path.read_bytes()
     code = main(
         [
@@ -260,6 +281,10 @@ def test_cli_writes_sidecar_and_leaves_bundle_alone(tmp_path, capsys):
             "2",
             "--clinical-column",
             "age",
+            "--seed",
+            "3",
+            "--validate",
+            str(external),
         ]
     )
     assert code == 0
@@ -267,6 +292,8 @@ def test_cli_writes_sidecar_and_leaves_bundle_alone(tmp_path, capsys):
     result, header = P.read_predictions(P.sidecar_path(path))
     assert header["bundle_sha256"] and result.params["n_permutations"] == 2
     assert set(result.summary["feature_set"]) >= {"semantic", "radiomic", "clinical", "constant"}
+    assert set(result.summary["cohort"]) == {"development", "external"}
+    assert result.params["validation_bundle"] == "external.h5ad"
     out = capsys.readouterr().out
     assert "For EGFR, the best imaging set" in out
     assert main(["predict", str(path), "--target", "NOPE"]) == 2

@@ -421,6 +421,8 @@ def make_toy_adata(
                 "hr": hr,
                 "ci_low": hr * 0.7,
                 "ci_high": hr * 1.4,
+                "effect_measure": "hazard ratio",
+                "family": kind,
                 "p": p,
                 "n": n_patients - 2,
                 "events": int(np.nansum(event)),
@@ -428,6 +430,8 @@ def make_toy_adata(
         )
     survival = pd.DataFrame(survival_rows)
     survival["q"] = _bh(survival["p"].to_numpy())
+    survival["effect_measure"] = np.where(survival["test"] == "cox", "hr_per_sd", "")
+    survival["family"] = survival["kind"] + " (" + survival["test"] + ")"
     survival = survival[list(SURVIVAL_COLUMNS)]
 
     matching = pd.DataFrame(

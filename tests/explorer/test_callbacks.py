@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from radmap.analysis import bundle as B
 from radmap.explorer.callbacks import cohort, core, gene, module, network, pins, volcano
 from radmap.explorer.callbacks import map as map_cb
 from radmap.explorer.callbacks.common import collect_state, grid, records, state_from_entries
@@ -603,3 +604,48 @@ def test_drill_down_shows_the_trust_checks_of_the_link(toy_data, tmp_path):
     text = _text(panel["stats"])
     assert "permutation p 0.001" in text and "bootstrap stability 85%" in text
     assert "size surrogate" in text and "driven by one patient" in text
+
+
+def test_gene_search_says_why_a_gene_is_absent(toy_data, monkeypatch):
+    options = gene.gene_options(toy_data, "NOTAGENE", None)
+    assert options == [
+        {
+            "label": "NOTAGENE is not in the expression input (not measured)",
+            "value": "",
+            "disabled": True,
+        }
+    ]
+    filtered = pd.DataFrame({"gene": ["FLATGENE"], "reason": ["constant across the patients"]})
+    uns = dict(toy_data.adata.uns[B.UNS_KEY]) | {"filtered_genes": filtered}
+    monkeypatch.setitem(toy_data.adata.uns, B.UNS_KEY, uns)
+    reason = toy_data.gene_absence("flatgene")
+    assert (
+        reason
+        == "FLATGENE was measured but removed before the analysis: constant across the patients"
+    )
+    assert reason in _text(gene.gene_view(toy_data, "flatgene")["note"])
+    assert toy_data.gene_absence("EGFR") is None
+
+
+def test_prerank_of_an_unordered_feature_is_refused_with_a_note(toy_data):
+    rows, _, message = volcano.prerank_job(toy_data, None, "lobe_location", "hallmark", 50)
+    assert rows == [] and "signed statistic" in _text(message)
+
+
+def test_map_note_states_the_detectable_effect(toy_data, monkeypatch):
+    assert map_cb.power_note(toy_data) == ""  # a bundle without a power table
+    power = pd.DataFrame(
+        {
+            "analysis": ["module map"],
+            "family": ["module map: radiomic"],
+            "feature_type": ["continuous"],
+            "measure": ["rho"],
+            "n": [113],
+            "family_size": [500],
+            "detectable_effect": [0.4312],
+        }
+    )
+    uns = dict(toy_data.adata.uns[B.UNS_KEY]) | {"power": power}
+    monkeypatch.setitem(toy_data.adata.uns, B.UNS_KEY, uns)
+    text = map_cb.power_note(toy_data)
+    assert "continuous rho 0.43 (radiomic, n = 113)" in text

@@ -252,6 +252,9 @@ def test_prerank_runs_on_the_feature_ranking(toy_data):
     assert top["es"] > 0.5
     with pytest.raises(InputError):
         toy_data.prerank("no_such_feature")
+    # an unordered categorical feature has no direction: genes are not ranked on it
+    with pytest.raises(InputError, match="signed statistic"):
+        toy_data.prerank("lobe_location", permutations=50)
 
 
 def test_module_expression_is_z_scored_and_ordered(toy_data, toy_adata):

@@ -672,3 +672,14 @@ def test_map_heatmap_marks_flagged_cells_distinctly(small_map):
     assert len(marks) == 1
     assert sorted(marks[0].x) == sorted(flagged.loc[chosen, "module"])
     assert "size surrogate, driven by one patient" in marks[0].text
+
+
+def test_network_draws_unsigned_effects_without_a_sign():
+    nodes, edges = network_tables()
+    edges["measure"] = ["epsilon_squared", "rho", "rho", "-log10 q", "rho"]
+    spec = network_figure(nodes, edges).to_dict()
+    names = {t["name"] for t in spec["data"] if t.get("mode") == "lines"}
+    assert "association without direction (unordered categories)" in names
+    assert "negative association" in names  # the rho of -0.4
+    hover = next(t for t in spec["data"] if t["name"] == "edges")
+    assert ["Margin", "M1", "0.5", "epsilon_squared"] in hover["customdata"]

@@ -20,7 +20,8 @@ block possible; the permutation p-value is exact for that statistic either way.
 
 Per map cell the result is a permutation p-value, ``(1 + #{b: T_b >= T}) / (B + 1)``. Per map
 it is the number of links passing Benjamini–Hochberg at ``alpha`` (on the statistics'
-asymptotic p-values) in the data and in every permutation: the mean over permutations is
+asymptotic p-values, within each multiple-testing family as the map's q) in the data and in
+every permutation: the mean over permutations is
 the number of links expected by chance, and its ratio to the observed number the empirical
 false discovery rate (Storey & Tibshirani 2003, with all cells treated as null).
 
@@ -421,12 +422,22 @@ def bh_discoveries(p: np.ndarray, alpha: float) -> np.ndarray:
     return np.where(passes.any(axis=1), last, 0).astype(np.int64)
 
 
+def bh_discoveries_by_family(p: np.ndarray, family: np.ndarray, alpha: float) -> np.ndarray:
+    """Benjamini–Hochberg discoveries at ``alpha`` within each family (columns of ``p``
+    labelled by ``family``), summed per row."""
+    total = np.zeros(p.shape[0], dtype=np.int64)
+    for label in np.unique(family):
+        total += bh_discoveries(p[:, family == label], alpha)
+    return total
+
+
 def _permutation_block(
     block: tuple[int, int],
     *,
     design: RankDesign,
     observed: np.ndarray,
     tested_cells: np.ndarray,
+    cell_family: np.ndarray,
     alpha: float,
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -438,7 +449,9 @@ def _permutation_block(
     extreme = _extremeness(statistic, design)
     threshold = observed - _RELATIVE_TIE * np.abs(observed)
     exceed = (extreme >= threshold).sum(axis=0)
-    discoveries = bh_discoveries(p.reshape(len(orders), -1)[:, tested_cells], alpha)
+    discoveries = bh_discoveries_by_family(
+        p.reshape(len(orders), -1)[:, tested_cells], cell_family, alpha
+    )
     return exceed, discoveries
 
 
@@ -455,6 +468,7 @@ def permutation_null(
     block_size: int = BLOCK_SIZE,
     scheduler: str | None = None,
     n_workers: int = 2,
+    families: Mapping[str, str] | None = None,
 ) -> NullResult:
     """Permutation null of the variable x feature map (see the module docstring).
 
@@ -478,6 +492,10 @@ def permutation_null(
         Permutations per task (one batched product each).
     scheduler, n_workers
         Where to run the blocks, see :func:`radmap.analysis.parallel.run_tasks`.
+    families
+        Feature -> multiple-testing family (as the map's ``family`` column): links are
+        counted by Benjamini–Hochberg within each family, in the data and in every
+        permutation. None: the whole map is one family.
 
     Returns
     -------
@@ -495,7 +513,11 @@ def permutation_null(
     statistic, p = statistic[0], p[0]
     observed = _extremeness(statistic, design)
     tested_cells = np.isfinite(p).ravel()
-    observed_links = int(bh_discoveries(p.ravel()[tested_cells][None], alpha)[0])
+    family_of = [str((families or {}).get(name, "map")) for name in tested]
+    cell_family = np.tile(np.asarray(family_of, dtype=object), p.shape[0])[tested_cells]
+    observed_links = int(
+        bh_discoveries_by_family(p.ravel()[tested_cells][None], cell_family, alpha)[0]
+    )
     results = run_tasks(
         _permutation_block,
         blocks(n_permutations, block_size),
@@ -503,6 +525,7 @@ def permutation_null(
             "design": design,
             "observed": observed,
             "tested_cells": tested_cells,
+            "cell_family": cell_family,
             "alpha": alpha,
             "seed": seed,
         },

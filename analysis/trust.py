@@ -484,10 +484,16 @@ def add_trust_checks(
     if n_permutations > 0:
         from .parallel import resolve_scheduler
 
+        families = (
+            table.groupby("feature")["family"].first().astype(str).to_dict()
+            if "family" in table
+            else None
+        )
         result = permutation_null(
             eigengenes,
             imaging,
             types,
+            families=families,
             n_permutations=n_permutations,
             alpha=alpha,
             seed=seed,

@@ -61,6 +61,7 @@ def size_check(
     q: pd.DataFrame | None = None,
     alpha: float = 0.05,
     min_n: int = 10,
+    families: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Every link re-tested with tumour size partialled out, on ranks.
 
@@ -86,6 +87,9 @@ def size_check(
         Significance threshold on q (Benjamini–Hochberg over each map).
     min_n
         Fewest patients per test.
+    families
+        Feature -> multiple-testing family: the adjusted q is Benjamini–Hochberg within
+        each family, as the map's (None: over the whole map).
 
     Returns
     -------
@@ -99,7 +103,14 @@ def size_check(
             f"size column {size.name!r} needs numeric values for at least {min_n} patients"
         )
     table = _adjusted_check(
-        values, features, types, numeric.to_frame(size.name), q=q, alpha=alpha, min_n=min_n
+        values,
+        features,
+        types,
+        numeric.to_frame(size.name),
+        q=q,
+        alpha=alpha,
+        min_n=min_n,
+        families=families,
     )
     table.insert(2, "size_feature", str(size.name))
     return table.rename(
@@ -122,6 +133,7 @@ def acquisition_check(
     q: pd.DataFrame | None = None,
     alpha: float = 0.05,
     min_n: int = 10,
+    families: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Every link re-tested with acquisition covariates (scanner, kernel, slice thickness...)
     partialled out, as :func:`size_check` (numeric covariates enter as ranks, categorical
@@ -135,7 +147,9 @@ def acquisition_check(
     """
     if covariates.shape[1] == 0:
         raise InputError("acquisition check: no covariate given")
-    table = _adjusted_check(values, features, types, covariates, q=q, alpha=alpha, min_n=min_n)
+    table = _adjusted_check(
+        values, features, types, covariates, q=q, alpha=alpha, min_n=min_n, families=families
+    )
     return table.drop(columns="is_covariate").rename(
         columns={
             "effect_adjusted": "effect_acquisition_adjusted",
@@ -155,9 +169,10 @@ def _adjusted_check(
     q: pd.DataFrame | None,
     alpha: float,
     min_n: int,
+    families: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """The map on ranks with covariates partialled out, and the links it loses."""
-    from .associate import associate
+    from .associate import associate, bh
 
     patients = values.index.intersection(features.index, sort=False)
     ranked = values.loc[patients].rank()
@@ -176,7 +191,12 @@ def _adjusted_check(
         q = unadjusted.q("all")
     q = q.reindex(index=values.columns, columns=features.columns)
     shape = {"index": values.columns, "columns": features.columns}
-    q_adjusted = adjusted.q("all").reindex(**shape)
+    p_adjusted = adjusted.p.reindex(**shape)
+    family = np.asarray([str((families or {}).get(f, "map")) for f in features.columns])
+    q_adjusted = pd.DataFrame(np.nan, **shape)
+    for label in np.unique(family):
+        columns = features.columns[family == label]
+        q_adjusted[columns] = bh(p_adjusted[columns].to_numpy(dtype=float))
     before = _significant(q.to_numpy(dtype=float), alpha)
     after = _significant(q_adjusted.to_numpy(dtype=float), alpha)
     lost = before & ~after
@@ -188,7 +208,7 @@ def _adjusted_check(
             "module": np.repeat(values.columns.astype(str).to_numpy(dtype=object), n_features),
             "feature": np.tile(features.columns.astype(str).to_numpy(dtype=object), n_variables),
             "effect_adjusted": adjusted.effect.reindex(**shape).to_numpy(dtype=float).ravel(),
-            "p_adjusted": adjusted.p.reindex(**shape).to_numpy(dtype=float).ravel(),
+            "p_adjusted": p_adjusted.to_numpy(dtype=float).ravel(),
             "q_adjusted": q_adjusted.to_numpy(dtype=float).ravel(),
             "lost": lost.ravel(),
             "is_covariate": np.tile(is_covariate, n_variables),
@@ -481,14 +501,14 @@ def add_trust_checks(
     q = table.pivot(index="module", columns="feature", values="q").reindex(
         index=eigengenes.columns, columns=imaging.columns
     )
+    families = (
+        table.groupby("feature")["family"].first().astype(str).to_dict()
+        if "family" in table
+        else None
+    )
     if n_permutations > 0:
         from .parallel import resolve_scheduler
 
-        families = (
-            table.groupby("feature")["family"].first().astype(str).to_dict()
-            if "family" in table
-            else None
-        )
         result = permutation_null(
             eigengenes,
             imaging,
@@ -512,7 +532,9 @@ def add_trust_checks(
         name = find_size_feature(imaging, size_feature)
         size_values = imaging[name] if name is not None else None
     if name is not None:
-        size = size_check(eigengenes, imaging, types, size_values, q=q, alpha=alpha)
+        size = size_check(
+            eigengenes, imaging, types, size_values, q=q, alpha=alpha, families=families
+        )
         uns["size_check"] = {
             "size_feature": name,
             "surrogates": int(size["size_surrogate"].sum()),
@@ -530,7 +552,7 @@ def add_trust_checks(
     if acquisition:
         acquisition_frame = _columns(adata, imaging, acquisition)
         confounded = acquisition_check(
-            eigengenes, imaging, types, acquisition_frame, q=q, alpha=alpha
+            eigengenes, imaging, types, acquisition_frame, q=q, alpha=alpha, families=families
         )
         uns["acquisition_check"] = {
             "covariates": ", ".join(map(str, acquisition)),

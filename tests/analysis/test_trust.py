@@ -168,3 +168,21 @@ def test_link_made_by_the_scanner_is_flagged_as_acquisition_confounded(cohort):
     assert table["acquisition_confounded"].sum() <= 2
     joined = trust.flags(table.reset_index())
     assert joined.loc[("planted_2", "scanner_texture")] == trust.ACQUISITION
+
+
+def test_adjusted_q_is_within_the_map_families(cohort):
+    values = cohort.truth["latent"]
+    families = dict(cohort.feature_sources)
+    families[SIZE_FEATURE] = "radiomic"
+    table = trust.size_check(
+        values,
+        cohort.imaging,
+        cohort.feature_types,
+        cohort.imaging[SIZE_FEATURE],
+        families=families,
+    )
+    for label in ("semantic", "radiomic"):
+        part = table[table["feature"].map(families) == label]
+        tested = part["p_size_adjusted"].notna()
+        expected = stats.false_discovery_control(part.loc[tested, "p_size_adjusted"])
+        np.testing.assert_allclose(part.loc[tested, "q_size_adjusted"], expected, rtol=1e-12)

@@ -53,6 +53,7 @@ RULES: dict[str, Rule] = {
     "scale": Rule("choice", choices=SCALES),
     "max_missing": Rule("number", 0.0, 1.0),
     "id_pattern": Rule("regex", optional=True),
+    "sheet": Rule("text", optional=True),
     "min_overlap": Rule("integer", 1),
     "feature_types": Rule("types"),
     "mutation_columns": Rule("texts_or_map", optional=True),

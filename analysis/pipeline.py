@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import tomllib
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -58,15 +59,8 @@ PACKAGES = (
 )
 
 
-LIST_OPTIONS = (
-    "imaging",
-    "covariates",
-    "adjust_for",
-    "gene_sets",
-    "mutation_columns",
-    "acquisition_covariates",
-)
-"""Options that hold a list (one text is taken as a list of one)."""
+LIST_OPTIONS = ("imaging", "covariates", "adjust_for", "gene_sets", "acquisition_covariates")
+"""Options that hold a list of texts (one text is taken as a list of one)."""
 
 
 @dataclass
@@ -87,6 +81,7 @@ class Config:
     scale: str = "auto"
     max_missing: float = 0.2
     id_pattern: str | None = None
+    sheet: str | None = None
     id_column: dict[str, str] = field(default_factory=dict)
     min_overlap: int = 10
     feature_types: dict[str, str] = field(default_factory=dict)
@@ -279,7 +274,18 @@ class Inputs:
 
 
 def read_inputs(config: Config) -> Inputs:
-    """Read the expression, imaging (tables and AIM folder) and clinical inputs."""
+    """Read the expression, imaging (tables and AIM folder) and clinical inputs.
+
+    ``config.sheet`` names the worksheet read from every Excel input.
+    """
+    token = io.tables.EXCEL_SHEET.set(config.sheet)
+    try:
+        return _read_inputs(config)
+    finally:
+        io.tables.EXCEL_SHEET.reset(token)
+
+
+def _read_inputs(config: Config) -> Inputs:
     if config.expression is None:
         raise InputError("no expression file given (--expression or `expression` in the config)")
     if not config.imaging and config.aim_dir is None:
@@ -596,6 +602,7 @@ def _build_bundle(config: Config, *, progress: Progress, release_warnings: Calla
     _trust_checks(adata, config, progress)
     uns["warnings"] = scrub.messages(uns["warnings"])
     uns["provenance"] = _provenance(config, uns["provenance"], started)
+    _scrub_records(uns, scrub)
     return adata
 
 
@@ -612,6 +619,20 @@ def _record_filtered_genes(adata: ad.AnnData, read_genes: list[str]) -> None:
     uns["filtered_genes"] = pd.DataFrame(
         {"gene": list(reasons), "reason": list(reasons.values())}, dtype=object
     ).astype(str)
+
+
+def _scrub_records(uns: dict, scrub: privacy.IdScrubber) -> None:
+    """Pseudonymise the IDs in file names and paths the bundle records (name, config,
+    input files, command line): a file named after a patient carries their ID."""
+    if not scrub:
+        return
+    uns["name"] = scrub(str(uns["name"]))
+    for key in ("dataset", "config"):
+        if key in uns["params"]:
+            uns["params"][key] = scrub(str(uns["params"][key]))
+    for key in ("inputs", "command"):
+        if key in uns["provenance"]:
+            uns["provenance"][key] = scrub(str(uns["provenance"][key]))
 
 
 def _check_trust_options(config: Config) -> None:
@@ -737,19 +758,42 @@ def _write_tables(adata: ad.AnnData, folder: Path) -> None:
 def write_outputs(adata: ad.AnnData, out: Path) -> Path:
     """Save the bundle and the tidy CSV tables next to it, so that they always match.
 
-    The tables are written to a hidden staging folder, the bundle is saved atomically, and
-    only then does the staging folder replace ``tables/``: a failed or interrupted write
-    leaves the previous bundle and tables as they were. Writers to one folder take turns
-    (a lock on the folder), and each first removes what a killed writer left behind.
+    Both go into a new hidden results folder (``OUT/.results-<time>-<random>/``) that
+    becomes current with one atomic rename of the link ``OUT/.current``; ``OUT/bundle.h5ad``
+    and ``OUT/tables`` are links through it. So the pair is replaced as one unit: a failed or
+    interrupted write leaves the previous bundle and tables as they were, and no moment
+    shows a new bundle with old or missing tables. Writers to one folder take turns (a lock
+    on the folder), and each removes what a killed writer and older runs left behind.
     """
     out = Path(out)
+    created = [p for p in (out, *out.parents) if not p.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise InputError(f"{out}: cannot create the output folder ({err.strerror})") from None
-    with _writer_lock(out):
-        _remove_leftovers(out)
-        return _write_bundle_and_tables(adata, out)
+    try:
+        with _writer_lock(out):
+            _remove_leftovers(out)
+            return _write_bundle_and_tables(adata, out)
+    except BaseException:
+        _remove_empty_folders(created)
+        raise
+
+
+def _remove_empty_folders(folders: list[Path]) -> None:
+    """Remove the folders a failed write created (innermost first), if they are still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _folder_mode() -> int:
+    """Permission bits of a new folder under the process umask (``mkdtemp`` makes 0700)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o777 & ~umask
 
 
 @contextlib.contextmanager
@@ -763,36 +807,105 @@ def _writer_lock(out: Path) -> Iterator[None]:
         os.close(descriptor)
 
 
+RESULTS_PREFIX = ".results-"
+"""Versioned results folders: each run writes ``OUT/.results-<time>-<random>/``."""
+CURRENT = ".current"
+"""The symbolic link to the current results folder, switched by one atomic rename."""
+
+
+def _current_results(out: Path) -> Path | None:
+    """The results folder ``OUT/.current`` points at (``None`` when there is none)."""
+    link = out / CURRENT
+    if not link.is_symlink():
+        return None
+    target = out / os.readlink(link)
+    return target if target.is_dir() else None
+
+
 def _remove_leftovers(out: Path) -> None:
-    """Delete what a killed writer left (call with the writer lock held: nobody else writes)."""
-    for leftover in [*out.glob(f".{TABLES_DIR}-*"), *out.glob(f".{BUNDLE_NAME}.*")]:
-        if leftover.is_dir():
+    """Delete what a killed writer left (call with the writer lock held: nobody else writes):
+    results folders that are not current, half-made links, staging of older versions."""
+    current = _current_results(out)
+    leftovers = [
+        *out.glob(f".{TABLES_DIR}-*"),
+        *out.glob(f".{BUNDLE_NAME}.*"),
+        *out.glob(f"{CURRENT}.*"),
+        *(p for p in out.glob(f"{RESULTS_PREFIX}*") if p != current),
+    ]
+    for leftover in leftovers:
+        if leftover.is_dir() and not leftover.is_symlink():
             shutil.rmtree(leftover, ignore_errors=True)
         else:
             leftover.unlink(missing_ok=True)
-        logger.info("removed %s, left by an interrupted run", leftover.name)
+        logger.info("removed %s, left by an interrupted or earlier run", leftover.name)
+
+
+def _link(out: Path, name: str, target: str) -> None:
+    """Make ``OUT/name`` a relative symbolic link to ``target`` in one atomic rename."""
+    staging = out / f"{CURRENT}.{uuid.uuid4().hex}"
+    os.symlink(target, staging)
+    try:
+        os.replace(staging, out / name)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+
+
+def _publish(out: Path, name: str) -> None:
+    """Make ``OUT/name`` the link into ``.current``; an older real file or folder goes."""
+    path = out / name
+    target = f"{CURRENT}/{name}"
+    if path.is_symlink() and os.readlink(path) == target:
+        return
+    if path.is_dir() and not path.is_symlink():
+        retired = Path(tempfile.mkdtemp(prefix=f".{TABLES_DIR}-old-", dir=out))
+        path.rename(retired / name)
+        _link(out, name, target)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        _link(out, name, target)
 
 
 def _write_bundle_and_tables(adata: ad.AnnData, out: Path) -> Path:
+    """Write a new results folder, then switch ``OUT/.current`` to it with one rename.
+
+    ``OUT/bundle.h5ad`` and ``OUT/tables`` are links through ``.current``, so a reader (or a
+    kill at any moment) sees either the old bundle with the old tables or the new bundle
+    with the new tables, never a mix. Results of older runs are removed after the switch.
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{TABLES_DIR}-", dir=out))
+        version = Path(tempfile.mkdtemp(prefix=f"{RESULTS_PREFIX}{stamp}-", dir=out))
     except OSError as err:
         raise InputError(f"cannot write to {out}: {err.strerror}") from None
+    switched = False
     try:
-        _write_tables(adata, staging)
-        path = io.save_bundle(adata, out / BUNDLE_NAME)
-        tables = out / TABLES_DIR
-        if tables.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{TABLES_DIR}-old-", dir=out))
-            tables.rename(retired / TABLES_DIR)
-            staging.rename(tables)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            staging.rename(tables)
+        os.chmod(version, _folder_mode())
+        tables = version / TABLES_DIR
+        tables.mkdir()
+        _write_tables(adata, tables)
+        io.save_bundle(adata, version / BUNDLE_NAME)
+        _fsync_folder(version)
+        _link(out, CURRENT, version.name)
+        switched = True
+        for name in (TABLES_DIR, BUNDLE_NAME):
+            _publish(out, name)
+        _fsync_folder(out)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if not switched:
+            shutil.rmtree(version, ignore_errors=True)
         raise
-    return path
+    _remove_leftovers(out)
+    return out / BUNDLE_NAME
+
+
+def _fsync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def run(config: Config, *, progress: Progress = _log_progress) -> Path:

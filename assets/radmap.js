@@ -15,6 +15,18 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       }
       return [update.search, update.search];
     },
+    /* Bring the map's drill-down into view once it shows a clicked cell. */
+    revealDrill: function (title, click) {
+      if (click && title) {
+        const panel = document.getElementById("map-drill");
+        if (panel) {
+          window.requestAnimationFrame(function () {
+            panel.scrollIntoView({behavior: "smooth", block: "start"});
+          });
+        }
+      }
+      return window.dash_clientside.no_update;
+    },
     /* The style of a graph's box: the figure's own height when the card is made to fit. */
     fitHeight: function (figure, className) {
       const height = figure && figure.layout && figure.layout.height;

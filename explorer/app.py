@@ -38,6 +38,7 @@ from .callbacks.core import handle_error
 from .callbacks.pins import pin_cards
 from .data import BundleData
 from .pages import LAYOUTS, dataset_header, navbar
+from .pages.help import help_panel
 from .state import PAGES, ViewState
 
 if TYPE_CHECKING:
@@ -205,6 +206,7 @@ def shell(data: BundleData, *, base: str = "/") -> html.Div:
                 className="rm-main",
             ),
             pin_modal,
+            help_panel(),
             toast,
             footer,
             _preload(),
@@ -282,6 +284,7 @@ def create_app(
         __name__,
         assets_folder=str(assets_dir()),
         serve_locally=True,
+        compress=True,  # flask-compress: callback JSON is mostly repeated names and numbers
         url_base_pathname=base,
         title="radmap",
         update_title=None,

@@ -689,11 +689,24 @@ class BundleData:
         column = column.toarray() if hasattr(column, "toarray") else np.asarray(column)
         return column.ravel().astype(float)
 
+    def expression_label(self) -> str:
+        """What the expression values are, from the preprocessing record of the bundle.
+
+        ``"expression (z-score)"`` for z-scored input, ``"expression (log)"`` for log-scale
+        values, plain ``"expression"`` when the bundle does not say.
+        """
+        params = self.adata.uns.get("radmap", {}).get("params", {})
+        preprocess = params.get("preprocess", {}) if isinstance(params, Mapping) else {}
+        scale = str(preprocess.get("scale", "")) if isinstance(preprocess, Mapping) else ""
+        units = {"zscore": "z-score", "z-score": "z-score", "log": "log", "log2": "log2"}
+        unit = units.get(scale.lower()) or ("log" if scale.lower().startswith("log") else "")
+        return f"expression ({unit})" if unit else "expression"
+
     def phenotype_labels(
         self, feature: str, *, module: str | None = None, gene: str | None = None
     ) -> dict:
         """Labels and type for :func:`explorer.figures.phenotype.phenotype_plot`."""
-        value_label = f"{module} eigengene" if module else f"{gene} expression (log)"
+        value_label = f"{module} eigengene" if module else f"{gene} {self.expression_label()}"
         ftype = str(self.features.at[feature, "type"]) if feature in self.features.index else ""
         return {
             "feature_type": ftype or "continuous",

@@ -78,6 +78,10 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
         help="drop genes missing in more than this fraction of samples (default 0.2)",
     )
     opts.add_argument(
+        "--sheet",
+        help="worksheet to read from Excel inputs (default: the first; the error names them)",
+    )
+    opts.add_argument(
         "--id-pattern",
         help="regular expression extracting the patient ID from every source's IDs "
         "(first group, else the whole match)",

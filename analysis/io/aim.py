@@ -63,6 +63,10 @@ def _aim_value(type_code, codes: pd.DataFrame) -> tuple[str | None, bool]:
     return None, False
 
 
+AIM_ROOTS = ("ImageAnnotationCollection", "ImageAnnotation")
+"""Root elements of AIM v4 and AIM v3 documents; any other XML file is not an annotation."""
+
+
 def _parse_aim_file(path: Path, codes: pd.DataFrame, notes: _Notes) -> tuple[str, list, int]:
     """Person ID, [(label, value)] in document order and number of code-table look-ups.
 
@@ -81,6 +85,8 @@ def _parse_aim_file(path: Path, codes: pd.DataFrame, notes: _Notes) -> tuple[str
         raise _Dropped(f"malformed XML ({_describe(exc)})") from exc
     except OSError as exc:
         raise _Dropped(f"cannot be read ({exc.strerror or exc})") from exc
+    if _local(root.tag) not in AIM_ROOTS:
+        raise _Dropped(f"not an AIM annotation (its root element is <{_local(root.tag)[:40]}>)")
 
     person = next((e for e in root.iter() if _local(e.tag) == "person"), None)
     person_id = ""

@@ -218,6 +218,38 @@ def _numeric_cells(
     return column_labels, row_labels, numbers
 
 
+ENSEMBL_GENE = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$", re.IGNORECASE)
+"""Ensembl gene IDs, with or without a version (``ENSG00000141510``, ``ENSG00000141510.16``)."""
+EXCEL_DATE = re.compile(
+    r"^(\d{1,2}-(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
+    r"|(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)-\d{1,2}"
+    r"|\d{4}-\d{2}-\d{2}( 00:00:00)?|\d{1,2}/\d{1,2}/\d{2,4})$",
+    re.IGNORECASE,
+)
+"""Gene symbols that a spreadsheet turned into dates (SEPTIN2 -> ``2-Sep``, MARCHF1 -> ``1-Mar``)."""
+
+
+def check_gene_labels(labels: Sequence[object], notes: _Notes) -> None:
+    """Warn about gene labels that enrichment cannot use: Ensembl IDs, Excel-made dates."""
+    labels = [str(label) for label in labels]
+    if not labels:
+        return
+    ensembl = [label for label in labels if ENSEMBL_GENE.match(label)]
+    if len(ensembl) >= max(1, len(labels) // 2):
+        notes.warn(
+            f"{len(ensembl)} of {len(labels)} genes are Ensembl IDs ({_examples(ensembl, 3)}), "
+            "not HGNC symbols: pathway enrichment matches symbols and will find nothing; map "
+            "the IDs to symbols first (e.g. with Ensembl BioMart) for pathways"
+        )
+    dates = [label for label in labels if EXCEL_DATE.match(label)]
+    if dates:
+        notes.warn(
+            f"{len(dates)} gene symbols look like dates made by a spreadsheet "
+            f"({_examples(dates)}; '2-Sep' was SEPTIN2, '1-Mar' MARCHF1): fix them in the "
+            "source file or export it without opening it in Excel"
+        )
+
+
 def read_expression(
     path: PathLike,
     *,
@@ -318,6 +350,7 @@ def read_expression(
         if unnamed.any():
             notes.warn(f"dropped {int(unnamed.sum())} rows without a gene symbol")
             frame = frame.loc[:, ~unnamed]
+        check_gene_labels(frame.columns, notes)
 
         infinite = np.isinf(frame.to_numpy())
         if infinite.any():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import contextvars
 import csv
 import gzip
 import io
@@ -209,6 +210,48 @@ def _load_text(path: Path, notes: _Notes) -> tuple[str, str]:
     return text, delimiter
 
 
+EXCEL_SHEET: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "radmap_excel_sheet", default=None
+)
+"""The worksheet read from Excel inputs (``--sheet``); ``None`` is the first one."""
+
+
+def _read_sheet(path: Path) -> pd.DataFrame:
+    """The chosen worksheet (:data:`EXCEL_SHEET`) of a workbook, as raw cells.
+
+    A first sheet without a table (fewer than two rows or columns) while other sheets exist,
+    or a ``--sheet`` the workbook lacks, is an error that names the workbook's sheets.
+    """
+    chosen = EXCEL_SHEET.get()
+    try:
+        with pd.ExcelFile(path) as workbook:
+            names = [str(name) for name in workbook.sheet_names]
+            if chosen is not None and chosen not in names:
+                raise InputError(
+                    f"{path.name}: no sheet {chosen!r}; its sheets are {_sheet_list(names)}"
+                )
+            frame = (
+                workbook.parse(chosen if chosen is not None else 0, header=None, dtype=object)
+                .dropna(how="all")
+                .dropna(axis=1, how="all")
+            )
+    except InputError:
+        raise
+    except Exception as exc:  # openpyxl/xlrd raise many unrelated types for a bad file
+        raise InputError(f"{path.name}: not a readable Excel workbook ({_describe(exc)})") from exc
+    if chosen is None and len(names) > 1 and min(frame.shape) < 2:
+        raise InputError(
+            f"{path.name}: the first sheet {names[0]!r} holds no table; the workbook's sheets "
+            f"are {_sheet_list(names)}: choose one with --sheet NAME"
+        )
+    return frame
+
+
+def _sheet_list(names: list[str]) -> str:
+    shown = ", ".join(repr(name) for name in names[:10])
+    return shown + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+
+
 def _read_raw_table(
     path: Path, notes: _Notes, loaded: tuple[str, str] | None = None
 ) -> pd.DataFrame:
@@ -218,13 +261,7 @@ def _read_raw_table(
     """
     fmt, compression = _split_suffix(path)
     if fmt in {".xlsx", ".xlsm", ".xls"} and not compression:
-        try:
-            frame = pd.read_excel(path, sheet_name=0, header=None, dtype=object)
-        except Exception as exc:  # openpyxl/xlrd raise many unrelated types for a bad file
-            raise InputError(
-                f"{path.name}: not a readable Excel workbook ({_describe(exc)})"
-            ) from exc
-        return _text_frame(frame)
+        return _text_frame(_read_sheet(path))
     if fmt in {".parquet", ".pq"} and not compression:
         try:
             frame = pd.read_parquet(path)

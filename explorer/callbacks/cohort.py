@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 from dash import Input, Output, State
 from dash.exceptions import PreventUpdate
 
@@ -28,7 +29,7 @@ def cohort_overview(data: BundleData, *, q: float = 0.05) -> dict:
     """Figures and tables of the cohort page that do not depend on a control."""
     mutation = data.mutation_imaging()
     survival = data.survival_table()
-    survival["key"] = survival["kind"].astype(str) + ":" + survival["variable"].astype(str)
+    survival["key"] = survival_row_ids(survival)
     mutation_rows, mutation_columns = grid(mutation, MUTATION_COLUMNS, numeric=("effect", "p", "q"))
     survival_rows, survival_columns = grid(
         survival, (*SURVIVAL_COLUMNS, "key"), numeric=("hr", "ci_low", "ci_high", "p", "q")
@@ -64,10 +65,20 @@ def cohort_km(data: BundleData, choice: str | None):
     return km_figure(curves, p=p, title=description)
 
 
+def survival_row_ids(survival: pd.DataFrame) -> pd.Series:
+    """A unique row ID per survival test: ``kind:variable`` then ``#k`` for its k-th row.
+
+    AG Grid needs unique IDs (the same variable has one row per test or term); the part
+    before ``#`` is the Kaplan–Meier choice.
+    """
+    choice = survival["kind"].astype(str) + ":" + survival["variable"].astype(str)
+    return choice + "#" + choice.groupby(choice).cumcount().astype(str)
+
+
 def km_choice_from_cell(data: BundleData, cell: dict | None) -> str | None:
     if not cell:
         return None
-    choice = cell.get("rowId")
+    choice = str(cell.get("rowId") or "").rpartition("#")[0]
     valid = {value for value, _ in data.survival_choices()}
     return choice if choice in valid else None
 

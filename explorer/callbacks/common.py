@@ -65,11 +65,20 @@ def records(frame: pd.DataFrame | None) -> list[dict]:
 def grid(
     frame: pd.DataFrame | None, columns: Sequence[str], *, numeric: Sequence[str] = ()
 ) -> tuple[list[dict], list[dict]]:
-    """``rowData`` and ``columnDefs`` of an AG Grid for ``frame[columns]``."""
+    """``rowData`` and ``columnDefs`` of an AG Grid for ``frame[columns]``.
+
+    Float columns other than counts are formatted as numbers even when not in ``numeric``
+    (no raw floats such as ``0.000213456``).
+    """
     if frame is None:
         frame = pd.DataFrame(columns=list(columns))
     present = [c for c in columns if c in frame.columns]
-    return records(frame[present]), column_defs(present, numeric=numeric)
+    measured = [c for c in present if pd.api.types.is_float_dtype(frame[c]) and not _is_count(c)]
+    return records(frame[present]), column_defs(present, numeric=[*numeric, *measured])
+
+
+def _is_count(column: str) -> bool:
+    return column in ("n", "events") or column.startswith("n_")
 
 
 def collect_state(entries: Iterable[dict]) -> dict[str, dict[str, Any]]:

@@ -186,7 +186,13 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
     ValueError
         ``name`` is not a figure of the state's page.
     """
-    from . import cohort, gene, map, module, network, volcano
+    from . import cohort, gene, map, module, network, predict, volcano
+
+    def predicted(key: str) -> go.Figure:
+        view = predict.predict_view(data, state.target)
+        if not view:
+            raise ValueError("there is no prediction in this bundle to export")
+        return view[key]
 
     q = state.q
     builders = {
@@ -225,6 +231,9 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
         "cohort-missing": lambda: cohort.cohort_overview(data, q=q)["missing"],
         "cohort-mutation": lambda: cohort.cohort_overview(data, q=q)["mutation"],
         "cohort-km": lambda: cohort.cohort_km(data, state.km),
+        "predict-roc": lambda: predicted("roc"),
+        "predict-calibration": lambda: predicted("calibration"),
+        "predict-performance": lambda: predicted("performance"),
     }
     if not isinstance(name, str) or name not in builders or not name.startswith(state.page):
         raise ValueError(f"there is no figure {str(name)[:40]!r} on this page to export")
@@ -362,6 +371,15 @@ def register(app, ctx: AppContext) -> None:
         new = write_state(page, values, search)
         update = no_update if new is None else {"search": new, "replace": bool(filling)}
         return update, False
+
+    @app.callback(
+        Output("help-panel", "is_open"),
+        Input("help-open", "n_clicks"),
+        State("help-panel", "is_open"),
+        prevent_initial_call=True,
+    )
+    def _help(n_clicks, is_open):
+        return not is_open if n_clicks else is_open
 
     # Cards made with fit=True take the height of the figure they show (set before the
     # graph draws into them, so plotly draws once at the right size).

@@ -9,7 +9,7 @@ from ..callbacks.common import AppContext, grid, memoised_figure, note
 from ..data import BundleData
 from ..figures.enrichment import gene_association_bar
 from ..figures.phenotype import phenotype_plot
-from ..figures.style import empty_figure
+from ..figures.style import empty_figure, format_p
 from ..figures.survival import km_figure
 from ..pages.common import format_number, graph_id, sid, table_id
 from ..state import ViewState, to_url
@@ -138,13 +138,14 @@ def gene_phenotype(
     stats = data.gene_association(canonical, feature)
     title = f"{canonical} x {labels['feature_label']}"
     if stats and stats.get("q") is not None:
-        title += f" (q = {stats['q']:.2g})"
+        title += f" (q = {format_p(stats['q'])})"
     return phenotype_plot(
         frame,
         feature_type=labels["feature_type"],
         value_label=labels["value_label"],
         feature_label=labels["feature_label"],
         color="color" if color and "color" in frame else None,
+        color_title=f"{color} status" if color else None,
         title=title,
     )
 

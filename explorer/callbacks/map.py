@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from dash import Input, Output, State, html
+from dash import ClientsideFunction, Input, Output, State, html
 from dash.exceptions import PreventUpdate
 
 from ..callbacks.common import AppContext, grid, memoised_figure, note, stat_line
@@ -151,6 +151,7 @@ def drill_down(
         value_label=labels["value_label"],
         feature_label=labels["feature_label"],
         color="color" if color and "color" in frame else None,
+        color_title=f"{color} status" if color else None,
         title=f"{module} x {labels['feature_label']}",
     )
     significant = stats is not None and stats.get("q") is not None and stats["q"] < q
@@ -239,6 +240,15 @@ def register(app, ctx: AppContext) -> None:
         if cell is None:
             raise PreventUpdate
         return cell
+
+    # A click on a cell scrolls its drill-down (drawn below the map) into view.
+    app.clientside_callback(
+        ClientsideFunction(namespace="radmap", function_name="revealDrill"),
+        Output("map-drill-revealed", "data"),
+        Input("map-drill-title", "children"),
+        State(graph_id("map-heatmap"), "clickData"),
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output("map-drill", "style"),

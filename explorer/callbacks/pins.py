@@ -13,7 +13,7 @@ from ..callbacks.common import STAT_FIELDS, AppContext, stat_line
 from ..data import BundleData
 from ..figures.phenotype import phenotype_plot
 from ..hypotheses import report_html, report_markdown, safe_url
-from ..pages.common import empty_state
+from ..pages.common import empty_state, readable_time
 from ..state import ViewState, parse_url
 
 MAX_NOTE = 5000
@@ -166,7 +166,11 @@ def pin_cards(pins: list[dict]) -> list:
                             html.Span(
                                 pin.get("label") or _fallback_label(pin), className="rm-card-title"
                             ),
-                            html.Small(str(pin.get("created", "")), className="text-muted"),
+                            html.Small(
+                                readable_time(pin.get("created", "")),
+                                className="text-muted",
+                                title=str(pin.get("created", "")),
+                            ),
                         ],
                         className="rm-card-header d-flex justify-content-between",
                     ),

@@ -14,8 +14,10 @@ from ..figures.style import (
     NEUTRAL_COLOR,
     SEQUENTIAL,
     TEMPLATE,
+    effect_title,
     empty_figure,
     figure_from_spec,
+    format_p_values,
     labelled_categories,
     rows_height,
 )
@@ -101,8 +103,8 @@ def enrichment_dotplot(
                     data["collection"].astype(str),
                     data["overlap"],
                     data["set_size"],
-                    [f"{v:.2g}" for v in data["p"]],
-                    [f"{v:.2g}" for v in data["q"]],
+                    format_p_values(data["p"]),
+                    format_p_values(data["q"]),
                     [f"{v:.3g}" for v in data["odds_ratio"]],
                 ]
             ),
@@ -181,7 +183,7 @@ def gene_association_bar(
             [
                 data["feature"].astype(str),
                 data["test"].astype(str),
-                [f"{v:.2g}" for v in data["q"]],
+                format_p_values(data["q"]),
             ]
         ),
         "hovertemplate": "<b>%{y}</b><br>effect %{x:.3f}<br>test %{customdata[1]}"
@@ -195,7 +197,7 @@ def gene_association_bar(
             "zeroline": True,
             "zerolinecolor": NEUTRAL_COLOR,
             "zerolinewidth": 1,
-            "title": {"text": f"effect (opaque: q < {q_threshold:g})"},
+            "title": {"text": f"{effect_title(data)}; opaque: q < {q_threshold:g}"},
         },
         "height": rows_height(len(data), chrome=130),
     }

@@ -16,6 +16,7 @@ from ..figures.style import (
     DIVERGING,
     QUALITATIVE,
     FrozenArray,
+    effect_title,
     empty_figure,
     figure_from_spec,
     labelled_categories,
@@ -465,6 +466,7 @@ def map_heatmap(
         rows = rows.rename(columns={"group": "strip"})
         strip_title = "group"
 
+    value_title = effect_title(table) if value == "effect" else VALUE_LABELS[value]
     table["value"] = _cell_values(table, value)
     row_ids = sorted(rows.index, key=natural_key)
     modules = order_modules(table["module"])
@@ -516,7 +518,7 @@ def map_heatmap(
         "zmax": limit,
         "zmid": 0.0,
         "colorbar": {
-            "title": {"text": VALUE_LABELS[value], "side": "right"},
+            "title": {"text": value_title, "side": "right"},
             "len": 0.45,
             "y": 1.0,
             "yanchor": "top",

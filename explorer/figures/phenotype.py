@@ -55,6 +55,7 @@ def phenotype_plot(
     color: str | None = None,
     levels: Sequence[str] | None = None,
     title: str | None = None,
+    color_title: str | None = None,
 ) -> go.Figure:
     """Eigengene (or expression) per patient against an imaging feature.
 
@@ -188,7 +189,7 @@ def phenotype_plot(
         title=full_title,
         xaxis_title=feature_label,
         yaxis_title=value_label,
-        legend={"title": {"text": color}} if color else {},
+        legend={"title": {"text": color_title or color}} if color else {},
         height=440,
     )
     return fig

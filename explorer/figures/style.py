@@ -267,21 +267,25 @@ def publication_layout(
         raise InputError(f"width must be one of {sorted(PUBLICATION_SIZES)}, got {width!r}")
     width_px, default_height = PUBLICATION_SIZES[width]
     max_height = mm_to_px(PUBLICATION_MAX_HEIGHT_MM)
-    if height is None:
-        own_height = fig.layout.height
-        height = min(own_height, max_height) if own_height else default_height
-        height = max(height, default_height // 2)
     min_font = round(pt_to_px(font_pt), 2)
     spec = fig.to_dict()
     _raise_font_sizes(spec, min_font)
     layout = spec.setdefault("layout", {})
+    rows = _fit_category_axes(layout, width_px, min_font, max_height)
+    if height is None:
+        own_height = fig.layout.height
+        if rows:
+            own_height = rows * min_font * PRINT_LINE + PRINT_CHROME_PX
+        height = min(own_height, max_height) if own_height else default_height
+        height = max(height, default_height // 2)
+    _fit_legends(spec, width_px, min_font)
     title = layout.get("title")
     has_title = bool(title.get("text")) if isinstance(title, dict) else bool(title)
     layout.update(
         width=width_px,
         height=round(height),
         autosize=False,
-        margin={"l": 10, "r": 10, "t": 30 if has_title else 10, "b": 10, "pad": 0},
+        margin={"l": 4, "r": 4, "t": 30 if has_title else 6, "b": 4, "pad": 0},
     )
     layout.setdefault("font", {})
     layout["font"].update(family=FONT_FAMILY, size=min_font)
@@ -291,6 +295,152 @@ def publication_layout(
             layout["title"]["font"].get("size") or 0, round(pt_to_px(PUBLICATION_TITLE_PT), 2)
         )
     return go.Figure(spec)
+
+
+# ------------------------------------------------------------- print layout
+PRINT_LINE = 1.3
+"""Line height of a printed category label, in font sizes."""
+PRINT_CHROME_PX = 150
+CHAR_WIDTH_EM = 0.55
+"""Average width of a character of the figure font, in font sizes (Arial)."""
+PRINT_LABEL_SHARE = 0.4
+"""Largest share of the page width the row labels of a figure may take in print."""
+
+
+def _category_axes(layout: dict) -> list[tuple[str, dict]]:
+    return [
+        (name, axis)
+        for name, axis in layout.items()
+        if re.fullmatch(r"[xy]axis\d*", name)
+        and isinstance(axis, dict)
+        and axis.get("tickmode") == "array"
+        and axis.get("ticktext")
+    ]
+
+
+def _fit_category_axes(layout: dict, width_px: int, font_px: float, max_height: int) -> int:
+    """Shorten labels of labelled category axes so that they fit a page ``width_px`` wide.
+
+    Row labels (y) are abbreviated to what :data:`PRINT_LABEL_SHARE` of the width holds;
+    column labels (x) turn vertical when they do not fit side by side. Returns the number
+    of labelled rows (0 if none), which decides the printed height; rows that cannot get a
+    legible line on one page lose their labels.
+    """
+    char_px = CHAR_WIDTH_EM * font_px
+    rows = 0
+    for name, axis in _category_axes(layout):
+        full = [str(value) for value in axis.get("tickvals") or []]
+        if name.startswith("y"):
+            max_chars = max(8, int(width_px * PRINT_LABEL_SHARE / char_px))
+            axis["ticktext"] = short_labels(full, max_chars)
+            rows = max(rows, len(full))
+            if len(full) * font_px * PRINT_LINE + PRINT_CHROME_PX > max_height:
+                axis["showticklabels"] = False
+                axis["title"] = {"text": f"{len(full)} rows (listed in the table export)"}
+                rows = 0
+        else:
+            max_chars = 16
+            axis["ticktext"] = short_labels(full, max_chars)
+            longest = max((len(text) for text in axis["ticktext"]), default=0)
+            domain = axis.get("domain") or [0.0, 1.0]
+            room = width_px * (1 - PRINT_LABEL_SHARE) * (domain[1] - domain[0])
+            if longest * char_px > room / max(len(full), 1) * 0.9:
+                axis["tickangle"] = -90
+    return rows
+
+
+def _fit_legends(spec: dict, width_px: int, font_px: float) -> None:
+    """Colour bars thin and close; at single-column width the legend goes under the plot."""
+    narrow = width_px < PUBLICATION_SIZES["double"][0]
+    for trace in spec.get("data", []):
+        colorbar = trace.get("colorbar")
+        if isinstance(colorbar, dict) or trace.get("showscale", True) and "colorscale" in trace:
+            colorbar = trace.setdefault("colorbar", {})
+            colorbar.update(thickness=8, xpad=4, len=min(colorbar.get("len") or 0.5, 0.5))
+    if narrow:
+        layout = spec.setdefault("layout", {})
+        layout["legend"] = {
+            **(layout.get("legend") or {}),
+            "orientation": "h",
+            "x": 0.0,
+            "xanchor": "left",
+            "y": 1.0,
+            "yanchor": "bottom",
+            "font": {"size": font_px},
+        }
+
+
+# ------------------------------------------------------------- axis titles
+MEASURE_COLUMNS = ("effect_measure", "effect_name", "measure")
+"""Columns of a statistics table that may name its effect measure (newest bundles)."""
+TEST_MEASURES = {
+    "spearman": "Spearman ρ",
+    "pearson": "Pearson r",
+    "partial_spearman": "partial ρ",
+    "partial_pearson": "partial r",
+    "welch": "Hedges' g",
+    "mannwhitney": "rank-biserial r",
+    "kruskal": "ε²",
+    "anova": "η²",
+    "fisher": "Cramér's V",
+    "chi2": "Cramér's V",
+}
+"""Effect measure of each test of ``radmap.analysis.associate`` (for older bundles)."""
+
+
+def effect_title(table, *, prefix: str = "effect") -> str:
+    """An axis title naming the effect measure(s) plotted from ``table``.
+
+    Uses the table's effect-measure column when it has one, else the measures implied by
+    its ``test`` column (``spearman`` -> Spearman ρ) and the test names otherwise, e.g.
+    ``"effect (Spearman ρ, welch)"``; plain ``prefix`` when the table says nothing.
+    """
+    names: list[str] = []
+    columns = getattr(table, "columns", ())
+    source = next((c for c in MEASURE_COLUMNS if c in columns), None)
+    if source is None and "test" in columns:
+        source = "test"
+    if source is not None:
+        for value in table[source].dropna().astype(str).unique():
+            name = TEST_MEASURES.get(value.lower(), value) if source == "test" else value
+            if name and name not in names:
+                names.append(name)
+    if not names:
+        return prefix
+    shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+    return f"{prefix} ({shown})"
+
+
+# ------------------------------------------------------------- number formats
+P_FORMAT_JS = (
+    "params.value == null ? '' : (params.value !== 0 && Math.abs(params.value) < 1e-3"
+    " ? d3.format('.2e')(params.value) : d3.format('.3~g')(params.value))"
+)
+"""AG Grid ``valueFormatter`` giving the same text as :func:`format_p`."""
+NUMBER_FORMAT_JS = "params.value == null ? '' : d3.format('.3~g')(params.value)"
+
+
+def format_p(value, *, missing: str = "—") -> str:
+    """A p or q value as text: 3 significant digits, scientific below 1e-3 (``1.23e-5``).
+
+    The one format for p and q everywhere in the explorer (tables, hovers, statistics);
+    ``missing`` for None / NaN / non-numbers.
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return missing
+    if number != number:
+        return missing
+    if number == 0 or abs(number) >= 1e-3:
+        return f"{number:.3g}"
+    mantissa, exponent = f"{number:.2e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def format_p_values(values: Iterable, *, missing: str = "NA") -> list[str]:
+    """:func:`format_p` of each value."""
+    return [format_p(value, missing=missing) for value in values]
 
 
 # ----------------------------------------------------------- category labels
@@ -331,7 +481,7 @@ def abbreviate_label(label: str, max_chars: int = MAX_LABEL_CHARS) -> str:
     if len(text) > max_chars:
         head, _, last = text.rpartition("_")
         words = _CAMEL_WORD.findall(last)
-        if len(words) > 1:
+        if len(words) > 1 and not any(space.isspace() for space in last):
             last = _CAMEL_WORD.sub(lambda match: match.group(0)[0], last)
         text = f"{head}_{last}" if head else last
     if len(text) > max_chars:

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ...analysis.validate import InputError
-from ..figures.style import QUALITATIVE, empty_figure, figure_from_spec, natural_key
+from ..figures.style import QUALITATIVE, empty_figure, figure_from_spec, format_p, natural_key
 
 _ROW_SPACING = 0.1
 REQUIRED = ("group", "time", "survival", "ci_low", "ci_high", "at_risk")
@@ -136,7 +136,7 @@ def km_figure(
     if p is not None and np.isfinite(p):
         annotations.append(
             {
-                "text": f"log-rank p = {p:.2g}",
+                "text": f"log-rank p = {format_p(p)}",
                 "x": 0.98,
                 "y": 0.98,
                 "xref": "x domain",

@@ -14,8 +14,10 @@ from ...analysis.validate import InputError
 from ..figures.style import (
     NEUTRAL_COLOR,
     FrozenArray,
+    effect_title,
     empty_figure,
     figure_from_spec,
+    format_p_values,
     module_colors,
     order_modules,
 )
@@ -33,7 +35,7 @@ def neg_log10(values: np.ndarray) -> np.ndarray:
 
 
 def _format_sig(values: np.ndarray) -> list[str]:
-    return ["NA" if not np.isfinite(v) else f"{v:.2g}" for v in values]
+    return format_p_values(values)
 
 
 def volcano(
@@ -70,8 +72,8 @@ def volcano(
 
     Returns
     -------
-    A figure of one ``Scattergl`` trace per module (``customdata`` = gene symbol), lasso
-    selection enabled.
+    A figure of ``Scattergl`` traces, one per module and significance (legend entries
+    grouped by module; ``customdata`` = gene symbol), lasso selection enabled.
     """
     if y not in ("p", "q"):
         raise InputError(f"y must be 'p' or 'q', got {y!r}")
@@ -101,32 +103,39 @@ def volcano(
     genes = data["gene"].to_numpy(dtype=str)
     other_text = np.array(_format_sig(data[other].to_numpy(dtype=float)), dtype=str)
     significant = data["significant"].to_numpy()
-    size = np.where(significant, 7, 4).astype(np.uint8)
-    opacity = np.where(significant, SIGNIFICANT_OPACITY, BACKGROUND_OPACITY).astype(np.float32)
     module_of = data["module"].to_numpy()
     traces = []
+    # One trace per module and significance with a single marker size and opacity: plotly's
+    # WebGL scatter re-reads per-point arrays on every draw (10x slower for 20,000 genes).
     for module in order_modules(module_of):
-        part = np.flatnonzero(module_of == module)
-        traces.append(
-            {
-                "type": "scattergl",
-                "x": effect[part],
-                "y": height[part],
-                "customdata": FrozenArray(genes[part].tolist()),
-                "text": FrozenArray(other_text[part].tolist()),
-                "mode": "markers",
-                "name": f"{module} ({int(significant[part].sum())}/{len(part)})",
-                "marker": {
-                    "color": colors.get(module, NEUTRAL_COLOR),
-                    "size": size[part],
-                    "opacity": opacity[part],
-                    "line": {"width": 0},
-                },
-                "hovertemplate": "<b>%{customdata}</b><br>effect %{x:.3f}<br>"
-                + f"−log10 {y} %{{y:.2f}}<br>{other} %{{text}}"
-                + f"<extra>{module}</extra>",
-            }
-        )
+        in_module = module_of == module
+        n_significant, n_all = int(significant[in_module].sum()), int(in_module.sum())
+        for passed in (True, False):
+            part = np.flatnonzero(in_module & (significant == passed))
+            if not len(part):
+                continue
+            traces.append(
+                {
+                    "type": "scattergl",
+                    "x": effect[part],
+                    "y": height[part],
+                    "customdata": FrozenArray(genes[part].tolist()),
+                    "text": FrozenArray(other_text[part].tolist()),
+                    "mode": "markers",
+                    "name": f"{module} ({n_significant}/{n_all})",
+                    "legendgroup": module,
+                    "showlegend": passed or n_significant == 0,
+                    "marker": {
+                        "color": colors.get(module, NEUTRAL_COLOR),
+                        "size": 7 if passed else 4,
+                        "opacity": SIGNIFICANT_OPACITY if passed else BACKGROUND_OPACITY,
+                        "line": {"width": 0},
+                    },
+                    "hovertemplate": "<b>%{customdata}</b><br>effect %{x:.3f}<br>"
+                    + f"−log10 {y} %{{y:.2f}}<br>{other} %{{text}}"
+                    + f"<extra>{module}</extra>",
+                }
+            )
     shapes = []
     annotations = []
     if y == "q":
@@ -208,7 +217,11 @@ def volcano(
             )
     layout = {
         "dragmode": "lasso",
-        "xaxis": {"title": {"text": "effect"}, "zeroline": True, "zerolinecolor": "#DDDDDD"},
+        "xaxis": {
+            "title": {"text": effect_title(df)},
+            "zeroline": True,
+            "zerolinecolor": "#DDDDDD",
+        },
         "yaxis": {"title": {"text": f"−log10 {y}"}},
         "legend": {"title": {"text": "module (significant/all)"}},
         "height": 480,

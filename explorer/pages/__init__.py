@@ -10,6 +10,7 @@ from dash import html
 from ..data import BundleData
 from ..pages import cohort, gene, hypotheses, module, network, predict, volcano
 from ..pages import map as map_page
+from ..pages.help import help_button
 from ..state import PAGE_TITLES, PAGES, ViewState, path_for
 
 LAYOUTS: dict[str, Callable[[BundleData, ViewState], html.Div]] = {
@@ -62,6 +63,7 @@ def navbar(*, base: str = "/") -> dbc.Navbar:
                     className="rm-brand",
                 ),
                 dbc.Nav(links, className="ms-auto", navbar=True),
+                help_button(),
             ],
             fluid=True,
         ),

@@ -6,7 +6,15 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from ..data import BundleData
-from ..pages.common import control, empty_state, figure_card, page_title, sid, table_card
+from ..pages.common import (
+    control,
+    empty_state,
+    figure_card,
+    page_title,
+    sid,
+    table_card,
+    warnings_panel,
+)
 from ..state import ViewState
 
 PAGE = "cohort"
@@ -37,7 +45,6 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
             "re-run `radmap analyze`.",
             title="No survival data",
         )
-    warnings = [html.Li(w) for w in data.warnings]
     return html.Div(
         [
             dcc.Store(id="cohort-ready", data=True),
@@ -73,10 +80,11 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
             table_card("cohort-matching", "Matching details", height=240),
             dbc.Card(
                 [
-                    dbc.CardHeader("Warnings from the analysis", className="rm-card-header"),
-                    dbc.CardBody(
-                        html.Ul(warnings) if warnings else html.P("None.", className="mb-0")
+                    dbc.CardHeader(
+                        f"Warnings from the analysis ({len(data.warnings)})",
+                        className="rm-card-header",
                     ),
+                    dbc.CardBody(warnings_panel(data.warnings)),
                 ],
                 className="rm-card mb-3",
             ),

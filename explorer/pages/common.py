@@ -19,6 +19,9 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from ..figures.style import NUMBER_FORMAT_JS, P_FORMAT_JS
+from ..figures.style import format_p as format_p  # pages and callbacks format p / q here
+from ..pages.help import info_icon
 from ..state import Q_CHOICES
 
 EXPORT_FORMATS = (("SVG", "svg"), ("PDF", "pdf"), ("PNG", "png"))
@@ -218,7 +221,10 @@ def figure_card(
     return dbc.Card(
         [
             dbc.CardHeader(
-                [html.Span(title, className="rm-card-title"), export_controls(name)],
+                [
+                    html.Span([title, info_icon(name)], className="rm-card-title"),
+                    export_controls(name),
+                ],
                 className="rm-card-header d-flex justify-content-between align-items-center",
             ),
             dbc.CardBody(body),
@@ -248,6 +254,7 @@ def table_card(
         "paginationPageSizeSelector": False,
         "animateRows": False,
         "enableCellTextSelection": True,
+        "tooltipShowDelay": 300,
     }
     if row_selection:
         options["rowSelection"] = {
@@ -265,9 +272,11 @@ def table_card(
             "floatingFilter": True,
             "suppressHeaderFilterButton": True,
             "resizable": True,
-            "minWidth": 80,
+            "minWidth": 70,
+            "maxWidth": 420,
         },
-        columnSize="responsiveSizeToFit",
+        columnSize="autoSize",
+        columnSizeOptions={"skipHeader": False},
         dashGridOptions=options,
         style={"height": height, "width": "100%"},
         className="rm-grid",
@@ -333,17 +342,61 @@ def page_title(title: str, description: str) -> html.Div:
     )
 
 
-def format_p(value) -> str:
-    """A p or q value for display (``"—"`` when missing)."""
+def readable_time(stamp) -> str:
+    """An ISO timestamp as ``2026-11-30 07:23 UTC`` (local text kept if it is not ISO)."""
+    from datetime import UTC, datetime
+
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return "—"
-    if number != number:
-        return "—"
-    if number == 0:
-        return "0"
-    return f"{number:.2g}" if number >= 1e-3 else f"{number:.1e}"
+        moment = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return str(stamp or "")
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def warning_groups(messages: Sequence[str]) -> dict[str, list[str]]:
+    """Analysis warnings grouped by what they are about, in first-seen order.
+
+    ``feature 'X': ...`` warnings form one group (features left untested); other messages
+    are grouped by the text before their first colon (a file, ``survival``, ...).
+    """
+    groups: dict[str, list[str]] = {}
+    for message in messages:
+        text = str(message)
+        if text.startswith("feature '"):
+            key = "features not tested"
+        else:
+            head, colon, _ = text.partition(":")
+            key = head.strip() if colon and len(head) <= 60 else "other"
+        groups.setdefault(key, []).append(text)
+    return groups
+
+
+def warnings_panel(messages: Sequence[str], *, max_chars: int = 300) -> html.Div:
+    """Collapsible groups of warnings; each long message shortened, in full on hover."""
+    if not messages:
+        return html.P("None.", className="mb-0")
+    blocks = []
+    for key, items in warning_groups(messages).items():
+        entries = [
+            html.Li(
+                text if len(text) <= max_chars else text[: max_chars - 1] + "…",
+                title=text if len(text) > max_chars else None,
+            )
+            for text in items
+        ]
+        blocks.append(
+            html.Details(
+                [
+                    html.Summary(f"{key} ({len(items)})", className="rm-warning-group"),
+                    html.Ul(entries, className="mb-2"),
+                ],
+                className="rm-warnings",
+            )
+        )
+    return html.Div(blocks)
 
 
 def format_number(value, digits: int = 3) -> str:
@@ -356,16 +409,29 @@ def format_number(value, digits: int = 3) -> str:
     return f"{number:.{digits}g}"
 
 
+P_COLUMNS = ("p", "q", "p_value", "q_value", "fdr", "log_rank_p", "strongest_q")
+
+
 def column_defs(columns: Sequence[str], *, numeric: Sequence[str] = ()) -> list[dict]:
-    """AG Grid column definitions; numeric columns formatted with 3 significant digits."""
+    """AG Grid column definitions with full text on hover.
+
+    Numeric columns show 3 significant digits; p and q columns (:data:`P_COLUMNS`) use
+    :func:`format_p` (scientific below 1e-3), the same text as everywhere else.
+    """
     defs = []
     for column in columns:
-        definition: dict = {"field": column, "headerName": column.replace("_", " ")}
-        if column in numeric:
+        definition: dict = {
+            "field": column,
+            "headerName": column.replace("_", " "),
+            "headerTooltip": column.replace("_", " "),
+            "tooltipField": column,
+        }
+        if column in numeric or column in P_COLUMNS:
             definition["type"] = "numericColumn"
             definition["valueFormatter"] = {
-                "function": "params.value == null ? '' : d3.format('.3~g')(params.value)"
+                "function": P_FORMAT_JS if column in P_COLUMNS else NUMBER_FORMAT_JS
             }
             definition["filter"] = "agNumberColumnFilter"
+            definition.pop("tooltipField")
         defs.append(definition)
     return defs

@@ -147,6 +147,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
     )
     return html.Div(
         [
+            dcc.Store(id="map-drill-revealed"),
             page_title(
                 "Radiogenomic map",
                 "Associations between imaging features (rows) and co-expressed gene modules "

@@ -629,6 +629,43 @@ def _config_value(text: str) -> Callable[[Cohort, Path], list[str]]:
     return build
 
 
+def _non_aim_xml(cohort: Cohort, folder: Path) -> list[str]:
+    aim = copy_aim(cohort, folder)
+    (aim / "readme.xml").write_text('<?xml version="1.0"?><notes><item>scan list</item></notes>')
+    return cohort.analyze(folder, aim_dir=aim)
+
+
+def _ensembl_ids(cohort: Cohort, folder: Path) -> list[str]:
+    frame = cohort.expression.copy()
+    frame.index = [f"ENSG{i:011d}" + (".3" if i % 2 else "") for i in range(len(frame))]
+    return cohort.analyze(folder, expression=write_table(frame, folder / "expression.csv"))
+
+
+EXCEL_DATES = ("2-Sep", "1-Mar")
+
+
+def _excel_dates(cohort: Cohort, folder: Path) -> list[str]:
+    frame = cohort.expression.rename(
+        index=dict(zip(cohort.expression.index[-len(EXCEL_DATES) :], EXCEL_DATES))
+    )
+    return cohort.analyze(folder, expression=write_table(frame, folder / "expression.csv"))
+
+
+def _imaging_on_second_sheet(*options: str) -> Callable[[Cohort, Path], list[str]]:
+    """The imaging table on the workbook's second sheet, after a sheet of notes."""
+
+    def build(cohort: Cohort, folder: Path) -> list[str]:
+        path = folder / "imaging.xlsx"
+        with pd.ExcelWriter(path) as workbook:
+            pd.DataFrame({"read me": ["exported from PACS"]}).to_excel(
+                workbook, sheet_name="Notes", index=False
+            )
+            cohort.imaging.to_excel(workbook, sheet_name="Radiomics", index_label="Patient ID")
+        return [*cohort.analyze(folder, imaging=path), *options]
+
+    return build
+
+
 CASES: tuple[Case, ...] = (
     *(
         Case(f"empty-{kind}", _empty(kind), error=(f"{kind}.csv", "empty"))
@@ -824,6 +861,41 @@ CASES: tuple[Case, ...] = (
         error=("radmap.toml", "'hub_count'", "at least 1"),
     ),
     Case(
+        "aim-folder-with-non-aim-xml",
+        _non_aim_xml,
+        fails=False,
+        warns=(("readme.xml", "skipped", "not an AIM annotation"),),
+        features=tuple(AIM_LABELS.values()),
+    ),
+    Case(
+        "ensembl-gene-ids",
+        _ensembl_ids,
+        fails=False,
+        warns=(("expression.csv", "Ensembl IDs", "map the IDs to symbols"),),
+    ),
+    Case(
+        "excel-mangled-gene-symbols",
+        _excel_dates,
+        fails=False,
+        warns=(("expression.csv", "look like dates", "'2-Sep'", "'1-Mar'"),),
+    ),
+    Case(
+        "xlsx-data-on-another-sheet",
+        _imaging_on_second_sheet(),
+        error=("imaging.xlsx", "'Notes'", "'Radiomics'", "--sheet"),
+    ),
+    Case(
+        "xlsx-sheet-chosen",
+        _imaging_on_second_sheet("--sheet", "Radiomics"),
+        fails=False,
+        features=(RADIOMIC,),
+    ),
+    Case(
+        "xlsx-sheet-missing",
+        _imaging_on_second_sheet("--sheet", "Data"),
+        error=("imaging.xlsx", "no sheet 'Data'", "'Notes', 'Radiomics'"),
+    ),
+    Case(
         "config-value-of-the-wrong-type",
         _config_value('seed = "one"'),
         error=("radmap.toml", "'seed'", "whole number"),
@@ -869,9 +941,11 @@ def with_key(args: list[str], folder: Path) -> list[str]:
 
 
 def _all_missing_sample(cohort: Cohort, folder: Path) -> list[str]:
+    """A sample with no value, in a file named after a patient."""
     frame = cohort.expression.copy()
     frame["SYN-0005"] = np.nan
-    return cohort.analyze(folder, expression=write_table(frame, folder / "expression.csv"))
+    path = write_table(frame, folder / "expression_SYN-0040.csv")
+    return cohort.analyze(folder, expression=path)
 
 
 def _aim_files_named_after_patients(cohort: Cohort, folder: Path) -> list[str]:
@@ -902,7 +976,7 @@ PRIVACY_CASES: tuple[PrivacyCase, ...] = (
     PrivacyCase(
         "pseudonymised-all-missing-sample",
         _all_missing_sample,
-        warns=(("expression.csv", "dropped 1 samples with no values"),),
+        warns=(("expression_P", "dropped 1 samples with no values"),),
     ),
     PrivacyCase(
         "pseudonymised-aim-files-named-after-patients",

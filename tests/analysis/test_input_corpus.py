@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from radmap.analysis import bundle, io
-from radmap.analysis.pipeline import BUNDLE_NAME, TABLES_DIR
+from radmap.analysis.pipeline import BUNDLE_NAME, CURRENT, RESULTS_PREFIX, TABLES_DIR
 
 from radmap import analysis
 from tests.analysis import corpus
@@ -88,6 +88,15 @@ def radmap(args: list[str], *, cwd: Path, timeout: float) -> Finished:
     )
 
 
+def results_layout(out: Path) -> list[str]:
+    """The visible entries of an output folder, after checking the hidden ones: the link
+    ``.current`` and the one results folder it points at, nothing else."""
+    hidden = sorted(p.name for p in out.iterdir() if p.name.startswith("."))
+    assert len(hidden) == 2 and hidden[0] == CURRENT, hidden
+    assert hidden[1].startswith(RESULTS_PREFIX) and os.readlink(out / CURRENT) == hidden[1]
+    return sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+
+
 def snapshot(path: Path) -> object:
     """Everything at ``path``: None when absent, the bytes of a file, or every file of a
     folder (hidden ones included) by relative path."""
@@ -141,7 +150,7 @@ def check_clean_failure(case: corpus.Case, result: Finished, out: Path, before: 
 def check_success(case: corpus.Case, result: Finished, out: Path, cohort: corpus.Cohort) -> None:
     assert result.returncode == 0, result.stderr
     assert ERROR_PREFIX not in result.stderr
-    assert sorted(p.name for p in out.iterdir()) == [BUNDLE_NAME, TABLES_DIR]
+    assert results_layout(out) == [BUNDLE_NAME, TABLES_DIR]
     adata = io.load_bundle(out / BUNDLE_NAME)
     uns = adata.uns[bundle.UNS_KEY]
     assert sorted(adata.obs_names) == sorted(cohort.patients)
@@ -215,3 +224,69 @@ def test_no_table_cell_is_a_spreadsheet_formula(cohort: corpus.Cohort, tmp_path)
                     if cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
                         float(cell)  # only a number may start like a formula
     assert seen == set(corpus.FORMULA_NAMES), "the names reach the tables, escaped"
+
+
+def test_results_folders_are_not_private_to_the_writer(cohort: corpus.Cohort):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    tables = cohort.baseline / TABLES_DIR
+    assert tables.stat().st_mode & 0o777 == 0o777 & ~umask, "not 0700 unlike the folder above"
+
+
+def test_a_failed_write_leaves_no_empty_out_folder(cohort: corpus.Cohort, tmp_path, monkeypatch):
+    from radmap.analysis import pipeline
+    from radmap.analysis.validate import InputError
+
+    adata = io.load_bundle(cohort.baseline / BUNDLE_NAME)
+
+    def disk_full(*args, **kwargs):
+        raise InputError("cannot write bundle.h5ad: No space left on device")
+
+    monkeypatch.setattr(io, "save_bundle", disk_full)
+    out = tmp_path / "new" / "results"
+    with pytest.raises(InputError, match="No space left"):
+        pipeline.write_outputs(adata, out)
+    assert not (tmp_path / "new").exists(), "the folders it created are gone"
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    with pytest.raises(InputError):
+        pipeline.write_outputs(adata, existing)
+    assert existing.is_dir(), "a folder the user made is kept"
+
+
+def test_bundle_and_tables_are_replaced_as_one_unit(cohort: corpus.Cohort, tmp_path, monkeypatch):
+    """At every rename a new run makes, the bundle and the tables beside it belong together."""
+    from radmap.analysis import pipeline
+
+    old = io.load_bundle(cohort.baseline / BUNDLE_NAME)
+    new = old.copy()
+    new.uns[bundle.UNS_KEY]["warnings"] = [*old.uns[bundle.UNS_KEY]["warnings"], "second run"]
+    out = tmp_path / "out"
+    pipeline.write_outputs(old, out)
+
+    def matched_pair() -> str:
+        warnings = list(io.load_bundle(out / BUNDLE_NAME).uns[bundle.UNS_KEY]["warnings"])
+        tables = (out / TABLES_DIR / "warnings.txt").read_text().splitlines()
+        assert tables == warnings, "a bundle with tables of another run"
+        assert (out / TABLES_DIR / "associations.csv").exists()
+        return "new" if warnings[-1:] == ["second run"] else "old"
+
+    seen = []
+    real_replace, real_rename = os.replace, os.rename
+
+    def checked(real):
+        def call(*args, **kwargs):
+            seen.append(matched_pair())
+            result = real(*args, **kwargs)
+            seen.append(matched_pair())
+            return result
+
+        return call
+
+    monkeypatch.setattr(os, "replace", checked(real_replace))
+    monkeypatch.setattr(os, "rename", checked(real_rename))
+    pipeline.write_outputs(new, out)
+    monkeypatch.undo()
+    assert seen[0] == "old" and seen[-1] == "new" and len(seen) > 10
+    assert seen == sorted(seen, key=["old", "new"].index), "switched once, never back"
+    assert results_layout(out) == [BUNDLE_NAME, TABLES_DIR], "the old results are gone"

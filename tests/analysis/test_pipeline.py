@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -121,12 +124,20 @@ def test_run_writes_bundle_and_tables_with_provenance(files, tmp_path):
     assert "associations.csv" in tables and "gene_top_hits.csv" in tables
     hits = pd.read_csv(tmp_path / "out" / "tables" / "gene_top_hits.csv")
     assert {"feature", "gene", "p", "q"} <= set(hits.columns)
-    leftovers = [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
-    assert leftovers == []
+    hidden = sorted(p.name for p in (tmp_path / "out").iterdir() if p.name.startswith("."))
+    assert len(hidden) == 2 and hidden[0] == ".current", "only the current results, no leftovers"
 
 
 def _snapshot(folder) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    """Every visible file under ``folder`` (through the links), by relative path."""
+    found = {}
+    for root, folders, files in os.walk(folder, followlinks=True):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        for name in files:
+            if not name.startswith("."):
+                path = Path(root) / name
+                found[str(path.relative_to(folder))] = path.read_bytes()
+    return found
 
 
 def test_outputs_are_replaced_together_or_not_at_all(adata, tmp_path, monkeypatch):
@@ -151,7 +162,7 @@ def test_outputs_are_replaced_together_or_not_at_all(adata, tmp_path, monkeypatc
     after = _snapshot(out)
     assert after["tables/warnings.txt"].decode().rstrip().endswith("second run")
     assert sorted(after) == sorted(before)
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert len([p for p in out.iterdir() if p.name.startswith(".")]) == 2, "old results gone"
 
 
 def test_leftovers_of_a_killed_writer_are_removed_by_the_next_write(adata, tmp_path):
@@ -162,7 +173,8 @@ def test_leftovers_of_a_killed_writer_are_removed_by_the_next_write(adata, tmp_p
         path.write_text("half written")
     (out / ".notes-of-the-user").write_text("not ours")
     write_outputs(adata, out)
-    assert sorted(p.name for p in out.iterdir()) == [".notes-of-the-user", "bundle.h5ad", "tables"]
+    names = sorted(p.name for p in out.iterdir() if not p.name.startswith(".results-"))
+    assert names == [".current", ".notes-of-the-user", "bundle.h5ad", "tables"]
 
 
 def test_too_little_overlap_is_a_clear_error(files, tmp_path):

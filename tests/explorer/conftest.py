@@ -422,8 +422,8 @@ def make_toy_adata(
                 "ci_low": hr * 0.7,
                 "ci_high": hr * 1.4,
                 "effect_measure": "hazard ratio",
-                "family": kind,
                 "p": p,
+                "family": f"{kind} (logrank)",
                 "n": n_patients - 2,
                 "events": int(np.nansum(event)),
             }

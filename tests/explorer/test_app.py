@@ -234,3 +234,22 @@ def test_a_damaged_pin_file_is_reported_on_the_hypotheses_page(toy_bundle_path, 
     listed = json.dumps(response.get_json()["response"]["pins-list"]["children"])
     assert "restored 1 pins from" in listed and "kept in the backup" in listed
     assert "written just before the crash" not in listed
+
+
+def test_callback_responses_are_compressed_for_browsers_that_accept_it(client, app):
+    key = _key(app, "page-content.children")
+    body = callback_body(
+        app.callback_map[key],
+        key,
+        {"url.pathname": "/volcano", "url.search": "?feature=pack_years"},
+        changed=["url.pathname", "url.search"],
+    )
+    plain = client.post("/_dash-update-component", json=body)
+    packed = client.post("/_dash-update-component", json=body, headers={"Accept-Encoding": "gzip"})
+    assert plain.status_code == packed.status_code == 200
+    assert "Content-Encoding" not in plain.headers
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert len(packed.get_data()) < len(plain.get_data()) / 3
+    import gzip
+
+    assert json.loads(gzip.decompress(packed.get_data())) == plain.get_json()

@@ -15,6 +15,7 @@ from radmap.analysis import bundle as B
 from radmap.explorer.callbacks import cohort, core, gene, module, network, pins, volcano
 from radmap.explorer.callbacks import map as map_cb
 from radmap.explorer.callbacks.common import collect_state, grid, records, state_from_entries
+from radmap.explorer.figures.style import format_p
 from radmap.explorer.hypotheses import PinStore
 from radmap.explorer.state import ViewState
 
@@ -299,7 +300,7 @@ def test_cell_click_and_drill_down(toy_data):
     panel = map_cb.drill_down(toy_data, feature, module, q=0.05, color="EGFR")
     assert panel["style"] == {"display": "block"}
     expected = toy_data.association(feature, module)
-    assert f"{expected['q']:.1e}" in _text(panel["stats"])
+    assert format_p(expected["q"]) in _text(panel["stats"])
     assert "significant" in _text(panel["stats"])
     assert sum(len(t.y) for t in panel["figure"].data if t.y is not None) >= 60
     assert panel["volcano_href"] == "/volcano?feature=original_shape_Sphericity"
@@ -419,7 +420,7 @@ def test_gene_view(toy_data):
     assert "M1" in _text(view["info"])
     assert {t.name for t in view["km"].data} >= {"low", "high"}
     _, p, _ = toy_data.km("gene", "EGFR")
-    assert f"log-rank p = {p:.2g}" in [a.text for a in view["km"].layout.annotations]
+    assert f"log-rank p = {format_p(p)}" in [a.text for a in view["km"].layout.annotations]
     assert [r["term"] for r in view["pathway_rows"]] == list(
         toy_data.enrichment("M1")["term"].head(10)
     )
@@ -461,9 +462,9 @@ def test_cohort_overview_and_km(toy_data):
     )
     figure = cohort.cohort_km(toy_data, "mutation:KRAS")
     _, p, _ = toy_data.km("mutation", "KRAS")
-    assert f"log-rank p = {p:.2g}" in [a.text for a in figure.layout.annotations]
+    assert f"log-rank p = {format_p(p)}" in [a.text for a in figure.layout.annotations]
     assert {t.name for t in figure.data} >= {"Mutant", "Wildtype"}
-    assert cohort.km_choice_from_cell(toy_data, {"rowId": "module:M2"}) == "module:M2"
+    assert cohort.km_choice_from_cell(toy_data, {"rowId": "module:M2#0"}) == "module:M2"
     assert cohort.km_choice_from_cell(toy_data, {"rowId": "bogus:x"}) is None
 
 
@@ -649,3 +650,19 @@ def test_map_note_states_the_detectable_effect(toy_data, monkeypatch):
     monkeypatch.setitem(toy_data.adata.uns, B.UNS_KEY, uns)
     text = map_cb.power_note(toy_data)
     assert "continuous rho 0.43 (radiomic, n = 113)" in text
+
+
+def test_every_graph_of_the_app_can_be_rebuilt_for_export(toy_data, tmp_path):
+    import re
+
+    from radmap.explorer.app import create_app
+
+    app = create_app(toy_data.path, pins_dir=tmp_path / "pins", cache_dir=tmp_path / "cache")
+    outputs = " ".join(app.callback_map)
+    names = set(re.findall(r'\{"fig":"([a-z-]+)","role":"graph"\}\.figure', outputs))
+    assert {"map-heatmap", "volcano", "cohort-km"} <= names
+    for name in sorted(names):
+        try:
+            core.view_figure(toy_data, name, ViewState(page=name.split("-")[0]))
+        except ValueError as error:
+            assert "no figure" not in str(error), f"{name} has no server-side builder"

@@ -683,3 +683,21 @@ def test_network_draws_unsigned_effects_without_a_sign():
     assert "negative association" in names  # the rho of -0.4
     hover = next(t for t in spec["data"] if t["name"] == "edges")
     assert ["Margin", "M1", "0.5", "epsilon_squared"] in hover["customdata"]
+
+
+def test_volcano_draws_one_trace_per_module_and_significance_with_scalar_markers():
+    genes = gene_table(2_000)
+    fig = volcano(genes, q_threshold=0.05)
+    points = [trace for trace in fig.to_dict()["data"] if trace["name"] != "highlighted"]
+    modules = genes["module"].nunique()
+    assert modules < len(points) <= 2 * modules
+    for trace in points:
+        assert np.isscalar(trace["marker"]["size"]) and np.isscalar(trace["marker"]["opacity"])
+    significant = genes.set_index("gene")["q"] < 0.05
+    for trace in points:
+        flags = significant.loc[list(trace["customdata"])]
+        assert flags.all() or not flags.any()
+        assert trace["marker"]["size"] == (7 if flags.all() else 4)
+    assert sum(len(t["customdata"]) for t in points) == len(genes)
+    shown = [t["legendgroup"] for t in points if t.get("showlegend", True)]
+    assert sorted(shown) == sorted(genes["module"].unique())

@@ -1,0 +1,201 @@
+"""How long the user waits, measured in a real Chromium: navigation or input -> figure drawn.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_browser.py --bundle study.h5ad --repeat 5
+    .venv/bin/python benchmarks/bench_browser.py --url http://127.0.0.1:8050   # a running app
+
+Without ``--url`` the bundle is served with the documented gunicorn command (2 workers,
+127.0.0.1 only) and stopped at the end. The browser is Debian's ``/usr/bin/chromium``
+(headless, 1600 x 1000, fresh profile). Measured, each ``--repeat`` times, median printed:
+
+- page load: ``driver.get(page)`` until the page's main figure has data, is drawn and no
+  Dash component is loading (``performance.now()``: from navigation start);
+- in-app moves: a link to another volcano feature / another gene (history push, as a link
+  in the app does) until the new figure is drawn;
+- bytes: transferred vs decoded size of the callback responses of a volcano load
+  (compression shows as transferred < decoded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.explorer.dash_client import start_gunicorn, stop  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+PAGES = {
+    "map": "map-heatmap",
+    "volcano": "volcano",
+    "gene": "gene-bar",
+    "module": "module-heatmap",
+    "cohort": "cohort-missing",
+}
+
+DRAWN_JS = """
+const done = arguments[arguments.length - 1];
+const name = arguments[0], previous = arguments[1], limit = performance.now() + 60000;
+function graph() {
+  const root = document.getElementById(JSON.stringify({fig: name, role: 'graph'}));
+  return root && root.querySelector('.js-plotly-plot');
+}
+function check() {
+  const gd = graph();
+  const busy = document.querySelector('[data-dash-is-loading="true"]');
+  const drawn = gd && gd._fullLayout && gd.data && gd.data.length && gd.querySelector('.main-svg');
+  const fresh = !previous || (gd && gd.dataset.rmMark !== previous);
+  if (drawn && !busy && fresh) { done(performance.now()); return; }
+  if (performance.now() > limit) { done(-1); return; }
+  requestAnimationFrame(check);
+}
+check();
+"""
+
+MARK_JS = """
+const root = document.getElementById(JSON.stringify({fig: arguments[0], role: 'graph'}));
+const gd = root && root.querySelector('.js-plotly-plot');
+if (!gd) return null;
+const mark = String(Math.random());
+gd.dataset.rmMark = mark;  // a re-rendered figure div loses it, a redraw keeps the node...
+const react = gd.data;
+window.__rmData = react;
+return mark;
+"""
+
+CHANGED_JS = """
+const done = arguments[arguments.length - 1];
+const name = arguments[0], limit = performance.now() + 60000, started = arguments[1];
+function check() {
+  const root = document.getElementById(JSON.stringify({fig: name, role: 'graph'}));
+  const gd = root && root.querySelector('.js-plotly-plot');
+  const busy = document.querySelector('[data-dash-is-loading="true"]');
+  if (gd && gd.data && gd.data !== window.__rmData && gd._fullLayout && !busy) {
+    done(performance.now() - started); return;
+  }
+  if (performance.now() > limit) { done(-1); return; }
+  requestAnimationFrame(check);
+}
+check();
+"""
+
+PUSH_JS = """
+window.history.pushState({}, '', arguments[0]);
+window.dispatchEvent(new CustomEvent('_dashprivate_pushstate'));
+return performance.now();
+"""
+
+BYTES_JS = """
+return performance.getEntriesByType('resource')
+  .filter((e) => e.name.includes('_dash-update-component'))
+  .map((e) => [e.transferSize, e.decodedBodySize]);
+"""
+
+
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="radmap-bench-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1600,1000",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_script_timeout(90)
+    driver.set_page_load_timeout(90)
+    return driver, profile
+
+
+def page_load(driver, url: str, figure: str) -> float:
+    driver.get(url)
+    return driver.execute_async_script(DRAWN_JS, figure, None)
+
+
+def in_app_move(driver, path: str, figure: str) -> float:
+    driver.execute_script(MARK_JS, figure)
+    started = driver.execute_script(PUSH_JS, path)
+    return driver.execute_async_script(CHANGED_JS, figure, started)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bundle", type=Path, required=True, help="bundle to serve / read")
+    parser.add_argument("--url", help="an explorer already running on --bundle (not started)")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="write every time to this file")
+    args = parser.parse_args(argv)
+    from radmap.explorer.data import BundleData
+
+    data = BundleData(args.bundle)
+    volcano_features = list(data.gene_features[1:6])
+    genes = [str(gene) for gene in data.genes[1:6]]
+    server = workdir = None
+    if not args.url:
+        workdir = Path(tempfile.mkdtemp(prefix="radmap-bench-app-"))
+        server = start_gunicorn(args.bundle, workdir)
+        base = server.base
+    else:
+        base = args.url.rstrip("/")
+    driver, profile = browser()
+    times: dict[str, list[float]] = {}
+    try:
+        page_load(driver, f"{base}/map", "map-heatmap")  # warm the browser cache once
+        for _ in range(args.repeat):
+            for page, figure in PAGES.items():
+                times.setdefault(f"load {page}", []).append(
+                    page_load(driver, f"{base}/{page}", figure)
+                )
+        page_load(driver, f"{base}/volcano", "volcano")
+        sizes = driver.execute_script(BYTES_JS)
+        for k in range(args.repeat):
+            feature = volcano_features[k % len(volcano_features)]
+            times.setdefault("move volcano feature", []).append(
+                in_app_move(driver, f"/volcano?feature={feature}", "volcano")
+            )
+        page_load(driver, f"{base}/gene", "gene-bar")
+        for k in range(args.repeat):
+            gene = genes[k % len(genes)]
+            times.setdefault("move gene", []).append(
+                in_app_move(driver, f"/gene?gene={gene}", "gene-bar")
+            )
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+        if server is not None:
+            stop(server.process)
+            shutil.rmtree(workdir, ignore_errors=True)
+    transferred = sum(size[0] for size in sizes)
+    decoded = sum(size[1] for size in sizes)
+    print(f"explorer at {base}, {args.repeat} repeats, medians in ms")
+    for name, values in times.items():
+        good = [v for v in values if v >= 0]
+        median = statistics.median(good) if good else float("nan")
+        print(f"  {name:24s} {median:8.0f}   (all: {', '.join(f'{v:.0f}' for v in values)})")
+    print(
+        f"  volcano load callbacks: {decoded / 1024:.0f} KB decoded, "
+        f"{transferred / 1024:.0f} KB sent"
+    )
+    if args.json:
+        args.json.write_text(
+            json.dumps({"times_ms": times, "bytes": {"decoded": decoded, "sent": transferred}})
+        )
+
+
+if __name__ == "__main__":
+    main()

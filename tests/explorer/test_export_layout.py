@@ -1,0 +1,91 @@
+"""Exports at journal column width lay out: nothing clipped at the page edge, the plot keeps
+its room, labels do not run into each other.
+
+Each figure is rendered to PNG the way the Export button does (kaleido, 300 dpi) and the
+pixels are read back.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from radmap.explorer.export import export_figure
+from radmap.explorer.figures import gene_association_bar, map_heatmap
+from radmap.explorer.figures.style import publication_layout
+
+from tests.explorer.test_figures import associations, radiomic_features, semantic_features
+
+pytestmark = pytest.mark.slow
+
+MODULES = [f"M{k}" for k in range(1, 11)]
+
+
+@pytest.fixture(scope="module")
+def long_map():
+    features = pd.concat([semantic_features(), radiomic_features(36)])
+    return map_heatmap(associations(features, MODULES, seed=2), features)
+
+
+@pytest.fixture(scope="module")
+def gene_bars():
+    features = radiomic_features(24)
+    table = pd.DataFrame(
+        {
+            "feature": features.index,
+            "label": features["label"],
+            "effect": np.linspace(-0.8, 0.8, len(features)),
+            "q": np.linspace(0.001, 0.5, len(features)),
+            "test": "spearman",
+        }
+    )
+    return gene_association_bar(table)
+
+
+def rendered(fig, width: str) -> np.ndarray:
+    content, _ = export_figure(fig, "png", width=width)
+    return np.asarray(Image.open(io.BytesIO(content)).convert("RGB"), dtype=int)
+
+
+def ink(pixels: np.ndarray) -> np.ndarray:
+    """Where something is drawn (not white paper)."""
+    return (pixels < 235).any(axis=-1)
+
+
+def colour(pixels: np.ndarray) -> np.ndarray:
+    """Where a saturated colour is drawn (heatmap cells, bars), not black text or grey."""
+    return (pixels.max(axis=-1) - pixels.min(axis=-1)) > 60
+
+
+@pytest.mark.parametrize("width", ["single", "double"])
+@pytest.mark.parametrize("name", ["long_map", "gene_bars"])
+def test_exports_keep_everything_on_the_page(request, name, width):
+    pixels = rendered(request.getfixturevalue(name), width)
+    drawn = ink(pixels)
+    edge = 3
+    assert not drawn[:, :edge].any(), "something is cut at the left edge"
+    assert not drawn[:, -edge:].any(), "something is cut at the right edge"
+    assert not drawn[:edge].any() and not drawn[-edge:].any(), "cut at the top or bottom"
+
+
+@pytest.mark.parametrize("width", ["single", "double"])
+def test_map_export_keeps_room_for_the_heatmap(long_map, width):
+    pixels = rendered(long_map, width)
+    cells = colour(pixels)
+    # rows below the colour bar (top half): the coloured span is the strip plus the cells
+    band = cells[int(cells.shape[0] * 0.55) : int(cells.shape[0] * 0.8) : 10]
+    widest = max(np.flatnonzero(row)[-1] - np.flatnonzero(row)[0] for row in band if row.any())
+    assert widest >= 0.35 * pixels.shape[1], f"heatmap squeezed to {widest} of {pixels.shape[1]} px"
+
+
+def test_narrow_column_labels_do_not_collide(long_map):
+    published = publication_layout(long_map, "single").to_dict()["layout"]
+    columns = published["xaxis2"]
+    assert columns.get("tickangle") == -90 or max(map(len, columns["ticktext"])) <= 3
+    rows = published["yaxis"]
+    assert rows["showticklabels"] is not False
+    assert len(rows["ticktext"]) == len(set(rows["ticktext"])) == 39
+    assert max(len(text) for text in rows["ticktext"]) <= 26

@@ -1,0 +1,78 @@
+"""Tables and numbers as a researcher reads them: one p / q format, rounded measures,
+full text on hover, and row IDs AG Grid can rely on."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from radmap.explorer.callbacks import cohort
+from radmap.explorer.callbacks.common import grid
+from radmap.explorer.figures.style import P_FORMAT_JS, format_p
+from radmap.explorer.pages.common import column_defs
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.5, "0.5"),
+        (0.0523456, "0.0523"),
+        (0.001, "0.001"),
+        (0.000999, "9.99e-4"),
+        (0.000213456, "2.13e-4"),
+        (1.5e-12, "1.50e-12"),
+        (0.0, "0"),
+        (1.0, "1"),
+        (None, "—"),
+        (math.nan, "—"),
+        ("x", "—"),
+    ],
+)
+def test_p_and_q_have_one_format(value, text):
+    assert format_p(value) == text
+
+
+def test_p_columns_format_like_format_p_and_measures_are_rounded():
+    frame = pd.DataFrame(
+        {
+            "label": ["wavelet-HLL_glcm_Correlation"],
+            "effect": [14.4412345],
+            "p": [0.000213456],
+            "q": [0.0523456],
+            "n": [121.0],
+            "hr": [1.23456],
+        }
+    )
+    rows, columns = grid(frame, list(frame.columns))
+    by_field = {column["field"]: column for column in columns}
+    assert by_field["p"]["valueFormatter"]["function"] == P_FORMAT_JS
+    assert by_field["q"]["valueFormatter"]["function"] == P_FORMAT_JS
+    # floats that were not declared numeric are still rounded, counts are left whole
+    assert "d3.format('.3~g')" in by_field["effect"]["valueFormatter"]["function"]
+    assert "d3.format('.3~g')" in by_field["hr"]["valueFormatter"]["function"]
+    assert "valueFormatter" not in by_field["n"]
+    # text columns show their full value on hover
+    assert by_field["label"]["tooltipField"] == "label"
+    assert rows[0]["p"] == pytest.approx(0.000213456)
+
+
+def test_every_column_has_a_header_tooltip():
+    columns = column_defs(["feature", "p"], numeric=["p"])
+    assert [column["headerTooltip"] for column in columns] == ["feature", "p"]
+
+
+def test_survival_grid_row_ids_are_unique_and_lead_back_to_the_choice(toy_data):
+    view = cohort.cohort_overview(toy_data)
+    keys = [row["key"] for row in view["survival_rows"]]
+    assert keys and len(set(keys)) == len(keys)
+    choices = {value for value, _ in toy_data.survival_choices()}
+    for key in keys:
+        choice = cohort.km_choice_from_cell(toy_data, {"rowId": key})
+        assert choice == key.rpartition("#")[0]
+        assert choice in choices
+
+
+def test_duplicate_survival_variables_get_distinct_ids():
+    survival = pd.DataFrame({"kind": ["module", "module", "gene"], "variable": ["M2", "M2", "X"]})
+    assert cohort.survival_row_ids(survival).tolist() == ["module:M2#0", "module:M2#1", "gene:X#0"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from os import PathLike
 from typing import Any
 
-from .validate import InputError
+from .validate import SANE_MIN_N, InputError
 
 ORIENTATIONS = ("auto", "genes_by_samples", "samples_by_genes")
 SCALES = ("auto", "counts", "fpkm", "tpm", "log", "zscore")
@@ -80,7 +80,7 @@ RULES: dict[str, Rule] = {
     "binary_test": Rule("choice", choices=BINARY_TESTS),
     "categorical_test": Rule("choice", choices=CATEGORICAL_TESTS),
     "adjust_for": Rule("texts"),
-    "min_n": Rule("integer", 3),
+    "min_n": Rule("integer", SANE_MIN_N),
     "gene_sets": Rule("texts"),
     "min_set_size": Rule("integer", 1),
     "max_set_size": Rule("integer", 1),
@@ -112,7 +112,9 @@ def check_option(name: str, value: Any, *, origin: str = "options") -> None:
     rule = RULES.get(name)
     if rule is None:
         return
-    where = f"{origin}: option {name!r}"
+    where = (
+        f"--{name.replace('_', '-')}" if origin == "command line" else f"{origin}: option {name!r}"
+    )
     if value is None:
         if rule.optional:
             return

@@ -161,7 +161,8 @@ class Config:
                 raise InputError(f"{origin}: unknown option {key!r}")
             if value is None:
                 continue
-            if key in self.PATH_FIELDS or key in LIST_OPTIONS:
+            is_table = isinstance(value, Mapping) and key in MAPPING_FIELDS
+            if (key in self.PATH_FIELDS or key in LIST_OPTIONS) and not is_table:
                 options.check_raw_text(key, value, many=key in LIST_OPTIONS, origin=origin)
             if key in self.PATH_FIELDS:
                 value = _resolve(value, base)

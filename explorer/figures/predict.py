@@ -118,7 +118,8 @@ def roc_figure(
         title=title,
         xaxis={"title": "False positive rate (1 − specificity)", "range": [0, 1]},
         yaxis={"title": "True positive rate (sensitivity)", "range": [0, 1.02]},
-        legend={"x": 0.98, "y": 0.02, "xanchor": "right", "yanchor": "bottom"},
+        legend={"x": 0.0, "y": -0.18, "xanchor": "left", "yanchor": "top"},
+        margin={"b": 40},
     )
     return fig
 
@@ -168,7 +169,8 @@ def calibration_figure(calibration: pd.DataFrame, *, title: str | None = None) -
         title=title,
         xaxis={"title": "Mean predicted probability", "range": [0, top * 1.05]},
         yaxis={"title": "Observed event rate", "range": [0, top * 1.05]},
-        legend={"x": 0.02, "y": 0.98, "xanchor": "left", "yanchor": "top"},
+        legend={"x": 0.0, "y": -0.18, "xanchor": "left", "yanchor": "top"},
+        margin={"b": 40},
     )
     return fig
 

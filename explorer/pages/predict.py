@@ -73,11 +73,11 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                             dbc.Row(
                                 [
                                     dbc.Col(
-                                        figure_card("predict-roc", "ROC curves", height=480), lg=7
+                                        figure_card("predict-roc", "ROC curves", height=640), lg=7
                                     ),
                                     dbc.Col(
                                         figure_card(
-                                            "predict-calibration", "Calibration", height=480
+                                            "predict-calibration", "Calibration", height=640
                                         ),
                                         lg=5,
                                     ),

@@ -1,0 +1,1 @@
+"""radmap tests."""

@@ -26,6 +26,7 @@ CONTINUOUS_TESTS = ("spearman", "pearson")
 BINARY_TESTS = ("welch", "student", "mannwhitney")
 CATEGORICAL_TESTS = ("kruskal", "anova")
 FEATURE_TYPES = ("continuous", "ordinal", "binary", "categorical")
+FAMILIES = ("source", "analysis")
 RESERVED_COLUMNS = ("_index",)
 """Column names AnnData cannot save (``obs``, ``obsm`` and ``uns`` tables)."""
 
@@ -81,6 +82,9 @@ RULES: dict[str, Rule] = {
     "categorical_test": Rule("choice", choices=CATEGORICAL_TESTS),
     "adjust_for": Rule("texts"),
     "min_n": Rule("integer", SANE_MIN_N),
+    "min_group": Rule("integer", 1),
+    "families": Rule("choice", choices=FAMILIES),
+    "feature_levels": Rule("levels"),
     "gene_sets": Rule("texts"),
     "min_set_size": Rule("integer", 1),
     "max_set_size": Rule("integer", 1),
@@ -161,6 +165,15 @@ def check_option(name: str, value: Any, *, origin: str = "options") -> None:
         wanted = str | PathLike if kind == "paths" else str
         if not isinstance(value, list | tuple) or not all(isinstance(v, wanted) for v in value):
             raise InputError(f"{where} must be a list of text, not {_describe(value)}")
+    elif kind == "levels":
+        if not isinstance(value, Mapping) or not all(
+            isinstance(levels, list | tuple) and all(isinstance(v, str) for v in levels)
+            for levels in value.values()
+        ):
+            raise InputError(
+                f"{where} must be a table of feature = [levels, lowest first], not "
+                f"{_describe(value)}"
+            )
     elif kind == "types":
         if not isinstance(value, Mapping):
             raise InputError(f"{where} must be a table of feature = type, not {_describe(value)}")

@@ -103,6 +103,18 @@ FIGURE_HELP = {
     ),
     "cohort-overlap": "Patients found in each input file, matched across the files by ID.",
     "cohort-types": "Imaging features per source (radiomic, semantic) and type.",
+    "predict-roc": (
+        "ROC curves of each imaging feature set and of the size, clinical and constant "
+        "baselines, from repeated nested cross-validation (bands: bootstrap)."
+    ),
+    "predict-calibration": (
+        "Predicted against observed frequency per bin of predicted probability; the "
+        "diagonal is perfect calibration."
+    ),
+    "predict-performance": (
+        "AUC (or R²) per feature set with its confidence interval; the permutation p says "
+        "whether the whole procedure beats chance."
+    ),
 }
 
 

@@ -966,7 +966,8 @@ def test_load_bundle_errors(tmp_path):
         load_bundle(tmp_path / "old.h5ad")
     assert str(caught.value) == (
         "old.h5ad: made by radmap format radmap-bundle/0, this radmap reads "
-        f"{FORMAT_VERSION}: re-run `radmap analyze`"
+        f"{FORMAT_VERSION} (format 2 keeps the patients without expression, the correction "
+        "family of every q and the effect measures): re-run `radmap analyze` on the inputs"
     )
 
 

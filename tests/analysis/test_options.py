@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from radmap.analysis import associate, bundle, modules, options, pp
+from radmap.analysis import analyses, associate, bundle, modules, options, pp
 from radmap.analysis.pipeline import Config
 from radmap.analysis.validate import InputError
 
@@ -16,6 +16,7 @@ def test_choices_are_the_stages_own():
     assert options.BINARY_TESTS == associate.BINARY_TESTS
     assert options.CATEGORICAL_TESTS == associate.CATEGORICAL_TESTS
     assert options.FEATURE_TYPES == bundle.FEATURE_TYPES
+    assert options.FAMILIES == analyses.FAMILY_CHOICES
     assert set(options.RULES) == {name for name in Config.__dataclass_fields__}
 
 

@@ -64,7 +64,9 @@ format 1 are refused by :func:`analysis.io.load_bundle` with a message to re-run
       that measure the module map detects with 80 % power at its n and family size).
     - ``modules``: index = module name; ``size``, ``hub_genes`` (``|``-joined, best first),
       ``variance_explained``, ``top_pathway`` (only a term whose q passes 0.05),
-      ``top_pathway_q``, ``label`` (that term with its q, else ``"hubs: A, B, C"``).
+      ``top_pathway_q``, ``label`` (that term with its q, else ``"hubs: A, B, C"``); with
+      :func:`radmap.tl.stability` also ``jaccard_median`` / ``jaccard_min`` /
+      ``jaccard_max`` / ``jaccard_background``.
     - ``soft_threshold``: the scale-free fit table (``power``, ``sft_r2``, ``slope``,
       ``mean_k``), with ``params["modules"]["power"]`` the chosen power.
     - ``associations``: module x feature, columns ``module``, ``feature``, ``test``,
@@ -72,7 +74,16 @@ format 1 are refused by :func:`analysis.io.load_bundle` with a message to re-run
       :data:`analysis.associate.EFFECT_MEASURES`; only
       :data:`analysis.associate.SIGNED_MEASURES` have a sign), ``p``, ``q`` (BH within
       ``family``), ``family`` (default ``module map: <imaging source>``), ``q_analysis``
-      (across the families, :func:`analysis.multitest.across_families`), ``n``.
+      (across the families, :func:`analysis.multitest.across_families`), ``n``; after the
+      trust checks (:func:`radmap.tl.trust`) also ``perm_p`` / ``perm_q`` (permutation
+      null), ``q_size_adjusted`` / ``size_surrogate`` (tumour size partialled out),
+      ``influence`` / ``influential_patient`` / ``p_without`` / ``one_patient``
+      (leave-one-out), ``flags`` (``|``-joined ``size surrogate``, ``driven by one
+      patient``, ``acquisition confounded``) and, with :func:`radmap.tl.stability`,
+      ``stability`` (fraction of bootstrap resamples passing with the same sign).
+    - ``null``, ``size_check``, ``acquisition_check``, ``influence``, ``stability``: dicts
+      summarising each trust check (``null["badge"]``: "13 links at q < 0.05; 0.4 expected
+      by chance ...").
     - ``mutation_imaging``: ``mutation``, ``feature``, ``test``, ``statistic``, ``effect``,
       ``effect_measure``, ``p``, ``q``, ``family`` (``<mutation> x imaging: <source>``),
       ``q_analysis``, ``n``; on every patient with imaging and a known status.

@@ -99,6 +99,18 @@ def methods_facts(adata: ad.AnnData, *, bundle_hash: str | None = None) -> dict[
                 f"{family} ({count} tests)"
                 for family, count in tested.groupby("family").size().items()
             )
+    gene_n = [int(v) for v in uns.get("gene_n", []) or []]
+    if gene_n:
+        facts["gene_features"] = len(gene_n)
+        facts["gene_n_min"], facts["gene_n_max"] = min(gene_n), max(gene_n)
+    survival = uns.get("survival", pd.DataFrame())
+    if isinstance(survival, pd.DataFrame) and len(survival) and "n" in survival:
+        tested = survival[pd.to_numeric(survival["p"], errors="coerce").notna()]
+        if len(tested):
+            facts["survival_tests"] = int(len(tested))
+            facts["survival_n_min"] = int(tested["n"].min())
+            facts["survival_n_max"] = int(tested["n"].max())
+            facts["survival_events_max"] = int(tested["events"].max())
     adjust = config.get("adjust_for") or []
     facts["covariates"] = ", ".join(adjust) if adjust else "none"
     packages = provenance.get("packages", {}) or {}
@@ -155,6 +167,18 @@ def methods_text(adata: ad.AnnData, *, bundle_hash: str | None = None) -> str:
         )
         + f"Covariates: {f['covariates']}."
     )
+    if "gene_features" in f:
+        parts.append(
+            f"Each of the {f['genes']} genes was tested against each of {f['gene_features']} "
+            f"features the same way (n = {f['gene_n_min']} to {f['gene_n_max']}), with "
+            "Benjamini-Hochberg q-values over the genes of each feature."
+        )
+    if "survival_tests" in f:
+        parts.append(
+            f"Survival was related to modules and imaging features by log-rank tests and Cox "
+            f"models ({f['survival_tests']} tests; n = {f['survival_n_min']} to "
+            f"{f['survival_n_max']}, up to {f['survival_events_max']} events)."
+        )
     if "null_n_permutations" in f:
         parts.append(
             f"Patients' imaging rows were permuted against expression {f['null_n_permutations']} "

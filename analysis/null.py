@@ -20,7 +20,8 @@ block possible; the permutation p-value is exact for that statistic either way.
 
 Per map cell the result is a permutation p-value, ``(1 + #{b: T_b >= T}) / (B + 1)``. Per map
 it is the number of links passing Benjamini–Hochberg at ``alpha`` (on the statistics'
-asymptotic p-values) in the data and in every permutation: the mean over permutations is
+asymptotic p-values, within each multiple-testing family as the map's q) in the data and in
+every permutation: the mean over permutations is
 the number of links expected by chance, and its ratio to the observed number the empirical
 false discovery rate (Storey & Tibshirani 2003, with all cells treated as null).
 
@@ -64,7 +65,8 @@ class RankDesign:
         Patients x product columns: centred feature ranks (correlation features) and group
         indicators (group features), zero for patients without the feature.
     indicators
-        Patients x tested features: 1 where the feature is used.
+        Patients x distinct sets of patients used by the tested features (1 = used);
+        ``pattern`` gives each tested feature's column.
     n_used
         Patients used per tested feature.
     correlation
@@ -79,6 +81,7 @@ class RankDesign:
     ranks: np.ndarray
     columns: np.ndarray
     indicators: np.ndarray
+    pattern: np.ndarray
     n_used: np.ndarray
     correlation: np.ndarray
     correlation_cols: np.ndarray
@@ -294,10 +297,15 @@ def rank_design(
         tested.append(name)
     if not tested:
         raise InputError("null: no feature can be tested")
+    patterns, pattern = np.unique(
+        np.column_stack(indicators).T.astype(bool), axis=0, return_inverse=True
+    )
+    pattern = pattern.ravel()
     design = RankDesign(
         ranks=np.ascontiguousarray(ranks),
         columns=np.column_stack(columns),
-        indicators=np.column_stack(indicators),
+        indicators=np.ascontiguousarray(patterns.T.astype(np.float64)),
+        pattern=pattern,
         n_used=np.column_stack(indicators).sum(axis=0),
         correlation=np.asarray(correlation, dtype=np.intp),
         correlation_cols=np.asarray(correlation_cols, dtype=np.intp),
@@ -311,7 +319,9 @@ def rank_design(
     return design, tested, list(frame.columns), notes
 
 
-def map_statistics(ranks: np.ndarray, design: RankDesign) -> tuple[np.ndarray, np.ndarray]:
+def map_statistics(
+    ranks: np.ndarray, design: RankDesign, *, p_below: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Statistics and asymptotic p-values of the map for a stack of (permuted) rank matrices.
 
     Parameters
@@ -320,6 +330,10 @@ def map_statistics(ranks: np.ndarray, design: RankDesign) -> tuple[np.ndarray, n
         ``(permutations, patients, variables)``: the design's ranks with rows reordered.
     design
         From :func:`rank_design`.
+    p_below
+        Compute p-values only where they are at most this (others are set to 1): the
+        statistic's critical value is found once per feature, which spares the costly
+        distribution functions for the (null) majority of cells.
 
     Returns
     -------
@@ -328,8 +342,8 @@ def map_statistics(ranks: np.ndarray, design: RankDesign) -> tuple[np.ndarray, n
     n_perm, n_patients, n_variables = ranks.shape
     flat = np.ascontiguousarray(ranks.transpose(0, 2, 1)).reshape(-1, n_patients)
     product = flat @ design.columns
-    sums = flat @ design.indicators
-    sumsq = np.square(flat) @ design.indicators
+    sums = (flat @ design.indicators)[:, design.pattern]
+    sumsq = (np.square(flat) @ design.indicators)[:, design.pattern]
     n_used = design.n_used
     with np.errstate(divide="ignore", invalid="ignore"):
         ss = sumsq - sums**2 / n_used
@@ -344,9 +358,21 @@ def map_statistics(ranks: np.ndarray, design: RankDesign) -> tuple[np.ndarray, n
                 1.0,
             )
             df = n_used[f] - 2
-            t = rho * np.sqrt((df / ((1.0 + rho) * (1.0 - rho))).clip(0))
             statistic[:, f] = rho
-            p[:, f] = 2 * special.stdtr(df, -np.abs(t))
+            if p_below is None:
+                t = rho * np.sqrt((df / ((1.0 + rho) * (1.0 - rho))).clip(0))
+                p[:, f] = 2 * special.stdtr(df, -np.abs(t))
+            else:
+                t_critical = special.stdtrit(df, 1 - p_below / 2)
+                rho_critical = t_critical / np.sqrt(df + t_critical**2)
+                p[:, f] = _p_where(
+                    np.abs(rho) >= rho_critical * (1 - 1e-9),
+                    lambda r, d: (
+                        2 * special.stdtr(d, -np.abs(r * np.sqrt(d / ((1 + r) * (1 - r)))))
+                    ),
+                    rho,
+                    np.broadcast_to(df, rho.shape),
+                )
         if len(design.group):
             f = design.group
             between = np.add.reduceat(
@@ -355,9 +381,23 @@ def map_statistics(ranks: np.ndarray, design: RankDesign) -> tuple[np.ndarray, n
             between -= sums[:, f] ** 2 / n_used[f]
             h = (n_used[f] - 1) * between / ss[:, f]
             statistic[:, f] = h
-            p[:, f] = special.chdtrc(design.n_groups - 1, h)
+            dof = np.broadcast_to(design.n_groups - 1.0, h.shape)
+            if p_below is None:
+                p[:, f] = special.chdtrc(dof, h)
+            else:
+                h_critical = special.chdtri(design.n_groups - 1.0, p_below)
+                p[:, f] = _p_where(
+                    h >= h_critical * (1 - 1e-9), lambda x, d: special.chdtrc(d, x), h, dof
+                )
     shape = (n_perm, n_variables, sums.shape[1])
     return statistic.reshape(shape), p.reshape(shape)
+
+
+def _p_where(small: np.ndarray, function, statistic: np.ndarray, dof: np.ndarray) -> np.ndarray:
+    """``function(statistic, dof)`` where ``small``, 1 elsewhere (NaN statistics stay NaN)."""
+    out = np.where(np.isnan(statistic), np.nan, 1.0)
+    out[small] = function(statistic[small], dof[small])
+    return out
 
 
 def _extremeness(statistic: np.ndarray, design: RankDesign) -> np.ndarray:
@@ -382,12 +422,22 @@ def bh_discoveries(p: np.ndarray, alpha: float) -> np.ndarray:
     return np.where(passes.any(axis=1), last, 0).astype(np.int64)
 
 
+def bh_discoveries_by_family(p: np.ndarray, family: np.ndarray, alpha: float) -> np.ndarray:
+    """Benjamini–Hochberg discoveries at ``alpha`` within each family (columns of ``p``
+    labelled by ``family``), summed per row."""
+    total = np.zeros(p.shape[0], dtype=np.int64)
+    for label in np.unique(family):
+        total += bh_discoveries(p[:, family == label], alpha)
+    return total
+
+
 def _permutation_block(
     block: tuple[int, int],
     *,
     design: RankDesign,
     observed: np.ndarray,
     tested_cells: np.ndarray,
+    cell_family: np.ndarray,
     alpha: float,
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -395,11 +445,13 @@ def _permutation_block(
     start, stop = block
     n_patients = design.ranks.shape[0]
     orders = np.stack([task_rng(seed, b).permutation(n_patients) for b in range(start, stop)])
-    statistic, p = map_statistics(design.ranks[orders], design)
+    statistic, p = map_statistics(design.ranks[orders], design, p_below=alpha)
     extreme = _extremeness(statistic, design)
     threshold = observed - _RELATIVE_TIE * np.abs(observed)
     exceed = (extreme >= threshold).sum(axis=0)
-    discoveries = bh_discoveries(p.reshape(len(orders), -1)[:, tested_cells], alpha)
+    discoveries = bh_discoveries_by_family(
+        p.reshape(len(orders), -1)[:, tested_cells], cell_family, alpha
+    )
     return exceed, discoveries
 
 
@@ -416,6 +468,7 @@ def permutation_null(
     block_size: int = BLOCK_SIZE,
     scheduler: str | None = None,
     n_workers: int = 2,
+    families: Mapping[str, str] | None = None,
 ) -> NullResult:
     """Permutation null of the variable x feature map (see the module docstring).
 
@@ -439,6 +492,10 @@ def permutation_null(
         Permutations per task (one batched product each).
     scheduler, n_workers
         Where to run the blocks, see :func:`radmap.analysis.parallel.run_tasks`.
+    families
+        Feature -> multiple-testing family (as the map's ``family`` column): links are
+        counted by Benjamini–Hochberg within each family, in the data and in every
+        permutation. None: the whole map is one family.
 
     Returns
     -------
@@ -456,7 +513,11 @@ def permutation_null(
     statistic, p = statistic[0], p[0]
     observed = _extremeness(statistic, design)
     tested_cells = np.isfinite(p).ravel()
-    observed_links = int(bh_discoveries(p.ravel()[tested_cells][None], alpha)[0])
+    family_of = [str((families or {}).get(name, "map")) for name in tested]
+    cell_family = np.tile(np.asarray(family_of, dtype=object), p.shape[0])[tested_cells]
+    observed_links = int(
+        bh_discoveries_by_family(p.ravel()[tested_cells][None], cell_family, alpha)[0]
+    )
     results = run_tasks(
         _permutation_block,
         blocks(n_permutations, block_size),
@@ -464,6 +525,7 @@ def permutation_null(
             "design": design,
             "observed": observed,
             "tested_cells": tested_cells,
+            "cell_family": cell_family,
             "alpha": alpha,
             "seed": seed,
         },

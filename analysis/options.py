@@ -91,6 +91,7 @@ RULES: dict[str, Rule] = {
     "seed": Rule("integer", 0, 2**32 - 1),
     "permutations": Rule("integer", 0),
     "size_feature": Rule("text", optional=True),
+    "acquisition_covariates": Rule("texts"),
     "bootstraps": Rule("integer", 0),
     "scheduler": Rule("text"),
     "workers": Rule("integer", 1),

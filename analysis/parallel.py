@@ -70,6 +70,9 @@ def _client(scheduler: str, n_workers: int):
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            # Shutdown races on a busy machine (a worker outliving the grace period, a
+            # heartbeat to a closed scheduler) log tracebacks that tell a user nothing.
+            silence_logs=logging.CRITICAL,
         )
         try:
             with Client(cluster) as client:

@@ -59,7 +59,7 @@ PACKAGES = (
 )
 
 
-LIST_OPTIONS = ("imaging", "covariates", "adjust_for", "gene_sets")
+LIST_OPTIONS = ("imaging", "covariates", "adjust_for", "gene_sets", "acquisition_covariates")
 """Options that hold a list of texts (one text is taken as a list of one)."""
 
 
@@ -123,6 +123,7 @@ class Config:
     # trust checks
     permutations: int = 1000
     size_feature: str | None = None
+    acquisition_covariates: list[str] = field(default_factory=list)
     bootstraps: int = 0
     scheduler: str = "auto"
     workers: int = 2
@@ -648,24 +649,24 @@ def _check_trust_options(config: Config) -> None:
 
 def _trust_checks(adata: ad.AnnData, config: Config, progress: Progress) -> None:
     """Permutation null, size check, leave-one-out influence and (when asked) bootstrap
-    stability of the module map, recorded in the bundle (:mod:`.trust`, :mod:`.stability`)."""
-    from . import stability, trust
+    stability of the module map: :func:`radmap.tl.trust` and :func:`radmap.tl.stability`."""
+    from . import tl
 
     with _stage("trust checks (permutation null, tumour size, one patient)", progress):
-        warnings = trust.add_trust_checks(
+        tl.trust(
             adata,
             n_permutations=config.permutations,
             size_feature=config.size_feature,
+            acquisition=config.acquisition_covariates,
             seed=config.seed,
             scheduler=config.scheduler,
             n_workers=config.workers,
         )
-        adata.uns[bundle.UNS_KEY]["warnings"].extend(warnings)
         if "null" in adata.uns[bundle.UNS_KEY]:
             progress(f"  {adata.uns[bundle.UNS_KEY]['null']['badge']}")
     if config.bootstraps > 0:
         with _stage(f"bootstrap stability ({config.bootstraps} resamples)", progress):
-            stability.add_stability(
+            tl.stability(
                 adata,
                 n_bootstraps=config.bootstraps,
                 seed=config.seed,
@@ -750,6 +751,9 @@ def _write_tables(adata: ad.AnnData, folder: Path) -> None:
         io.atomic_write_csv(folder / f"{name}.csv", frame, index=name in ("modules", "features"))
     io.atomic_write_csv(folder / "gene_top_hits.csv", get.gene_hits(adata), index=False)
     io.atomic_write_text(folder / "warnings.txt", "\n".join(uns["warnings"]) + "\n")
+    from .methods import methods_text
+
+    io.atomic_write_text(folder / "methods.txt", methods_text(adata))
 
 
 def write_outputs(adata: ad.AnnData, out: Path) -> Path:

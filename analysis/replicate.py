@@ -2,8 +2,10 @@
 
 - **Module preservation** (Langfelder et al., PLoS Comput Biol 2011, WGCNA's
   ``modulePreservation``): for each discovery module, seven density and connectivity
-  statistics of its genes in the validation cohort are compared with those of random gene
-  sets of the same size (``n_permutations`` draws): ``Z = (observed - mean) / sd``,
+  statistics of its genes in the validation cohort are compared with those of random sets
+  of as many discovery network genes (``n_permutations`` draws; the module's discovery
+  statistics are kept, as when WGCNA permutes the test network's labels):
+  ``Z = (observed - mean) / sd``,
   ``Z_density`` = median Z of mean correlation, mean adjacency, proportion of variance
   explained and mean sign-aware kME; ``Z_connectivity`` = median Z of cor.kIM, cor.kME and
   cor.cor; ``Z_summary`` = their mean (> 10 strong, 2–10 moderate, < 2 no evidence). Modules
@@ -67,33 +69,46 @@ def _first_component(cor: np.ndarray) -> tuple[np.ndarray, float]:
     return (vector if vector.sum() >= 0 else -vector), float(values[-1])
 
 
-def _pair_stats(reference: np.ndarray, test: np.ndarray, power: float) -> np.ndarray:
-    """The seven preservation statistics of one gene set (standardised reference and test
-    data, patients x genes), in the order DENSITY_STATS + CONNECTIVITY_STATS."""
-    n_genes = reference.shape[1]
+def _reference_stats(reference: np.ndarray, power: float) -> dict[str, np.ndarray]:
+    """What the preservation statistics need from the reference cohort (computed once)."""
     cor_ref = np.nan_to_num(reference.T @ reference / (len(reference) - 1))
+    upper = np.triu_indices(reference.shape[1], 1)
+    vector, value = _first_component(cor_ref)
+    kme = np.sqrt(max(value, 0)) * vector
+    return {
+        "upper": upper,
+        "cor_upper": cor_ref[upper],
+        "sign_upper": np.sign(cor_ref[upper]),
+        "kme": kme,
+        "sign_kme": np.sign(kme),
+        "kim": (((1 + cor_ref) / 2) ** power).sum(axis=0) - 1,
+    }
+
+
+def _pair_stats(reference: Mapping[str, np.ndarray], test: np.ndarray, power: float) -> np.ndarray:
+    """The seven preservation statistics of one gene set (reference statistics from
+    :func:`_reference_stats`, standardised test data patients x genes), in the order
+    DENSITY_STATS + CONNECTIVITY_STATS."""
+    n_genes = test.shape[1]
     cor_test = np.nan_to_num(test.T @ test / (len(test) - 1))
-    upper = np.triu_indices(n_genes, 1)
+    upper = reference["upper"]
     adj_test = ((1 + cor_test) / 2) ** power
-    adj_ref = ((1 + cor_ref) / 2) ** power
-    vec_ref, val_ref = _first_component(cor_ref)
     vec_test, val_test = _first_component(cor_test)
-    kme_ref = np.sqrt(max(val_ref, 0)) * vec_ref
     kme_test = np.sqrt(max(val_test, 0)) * vec_test
     # The test eigengene's sign follows the reference: agreeing kME on average.
-    if np.sum(kme_test * np.sign(kme_ref)) < 0:
+    if np.sum(kme_test * reference["sign_kme"]) < 0:
         kme_test = -kme_test
-    kim_ref = adj_ref.sum(axis=0) - 1
     kim_test = adj_test.sum(axis=0) - 1
+    cor_upper = cor_test[upper]
     return np.array(
         [
-            np.mean(np.sign(cor_ref[upper]) * cor_test[upper]),
+            np.mean(reference["sign_upper"] * cor_upper),
             np.mean(adj_test[upper]),
             val_test / n_genes,
-            np.mean(np.sign(kme_ref) * kme_test),
-            _cor(kim_ref, kim_test),
-            _cor(kme_ref, kme_test),
-            _cor(cor_ref[upper], cor_test[upper]),
+            np.mean(reference["sign_kme"] * kme_test),
+            _cor(reference["kim"], kim_test),
+            _cor(reference["kme"], kme_test),
+            _cor(reference["cor_upper"], cor_upper),
         ]
     )
 
@@ -135,7 +150,7 @@ def _preservation_draws(
     seed: int,
 ) -> np.ndarray:
     out = np.empty((n_permutations + 1, len(DENSITY_STATS) + len(CONNECTIVITY_STATS)))
-    module_reference = reference[:, genes]
+    module_reference = _reference_stats(reference[:, genes], power)
     out[0] = _pair_stats(module_reference, test[:, genes], power)
     n_all = reference.shape[1]
     for b in range(n_permutations):
@@ -175,7 +190,12 @@ def module_preservation(
     ``Z_connectivity``, one ``Z_<statistic>`` and one observed value per statistic,
     ``preservation`` (strong / moderate / none).
     """
-    common = discovery.var_names.intersection(validation.var_names, sort=False)
+    network = (
+        discovery.var_names[discovery.var["in_network"].to_numpy(dtype=bool)]
+        if "in_network" in discovery.var
+        else discovery.var_names
+    )
+    common = network.intersection(validation.var_names, sort=False)
     modules = _modules(discovery)
     if len(common) < 10:
         raise InputError(
@@ -484,7 +504,9 @@ def write_replication(result: dict, out: Path | str) -> dict[str, Path]:
         "preservation": out / "preservation.csv",
         "links": out / "replication_links.csv",
         "summary": out / "replication.json",
+        "methods": out / "replication_methods.txt",
     }
+    atomic_write_text(paths["methods"], replication_methods(result) + "\n")
     atomic_write_text(paths["preservation"], result["preservation"].to_csv())
     atomic_write_text(paths["links"], result["links"].to_csv(index=False))
     summary = {"scorecard": result["scorecard"], "params": result["params"]}
@@ -498,4 +520,26 @@ def scorecard_text(card: Mapping[str, int]) -> str:
         f"{card['discovery_links']} discovery links: {card['tested']} tested, "
         f"{card['replicated']} replicated, {card['opposite_sign']} opposite sign, "
         f"{card['not_replicated']} not replicated, {card['not_testable']} not testable"
+    )
+
+
+def replication_methods(result: Mapping) -> str:
+    """A Methods paragraph for the replication, every number from ``result``."""
+    params, card = result["params"], result["scorecard"]
+    preservation = result["preservation"]["preservation"].value_counts()
+    return (
+        f"Replication used a validation cohort of {params['validation_patients']} patients "
+        f"(discovery: {params['discovery_patients']}). Module preservation was assessed with "
+        "the Z-summary of WGCNA's modulePreservation statistics against "
+        f"{params['n_permutations']} random gene sets per module (modules capped at their "
+        f"{params['max_genes']} genes of highest kME; seed {params['seed']}): "
+        f"{int(preservation.get('strong', 0))} modules strongly preserved (Z > 10), "
+        f"{int(preservation.get('moderate', 0))} moderately (2 < Z <= 10), "
+        f"{int(preservation.get('none', 0))} not preserved. Validation eigengenes were "
+        "projected with the discovery loadings, and each of the "
+        f"{card['discovery_links']} discovery links (q < {params['alpha']:g}) was re-tested "
+        "one-sided in the discovery direction with Benjamini-Hochberg correction over the "
+        f"links: {card['tested']} tested, {card['replicated']} replicated, "
+        f"{card['opposite_sign']} with the opposite sign, {card['not_replicated']} not "
+        f"replicated, {card['not_testable']} not testable."
     )

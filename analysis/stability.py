@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from . import bundle
-from .parallel import run_tasks, task_rng
+from .parallel import SERIAL, check_scheduler, run_tasks, task_rng
 from .validate import InputError
 
 logger = logging.getLogger("radmap")
@@ -76,8 +76,12 @@ def _bootstrap_task(
     options: Mapping[str, object],
     alpha: float,
     seed: int,
+    blas_threads: int | None = None,
 ) -> dict:
-    """Modules (gene index arrays) and the rank map of one bootstrap resample."""
+    """Modules (gene index arrays) and the rank map of one bootstrap resample.
+
+    ``blas_threads=1`` on Dask workers (one task per core), None (all) in this process.
+    """
     from threadpoolctl import threadpool_limits
 
     from .modules import find_modules
@@ -88,7 +92,7 @@ def _bootstrap_task(
     sample = ad.AnnData(
         X=values[rows], obs=pd.DataFrame(index=names), var=pd.DataFrame(index=genes)
     )
-    with threadpool_limits(limits=1):
+    with threadpool_limits(limits=blas_threads):
         find_modules(sample, **options)
     labels = sample.var["module"].astype(str).to_numpy()
     eigengenes = sample.obsm[bundle.EIGENGENES_KEY]
@@ -166,6 +170,7 @@ def bootstrap_stability(
     full = {m: np.flatnonzero(labels == m) for m in eigengenes.columns}
     full_significant, full_sign = rank_map(eigengenes, imaging, types, alpha=alpha)
 
+    on_dask = check_scheduler(scheduler) != SERIAL and n_bootstraps > 1
     results = run_tasks(
         _bootstrap_task,
         list(range(n_bootstraps)),
@@ -177,6 +182,7 @@ def bootstrap_stability(
             "options": options,
             "alpha": alpha,
             "seed": seed,
+            "blas_threads": 1 if on_dask else None,
         },
         scheduler=scheduler,
         n_workers=n_workers,

@@ -29,7 +29,16 @@ import pandas as pd
 from . import bundle
 from .validate import InputError
 
-__all__ = ["associate", "associate_genes", "enrich", "modules", "mutations", "survival"]
+__all__ = [
+    "associate",
+    "associate_genes",
+    "enrich",
+    "modules",
+    "mutations",
+    "stability",
+    "survival",
+    "trust",
+]
 
 
 def radmap_uns(adata: ad.AnnData) -> dict:
@@ -605,4 +614,101 @@ def survival(
         {"covariates": list(covariates), "min_events": min_events, "min_group": min_group},
         warnings,
     )
+    return adata if copy else None
+
+
+# ------------------------------------------------------------------------------ trust checks
+
+
+def _require_map(adata: ad.AnnData) -> None:
+    _eigengenes(adata)
+    _imaging(adata)
+    _require(
+        adata,
+        'uns["radmap"]["associations"]',
+        isinstance(adata.uns.get(bundle.UNS_KEY, {}).get("associations"), pd.DataFrame),
+        "run radmap.tl.associate(adata) first",
+    )
+
+
+def trust(
+    adata: ad.AnnData,
+    *,
+    n_permutations: int = 1000,
+    alpha: float = 0.05,
+    size_feature: str | None = None,
+    acquisition: Sequence[str] = (),
+    seed: int = 0,
+    scheduler: str | None = "auto",
+    n_workers: int = 2,
+    copy: bool = False,
+) -> ad.AnnData | None:
+    """Permutation null, tumour-size check and leave-one-out influence of the module map
+    (and the acquisition check when ``acquisition`` names covariates).
+
+    Adds ``perm_p``, ``perm_q``, ``q_size_adjusted``, ``size_surrogate``, ``influence``,
+    ``influential_patient``, ``p_without``, ``one_patient`` and ``flags`` to
+    ``uns["radmap"]["associations"]`` and the summaries ``uns["radmap"]["null"]`` (with a
+    one-line ``badge``), ``["size_check"]`` and ``["influence"]``; see
+    :func:`radmap.analysis.trust.add_trust_checks`. ``n_permutations=0`` skips the null.
+    """
+    from .trust import add_trust_checks
+
+    adata = _maybe_copy(adata, copy)
+    _require_map(adata)
+    warnings = add_trust_checks(
+        adata,
+        n_permutations=n_permutations,
+        alpha=alpha,
+        size_feature=size_feature,
+        acquisition=list(acquisition),
+        seed=seed,
+        scheduler=scheduler,
+        n_workers=n_workers,
+    )
+    uns = radmap_uns(adata)
+    uns["associations"] = clean_table(uns["associations"])
+    params = {
+        "n_permutations": n_permutations,
+        "alpha": alpha,
+        "size_feature": size_feature,
+        "acquisition": [str(a) for a in acquisition],
+        "seed": seed,
+    }
+    record(adata, "trust", params, warnings)
+    return adata if copy else None
+
+
+def stability(
+    adata: ad.AnnData,
+    *,
+    n_bootstraps: int = 100,
+    alpha: float = 0.05,
+    seed: int = 0,
+    scheduler: str | None = "auto",
+    n_workers: int = 2,
+    copy: bool = False,
+) -> ad.AnnData | None:
+    """Bootstrap stability of modules and links (modules re-detected per resample).
+
+    Adds ``stability`` to ``uns["radmap"]["associations"]``, ``jaccard_median``,
+    ``jaccard_min``, ``jaccard_max`` and ``jaccard_background`` to ``uns["radmap"]["modules"]``
+    and the summary ``uns["radmap"]["stability"]``; see
+    :func:`radmap.analysis.stability.bootstrap_stability`. ``scheduler="auto"`` runs the
+    resamples on a local Dask cluster of ``n_workers``.
+    """
+    from .stability import add_stability
+
+    adata = _maybe_copy(adata, copy)
+    _require_map(adata)
+    add_stability(
+        adata,
+        n_bootstraps=n_bootstraps,
+        alpha=alpha,
+        seed=seed,
+        scheduler=scheduler,
+        n_workers=n_workers,
+    )
+    params = {"n_bootstraps": n_bootstraps, "alpha": alpha, "seed": seed}
+    record(adata, "stability", params)
     return adata if copy else None

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,7 @@ SIZE_FEATURES = (
 )
 """PyRadiomics size features, in order of preference."""
 SIZE_SURROGATE = "size surrogate"
+ACQUISITION = "acquisition confounded"
 ONE_PATIENT = "driven by one patient"
 RANK_TESTS = frozenset({"spearman", "mannwhitney", "kruskal"})
 
@@ -60,6 +61,7 @@ def size_check(
     q: pd.DataFrame | None = None,
     alpha: float = 0.05,
     min_n: int = 10,
+    families: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Every link re-tested with tumour size partialled out, on ranks.
 
@@ -85,6 +87,9 @@ def size_check(
         Significance threshold on q (Benjamini–Hochberg over each map).
     min_n
         Fewest patients per test.
+    families
+        Feature -> multiple-testing family: the adjusted q is Benjamini–Hochberg within
+        each family, as the map's (None: over the whole map).
 
     Returns
     -------
@@ -92,48 +97,121 @@ def size_check(
     ``p_size_adjusted``, ``q_size_adjusted``, ``size_surrogate`` (significant without the
     adjustment, not with it), ``is_size_feature``.
     """
-    from .associate import associate
-
     numeric = pd.to_numeric(size, errors="coerce")
     if numeric.notna().sum() < min_n or numeric.nunique() < 3:
         raise InputError(
             f"size column {size.name!r} needs numeric values for at least {min_n} patients"
         )
+    table = _adjusted_check(
+        values,
+        features,
+        types,
+        numeric.to_frame(size.name),
+        q=q,
+        alpha=alpha,
+        min_n=min_n,
+        families=families,
+    )
+    table.insert(2, "size_feature", str(size.name))
+    return table.rename(
+        columns={
+            "effect_adjusted": "effect_size_adjusted",
+            "p_adjusted": "p_size_adjusted",
+            "q_adjusted": "q_size_adjusted",
+            "lost": "size_surrogate",
+            "is_covariate": "is_size_feature",
+        }
+    )
+
+
+def acquisition_check(
+    values: pd.DataFrame,
+    features: pd.DataFrame,
+    types: Mapping[str, str],
+    covariates: pd.DataFrame,
+    *,
+    q: pd.DataFrame | None = None,
+    alpha: float = 0.05,
+    min_n: int = 10,
+    families: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Every link re-tested with acquisition covariates (scanner, kernel, slice thickness...)
+    partialled out, as :func:`size_check` (numeric covariates enter as ranks, categorical
+    ones as indicator columns).
+
+    Returns
+    -------
+    One row per link: ``module``, ``feature``, ``effect_acquisition_adjusted``,
+    ``p_acquisition_adjusted``, ``q_acquisition_adjusted``, ``acquisition_confounded``
+    (significant without the adjustment, not with it).
+    """
+    if covariates.shape[1] == 0:
+        raise InputError("acquisition check: no covariate given")
+    table = _adjusted_check(
+        values, features, types, covariates, q=q, alpha=alpha, min_n=min_n, families=families
+    )
+    return table.drop(columns="is_covariate").rename(
+        columns={
+            "effect_adjusted": "effect_acquisition_adjusted",
+            "p_adjusted": "p_acquisition_adjusted",
+            "q_adjusted": "q_acquisition_adjusted",
+            "lost": "acquisition_confounded",
+        }
+    )
+
+
+def _adjusted_check(
+    values: pd.DataFrame,
+    features: pd.DataFrame,
+    types: Mapping[str, str],
+    covariates: pd.DataFrame,
+    *,
+    q: pd.DataFrame | None,
+    alpha: float,
+    min_n: int,
+    families: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """The map on ranks with covariates partialled out, and the links it loses."""
+    from .associate import associate, bh
+
     patients = values.index.intersection(features.index, sort=False)
     ranked = values.loc[patients].rank()
-    size_rank = numeric.reindex(patients).rank().to_frame("size_rank")
-    tested = [c for c in features.columns if c != size.name]
+    design = covariates.reindex(patients).copy()
+    for name, column in design.items():
+        numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+        if numeric and not isinstance(column.dtype, pd.CategoricalDtype):
+            design[name] = column.rank()
+    tested = [c for c in features.columns if c not in covariates.columns]
     frame = features.loc[patients, tested]
     adjusted = associate(
-        ranked, frame, types, covariates=size_rank, min_n=min_n, binary="welch", categorical="anova"
+        ranked, frame, types, covariates=design, min_n=min_n, binary="welch", categorical="anova"
     )
     if q is None:
         unadjusted = associate(ranked, frame, types, min_n=min_n, categorical="kruskal")
         q = unadjusted.q("all")
     q = q.reindex(index=values.columns, columns=features.columns)
-    q_adjusted = adjusted.q("all").reindex(index=values.columns, columns=features.columns)
+    shape = {"index": values.columns, "columns": features.columns}
+    p_adjusted = adjusted.p.reindex(**shape)
+    family = np.asarray([str((families or {}).get(f, "map")) for f in features.columns])
+    q_adjusted = pd.DataFrame(np.nan, **shape)
+    for label in np.unique(family):
+        columns = features.columns[family == label]
+        q_adjusted[columns] = bh(p_adjusted[columns].to_numpy(dtype=float))
     before = _significant(q.to_numpy(dtype=float), alpha)
     after = _significant(q_adjusted.to_numpy(dtype=float), alpha)
-    surrogate = before & ~after
-    is_size = np.asarray(features.columns == size.name)
-    surrogate[:, is_size] = False
+    lost = before & ~after
+    is_covariate = np.asarray(features.columns.isin(covariates.columns))
+    lost[:, is_covariate] = False
     n_variables, n_features = q.shape
     return pd.DataFrame(
         {
             "module": np.repeat(values.columns.astype(str).to_numpy(dtype=object), n_features),
             "feature": np.tile(features.columns.astype(str).to_numpy(dtype=object), n_variables),
-            "size_feature": str(size.name),
-            "effect_size_adjusted": adjusted.effect.reindex(
-                index=values.columns, columns=features.columns
-            )
-            .to_numpy(dtype=float)
-            .ravel(),
-            "p_size_adjusted": adjusted.p.reindex(index=values.columns, columns=features.columns)
-            .to_numpy(dtype=float)
-            .ravel(),
-            "q_size_adjusted": q_adjusted.to_numpy(dtype=float).ravel(),
-            "size_surrogate": surrogate.ravel(),
-            "is_size_feature": np.tile(is_size, n_variables),
+            "effect_adjusted": adjusted.effect.reindex(**shape).to_numpy(dtype=float).ravel(),
+            "p_adjusted": p_adjusted.to_numpy(dtype=float).ravel(),
+            "q_adjusted": q_adjusted.to_numpy(dtype=float).ravel(),
+            "lost": lost.ravel(),
+            "is_covariate": np.tile(is_covariate, n_variables),
         }
     )
 
@@ -350,7 +428,12 @@ def flags(*tables: pd.DataFrame) -> pd.Series:
     out: pd.Series | None = None
     for table in tables:
         keyed = table.set_index(["module", "feature"])
-        for column, label in (("size_surrogate", SIZE_SURROGATE), ("one_patient", ONE_PATIENT)):
+        labels = (
+            ("size_surrogate", SIZE_SURROGATE),
+            ("acquisition_confounded", ACQUISITION),
+            ("one_patient", ONE_PATIENT),
+        )
+        for column, label in labels:
             if column in keyed:
                 text = keyed[column].map({True: label, False: ""})
                 out = text if out is None else (out + "|" + text.reindex(out.index).fillna(""))
@@ -365,6 +448,7 @@ def add_trust_checks(
     n_permutations: int = 1000,
     alpha: float = 0.05,
     size_feature: str | None = None,
+    acquisition: Sequence[str] = (),
     seed: int = 0,
     scheduler: str | None = None,
     n_workers: int = 2,
@@ -390,6 +474,10 @@ def add_trust_checks(
         Imaging feature or clinical column holding tumour size; default: the first
         PyRadiomics size feature present (:data:`SIZE_FEATURES`); none present switches the
         size check off.
+    acquisition
+        Clinical columns or imaging features describing the acquisition (scanner, kernel,
+        slice thickness); when given, every link is re-tested with them partialled out and
+        links that lose significance are flagged ``acquisition confounded``.
     seed, scheduler, n_workers
         See :func:`radmap.analysis.null.permutation_null`.
 
@@ -413,6 +501,11 @@ def add_trust_checks(
     q = table.pivot(index="module", columns="feature", values="q").reindex(
         index=eigengenes.columns, columns=imaging.columns
     )
+    families = (
+        table.groupby("feature")["family"].first().astype(str).to_dict()
+        if "family" in table
+        else None
+    )
     if n_permutations > 0:
         from .parallel import resolve_scheduler
 
@@ -420,6 +513,7 @@ def add_trust_checks(
             eigengenes,
             imaging,
             types,
+            families=families,
             n_permutations=n_permutations,
             alpha=alpha,
             seed=seed,
@@ -438,7 +532,9 @@ def add_trust_checks(
         name = find_size_feature(imaging, size_feature)
         size_values = imaging[name] if name is not None else None
     if name is not None:
-        size = size_check(eigengenes, imaging, types, size_values, q=q, alpha=alpha)
+        size = size_check(
+            eigengenes, imaging, types, size_values, q=q, alpha=alpha, families=families
+        )
         uns["size_check"] = {
             "size_feature": name,
             "surrogates": int(size["size_surrogate"].sum()),
@@ -453,6 +549,21 @@ def add_trust_checks(
             "no tumour-size feature (PyRadiomics original_shape_VoxelVolume / MeshVolume / "
             "Maximum3DDiameter) and none declared: the size check was skipped"
         )
+    if acquisition:
+        acquisition_frame = _columns(adata, imaging, acquisition)
+        confounded = acquisition_check(
+            eigengenes, imaging, types, acquisition_frame, q=q, alpha=alpha, families=families
+        )
+        uns["acquisition_check"] = {
+            "covariates": ", ".join(map(str, acquisition)),
+            "confounded": int(confounded["acquisition_confounded"].sum()),
+            "alpha": alpha,
+        }
+        checks.append(confounded)
+        columns = ["q_acquisition_adjusted", "acquisition_confounded"]
+        table = table.drop(columns=columns, errors="ignore").merge(
+            confounded[[*key, *columns]], on=key, how="left"
+        )
     tests = features["test"].astype(str).to_dict() if "test" in features else {}
     loo = influence(eigengenes, imaging, types, tests, q=q, alpha=alpha)
     uns["influence"] = {"one_patient": int(loo["one_patient"].sum()), "alpha": alpha}
@@ -463,9 +574,25 @@ def add_trust_checks(
     )
     joined = flags(*checks).rename("flags").reset_index()
     table = table.drop(columns=["flags"], errors="ignore").merge(joined, on=key, how="left")
-    for column in ("size_surrogate", "one_patient"):
+    for column in ("size_surrogate", "acquisition_confounded", "one_patient"):
         if column in table:
             table[column] = table[column].fillna(False).astype(bool)
     table["flags"] = table["flags"].fillna("").astype(str)
     uns["associations"] = table
     return warnings
+
+
+def _columns(adata, imaging: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """Named columns from the imaging table or the clinical table (``obs``)."""
+    out = {}
+    for name in names:
+        if name in imaging.columns:
+            out[name] = imaging[name]
+        elif name in adata.obs.columns:
+            out[name] = adata.obs[name]
+        else:
+            raise InputError(
+                f"acquisition covariate {name!r} is neither an imaging feature nor a clinical "
+                "column; give a column of one of them"
+            )
+    return pd.DataFrame(out, index=imaging.index)

@@ -13,7 +13,8 @@ size-driven link) is split into two M cohorts of 500 (same biology), each analys
 4. ``radmap replicate DISCOVERY VALIDATION --out DIR`` as a subprocess on the two saved
    bundles, wall time (target < 60 s).
 
-Run: ``.venv/bin/python benchmarks/bench_trust.py [--bootstraps 3] [--json out.json]``.
+Run: ``.venv/bin/python benchmarks/bench_trust.py [--bootstraps 3] [--json out.json]
+[--workdir DIR]`` (with ``--workdir`` the bundles are kept and reused by the next run).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from radmap.analysis import bundle, datasets  # noqa: E402
 from radmap.analysis.associate import associate  # noqa: E402
-from radmap.analysis.io import save_bundle  # noqa: E402
+from radmap.analysis.io import load_bundle, save_bundle  # noqa: E402
 from radmap.analysis.null import permutation_null  # noqa: E402
 from radmap.analysis.pipeline import Config, build_bundle  # noqa: E402
 from radmap.analysis.stability import bootstrap_stability  # noqa: E402
@@ -49,7 +50,7 @@ def _bundle(cohort: datasets.SyntheticCohort, patients, folder: Path):
         cohort.feature_sources,
     )
     files = datasets.write_cohort(part, folder)
-    config = Config(expression=files["expression"], imaging=[files["imaging"]])
+    config = Config(expression=files["expression"], imaging=[files["imaging"]], permutations=0)
     return build_bundle(config, progress=lambda message: None)
 
 
@@ -63,22 +64,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstraps", type=int, default=3, help="resamples actually run")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="keep the two M bundles here and reuse them on the next run (default: temporary)",
+    )
     args = parser.parse_args()
     figures: dict[str, object] = {}
-    with tempfile.TemporaryDirectory(prefix="bench_trust_") as tmp:
-        tmp = Path(tmp)
-        print("generating and analysing two M cohorts (not timed) ...", flush=True)
-        cohort = datasets.synthetic(
-            n_patients=2 * PATIENTS,
-            n_genes=GENES,
-            n_features=FEATURES,
-            n_modules=MODULES,
-            module_size=MODULE_SIZE,
-            size_driven=True,
-        )
-        patients = cohort.imaging.index
-        discovery = _bundle(cohort, patients[:PATIENTS], tmp / "discovery")
-        validation = _bundle(cohort, patients[PATIENTS:], tmp / "validation")
+    with tempfile.TemporaryDirectory(prefix="bench_trust_") as scratch:
+        tmp = args.workdir or Path(scratch)
+        tmp.mkdir(parents=True, exist_ok=True)
+        first, second = tmp / "discovery.h5ad", tmp / "validation.h5ad"
+        if first.is_file() and second.is_file():
+            print(f"reusing the M bundles in {tmp}", flush=True)
+            discovery, validation = load_bundle(first), load_bundle(second)
+        else:
+            print("generating and analysing two M cohorts (not timed) ...", flush=True)
+            cohort = datasets.synthetic(
+                n_patients=2 * PATIENTS,
+                n_genes=GENES,
+                n_features=FEATURES,
+                n_modules=MODULES,
+                module_size=MODULE_SIZE,
+                size_driven=True,
+            )
+            patients = cohort.imaging.index
+            discovery = _bundle(cohort, patients[:PATIENTS], tmp / "discovery")
+            validation = _bundle(cohort, patients[PATIENTS:], tmp / "validation")
+            save_bundle(discovery, first)
+            save_bundle(validation, second)
         eigengenes = discovery.obsm[bundle.EIGENGENES_KEY]
         imaging = discovery.obsm[bundle.IMAGING_KEY]
         features = discovery.uns[bundle.UNS_KEY]["features"]
@@ -114,8 +128,6 @@ def main() -> None:
         figures["bootstrap_local2_s_each_incl_cluster_start"] = round(local / (k + 1), 2)
         figures["bootstrap_100_local2_s_extrapolated"] = round(100 * local / (k + 1), 0)
 
-        first = save_bundle(discovery, tmp / "discovery.h5ad")
-        second = save_bundle(validation, tmp / "validation.h5ad")
         command = [sys.executable, "-m", "radmap", "replicate", str(first), str(second)]
         command += ["--out", str(tmp / "replication")]
         _, replicate_seconds = _timed(subprocess.run, command, check=True, capture_output=True)

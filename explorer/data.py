@@ -111,6 +111,9 @@ def _as_tuple(values: Iterable[str] | None) -> tuple[str, ...]:
     return tuple(sorted({str(v) for v in values})) if values else ()
 
 
+TRUST_COLUMNS = ("perm_p", "flags", "stability", "influence", "influential_patient")
+
+
 def _table(uns: Mapping, key: str, columns: Sequence[str] = ()) -> pd.DataFrame:
     table = uns.get(key)
     if table is None:
@@ -294,6 +297,11 @@ class BundleData:
             "path": str(self.path or self.file_name),
         }
 
+    def null_badge(self) -> str:
+        """The empirical null of the map in one line ("" when the bundle has none)."""
+        summary = self._uns.get("null")
+        return str(summary.get("badge", "")) if isinstance(summary, Mapping) else ""
+
     def bundle_info(self) -> dict:
         """Summary plus parameters and provenance, for reports and exports."""
         return self.summary() | {"params": self.params, "provenance": self.provenance}
@@ -389,6 +397,22 @@ class BundleData:
             return None
         record = row.iloc[0]
         return {key: _plain(record[key]) for key in B.ASSOCIATION_COLUMNS}
+
+    def link_trust(self, feature: str, module: str) -> dict:
+        """Trust checks of one link (``perm_p``, ``flags``, ``stability``, ``influence``,
+        ``influential_patient``) as far as the bundle has them; ``{}`` otherwise."""
+        table = self._uns.get("associations")
+        if not isinstance(table, pd.DataFrame):
+            return {}
+        columns = [c for c in TRUST_COLUMNS if c in table.columns]
+        if not columns:
+            return {}
+        row = table[
+            (table["feature"].astype(str) == feature) & (table["module"].astype(str) == module)
+        ]
+        if row.empty:
+            return {}
+        return {column: _plain(row.iloc[0][column]) for column in columns}
 
     @memoised
     def map_view(

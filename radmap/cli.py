@@ -222,6 +222,13 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
         "original_shape_VoxelVolume / MeshVolume / Maximum3DDiameter when present)",
     )
     trust.add_argument(
+        "--acquisition-covariate",
+        dest="acquisition_covariates",
+        action="append",
+        help="clinical column or imaging feature describing acquisition (scanner, kernel, "
+        "slice thickness): links that vanish without it are flagged (repeatable)",
+    )
+    trust.add_argument(
         "--bootstraps",
         type=int,
         help="bootstrap resamples for module and link stability (default 0 = off; 100 is "

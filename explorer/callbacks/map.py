@@ -172,7 +172,11 @@ def drill_down(
     return {
         "style": {"display": "block"},
         "title": f"{labels['feature_label']} x {module}",
-        "stats": [stat_line(stats), html.Div(verdict, className="mt-1")],
+        "stats": [
+            stat_line(stats),
+            html.Div(verdict, className="mt-1"),
+            trust_line(data.link_trust(feature, module)),
+        ],
         "volcano_href": to_url(ViewState(page="volcano", feature=feature, q=q), base=base)
         if data.has_gene_level(feature)
         else "#",
@@ -182,6 +186,19 @@ def drill_down(
         "pathway_rows": rows,
         "pathway_columns": columns,
     }
+
+
+def trust_line(trust: dict) -> html.Div:
+    """Permutation p, bootstrap stability and trust flags of a link (empty without them)."""
+    parts = []
+    if isinstance(trust.get("perm_p"), float):
+        parts.append(f"permutation p {trust['perm_p']:.2g}")
+    if isinstance(trust.get("stability"), float):
+        parts.append(f"bootstrap stability {trust['stability']:.0%}")
+    flags = [flag for flag in str(trust.get("flags") or "").split("|") if flag]
+    children: list = [html.Span(" · ".join(parts), className="text-muted")] if parts else []
+    children += [html.Span(flag, className="badge text-bg-warning ms-1") for flag in flags]
+    return html.Div(children, className="mt-1 rm-trust")
 
 
 def register(app, ctx: AppContext) -> None:

@@ -346,6 +346,37 @@ def _strip_legend(categories: pd.Series, title: str) -> list[dict]:
     ]
 
 
+def _flag_marks(table: pd.DataFrame, label_of: dict, show_labels: bool) -> list[dict]:
+    """A distinct mark on cells with trust flags (size surrogate, driven by one patient...),
+    hovering the flags; none when the table has no ``flags`` column or no flagged cell."""
+    if "flags" not in table:
+        return []
+    flagged = table[table["flags"].fillna("").astype(str) != ""]
+    flagged = flagged[flagged["row"].isin(list(label_of))]
+    if flagged.empty:
+        return []
+    return [
+        {
+            "type": "scatter",
+            "x": flagged["module"].tolist(),
+            "y": [label_of[row] for row in flagged["row"]],
+            "mode": "markers",
+            "marker": {
+                "symbol": "x-thin-open",
+                "size": 11 if show_labels else 7,
+                "color": "#d95f02",
+                "line": {"color": "#d95f02", "width": 2},
+            },
+            "text": flagged["flags"].astype(str).str.replace("|", ", ", regex=False).tolist(),
+            "hovertemplate": "%{text}<extra></extra>",
+            "name": "trust flag (size surrogate, one patient)",
+            "showlegend": True,
+            "xaxis": "x2",
+            "yaxis": "y2",
+        }
+    ]
+
+
 def map_heatmap(
     assoc: pd.DataFrame,
     features: pd.DataFrame | None,
@@ -519,6 +550,7 @@ def map_heatmap(
         "yaxis": "y2",
     }
     traces = [_strip_trace(labels, strip, strip_title), cells, marks]
+    traces += _flag_marks(table, label_of, show_labels)
     traces += _strip_legend(strip, strip_title)
 
     height = rows_height(len(row_order), chrome=170, minimum=380) if show_labels else 380

@@ -160,6 +160,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                     dbc.Col(controls, lg=3),
                     dbc.Col(
                         [
+                            _null_badge(data),
                             html.Div(id="map-note"),
                             figure_card(
                                 "map-heatmap",
@@ -174,4 +175,17 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                 ]
             ),
         ]
+    )
+
+
+def _null_badge(data: BundleData) -> html.Div:
+    """How much of the map chance alone would give (the bundle's permutation null)."""
+    text = data.null_badge()
+    if not text:
+        return html.Div(id="map-null-badge")
+    return html.Div(
+        dbc.Badge(text, color="light", text_color="dark", className="rm-null-badge"),
+        id="map-null-badge",
+        title="Patients' imaging rows permuted against expression; links passing the same "
+        "q threshold in the permuted maps are false by construction",
     )

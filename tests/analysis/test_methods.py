@@ -25,6 +25,9 @@ def bundle_path(tmp_path_factory):
     config = Config(
         expression=files["expression"],
         imaging=[files["imaging"]],
+        clinical=files["clinical"],
+        survival_time="Survival time (days)",
+        survival_event="Event",
         min_module_size=20,
         gene_sets=["hallmark"],
     )
@@ -81,15 +84,27 @@ def test_every_number_in_the_methods_round_trips_from_the_bundle(bundle_path):
         uns["null"]["empirical_fdr"],
         int(table["size_surrogate"].sum()),
         int(table["one_patient"].sum()),
+        len(uns["gene_n"]),
+        min(uns["gene_n"]),
+        max(uns["gene_n"]),
         2014,  # Benjamini & Bogomolov (2014)
         *table[table["p"].notna()].groupby("family").size().tolist(),
     }
+    survival = uns["survival"][uns["survival"]["p"].notna()]
+    if len(survival):
+        expected |= {
+            len(survival),
+            int(survival["n"].min()),
+            int(survival["n"].max()),
+            int(survival["events"].max()),
+        }
     allowed = set().union(*(_formatted(v) for v in expected if np.isfinite(float(v))))
     numbers = re.findall(r"(?<![\w.])\d+(?:\.\d+)?", body)
     assert numbers
     assert set(numbers) <= allowed, set(numbers) - allowed
     # and the key facts are stated, not just allowed
     assert f"of {adata.n_obs} patients" in body
+    assert "log-rank tests and Cox models" in body
     for family, count in table[table["p"].notna()].groupby("family").size().items():
         assert f"{family} ({count} tests)" in body
     assert f"permuted against expression {uns['null']['n_permutations']} times" in body

@@ -158,3 +158,35 @@ def test_bad_input_is_reported(cohort):
             n_permutations=5,
             scheduler="nowhere",
         )
+
+
+def test_p_values_below_a_threshold_only_are_the_full_ones(cohort):
+    design, _, _, _ = null.rank_design(cohort.truth["latent"], cohort.imaging, cohort.feature_types)
+    orders = np.stack([np.random.default_rng(b).permutation(len(design.ranks)) for b in range(20)])
+    ranks = design.ranks[orders]
+    _, full = null.map_statistics(ranks, design)
+    _, cut = null.map_statistics(ranks, design, p_below=0.05)
+    small = full <= 0.05
+    assert small.any() and (~small & np.isfinite(full)).any()
+    np.testing.assert_allclose(cut[small], full[small], rtol=1e-12)
+    assert (cut[~small & np.isfinite(full)] == 1.0).all()
+    assert np.array_equal(np.isnan(cut), np.isnan(full))
+
+
+def test_links_are_counted_within_families(cohort):
+    args = (cohort.truth["latent"], cohort.imaging, cohort.feature_types)
+    semantic = {f for f, s in cohort.feature_sources.items() if s == "semantic"}
+    families = {f: "semantic" if f in semantic else "radiomic" for f in cohort.imaging}
+    result = null.permutation_null(*args, n_permutations=20, alpha=0.2, families=families)
+    expected = 0
+    for label in ("semantic", "radiomic"):
+        columns = [f for f in result.p.columns if families[f] == label]
+        p = result.p[columns].to_numpy().ravel()
+        p = p[np.isfinite(p)]
+        expected += int((stats.false_discovery_control(p) < 0.2).sum())
+    assert result.observed_links == expected
+    whole = null.permutation_null(*args, n_permutations=20, alpha=0.2)
+    p = whole.p.to_numpy().ravel()
+    assert whole.observed_links == int(
+        (stats.false_discovery_control(p[np.isfinite(p)]) < 0.2).sum()
+    )

@@ -128,6 +128,10 @@ def test_cli_writes_the_scorecard_and_reports_bad_input(cohorts, tmp_path, capsy
     links = (out / "replication_links.csv").read_text().splitlines()
     assert summary["scorecard"]["discovery_links"] == len(links) - 1 > 0
     assert "replicated" in capsys.readouterr().err
+    methods = (out / "replication_methods.txt").read_text()
+    card = summary["scorecard"]
+    assert f"each of the {card['discovery_links']} discovery links" in methods
+    assert f"{card['replicated']} replicated" in methods
     code = main(["replicate", str(first), str(tmp_path / "nope.h5ad"), "--out", str(out)])
     assert code == 2
     assert capsys.readouterr().err.count("\n") == 1

@@ -148,3 +148,41 @@ def test_flags_join_both_checks(cohort):
     link = cohort.truth["size_link"]
     assert trust.SIZE_SURROGATE in joined.loc[(link["module"], link["feature"])]
     assert len(joined) == len(size)
+
+
+def test_link_made_by_the_scanner_is_flagged_as_acquisition_confounded(cohort):
+    rng = np.random.default_rng(9)
+    values = cohort.truth["latent"]
+    index = values.index
+    scanner_b = values["planted_2"].to_numpy() + 0.5 * rng.standard_normal(len(index)) > 0
+    scanner = pd.Series(np.where(scanner_b, "B", "A"), index=index, name="scanner")
+    imaging = cohort.imaging.copy()
+    imaging["scanner_texture"] = 2.0 * scanner_b + rng.standard_normal(len(index))
+    types = cohort.feature_types | {"scanner_texture": "continuous"}
+    table = trust.acquisition_check(
+        values, imaging, types, scanner.astype("category").to_frame()
+    ).set_index(["module", "feature"])
+    assert table.loc[("planted_2", "scanner_texture"), "acquisition_confounded"]
+    planted = list(zip(cohort.truth["links"]["module"], cohort.truth["links"]["feature"]))
+    assert not table.loc[planted, "acquisition_confounded"].any()
+    assert table["acquisition_confounded"].sum() <= 2
+    joined = trust.flags(table.reset_index())
+    assert joined.loc[("planted_2", "scanner_texture")] == trust.ACQUISITION
+
+
+def test_adjusted_q_is_within_the_map_families(cohort):
+    values = cohort.truth["latent"]
+    families = dict(cohort.feature_sources)
+    families[SIZE_FEATURE] = "radiomic"
+    table = trust.size_check(
+        values,
+        cohort.imaging,
+        cohort.feature_types,
+        cohort.imaging[SIZE_FEATURE],
+        families=families,
+    )
+    for label in ("semantic", "radiomic"):
+        part = table[table["feature"].map(families) == label]
+        tested = part["p_size_adjusted"].notna()
+        expected = stats.false_discovery_control(part.loc[tested, "p_size_adjusted"])
+        np.testing.assert_allclose(part.loc[tested, "q_size_adjusted"], expected, rtol=1e-12)

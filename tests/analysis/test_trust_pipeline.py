@@ -36,6 +36,8 @@ def test_analyze_runs_the_checks_by_default_and_writes_them(files, tmp_path):
     for column in ("perm_p", "perm_q", "q_size_adjusted", "size_surrogate", "influence"):
         assert column in table.columns
     assert (table["perm_p"].astype(float) >= 1 / 100).all()
+    methods = (tmp_path / "tables" / "methods.txt").read_text()
+    assert "permuted against expression 99 times" in methods
     link = cohort.truth["size_link"]
     flagged = table[table["flags"].str.contains("size surrogate")]
     assert link["feature"] in set(flagged["feature"])
@@ -70,3 +72,26 @@ def test_bad_trust_options_fail_before_any_work(files):
     ):
         with pytest.raises(InputError, match=message):
             build_bundle(_config(paths, **options), progress=lambda m: None)
+
+
+def test_notebook_tools_trust_and_stability(files):
+    import radmap
+
+    _, paths = files
+    adata = build_bundle(_config(paths, permutations=0), progress=lambda message: None)
+    assert "null" not in adata.uns["radmap"]
+    checked = radmap.tl.trust(adata, n_permutations=30, seed=2, copy=True)
+    assert "null" not in adata.uns["radmap"]  # copy=True leaves the input alone
+    uns = checked.uns["radmap"]
+    assert uns["null"]["n_permutations"] == 30 and uns["params"]["trust"]["seed"] == 2
+    assert "perm_p" in uns["associations"] and "flags" in uns["associations"]
+    assert radmap.tl.stability(checked, n_bootstraps=2, scheduler="serial") is None
+    radmap.tl.trust(checked, n_permutations=0, acquisition=["nodule_shape"])
+    assert uns["acquisition_check"]["covariates"] == "nodule_shape"
+    assert "acquisition_confounded" in uns["associations"]
+    with pytest.raises(InputError, match="acquisition covariate 'scanner'"):
+        radmap.tl.trust(checked, n_permutations=0, acquisition=["scanner"])
+    assert uns["stability"]["n_bootstraps"] == 2
+    bare = radmap.read(expression=paths["expression"], imaging=[paths["imaging"]])
+    with pytest.raises(InputError, match="radmap.tl.modules"):
+        radmap.tl.trust(bare)

@@ -583,6 +583,30 @@ def test_memoised_views_give_fresh_equal_figures(toy_data):
     assert 1.0 in opaque and set(strict["bar"].data[0].marker.opacity) == {0.4}
 
 
+def test_drill_down_shows_the_trust_checks_of_the_link(toy_data, tmp_path):
+    from radmap.analysis.io import save_bundle
+    from radmap.explorer.data import BundleData
+
+    feature, module = "original_shape_Sphericity", "M1"
+    plain = map_cb.drill_down(toy_data, feature, module, q=0.05)
+    assert "permutation p" not in _text(plain["stats"])
+    adata = toy_data.adata.copy()
+    table = adata.uns["radmap"]["associations"].copy()
+    cell = (table["feature"] == feature) & (table["module"] == module)
+    table["perm_p"] = 0.5
+    table.loc[cell, "perm_p"] = 0.001
+    table["stability"] = 0.1
+    table.loc[cell, "stability"] = 0.85
+    table["flags"] = ""
+    table.loc[cell, "flags"] = "size surrogate|driven by one patient"
+    adata.uns["radmap"]["associations"] = table
+    save_bundle(adata, tmp_path / "trusted.h5ad")
+    panel = map_cb.drill_down(BundleData(tmp_path / "trusted.h5ad"), feature, module, q=0.05)
+    text = _text(panel["stats"])
+    assert "permutation p 0.001" in text and "bootstrap stability 85%" in text
+    assert "size surrogate" in text and "driven by one patient" in text
+
+
 def test_gene_search_says_why_a_gene_is_absent(toy_data, monkeypatch):
     options = gene.gene_options(toy_data, "NOTAGENE", None)
     assert options == [

@@ -312,3 +312,33 @@ def test_memo_keys_on_name_and_parameters_and_drops_least_recent(toy_bundle_path
     assert data.memo("view", {"a": 2}, lambda: build(4)) == [4]
     assert data.memo("view", {"a": 1, "b": ["x", "y"]}, lambda: build(5)) == [5], "evicted"
     assert calls == [1, 3, 4, 5]
+
+
+def test_map_page_shows_the_null_badge_only_when_the_bundle_has_one(toy_data, tmp_path):
+    from radmap.explorer.data import BundleData
+    from radmap.explorer.pages import map as map_page
+    from radmap.explorer.state import ViewState
+
+    def badge_text(data):
+        found = []
+
+        def walk(node):
+            if getattr(node, "id", None) == "map-null-badge":
+                found.append(str(node.children) if node.children is not None else "")
+            children = getattr(node, "children", None)
+            for child in children if isinstance(children, list) else [children]:
+                if hasattr(child, "children"):
+                    walk(child)
+
+        walk(map_page.layout(data, ViewState()))
+        return found
+
+    assert badge_text(toy_data) == [""]
+    adata = toy_data.adata.copy()
+    adata.uns["radmap"]["null"] = {"badge": "3 links at q < 0.05; 0.2 expected by chance"}
+    path = tmp_path / "with_null.h5ad"
+    from radmap.analysis.io import save_bundle
+
+    save_bundle(adata, path)
+    shown = badge_text(BundleData(path))
+    assert len(shown) == 1 and "0.2 expected by chance" in shown[0]

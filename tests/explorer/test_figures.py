@@ -659,6 +659,21 @@ def test_frozen_arrays_are_shared_by_copies_and_serialise_as_lists():
     assert len(first["customdata"]) == len(first["text"]) == len(decoded(first["x"]))
 
 
+def test_map_heatmap_marks_flagged_cells_distinctly(small_map):
+    assoc, features = small_map
+    plain = map_heatmap(assoc, features, cluster=False)
+    assert not any("trust flag" in str(t.name) for t in plain.data)
+    flagged = assoc.copy()
+    flagged["flags"] = ""
+    chosen = flagged.index[:2]
+    flagged.loc[chosen, "flags"] = ["size surrogate", "size surrogate|driven by one patient"]
+    figure = map_heatmap(flagged, features, cluster=False)
+    marks = [t for t in figure.data if "trust flag" in str(t.name)]
+    assert len(marks) == 1
+    assert sorted(marks[0].x) == sorted(flagged.loc[chosen, "module"])
+    assert "size surrogate, driven by one patient" in marks[0].text
+
+
 def test_network_draws_unsigned_effects_without_a_sign():
     nodes, edges = network_tables()
     edges["measure"] = ["epsilon_squared", "rho", "rho", "-log10 q", "rho"]

@@ -59,6 +59,11 @@ def load_results(data: BundleData) -> tuple[PredictionResult | None, str]:
     The message says how to make the results when there are none, or warns when they were
     computed from another version of the bundle.
     """
+    if data.path is None:
+        return None, (
+            "This bundle is in memory: save it (radmap.write_bundle) and run `radmap predict` "
+            "on the file to compare imaging with the baselines."
+        )
     path = sidecar_path(data.path)
     if not path.is_file():
         return None, (

@@ -156,16 +156,25 @@ def _is_free_text(n_distinct: int, n_present: int) -> bool:
 PROSE_MIN_WORDS = 5
 """Median words per value from which a text column is prose (comments, reports)."""
 PROSE_MIN_DISTINCT = 5
+PROSE_SENTENCE_WORDS = 8
+"""Median words from which a text column is prose however often its values repeat."""
+PROSE_MIN_DISTINCT_FRACTION = 0.3
+"""Shorter texts are prose only when they rarely repeat: a label of five words shared by many
+patients ("upper lobe of right lung") is a category, not a comment."""
 
 
 def _is_prose(present: pd.Series) -> bool:
-    """Long sentences rather than categories: several distinct values of
-    :data:`PROSE_MIN_WORDS` or more words (median; ``|``-separated lists count per item),
-    such as a radiologist's comments."""
-    if present.nunique() < PROSE_MIN_DISTINCT:
+    """Long sentences rather than categories, such as a radiologist's comments: at least
+    :data:`PROSE_MIN_DISTINCT` distinct values with a median of :data:`PROSE_SENTENCE_WORDS`
+    words or more, or of :data:`PROSE_MIN_WORDS` or more when the values differ for at least
+    30 % of the patients (``|``-separated lists count per item)."""
+    n_distinct = present.nunique()
+    if n_distinct < PROSE_MIN_DISTINCT:
         return False
     parts = present.astype(str).str.split("|").explode()  # multi-valued lists are not prose
-    return float(parts.str.split().str.len().median()) >= PROSE_MIN_WORDS
+    words = float(parts.str.split().str.len().median())
+    rarely_repeated = n_distinct >= PROSE_MIN_DISTINCT_FRACTION * len(present)
+    return words >= PROSE_SENTENCE_WORDS or (words >= PROSE_MIN_WORDS and rarely_repeated)
 
 
 def _check_declared(kind: str, levels: list[str], name: str, notes: _Notes) -> None:

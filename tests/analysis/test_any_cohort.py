@@ -652,3 +652,18 @@ def test_pseudonymised_tcga_run_leaks_no_barcode(tmp_path):
     assert any("normal-tissue samples" in t for t in texts)
     leaks = [t for t in texts if "s1-0" in t.lower() or "s1.0" in t.lower()]
     assert not leaks, leaks[0][:300]
+
+
+def test_a_long_label_shared_by_many_patients_is_a_category_not_prose(tmp_path):
+    """The NSCLC demo's AIM 'Anatomic Location' ('upper lobe of right lung', ...) is a
+    semantic feature: five words, but six values over 190 patients."""
+    lobes = ["upper lobe of right lung", "upper lobe of left lung", "lower lobe of left lung",
+             "lower lobe of right lung", "middle lobe of right lung", "lingula"]  # fmt: skip
+    rng = np.random.default_rng(3)
+    table = pd.DataFrame(
+        {"ID": [f"P{i}" for i in range(60)], "location": rng.choice(lobes, size=60)}
+    )
+    table.to_csv(tmp_path / "semantic.csv", index=False)
+    result = read_imaging(tmp_path / "semantic.csv")
+    assert "location" in result.frame
+    assert not any("free text" in w for w in result.warnings)

@@ -31,6 +31,10 @@ def map_figure(
 ):
     """The heatmap figure, its height style and the note on how rows are shown."""
     view = data.map_view(sources=sources or (), groups=groups or (), rows=rows, top=int(top or 40))
+    empty_reason = str(data.params.get("empty_reason") or "")
+    if empty_reason and not pd.to_numeric(view.assoc.get("p"), errors="coerce").notna().any():
+        message = f"The map is empty: {empty_reason}."
+        return empty_figure(message), {"height": "420px"}, note(message, color="warning")
     if view.assoc.empty:
         fig = empty_figure(
             "No associations for these filters: tick more feature sources or clear the groups."

@@ -30,6 +30,16 @@ ROW_CHOICES = (
 )
 
 
+def row_options(data: BundleData) -> list[dict]:
+    """The map's row choices; "Radiomic families" only when there are radiomic features."""
+    radiomic = (data.features["source"].astype(str) == "radiomic").any()
+    return [
+        {"label": label, "value": value}
+        for label, value in ROW_CHOICES
+        if value != "families" or radiomic
+    ]
+
+
 def layout(data: BundleData, state: ViewState) -> html.Div:
     """The map page with its controls initialised from ``state``."""
     mutation_options = [{"label": f"{m} status", "value": m} for m in data.mutations]
@@ -53,7 +63,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                 "Rows",
                 dbc.RadioItems(
                     id=sid(PAGE, "rows"),
-                    options=[{"label": label, "value": value} for label, value in ROW_CHOICES],
+                    options=row_options(data),
                     value=state.rows,
                 ),
                 help="Automatic keeps the map readable with many radiomic features.",

@@ -666,3 +666,21 @@ def test_every_graph_of_the_app_can_be_rebuilt_for_export(toy_data, tmp_path):
             core.view_figure(toy_data, name, ViewState(page=name.split("-")[0]))
         except ValueError as error:
             assert "no figure" not in str(error), f"{name} has no server-side builder"
+
+
+def test_an_empty_map_says_why_and_semantic_only_cohorts_have_no_families_choice():
+    from radmap.explorer.data import BundleData
+    from radmap.explorer.pages import map as map_page
+
+    from tests.explorer.conftest import make_toy_adata
+
+    adata = make_toy_adata(n_patients=30, n_genes=80, n_radiomic=4, seed=5)
+    uns = adata.uns[B.UNS_KEY]
+    assert "families" in [o["value"] for o in map_page.row_options(BundleData(adata))]
+    reason = "only 7 patients have expression and imaging, fewer than --min-n 10"
+    uns["params"]["empty_reason"] = reason
+    uns["associations"] = uns["associations"].assign(p=np.nan, q=np.nan)
+    figure, _, message = map_cb.map_figure(BundleData(adata), q=0.05, stat="effect")
+    assert reason in json.dumps(figure.to_plotly_json()) and reason in _text(message)
+    uns["features"] = uns["features"].assign(source="semantic")
+    assert "families" not in [o["value"] for o in map_page.row_options(BundleData(adata))]

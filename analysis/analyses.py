@@ -180,7 +180,7 @@ def gene_map(
     )
 
 
-_MUTATION_COLUMNS = [
+MUTATION_COLUMNS = [
     "mutation",
     "feature",
     "test",
@@ -229,7 +229,7 @@ def mutation_imaging(
     _check_families(families)
     types = features["type"].to_dict()
     if status.shape[1] == 0 or imaging.shape[1] == 0:
-        return pd.DataFrame(columns=_MUTATION_COLUMNS)
+        return pd.DataFrame(columns=MUTATION_COLUMNS)
     binary = dict.fromkeys(status.columns, "binary")
     parts = []
     for kind, test in (("continuous", "student"), ("ordinal", "mannwhitney")):
@@ -256,7 +256,7 @@ def mutation_imaging(
         else "mutation x imaging"
     )
     _add_q(table)
-    return table.reindex(columns=_MUTATION_COLUMNS)
+    return table.reindex(columns=MUTATION_COLUMNS)
 
 
 def mutation_modules(
@@ -270,7 +270,7 @@ def mutation_modules(
     """Student's t of every module eigengene between Mutant and Wildtype, on the patients with
     expression and a known status; one family per mutation (``families="source"``)."""
     _check_families(families)
-    columns = ["mutation", "module", *_MUTATION_COLUMNS[2:]]
+    columns = ["mutation", "module", *MUTATION_COLUMNS[2:]]
     if status.shape[1] == 0:
         return pd.DataFrame(columns=columns)
     binary = dict.fromkeys(status.columns, "binary")

@@ -886,27 +886,18 @@ def _write_bundle_and_tables(adata: ad.AnnData, out: Path) -> Path:
         tables.mkdir()
         _write_tables(adata, tables)
         io.save_bundle(adata, version / BUNDLE_NAME)
-        _fsync_folder(version)
+        io.files.fsync_directory(version)
         _link(out, CURRENT, version.name)
         switched = True
         for name in (TABLES_DIR, BUNDLE_NAME):
             _publish(out, name)
-        _fsync_folder(out)
+        io.files.fsync_directory(out)
     except BaseException:
         if not switched:
             shutil.rmtree(version, ignore_errors=True)
         raise
     _remove_leftovers(out)
     return out / BUNDLE_NAME
-
-
-def _fsync_folder(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
 
 
 def run(config: Config, *, progress: Progress = _log_progress) -> Path:

@@ -377,21 +377,6 @@ def associate_genes(
     return adata if copy else None
 
 
-MUTATION_COLUMNS = (
-    "mutation",
-    "feature",
-    "test",
-    "statistic",
-    "effect",
-    "effect_measure",
-    "p",
-    "q",
-    "family",
-    "q_analysis",
-    "n",
-)
-
-
 def mutations(
     adata: ad.AnnData,
     *,
@@ -422,7 +407,7 @@ def mutations(
     families
         ``"source"``: one family per mutation (and imaging source); ``"analysis"``: one.
     """
-    from .analyses import mutation_imaging, mutation_modules
+    from .analyses import MUTATION_COLUMNS, mutation_imaging, mutation_modules
     from .io.bundle_io import all_patients
 
     adata = _maybe_copy(adata, copy)

@@ -16,7 +16,8 @@ from .common import PathLike
 from .tables import _check_file
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+    """Flush a folder's entries (renames, new files) to disk; best effort."""
     with contextlib.suppress(OSError):
         descriptor = os.open(directory, os.O_RDONLY)
         try:
@@ -63,7 +64,7 @@ def _atomic_write(
         if isinstance(exc, OSError):
             raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
         raise
-    _fsync_directory(parent)
+    fsync_directory(parent)
     return path
 
 

@@ -379,6 +379,7 @@ TEST_MEASURES = {
     "partial_spearman": "partial ρ",
     "partial_pearson": "partial r",
     "welch": "Hedges' g",
+    "student": "Hedges' g",
     "mannwhitney": "rank-biserial r",
     "kruskal": "ε²",
     "anova": "η²",
@@ -386,6 +387,22 @@ TEST_MEASURES = {
     "chi2": "Cramér's V",
 }
 """Effect measure of each test of ``radmap.analysis.associate`` (for older bundles)."""
+MEASURE_NAMES = {
+    "rho": "Spearman ρ",
+    "r": "Pearson r",
+    "partial_rho": "partial ρ",
+    "partial_r": "partial r",
+    "hedges_g": "Hedges' g",
+    "rank_biserial": "rank-biserial r",
+    "standardised_coefficient": "standardised β",
+    "epsilon_squared": "ε²",
+    "eta_squared": "η²",
+    "partial_eta_squared": "partial η²",
+    "cramers_v": "Cramér's V",
+    "log_hr": "log hazard ratio",
+    "log_odds_ratio": "log odds ratio",
+}
+"""How the analysis layer's effect-measure names are written on axes and legends."""
 
 
 def effect_title(table, *, prefix: str = "effect") -> str:
@@ -402,7 +419,8 @@ def effect_title(table, *, prefix: str = "effect") -> str:
         source = "test"
     if source is not None:
         for value in table[source].dropna().astype(str).unique():
-            name = TEST_MEASURES.get(value.lower(), value) if source == "test" else value
+            names_of = TEST_MEASURES if source == "test" else MEASURE_NAMES
+            name = names_of.get(value.lower(), value)
             if name and name not in names:
                 names.append(name)
     if not names:

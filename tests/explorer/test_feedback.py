@@ -20,7 +20,9 @@ def test_effect_titles_name_the_measure():
     table = pd.DataFrame({"test": ["spearman", "welch", "spearman"], "effect": [0.1, 0.2, 0.3]})
     assert effect_title(table) == "effect (Spearman ρ, Hedges' g)"
     named = table.assign(effect_measure=["rho", "hedges_g", "rho"])
-    assert effect_title(named) == "effect (rho, hedges_g)"
+    assert effect_title(named) == "effect (Spearman ρ, Hedges' g)"
+    student = pd.DataFrame({"test": ["student", "kruskal"], "effect": [0.4, 0.1]})
+    assert effect_title(student) == "effect (Hedges' g, ε²)"
     assert effect_title(pd.DataFrame({"effect": [0.1]})) == "effect"
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .analysis import options
 from .analysis.validate import InputError
 
 EXIT_BAD_INPUT = 2
@@ -63,12 +64,12 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
     opts = p.add_argument_group("input handling")
     opts.add_argument(
         "--orientation",
-        choices=["auto", "genes_by_samples", "samples_by_genes"],
+        choices=options.ORIENTATIONS,
         help="layout of the expression table (default: auto-detected)",
     )
     opts.add_argument(
         "--scale",
-        choices=["auto", "counts", "fpkm", "tpm", "log", "zscore"],
+        choices=options.SCALES,
         help="scale of the expression values: counts/FPKM/TPM are log-transformed, "
         "log and z-scored data are left alone (default: inferred)",
     )
@@ -151,7 +152,7 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
     )
     analysis.add_argument(
         "--module-method",
-        choices=["wgcna", "leiden"],
+        choices=options.MODULE_METHODS,
         help="WGCNA-style tree cut (default) or Leiden on a gene kNN graph",
     )
     analysis.add_argument(
@@ -167,18 +168,18 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
     )
     analysis.add_argument(
         "--continuous-test",
-        choices=["spearman", "pearson"],
+        choices=options.CONTINUOUS_TESTS,
         help="test for continuous and ordinal features (default spearman)",
     )
     analysis.add_argument(
         "--binary-test",
-        choices=["student", "welch", "mannwhitney"],
+        choices=options.BINARY_TESTS,
         help="test for binary features (default student: exact under no link; Welch's p is "
         "far too small when one group is small)",
     )
     analysis.add_argument(
         "--categorical-test",
-        choices=["kruskal", "anova"],
+        choices=options.CATEGORICAL_TESTS,
         help="test for multi-category features (default kruskal)",
     )
     analysis.add_argument(
@@ -194,7 +195,7 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
     )
     analysis.add_argument(
         "--families",
-        choices=["source", "analysis"],
+        choices=options.FAMILIES,
         help="multiple-testing families: per imaging source and mutation (default) or one per "
         "analysis",
     )

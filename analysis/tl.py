@@ -303,7 +303,7 @@ def associate(
     _record_patients(adata, "module x feature", "expression and imaging", used)
     record(adata, "associate", params, module_assoc.notes)
     if genes:
-        associate_genes(adata, **{k: v for k, v in params.items() if k != "genes"})
+        associate_genes(adata, **params)
     return adata if copy else None
 
 

@@ -278,14 +278,16 @@ def publication_layout(
             own_height = rows * min_font * PRINT_LINE + PRINT_CHROME_PX
         height = min(own_height, max_height) if own_height else default_height
         height = max(height, default_height // 2)
-    _fit_legends(spec, width_px, min_font)
+    legend_px = _fit_legends(spec, width_px, min_font)
     title = layout.get("title")
     has_title = bool(title.get("text")) if isinstance(title, dict) else bool(title)
+    if has_title and legend_px:  # the title on top of the page, the legend under it
+        layout["title"].update(yref="container", y=1.0, yanchor="top", pad={"t": 4})
     layout.update(
         width=width_px,
         height=round(height),
         autosize=False,
-        margin={"l": 4, "r": 4, "t": 30 if has_title else 6, "b": 4, "pad": 0},
+        margin={"l": 4, "r": 4, "t": (30 if has_title else 6) + legend_px, "b": 4, "pad": 0},
     )
     layout.setdefault("font", {})
     layout["font"].update(family=FONT_FAMILY, size=min_font)
@@ -349,8 +351,15 @@ def _fit_category_axes(layout: dict, width_px: int, font_px: float, max_height: 
     return rows
 
 
-def _fit_legends(spec: dict, width_px: int, font_px: float) -> None:
-    """Colour bars thin and close; at single-column width the legend goes under the plot."""
+LEGEND_SYMBOL_PX = 40
+"""Width of a legend item's symbol and gaps, beside its text."""
+LEGEND_ROW_PX = 30
+"""Height plotly gives one row of legend items with a marker symbol."""
+
+
+def _fit_legends(spec: dict, width_px: int, font_px: float) -> float:
+    """Colour bars thin and close; at single-column width the legend goes in rows above the
+    plot. Returns the height the legend rows need there (0 when the legend stays aside)."""
     narrow = width_px < PUBLICATION_SIZES["double"][0]
     for trace in spec.get("data", []):
         colorbar = trace.get("colorbar")
@@ -368,6 +377,25 @@ def _fit_legends(spec: dict, width_px: int, font_px: float) -> None:
             "yanchor": "bottom",
             "font": {"size": font_px},
         }
+        names = [
+            str(trace.get("name") or "")
+            for trace in spec.get("data", [])
+            if trace.get("showlegend", True) is not False and trace.get("name")
+        ]
+        if layout.get("showlegend") is False or not names:
+            return 0.0
+        legend_title = layout["legend"].get("title")
+        titled = isinstance(legend_title, dict) and bool(legend_title.get("text"))
+        if titled:  # over the items, which then have the whole width
+            layout["legend"]["title"] = {**legend_title, "side": "top left"}
+        item_px = [len(name) * CHAR_WIDTH_EM * font_px + LEGEND_SYMBOL_PX for name in names]
+        rows, used = 1, 0.0
+        for width in item_px:
+            if used and used + width > width_px:
+                rows, used = rows + 1, 0.0
+            used += width
+        return (rows + titled) * max(font_px * PRINT_LINE, LEGEND_ROW_PX) + 4
+    return 0.0
 
 
 # ------------------------------------------------------------- axis titles

@@ -89,3 +89,31 @@ def test_narrow_column_labels_do_not_collide(long_map):
     assert rows["showticklabels"] is not False
     assert len(rows["ticktext"]) == len(set(rows["ticktext"])) == 39
     assert max(len(text) for text in rows["ticktext"]) <= 26
+
+
+def _first_ink_band(pixels: np.ndarray) -> int:
+    """Height of the topmost run of rows with ink (the title, when nothing touches it)."""
+    rows = ink(pixels).any(axis=1)
+    start = int(np.argmax(rows))
+    blank_after = np.flatnonzero(~rows[start:])
+    return int(blank_after[0]) if len(blank_after) else len(rows) - start
+
+
+@pytest.mark.parametrize("legend_title", ["module (significant/all)", None])
+def test_single_column_legend_rows_stay_clear_of_the_title(legend_title):
+    import plotly.graph_objects as go
+
+    fig = go.Figure(
+        [
+            go.Scatter(x=[0, 1], y=[k, k + 1], mode="markers", name=f"M{k} ({k * 7}/{k * 31})")
+            for k in range(1, 8)
+        ],
+        layout={
+            "title": {"text": "Nodule Attenuation"},
+            "legend": {"title": {"text": legend_title}},
+        },
+    )
+    alone = fig.update_layout(showlegend=False)
+    with_legend = go.Figure(fig).update_layout(showlegend=True)
+    title_only = _first_ink_band(rendered(alone, "single"))
+    assert _first_ink_band(rendered(with_legend, "single")) <= title_only * 1.2

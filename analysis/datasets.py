@@ -23,9 +23,10 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .bundle import MUTANT, SURVIVAL_EVENT, SURVIVAL_TIME, WILDTYPE
+from .bundle import FORMAT_VERSION, MUTANT, SURVIVAL_EVENT, SURVIVAL_TIME, WILDTYPE
 from .enrich import load_gene_sets
 from .io import load_bundle
+from .io.bundle_io import bundle_format
 from .pipeline import BUNDLE_NAME, Config, Progress, run
 from .validate import InputError
 
@@ -885,7 +886,7 @@ def demo_bundle_path(
     progress: Progress | None = None,
     dataset: str = "nsclc",
 ) -> Path:
-    """Path of a demo bundle, built first if missing (or when ``rebuild``).
+    """Path of a demo bundle, built first if missing, of an older format, or when ``rebuild``.
 
     The bundle lives in ``$RADMAP_CACHE/demo-<version>`` (default ``~/.cache/radmap``), or
     ``demo-<dataset>-<version>`` for a ``dataset`` other than ``"nsclc"`` (see
@@ -898,7 +899,7 @@ def demo_bundle_path(
     suffix = "" if dataset == "nsclc" else f"-{dataset}"
     out = root / f"demo{suffix}-{__version__}"
     path = out / BUNDLE_NAME
-    if rebuild or not path.is_file():
+    if rebuild or bundle_format(path) != FORMAT_VERSION:
         config = demo_config(out) if dataset == "nsclc" else _tcga_gbm_config(out, root)
         run(config, progress=progress or (lambda message: None))
     return path

@@ -209,6 +209,19 @@ def load_bundle(path: PathLike) -> ad.AnnData:
     return adata
 
 
+def bundle_format(path: PathLike) -> str | None:
+    """The format version a bundle file records, without loading it (``None`` when the file
+    is missing, unreadable or not a radmap bundle)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            value = handle[f"uns/{UNS_KEY}/format_version"][()]
+    except (OSError, KeyError, ValueError):
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 REQUIRED_TABLES = {
     "features": ("label", "type", "source"),
     "modules": ("size", "hub_genes"),

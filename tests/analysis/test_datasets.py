@@ -233,3 +233,29 @@ def test_null_imaging_only_and_annotation_options():
     # the default draws are unchanged by the options being available
     plain = datasets.synthetic(n_patients=50, n_genes=200, n_features=12, n_modules=3, seed=4)
     assert plain.imaging.shape == (50, 12) and plain.truth["imaging_only"] == []
+
+
+def test_a_cached_demo_of_an_older_format_is_rebuilt(tmp_path, monkeypatch):
+    """After an upgrade, `radmap demo` must not serve the bundle an older radmap cached."""
+    import anndata as ad
+    from radmap.analysis.bundle import FORMAT_VERSION
+    from radmap.analysis.io.bundle_io import bundle_format
+
+    from radmap import __version__
+
+    built = []
+    monkeypatch.setattr(datasets, "run", lambda config, progress: built.append(config.out))
+    cached = tmp_path / f"demo-{__version__}" / "bundle.h5ad"
+    cached.parent.mkdir()
+    stale = ad.AnnData(np.zeros((2, 2), dtype=np.float32))
+    stale.uns["radmap"] = {"format_version": "radmap-bundle/1"}
+    stale.write_h5ad(cached)
+    assert bundle_format(cached) == "radmap-bundle/1"
+    assert datasets.demo_bundle_path(cache_dir=tmp_path) == cached
+    assert built == [cached.parent]
+    stale.uns["radmap"]["format_version"] = FORMAT_VERSION
+    stale.write_h5ad(cached)
+    datasets.demo_bundle_path(cache_dir=tmp_path)
+    assert built == [cached.parent], "a current bundle was rebuilt"
+    cached.write_text("not an h5ad file")
+    assert bundle_format(cached) is None

@@ -31,7 +31,7 @@ WGCNA method (Langfelder & Horvath 2008, following ``blockwiseModules`` in one b
    average linkage on eigengene dissimilarity (``mergeCloseModules``).
 
 Networks larger than ``max_block_size`` genes (by default what fits in the available memory,
-about 6 bytes per gene pair) run blockwise as ``blockwiseModules`` does: the soft-threshold
+about 4 bytes per gene pair) run blockwise as ``blockwiseModules`` does: the soft-threshold
 scan streams row blocks of the correlation over all genes, k-means preclustering
 (:func:`gene_blocks`) splits the genes into blocks of correlated genes, steps 1-5 run per
 block, and steps 6-7 over all genes.
@@ -82,7 +82,7 @@ MIN_KME_TO_STAY = 0.3
 REASSIGN_THRESHOLD = 1e-6
 METHODS = ("wgcna", "leiden")
 NETWORKS = ("signed", "unsigned")
-BYTES_PER_GENE_PAIR = 6
+BYTES_PER_GENE_PAIR = 4
 HIGH_MEAN_CONNECTIVITY = 100
 
 
@@ -136,7 +136,7 @@ def find_modules(
         correlated genes first (k-means preclustering, as WGCNA's ``blockwiseModules``), each
         block's modules are found apart, then the module check, reassignment and merging
         run over all genes. ``None`` takes what fits in the available memory
-        (:func:`max_genes_in_memory`: ~30,000 genes per 8 GB), so a whole transcriptome is
+        (:func:`max_genes_in_memory`: ~37,000 genes per 8 GB), so a whole transcriptome is
         one block wherever it fits. ``params["detection"]`` says which was used.
 
     Returns
@@ -1156,8 +1156,10 @@ def gene_blocks(values: np.ndarray, *, max_block_size: int, seed: int = 0) -> li
 def max_genes_in_memory(available_bytes: float | None = None) -> int:
     """Largest one-block WGCNA network that fits in (70 % of) the available memory.
 
-    One block holds the n x n float32 adjacency and the condensed float32 dissimilarity
-    (6 n^2 bytes at the peak), later the condensed dissimilarity in float32 and float64.
+    One block holds the n x n float32 correlation / adjacency (4 n^2 bytes), then
+    fastcluster's float64 copy of the condensed dissimilarity (4 n^2 bytes) while the float32
+    one waits on disk (:func:`_tom_and_linkage`; below :data:`SPILL_BYTES` both stay in
+    memory, at most 6 n^2 bytes of a small network).
     """
     if available_bytes is None:
         import psutil

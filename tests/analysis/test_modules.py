@@ -549,7 +549,7 @@ def test_gene_blocks_partition_the_genes_and_keep_modules_together(toy):
 
 
 def test_max_genes_in_memory():
-    assert modules.max_genes_in_memory(8e9) == 30_000  # 6 bytes per gene pair, 70 % of memory
+    assert modules.max_genes_in_memory(8e9) == 37_000  # 4 bytes per gene pair, 70 % of memory
     assert modules.max_genes_in_memory(1e6) == 1_000
     with pytest.raises(InputError, match="max_block_size"):
         modules.find_modules(planted(n_genes=300)[0], max_block_size=50)

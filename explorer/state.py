@@ -16,6 +16,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields, replace
 from urllib.parse import parse_qsl, urlencode
 
+from .subset import Column, parse_subset
+
 PAGES = ("map", "network", "volcano", "gene", "module", "cohort", "predict", "hypotheses")
 DEFAULT_PAGE = "map"
 PAGE_TITLES = {
@@ -46,20 +48,22 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
         "feature",
         "module",
         "color",
+        "subset",
+        "compare",
     ),
     "network": ("q", "min_effect", "sources", "groups"),
-    "volcano": ("q", "min_effect", "feature", "y", "gene"),
-    "gene": ("q", "gene", "feature", "color"),
+    "volcano": ("q", "min_effect", "feature", "y", "gene", "subset"),
+    "gene": ("q", "gene", "feature", "color", "subset"),
     "module": ("q", "module", "order"),
-    "cohort": ("q", "km"),
+    "cohort": ("q", "km", "subset"),
     "predict": ("q", "target"),
     "hypotheses": ("q",),
 }
 """URL keys that each page reads and writes, in canonical order."""
 
-SHARED_KEYS = ("q",)
-_CHOICES = {"stat": STATISTICS, "rows": ROW_MODES, "y": Y_AXES}
+SHARED_KEYS = ("q", "subset")
 """Keys carried over when the user moves to another page through the navigation bar."""
+_CHOICES = {"stat": STATISTICS, "rows": ROW_MODES, "y": Y_AXES}
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,8 @@ class ViewState:
     order: str | None = None
     km: str | None = None
     target: str | None = None
+    subset: str = ""
+    compare: str = ""
 
     def for_page(self, page: str) -> ViewState:
         """This state moved to ``page``, keeping only the shared keys."""
@@ -106,7 +112,8 @@ class Vocabulary:
     """The names a bundle knows, used to validate a state read from a URL.
 
     ``genes`` maps upper-case symbols to their spelling in the bundle, so that a URL with
-    ``gene=egfr`` finds ``EGFR``. ``survival`` holds ``kind:variable`` choices.
+    ``gene=egfr`` finds ``EGFR``. ``survival`` holds ``kind:variable`` choices;
+    ``subset_columns`` the columns a ``subset`` / ``compare`` may filter on.
     """
 
     features: Collection[str] = ()
@@ -116,6 +123,7 @@ class Vocabulary:
     sources: Collection[str] = ()
     groups: Collection[str] = ()
     survival: Collection[str] = ()
+    subset_columns: Mapping[str, Column] = field(default_factory=dict)
 
 
 def page_from_path(pathname: str | None, *, base: str = "/") -> str | None:
@@ -229,6 +237,10 @@ def parse_url(
             values[key] = _parse_choice(
                 text, key, vocabulary.survival, None, messages, "survival variable"
             )
+        elif key in ("subset", "compare"):
+            subset, problems = parse_subset(text, vocabulary.subset_columns)
+            messages.extend(problems)
+            values[key] = subset.key
         elif key == "target":
             # Prediction targets live in the results file; the Predict page checks the name.
             values[key] = text[:200]

@@ -379,7 +379,7 @@ class BundleData:
 
     def uns_table(self, key: str) -> pd.DataFrame | None:
         """A tidy table of ``uns["radmap"]`` (``None`` when the bundle has none)."""
-        table = self._uns.get(key)
+        table = self.adata.uns.get(B.UNS_KEY, {}).get(key)
         return table if isinstance(table, pd.DataFrame) else None
 
     def canonical_gene(self, gene: str | None) -> str | None:
@@ -1297,6 +1297,10 @@ class SubsetData(BundleData):
 
     def null_badge(self) -> str:
         return ""
+
+    def uns_table(self, key: str) -> pd.DataFrame | None:
+        table = self._uns.get(key)
+        return table if isinstance(table, pd.DataFrame) else None
 
     def link_trust(self, feature: str, module: str) -> dict:
         return {}

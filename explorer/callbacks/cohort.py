@@ -7,6 +7,7 @@ from dash import Input, Output, State
 from dash.exceptions import PreventUpdate
 
 from ..callbacks.common import AppContext, grid
+from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.cohort import (
     feature_types_figure,
@@ -16,7 +17,7 @@ from ..figures.cohort import (
 )
 from ..figures.style import empty_figure
 from ..figures.survival import km_figure
-from ..pages.common import graph_id, sid, table_id
+from ..pages.common import graph_id, sid, store_id, table_id
 from ..state import parse_url
 
 PAGE = "cohort"
@@ -98,12 +99,13 @@ def register(app, ctx: AppContext) -> None:
         Output(table_id("cohort-matching"), "rowData"),
         Output(table_id("cohort-matching"), "columnDefs"),
         Input("cohort-ready", "data"),
+        Input(store_id(PAGE, "subset"), "data"),
         State("url", "pathname"),
         State("url", "search"),
     )
-    def _overview(_ready, pathname, search):
+    def _overview(_ready, subset, pathname, search):
         state, _ = parse_url(pathname, search, data.vocabulary(), base=ctx.base)
-        view = cohort_overview(data, q=state.q)
+        view = cohort_overview(resolve(data, subset), q=state.q)
         return (
             view["overlap"],
             view["types"],
@@ -117,9 +119,13 @@ def register(app, ctx: AppContext) -> None:
             view["matching_columns"],
         )
 
-    @app.callback(Output(graph_id("cohort-km"), "figure"), Input(sid(PAGE, "km"), "value"))
-    def _km(choice):
-        return cohort_km(data, choice)
+    @app.callback(
+        Output(graph_id("cohort-km"), "figure"),
+        Input(sid(PAGE, "km"), "value"),
+        Input(store_id(PAGE, "subset"), "data"),
+    )
+    def _km(choice, subset):
+        return cohort_km(resolve(data, subset), choice)
 
     @app.callback(
         Output(sid(PAGE, "km"), "value"),

@@ -169,10 +169,33 @@ def provenance(
             "file": data.file_name,
         },
         "parameters": state.to_dict() if state is not None else {},
+        "subset": subset_provenance(data, state),
         "view_url": href,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "software": {"name": package.split(".")[0], "radmap": radmap_version},
     } | extra
+
+
+def subset_provenance(data: BundleData, state: ViewState | None) -> dict:
+    """Which patients a view was computed on: the whole cohort, or a subset (and the
+    comparison subset) with its definition, description and n."""
+    described = {"patients": "whole cohort", "n": int(data.adata.n_obs)}
+    for key in ("subset", "compare"):
+        text = getattr(state, key, "") if state is not None else ""
+        if not text:
+            continue
+        view = data.subset_view(text)
+        entry = {
+            "definition": text,
+            "description": view.label,
+            "n": view.n_patients,
+            "n_cohort": view.n_cohort,
+        }
+        if key == "subset":
+            described = {"patients": "subset"} | entry
+        else:
+            described["compare"] = entry
+    return described
 
 
 def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
@@ -186,7 +209,10 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
     ValueError
         ``name`` is not a figure of the state's page.
     """
-    from . import cohort, gene, map, module, network, predict, volcano
+    from . import cohort, gene, map, module, network, predict, subset, volcano
+
+    whole = data
+    data = data.subset_view(state.subset)
 
     def predicted(key: str) -> go.Figure:
         view = predict.predict_view(data, state.target)
@@ -195,6 +221,15 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
         return view[key]
 
     q = state.q
+    map_options = {
+        "q": q,
+        "stat": state.stat,
+        "sources": state.sources,
+        "groups": state.groups,
+        "min_effect": state.min_effect,
+        "rows": state.rows,
+        "top": state.top,
+    }
     builders = {
         "map-heatmap": lambda: map.map_figure(
             data,
@@ -206,6 +241,12 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
             rows=state.rows,
             top=state.top,
         )[0],
+        "map-compare": lambda: subset.compare_view(
+            whole, state.subset, state.compare, **map_options
+        )[1],
+        "map-difference": lambda: subset.compare_view(
+            whole, state.subset, state.compare, **map_options
+        )[2],
         "map-phenotype": lambda: map.drill_down(
             data, state.feature, state.module, q=q, color=state.color
         )["figure"],

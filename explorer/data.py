@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import hashlib
 import importlib
+import inspect
 import logging
 import math
 import threading
@@ -1145,8 +1146,6 @@ def _plain(value):
 
 def _options(function: Callable, params: object) -> dict:
     """The recorded parameters of an analysis step that ``function`` takes as options."""
-    import inspect
-
     if not isinstance(params, Mapping):
         return {}
     accepted = set(inspect.signature(function).parameters) - {"adata", "copy"}
@@ -1211,16 +1210,39 @@ class SubsetData(BundleData):
         self.imaging = parent.imaging.loc[mask]
         self._uns = {k: v for k, v in parent._uns.items() if k not in RECOMPUTED}
         self._full_gene_map = False
-        light = self._light()
-        options = _options(_tl().associate, parent.params.get("associate"))
-        _tl().associate(light, **(options | {"genes": False}))
-        for key in ("associations", "power"):
-            self._uns[key] = light.uns[B.UNS_KEY].get(key)
+        self._uns["associations"] = self._module_map()
 
     def __repr__(self) -> str:
         return f"SubsetData({self.label}, n = {self.n_patients} of {self.n_cohort})"
 
     # ------------------------------------------------------------------ helpers
+    def _module_map(self) -> pd.DataFrame:
+        """The module x feature map of the subset: what :func:`radmap.tl.associate` stores,
+        by the function it calls (:func:`radmap.analysis.analyses.module_map`), with the
+        bundle's recorded options; the power summary is left to :meth:`uns_table`."""
+        from ..analysis.analyses import module_map
+
+        options = _options(_tl().associate, self.parent.params.get("associate"))
+        defaults = {
+            name: parameter.default
+            for name, parameter in inspect.signature(_tl().associate).parameters.items()
+        }
+        option = options.get
+        adjust_for = list(option("adjust_for", defaults["adjust_for"]) or [])
+        table, _ = module_map(
+            self.eigengenes,
+            self.imaging,
+            self.parent._uns["features"].reindex(self.imaging.columns),
+            families=option("families", defaults["families"]),
+            continuous=option("continuous_test", defaults["continuous_test"]),
+            binary=option("binary_test", defaults["binary_test"]),
+            categorical=option("categorical_test", defaults["categorical_test"]),
+            covariates=self.adata.obs[adjust_for] if adjust_for else None,
+            min_n=option("min_n", defaults["min_n"]),
+            min_group=option("min_group", defaults["min_group"]),
+        )
+        return _tl().clean_table(table)
+
     def _light(self, *, expression: bool = False, features: Sequence[str] | None = None):
         """A bundle of the subset's patients with what an analysis tool reads."""
         imaging = self.imaging if features is None else self.imaging[list(features)]
@@ -1295,6 +1317,8 @@ class SubsetData(BundleData):
         return ""
 
     def uns_table(self, key: str) -> pd.DataFrame | None:
+        if key == "power":
+            self._power()
         table = self._uns.get(key)
         return table if isinstance(table, pd.DataFrame) else None
 
@@ -1339,6 +1363,18 @@ class SubsetData(BundleData):
             **{key: float(row[key]) for key in ("statistic", "effect", "p", "q")},
             "n": n,
         }
+
+    def _power(self) -> None:
+        """Power summary of the subset's module map (as :func:`radmap.tl.associate` stores)."""
+        from ..analysis.analyses import power_summary
+
+        with self._work_lock:
+            if "power" not in self._uns:
+                features = self.parent._uns["features"].reindex(self.imaging.columns)
+                summary, _ = power_summary(
+                    "module map", self._uns["associations"], features, self.imaging
+                )
+                self._uns["power"] = summary
 
     def _mutation_tests(self) -> None:
         with self._work_lock:

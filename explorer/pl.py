@@ -16,11 +16,11 @@ from .data import BundleData
 from .figures import (
     enrichment_dotplot,
     gene_association_bar,
-    km_figure,
     map_heatmap,
     module_expression_heatmap,
     network_figure,
     phenotype_plot,
+    survival_view_figure,
 )
 from .figures import volcano as volcano_figure
 
@@ -96,10 +96,21 @@ def gene(adata: ad.AnnData, symbol: str, *, q: float = 0.05) -> go.Figure:
     )
 
 
-def km(adata: ad.AnnData, kind: str, variable: str) -> go.Figure:
-    """Kaplan-Meier curves: ``kind`` is ``module``, ``gene``, ``feature`` or ``mutation``."""
-    curves, p, description = _data(adata).km(kind, variable)
-    return km_figure(curves, p=p, title=description)
+def km(
+    adata: ad.AnnData,
+    kind: str,
+    variable: str,
+    *,
+    split: str = "median",
+    cut: float | None = None,
+) -> go.Figure:
+    """Kaplan-Meier curves: ``kind`` is ``module``, ``gene``, ``feature`` or ``mutation``.
+
+    Continuous variables are split by ``split`` (``median``, ``tertiles``, ``quartiles``
+    or ``cut`` at ``cut``). The patients and the test are the analysis' (see
+    :meth:`explorer.data.BundleData.km`); the figure shows n and events.
+    """
+    return survival_view_figure(_data(adata).km(kind, variable, split=split, cut=cut))
 
 
 def network(adata: ad.AnnData, *, q: float = 0.05, min_effect: float = 0.0) -> go.Figure:

@@ -15,7 +15,7 @@ from ..figures.cohort import (
     overlap_figure,
 )
 from ..figures.style import empty_figure
-from ..figures.survival import km_figure
+from ..figures.survival import survival_view_figure
 from ..pages.common import graph_id, sid, table_id
 from ..state import parse_url
 
@@ -56,13 +56,17 @@ def cohort_overview(data: BundleData, *, q: float = 0.05) -> dict:
     }
 
 
-def cohort_km(data: BundleData, choice: str | None):
-    """Kaplan–Meier figure for a ``kind:variable`` choice."""
+def cohort_km(
+    data: BundleData, choice: str | None, *, split: str = "median", cut: float | None = None
+):
+    """Kaplan–Meier figure for a ``kind:variable`` choice; continuous variables are split by
+    ``split`` (median, tertiles, quartiles or ``cut`` at ``cut``)."""
     if not choice or ":" not in choice:
         return empty_figure("Choose a variable to group the patients by.")
+    if split == "cut" and cut is None:
+        return empty_figure("Type the value to split the patients at.")
     kind, variable = choice.split(":", 1)
-    curves, p, description = data.km(kind, variable)
-    return km_figure(curves, p=p, title=description)
+    return survival_view_figure(data.km(kind, variable, split=split or "median", cut=cut))
 
 
 def survival_row_ids(survival: pd.DataFrame) -> pd.Series:
@@ -117,9 +121,16 @@ def register(app, ctx: AppContext) -> None:
             view["matching_columns"],
         )
 
-    @app.callback(Output(graph_id("cohort-km"), "figure"), Input(sid(PAGE, "km"), "value"))
-    def _km(choice):
-        return cohort_km(data, choice)
+    @app.callback(
+        Output(graph_id("cohort-km"), "figure"),
+        Output(sid(PAGE, "cut"), "disabled"),
+        Input(sid(PAGE, "km"), "value"),
+        Input(sid(PAGE, "split"), "value"),
+        Input(sid(PAGE, "cut"), "value"),
+    )
+    def _km(choice, split, cut):
+        cut = float(cut) if isinstance(cut, int | float) else None
+        return cohort_km(data, choice, split=split or "median", cut=cut), split != "cut"
 
     @app.callback(
         Output(sid(PAGE, "km"), "value"),

@@ -230,7 +230,7 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
         "cohort-types": lambda: cohort.cohort_overview(data, q=q)["types"],
         "cohort-missing": lambda: cohort.cohort_overview(data, q=q)["missing"],
         "cohort-mutation": lambda: cohort.cohort_overview(data, q=q)["mutation"],
-        "cohort-km": lambda: cohort.cohort_km(data, state.km),
+        "cohort-km": lambda: cohort.cohort_km(data, state.km, split=state.split, cut=state.cut),
         "predict-roc": lambda: predicted("roc"),
         "predict-calibration": lambda: predicted("calibration"),
         "predict-performance": lambda: predicted("performance"),

@@ -14,7 +14,9 @@ from scipy.cluster.hierarchy import leaves_list, linkage
 from ...analysis.validate import InputError
 from ..figures.style import (
     DIVERGING,
+    MEASURE_NAMES,
     QUALITATIVE,
+    UNSIGNED,
     FrozenArray,
     effect_title,
     empty_figure,
@@ -182,6 +184,52 @@ def _cell_values(table: pd.DataFrame, value: str) -> pd.Series:
     return table[value].astype(float).where(signed | table[value].isna(), 0.0)
 
 
+def _measure_scales(table: pd.DataFrame, value: str) -> tuple[pd.Series, pd.Series, dict]:
+    """The colour scale of each cell: one per effect measure (a Spearman ρ and a Hedges' g
+    mean different things), signed measures on a diverging scale, unsigned ones (ε²,
+    Cramér's V, ...) on a sequential one. For ``signed_log10_q`` the scale is shared by the
+    signed measures (−log10 q means the same for all) and by the unsigned ones (no sign).
+
+    Returns the scale key and the value drawn per table row, and per key its title and
+    whether it is signed, in drawing order (signed first, then by number of cells).
+    """
+    signed = _is_signed(table)
+    measure = (
+        table["effect_measure"].fillna("").astype(str)
+        if "effect_measure" in table.columns
+        else pd.Series("", index=table.index)
+    )
+    names = measure.map(lambda m: MEASURE_NAMES.get(m, m) if m else "")
+    if not names.astype(bool).any():
+        names = pd.Series(effect_title(table), index=table.index)
+    names = names.where(names != "", "effect")
+    if value == "signed_log10_q":
+        minus_log_q = -np.log10(table["q"].clip(lower=_MIN_Q))
+        drawn = minus_log_q.where(~signed, np.sign(table["effect"]) * minus_log_q)
+        key = pd.Series(np.where(signed, "signed", "unsigned"), index=table.index)
+        titles = {"signed": "signed −log10 q", "unsigned": "−log10 q (no direction)"}
+    else:
+        drawn = table[value].astype(float)
+        key = names + np.where(signed, "", " (no direction)")
+        prefix = "statistic, " if value == "statistic" else ""
+        titles = {k: prefix + k for k in pd.unique(key)}
+    present = key[drawn.notna()] if drawn.notna().any() else key
+    counts = present.value_counts()
+    is_signed = signed.groupby(key).all()
+    order = sorted(pd.unique(key), key=lambda k: (not is_signed[k], -counts.get(k, 0), k))
+    return key, drawn, {k: (titles[k], bool(is_signed[k])) for k in order}
+
+
+def _colorbar_places(n_scales: int) -> list[tuple[float, float]]:
+    """(y, len) of each colour bar, stacked down the top of the figure's right side (the
+    legend keeps the bottom)."""
+    if n_scales <= 1:
+        return [(1.0, 0.45)]
+    gap = 0.06
+    length = (0.64 - gap * (n_scales - 1)) / n_scales
+    return [(1.0 - k * (length + gap), length) for k in range(n_scales)]
+
+
 def _is_signed(table: pd.DataFrame) -> pd.Series:
     from radmap.analysis.associate import SIGNED_MEASURES
 
@@ -269,11 +317,17 @@ def _grid(
 
 
 def _cell_customdata(
-    table: pd.DataFrame, rows: list[str], modules: list[str], *, families: bool
+    table: pd.DataFrame,
+    rows: list[str],
+    modules: list[str],
+    *,
+    families: bool,
+    keep: np.ndarray | None = None,
 ) -> FrozenArray:
     """Per cell ``[feature_id, module, statistic, effect, p, q, n(, n_features, n_significant)]``.
 
-    Numbers are rounded to a few significant digits to keep the JSON small.
+    Numbers are rounded to a few significant digits to keep the JSON small. Cells outside
+    ``keep`` (a rows x modules bool grid) get ``None``: another trace shows them.
     """
     positions = _grid_positions(table, rows, modules)
     shape = (len(rows), len(modules))
@@ -291,15 +345,20 @@ def _cell_customdata(
     counts = ("n", "n_features", "n_significant") if families else ("n",)
     columns += [_as_int(grid(column).ravel()) for column in counts]
     measure = (
-        table["effect_measure"].astype(str).replace("", "effect")
+        table["effect_measure"].fillna("").astype(str).map(lambda m: MEASURE_NAMES.get(m, m))
         if "effect_measure" in table.columns
         else pd.Series("effect", index=table.index)
-    )
-    measure = measure.where(_is_signed(table), measure + " (no sign)")
+    ).replace("", "effect")
+    measure = measure.where(_is_signed(table), measure + " (no direction)")
     measures = _grid(measure.to_numpy(dtype=object), positions, shape, None).ravel()
     columns.append([m if m is not None else "effect" for m in measures])
     cells = np.stack([np.asarray(c, dtype=object).reshape(shape) for c in columns], axis=-1)
-    return FrozenArray(FrozenArray(FrozenArray(cell) for cell in row) for row in cells.tolist())
+    if keep is None:
+        keep = np.ones(shape, dtype=bool)
+    return FrozenArray(
+        FrozenArray(FrozenArray(cell) if kept else None for cell, kept in zip(row, kept_row))
+        for row, kept_row in zip(cells.tolist(), keep.tolist())
+    )
 
 
 def _strip_trace(labels: list[str], categories: pd.Series, title: str) -> dict:
@@ -404,7 +463,9 @@ def map_heatmap(
         ``group``); features missing from it are shown by ID in group ``"other"``.
     value
         Cell colour: ``effect``, ``signed_log10_q`` (sign of effect x -log10 q) or
-        ``statistic``; always on a diverging scale centred at 0.
+        ``statistic``. Each effect measure gets its own heatmap trace and titled colour
+        bar (:func:`_measure_scales`): signed measures on a diverging scale centred at 0,
+        unsigned ones (ε², Cramér's V) on a sequential scale from 0.
     q_threshold, min_effect
         A cell is marked significant when ``q < q_threshold`` and ``|effect| >= min_effect``.
     cluster
@@ -426,7 +487,8 @@ def map_heatmap(
 
     Returns
     -------
-    The figure. Heatmap ``customdata`` per cell is ``[feature_id, module, statistic,
+    The figure: a group strip, then one heatmap per colour scale (its other cells empty).
+    Heatmap ``customdata`` per cell is ``[feature_id, module, statistic,
     effect, p, q, n]`` (family rows add ``n_features, n_significant``; ``feature_id`` is the
     feature carrying the family's strongest association).
     """
@@ -466,7 +528,6 @@ def map_heatmap(
         rows = rows.rename(columns={"group": "strip"})
         strip_title = "group"
 
-    value_title = effect_title(table) if value == "effect" else VALUE_LABELS[value]
     table["value"] = _cell_values(table, value)
     row_ids = sorted(rows.index, key=natural_key)
     modules = order_modules(table["module"])
@@ -482,18 +543,9 @@ def map_heatmap(
     else:
         row_order = list(rows.loc[row_ids].sort_values("order", kind="mergesort").index)
         module_order = modules
-    z = _grid(
-        table["value"].to_numpy(dtype=float),
-        _grid_positions(table, row_order, module_order),
-        (len(row_order), len(module_order)),
-        np.nan,
-    )
     rows = rows.loc[row_order]
     labels = _unique_labels(rows["label"].astype(str), rows.index)
     label_of = dict(zip(row_order, labels))
-    finite = np.abs(z[np.isfinite(z)])
-    limit = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-
     measure_index = 9 if summarise else 7
     hover = (
         "<b>%{y}</b><br>"
@@ -507,28 +559,48 @@ def map_heatmap(
             "<br>significant %{customdata[8]} of %{customdata[7]} features"
         )
     strip = rows["strip"].astype(str)
-    cells = {
-        "type": "heatmap",
-        "x": module_order,
-        "y": labels,
-        "z": z.astype(np.float32),
-        "customdata": _cell_customdata(table, row_order, module_order, families=summarise),
-        "colorscale": DIVERGING,
-        "zmin": -limit,
-        "zmax": limit,
-        "zmid": 0.0,
-        "colorbar": {
-            "title": {"text": value_title, "side": "right"},
-            "len": 0.45,
-            "y": 1.0,
-            "yanchor": "top",
-        },
-        "hovertemplate": hover + "<extra></extra>",
-        "hoverongaps": False,
-        "name": VALUE_LABELS[value],
-        "xaxis": "x2",
-        "yaxis": "y2",
-    }
+    scale_key, drawn, scales = _measure_scales(table, value)
+    positions = _grid_positions(table, row_order, module_order)
+    shape = (len(row_order), len(module_order))
+    key_grid = _grid(scale_key.to_numpy(dtype=object), positions, shape, None)
+    drawn_grid = _grid(drawn.to_numpy(dtype=float), positions, shape, np.nan)
+    cell_traces = []
+    for (key, (scale_title, signed)), (bar_y, bar_len) in zip(
+        scales.items(), _colorbar_places(len(scales))
+    ):
+        mine = key_grid == key
+        values = np.where(mine, drawn_grid, np.nan)
+        finite = values[np.isfinite(values)]
+        top = float(np.abs(finite).max()) if finite.size and np.abs(finite).max() > 0 else 1.0
+        scale = (
+            {"colorscale": DIVERGING, "zmin": -top, "zmax": top, "zmid": 0.0}
+            if signed
+            else {"colorscale": UNSIGNED, "zmin": 0.0, "zmax": top}
+        )
+        cell_traces.append(
+            {
+                "type": "heatmap",
+                "x": module_order,
+                "y": labels,
+                "z": values.astype(np.float32),
+                "customdata": _cell_customdata(
+                    table, row_order, module_order, families=summarise, keep=mine
+                ),
+                **scale,
+                "colorbar": {
+                    "title": {"text": scale_title, "side": "right"},
+                    "len": bar_len,
+                    "y": bar_y,
+                    "yanchor": "top",
+                },
+                "hovertemplate": hover + "<extra></extra>",
+                "hoverongaps": False,
+                "name": scale_title,
+                "meta": {"scale": key, "signed": signed},
+                "xaxis": "x2",
+                "yaxis": "y2",
+            }
+        )
     marked = table.loc[_significant(table, q_threshold, min_effect), ["row", "module"]]
     marker_name = f"q < {q_threshold:g}" + (f", |effect| ≥ {min_effect:g}" if min_effect else "")
     show_labels = max_labels is None or len(row_order) <= max_labels
@@ -549,7 +621,7 @@ def map_heatmap(
         "xaxis": "x2",
         "yaxis": "y2",
     }
-    traces = [_strip_trace(labels, strip, strip_title), cells, marks]
+    traces = [_strip_trace(labels, strip, strip_title), *cell_traces, marks]
     traces += _flag_marks(table, label_of, show_labels)
     traces += _strip_legend(strip, strip_title)
 

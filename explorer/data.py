@@ -319,6 +319,12 @@ class BundleData:
         summary = self._uns.get("null")
         return str(summary.get("badge", "")) if isinstance(summary, Mapping) else ""
 
+    def stability_runs(self) -> int | None:
+        """Bootstrap resamples behind the links' ``stability`` column (None without it)."""
+        summary = self._uns.get("stability")
+        runs = summary.get("n_bootstraps") if isinstance(summary, Mapping) else None
+        return int(runs) if runs else None
+
     def bundle_info(self) -> dict:
         """Summary plus parameters and provenance, for reports and exports."""
         return self.summary() | {"params": self.params, "provenance": self.provenance}

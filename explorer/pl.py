@@ -42,8 +42,10 @@ def map(  # noqa: A001 - scanpy-style name, radmap.pl.map
     top: int = 40,
     min_effect: float = 0.0,
 ) -> go.Figure:
-    """The radiogenomic map: imaging features x modules, dots where q < ``q``."""
-    view = _data(adata).map_view(sources=sources, groups=groups, rows=rows, top=top)
+    """The radiogenomic map: imaging features x modules, dots where q < ``q``; each effect
+    measure on its own colour scale, stable links (bootstrap stability) outlined."""
+    data = _data(adata)
+    view = data.map_view(sources=sources, groups=groups, rows=rows, top=top)
     return map_heatmap(
         view.assoc,
         view.features,
@@ -51,6 +53,7 @@ def map(  # noqa: A001 - scanpy-style name, radmap.pl.map
         q_threshold=q,
         min_effect=min_effect,
         families=view.families,
+        bootstraps=data.stability_runs(),
     )
 
 

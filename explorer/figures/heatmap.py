@@ -148,7 +148,8 @@ def summarise_families(
     result = strongest.join(counts, on=["family", "module"])
     result = result.sort_values(["family", "module"], key=_natural_rank, kind="mergesort")
     result["n_significant"] = result["n_significant"].astype(int)
-    return result[list(FAMILY_COLUMNS)].reset_index(drop=True)
+    extra = [column for column in ("stability",) if column in result]
+    return result[[*FAMILY_COLUMNS, *extra]].reset_index(drop=True)
 
 
 def _natural_rank(values: pd.Series) -> pd.Series:
@@ -324,7 +325,8 @@ def _cell_customdata(
     families: bool,
     keep: np.ndarray | None = None,
 ) -> FrozenArray:
-    """Per cell ``[feature_id, module, statistic, effect, p, q, n(, n_features, n_significant)]``.
+    """Per cell ``[feature_id, module, statistic, effect, p, q, n(, n_features, n_significant),
+    measure(, stability)]``.
 
     Numbers are rounded to a few significant digits to keep the JSON small. Cells outside
     ``keep`` (a rows x modules bool grid) get ``None``: another trace shows them.
@@ -352,6 +354,9 @@ def _cell_customdata(
     measure = measure.where(_is_signed(table), measure + " (no direction)")
     measures = _grid(measure.to_numpy(dtype=object), positions, shape, None).ravel()
     columns.append([m if m is not None else "effect" for m in measures])
+    if "stability" in table:
+        stability = grid("stability").ravel()
+        columns.append([f"{v:.0%}" if math.isfinite(v) else "—" for v in stability])
     cells = np.stack([np.asarray(c, dtype=object).reshape(shape) for c in columns], axis=-1)
     if keep is None:
         keep = np.ones(shape, dtype=bool)
@@ -436,6 +441,41 @@ def _flag_marks(table: pd.DataFrame, label_of: dict, show_labels: bool) -> list[
     ]
 
 
+STABLE_FRACTION = 0.8
+"""A link is drawn as stable when it passes in at least this fraction of the bootstraps."""
+
+
+def _stability_marks(
+    table: pd.DataFrame, label_of: dict, show_labels: bool, bootstraps: int | None
+) -> list[dict]:
+    """A square outline on the links that pass in at least :data:`STABLE_FRACTION` of the
+    bootstrap resamples (bundle ``stability``), hovering the fraction; none without it."""
+    if "stability" not in table or not table["stability"].notna().any():
+        return []
+    stable = table[(table["stability"] >= STABLE_FRACTION) & table["row"].isin(list(label_of))]
+    runs = f" of {bootstraps:,} bootstraps" if bootstraps else " of the bootstraps"
+    return [
+        {
+            "type": "scatter",
+            "x": stable["module"].tolist(),
+            "y": [label_of[row] for row in stable["row"]],
+            "mode": "markers",
+            "marker": {
+                "symbol": "square-open",
+                "size": 16 if show_labels else 9,
+                "color": "black",
+                "line": {"color": "black", "width": 1.5},
+            },
+            "text": [f"stable: passes in {v:.0%}{runs}" for v in stable["stability"]],
+            "hovertemplate": "%{text}<extra></extra>",
+            "name": f"stable (q < α in ≥ {STABLE_FRACTION:.0%}{runs})",
+            "showlegend": True,
+            "xaxis": "x2",
+            "yaxis": "y2",
+        }
+    ]
+
+
 def map_heatmap(
     assoc: pd.DataFrame,
     features: pd.DataFrame | None,
@@ -449,6 +489,7 @@ def map_heatmap(
     max_rows: int = 150,
     max_labels: int | None = None,
     column_title: str = "module",
+    bootstraps: int | None = None,
     title: str | None = None,
 ) -> go.Figure:
     """Heatmap of module x imaging-feature associations with significant cells marked.
@@ -482,6 +523,11 @@ def map_heatmap(
         ``None`` labels every row, and the figure grows to give each row a legible line.
     column_title
         Title of the column axis (``"mutation"`` when reused for mutations).
+    bootstraps
+        Number of bootstrap resamples behind a ``stability`` column of ``assoc`` (for the
+        legend). With that column, links passing in at least :data:`STABLE_FRACTION` of the
+        resamples get a square outline and every cell's hover gives its stability; without
+        it nothing changes.
     title
         Figure title.
 
@@ -558,6 +604,8 @@ def map_heatmap(
             "<br>strongest feature %{customdata[0]}"
             "<br>significant %{customdata[8]} of %{customdata[7]} features"
         )
+    if "stability" in table and table["stability"].notna().any():
+        hover += f"<br>stability %{{customdata[{measure_index + 1}]}} of bootstraps"
     strip = rows["strip"].astype(str)
     scale_key, drawn, scales = _measure_scales(table, value)
     positions = _grid_positions(table, row_order, module_order)
@@ -623,6 +671,7 @@ def map_heatmap(
     }
     traces = [_strip_trace(labels, strip, strip_title), *cell_traces, marks]
     traces += _flag_marks(table, label_of, show_labels)
+    traces += _stability_marks(table, label_of, show_labels, bootstraps)
     traces += _strip_legend(strip, strip_title)
 
     height = rows_height(len(row_order), chrome=170, minimum=380) if show_labels else 380

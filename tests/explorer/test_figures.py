@@ -769,3 +769,25 @@ def test_map_heatmap_gives_each_effect_measure_its_own_colour_scale():
         "signed −log10 q",
         "−log10 q (no direction)",
     ]
+
+
+def test_map_heatmap_outlines_stable_links_only_when_the_bundle_has_stability(small_map):
+    assoc, features = small_map
+    plain = map_heatmap(assoc, features, cluster=False).to_dict()["data"]
+    assert not any("stable" in str(t.get("name")) for t in plain)
+    assert "stability" not in main_heatmap(map_heatmap(assoc, features))["hovertemplate"]
+    rng = np.random.default_rng(1)
+    with_stability = assoc.assign(stability=rng.uniform(0, 1, len(assoc)).round(2))
+    spec = map_heatmap(with_stability, features, cluster=False, bootstraps=200).to_dict()
+    marks = [t for t in spec["data"] if str(t.get("name", "")).startswith("stable")]
+    assert len(marks) == 1 and "200 bootstraps" in marks[0]["name"]
+    label_to_id = dict(zip(features["label"], features.index))
+    outlined = {(label_to_id[y], x) for x, y in zip(marks[0]["x"], marks[0]["y"])}
+    expected = with_stability[with_stability["stability"] >= 0.8]
+    assert outlined == set(zip(expected["feature"], expected["module"])) and outlined
+    cells = main_heatmap(map_heatmap(with_stability, features, cluster=False))
+    assert "stability %{customdata[8]}" in cells["hovertemplate"]
+    first = with_stability.set_index(["feature", "module"]).loc[
+        (features.index[0], cells["x"][0]), "stability"
+    ]
+    assert cells["customdata"][0][0][8] == f"{first:.0%}"

@@ -674,7 +674,9 @@ class BundleData:
 
         Columns ``patient``, ``value``, ``feature`` (categorical features keep their
         category order) and, with ``color``, ``color`` (mutation status, missing as
-        ``"Unknown"``). Patients missing either value are dropped.
+        ``"Unknown"``). Patients missing either value are dropped, and so are, for binary
+        and categorical features, the levels the analysis left out (fewer than its
+        ``min_group`` patients): the plot shows the patients and n of the map's test.
         """
         if feature not in self.imaging.columns:
             raise InputError(f"imaging feature {feature!r} is not in this bundle")
@@ -704,6 +706,16 @@ class BundleData:
             status = self.adata.obs[color].astype(object).where(self.adata.obs[color].notna())
             table["color"] = status.fillna("Unknown").astype(str).to_numpy()
         table = table[table["value"].notna() & table["feature"].notna()]
+        ftype = str(self.features.at[feature, "type"]) if feature in self.features.index else ""
+        if ftype in ("binary", "categorical"):
+            # As the analysis: levels with fewer than min_group of these patients left out.
+            min_group = int((self.params.get("associate") or {}).get("min_group", 1) or 1)
+            sizes = table["feature"].astype(object).value_counts()
+            small = sizes.index[sizes < min_group]
+            if len(small):
+                table = table[~table["feature"].astype(object).isin(list(small))]
+                if isinstance(table["feature"].dtype, pd.CategoricalDtype):
+                    table["feature"] = table["feature"].cat.remove_categories(list(small))
         return table.reset_index(drop=True)
 
     def expression(self, gene: str) -> np.ndarray:

@@ -107,3 +107,20 @@ def test_continuous_feature_split_at_a_cut(cohort_data):
     assert f"split at {cut:g}" in view.description
     figure = cohort.cohort_km(data, f"feature:{feature}", split="cut", cut=None)
     assert "Type the value" in figure.layout.annotations[0].text
+
+
+def test_drill_down_shows_the_patients_of_the_map_test(cohort_data):
+    """Module x feature drill-downs use the patients with expression and imaging, without
+    the levels the analysis left out for being too small."""
+    data = cohort_data
+    assoc = data.associations()
+    assert (assoc["n"] <= N_SEQUENCED).all()
+    tested = assoc[assoc["p"].notna()]
+    for row in tested.itertuples():
+        frame = data.phenotype(row.feature, module=row.module)
+        assert len(frame) == row.n, (row.feature, row.module)
+    sparse = [
+        f for f in data.features.index[data.features["type"] == "categorical"]
+        if data.imaging[f].value_counts().min() < 5
+    ]  # fmt: skip
+    assert sparse, "the synthetic cohort has a sparse categorical feature"

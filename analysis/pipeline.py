@@ -122,6 +122,7 @@ class Config:
     seed: int = 0
     # trust checks
     permutations: int = 1000
+    gene_permutations: int = 100
     size_feature: str | None = None
     acquisition_covariates: list[str] = field(default_factory=list)
     bootstraps: int = 0
@@ -639,7 +640,7 @@ def _scrub_records(uns: dict, scrub: privacy.IdScrubber) -> None:
 def _check_trust_options(config: Config) -> None:
     from .parallel import check_scheduler
 
-    for name in ("permutations", "bootstraps"):
+    for name in ("permutations", "gene_permutations", "bootstraps"):
         if int(getattr(config, name)) < 0:
             raise InputError(f"{name} must be 0 (off) or more, got {getattr(config, name)}")
     if int(config.workers) < 1:
@@ -656,14 +657,16 @@ def _trust_checks(adata: ad.AnnData, config: Config, progress: Progress) -> None
         tl.trust(
             adata,
             n_permutations=config.permutations,
+            gene_permutations=config.gene_permutations,
             size_feature=config.size_feature,
             acquisition=config.acquisition_covariates,
             seed=config.seed,
             scheduler=config.scheduler,
             n_workers=config.workers,
         )
-        if "null" in adata.uns[bundle.UNS_KEY]:
-            progress(f"  {adata.uns[bundle.UNS_KEY]['null']['badge']}")
+        for key in ("null", "gene_null"):
+            if key in adata.uns[bundle.UNS_KEY]:
+                progress(f"  {adata.uns[bundle.UNS_KEY][key]['badge']}")
     if config.bootstraps > 0:
         with _stage(f"bootstrap stability ({config.bootstraps} resamples)", progress):
             tl.stability(

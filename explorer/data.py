@@ -325,6 +325,28 @@ class BundleData:
         runs = summary.get("n_bootstraps") if isinstance(summary, Mapping) else None
         return int(runs) if runs else None
 
+    def gene_null_badge(self) -> str:
+        """The empirical null of the gene map in one line ("" when the bundle has none)."""
+        summary = self._uns.get("gene_null")
+        return str(summary.get("badge", "")) if isinstance(summary, Mapping) else ""
+
+    def gene_null_line(self, feature: str) -> str:
+        """Genes of one feature passing q within the feature, next to the count expected by
+        chance in the gene-map null ("" without a gene null or for an untested feature)."""
+        table = self._uns.get("gene_null_features")
+        summary = self._uns.get("gene_null")
+        if not isinstance(table, pd.DataFrame) or not isinstance(summary, Mapping):
+            return ""
+        rows = table[table["feature"].astype(str) == str(feature)]
+        if rows.empty:
+            return ""
+        row = rows.iloc[0]
+        return (
+            f"Rank tests: {int(row['observed']):,} genes at q < {float(summary['alpha']):g} "
+            f"for this feature; {float(row['expected']):.1f} expected by chance "
+            f"({int(summary['n_permutations'])} permutations)."
+        )
+
     def bundle_info(self) -> dict:
         """Summary plus parameters and provenance, for reports and exports."""
         return self.summary() | {"params": self.params, "provenance": self.provenance}

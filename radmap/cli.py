@@ -218,6 +218,11 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
         help="permutations of the module-map null (default 1000; 0 switches it off)",
     )
     trust.add_argument(
+        "--gene-permutations",
+        type=int,
+        help="permutations of the gene-map null (default 100; 0 switches it off)",
+    )
+    trust.add_argument(
         "--size-feature",
         help="imaging feature or clinical column holding tumour size (default: PyRadiomics "
         "original_shape_VoxelVolume / MeshVolume / Maximum3DDiameter when present)",

@@ -226,10 +226,10 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
         "module-enrichment": lambda: module.module_view(data, state.module, order=state.order, q=q)[
             "enrichment"
         ],
-        "cohort-overlap": lambda: cohort.cohort_overview(data, q=q)["overlap"],
-        "cohort-types": lambda: cohort.cohort_overview(data, q=q)["types"],
-        "cohort-missing": lambda: cohort.cohort_overview(data, q=q)["missing"],
-        "cohort-mutation": lambda: cohort.cohort_overview(data, q=q)["mutation"],
+        "cohort-overlap": lambda: cohort.overlap_part(data, q)["overlap"],
+        "cohort-types": lambda: cohort.types_part(data, q)["types"],
+        "cohort-missing": lambda: cohort.missing_part(data, q)["missing"],
+        "cohort-mutation": lambda: cohort.mutation_part(data, q)["mutation"],
         "cohort-km": lambda: cohort.cohort_km(data, state.km),
         "predict-roc": lambda: predicted("roc"),
         "predict-calibration": lambda: predicted("calibration"),

@@ -38,7 +38,7 @@ from ..callbacks.common import (
     collect_state,
 )
 from ..data import BundleData
-from ..pages import not_found, page_layout
+from ..pages import NAVBAR_COLLAPSE, NAVBAR_TOGGLER, not_found, page_layout
 from ..state import (
     PAGES,
     SHARED_KEYS,
@@ -380,6 +380,15 @@ def register(app, ctx: AppContext) -> None:
     )
     def _help(n_clicks, is_open):
         return not is_open if n_clicks else is_open
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="radmap", function_name="toggleNavbar"),
+        Output(NAVBAR_COLLAPSE, "is_open"),
+        Input(NAVBAR_TOGGLER, "n_clicks"),
+        Input("url", "pathname"),
+        State(NAVBAR_COLLAPSE, "is_open"),
+        prevent_initial_call=True,
+    )
 
     # Cards made with fit=True take the height of the figure they show (set before the
     # graph draws into them, so plotly draws once at the right size).

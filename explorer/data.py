@@ -17,7 +17,7 @@ import logging
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,10 +105,6 @@ class MapView:
     mode: str
     n_features: int
     note: str
-
-
-def _as_tuple(values: Iterable[str] | None) -> tuple[str, ...]:
-    return tuple(sorted({str(v) for v in values})) if values else ()
 
 
 TRUST_COLUMNS = ("perm_p", "flags", "stability", "influence", "influential_patient")

@@ -331,10 +331,6 @@ def empty_state(message: str, *, title: str | None = None) -> html.Div:
     return html.Div(children, className="rm-empty")
 
 
-def error_alert(message: str) -> dbc.Alert:
-    return dbc.Alert(message, color="danger", className="rm-alert", dismissable=True)
-
-
 def page_title(title: str, description: str) -> html.Div:
     return html.Div(
         [html.H2(title, className="rm-page-title"), html.P(description, className="rm-lead")],

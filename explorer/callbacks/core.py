@@ -53,6 +53,8 @@ from ..state import (
 
 logger = logging.getLogger("radmap")
 
+PATIENT_POINTS = ("map-phenotype", "gene-phenotype")
+"""Figures whose points are patients (``customdata`` = patient ID): a click opens the patient."""
 MIME_TYPES = {"svg": "image/svg+xml", "pdf": "application/pdf", "png": "image/png"}
 
 
@@ -110,6 +112,13 @@ def navigation_target(
     if not event:
         return None
     q = None if state.q == ViewState().q else f"{state.q:g}"
+    if source in PATIENT_POINTS:
+        points = event.get("points") or []
+        custom = points[0].get("customdata") if points else None
+        patient = custom[0] if isinstance(custom, list) and custom else custom
+        if patient is not None and str(patient) in data.patient_set:
+            return _url("patient", base, patient=str(patient), q=q)
+        return None
     if source in ("volcano", "network", "gene-bar"):
         points = event.get("points") or []
         if not points:
@@ -186,6 +195,7 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
     ValueError
         ``name`` is not a figure of the state's page.
     """
+    from ..pages import patient
     from . import cohort, gene, map, module, network, predict, volcano
 
     def predicted(key: str) -> go.Figure:
@@ -231,6 +241,12 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
         "cohort-missing": lambda: cohort.missing_part(data, q)["missing"],
         "cohort-mutation": lambda: cohort.mutation_part(data, q)["mutation"],
         "cohort-km": lambda: cohort.cohort_km(data, state.km),
+        "patient-profile": lambda: patient.profile_figure(
+            data, state.patient or patient.default_patient(data)
+        ),
+        "patient-survival": lambda: patient.survival_figure(
+            data, state.patient or patient.default_patient(data)
+        ),
         "predict-roc": lambda: predicted("roc"),
         "predict-calibration": lambda: predicted("calibration"),
         "predict-performance": lambda: predicted("performance"),

@@ -8,7 +8,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from ..data import BundleData
-from ..pages import cohort, gene, hypotheses, module, network, predict, volcano
+from ..pages import cohort, gene, hypotheses, module, network, patient, predict, volcano
 from ..pages import map as map_page
 from ..pages.help import help_button
 from ..state import PAGE_TITLES, PAGES, ViewState, path_for
@@ -20,6 +20,7 @@ LAYOUTS: dict[str, Callable[[BundleData, ViewState], html.Div]] = {
     "gene": gene.layout,
     "module": module.layout,
     "cohort": cohort.layout,
+    "patient": patient.layout,
     "predict": predict.layout,
     "hypotheses": hypotheses.layout,
 }

@@ -18,7 +18,7 @@ from .data import BundleData
 
 HUBS_PER_MODULE = 3
 KEY_RADIOMIC = 12
-MAX_SEMANTIC = 40
+MAX_OTHER = 40
 VIEWER_PLACEHOLDER = "{patient}"
 MEASURE_COLUMNS = (
     "section",
@@ -36,7 +36,6 @@ MEASURE_COLUMNS = (
     "high",
     "n",
 )
-SECTIONS = ("Module eigengene", "Hub gene", "Semantic feature", "Radiomic feature")
 
 
 def patient_ids(data: BundleData) -> list[str]:
@@ -89,9 +88,9 @@ def _measure_row(section: str, name: str, key: str, cohort: np.ndarray, value: f
 
 
 def key_radiomic_features(data: BundleData, *, n: int = KEY_RADIOMIC) -> list[str]:
-    """The ``n`` continuous non-semantic features with the strongest module links (lowest q)."""
+    """The ``n`` radiomic features with the strongest module links (lowest q)."""
     features = data.features
-    candidates = features[(features["source"] != "semantic") & (features["type"] == "continuous")]
+    candidates = features[(features["source"] == "radiomic") & (features["type"] == "continuous")]
     if candidates.empty:
         return []
     associations = data.associations()
@@ -106,7 +105,8 @@ def patient_measures(data: BundleData, patient: str) -> pd.DataFrame:
     """The patient's continuous values with the cohort's distribution of each.
 
     Rows: each module eigengene, the hub genes of each module (expression), the continuous
-    semantic features and the key radiomic features (:func:`key_radiomic_features`).
+    non-radiomic features (semantic, clinical; up to :data:`MAX_OTHER`) and the key
+    radiomic features (:func:`key_radiomic_features`).
     Columns :data:`MEASURE_COLUMNS`: ``value`` (the patient's), ``percentile`` (0-100,
     mid-rank), ``z`` (in cohort SDs), the cohort's ``mean``, ``sd``, quartiles, ``low`` /
     ``high`` (range) and ``n`` (patients with a value). The patient's value can be missing.
@@ -134,9 +134,12 @@ def _measures(data: BundleData, patient: str) -> pd.DataFrame:
         name = f"{gene} ({module})"
         rows.append(_measure_row("Hub gene", name, gene, cohort, cohort[position]))
     features = data.features
-    semantic = features[(features["source"] == "semantic") & (features["type"] == "continuous")]
-    chosen = [("Semantic feature", f) for f in semantic.index[:MAX_SEMANTIC]]
-    chosen += [("Radiomic feature", f) for f in key_radiomic_features(data)]
+    others = features[(features["source"] != "radiomic") & (features["type"] == "continuous")]
+    chosen = [
+        ("Semantic feature" if source == "semantic" else "Other imaging feature", feature)
+        for feature, source in others["source"].iloc[:MAX_OTHER].items()
+    ]
+    chosen += [("Radiomic feature", feature) for feature in key_radiomic_features(data)]
     for section, feature in chosen:
         if feature not in data.imaging.columns:
             continue

@@ -21,6 +21,7 @@ SECTION_COLORS = {
     "Hub gene": OKABE_ITO[2],
     "Semantic feature": OKABE_ITO[4],
     "Radiomic feature": OKABE_ITO[5],
+    "Other imaging feature": OKABE_ITO[0],
 }
 BOX_COLOR = "#9aa5b1"
 PATIENT_SYMBOL = "diamond"

@@ -65,6 +65,19 @@ def facts(data: BundleData, patient: str) -> list:
                 className="btn btn-outline-primary btn-sm mt-2",
             )
         )
+    markers = patient_categories(data, patient)
+    markers = markers[markers["kind"] == "mutation"]
+    if not markers.empty:
+        items.append(
+            html.Div(
+                [
+                    html.Span(f"{row.key} {row.value}", className="rm-fact me-3")
+                    for row in markers.itertuples()
+                ],
+                id="patient-markers",
+                className="mt-2",
+            )
+        )
     survival = patient_survival(data, patient)
     if survival is not None and survival["time"] == survival["time"]:
         what = "event" if survival["event"] == 1 else "censored"

@@ -11,7 +11,7 @@ from ..data import BundleData
 from ..figures.enrichment import gene_association_bar
 from ..figures.phenotype import phenotype_plot
 from ..figures.style import empty_figure, format_p
-from ..figures.survival import km_figure
+from ..figures.survival import survival_view_figure
 from ..pages.common import format_number, graph_id, sid, store_id, table_id
 from ..state import ViewState, to_url
 
@@ -95,8 +95,7 @@ def gene_view(data: BundleData, gene: str | None, *, q: float = 0.05, base: str 
 
 
 def _km(data: BundleData, gene: str):
-    curves, p, description = data.km("gene", gene)
-    return km_figure(curves, p=p, title=description)
+    return survival_view_figure(data.km("gene", gene))
 
 
 def _empty_gene_view() -> dict:

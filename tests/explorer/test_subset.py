@@ -187,8 +187,13 @@ def test_subset_results_equal_the_analysis_of_a_bundle_of_those_patients(cohort)
     assert len(merged) == len(expected) > 0
     np.testing.assert_allclose(merged["p"].astype(float), merged["p_ref"].astype(float))
     # Kaplan-Meier on the subset: its own patients only.
-    curves, _, _ = view.km("module", "M1")
-    assert curves.groupby("group")["at_risk"].max().sum() <= view.n_patients
+    km = view.km("module", "M1")
+    assert km.n <= view.n_patients < data.km("module", "M1").n
+    # ... and its q is the subset's own survival q for the median split.
+    row = survival[(survival["kind"] == "module") & (survival["variable"] == "M1")]
+    assert km.q == pytest.approx(float(row[row["test"] == "logrank"]["q"].iloc[0]))
+    # Imaging-feature curves use the subset's patients too.
+    assert view.km("feature", "margin_spiculated").n <= view.n_patients
 
 
 def test_subset_finds_the_planted_links_and_differs_from_the_whole_cohort(cohort):

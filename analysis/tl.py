@@ -621,6 +621,7 @@ def trust(
     adata: ad.AnnData,
     *,
     n_permutations: int = 1000,
+    gene_permutations: int = 0,
     alpha: float = 0.05,
     size_feature: str | None = None,
     acquisition: Sequence[str] = (),
@@ -629,22 +630,33 @@ def trust(
     n_workers: int = 2,
     copy: bool = False,
 ) -> ad.AnnData | None:
-    """Permutation null, tumour-size check and leave-one-out influence of the module map
+    """Permutation nulls, tumour-size check and leave-one-out influence of the module map
     (and the acquisition check when ``acquisition`` names covariates).
 
     Adds ``perm_p``, ``perm_q``, ``q_size_adjusted``, ``size_surrogate``, ``influence``,
     ``influential_patient``, ``p_without``, ``one_patient`` and ``flags`` to
     ``uns["radmap"]["associations"]`` and the summaries ``uns["radmap"]["null"]`` (with a
     one-line ``badge``), ``["size_check"]`` and ``["influence"]``; see
-    :func:`radmap.analysis.trust.add_trust_checks`. ``n_permutations=0`` skips the null.
+    :func:`radmap.analysis.trust.add_trust_checks` and
+    :func:`radmap.analysis.null.add_module_null`. ``n_permutations=0`` skips the null.
+    Both nulls test the map's covariate-adjusted statistics when :func:`associate` was run
+    with ``adjust_for``.
+
+    ``gene_permutations`` > 0 also runs the gene map's null
+    (:func:`radmap.analysis.null.add_gene_null`: ``uns["radmap"]["gene_null"]`` and
+    ``["gene_null_features"]``).
     """
+    from .null import add_gene_null, add_module_null
+    from .parallel import resolve_scheduler
     from .trust import add_trust_checks
 
     adata = _maybe_copy(adata, copy)
     _require_map(adata)
+    if n_permutations < 0 or gene_permutations < 0:
+        raise InputError("trust: permutations must be 0 (off) or more")
     warnings = add_trust_checks(
         adata,
-        n_permutations=n_permutations,
+        n_permutations=0,
         alpha=alpha,
         size_feature=size_feature,
         acquisition=list(acquisition),
@@ -652,10 +664,17 @@ def trust(
         scheduler=scheduler,
         n_workers=n_workers,
     )
+    nulls = {"scheduler": resolve_scheduler(scheduler, heavy=False), "n_workers": n_workers}
+    has_modules = adata.obsm[bundle.EIGENGENES_KEY].shape[1] > 0
+    if n_permutations > 0 and has_modules and not radmap_uns(adata)["associations"].empty:
+        add_module_null(adata, n_permutations=n_permutations, alpha=alpha, seed=seed, **nulls)
+    if gene_permutations > 0:
+        add_gene_null(adata, n_permutations=gene_permutations, alpha=alpha, seed=seed, **nulls)
     uns = radmap_uns(adata)
     uns["associations"] = clean_table(uns["associations"])
     params = {
         "n_permutations": n_permutations,
+        "gene_permutations": gene_permutations,
         "alpha": alpha,
         "size_feature": size_feature,
         "acquisition": [str(a) for a in acquisition],

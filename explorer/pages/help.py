@@ -69,6 +69,15 @@ FIGURE_HELP = {
         "genes) tested against one imaging feature; colour is the effect (signed measures "
         "only), a dot marks q below the threshold. Click a cell for its scatter or box plot."
     ),
+    "map-compare": (
+        "The module map of the comparison subset (B), computed on its patients with the same "
+        "tests and corrections as the map above (subset A, or the whole cohort)."
+    ),
+    "map-difference": (
+        "Effect in subset B minus effect in subset A for each module and feature; rows whose "
+        "links are significant in one subset only come first. A / B: significant in that "
+        "subset only; •: in both."
+    ),
     "map-phenotype": (
         "Module eigengene per patient against the imaging feature of the clicked cell; the "
         "title carries the test's q."

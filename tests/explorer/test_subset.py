@@ -158,6 +158,13 @@ def test_subset_results_equal_the_analysis_of_a_bundle_of_those_patients(cohort)
     assert (merged["n"].astype(int) == merged["n_ref"].astype(int)).all()
     assert (merged["family"] == merged["family_ref"]).all()
 
+    # The map's power note: the same summary as the analysis stores.
+    power = view.uns_table("power").set_index(["family", "feature_type"])
+    expected_power = uns["power"].set_index(["family", "feature_type"]).loc[power.index]
+    np.testing.assert_allclose(
+        power["detectable_effect"].astype(float), expected_power["detectable_effect"].astype(float)
+    )
+
     # Volcano: one feature's gene map (q within the feature) = that column of the full run.
     features = list(uns["gene_features"])
     column = features.index("original_shape_Sphericity")

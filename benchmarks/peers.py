@@ -630,7 +630,7 @@ def radmap_modules_main(argv: Sequence[str]) -> None:
         "seconds": seconds,
         "power": result["power"],
         "timings": result["timings"],
-        "version": __import__("analysis").__version__,
+        "version": __import__("radmap").__version__,
         "blas": blas,
     }
     print(json.dumps(report))

@@ -16,7 +16,17 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields, replace
 from urllib.parse import parse_qsl, urlencode
 
-PAGES = ("map", "network", "volcano", "gene", "module", "cohort", "predict", "hypotheses")
+PAGES = (
+    "map",
+    "network",
+    "volcano",
+    "gene",
+    "module",
+    "cohort",
+    "predict",
+    "replication",
+    "hypotheses",
+)
 DEFAULT_PAGE = "map"
 PAGE_TITLES = {
     "map": "Map",
@@ -26,6 +36,7 @@ PAGE_TITLES = {
     "module": "Modules",
     "cohort": "Cohort",
     "predict": "Predict",
+    "replication": "Replication",
     "hypotheses": "Hypotheses",
 }
 STATISTICS = ("effect", "signed_log10_q")
@@ -53,6 +64,7 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
     "module": ("q", "module", "order"),
     "cohort": ("q", "km"),
     "predict": ("q", "target"),
+    "replication": ("q",),
     "hypotheses": ("q",),
 }
 """URL keys that each page reads and writes, in canonical order."""

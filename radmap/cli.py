@@ -276,12 +276,18 @@ def _replicate_parser(sub: argparse._SubParsersAction) -> None:
             "every discovery link re-tested in the validation cohort with eigengenes "
             "projected from the discovery loadings (one-sided in the discovery direction, "
             "BH replication q), and a scorecard. Writes OUT/preservation.csv, "
-            "OUT/replication_links.csv and OUT/replication.json."
+            "OUT/replication_links.csv and OUT/replication.json; the explorer's Replication "
+            "page shows them when OUT is DISCOVERY.replication (the default)."
         ),
     )
     p.add_argument("discovery", type=Path, help="discovery bundle.h5ad")
     p.add_argument("validation", type=Path, help="validation bundle.h5ad")
-    p.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default: DISCOVERY.replication next to the discovery bundle, "
+        "where `radmap serve DISCOVERY` shows it on the Replication page)",
+    )
     p.add_argument("--alpha", type=float, default=0.05, help="q threshold (default 0.05)")
     p.add_argument(
         "--links",
@@ -514,8 +520,8 @@ def _run_add_user(args: argparse.Namespace) -> int:
 
 
 def _run_replicate(args: argparse.Namespace) -> int:
-    from .analysis.io import load_bundle
-    from .analysis.replicate import replicate, scorecard_text, write_replication
+    from .analysis.io import file_sha256, load_bundle
+    from .analysis.replicate import replicate, scorecard_text, sidecar_dir, write_replication
 
     if args.permutations < 2 or not 0 < args.alpha < 1:
         raise InputError("--permutations must be at least 2 and --alpha between 0 and 1")
@@ -531,7 +537,8 @@ def _run_replicate(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         n_workers=args.workers,
     )
-    paths = write_replication(result, args.out)
+    result["params"]["discovery_bundle_sha256"] = file_sha256(args.discovery)
+    paths = write_replication(result, args.out or sidecar_dir(args.discovery))
     _progress(scorecard_text(result["scorecard"]))
     print(paths["summary"])
     return 0

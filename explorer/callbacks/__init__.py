@@ -7,7 +7,17 @@ figure factory.
 
 from __future__ import annotations
 
-from ..callbacks import cohort, core, gene, module, network, pins, predict, volcano
+from ..callbacks import (
+    cohort,
+    core,
+    gene,
+    module,
+    network,
+    pins,
+    predict,
+    replication,
+    volcano,
+)
 from ..callbacks import map as map_callbacks
 from ..callbacks.common import AppContext
 
@@ -24,4 +34,5 @@ def register_callbacks(app, ctx: AppContext, *, background_manager=None) -> None
     module.register(app, ctx)
     cohort.register(app, ctx)
     predict.register(app, ctx)
+    replication.register(app, ctx)
     pins.register(app, ctx)

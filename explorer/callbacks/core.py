@@ -186,12 +186,18 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
     ValueError
         ``name`` is not a figure of the state's page.
     """
-    from . import cohort, gene, map, module, network, predict, volcano
+    from . import cohort, gene, map, module, network, predict, replication, volcano
 
     def predicted(key: str) -> go.Figure:
         view = predict.predict_view(data, state.target)
         if not view:
             raise ValueError("there is no prediction in this bundle to export")
+        return view[key]
+
+    def replicated(key: str) -> go.Figure:
+        view = replication.replication_view(data)
+        if not view:
+            raise ValueError("there is no replication result for this bundle to export")
         return view[key]
 
     q = state.q
@@ -234,6 +240,8 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
         "predict-roc": lambda: predicted("roc"),
         "predict-calibration": lambda: predicted("calibration"),
         "predict-performance": lambda: predicted("performance"),
+        "replication-scorecard": lambda: replicated("scorecard"),
+        "replication-preservation": lambda: replicated("preservation"),
     }
     if not isinstance(name, str) or name not in builders or not name.startswith(state.page):
         raise ValueError(f"there is no figure {str(name)[:40]!r} on this page to export")

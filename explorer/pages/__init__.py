@@ -8,7 +8,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from ..data import BundleData
-from ..pages import cohort, gene, hypotheses, module, network, predict, volcano
+from ..pages import cohort, gene, hypotheses, module, network, predict, replication, volcano
 from ..pages import map as map_page
 from ..pages.help import help_button
 from ..state import PAGE_TITLES, PAGES, ViewState, path_for
@@ -21,6 +21,7 @@ LAYOUTS: dict[str, Callable[[BundleData, ViewState], html.Div]] = {
     "module": module.layout,
     "cohort": cohort.layout,
     "predict": predict.layout,
+    "replication": replication.layout,
     "hypotheses": hypotheses.layout,
 }
 

@@ -63,6 +63,31 @@ LIST_OPTIONS = ("imaging", "covariates", "adjust_for", "gene_sets", "acquisition
 """Options that hold a list of texts (one text is taken as a list of one)."""
 
 
+VIEWER_PLACEHOLDER = "{patient}"
+
+
+def check_viewer_url(value: object, *, origin: str = "options") -> str:
+    """A viewer URL template: ``http(s)://…`` with one ``{patient}`` (where the ID goes)."""
+    text = str(value).strip() if isinstance(value, str) else None
+    if not text:
+        if text == "":
+            return ""
+        raise InputError(f"{origin}: viewer_url must be a text, got {value!r}")
+    rest = text.replace(VIEWER_PLACEHOLDER, "", 1)
+    if (
+        not text.lower().startswith(("http://", "https://"))
+        or VIEWER_PLACEHOLDER not in text
+        or any(c in rest for c in "{}")
+        or any(c.isspace() for c in text)
+    ):
+        raise InputError(
+            f"{origin}: viewer_url must be an http(s) address with one {VIEWER_PLACEHOLDER} "
+            f"where the patient ID goes, e.g. "
+            f'"https://viewer.example.org/series?patient={VIEWER_PLACEHOLDER}"; got {text[:80]!r}'
+        )
+    return text
+
+
 @dataclass
 class Config:
     """Every option of ``radmap analyze``; each is also a key of the TOML config.
@@ -94,6 +119,7 @@ class Config:
     covariates: list[str] = field(default_factory=list)
     keep_identifiers: bool = False
     pseudonymise_key: Path | None = None
+    viewer_url: str = ""
     # preprocessing and modules
     n_top_genes: int | str = 5000
     max_block_size: int | None = None
@@ -179,6 +205,8 @@ class Config:
                 value = io.option_pairs(value, key, bare=bare)
                 if key == "id_column":
                     value = _id_columns(value)
+            elif key == "viewer_url":
+                value = check_viewer_url(value, origin=origin)
             elif key == "feature_levels":
                 if not isinstance(value, Mapping) or not all(
                     isinstance(levels, list | tuple) for levels in value.values()
@@ -509,6 +537,13 @@ def _read_cohort(
             "patient IDs are HMAC-SHA256 pseudonyms; the key is not stored"
         )
     uns["params"]["empty_reason"] = empty_reason
+    if config.viewer_url and pseudonyms:
+        warnings.append(
+            "viewer_url was not stored: the bundle's patient IDs are pseudonyms, which an "
+            "image viewer does not know"
+        )
+    elif config.viewer_url:
+        uns["viewer_url"] = config.viewer_url
     uns["_dropped_when_read"] = dict(inputs.expression.info.get("dropped_genes", {}))
     record(adata, "read", {}, scrub.messages(warnings))
     return adata, scrub

@@ -35,6 +35,7 @@ __all__ = [
     "enrich",
     "modules",
     "mutations",
+    "predict",
     "stability",
     "survival",
     "trust",
@@ -715,4 +716,67 @@ def stability(
     )
     params = {"n_bootstraps": n_bootstraps, "alpha": alpha, "seed": seed}
     record(adata, "stability", params)
+    return adata if copy else None
+
+
+# ------------------------------------------------------------------------------ virtual biopsy
+
+
+def predict(
+    adata: ad.AnnData,
+    *,
+    target: str | Sequence[str] | None = None,
+    feature_sets: Sequence[str] | None = None,
+    model: str = "elasticnet",
+    outer_splits: int = 5,
+    outer_repeats: int = 5,
+    inner_splits: int = 3,
+    n_permutations: int = 200,
+    max_features: int = 50,
+    threshold: str | float = "prevalence",
+    cut: float | None = None,
+    size_feature: str | None = None,
+    clinical_columns: Sequence[str] | None = None,
+    validate: ad.AnnData | None = None,
+    seed: int = 0,
+    n_jobs: int = 1,
+    copy: bool = False,
+) -> ad.AnnData | None:
+    """Virtual biopsy: predict ``target`` from imaging by repeated nested CV, against the
+    size, clinical and constant baselines, with a permutation test of the whole procedure.
+
+    What ``radmap predict`` does (see :func:`radmap.analysis.predict.predict` for the
+    protocol and the tables), with the results in ``uns["radmap"]["predict"]``, the slot
+    the explorer's Predict page reads when the bundle has no ``.predict.json`` next to it;
+    ``radmap.pl.predict(adata)`` draws them. ``target`` is a mutation column, a module name
+    or a clinical column (several allowed; default every mutation column); ``validate`` an
+    external bundle the frozen model is applied to.
+    """
+    from . import predict as prediction
+
+    adata = _maybe_copy(adata, copy)
+    targets = [target] if isinstance(target, str) else (list(target) if target else None)
+    params = prediction.PredictParams(
+        model=model,
+        outer_splits=outer_splits,
+        outer_repeats=outer_repeats,
+        inner_splits=inner_splits,
+        n_permutations=n_permutations,
+        max_features=max_features,
+        threshold=threshold,
+        cut=cut,
+        seed=seed,
+        n_jobs=max(1, n_jobs),
+    )
+    result = prediction.predict(
+        adata,
+        targets=targets,
+        feature_sets_=tuple(feature_sets) if feature_sets else prediction.FEATURE_SETS,
+        params=params,
+        size_feature=size_feature,
+        clinical_columns=clinical_columns,
+        validate=validate,
+        key_added=prediction.PREDICT_KEY,
+    )
+    record(adata, "predict", result.params, result.warnings)
     return adata if copy else None

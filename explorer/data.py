@@ -96,6 +96,26 @@ def memoised(method: Callable) -> Callable:
 
 
 @dataclass(frozen=True)
+class SurvivalView:
+    """Kaplan–Meier curves of one grouping of the patients and the test that compares them.
+
+    ``test`` is ``logrank`` or ``cox_trend`` (ordinal features, as in the analysis); ``n``
+    and ``events`` count the patients in the curves; ``q`` (and ``hr`` for the Cox trend
+    test) come from the analysis' row when the view shows the analysis' own grouping.
+    """
+
+    curves: pd.DataFrame
+    p: float
+    test: str
+    n: int
+    events: int
+    description: str
+    q: float | None = None
+    hr: float | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class MapView:
     """What the map heatmap shows: filtered associations and how rows are summarised."""
 
@@ -184,6 +204,7 @@ class BundleData:
         self._cache_size = cache_size
         self._gene_sets = gene_sets
         self._gene_sets_lock = threading.Lock()
+        self._all_patients: tuple[pd.DataFrame, pd.DataFrame] | None = None
 
         uns = self.adata.uns.get(B.UNS_KEY, {})
         self._uns = uns
@@ -236,6 +257,9 @@ class BundleData:
             if self._is_mutation(self.adata.obs[column])
         ]
         self.warnings: list[str] = [str(w) for w in _as_list(uns.get("warnings"))]
+        self.patient_set = frozenset(str(patient) for patient in self.adata.obs_names)
+        viewer_url = uns.get("viewer_url")
+        self.viewer_url: str | None = viewer_url if isinstance(viewer_url, str) else None
         if self.has_survival:
             # Kaplan-Meier curves need lifelines (imported lazily by analysis.survival);
             # importing it here keeps its ~0.2 s import out of the first survival request.
@@ -298,6 +322,12 @@ class BundleData:
         summary = self._uns.get("null")
         return str(summary.get("badge", "")) if isinstance(summary, Mapping) else ""
 
+    def stability_runs(self) -> int | None:
+        """Bootstrap resamples behind the links' ``stability`` column (None without it)."""
+        summary = self._uns.get("stability")
+        runs = summary.get("n_bootstraps") if isinstance(summary, Mapping) else None
+        return int(runs) if runs else None
+
     def gene_null_badge(self) -> str:
         """The empirical null of the gene map in one line ("" when the bundle has none)."""
         summary = self._uns.get("gene_null")
@@ -334,6 +364,7 @@ class BundleData:
             sources=frozenset(self.features["source"].dropna().astype(str)),
             groups=frozenset(self.features["group"].dropna().astype(str)),
             survival=frozenset(value for value, _ in self.survival_choices()),
+            patients=self.patient_set,
         )
 
     def canonical_gene(self, gene: str | None) -> str | None:
@@ -669,7 +700,9 @@ class BundleData:
 
         Columns ``patient``, ``value``, ``feature`` (categorical features keep their
         category order) and, with ``color``, ``color`` (mutation status, missing as
-        ``"Unknown"``). Patients missing either value are dropped.
+        ``"Unknown"``). Patients missing either value are dropped, and so are, for binary
+        and categorical features, the levels the analysis left out (fewer than its
+        ``min_group`` patients): the plot shows the patients and n of the map's test.
         """
         if feature not in self.imaging.columns:
             raise InputError(f"imaging feature {feature!r} is not in this bundle")
@@ -699,13 +732,32 @@ class BundleData:
             status = self.adata.obs[color].astype(object).where(self.adata.obs[color].notna())
             table["color"] = status.fillna("Unknown").astype(str).to_numpy()
         table = table[table["value"].notna() & table["feature"].notna()]
+        ftype = str(self.features.at[feature, "type"]) if feature in self.features.index else ""
+        if ftype in ("binary", "categorical"):
+            # As the analysis: levels with fewer than min_group of these patients left out.
+            min_group = int((self.params.get("associate") or {}).get("min_group", 1) or 1)
+            sizes = table["feature"].astype(object).value_counts()
+            small = sizes.index[sizes < min_group]
+            if len(small):
+                table = table[~table["feature"].astype(object).isin(list(small))]
+                if isinstance(table["feature"].dtype, pd.CategoricalDtype):
+                    table["feature"] = table["feature"].cat.remove_categories(list(small))
         return table.reset_index(drop=True)
 
     def expression(self, gene: str) -> np.ndarray:
         """Expression of one gene across patients (float)."""
-        column = self.adata[:, gene].X
-        column = column.toarray() if hasattr(column, "toarray") else np.asarray(column)
-        return column.ravel().astype(float)
+        return self.expressions([gene])[:, 0]
+
+    def expressions(self, genes: Sequence[str]) -> np.ndarray:
+        """Expression of genes across patients (patients x genes, float).
+
+        Reads the columns of ``X`` directly: an AnnData view (``adata[:, gene]``) costs
+        ~80 ms on a real bundle, mostly copying the clinical table.
+        """
+        columns = self._gene_position[list(genes)].to_numpy()
+        block = self.adata.X[:, columns]
+        block = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
+        return block.astype(float, copy=False).reshape(self.adata.n_obs, len(columns))
 
     def expression_label(self) -> str:
         """What the expression values are, from the preprocessing record of the bundle.
@@ -988,60 +1040,156 @@ class BundleData:
         """``(value, label)`` pairs for the Kaplan–Meier variable: ``kind:variable``."""
         if not self.has_survival:
             return ()
-        choices = [(f"module:{m}", f"{m} eigengene (median split)") for m in self.module_names]
+        choices = [(f"module:{m}", f"{m} eigengene (split)") for m in self.module_names]
         choices += [(f"mutation:{m}", f"{m} mutation") for m in self.mutations]
         for fid, row in self.features.iterrows():
-            how = "median split" if row["type"] == "continuous" else "categories"
+            how = {"continuous": "split", "ordinal": "ordered levels"}.get(
+                str(row["type"]), "categories"
+            )
             choices.append((f"feature:{fid}", f"{row['label']} ({how})"))
         return tuple(choices)
 
+    @property
+    def all_patients(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Imaging and clinical tables of every patient of the study, with or without
+        expression (:func:`analysis.io.all_patients`): the patients of the analyses that need
+        no expression (mutation x imaging, imaging x survival, mutation x survival)."""
+        with self._cache_lock:
+            if self._all_patients is None:
+                from ..analysis.io import all_patients
+
+                imaging, clinical = all_patients(self.adata)
+                imaging.index = imaging.index.astype(str)
+                clinical.index = clinical.index.astype(str)
+                self._all_patients = (imaging, clinical)
+            return self._all_patients
+
+    def survival_row(self, kind: str, variable: str, test: str) -> dict | None:
+        """The analysis' survival test ``test`` of ``kind:variable`` (bundle ``survival``)."""
+        table = self.survival_table()
+        row = table[
+            (table["kind"].astype(str) == kind)
+            & (table["variable"].astype(str) == variable)
+            & (table["test"].astype(str) == test)
+        ]
+        if row.empty:
+            return None
+        return {key: _plain(value) for key, value in row.iloc[0].items()}
+
     @memoised
-    def km(self, kind: str, variable: str) -> tuple[pd.DataFrame, float, str]:
-        """Kaplan–Meier curves and log-rank p for a grouping of the patients.
+    def km(
+        self, kind: str, variable: str, *, split: str = "median", cut: float | None = None
+    ) -> SurvivalView:
+        """Kaplan–Meier curves of a grouping of the patients, with the test the analysis ran.
 
-        ``kind`` is ``module`` (eigengene median split), ``gene`` (expression median split),
-        ``feature`` (categories, or median split when continuous) or ``mutation``.
-        Returns the curves (``group``, ``time``, ``survival``, ``ci_low``, ``ci_high``,
-        ``at_risk``), the log-rank p and a description of the grouping.
+        The patients are those of the analysis the view belongs to: modules and genes the
+        patients with expression; imaging features and mutations every patient with the
+        variable and survival data, with or without expression (as ``radmap.tl.survival``).
+
+        ``kind`` is ``module`` (eigengene), ``gene`` (expression), ``feature`` (categories,
+        or a split when continuous) or ``mutation`` (Mutant / Wildtype). Continuous variables
+        are split by ``split`` (:func:`analysis.survival.split_groups`: ``median``,
+        ``tertiles``, ``quartiles`` or ``cut`` at ``cut``). Levels with fewer patients than
+        the analysis' minimum group size are left out, as in the analysis.
+
+        The p-value is the log-rank test over the groups shown (for the analysis' own
+        grouping the same p as its ``logrank`` row), except for ordinal features, whose
+        analysis test is the Cox trend test: its row's p and hazard ratio per level are shown.
         """
-        from ..analysis.survival import kaplan_meier, logrank, median_split
+        from ..analysis.survival import MIN_GROUP, SPLITS, kaplan_meier, logrank, split_groups
 
-        obs = self.adata.obs
         if not self.has_survival:
             raise InputError("this bundle has no survival_time / survival_event columns")
+        if split not in SPLITS:
+            raise InputError(f"unknown survival split {split!r}; choose one of {', '.join(SPLITS)}")
+        if kind in ("module", "gene"):
+            clinical = self.adata.obs.copy()
+            clinical.index = clinical.index.astype(str)
+            imaging = None
+        elif kind in ("feature", "mutation"):
+            imaging, clinical = self.all_patients
+        else:
+            raise InputError(f"unknown survival grouping {kind!r}")
+        values = None
+        test = "logrank"
         if kind == "module":
             if variable not in self.eigengenes.columns:
                 raise InputError(f"module {variable!r} has no eigengene in this bundle")
-            groups = median_split(self.eigengenes[variable])
-            description = f"{variable} eigengene, split at the median"
+            values = self.eigengenes[variable].set_axis(clinical.index)
+            name = f"{variable} eigengene"
         elif kind == "gene":
             gene = self.canonical_gene(variable)
             if gene is None:
                 raise InputError(f"gene {variable!r} is not in this bundle")
-            groups = median_split(pd.Series(self.expression(gene), index=obs.index))
-            description = f"{gene} expression, split at the median"
+            values = pd.Series(self.expression(gene), index=clinical.index)
+            name = f"{gene} expression"
         elif kind == "feature":
-            if variable not in self.imaging.columns:
+            if variable not in imaging.columns:
                 raise InputError(f"imaging feature {variable!r} is not in this bundle")
-            column = self.imaging[variable]
-            if isinstance(column.dtype, pd.CategoricalDtype):
-                groups = column
-                description = f"{self.feature_label(variable)} categories"
+            column = imaging[variable]
+            name = self.feature_label(variable)
+            ftype = (
+                str(self.features.at[variable, "type"]) if variable in self.features.index else ""
+            )
+            if ftype not in ("continuous", "ordinal", "binary", "categorical"):
+                numeric = pd.api.types.is_numeric_dtype(column) and column.nunique() > 2
+                ftype = "continuous" if numeric else "categorical"
+            if ftype == "continuous":
+                values = column
             else:
-                groups = median_split(column)
-                description = f"{self.feature_label(variable)}, split at the median"
-        elif kind == "mutation":
+                groups = column
+                description = f"{name} categories"
+                if ftype == "ordinal":
+                    test = "cox_trend"
+        else:
             if variable not in self.mutations:
                 raise InputError(f"mutation column {variable!r} is not in this bundle")
-            groups = obs[variable]
+            status = clinical[variable]
+            groups = status.astype(object).where(status.isin([B.MUTANT, B.WILDTYPE]))
             description = f"{variable} mutation status"
-        else:
-            raise InputError(f"unknown survival grouping {kind!r}")
-        groups = pd.Series(groups, index=obs.index)
-        time, event = obs[B.SURVIVAL_TIME], obs[B.SURVIVAL_EVENT]
+        if values is not None:
+            groups = split_groups(values, split, cut=cut)
+            how = {
+                "median": "split at the median",
+                "tertiles": "split into tertiles",
+                "quartiles": "split into quartiles",
+                "cut": f"split at {cut:g}" if cut is not None else "",
+            }[split]
+            description = f"{name}, {how}"
+        time = pd.to_numeric(clinical[B.SURVIVAL_TIME], errors="coerce")
+        event = pd.to_numeric(clinical[B.SURVIVAL_EVENT], errors="coerce")
+        groups = pd.Series(groups).reindex(clinical.index)
+        known = time.notna() & event.notna() & groups.notna()
+        min_group = int((self.params.get("survival") or {}).get("min_group", MIN_GROUP))
+        sizes = groups[known].astype(object).value_counts()
+        small = sizes[sizes < min_group]
+        note = ""
+        if len(small) and test == "logrank":
+            groups = groups.where(~groups.isin(small.index))
+            known &= groups.notna()
+            note = f"left out (< {min_group} patients): " + ", ".join(
+                f"{level} ({count})" for level, count in small.items()
+            )
         curves = kaplan_meier(time, event, groups)
-        _, p = logrank(time, event, groups)
-        return curves, float(p), description
+        analysis_grouping = values is None or split == "median"
+        row = self.survival_row(kind, variable, test) if analysis_grouping else None
+        hr = None
+        if test == "cox_trend":
+            p = row["p"] if row else np.nan
+            hr = row.get("hr") if row else None
+        else:
+            _, p = logrank(time, event, groups)
+        return SurvivalView(
+            curves=curves,
+            p=float(p) if p is not None else np.nan,
+            test=test,
+            n=int(known.sum()),
+            events=int(event[known].sum()),
+            description=description,
+            q=row.get("q") if row else None,
+            hr=hr,
+            note=note,
+        )
 
     # --------------------------------------------------------------- enrichment
     @property

@@ -23,6 +23,7 @@ PAGES = (
     "gene",
     "module",
     "cohort",
+    "patient",
     "predict",
     "replication",
     "hypotheses",
@@ -35,6 +36,7 @@ PAGE_TITLES = {
     "gene": "Gene",
     "module": "Modules",
     "cohort": "Cohort",
+    "patient": "Patient",
     "predict": "Predict",
     "replication": "Replication",
     "hypotheses": "Hypotheses",
@@ -44,6 +46,9 @@ ROW_MODES = ("auto", "features", "families", "top")
 Y_AXES = ("q", "p")
 Q_CHOICES = (0.001, 0.01, 0.05, 0.1, 0.25)
 TOP_RANGE = (5, 500)
+SPLITS = ("median", "tertiles", "quartiles", "cut")
+"""Survival splits of a continuous variable (as :data:`analysis.survival.SPLITS`)."""
+CUT_RANGE = (-1e15, 1e15)
 
 PAGE_KEYS: dict[str, tuple[str, ...]] = {
     "map": (
@@ -62,7 +67,8 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
     "volcano": ("q", "min_effect", "feature", "y", "gene"),
     "gene": ("q", "gene", "feature", "color"),
     "module": ("q", "module", "order"),
-    "cohort": ("q", "km"),
+    "cohort": ("q", "km", "split", "cut"),
+    "patient": ("q", "patient"),
     "predict": ("q", "target"),
     "replication": ("q",),
     "hypotheses": ("q",),
@@ -70,7 +76,7 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
 """URL keys that each page reads and writes, in canonical order."""
 
 SHARED_KEYS = ("q",)
-_CHOICES = {"stat": STATISTICS, "rows": ROW_MODES, "y": Y_AXES}
+_CHOICES = {"stat": STATISTICS, "rows": ROW_MODES, "y": Y_AXES, "split": SPLITS}
 """Keys carried over when the user moves to another page through the navigation bar."""
 
 
@@ -93,7 +99,10 @@ class ViewState:
     color: str | None = None
     order: str | None = None
     km: str | None = None
+    split: str = "median"
+    cut: float | None = None
     target: str | None = None
+    patient: str | None = None
 
     def for_page(self, page: str) -> ViewState:
         """This state moved to ``page``, keeping only the shared keys."""
@@ -128,6 +137,7 @@ class Vocabulary:
     sources: Collection[str] = ()
     groups: Collection[str] = ()
     survival: Collection[str] = ()
+    patients: Collection[str] = ()
 
 
 def page_from_path(pathname: str | None, *, base: str = "/") -> str | None:
@@ -231,6 +241,19 @@ def parse_url(
             )
         elif key == "y":
             values["y"] = _parse_choice(text, key, Y_AXES, DEFAULTS.y, messages, "y axis")
+        elif key == "split":
+            values["split"] = _parse_choice(
+                text, key, SPLITS, DEFAULTS.split, messages, "survival split"
+            )
+        elif key == "cut":
+            try:
+                cut = float(text)
+            except ValueError:
+                cut = math.nan
+            if math.isfinite(cut) and CUT_RANGE[0] <= cut <= CUT_RANGE[1]:
+                values["cut"] = cut
+            else:
+                messages.append(f"'cut={text}' is not a number; the survival cut was ignored.")
         elif key in ("feature", "order"):
             values[key] = _parse_choice(text, key, vocabulary.features, None, messages, "feature")
         elif key == "module":
@@ -241,6 +264,8 @@ def parse_url(
             values[key] = _parse_choice(
                 text, key, vocabulary.survival, None, messages, "survival variable"
             )
+        elif key == "patient":
+            values[key] = _parse_choice(text, key, vocabulary.patients, None, messages, "patient")
         elif key == "target":
             # Prediction targets live in the results file; the Predict page checks the name.
             values[key] = text[:200]
@@ -305,6 +330,13 @@ def from_controls(page: str, values: Mapping[str, object]) -> ViewState:
             except (TypeError, ValueError):
                 continue
             if math.isfinite(number) and number >= 0 and (key != "q" or 0 < number <= 1):
+                kwargs[key] = number
+        elif key == "cut":
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(number) and CUT_RANGE[0] <= number <= CUT_RANGE[1]:
                 kwargs[key] = number
         elif key == "top":
             try:

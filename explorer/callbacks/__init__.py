@@ -13,6 +13,7 @@ from ..callbacks import (
     gene,
     module,
     network,
+    patient,
     pins,
     predict,
     replication,
@@ -33,6 +34,7 @@ def register_callbacks(app, ctx: AppContext, *, background_manager=None) -> None
     gene.register(app, ctx)
     module.register(app, ctx)
     cohort.register(app, ctx)
+    patient.register(app, ctx)
     predict.register(app, ctx)
     replication.register(app, ctx)
     pins.register(app, ctx)

@@ -10,7 +10,7 @@ from ..data import BundleData
 from ..figures.enrichment import gene_association_bar
 from ..figures.phenotype import phenotype_plot
 from ..figures.style import empty_figure, format_p
-from ..figures.survival import km_figure
+from ..figures.survival import survival_view_figure
 from ..pages.common import format_number, graph_id, sid, table_id
 from ..state import ViewState, to_url
 
@@ -94,8 +94,7 @@ def gene_view(data: BundleData, gene: str | None, *, q: float = 0.05, base: str 
 
 
 def _km(data: BundleData, gene: str):
-    curves, p, description = data.km("gene", gene)
-    return km_figure(curves, p=p, title=description)
+    return survival_view_figure(data.km("gene", gene))
 
 
 def _empty_gene_view() -> dict:

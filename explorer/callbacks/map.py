@@ -62,6 +62,7 @@ def map_figure(
             min_effect=min_effect,
             families=view.families,
             max_rows=10**9,
+            bootstraps=data.stability_runs(),
         ),
     )
     height = fig.layout.height or 600

@@ -17,6 +17,44 @@ from ..pages.common import (
 )
 from ..state import ViewState
 
+SPLIT_OPTIONS = (
+    ("median", "median (2 groups)"),
+    ("tertiles", "tertiles (3 groups)"),
+    ("quartiles", "quartiles (4 groups)"),
+    ("cut", "at a value"),
+)
+
+
+def split_controls(page: str, state: ViewState) -> html.Div:
+    """How a continuous variable (module, gene, continuous feature) is split into groups."""
+    return html.Div(
+        [
+            control(
+                "Split continuous variables",
+                dcc.Dropdown(
+                    id=sid(page, "split"),
+                    options=[{"label": label, "value": value} for value, label in SPLIT_OPTIONS],
+                    value=state.split,
+                    clearable=False,
+                ),
+            ),
+            control(
+                "Cut at",
+                dcc.Input(
+                    id=sid(page, "cut"),
+                    type="number",
+                    value=state.cut,
+                    debounce=True,
+                    disabled=state.split != "cut",
+                    placeholder="value",
+                    className="form-control",
+                ),
+            ),
+        ],
+        className="d-flex gap-3 flex-wrap rm-split-controls",
+    )
+
+
 PAGE = "cohort"
 
 
@@ -36,7 +74,8 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                         value=state.km or choices[0][0],
                         clearable=False,
                     ),
-                )
+                ),
+                split_controls(PAGE, state),
             ],
         )
     else:

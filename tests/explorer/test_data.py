@@ -200,7 +200,8 @@ def test_missingness_and_mutation_tables(toy_data, toy_adata):
 
 
 def test_km_module_median_split_matches_lifelines(toy_data, toy_adata):
-    curves, p, description = toy_data.km("module", "M2")
+    view = toy_data.km("module", "M2")
+    curves, p, description = view.curves, view.p, view.description
     eigen = toy_adata.obsm[B.EIGENGENES_KEY]["M2"]
     groups = np.where(eigen > eigen.median(), "high", "low")
     obs = toy_adata.obs
@@ -214,10 +215,11 @@ def test_km_module_median_split_matches_lifelines(toy_data, toy_adata):
 
 
 def test_km_feature_categories_and_gene(toy_data, toy_adata):
-    curves, p, _ = toy_data.km("feature", "nodule_attenuation")
-    assert set(curves["group"]) == {"solid", "part-solid", "ground-glass"}
-    assert 0 <= p <= 1
-    curves, p, description = toy_data.km("gene", "egfr")
+    view = toy_data.km("feature", "nodule_attenuation")
+    assert set(view.curves["group"]) == {"solid", "part-solid", "ground-glass"}
+    assert 0 <= view.p <= 1
+    view = toy_data.km("gene", "egfr")
+    curves, description = view.curves, view.description
     assert "EGFR" in description and set(curves["group"]) == {"low", "high"}
     with pytest.raises(InputError):
         toy_data.km("gene", "NOTAGENE")

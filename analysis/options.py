@@ -93,7 +93,7 @@ RULES: dict[str, Rule] = {
     "gene_permutations": Rule("integer", 0),
     "size_feature": Rule("text", optional=True),
     "acquisition_covariates": Rule("texts"),
-    "bootstraps": Rule("integer", 0),
+    "bootstraps": Rule("integer", 0, choices=("auto",)),
     "scheduler": Rule("text"),
     "workers": Rule("integer", 1),
 }

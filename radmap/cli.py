@@ -30,6 +30,18 @@ def _top_genes(text: str) -> int | str:
         ) from None
 
 
+def _bootstraps(text: str) -> int | str:
+    """``--bootstraps``: a number of resamples (0 = off) or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of resamples or 'auto', got {text!r}"
+        ) from None
+
+
 def _analyze_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "analyze",
@@ -243,9 +255,9 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
     )
     trust.add_argument(
         "--bootstraps",
-        type=int,
-        help="bootstrap resamples for module and link stability (default 0 = off; 100 is "
-        "a good choice)",
+        type=_bootstraps,
+        help="bootstrap resamples for module and link stability: a number (0 = off) or "
+        "auto (default: 100 for networks of up to 2,000 genes, off for larger ones)",
     )
     trust.add_argument(
         "--scheduler",

@@ -417,6 +417,11 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
         "histology, age when present)",
     )
     p.add_argument(
+        "--batch",
+        help="clinical column naming each patient's batch (scanner, site): radiomic features "
+        "are harmonised per batch (location / scale) inside the folds",
+    )
+    p.add_argument(
         "--validate",
         type=Path,
         help="external bundle: apply the model frozen on BUNDLE to it and report the same metrics",

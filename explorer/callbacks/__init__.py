@@ -17,6 +17,7 @@ from ..callbacks import (
     pins,
     predict,
     replication,
+    subset,
     volcano,
 )
 from ..callbacks import map as map_callbacks
@@ -38,3 +39,4 @@ def register_callbacks(app, ctx: AppContext, *, background_manager=None) -> None
     predict.register(app, ctx)
     replication.register(app, ctx)
     pins.register(app, ctx)
+    subset.register(app, ctx)

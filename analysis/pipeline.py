@@ -148,7 +148,7 @@ class Config:
     seed: int = 0
     # trust checks
     permutations: int = 1000
-    gene_permutations: int = 100
+    gene_permutations: int | str = "auto"
     size_feature: str | None = None
     acquisition_covariates: list[str] = field(default_factory=list)
     bootstraps: int | str = "auto"
@@ -696,6 +696,23 @@ AUTO_BOOTSTRAPS_ENV = "RADMAP_AUTO_BOOTSTRAPS"
 """Environment variable overriding :data:`AUTO_BOOTSTRAPS` (the test suite sets it to 0)."""
 
 
+AUTO_GENE_PERMUTATIONS = (20, 100)
+"""Fewest and most permutations of the gene-map null under ``"auto"``."""
+AUTO_GENE_CELLS = 100_000_000
+"""Gene x feature tests that ``"auto"`` spends on the gene-map null (permutations x map cells):
+100 permutations of a 1,000-gene map, 25 of a 20,000 genes x 200 features one."""
+
+
+def gene_permutation_count(permutations: int | str, adata: ad.AnnData) -> int:
+    """Permutations of the gene-map null for the ``gene_permutations`` option: ``"auto"``
+    spends about :data:`AUTO_GENE_CELLS` tests (between 20 and 100 permutations)."""
+    if permutations != AUTO:
+        return int(permutations)
+    cells = max(1, adata.n_vars * adata.obsm[bundle.IMAGING_KEY].shape[1])
+    low, high = AUTO_GENE_PERMUTATIONS
+    return int(np.clip(AUTO_GENE_CELLS // cells, low, high))
+
+
 def bootstrap_count(bootstraps: int | str, adata: ad.AnnData) -> tuple[int, str]:
     """Resamples to run for the ``bootstraps`` option and, for ``"auto"``, why (a line for
     the progress output)."""
@@ -726,7 +743,7 @@ def _trust_checks(adata: ad.AnnData, config: Config, progress: Progress) -> None
         tl.trust(
             adata,
             n_permutations=config.permutations,
-            gene_permutations=config.gene_permutations,
+            gene_permutations=gene_permutation_count(config.gene_permutations, adata),
             size_feature=config.size_feature,
             acquisition=config.acquisition_covariates,
             seed=config.seed,

@@ -37,9 +37,12 @@ def _bootstraps(text: str) -> int | str:
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of resamples or 'auto', got {text!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+
+
+def _gene_permutations(text: str) -> int | str:
+    """``--gene-permutations``: a number of permutations (0 = off) or ``auto``."""
+    return _bootstraps(text)
 
 
 def _analyze_parser(sub: argparse._SubParsersAction) -> None:
@@ -238,8 +241,10 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
     )
     trust.add_argument(
         "--gene-permutations",
-        type=int,
-        help="permutations of the gene-map null (default 100; 0 switches it off)",
+        type=_gene_permutations,
+        help="permutations of the gene-map null: a number (0 switches it off) or auto "
+        "(default: 100 for maps of up to 1 million gene x feature tests, fewer for larger "
+        "ones, at least 20)",
     )
     trust.add_argument(
         "--size-feature",

@@ -136,5 +136,14 @@ def test_stability_runs_by_default_on_networks_it_can_afford(files, monkeypatch)
     count, reason = bootstrap_count("auto", large)
     assert count == 0 and "--bootstraps 100 runs it" in reason
     assert bootstrap_count(7, large) == (7, "")
+    from radmap.analysis.pipeline import gene_permutation_count
+
+    n_cells = adata.n_vars * adata.obsm["imaging"].shape[1]
+    assert n_cells < 1_000_000 and gene_permutation_count("auto", adata) == 100
+    monkeypatch.setattr("radmap.analysis.pipeline.AUTO_GENE_CELLS", 25 * n_cells)
+    assert gene_permutation_count("auto", adata) == 25  # a map 40 times the size
+    monkeypatch.setattr("radmap.analysis.pipeline.AUTO_GENE_CELLS", n_cells)
+    assert gene_permutation_count("auto", adata) == 20  # never fewer
+    assert gene_permutation_count(5, adata) == 5
     with pytest.raises(InputError, match="bootstraps"):
         build_bundle(_config(paths, bootstraps="many"), progress=lambda m: None)

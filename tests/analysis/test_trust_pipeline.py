@@ -141,7 +141,7 @@ def test_stability_runs_by_default_on_networks_it_can_afford(files, monkeypatch)
     n_cells = adata.n_vars * adata.obsm["imaging"].shape[1]
     assert n_cells < 1_000_000 and gene_permutation_count("auto", adata) == 100
     monkeypatch.setattr("radmap.analysis.pipeline.AUTO_GENE_CELLS", 25 * n_cells)
-    assert gene_permutation_count("auto", adata) == 25  # a map 40 times the size
+    assert gene_permutation_count("auto", adata) == 25  # a budget of 25 maps of this size
     monkeypatch.setattr("radmap.analysis.pipeline.AUTO_GENE_CELLS", n_cells)
     assert gene_permutation_count("auto", adata) == 20  # never fewer
     assert gene_permutation_count(5, adata) == 5

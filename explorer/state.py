@@ -27,6 +27,7 @@ PAGES = (
     "cohort",
     "patient",
     "predict",
+    "replication",
     "hypotheses",
 )
 DEFAULT_PAGE = "map"
@@ -39,6 +40,7 @@ PAGE_TITLES = {
     "cohort": "Cohort",
     "patient": "Patient",
     "predict": "Predict",
+    "replication": "Replication",
     "hypotheses": "Hypotheses",
 }
 STATISTICS = ("effect", "signed_log10_q")
@@ -72,6 +74,7 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
     "cohort": ("q", "km", "split", "cut", "subset"),
     "patient": ("q", "patient"),
     "predict": ("q", "target"),
+    "replication": ("q",),
     "hypotheses": ("q",),
 }
 """URL keys that each page reads and writes, in canonical order."""

@@ -112,6 +112,16 @@ FIGURE_HELP = {
     ),
     "cohort-overlap": "Patients found in each input file, matched across the files by ID.",
     "cohort-types": "Imaging features per source (radiomic, semantic) and type.",
+    "replication-scorecard": (
+        "Discovery links (q below the threshold) by what the validation cohort says: "
+        "replicated (one-sided replication q < alpha in the discovery direction), opposite "
+        "sign, not replicated, not testable (feature or most of the module's genes missing)."
+    ),
+    "replication-preservation": (
+        "WGCNA Z-summary of each discovery module in the validation cohort against random "
+        "gene sets of the same size: above 10 strong, 2 to 10 moderate evidence of "
+        "preservation."
+    ),
     "predict-roc": (
         "ROC curves of each imaging feature set and of the size, clinical and constant "
         "baselines, from repeated nested cross-validation (bands: bootstrap)."

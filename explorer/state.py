@@ -52,7 +52,7 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
     ),
     "network": ("q", "min_effect", "sources", "groups"),
     "volcano": ("q", "min_effect", "feature", "y", "gene"),
-    "gene": ("q", "gene", "feature", "color"),
+    "gene": ("q", "gene", "feature", "color", "split", "cut"),
     "module": ("q", "module", "order"),
     "cohort": ("q", "km", "split", "cut"),
     "predict": ("q", "target"),

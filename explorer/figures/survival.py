@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ...analysis.validate import InputError
-from ..figures.style import QUALITATIVE, empty_figure, figure_from_spec, format_p, natural_key
+from ..figures.style import QUALITATIVE, empty_figure, figure_from_spec, format_p
 
 _ROW_SPACING = 0.1
 TEST_NAMES = {"logrank": "log-rank", "cox_trend": "Cox trend"}
@@ -84,7 +84,8 @@ def km_figure(
         raise InputError(f"survival curves lack column(s) {missing}")
     data = curves.dropna(subset=["time", "survival"]).copy()
     data["group"] = data["group"].astype(str)
-    groups = sorted(pd.unique(data["group"]), key=natural_key)
+    # In the order of the curves (kaplan_meier's: a split's low -> high, a scale's levels).
+    groups = list(pd.unique(data["group"]))
     lower = (0.16 if len(groups) <= 3 else 0.25) * (1 - _ROW_SPACING)
     end = float(data["time"].max())
     ticks = np.unique(np.round(np.linspace(0.0, end, n_ticks)))

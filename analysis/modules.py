@@ -18,7 +18,9 @@ WGCNA method (Langfelder & Horvath 2008, following ``blockwiseModules`` in one b
    condensed float32 dissimilarity and one row block are held, and the numerator's product
    costs what a symmetric product (syrk) does.
 4. Average-linkage hierarchical clustering (fastcluster, in place on a float64 copy of the
-   condensed dissimilarity, after the adjacency is freed; :func:`average_linkage`).
+   condensed dissimilarity, after the adjacency is freed; :func:`average_linkage`). A
+   dissimilarity over :data:`SPILL_BYTES` waits in a temporary file meanwhile, so the peak
+   holds the float64 copy alone (8 bytes per gene pair, not 12).
 5. Dynamic tree cut, hybrid method (:func:`cutree_hybrid`, a port of ``cutreeHybrid`` from
    the R package dynamicTreeCut 1.63 with its PAM stage), ``cutHeight = 0.995``.
 6. WGCNA's module check: a module needs ``min_module_size / 3`` genes with kME > 0.5, genes
@@ -51,6 +53,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -541,7 +544,11 @@ def average_linkage(condensed: np.ndarray) -> np.ndarray:
     ``fastcluster.linkage`` even with ``preserve_input=False`` (it starts with
     ``numpy.array(X)``), which would hold a third n x n float32's worth of memory at the peak.
     """
-    distances = np.array(condensed, dtype=np.float64, order="C")
+    return _linkage_in_place(np.array(condensed, dtype=np.float64, order="C"))
+
+
+def _linkage_in_place(distances: np.ndarray) -> np.ndarray:
+    """fastcluster's average linkage on a float64 condensed dissimilarity it overwrites."""
     n = int(round((1 + np.sqrt(1 + 8 * len(distances))) / 2))
     if n * (n - 1) // 2 != len(distances) or n < 2:
         raise InputError(f"average_linkage: {len(distances)} is not a condensed distance length")
@@ -550,6 +557,37 @@ def average_linkage(condensed: np.ndarray) -> np.ndarray:
     tree = np.empty((n - 1, 4))
     fastcluster.linkage_wrap(n, distances, tree, fastcluster.mthidx["average"])
     return tree
+
+
+SPILL_BYTES = 256 * 2**20
+"""A condensed float32 dissimilarity larger than this waits on disk while fastcluster
+clusters its float64 copy (at 20,000 genes: 0.8 GB not held next to the 1.6 GB copy)."""
+_SPILL_CHUNK = 1 << 24
+
+
+def _spilled_linkage(holder: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`average_linkage` of the condensed float32 dissimilarity in ``holder`` (its only
+    reference, taken out), holding it on disk while the float64 copy is clustered.
+
+    Returns the tree and the dissimilarity (read back, identical).
+    """
+    condensed = holder.pop()
+    if condensed.nbytes <= SPILL_BYTES:
+        return average_linkage(condensed), condensed
+    size = condensed.size
+    with tempfile.TemporaryFile(prefix="radmap-dissimilarity-") as spill:
+        condensed.tofile(spill)
+        del condensed
+        distances = np.empty(size, dtype=np.float64)
+        spill.seek(0)
+        for start in range(0, size, _SPILL_CHUNK):
+            count = min(_SPILL_CHUNK, size - start)
+            distances[start : start + count] = np.fromfile(spill, dtype=np.float32, count=count)
+        tree = _linkage_in_place(distances)
+        del distances
+        spill.seek(0)
+        condensed = np.fromfile(spill, dtype=np.float32, count=size)
+    return tree, condensed
 
 
 def cutree_hybrid(
@@ -938,7 +976,7 @@ def _wgcna_labels(
         lap("soft_threshold")
         adj = _adjacency_in_place(cor, power, network)
         del cor
-        dissimilarity = tom_distance(adj)
+        dissimilarity = [tom_distance(adj)]  # the only reference: _cut_tree may spill it
         del adj
         lap("tom")
         labels = _cut_tree(dissimilarity, min_module_size, deep_split, lap)
@@ -955,11 +993,10 @@ def _wgcna_labels(
         lap("correlation")
         adj = _adjacency_in_place(cor, power, network)
         del cor
-        dissimilarity = tom_distance(adj)
+        dissimilarity = [tom_distance(adj)]
         del adj
         lap("tom")
         block_labels = _cut_tree(dissimilarity, min_module_size, deep_split, lap)
-        del dissimilarity
         assigned = block_labels > 0
         labels[block[assigned]] = block_labels[assigned] + labels.max()
     return labels, power, table, [len(block) for block in blocks]
@@ -988,12 +1025,13 @@ def _chosen_power(table: pd.DataFrame, power: int | None, warnings: list[str]) -
 
 
 def _cut_tree(
-    dissimilarity: np.ndarray,
+    holder: list[np.ndarray],
     min_module_size: int,
     deep_split: int,
     lap: Callable[[str], None],
 ) -> np.ndarray:
-    tree = average_linkage(dissimilarity)
+    """Labels of the tree cut of the condensed dissimilarity in ``holder`` (taken out)."""
+    tree, dissimilarity = _spilled_linkage(holder)
     lap("linkage")
     labels = cutree_hybrid(
         tree,

@@ -63,6 +63,31 @@ LIST_OPTIONS = ("imaging", "covariates", "adjust_for", "gene_sets", "acquisition
 """Options that hold a list of texts (one text is taken as a list of one)."""
 
 
+VIEWER_PLACEHOLDER = "{patient}"
+
+
+def check_viewer_url(value: object, *, origin: str = "options") -> str:
+    """A viewer URL template: ``http(s)://…`` with one ``{patient}`` (where the ID goes)."""
+    text = str(value).strip() if isinstance(value, str) else None
+    if not text:
+        if text == "":
+            return ""
+        raise InputError(f"{origin}: viewer_url must be a text, got {value!r}")
+    rest = text.replace(VIEWER_PLACEHOLDER, "", 1)
+    if (
+        not text.lower().startswith(("http://", "https://"))
+        or VIEWER_PLACEHOLDER not in text
+        or any(c in rest for c in "{}")
+        or any(c.isspace() for c in text)
+    ):
+        raise InputError(
+            f"{origin}: viewer_url must be an http(s) address with one {VIEWER_PLACEHOLDER} "
+            f"where the patient ID goes, e.g. "
+            f'"https://viewer.example.org/series?patient={VIEWER_PLACEHOLDER}"; got {text[:80]!r}'
+        )
+    return text
+
+
 @dataclass
 class Config:
     """Every option of ``radmap analyze``; each is also a key of the TOML config.
@@ -94,6 +119,7 @@ class Config:
     covariates: list[str] = field(default_factory=list)
     keep_identifiers: bool = False
     pseudonymise_key: Path | None = None
+    viewer_url: str = ""
     # preprocessing and modules
     n_top_genes: int | str = 5000
     max_block_size: int | None = None
@@ -122,6 +148,7 @@ class Config:
     seed: int = 0
     # trust checks
     permutations: int = 1000
+    gene_permutations: int = 100
     size_feature: str | None = None
     acquisition_covariates: list[str] = field(default_factory=list)
     bootstraps: int = 0
@@ -178,6 +205,8 @@ class Config:
                 value = io.option_pairs(value, key, bare=bare)
                 if key == "id_column":
                     value = _id_columns(value)
+            elif key == "viewer_url":
+                value = check_viewer_url(value, origin=origin)
             elif key == "feature_levels":
                 if not isinstance(value, Mapping) or not all(
                     isinstance(levels, list | tuple) for levels in value.values()
@@ -508,6 +537,13 @@ def _read_cohort(
             "patient IDs are HMAC-SHA256 pseudonyms; the key is not stored"
         )
     uns["params"]["empty_reason"] = empty_reason
+    if config.viewer_url and pseudonyms:
+        warnings.append(
+            "viewer_url was not stored: the bundle's patient IDs are pseudonyms, which an "
+            "image viewer does not know"
+        )
+    elif config.viewer_url:
+        uns["viewer_url"] = config.viewer_url
     uns["_dropped_when_read"] = dict(inputs.expression.info.get("dropped_genes", {}))
     record(adata, "read", {}, scrub.messages(warnings))
     return adata, scrub
@@ -639,7 +675,7 @@ def _scrub_records(uns: dict, scrub: privacy.IdScrubber) -> None:
 def _check_trust_options(config: Config) -> None:
     from .parallel import check_scheduler
 
-    for name in ("permutations", "bootstraps"):
+    for name in ("permutations", "gene_permutations", "bootstraps"):
         if int(getattr(config, name)) < 0:
             raise InputError(f"{name} must be 0 (off) or more, got {getattr(config, name)}")
     if int(config.workers) < 1:
@@ -656,14 +692,16 @@ def _trust_checks(adata: ad.AnnData, config: Config, progress: Progress) -> None
         tl.trust(
             adata,
             n_permutations=config.permutations,
+            gene_permutations=config.gene_permutations,
             size_feature=config.size_feature,
             acquisition=config.acquisition_covariates,
             seed=config.seed,
             scheduler=config.scheduler,
             n_workers=config.workers,
         )
-        if "null" in adata.uns[bundle.UNS_KEY]:
-            progress(f"  {adata.uns[bundle.UNS_KEY]['null']['badge']}")
+        for key in ("null", "gene_null"):
+            if key in adata.uns[bundle.UNS_KEY]:
+                progress(f"  {adata.uns[bundle.UNS_KEY][key]['badge']}")
     if config.bootstraps > 0:
         with _stage(f"bootstrap stability ({config.bootstraps} resamples)", progress):
             tl.stability(

@@ -34,7 +34,6 @@ hash, and the pins and caches keyed by it, stay valid).
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import math
@@ -48,10 +47,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import special, stats
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
-from sklearn.feature_selection import SelectKBest
-from sklearn.linear_model import ElasticNet, LogisticRegression
+from sklearn.linear_model import ElasticNet, enet_path
 from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
@@ -94,9 +92,12 @@ CLINICAL_PATTERNS = (
 
 L1_RATIO = 0.5
 LOGISTIC_C = (0.02, 0.05, 0.2, 1.0)
-"""Inverse penalties tried by the inner folds (ascending, so fits warm-start)."""
+"""Inverse penalties tried by the inner folds (fitted together, :func:`logistic_enet_path`)."""
 ELASTICNET_ALPHA = (0.5, 0.2, 0.05, 0.01)
-"""Penalties tried for continuous targets (descending, so fits warm-start)."""
+"""Penalties tried for continuous targets (one ``enet_path`` call per inner fold)."""
+SOLVER_TOL = 1e-5
+"""Stop the logistic solver when the gradient mapping per patient is below this."""
+SOLVER_MAX_ITER = 5000
 FOREST_LEAF = (1, 5, 10)
 FOREST_TREES = 200
 CALIBRATION_BINS = 5
@@ -469,18 +470,183 @@ def abs_correlation(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.abs(r))
 
 
+class CorrelationFilter(TransformerMixin, BaseEstimator):
+    """Keep the ``k`` columns most correlated with ``y`` (:func:`abs_correlation`).
+
+    ``SelectKBest(abs_correlation, k=k)`` with the same choice of columns (ties broken the
+    same way), without its input checks, which cost more than the filter on the small
+    matrices of the inner folds.
+    """
+
+    def __init__(self, k: int = 50):
+        self.k = k
+
+    def fit(self, X, y):
+        scores = abs_correlation(X, y)
+        self.support_ = np.zeros(len(scores), dtype=bool)
+        self.support_[np.argsort(scores, kind="mergesort")[-self.k :]] = True
+        self.n_features_in_ = len(scores)
+        return self
+
+    def get_support(self) -> np.ndarray:
+        return self.support_
+
+    def transform(self, X):
+        return np.asarray(X, dtype=float)[:, self.support_]
+
+
 def _preprocessor(max_features: int) -> Pipeline:
     return Pipeline(
         [
             ("standardise", MeanImputeScale()),
-            ("filter", SelectKBest(abs_correlation, k=max_features)),
+            ("filter", CorrelationFilter(max_features)),
         ]
     )
 
 
-_LOGISTIC_TAKES_PENALTY = (
-    inspect.signature(LogisticRegression).parameters["penalty"].default != "deprecated"
-)
+def _fit_transform(pipeline: Pipeline, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Fit the steps of ``pipeline`` one after the other on (X, y); the transformed X.
+
+    What ``Pipeline.fit_transform`` does, without its per-call checks (the inner folds call
+    this thousands of times); ``pipeline`` is a fitted Pipeline afterwards.
+    """
+    for _, step in pipeline.steps:
+        X = step.fit(X, y).transform(X)
+    return X
+
+
+def _transform(pipeline: Pipeline, X: np.ndarray) -> np.ndarray:
+    for _, step in pipeline.steps:
+        X = step.transform(X)
+    return X
+
+
+def logistic_enet_path(
+    X: np.ndarray,
+    y: np.ndarray,
+    Cs: Sequence[float],
+    *,
+    l1_ratio: float = L1_RATIO,
+    tol: float = SOLVER_TOL,
+    max_iter: int = SOLVER_MAX_ITER,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Elastic-net logistic regression at every ``C`` of a grid, solved together.
+
+    For each ``C`` this minimises scikit-learn's ``LogisticRegression(penalty="elasticnet")``
+    objective, ``C * sum(log-loss) + (1 - l1_ratio) / 2 * ||w||² + l1_ratio * ||w||₁`` with
+    an unpenalised intercept, by accelerated proximal gradient (FISTA with adaptive restart,
+    step 1 / Lipschitz constant), all penalties of the grid in one batch of matrix products.
+    It stops when the gradient mapping, per patient, is below ``tol`` for every ``C``.
+
+    scikit-learn offers this objective only through ``saga``, one penalty per call with its
+    input checks each time; on the small matrices of the inner folds those checks cost more
+    than the fit, and saga's intercept is far from converged when the penalty is strong. The
+    solution is deterministic (no random order), so it does not depend on the worker.
+
+    Returns
+    -------
+    ``coef`` (len(Cs) x features) and ``intercept`` (len(Cs)).
+    """
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n, p = X.shape
+    Cs = np.asarray(Cs, dtype=float)
+    design = np.hstack([X, np.ones((n, 1))])
+    transposed = np.ascontiguousarray(design.T)
+    lam2 = (1.0 - l1_ratio) / Cs
+    lipschitz = np.linalg.norm(design, 2) ** 2 / 4.0 + lam2
+    step = 1.0 / lipschitz
+    penalised = np.ones((p + 1, 1))
+    penalised[-1] = 0.0
+    shrink = penalised * (step * l1_ratio / Cs)
+    decay = 1.0 - penalised * (step * lam2)  # the ridge part of the gradient step
+    target = y[:, None] * step
+    stop = tol * n * step  # gradient mapping below tol per patient, in coefficient units
+    current = np.zeros((p + 1, len(Cs)))
+    current[-1] = special.logit(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+    point = current.copy()
+    momentum = np.ones(len(Cs))
+    for _ in range(max_iter):
+        residual = special.expit(design @ point) * step
+        residual -= target
+        moved = point * decay
+        moved -= transposed @ residual
+        new = moved - np.minimum(np.maximum(moved, -shrink), shrink)
+        change = point - new
+        if np.all(np.maximum.reduce(np.abs(change), axis=0) < stop):
+            current = new
+            break
+        advance = new - current
+        restart = np.add.reduce(change * advance, axis=0) > 0
+        following = (1.0 + np.sqrt(1.0 + 4.0 * momentum * momentum)) / 2.0
+        beta = np.where(restart, 0.0, (momentum - 1.0) / following)
+        momentum = np.where(restart, 1.0, following)
+        point = new + beta * advance
+        current = new
+    return current[:-1].T.copy(), current[-1].copy()
+
+
+def linear_enet_path(
+    X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, l1_ratio: float = L1_RATIO
+) -> tuple[np.ndarray, np.ndarray]:
+    """Elastic-net linear regression at every ``alpha`` (scikit-learn's ``enet_path``).
+
+    The objective of ``ElasticNet(alpha, l1_ratio)`` with an intercept: the columns of ``X``
+    are centred here (they already are after :class:`MeanImputeScale`) and the intercept
+    restores the means. Returns ``coef`` (len(alphas) x features) and ``intercept``.
+    """
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    x_mean, y_mean = X.mean(axis=0), y.mean()
+    order = np.argsort(alphas)[::-1]
+    _, coefs, _ = enet_path(
+        X - x_mean, y - y_mean, l1_ratio=l1_ratio, alphas=np.asarray(alphas, float)[order]
+    )
+    coef = np.empty((len(alphas), X.shape[1]))
+    coef[order] = coefs.T
+    return coef, y_mean - coef @ x_mean
+
+
+class ElasticNetLogistic(ClassifierMixin, BaseEstimator):
+    """Elastic-net logistic regression fitted by :func:`logistic_enet_path` (binary 0/1 ``y``).
+
+    The same objective and parameters as ``LogisticRegression(penalty="elasticnet",
+    C=C, l1_ratio=l1_ratio)``; ``coef_`` (1 x features), ``intercept_`` (1,) and
+    ``predict_proba`` as there.
+    """
+
+    def __init__(
+        self,
+        C: float = 1.0,
+        l1_ratio: float = L1_RATIO,
+        tol: float = SOLVER_TOL,
+        max_iter: int = SOLVER_MAX_ITER,
+    ):
+        self.C = C
+        self.l1_ratio = l1_ratio
+        self.tol = tol
+        self.max_iter = max_iter
+
+    def fit(self, X, y):
+        y = np.asarray(y, dtype=float)
+        self.classes_ = np.array([0.0, 1.0])
+        coef, intercept = logistic_enet_path(
+            X, y, [self.C], l1_ratio=self.l1_ratio, tol=self.tol, max_iter=self.max_iter
+        )
+        self.coef_ = coef
+        self.intercept_ = intercept
+        self.n_features_in_ = coef.shape[1]
+        return self
+
+    def decision_function(self, X):
+        return np.asarray(X, dtype=float) @ self.coef_[0] + self.intercept_[0]
+
+    def predict_proba(self, X):
+        positive = special.expit(self.decision_function(X))
+        return np.column_stack([1.0 - positive, positive])
+
+    def predict(self, X):
+        return (self.decision_function(X) > 0).astype(float)
 
 
 def _model(kind: str, model: str, seed: int) -> tuple[object, str, tuple]:
@@ -490,19 +656,16 @@ def _model(kind: str, model: str, seed: int) -> tuple[object, str, tuple]:
         estimator = cls(n_estimators=FOREST_TREES, max_features="sqrt", random_state=seed, n_jobs=1)
         return estimator, "min_samples_leaf", FOREST_LEAF
     if kind == "binary":
-        options = {"penalty": "elasticnet"} if _LOGISTIC_TAKES_PENALTY else {}
-        estimator = LogisticRegression(
-            **options,
-            solver="saga",
-            l1_ratio=L1_RATIO,
-            max_iter=2000,
-            tol=1e-3,
-            warm_start=True,
-            random_state=seed,
-        )
-        return estimator, "C", LOGISTIC_C
-    estimator = ElasticNet(l1_ratio=L1_RATIO, max_iter=5000, warm_start=True, random_state=seed)
+        return ElasticNetLogistic(l1_ratio=L1_RATIO), "C", LOGISTIC_C
+    estimator = ElasticNet(l1_ratio=L1_RATIO, max_iter=5000)
     return estimator, "alpha", ELASTICNET_ALPHA
+
+
+def _penalty_path(kind: str, X: np.ndarray, y: np.ndarray, grid) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients and intercepts of the elastic net at every penalty of ``grid``."""
+    if kind == "binary":
+        return logistic_enet_path(X, y, grid)
+    return linear_enet_path(X, y, grid)
 
 
 def _predict(estimator, X, kind: str) -> np.ndarray:
@@ -544,25 +707,35 @@ class _Procedure:
         losses = np.zeros(len(grid))
         for train, val in self.inner_cv(seed).split(X, y):
             pre = _preprocessor(self.params.max_features)
-            Z_train = pre.fit_transform(X[train], y[train])
-            Z_val = pre.transform(X[val])
-            model = clone(estimator)
-            for position, value in enumerate(grid):
-                model.set_params(**{key: value}).fit(Z_train, y[train])
-                losses[position] += _loss(y[val], _predict(model, Z_val, self.kind), self.kind)
+            Z_train = _fit_transform(pre, X[train], y[train])
+            Z_val = _transform(pre, X[val])
+            if self.params.model == "forest":
+                model = clone(estimator)
+                for position, value in enumerate(grid):
+                    model.set_params(**{key: value}).fit(Z_train, y[train])
+                    predicted = _predict(model, Z_val, self.kind)
+                    losses[position] += _loss(y[val], predicted, self.kind)
+                continue
+            coef, intercept = _penalty_path(self.kind, Z_train, y[train], grid)
+            linear = Z_val @ coef.T + intercept
+            for position in range(len(grid)):
+                predicted = (
+                    special.expit(linear[:, position])
+                    if self.kind == "binary"
+                    else linear[:, position]
+                )
+                losses[position] += _loss(y[val], predicted, self.kind)
         best = grid[int(np.argmin(losses))]
-        pipeline = Pipeline(
-            [
-                ("features", _preprocessor(self.params.max_features)),
-                ("model", clone(estimator).set_params(**{key: best})),
-            ]
-        )
-        return pipeline.fit(X, y)
+        features = _preprocessor(self.params.max_features)
+        model = clone(estimator).set_params(**{key: best})
+        model.fit(_fit_transform(features, X, y), y)
+        return Pipeline([("features", features), ("model", model)])
 
     def predict(self, fitted, X: np.ndarray) -> np.ndarray:
         if self.fset.name == "constant":
             return np.full(len(X), fitted)
-        return _predict(fitted, X, self.kind)
+        features = _transform(fitted.named_steps["features"], X)
+        return _predict(fitted.named_steps["model"], features, self.kind)
 
 
 def _outer_splits(kind: str, params: PredictParams, repeats: int, y: np.ndarray, seed: int):
@@ -914,7 +1087,7 @@ def predict(
         Called with a line per finished feature set.
     key_added
         ``adata.uns["radmap"][key_added]`` receives the result's tables and params
-        (``None``: leave ``adata`` unchanged).
+        (:func:`store_result`; ``None``: leave ``adata`` unchanged).
 
     Returns
     -------
@@ -1073,10 +1246,7 @@ def predict(
     for note in notes:
         logger.warning(note)
     if key_added:
-        adata.uns.setdefault(UNS_KEY, {})[key_added] = {
-            **result.tables(),
-            "params": result.params,
-        }
+        store_result(adata, result, key=key_added)
     return result
 
 
@@ -1167,6 +1337,54 @@ def verdict(summary: pd.DataFrame, target: str, *, cohort: str = "development") 
     else:
         text += f": a difference of {difference:+.2f}."
     return text
+
+
+def store_result(adata, result: PredictionResult, *, key: str = PREDICT_KEY) -> None:
+    """Put ``result`` into ``adata.uns["radmap"][key]`` (tables, params, warnings), h5ad-safe.
+
+    The Predict page reads this slot when the bundle has no ``.predict.json`` next to it
+    (:func:`stored_result`).
+    """
+    adata.uns.setdefault(UNS_KEY, {})[key] = {
+        **{name: _h5ad_table(table) for name, table in result.tables().items()},
+        "params": json.dumps(result.params, default=str),
+        "warnings": [str(w) for w in result.warnings],
+    }
+
+
+def _h5ad_table(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.reset_index(drop=True)
+    table.index = table.index.astype(str)
+    for column in table.columns:
+        if table[column].dtype == object:
+            table[column] = table[column].astype(str)
+    return table
+
+
+def stored_result(adata, *, key: str = PREDICT_KEY) -> PredictionResult | None:
+    """The result :func:`store_result` put into the bundle, or ``None`` when there is none."""
+    slot = adata.uns.get(UNS_KEY, {}).get(key)
+    if not isinstance(slot, dict) or not isinstance(slot.get("summary"), pd.DataFrame):
+        return None
+    params = slot.get("params")
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except json.JSONDecodeError:
+            params = {}
+    tables = {
+        name: (
+            slot[name].reset_index(drop=True)
+            if isinstance(slot.get(name), pd.DataFrame)
+            else pd.DataFrame()
+        )
+        for name in PredictionResult.TABLES
+    }
+    return PredictionResult(
+        **tables,
+        params=params if isinstance(params, dict) else {},
+        warnings=[str(w) for w in slot.get("warnings", [])],
+    )
 
 
 def sidecar_path(bundle_path: str | Path) -> Path:

@@ -27,6 +27,11 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       }
       return window.dash_clientside.no_update;
     },
+    /* Open / close the folded navigation bar; a page change (new pathname) closes it. */
+    toggleNavbar: function (clicks, pathname, isOpen) {
+      const trigger = window.dash_clientside.callback_context.triggered_id;
+      return trigger === "navbar-toggler" ? !isOpen : false;
+    },
     /* The style of a graph's box: the figure's own height when the card is made to fit. */
     fitHeight: function (figure, className) {
       const height = figure && figure.layout && figure.layout.height;

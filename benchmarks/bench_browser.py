@@ -133,10 +133,36 @@ def in_app_move(driver, path: str, figure: str) -> float:
     return driver.execute_async_script(CHANGED_JS, figure, started)
 
 
+def one_round(driver, base: str, volcano_features, genes, times: dict, k: int) -> list:
+    """Every page load and in-app move once on the explorer at ``base``; volcano sizes."""
+    for page, figure in PAGES.items():
+        times.setdefault(f"load {page}", []).append(page_load(driver, f"{base}/{page}", figure))
+    page_load(driver, f"{base}/volcano", "volcano")
+    sizes = driver.execute_script(BYTES_JS)
+    feature = volcano_features[k % len(volcano_features)]
+    times.setdefault("move volcano feature", []).append(
+        in_app_move(driver, f"/volcano?feature={feature}", "volcano")
+    )
+    page_load(driver, f"{base}/gene", "gene-bar")
+    gene = genes[k % len(genes)]
+    times.setdefault("move gene", []).append(in_app_move(driver, f"/gene?gene={gene}", "gene-bar"))
+    return sizes
+
+
+def median(values: list[float]) -> float:
+    good = [v for v in values if v >= 0]
+    return statistics.median(good) if good else float("nan")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bundle", type=Path, required=True, help="bundle to serve / read")
     parser.add_argument("--url", help="an explorer already running on --bundle (not started)")
+    parser.add_argument(
+        "--baseline",
+        help="a second explorer on the same bundle (e.g. the previous version) measured in "
+        "the same run, round by round in turn with the first; ratios are printed",
+    )
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", type=Path, help="write every time to this file")
     args = parser.parse_args(argv)
@@ -152,49 +178,43 @@ def main(argv=None) -> None:
         base = server.base
     else:
         base = args.url.rstrip("/")
+    bases = {"this": base}
+    if args.baseline:
+        bases["baseline"] = args.baseline.rstrip("/")
     driver, profile = browser()
-    times: dict[str, list[float]] = {}
+    times: dict[str, dict[str, list[float]]] = {name: {} for name in bases}
+    sizes: dict[str, list] = {}
     try:
-        page_load(driver, f"{base}/map", "map-heatmap")  # warm the browser cache once
-        for _ in range(args.repeat):
-            for page, figure in PAGES.items():
-                times.setdefault(f"load {page}", []).append(
-                    page_load(driver, f"{base}/{page}", figure)
-                )
-        page_load(driver, f"{base}/volcano", "volcano")
-        sizes = driver.execute_script(BYTES_JS)
+        for url in bases.values():
+            page_load(driver, f"{url}/map", "map-heatmap")  # warm the browser cache once
         for k in range(args.repeat):
-            feature = volcano_features[k % len(volcano_features)]
-            times.setdefault("move volcano feature", []).append(
-                in_app_move(driver, f"/volcano?feature={feature}", "volcano")
-            )
-        page_load(driver, f"{base}/gene", "gene-bar")
-        for k in range(args.repeat):
-            gene = genes[k % len(genes)]
-            times.setdefault("move gene", []).append(
-                in_app_move(driver, f"/gene?gene={gene}", "gene-bar")
-            )
+            for name, url in bases.items():
+                sizes[name] = one_round(driver, url, volcano_features, genes, times[name], k)
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
         if server is not None:
             stop(server.process)
             shutil.rmtree(workdir, ignore_errors=True)
-    transferred = sum(size[0] for size in sizes)
-    decoded = sum(size[1] for size in sizes)
-    print(f"explorer at {base}, {args.repeat} repeats, medians in ms")
-    for name, values in times.items():
-        good = [v for v in values if v >= 0]
-        median = statistics.median(good) if good else float("nan")
-        print(f"  {name:24s} {median:8.0f}   (all: {', '.join(f'{v:.0f}' for v in values)})")
-    print(
-        f"  volcano load callbacks: {decoded / 1024:.0f} KB decoded, "
-        f"{transferred / 1024:.0f} KB sent"
-    )
-    if args.json:
-        args.json.write_text(
-            json.dumps({"times_ms": times, "bytes": {"decoded": decoded, "sent": transferred}})
+    for name, url in bases.items():
+        transferred = sum(size[0] for size in sizes[name])
+        decoded = sum(size[1] for size in sizes[name])
+        print(f"explorer at {url} ({name}), {args.repeat} repeats, medians in ms")
+        for label, values in times[name].items():
+            print(
+                f"  {label:24s} {median(values):8.0f}   (all: {', '.join(f'{v:.0f}' for v in values)})"
+            )
+        print(
+            f"  volcano load callbacks: {decoded / 1024:.0f} KB decoded, "
+            f"{transferred / 1024:.0f} KB sent"
         )
+    if args.baseline:
+        print("this / baseline (medians; < 1 is faster)")
+        for label, values in times["this"].items():
+            before = median(times["baseline"][label])
+            print(f"  {label:24s} {median(values) / before:8.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({"times_ms": times, "bases": bases}))
 
 
 if __name__ == "__main__":

@@ -235,6 +235,7 @@ def create_app(
     url_base_pathname: str = "/",
     gene_sets: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
     users_file: str | Path | None = None,
+    viewer_url: str | None = None,
 ) -> dash.Dash:
     """Build the explorer for one bundle.
 
@@ -257,6 +258,10 @@ def create_app(
     users_file
         Users file written by ``radmap add-user``; when given, every request needs HTTP basic
         authentication (see :mod:`explorer.auth`).
+    viewer_url
+        Image viewer address with ``{patient}`` where the patient ID goes; the Patient page
+        links to it (default: the template the bundle carries, from ``radmap analyze
+        --viewer-url``). Only a link: the explorer never fetches it.
 
     Returns
     -------
@@ -270,6 +275,10 @@ def create_app(
     users = read_users(users_file) if users_file is not None else None
     base = url_base_pathname if url_base_pathname.endswith("/") else url_base_pathname + "/"
     data = BundleData(bundle_path, gene_sets=gene_sets)
+    if viewer_url:
+        from ..analysis.pipeline import check_viewer_url
+
+        data.viewer_url = check_viewer_url(viewer_url, origin="viewer_url")
     cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     pins_root = Path(pins_dir) if pins_dir is not None else default_pins_dir()
     cache_root.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,17 @@ from .figures import (
 )
 from .figures import volcano as volcano_figure
 
-__all__ = ["enrichment", "gene", "km", "map", "module", "network", "phenotype", "volcano"]
+__all__ = [
+    "enrichment",
+    "gene",
+    "km",
+    "map",
+    "module",
+    "network",
+    "phenotype",
+    "predict",
+    "volcano",
+]
 
 
 def _data(adata: ad.AnnData | BundleData) -> BundleData:
@@ -138,3 +148,26 @@ def enrichment(adata: ad.AnnData, module: str, *, q: float = 0.05) -> go.Figure:
     return enrichment_dotplot(
         _data(adata).enrichment(module), q_threshold=q, title=f"{module} pathways"
     )
+
+
+PREDICT_FIGURES = ("roc", "calibration", "performance")
+
+
+def predict(adata: ad.AnnData, target: str | None = None, *, kind: str = "roc") -> go.Figure:
+    """The Predict page's figure for ``target`` (default: the first target predicted).
+
+    ``kind`` is ``roc`` (ROC curves of the feature sets against the baselines, bootstrap
+    bands), ``calibration`` or ``performance`` (AUC / R² per feature set with CIs). Reads
+    the results :func:`radmap.tl.predict` stored in the bundle.
+    """
+    from ..analysis.validate import InputError
+    from .callbacks.predict import predict_view
+
+    if kind not in PREDICT_FIGURES:
+        raise InputError(f"kind must be one of {', '.join(PREDICT_FIGURES)}, got {kind!r}")
+    view = predict_view(_data(adata), target)
+    if not view:
+        raise InputError("no prediction results in this bundle: run radmap.tl.predict(adata)")
+    if target is not None and view["target"] != target:
+        raise InputError(f"no prediction results for {target!r}; predicted: {view['targets']}")
+    return view[kind]

@@ -16,7 +16,17 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields, replace
 from urllib.parse import parse_qsl, urlencode
 
-PAGES = ("map", "network", "volcano", "gene", "module", "cohort", "predict", "hypotheses")
+PAGES = (
+    "map",
+    "network",
+    "volcano",
+    "gene",
+    "module",
+    "cohort",
+    "patient",
+    "predict",
+    "hypotheses",
+)
 DEFAULT_PAGE = "map"
 PAGE_TITLES = {
     "map": "Map",
@@ -25,6 +35,7 @@ PAGE_TITLES = {
     "gene": "Gene",
     "module": "Modules",
     "cohort": "Cohort",
+    "patient": "Patient",
     "predict": "Predict",
     "hypotheses": "Hypotheses",
 }
@@ -55,6 +66,7 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
     "gene": ("q", "gene", "feature", "color", "split", "cut"),
     "module": ("q", "module", "order"),
     "cohort": ("q", "km", "split", "cut"),
+    "patient": ("q", "patient"),
     "predict": ("q", "target"),
     "hypotheses": ("q",),
 }
@@ -87,6 +99,7 @@ class ViewState:
     split: str = "median"
     cut: float | None = None
     target: str | None = None
+    patient: str | None = None
 
     def for_page(self, page: str) -> ViewState:
         """This state moved to ``page``, keeping only the shared keys."""
@@ -121,6 +134,7 @@ class Vocabulary:
     sources: Collection[str] = ()
     groups: Collection[str] = ()
     survival: Collection[str] = ()
+    patients: Collection[str] = ()
 
 
 def page_from_path(pathname: str | None, *, base: str = "/") -> str | None:
@@ -247,6 +261,8 @@ def parse_url(
             values[key] = _parse_choice(
                 text, key, vocabulary.survival, None, messages, "survival variable"
             )
+        elif key == "patient":
+            values[key] = _parse_choice(text, key, vocabulary.patients, None, messages, "patient")
         elif key == "target":
             # Prediction targets live in the results file; the Predict page checks the name.
             values[key] = text[:200]

@@ -132,6 +132,13 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
         help="keep columns that look like direct identifiers (names, record numbers, dates)",
     )
     opts.add_argument(
+        "--viewer-url",
+        metavar="TEMPLATE",
+        help="link each patient's page in the explorer to an image viewer: an http(s) "
+        "address with {patient} where the patient ID goes, e.g. "
+        "'https://viewer.example.org/series?patient={patient}' (a link only; not fetched)",
+    )
+    opts.add_argument(
         "--pseudonymise-key",
         type=Path,
         help="file holding a secret key: patient IDs in the bundle and tables are replaced "
@@ -218,6 +225,11 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
         help="permutations of the module-map null (default 1000; 0 switches it off)",
     )
     trust.add_argument(
+        "--gene-permutations",
+        type=int,
+        help="permutations of the gene-map null (default 100; 0 switches it off)",
+    )
+    trust.add_argument(
         "--size-feature",
         help="imaging feature or clinical column holding tumour size (default: PyRadiomics "
         "original_shape_VoxelVolume / MeshVolume / Maximum3DDiameter when present)",
@@ -255,6 +267,12 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
         "--workers", type=int, default=2, help="server processes (default 2; gunicorn, preloaded)"
     )
     p.add_argument("--pins-dir", type=Path, help="where hypothesis pins are kept")
+    p.add_argument(
+        "--viewer-url",
+        metavar="TEMPLATE",
+        help="image viewer address with {patient} where the patient ID goes, linked from "
+        "each Patient page (default: the one given to `radmap analyze`, if any)",
+    )
     p.add_argument(
         "--users",
         type=Path,
@@ -467,6 +485,7 @@ def _serve(bundle: Path, args: argparse.Namespace) -> int:
         ready=lambda url: _progress(f"serving {bundle} at {url} (Ctrl+C to stop)"),
         pins_dir=args.pins_dir,
         users_file=args.users,
+        viewer_url=args.viewer_url,
     )
     return 0
 

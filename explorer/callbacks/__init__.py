@@ -7,7 +7,7 @@ figure factory.
 
 from __future__ import annotations
 
-from ..callbacks import cohort, core, gene, module, network, pins, predict, volcano
+from ..callbacks import cohort, core, gene, module, network, patient, pins, predict, volcano
 from ..callbacks import map as map_callbacks
 from ..callbacks.common import AppContext
 
@@ -23,5 +23,6 @@ def register_callbacks(app, ctx: AppContext, *, background_manager=None) -> None
     gene.register(app, ctx)
     module.register(app, ctx)
     cohort.register(app, ctx)
+    patient.register(app, ctx)
     predict.register(app, ctx)
     pins.register(app, ctx)

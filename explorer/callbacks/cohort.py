@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 from dash import Input, Output, State
 from dash.exceptions import PreventUpdate
@@ -27,21 +29,25 @@ MATCHING_COLUMNS = ("source", "n_ids", "n_matched", "n_unmatched", "unmatched")
 
 def cohort_overview(data: BundleData, *, q: float = 0.05) -> dict:
     """Figures and tables of the cohort page that do not depend on a control."""
+    return {key: value for build in PART_KEYS for key, value in build(data, q).items()}
+
+
+def overlap_part(data: BundleData, q: float) -> dict:
+    return {"overlap": overlap_figure(data.matching(), title="Patients matched per source")}
+
+
+def types_part(data: BundleData, q: float) -> dict:
+    return {"types": feature_types_figure(data.features, title="Imaging features by source")}
+
+
+def missing_part(data: BundleData, q: float) -> dict:
+    return {"missing": missingness_figure(data.missingness(), title="Missing values")}
+
+
+def mutation_part(data: BundleData, q: float) -> dict:
     mutation = data.mutation_imaging()
-    survival = data.survival_table()
-    survival["key"] = survival_row_ids(survival)
     mutation_rows, mutation_columns = grid(mutation, MUTATION_COLUMNS, numeric=("effect", "p", "q"))
-    survival_rows, survival_columns = grid(
-        survival, (*SURVIVAL_COLUMNS, "key"), numeric=("hr", "ci_low", "ci_high", "p", "q")
-    )
-    for column in survival_columns:
-        if column["field"] == "key":
-            column["hide"] = True
-    matching_rows, matching_columns = grid(data.matching(), MATCHING_COLUMNS)
     return {
-        "overlap": overlap_figure(data.matching(), title="Patients matched per source"),
-        "types": feature_types_figure(data.features, title="Imaging features by source"),
-        "missing": missingness_figure(data.missingness(), title="Missing values"),
         "mutation": mutation_imaging_figure(
             mutation, data.features, q_threshold=q, title="Mutation x imaging"
         )
@@ -49,11 +55,49 @@ def cohort_overview(data: BundleData, *, q: float = 0.05) -> dict:
         else empty_figure("No mutation status in the clinical table."),
         "mutation_rows": mutation_rows,
         "mutation_columns": mutation_columns,
-        "survival_rows": survival_rows,
-        "survival_columns": survival_columns,
-        "matching_rows": matching_rows,
-        "matching_columns": matching_columns,
     }
+
+
+def survival_part(data: BundleData, q: float) -> dict:
+    survival = data.survival_table()
+    survival["key"] = survival_row_ids(survival)
+    survival_rows, survival_columns = grid(
+        survival, (*SURVIVAL_COLUMNS, "key"), numeric=("hr", "ci_low", "ci_high", "p", "q")
+    )
+    for column in survival_columns:
+        if column["field"] == "key":
+            column["hide"] = True
+    return {"survival_rows": survival_rows, "survival_columns": survival_columns}
+
+
+def matching_part(data: BundleData, q: float) -> dict:
+    matching_rows, matching_columns = grid(data.matching(), MATCHING_COLUMNS)
+    return {"matching_rows": matching_rows, "matching_columns": matching_columns}
+
+
+# Each part is its own callback (the keys it returns), so the first figure is drawn
+# without waiting for the rest.
+PART_KEYS = {
+    overlap_part: ("overlap",),
+    types_part: ("types",),
+    missing_part: ("missing",),
+    mutation_part: ("mutation", "mutation_rows", "mutation_columns"),
+    survival_part: ("survival_rows", "survival_columns"),
+    matching_part: ("matching_rows", "matching_columns"),
+}
+# Where each key of a part goes on the page.
+PART_OUTPUTS = {
+    "overlap": (graph_id("cohort-overlap"), "figure"),
+    "types": (graph_id("cohort-types"), "figure"),
+    "missing": (graph_id("cohort-missing"), "figure"),
+    "mutation": (graph_id("cohort-mutation"), "figure"),
+    "mutation_rows": (table_id("cohort-mutation"), "rowData"),
+    "mutation_columns": (table_id("cohort-mutation"), "columnDefs"),
+    "survival_rows": (table_id("cohort-survival"), "rowData"),
+    "survival_columns": (table_id("cohort-survival"), "columnDefs"),
+    "matching_rows": (table_id("cohort-matching"), "rowData"),
+    "matching_columns": (table_id("cohort-matching"), "columnDefs"),
+}
 
 
 def cohort_km(
@@ -90,36 +134,8 @@ def km_choice_from_cell(data: BundleData, cell: dict | None) -> str | None:
 def register(app, ctx: AppContext) -> None:
     data = ctx.data
 
-    @app.callback(
-        Output(graph_id("cohort-overlap"), "figure"),
-        Output(graph_id("cohort-types"), "figure"),
-        Output(graph_id("cohort-missing"), "figure"),
-        Output(graph_id("cohort-mutation"), "figure"),
-        Output(table_id("cohort-mutation"), "rowData"),
-        Output(table_id("cohort-mutation"), "columnDefs"),
-        Output(table_id("cohort-survival"), "rowData"),
-        Output(table_id("cohort-survival"), "columnDefs"),
-        Output(table_id("cohort-matching"), "rowData"),
-        Output(table_id("cohort-matching"), "columnDefs"),
-        Input("cohort-ready", "data"),
-        State("url", "pathname"),
-        State("url", "search"),
-    )
-    def _overview(_ready, pathname, search):
-        state, _ = parse_url(pathname, search, data.vocabulary(), base=ctx.base)
-        view = cohort_overview(data, q=state.q)
-        return (
-            view["overlap"],
-            view["types"],
-            view["missing"],
-            view["mutation"],
-            view["mutation_rows"],
-            view["mutation_columns"],
-            view["survival_rows"],
-            view["survival_columns"],
-            view["matching_rows"],
-            view["matching_columns"],
-        )
+    for build in PART_KEYS:
+        _register_part(app, ctx, build)
 
     @app.callback(
         Output(graph_id("cohort-km"), "figure"),
@@ -142,3 +158,19 @@ def register(app, ctx: AppContext) -> None:
         if choice is None:
             raise PreventUpdate
         return choice
+
+
+def _register_part(app, ctx: AppContext, build: Callable[[BundleData, float], dict]) -> None:
+    """One callback filling the outputs of one part of the cohort overview."""
+    data, keys = ctx.data, PART_KEYS[build]
+
+    @app.callback(
+        [Output(*PART_OUTPUTS[key]) for key in keys],
+        Input("cohort-ready", "data"),
+        State("url", "pathname"),
+        State("url", "search"),
+    )
+    def _part(_ready, pathname, search):
+        state, _ = parse_url(pathname, search, data.vocabulary(), base=ctx.base)
+        view = build(data, state.q)
+        return tuple(view[key] for key in keys)

@@ -38,7 +38,7 @@ from ..callbacks.common import (
     collect_state,
 )
 from ..data import BundleData
-from ..pages import not_found, page_layout
+from ..pages import NAVBAR_COLLAPSE, NAVBAR_TOGGLER, not_found, page_layout
 from ..state import (
     PAGES,
     SHARED_KEYS,
@@ -53,6 +53,8 @@ from ..state import (
 
 logger = logging.getLogger("radmap")
 
+PATIENT_POINTS = ("map-phenotype", "gene-phenotype")
+"""Figures whose points are patients (``customdata`` = patient ID): a click opens the patient."""
 MIME_TYPES = {"svg": "image/svg+xml", "pdf": "application/pdf", "png": "image/png"}
 
 
@@ -110,6 +112,13 @@ def navigation_target(
     if not event:
         return None
     q = None if state.q == ViewState().q else f"{state.q:g}"
+    if source in PATIENT_POINTS:
+        points = event.get("points") or []
+        custom = points[0].get("customdata") if points else None
+        patient = custom[0] if isinstance(custom, list) and custom else custom
+        if patient is not None and str(patient) in data.patient_set:
+            return _url("patient", base, patient=str(patient), q=q)
+        return None
     if source in ("volcano", "network", "gene-bar"):
         points = event.get("points") or []
         if not points:
@@ -186,6 +195,7 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
     ValueError
         ``name`` is not a figure of the state's page.
     """
+    from ..pages import patient
     from . import cohort, gene, map, module, network, predict, volcano
 
     def predicted(key: str) -> go.Figure:
@@ -226,11 +236,17 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
         "module-enrichment": lambda: module.module_view(data, state.module, order=state.order, q=q)[
             "enrichment"
         ],
-        "cohort-overlap": lambda: cohort.cohort_overview(data, q=q)["overlap"],
-        "cohort-types": lambda: cohort.cohort_overview(data, q=q)["types"],
-        "cohort-missing": lambda: cohort.cohort_overview(data, q=q)["missing"],
-        "cohort-mutation": lambda: cohort.cohort_overview(data, q=q)["mutation"],
+        "cohort-overlap": lambda: cohort.overlap_part(data, q)["overlap"],
+        "cohort-types": lambda: cohort.types_part(data, q)["types"],
+        "cohort-missing": lambda: cohort.missing_part(data, q)["missing"],
+        "cohort-mutation": lambda: cohort.mutation_part(data, q)["mutation"],
         "cohort-km": lambda: cohort.cohort_km(data, state.km, split=state.split, cut=state.cut),
+        "patient-profile": lambda: patient.profile_figure(
+            data, state.patient or patient.default_patient(data)
+        ),
+        "patient-survival": lambda: patient.survival_figure(
+            data, state.patient or patient.default_patient(data)
+        ),
         "predict-roc": lambda: predicted("roc"),
         "predict-calibration": lambda: predicted("calibration"),
         "predict-performance": lambda: predicted("performance"),
@@ -380,6 +396,15 @@ def register(app, ctx: AppContext) -> None:
     )
     def _help(n_clicks, is_open):
         return not is_open if n_clicks else is_open
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="radmap", function_name="toggleNavbar"),
+        Output(NAVBAR_COLLAPSE, "is_open"),
+        Input(NAVBAR_TOGGLER, "n_clicks"),
+        Input("url", "pathname"),
+        State(NAVBAR_COLLAPSE, "is_open"),
+        prevent_initial_call=True,
+    )
 
     # Cards made with fit=True take the height of the figure they show (set before the
     # graph draws into them, so plotly draws once at the right size).

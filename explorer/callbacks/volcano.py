@@ -70,6 +70,9 @@ def volcano_view(
     )
     n_significant = int(((table["q"] < q) & (table["effect"].abs() >= (min_effect or 0))).sum())
     message = f"{n_significant:,} of {len(table):,} genes pass q < {q:g}."
+    chance = data.gene_null_line(feature)
+    if chance:
+        message += " " + chance
     rows, columns = grid(data.top_genes(feature, n=200), TOP_COLUMNS, numeric=("effect", "p", "q"))
     return figure, note(message), rows, columns
 

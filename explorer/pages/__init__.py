@@ -8,7 +8,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from ..data import BundleData
-from ..pages import cohort, gene, hypotheses, module, network, predict, volcano
+from ..pages import cohort, gene, hypotheses, module, network, patient, predict, volcano
 from ..pages import map as map_page
 from ..pages.help import help_button
 from ..state import PAGE_TITLES, PAGES, ViewState, path_for
@@ -20,6 +20,7 @@ LAYOUTS: dict[str, Callable[[BundleData, ViewState], html.Div]] = {
     "gene": gene.layout,
     "module": module.layout,
     "cohort": cohort.layout,
+    "patient": patient.layout,
     "predict": predict.layout,
     "hypotheses": hypotheses.layout,
 }
@@ -41,8 +42,16 @@ def not_found(pathname: str, *, base: str = "/") -> html.Div:
     )
 
 
+NAVBAR_TOGGLER = "navbar-toggler"
+NAVBAR_COLLAPSE = "navbar-collapse"
+
+
 def navbar(*, base: str = "/") -> dbc.Navbar:
-    """The navigation bar; link targets and the active page are set by a callback."""
+    """The navigation bar; link targets and the active page are set by a callback.
+
+    Below Bootstrap's ``lg`` width (992 px) the links fold behind a toggler button (a
+    browser-side callback opens and closes them, and closes them after a page change).
+    """
     links = [
         dbc.NavItem(
             dbc.NavLink(
@@ -62,13 +71,19 @@ def navbar(*, base: str = "/") -> dbc.Navbar:
                     href=path_for("map", base=base),
                     className="rm-brand",
                 ),
-                dbc.Nav(links, className="ms-auto", navbar=True),
-                help_button(),
+                dbc.NavbarToggler(id=NAVBAR_TOGGLER, n_clicks=0),
+                dbc.Collapse(
+                    [dbc.Nav(links, className="ms-auto", navbar=True), help_button()],
+                    id=NAVBAR_COLLAPSE,
+                    is_open=False,
+                    navbar=True,
+                ),
             ],
             fluid=True,
         ),
         color="dark",
         dark=True,
+        expand="lg",
         className="rm-navbar mb-0",
     )
 

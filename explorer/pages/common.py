@@ -192,16 +192,23 @@ def figure_card(
     footer=None,
     config: dict | None = None,
     fit: bool = True,
+    figure=None,
 ) -> dbc.Card:
     """A card with a title, export controls and a graph (``{"role": "graph", "fig": name}``).
+
+    ``figure`` is drawn with the layout itself (no callback round trip before it shows);
+    with ``fit=True`` the card then starts at that figure's height.
 
     ``height`` is the graph's height in pixels; ``None`` leaves it to a callback that sets
     the style of ``{name}-box`` (with ``fit=False``); ``fit=True`` (default) makes the card
     take the height of each figure it shows (figures sized to their rows), starting at
     ``height``, so plotly draws each figure once, at its own size.
     """
+    if figure is not None and fit and figure.layout.height:
+        height = int(figure.layout.height)
     graph = dcc.Graph(
         id=graph_id(name),
+        **({"figure": figure} if figure is not None else {}),
         config=GRAPH_CONFIG | (config or {}),
         style={"height": "100%" if fit or not height else height},
         className="rm-graph",
@@ -242,11 +249,14 @@ def table_card(
     extra: Sequence | None = None,
     row_selection: bool = False,
     row_id: str | None = None,
+    rows: list[dict] | None = None,
+    columns: list[dict] | None = None,
 ) -> dbc.Card:
     """A card with an AG Grid table (``{"role": "table", "table": name}``) and a CSV button.
 
     ``row_id`` names the column that identifies a row (``cellClicked`` then reports it as
-    ``rowId``, whatever the sorting).
+    ``rowId``, whatever the sorting). ``rows`` and ``columns`` fill the grid with the
+    layout itself (else a callback fills it).
     """
     options = {
         "pagination": True,
@@ -264,8 +274,8 @@ def table_card(
         }
     grid = dag.AgGrid(
         id=table_id(name),
-        rowData=[],
-        columnDefs=[],
+        rowData=rows or [],
+        columnDefs=columns or [],
         defaultColDef={
             "sortable": True,
             "filter": True,

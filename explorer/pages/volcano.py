@@ -151,6 +151,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                     dbc.Col(controls, lg=3),
                     dbc.Col(
                         [
+                            _gene_null_badge(data),
                             html.Div(id="volcano-note"),
                             figure_card("volcano", "Gene associations", height=480),
                         ],
@@ -180,4 +181,18 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
             ),
             prerank,
         ]
+    )
+
+
+def _gene_null_badge(data: BundleData) -> html.Div:
+    """How much of the gene map chance alone would give (the bundle's gene-map null)."""
+    text = data.gene_null_badge()
+    if not text:
+        return html.Div(id="volcano-null-badge")
+    return html.Div(
+        dbc.Badge(text, color="light", text_color="dark", className="rm-null-badge"),
+        id="volcano-null-badge",
+        title="Patients' imaging rows permuted against expression; gene links passing the "
+        "map-level q (hierarchical over features, then genes) in the permuted maps are "
+        "false by construction",
     )

@@ -474,6 +474,20 @@ def test_average_linkage_matches_scipy():
         modules.average_linkage(np.array([0.1, np.nan, 0.3]))
 
 
+def test_spilled_linkage_equals_linkage_in_memory(monkeypatch):
+    _, dissimilarity = tom_tree(5)
+    condensed = squareform(dissimilarity, checks=False).astype(np.float32)
+    expected = modules.average_linkage(condensed)
+    monkeypatch.setattr(modules, "SPILL_BYTES", 0)
+    monkeypatch.setattr(modules, "_SPILL_CHUNK", 1000)  # several chunks
+    holder = [condensed.copy()]
+    tree, back = modules._spilled_linkage(holder)
+    assert holder == []  # the caller's reference was taken out
+    np.testing.assert_array_equal(tree, expected)
+    np.testing.assert_array_equal(back, condensed)
+    assert back.dtype == np.float32
+
+
 @pytest.mark.parametrize("pam", [True, False])
 def test_cutree_hybrid_on_condensed_distances_equals_square(pam):
     tree, dissimilarity = tom_tree(2)

@@ -38,9 +38,32 @@ def _config(files, out, **options) -> Config:
     )
 
 
+VIEWER = "https://viewer.example.org/series?patient={patient}"
+
+
 @pytest.fixture(scope="module")
 def adata(files, tmp_path_factory):
-    return build_bundle(_config(files, tmp_path_factory.mktemp("out")), progress=lambda m: None)
+    config = _config(files, tmp_path_factory.mktemp("out"), viewer_url=VIEWER)
+    return build_bundle(config, progress=lambda m: None)
+
+
+def test_the_viewer_url_template_is_kept_in_the_bundle(adata):
+    assert adata.uns[bundle.UNS_KEY]["viewer_url"] == VIEWER
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "ftp://viewer.example.org/{patient}",
+        "https://viewer.example.org/series",
+        "https://viewer.example.org/{patient}/{study}",
+        "https://viewer.example.org/ {patient}",
+        42,
+    ],
+)
+def test_a_viewer_url_without_one_patient_placeholder_is_refused(bad):
+    with pytest.raises(InputError, match="viewer_url"):
+        Config().updated({"viewer_url": bad}, origin="radmap.toml")
 
 
 def _module_of_planted(adata, truth) -> pd.Series:
@@ -195,8 +218,10 @@ def test_pseudonymised_bundle_carries_no_patient_id_and_no_key(files, tmp_path):
     key = tmp_path / "key.txt"
     key.write_text("0123456789abcdef-secret-study-key\n")
     original = set(pd.read_csv(files["imaging"]).iloc[:, 0].astype(str).str.upper())
-    path = run(_config(files, tmp_path / "out", pseudonymise_key=key), progress=lambda m: None)
+    config = _config(files, tmp_path / "out", pseudonymise_key=key, viewer_url=VIEWER)
+    path = run(config, progress=lambda m: None)
     adata = io.load_bundle(path)
+    assert "viewer_url" not in adata.uns[bundle.UNS_KEY]  # pseudonyms mean nothing to a viewer
     assert all(name.startswith("P") and len(name) == 13 for name in adata.obs_names)
     assert not original & set(adata.obs_names)
     raw = path.read_bytes()

@@ -86,9 +86,9 @@ def test_planted_auc_recovered_within_ci():
     assert top["selected_fraction"] == 1.0
     constant = result.summary.set_index("feature_set").loc["constant"]
     assert constant["auc"] == 0.5 and constant["permutation_p"] == 1.0
-    stored = adata.uns["radmap"]["predict"]
-    pd.testing.assert_frame_equal(stored["summary"], result.summary)
-    assert stored["params"]["outer_splits"] == FAST["outer_splits"]
+    stored = P.stored_result(adata)
+    pd.testing.assert_frame_equal(stored.summary, result.summary, check_index_type=False)
+    assert stored.params["outer_splits"] == FAST["outer_splits"]
 
 
 def noise_bundle(n_patients: int = 120, n_features: int = 60, seed: int = 5):
@@ -332,3 +332,77 @@ def test_verdict_says_whether_imaging_beats_baselines():
     assert text.endswith("Imaging beats the baselines.")
     summary.loc[0, "difference_low"] = -0.05
     assert "does not clearly beat" in P.verdict(summary, "EGFR")
+
+
+def _split_elastic_net_reference(X, y, C, l1_ratio):
+    """scikit-learn's elastic-net logistic objective minimised by scipy's L-BFGS-B on the
+    split form w = u - v (u, v >= 0), to a tight tolerance: the reference of the solver."""
+    from scipy.optimize import minimize
+
+    n, p = X.shape
+
+    def objective(theta):
+        u, v, b = theta[:p], theta[p : 2 * p], theta[-1]
+        w = u - v
+        eta = X @ w + b
+        loss = np.logaddexp(0, eta) - y * eta
+        residual = 1 / (1 + np.exp(-eta)) - y
+        value = C * loss.sum() + (1 - l1_ratio) / 2 * w @ w + l1_ratio * (u + v).sum()
+        grad_w = C * X.T @ residual + (1 - l1_ratio) * w
+        grad = np.concatenate([grad_w + l1_ratio, -grad_w + l1_ratio, [C * residual.sum()]])
+        return value, grad
+
+    bounds = [(0, None)] * (2 * p) + [(None, None)]
+    fit = minimize(
+        objective,
+        np.zeros(2 * p + 1),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 20000},
+    )
+    return fit.x[:p] - fit.x[p : 2 * p], fit.x[-1]
+
+
+def test_elastic_net_path_matches_references():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((70, 8))
+    X -= X.mean(axis=0)
+    y = (rng.random(70) < 1 / (1 + np.exp(-(X[:, 0] - 0.5 * X[:, 1] - 1)))).astype(float)
+    coef, intercept = P.logistic_enet_path(X, y, P.LOGISTIC_C, tol=1e-9, max_iter=50_000)
+    for position, C in enumerate(P.LOGISTIC_C):
+        w, b = _split_elastic_net_reference(X, y, C, P.L1_RATIO)
+        np.testing.assert_allclose(coef[position], w, atol=2e-4)
+        assert abs(intercept[position] - b) < 2e-4
+    # The strongest penalty zeroes every coefficient; the intercept is then the log-odds.
+    assert np.all(coef[0] == 0) and abs(intercept[0] - np.log(y.mean() / (1 - y.mean()))) < 1e-6
+    # Pure ridge: scikit-learn's lbfgs solves the same objective.
+    ridge, ridge_intercept = P.logistic_enet_path(X, y, [0.3], l1_ratio=0.0, tol=1e-9)
+    reference = LogisticRegression(C=0.3, tol=1e-10, max_iter=10_000).fit(X, y)
+    np.testing.assert_allclose(ridge[0], reference.coef_[0], atol=1e-4)
+    assert abs(ridge_intercept[0] - reference.intercept_[0]) < 1e-4
+    fitted = P.ElasticNetLogistic(C=0.2).fit(X, y)
+    np.testing.assert_allclose(fitted.coef_[0], coef[2], atol=1e-4)
+    np.testing.assert_allclose(
+        fitted.predict_proba(X)[:, 1], 1 / (1 + np.exp(-(X @ coef[2] + intercept[2]))), atol=1e-4
+    )
+    # Continuous targets: enet_path at every alpha equals ElasticNet fitted alpha by alpha.
+    from sklearn.linear_model import ElasticNet
+
+    target = X[:, 0] * 2 + rng.standard_normal(70) + 3
+    coefs, intercepts = P.linear_enet_path(X, target, P.ELASTICNET_ALPHA)
+    for position, alpha in enumerate(P.ELASTICNET_ALPHA):
+        model = ElasticNet(alpha=alpha, l1_ratio=P.L1_RATIO, tol=1e-10).fit(X, target)
+        np.testing.assert_allclose(coefs[position], model.coef_, atol=1e-4)
+        assert abs(intercepts[position] - model.intercept_) < 1e-4
+
+
+def test_correlation_filter_chooses_as_select_k_best():
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((40, 30))
+    X[:, 5] = X[:, 4]  # a tie
+    y = (X[:, 4] + rng.standard_normal(40) > 0).astype(float)
+    ours = P.CorrelationFilter(7).fit(X, y)
+    reference = SelectKBest(P.abs_correlation, k=7).fit(X, y)
+    assert list(ours.get_support()) == list(reference.get_support())
+    np.testing.assert_array_equal(ours.transform(X), reference.transform(X))

@@ -95,3 +95,24 @@ def test_notebook_tools_trust_and_stability(files):
     bare = radmap.read(expression=paths["expression"], imaging=[paths["imaging"]])
     with pytest.raises(InputError, match="radmap.tl.modules"):
         radmap.tl.trust(bare)
+
+
+def test_analyze_runs_the_gene_null_and_adjusted_nulls_follow_adjust_for(files):
+    _, paths = files
+    messages: list[str] = []
+    config = _config(paths, permutations=40, gene_permutations=20, adjust_for=["Age"])
+    config.clinical = paths["clinical"]
+    adata = build_bundle(config, progress=messages.append)
+    uns = adata.uns["radmap"]
+    assert any("gene links at map q < 0.05" in m for m in messages)
+    assert uns["gene_null"]["n_permutations"] == 20 and uns["gene_null"]["adjusted"]
+    assert uns["null"]["adjusted_for"] == "Age"
+    table = uns["gene_null_features"]
+    assert list(table.columns) == ["feature", "observed", "expected", "n_genes"]
+    assert set(table["feature"]) <= set(adata.obsm["imaging"].columns)
+    assert (
+        "gene_null"
+        not in build_bundle(
+            _config(paths, permutations=0, gene_permutations=0), progress=lambda m: None
+        ).uns["radmap"]
+    )

@@ -20,7 +20,7 @@ from tests.e2e.conftest import LOGIN, severe_console_errors
 
 pytestmark = pytest.mark.e2e
 
-PAGES = ("map", "network", "volcano", "gene", "module", "cohort", "hypotheses")
+PAGES = ("map", "network", "volcano", "gene", "module", "cohort", "patient", "hypotheses")
 TIMEOUT = 30
 
 

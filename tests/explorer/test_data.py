@@ -344,3 +344,33 @@ def test_map_page_shows_the_null_badge_only_when_the_bundle_has_one(toy_data, tm
     save_bundle(adata, path)
     shown = badge_text(BundleData(path))
     assert len(shown) == 1 and "0.2 expected by chance" in shown[0]
+
+
+def test_volcano_shows_the_gene_null_for_the_map_and_the_feature(toy_data, tmp_path):
+    import pandas as pd
+    from radmap.analysis.io import save_bundle
+    from radmap.explorer.callbacks.volcano import volcano_view
+    from radmap.explorer.data import BundleData
+    from radmap.explorer.pages import volcano as volcano_page
+    from radmap.explorer.state import ViewState
+
+    feature = next(
+        o["value"] for o in toy_data.feature_options() if toy_data.has_gene_level(o["value"])
+    )
+    assert toy_data.gene_null_badge() == "" and toy_data.gene_null_line(feature) == ""
+    adata = toy_data.adata.copy()
+    adata.uns["radmap"]["gene_null"] = {
+        "badge": "40 gene links at map q < 0.05; 1.5 expected by chance (100 permutations)",
+        "alpha": 0.05,
+        "n_permutations": 100,
+    }
+    adata.uns["radmap"]["gene_null_features"] = pd.DataFrame(
+        {"feature": [feature], "observed": [12], "expected": [0.34], "n_genes": [50]}
+    )
+    path = tmp_path / "with_gene_null.h5ad"
+    save_bundle(adata, path)
+    data = BundleData(path)
+    layout = str(volcano_page.layout(data, ViewState()))
+    assert "1.5 expected by chance" in layout and "volcano-null-badge" in layout
+    _, message, _, _ = volcano_view(data, feature)
+    assert "12 genes at q < 0.05 for this feature; 0.3 expected by chance" in str(message)

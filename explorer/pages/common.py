@@ -474,6 +474,7 @@ def split_controls(page: str, state) -> html.Div:
                     disabled=state.split != "cut",
                     placeholder="value",
                     className="form-control",
+                    style={"width": "9rem"},
                 ),
             ),
         ],

@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special, stats
+from threadpoolctl import threadpool_limits
 
 from .multitest import bh
 from .validate import InputError
@@ -1197,7 +1198,9 @@ class _Runner:
                 ranks, batch["sumsq"][rows] = ranker.ranks(batch["keep"], sorted_block)
                 np.matmul(ranks, batch["columns"], out=batch["product"][rows])
 
-        _thread_map(multiply, list(range(len(ranker.blocks))))
+        # The blocks run on every core already: BLAS threads inside them would only contend.
+        with threadpool_limits(1, user_api="blas"):
+            _thread_map(multiply, list(range(len(ranker.blocks))))
 
         def finish_one(item: tuple) -> tuple[int, tuple]:
             batch, feature, cols, finish = item

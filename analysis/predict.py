@@ -121,6 +121,9 @@ class PredictParams:
     n_bootstrap: int = 1000
     seed: int = 0
     n_jobs: int = 1
+    batch: str | None = None
+    """An ``obs`` column naming each patient's batch (scanner, site): radiomic features are
+    then harmonised per batch inside the folds (:class:`BatchHarmoniser`)."""
 
 
 @dataclass
@@ -147,6 +150,17 @@ class FeatureSet:
     columns: list[str]
     features: list[str]
     levels: dict[str, list[str]]
+    batch: np.ndarray | None = None
+    """Batch code of each patient (NaN = unknown) when harmonisation is declared."""
+    harmonised: np.ndarray | None = None
+    """Which columns the in-fold harmonisation adjusts (the numeric radiomic ones)."""
+
+    @property
+    def design(self) -> np.ndarray:
+        """What the folds split: the batch code column first (if any), then ``matrix``."""
+        if self.batch is None:
+            return self.matrix
+        return np.column_stack([self.batch, self.matrix])
 
 
 @dataclass
@@ -428,6 +442,43 @@ def feature_sets(
     return sets, notes
 
 
+def declare_batch(
+    sets: dict[str, FeatureSet],
+    adata,
+    patients: pd.Index,
+    column: str | None,
+    *,
+    levels: list[str] | None = None,
+) -> list[str]:
+    """Attach the batch codes of ``column`` to every set with numeric radiomic columns, which
+    the in-fold :class:`BatchHarmoniser` then adjusts; the batch levels (for an external
+    cohort, pass the development ``levels``: its other batches count as unseen).
+    """
+    if column is None:
+        return []
+    if column not in adata.obs.columns:
+        raise InputError(f"batch column {column!r} is not a clinical column of the bundle")
+    values = adata.obs.loc[patients, column]
+    text = values.astype(object).where(values.notna(), None)
+    if levels is None:
+        levels = sorted({str(v) for v in text.dropna()})
+    codes = {level: float(position) for position, level in enumerate(levels)}
+    batch = np.array([np.nan if v is None else codes.get(str(v), np.nan) for v in text])
+    sources = _features_table(adata).get("source", pd.Series(dtype=object))
+    for fset in sets.values():
+        mask = np.array(
+            [
+                sources.get(column_name) == "radiomic" and column_name not in fset.levels
+                for column_name in fset.columns
+            ],
+            dtype=bool,
+        )
+        if mask.any():
+            fset.batch = batch
+            fset.harmonised = mask
+    return levels
+
+
 # ---------------------------------------------------------------------------------------------
 # Pipelines
 
@@ -470,6 +521,64 @@ def abs_correlation(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.abs(r))
 
 
+class BatchHarmoniser(TransformerMixin, BaseEstimator):
+    """Location / scale harmonisation per batch (ComBat without its empirical-Bayes
+    shrinkage), learnt from the training patients only.
+
+    The first column of ``X`` holds the batch codes (NaN = unknown), the others are
+    features, of which ``columns`` (a boolean mask; default all) are harmonised. ``fit``
+    stores the pooled mean and standard deviation of each feature and those of every batch
+    with at least ``min_batch`` training patients; ``transform`` maps a patient of such a
+    batch to ``(x - batch mean) / batch sd * pooled sd + pooled mean`` (a shift only where
+    the batch sd is 0) and leaves the others (batches unseen or too small in training,
+    unknown batch) as they are. It returns the features without the batch column. The
+    outcome is never used, so nothing about the test patients' labels can leak in.
+    """
+
+    def __init__(self, columns=None, min_batch: int = 3):
+        self.columns = columns
+        self.min_batch = min_batch
+
+    def _split(self, X):
+        X = np.asarray(X, dtype=float)
+        mask = (
+            np.ones(X.shape[1] - 1, dtype=bool)
+            if self.columns is None
+            else np.asarray(self.columns, dtype=bool)
+        )
+        return X[:, 0], X[:, 1:], mask
+
+    def fit(self, X, y=None):
+        batch, features, mask = self._split(X)
+        values = features[:, mask]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.mean_ = np.nan_to_num(np.nanmean(values, axis=0))
+            self.scale_ = np.nan_to_num(np.nanstd(values, axis=0))
+            self.batches_ = {}
+            for code in np.unique(batch[~np.isnan(batch)]):
+                rows = batch == code
+                if rows.sum() < self.min_batch:
+                    continue
+                mean = np.nanmean(values[rows], axis=0)
+                scale = np.nanstd(values[rows], axis=0)
+                mean = np.where(np.isnan(mean), self.mean_, mean)
+                ratio = np.where(scale > 0, self.scale_ / np.where(scale > 0, scale, 1.0), 1.0)
+                self.batches_[float(code)] = (mean, ratio)
+        self.n_features_in_ = features.shape[1] + 1
+        return self
+
+    def transform(self, X):
+        batch, features, mask = self._split(X)
+        features = features.copy()
+        values = features[:, mask]
+        for code, (mean, ratio) in self.batches_.items():
+            rows = batch == code
+            values[rows] = (values[rows] - mean) * ratio + self.mean_
+        features[:, mask] = values
+        return features
+
+
 class CorrelationFilter(TransformerMixin, BaseEstimator):
     """Keep the ``k`` columns most correlated with ``y`` (:func:`abs_correlation`).
 
@@ -495,13 +604,14 @@ class CorrelationFilter(TransformerMixin, BaseEstimator):
         return np.asarray(X, dtype=float)[:, self.support_]
 
 
-def _preprocessor(max_features: int) -> Pipeline:
-    return Pipeline(
-        [
-            ("standardise", MeanImputeScale()),
-            ("filter", CorrelationFilter(max_features)),
-        ]
-    )
+def _preprocessor(max_features: int, fset: FeatureSet | None = None) -> Pipeline:
+    """The in-fold feature steps: harmonisation (when a batch is declared), imputation and
+    standardisation, the univariate filter."""
+    steps = []
+    if fset is not None and fset.batch is not None:
+        steps.append(("harmonise", BatchHarmoniser(fset.harmonised)))
+    steps += [("standardise", MeanImputeScale()), ("filter", CorrelationFilter(max_features))]
+    return Pipeline(steps)
 
 
 def _fit_transform(pipeline: Pipeline, X: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -706,7 +816,7 @@ class _Procedure:
         estimator, key, grid = _model(self.kind, self.params.model, seed)
         losses = np.zeros(len(grid))
         for train, val in self.inner_cv(seed).split(X, y):
-            pre = _preprocessor(self.params.max_features)
+            pre = _preprocessor(self.params.max_features, self.fset)
             Z_train = _fit_transform(pre, X[train], y[train])
             Z_val = _transform(pre, X[val])
             if self.params.model == "forest":
@@ -726,7 +836,7 @@ class _Procedure:
                 )
                 losses[position] += _loss(y[val], predicted, self.kind)
         best = grid[int(np.argmin(losses))]
-        features = _preprocessor(self.params.max_features)
+        features = _preprocessor(self.params.max_features, self.fset)
         model = clone(estimator).set_params(**{key: best})
         model.fit(_fit_transform(features, X, y), y)
         return Pipeline([("features", features), ("model", model)])
@@ -776,7 +886,7 @@ def _cross_validate(
     predictions = np.full((repeats, len(y)), np.nan)
     thresholds = np.full((repeats, len(y)), np.nan)
     coefficients: list[pd.Series] = []
-    X = procedure.fset.matrix
+    X = procedure.fset.design
     for fold, (train, test) in enumerate(splits):
         fitted = procedure.fit(X[train], y[train], seed + fold)
         repeat = fold // n_splits
@@ -1039,7 +1149,7 @@ def _external_rows(
     if fset is None:
         return None, None, None
     y = ext_target.values.to_numpy(float)
-    predictions = procedure.predict(fitted, fset.matrix)[None, :]
+    predictions = procedure.predict(fitted, fset.design)[None, :]
     cutoff = _cutoffs(params, np.full((1, len(y)), float(np.mean(y_dev))))
     idx = _bootstrap_indices(y, procedure.kind, params.n_bootstrap, params.seed + 7)
     row, _ = _metrics(y, predictions, cutoff, procedure.kind, idx)
@@ -1128,11 +1238,19 @@ def predict(
             exclude=exclude,
         )
         notes.extend(f"{name}: {note}" for note in set_notes)
+        batch_levels = declare_batch(sets, adata, patients, params.batch)
+        if params.batch is not None and len(batch_levels) < 2:
+            notes.append(
+                f"{name}: batch column {params.batch!r} has one batch; nothing to harmonise"
+            )
         external = None
         if validate is not None:
             ext_target = resolve_target(validate, name, cut=params.cut)
             ext_sets, ext_notes = feature_sets(
                 validate, ext_target.values.index, names=list(sets), like=sets
+            )
+            declare_batch(
+                ext_sets, validate, ext_target.values.index, params.batch, levels=batch_levels
             )
             notes.extend(f"{name} (external): {note}" for note in ext_notes)
             external = (ext_sets, ext_target)
@@ -1188,7 +1306,7 @@ def predict(
             if external is not None:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    fitted = procedure.fit(fset.matrix, y, params.seed)
+                    fitted = procedure.fit(fset.design, y, params.seed)
                     ext_row, ext_calibration, ext_curves = _external_rows(
                         procedure, fitted, y, external, params
                     )
@@ -1469,6 +1587,7 @@ def run_predict(args, *, progress: Callable[[str], None]) -> int:
         cut=args.cut,
         seed=args.seed,
         n_jobs=max(1, args.jobs),
+        batch=getattr(args, "batch", None),
     )
     adata = load_bundle(args.bundle)
     external = load_bundle(args.validate) if args.validate else None

@@ -737,6 +737,7 @@ def predict(
     cut: float | None = None,
     size_feature: str | None = None,
     clinical_columns: Sequence[str] | None = None,
+    batch: str | None = None,
     validate: ad.AnnData | None = None,
     seed: int = 0,
     n_jobs: int = 1,
@@ -749,8 +750,9 @@ def predict(
     protocol and the tables), with the results in ``uns["radmap"]["predict"]``, the slot
     the explorer's Predict page reads when the bundle has no ``.predict.json`` next to it;
     ``radmap.pl.predict(adata)`` draws them. ``target`` is a mutation column, a module name
-    or a clinical column (several allowed; default every mutation column); ``validate`` an
-    external bundle the frozen model is applied to.
+    or a clinical column (several allowed; default every mutation column); ``batch`` an
+    ``obs`` column of scanners or sites whose radiomic features are harmonised inside the
+    folds; ``validate`` an external bundle the frozen model is applied to.
     """
     from . import predict as prediction
 
@@ -767,6 +769,7 @@ def predict(
         cut=cut,
         seed=seed,
         n_jobs=max(1, n_jobs),
+        batch=batch,
     )
     result = prediction.predict(
         adata,

@@ -16,6 +16,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields, replace
 from urllib.parse import parse_qsl, urlencode
 
+from .subset import Column, parse_subset
+
 PAGES = (
     "map",
     "network",
@@ -25,6 +27,7 @@ PAGES = (
     "cohort",
     "patient",
     "predict",
+    "replication",
     "hypotheses",
 )
 DEFAULT_PAGE = "map"
@@ -37,6 +40,7 @@ PAGE_TITLES = {
     "cohort": "Cohort",
     "patient": "Patient",
     "predict": "Predict",
+    "replication": "Replication",
     "hypotheses": "Hypotheses",
 }
 STATISTICS = ("effect", "signed_log10_q")
@@ -60,21 +64,24 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
         "feature",
         "module",
         "color",
+        "subset",
+        "compare",
     ),
     "network": ("q", "min_effect", "sources", "groups"),
-    "volcano": ("q", "min_effect", "feature", "y", "gene"),
-    "gene": ("q", "gene", "feature", "color", "split", "cut"),
+    "volcano": ("q", "min_effect", "feature", "y", "gene", "subset"),
+    "gene": ("q", "gene", "feature", "color", "split", "cut", "subset"),
     "module": ("q", "module", "order"),
-    "cohort": ("q", "km", "split", "cut"),
+    "cohort": ("q", "km", "split", "cut", "subset"),
     "patient": ("q", "patient"),
     "predict": ("q", "target"),
+    "replication": ("q",),
     "hypotheses": ("q",),
 }
 """URL keys that each page reads and writes, in canonical order."""
 
-SHARED_KEYS = ("q",)
-_CHOICES = {"stat": STATISTICS, "rows": ROW_MODES, "y": Y_AXES, "split": SPLITS}
+SHARED_KEYS = ("q", "subset")
 """Keys carried over when the user moves to another page through the navigation bar."""
+_CHOICES = {"stat": STATISTICS, "rows": ROW_MODES, "y": Y_AXES, "split": SPLITS}
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,8 @@ class ViewState:
     split: str = "median"
     cut: float | None = None
     target: str | None = None
+    subset: str = ""
+    compare: str = ""
     patient: str | None = None
 
     def for_page(self, page: str) -> ViewState:
@@ -124,7 +133,8 @@ class Vocabulary:
     """The names a bundle knows, used to validate a state read from a URL.
 
     ``genes`` maps upper-case symbols to their spelling in the bundle, so that a URL with
-    ``gene=egfr`` finds ``EGFR``. ``survival`` holds ``kind:variable`` choices.
+    ``gene=egfr`` finds ``EGFR``. ``survival`` holds ``kind:variable`` choices;
+    ``subset_columns`` the columns a ``subset`` / ``compare`` may filter on.
     """
 
     features: Collection[str] = ()
@@ -134,6 +144,7 @@ class Vocabulary:
     sources: Collection[str] = ()
     groups: Collection[str] = ()
     survival: Collection[str] = ()
+    subset_columns: Mapping[str, Column] = field(default_factory=dict)
     patients: Collection[str] = ()
 
 
@@ -261,6 +272,10 @@ def parse_url(
             values[key] = _parse_choice(
                 text, key, vocabulary.survival, None, messages, "survival variable"
             )
+        elif key in ("subset", "compare"):
+            subset, problems = parse_subset(text, vocabulary.subset_columns)
+            messages.extend(problems)
+            values[key] = subset.key
         elif key == "patient":
             values[key] = _parse_choice(text, key, vocabulary.patients, None, messages, "patient")
         elif key == "target":

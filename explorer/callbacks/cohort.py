@@ -9,6 +9,7 @@ from dash import Input, Output, State
 from dash.exceptions import PreventUpdate
 
 from ..callbacks.common import AppContext, grid
+from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.cohort import (
     feature_types_figure,
@@ -18,7 +19,7 @@ from ..figures.cohort import (
 )
 from ..figures.style import empty_figure
 from ..figures.survival import survival_view_figure
-from ..pages.common import graph_id, sid, table_id
+from ..pages.common import graph_id, sid, store_id, table_id
 from ..state import parse_url
 
 PAGE = "cohort"
@@ -143,10 +144,12 @@ def register(app, ctx: AppContext) -> None:
         Input(sid(PAGE, "km"), "value"),
         Input(sid(PAGE, "split"), "value"),
         Input(sid(PAGE, "cut"), "value"),
+        Input(store_id(PAGE, "subset"), "data"),
     )
-    def _km(choice, split, cut):
+    def _km(choice, split, cut, subset):
         cut = float(cut) if isinstance(cut, int | float) else None
-        return cohort_km(data, choice, split=split or "median", cut=cut), split != "cut"
+        view = resolve(data, subset)
+        return cohort_km(view, choice, split=split or "median", cut=cut), split != "cut"
 
     @app.callback(
         Output(sid(PAGE, "km"), "value"),
@@ -167,10 +170,11 @@ def _register_part(app, ctx: AppContext, build: Callable[[BundleData, float], di
     @app.callback(
         [Output(*PART_OUTPUTS[key]) for key in keys],
         Input("cohort-ready", "data"),
+        Input(store_id(PAGE, "subset"), "data"),
         State("url", "pathname"),
         State("url", "search"),
     )
-    def _part(_ready, pathname, search):
+    def _part(_ready, subset, pathname, search):
         state, _ = parse_url(pathname, search, data.vocabulary(), base=ctx.base)
-        view = build(data, state.q)
+        view = build(resolve(data, subset), state.q)
         return tuple(view[key] for key in keys)

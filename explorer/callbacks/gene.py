@@ -6,12 +6,13 @@ from dash import Input, Output, State, html
 from dash.exceptions import PreventUpdate
 
 from ..callbacks.common import AppContext, grid, memoised_figure, note
+from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.enrichment import gene_association_bar
 from ..figures.phenotype import phenotype_plot
 from ..figures.style import empty_figure, format_p
 from ..figures.survival import survival_view_figure
-from ..pages.common import format_number, graph_id, sid, table_id
+from ..pages.common import format_number, graph_id, sid, store_id, table_id
 from ..state import ViewState, to_url
 
 PAGE = "gene"
@@ -206,9 +207,10 @@ def register(app, ctx: AppContext) -> None:
         Output(table_id("gene-pathways"), "columnDefs"),
         Input(sid(PAGE, "gene"), "value"),
         Input(sid(PAGE, "q"), "value"),
+        Input(store_id(PAGE, "subset"), "data"),
     )
-    def _gene(gene, q):
-        view = gene_view(data, gene, q=float(q), base=ctx.base, with_km=False)
+    def _gene(gene, q, subset):
+        view = gene_view(resolve(data, subset), gene, q=float(q), base=ctx.base, with_km=False)
         return (
             view["note"],
             view["body_style"],
@@ -226,19 +228,22 @@ def register(app, ctx: AppContext) -> None:
         Input(sid(PAGE, "gene"), "value"),
         Input(sid(PAGE, "split"), "value"),
         Input(sid(PAGE, "cut"), "value"),
+        Input(store_id(PAGE, "subset"), "data"),
     )
-    def _km(gene, split, cut):
+    def _km(gene, split, cut, subset):
         cut = float(cut) if isinstance(cut, int | float) else None
-        return gene_km(data, gene, split=split or "median", cut=cut), split != "cut"
+        view = resolve(data, subset)
+        return gene_km(view, gene, split=split or "median", cut=cut), split != "cut"
 
     @app.callback(
         Output(graph_id("gene-phenotype"), "figure"),
         Input(sid(PAGE, "gene"), "value"),
         Input(sid(PAGE, "feature"), "value"),
         Input(sid(PAGE, "color"), "value"),
+        Input(store_id(PAGE, "subset"), "data"),
     )
-    def _phenotype(gene, feature, color):
-        return gene_phenotype(data, gene, feature, color=color)
+    def _phenotype(gene, feature, color, subset):
+        return gene_phenotype(resolve(data, subset), gene, feature, color=color)
 
     @app.callback(
         Output(sid(PAGE, "feature"), "value"),

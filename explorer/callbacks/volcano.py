@@ -9,6 +9,7 @@ from dash.exceptions import PreventUpdate
 
 from ...analysis.validate import InputError
 from ..callbacks.common import AppContext, grid, memoised_figure, note
+from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.style import empty_figure
 from ..figures.volcano import volcano
@@ -176,9 +177,11 @@ def register(app, ctx: AppContext, *, background_manager=None) -> None:
         Input(sid(PAGE, "q"), "value"),
         Input(sid(PAGE, "min_effect"), "value"),
         Input(store_id(PAGE, "gene"), "data"),
+        Input(store_id(PAGE, "subset"), "data"),
     )
-    def _volcano(feature, y, q, min_effect, gene):
-        return volcano_view(data, feature, y=y, q=float(q), min_effect=min_effect, gene=gene)
+    def _volcano(feature, y, q, min_effect, gene, subset):
+        view = resolve(data, subset)
+        return volcano_view(view, feature, y=y, q=float(q), min_effect=min_effect, gene=gene)
 
     @app.callback(
         Output(table_id("volcano-ora"), "rowData"),

@@ -16,6 +16,7 @@ from ..pages.common import (
     table_card,
     warnings_panel,
 )
+from ..pages.subset import subset_panel
 from ..state import ViewState
 
 PAGE = "cohort"
@@ -55,6 +56,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                 "Which patients have which data, how complete the imaging features are, "
                 "how mutations relate to imaging, and survival.",
             ),
+            subset_panel(data, PAGE, state),
             dbc.Row(
                 [
                     dbc.Col(figure_card("cohort-overlap", "Sample matching", height=360), lg=6),

@@ -17,6 +17,7 @@ from ..pages.common import (
     split_controls,
     table_card,
 )
+from ..pages.subset import subset_panel
 from ..state import ViewState
 
 PAGE = "gene"
@@ -82,6 +83,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                 "How one gene's expression relates to every imaging feature, its module and "
                 "its pathways, and survival by its expression.",
             ),
+            subset_panel(data, PAGE, state),
             dbc.Row(
                 [
                     dbc.Col(

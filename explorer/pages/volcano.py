@@ -18,6 +18,7 @@ from ..pages.common import (
     state_store,
     table_card,
 )
+from ..pages.subset import subset_panel
 from ..state import ViewState
 
 PAGE = "volcano"
@@ -145,6 +146,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                 "genes to test them for pathway over-representation; click a gene to open "
                 "its page.",
             ),
+            subset_panel(data, PAGE, state),
             state_store(PAGE, "gene", state.gene),
             dbc.Row(
                 [

@@ -50,6 +50,7 @@ correlate positively with the module's mean z-score (its metagene).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -66,7 +67,7 @@ import pandas as pd
 from scipy import linalg, stats
 from scipy.cluster.hierarchy import fcluster, linkage, to_tree
 from scipy.spatial.distance import squareform
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .bundle import EIGENGENES_KEY, UNASSIGNED
 from .validate import InputError
@@ -100,6 +101,7 @@ def find_modules(
     resolution: float = 1.0,
     seed: int = 0,
     max_block_size: int | None = None,
+    scan_powers: bool = True,
 ) -> dict:
     """Find co-expressed gene modules and write them into ``adata``.
 
@@ -138,6 +140,10 @@ def find_modules(
         run over all genes. ``None`` takes what fits in the available memory
         (:func:`max_genes_in_memory`: ~37,000 genes per 8 GB), so a whole transcriptome is
         one block wherever it fits. ``params["detection"]`` says which was used.
+    scan_powers
+        WGCNA with a given ``power``: ``False`` skips the scale-free scan of every candidate
+        power (the ``soft_threshold`` table is then empty); bootstrap resamples, which reuse
+        the full data's power, need no table.
 
     Returns
     -------
@@ -189,6 +195,7 @@ def find_modules(
             seed=seed,
             warnings=warnings,
             timings=timings,
+            scan_powers=scan_powers or power is None,
         )
         if len(block_sizes) == 1:
             detection = f"one block of {n_network} genes"
@@ -997,6 +1004,7 @@ def _wgcna_labels(
     seed: int,
     warnings: list[str],
     timings: dict[str, float],
+    scan_powers: bool = True,
 ) -> tuple[np.ndarray, int, pd.DataFrame, list[int]]:
     """Tree-cut labels in one block, or blockwise beyond ``max_block_size`` genes.
 
@@ -1015,7 +1023,7 @@ def _wgcna_labels(
     if n_genes <= max_block_size:
         cor = gene_correlation(values)
         lap("correlation")
-        table = soft_threshold(cor, network=network)
+        table = soft_threshold(cor, network=network) if scan_powers else _unscanned()
         power = _chosen_power(table, power, warnings)
         lap("soft_threshold")
         holder = [_adjacency_in_place(cor, power, network)]
@@ -1023,7 +1031,7 @@ def _wgcna_labels(
         labels = _cut_tree(*_tom_and_linkage(holder, lap), min_module_size, deep_split, lap)
         return labels, power, table, [n_genes]
 
-    table = _streamed_soft_threshold(values, network=network)
+    table = _streamed_soft_threshold(values, network=network) if scan_powers else _unscanned()
     power = _chosen_power(table, power, warnings)
     lap("soft_threshold")
     blocks = gene_blocks(values, max_block_size=max_block_size, seed=seed)
@@ -1038,6 +1046,11 @@ def _wgcna_labels(
         assigned = block_labels > 0
         labels[block[assigned]] = block_labels[assigned] + labels.max()
     return labels, power, table, [len(block) for block in blocks]
+
+
+def _unscanned() -> pd.DataFrame:
+    """The soft-threshold table of a run that was given its power and asked not to scan."""
+    return pd.DataFrame(columns=["power", "sft_r2", "slope", "mean_k", "median_k", "max_k"])
 
 
 def _chosen_power(table: pd.DataFrame, power: int | None, warnings: list[str]) -> int:
@@ -1390,6 +1403,13 @@ def _write_modules(
     return table
 
 
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """The process's BLAS / OpenMP pools, found once (each ``threadpool_limits`` call scans the
+    loaded libraries again: ~40 ms, more than a small eigengene)."""
+    return ThreadpoolController()
+
+
 def _eigengenes(
     X: np.ndarray, labels: np.ndarray, *, modules: list | None = None
 ) -> tuple[pd.DataFrame, dict]:
@@ -1397,7 +1417,7 @@ def _eigengenes(
         modules = _module_order(labels)
     columns, explained = {}, {}
     # small LAPACK problems: extra BLAS threads only add contention (60x slower under load)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas().limit(limits=1, user_api="blas"):
         for module in modules:
             columns[module], explained[module] = _eigengene(X[:, labels == module])
     return pd.DataFrame(columns, columns=modules), explained

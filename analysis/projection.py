@@ -334,7 +334,7 @@ def block_size_for(n_variables: int, n_columns: int) -> int:
 def _sorted_candidates(p: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The p-values at most ``alpha`` of a (tests x features) matrix, sorted within feature:
     values, feature of each, rank within its feature (1-based)."""
-    features, tests = np.nonzero((p <= alpha).T)
+    tests, features = np.nonzero(p <= alpha)
     values = p[tests, features]
     order = np.lexsort((values, features))
     values, features = values[order], features[order]

@@ -1393,26 +1393,41 @@ class SubsetData(BundleData):
         bundle's recorded options; the power summary is left to :meth:`uns_table`."""
         from ..analysis.analyses import module_map
 
-        options = _options(_tl().associate, self.parent.params.get("associate"))
-        defaults = {
-            name: parameter.default
-            for name, parameter in inspect.signature(_tl().associate).parameters.items()
-        }
-        option = options.get
-        adjust_for = list(option("adjust_for", defaults["adjust_for"]) or [])
+        options = self._test_options(_tl().associate, "associate")
         table, _ = module_map(
             self.eigengenes,
             self.imaging,
             self.parent._uns["features"].reindex(self.imaging.columns),
-            families=option("families", defaults["families"]),
-            continuous=option("continuous_test", defaults["continuous_test"]),
-            binary=option("binary_test", defaults["binary_test"]),
-            categorical=option("categorical_test", defaults["categorical_test"]),
-            covariates=self.adata.obs[adjust_for] if adjust_for else None,
-            min_n=option("min_n", defaults["min_n"]),
-            min_group=option("min_group", defaults["min_group"]),
+            **options,
         )
         return _tl().clean_table(table)
+
+    def _test_options(self, tool: Callable, step: str) -> dict:
+        """The options the analysis step ``step`` ran with (``tool``'s defaults for those it
+        did not record), in the keywords of :mod:`radmap.analysis.analyses`."""
+        recorded = _options(tool, self.parent.params.get(step))
+        defaults = {
+            name: parameter.default
+            for name, parameter in inspect.signature(tool).parameters.items()
+        }
+
+        def option(name: str):
+            return recorded.get(name, defaults.get(name))
+
+        adjust_for = list(option("adjust_for") or [])
+        options = {
+            "continuous": option("continuous_test"),
+            "binary": option("binary_test"),
+            "categorical": option("categorical_test"),
+            "covariates": self.adata.obs[adjust_for] if adjust_for else None,
+            "min_n": option("min_n"),
+            "min_group": option("min_group"),
+        }
+        if tool is _tl().associate:  # associate_genes takes families but does not use them
+            options["families"] = option("families")
+        if "alpha" in defaults:
+            options["alpha"] = option("alpha")
+        return options
 
     def _light(self, *, expression: bool = False, features: Sequence[str] | None = None):
         """A bundle of the subset's patients with what an analysis tool reads."""
@@ -1518,14 +1533,30 @@ class SubsetData(BundleData):
             return pd.DataFrame(columns=list(GENE_COLUMNS))
         if self._full_gene_map:
             return BundleData.gene_table.__wrapped__(self, feature)
-        varm = self._gene_results([feature]).varm
+        # One feature of the gene map (:func:`radmap.tl.associate_genes` runs the same
+        # function over every feature; its q within a feature depends on that feature only).
+        from ..analysis.analyses import gene_map
+
+        x = self.adata.X
+        values = pd.DataFrame(
+            x.toarray() if hasattr(x, "toarray") else np.asarray(x),
+            index=self.adata.obs_names,
+            columns=self.genes,
+        )
+        result = gene_map(
+            values,
+            self.imaging[[feature]],
+            self.parent._uns["features"].reindex([feature]),
+            **self._test_options(_tl().associate_genes, "associate_genes"),
+        )
+        assoc = result.assoc
         return pd.DataFrame(
             {
                 "gene": self.genes.to_numpy(),
-                "effect": np.asarray(varm[B.GENE_EFFECT][:, 0], dtype=float),
-                "statistic": np.asarray(varm[B.GENE_STATISTIC][:, 0], dtype=float),
-                "p": np.asarray(varm[B.GENE_P][:, 0], dtype=float),
-                "q": np.asarray(varm[B.GENE_Q][:, 0], dtype=float),
+                "effect": assoc.effect[feature].reindex(self.genes).to_numpy(dtype=float),
+                "statistic": assoc.statistic[feature].reindex(self.genes).to_numpy(dtype=float),
+                "p": assoc.p[feature].reindex(self.genes).to_numpy(dtype=float),
+                "q": result.q_feature[feature].reindex(self.genes).to_numpy(dtype=float),
                 "module": self.gene_module.to_numpy(),
             }
         )

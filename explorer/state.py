@@ -27,6 +27,7 @@ PAGES = (
     "cohort",
     "patient",
     "predict",
+    "replication",
     "hypotheses",
 )
 DEFAULT_PAGE = "map"
@@ -39,6 +40,7 @@ PAGE_TITLES = {
     "cohort": "Cohort",
     "patient": "Patient",
     "predict": "Predict",
+    "replication": "Replication",
     "hypotheses": "Hypotheses",
 }
 STATISTICS = ("effect", "signed_log10_q")
@@ -67,11 +69,12 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
     ),
     "network": ("q", "min_effect", "sources", "groups"),
     "volcano": ("q", "min_effect", "feature", "y", "gene", "subset"),
-    "gene": ("q", "gene", "feature", "color", "subset"),
+    "gene": ("q", "gene", "feature", "color", "split", "cut", "subset"),
     "module": ("q", "module", "order"),
     "cohort": ("q", "km", "split", "cut", "subset"),
     "patient": ("q", "patient"),
     "predict": ("q", "target"),
+    "replication": ("q",),
     "hypotheses": ("q",),
 }
 """URL keys that each page reads and writes, in canonical order."""

@@ -16,6 +16,7 @@ from ..callbacks import (
     patient,
     pins,
     predict,
+    replication,
     subset,
     volcano,
 )
@@ -36,5 +37,6 @@ def register_callbacks(app, ctx: AppContext, *, background_manager=None) -> None
     cohort.register(app, ctx)
     patient.register(app, ctx)
     predict.register(app, ctx)
+    replication.register(app, ctx)
     pins.register(app, ctx)
     subset.register(app, ctx)

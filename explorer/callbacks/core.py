@@ -219,7 +219,7 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
         ``name`` is not a figure of the state's page.
     """
     from ..pages import patient
-    from . import cohort, gene, map, module, network, predict, subset, volcano
+    from . import cohort, gene, map, module, network, predict, replication, subset, volcano
 
     whole = data
     data = data.subset_view(state.subset)
@@ -228,6 +228,12 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
         view = predict.predict_view(data, state.target)
         if not view:
             raise ValueError("there is no prediction in this bundle to export")
+        return view[key]
+
+    def replicated(key: str) -> go.Figure:
+        view = replication.replication_view(whole)  # of the whole cohort, not a subset
+        if not view:
+            raise ValueError("there is no replication result for this bundle to export")
         return view[key]
 
     q = state.q
@@ -267,7 +273,7 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
             data, state.feature, y=state.y, q=q, min_effect=state.min_effect, gene=state.gene
         )[0],
         "gene-bar": lambda: gene.gene_view(data, state.gene, q=q)["bar"],
-        "gene-km": lambda: gene.gene_view(data, state.gene, q=q)["km"],
+        "gene-km": lambda: gene.gene_km(data, state.gene, split=state.split, cut=state.cut),
         "gene-phenotype": lambda: gene.gene_phenotype(
             data, state.gene, state.feature, color=state.color
         ),
@@ -291,6 +297,8 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
         "predict-roc": lambda: predicted("roc"),
         "predict-calibration": lambda: predicted("calibration"),
         "predict-performance": lambda: predicted("performance"),
+        "replication-scorecard": lambda: replicated("scorecard"),
+        "replication-preservation": lambda: replicated("preservation"),
     }
     if not isinstance(name, str) or name not in builders or not name.startswith(state.page):
         raise ValueError(f"there is no figure {str(name)[:40]!r} on this page to export")

@@ -14,6 +14,7 @@ from ..pages.common import (
     pin_button,
     q_control,
     sid,
+    split_controls,
     table_card,
 )
 from ..pages.subset import subset_panel
@@ -116,8 +117,9 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                                             dbc.Col(
                                                 figure_card(
                                                     "gene-km",
-                                                    "Survival by expression (median split)",
+                                                    "Survival by expression",
                                                     height=440,
+                                                    extra=[split_controls(PAGE, state)],
                                                 ),
                                                 lg=6,
                                             ),

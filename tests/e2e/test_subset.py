@@ -11,7 +11,15 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 
 from tests.e2e.conftest import severe_console_errors
-from tests.e2e.test_explorer import click, dash_id, open_page, query, wait, wait_idle
+from tests.e2e.test_explorer import (
+    click,
+    dash_id,
+    graph_has_data,
+    open_page,
+    query,
+    wait,
+    wait_idle,
+)
 from tests.explorer.conftest import make_toy_adata
 
 pytestmark = pytest.mark.e2e
@@ -89,4 +97,19 @@ def test_a_subset_recomputes_the_map_and_survives_a_reload(browser, live_server)
     wait(browser).until(lambda d: "subset" not in query(d))
     wait(browser).until(lambda d: heatmap_z(d) == whole)
     assert banner(browser) == ""
+    assert severe_console_errors(browser) == []
+
+
+def test_a_comparison_link_shows_both_maps_and_their_difference(browser, live_server):
+    open_page(browser, f"{live_server}/map?subset=stage:II%7CIII&compare=stage:I")
+    wait(browser).until(lambda d: graph_has_data(d, "map-difference"))
+    assert graph_has_data(browser, "map-compare")
+    text = banner(browser)
+    assert "subset: stage = II or III" in text and "compared with: stage = I (n = " in text
+    title = browser.execute_script(
+        "const g = document.getElementById(arguments[0]);"
+        "return g.querySelector('.js-plotly-plot').layout.title.text;",
+        dash_id(fig="map-difference", role="graph"),
+    )
+    assert "B (stage = I) − A (stage = II or III)" in title
     assert severe_console_errors(browser) == []

@@ -148,7 +148,7 @@ def test_nav_targets_carry_q_and_mark_the_active_page(toy_data):
     assert hrefs[0] == "/map?q=0.01"
     assert all("q=0.01" in href for href in hrefs)
     pages = ("map", "network", "volcano", "gene", "module", "cohort", "patient", "predict")
-    pages += ("hypotheses",)
+    pages += ("replication", "hypotheses")
     assert active == [p == "gene" for p in pages]
     assert core.header_q(toy_data, "/gene", "?q=0.1", base="/") == "0.1"
 

@@ -374,3 +374,46 @@ def test_volcano_shows_the_gene_null_for_the_map_and_the_feature(toy_data, tmp_p
     assert "1.5 expected by chance" in layout and "volcano-null-badge" in layout
     _, message, _, _ = volcano_view(data, feature)
     assert "12 genes at q < 0.05 for this feature; 0.3 expected by chance" in str(message)
+
+
+def test_replication_page_says_how_to_make_a_result_and_shows_one(toy_bundle_path, tmp_path):
+    import shutil
+
+    from radmap.analysis.io import file_sha256, load_bundle
+    from radmap.analysis.replicate import replicate, sidecar_dir, write_replication
+    from radmap.explorer.callbacks.replication import replication_view
+    from radmap.explorer.data import BundleData
+    from radmap.explorer.pages import replication as replication_page
+    from radmap.explorer.state import ViewState
+
+    from tests.explorer.conftest import make_toy_adata
+
+    bundle = tmp_path / "toy.h5ad"
+    shutil.copy(toy_bundle_path, bundle)
+    data = BundleData(bundle)
+    assert replication_view(data) == {}
+    assert "radmap replicate toy.h5ad VALIDATION.h5ad" in str(
+        replication_page.layout(data, ViewState(page="replication"))
+    )
+    result = replicate(load_bundle(bundle), make_toy_adata(seed=1), n_permutations=5, links="all")
+    result["params"]["discovery_bundle_sha256"] = "an older bundle"
+    write_replication(result, sidecar_dir(bundle))
+    view = replication_view(BundleData(bundle), "replicated")
+    card = result["scorecard"]
+    assert view["verdict"].startswith(f"{card['discovery_links']} discovery links")
+    assert len(view["link_rows"]) == card["replicated"]
+    assert {row["status"] for row in view["link_rows"]} <= {"replicated"}
+    assert list(view["scorecard"].data[0].x) == [
+        card["replicated"],
+        card["opposite_sign"],
+        card["not_replicated"],
+        card["not_testable"],
+    ]
+    assert "another version of toy.h5ad" in str(
+        replication_page.layout(BundleData(bundle), ViewState(page="replication"))
+    )
+    result["params"]["discovery_bundle_sha256"] = file_sha256(bundle)
+    write_replication(result, sidecar_dir(bundle))
+    assert "another version" not in str(
+        replication_page.layout(BundleData(bundle), ViewState(page="replication"))
+    )

@@ -150,3 +150,17 @@ def test_notebook_predict_fills_the_slot_the_page_and_pl_read(toy_adata, tmp_pat
     untouched = toy_adata.copy()
     copied = radmap.tl.predict(untouched, target="EGFR", copy=True, **options)
     assert P.stored_result(untouched) is None and P.stored_result(copied) is not None
+
+
+def test_figures_keep_room_for_the_plot_in_print(predicted):
+    from radmap.explorer.figures.style import publication_layout
+
+    _, result = predicted
+    for fig in (roc_figure(result.roc, result.summary), calibration_figure(result.calibration)):
+        assert fig.layout.legend.y < 0  # under the plot, hiding no curve
+        for width in ("single", "double"):
+            printed = publication_layout(fig, width)
+            margin = printed.layout.margin
+            plot_height = printed.layout.height - margin.t - margin.b
+            # The legend rows of a single-column page still leave a square-ish plot.
+            assert plot_height > 0.6 * printed.layout.width, (width, plot_height)

@@ -55,6 +55,9 @@ def test_open_ranges_and_reserved_characters_round_trip():
     assert messages == []
     assert parsed == subset
     assert parse_subset("age:~55", COLUMNS)[0].conditions[0] == Condition("age", high=55.0)
+    precise = Subset((Condition("age", low=0.000123456789, high=1234567.891),))
+    assert precise.key == "age:0.000123456789~1234567.891"
+    assert parse_subset(precise.key, COLUMNS)[0] == precise
 
 
 @pytest.mark.parametrize(
@@ -157,6 +160,13 @@ def test_subset_results_equal_the_analysis_of_a_bundle_of_those_patients(cohort)
         np.testing.assert_allclose(merged[column], merged[f"{column}_ref"], rtol=1e-9)
     assert (merged["n"].astype(int) == merged["n_ref"].astype(int)).all()
     assert (merged["family"] == merged["family_ref"]).all()
+
+    # The map's power note: the same summary as the analysis stores.
+    power = view.uns_table("power").set_index(["family", "feature_type"])
+    expected_power = uns["power"].set_index(["family", "feature_type"]).loc[power.index]
+    np.testing.assert_allclose(
+        power["detectable_effect"].astype(float), expected_power["detectable_effect"].astype(float)
+    )
 
     # Volcano: one feature's gene map (q within the feature) = that column of the full run.
     features = list(uns["gene_features"])

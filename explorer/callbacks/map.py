@@ -11,7 +11,7 @@ from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.heatmap import map_heatmap
 from ..figures.phenotype import phenotype_plot
-from ..figures.style import empty_figure
+from ..figures.style import MEASURE_NAMES, empty_figure
 from ..pages.common import graph_id, sid, store_id, table_id
 from ..state import ViewState, to_url
 
@@ -81,7 +81,8 @@ def power_note(data: BundleData) -> str:
         return ""
     rows = table[table["analysis"].astype(str) == "module map"]
     parts = [
-        f"{row.feature_type} {row.measure} {float(row.detectable_effect):.2g} "
+        f"{row.feature_type} {MEASURE_NAMES.get(str(row.measure), row.measure)} "
+        f"{float(row.detectable_effect):.2g} "
         f"({str(row.family).removeprefix('module map: ')}, n = {int(float(row.n))})"
         for row in rows.itertuples()
         if pd.notna(pd.to_numeric(row.detectable_effect, errors="coerce"))

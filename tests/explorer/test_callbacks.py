@@ -650,7 +650,7 @@ def test_map_note_states_the_detectable_effect(toy_data, monkeypatch):
     uns = dict(toy_data.adata.uns[B.UNS_KEY]) | {"power": power}
     monkeypatch.setitem(toy_data.adata.uns, B.UNS_KEY, uns)
     text = map_cb.power_note(toy_data)
-    assert "continuous rho 0.43 (radiomic, n = 113)" in text
+    assert "continuous Spearman ρ 0.43 (radiomic, n = 113)" in text
 
 
 def test_every_graph_of_the_app_can_be_rebuilt_for_export(toy_data, tmp_path):

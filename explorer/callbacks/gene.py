@@ -183,6 +183,7 @@ def register(app, ctx: AppContext) -> None:
         Output(graph_id("gene-km"), "figure"),
         Input(sid(PAGE, "gene"), "value"),
         Input(sid(PAGE, "q"), "value"),
+        prevent_initial_call=True,  # the page layout draws the first gene
     )
     def _gene(gene, q):
         view = gene_view(data, gene, q=float(q), base=ctx.base)

@@ -219,6 +219,7 @@ def register(app, ctx: AppContext) -> None:
         Input(sid(PAGE, "min_effect"), "value"),
         Input(sid(PAGE, "rows"), "value"),
         Input(sid(PAGE, "top"), "value"),
+        prevent_initial_call=True,  # the page layout draws the first map
     )
     def _heatmap(q, stat, sources, groups, min_effect, rows, top):
         return map_figure(

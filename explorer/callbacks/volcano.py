@@ -173,6 +173,7 @@ def register(app, ctx: AppContext, *, background_manager=None) -> None:
         Input(sid(PAGE, "q"), "value"),
         Input(sid(PAGE, "min_effect"), "value"),
         Input(store_id(PAGE, "gene"), "data"),
+        prevent_initial_call=True,  # the page layout draws the first volcano
     )
     def _volcano(feature, y, q, min_effect, gene):
         return volcano_view(data, feature, y=y, q=float(q), min_effect=min_effect, gene=gene)

@@ -50,30 +50,30 @@ def test_layout_figures_are_those_the_callbacks_would_draw(toy_data):
     expected, _, rows, _ = volcano.volcano_view(
         toy_data, state.feature, y="p", q=0.01, min_effect=0.0, gene=None
     )
-    assert _graph(layout, "volcano").to_plotly_json() == expected.to_plotly_json()
+    assert _graph(layout, "volcano").to_json() == expected.to_json()
     grid = _find(layout, {"role": "table", "table": "volcano-top"})
     assert grid.rowData == rows
 
     state = ViewState(page="map", q=0.1, rows="features")
     heatmap, style, _ = map.map_figure(toy_data, q=0.1, stat="effect", rows="features")
     layout = page_layout(toy_data, state)
-    assert _graph(layout, "map-heatmap").to_plotly_json() == heatmap.to_plotly_json()
+    assert _graph(layout, "map-heatmap").to_json() == heatmap.to_json()
     assert _find(layout, "map-heatmap-box").style == style
 
     view = gene.gene_view(toy_data, "EGFR", q=0.05, base="/radmap/")
     layout = page_layout(toy_data, ViewState(page="gene", gene="EGFR"), base="/radmap/")
-    assert _graph(layout, "gene-bar").to_plotly_json() == view["bar"].to_plotly_json()
+    assert _graph(layout, "gene-bar").to_json() == view["bar"].to_json()
     assert "/radmap/" in str(_find(layout, "gene-info").children)
 
     view = module.module_view(toy_data, "M2", q=0.05)
     layout = page_layout(toy_data, ViewState(page="module", module="M2"))
-    assert _graph(layout, "module-heatmap").to_plotly_json() == view["heatmap"].to_plotly_json()
+    assert _graph(layout, "module-heatmap").to_json() == view["heatmap"].to_json()
 
 
 def test_route_renders_the_figure_in_the_same_response(toy_data):
     layout, _ = core.route(toy_data, "/cohort", "", base="/")
     assert _graph(layout, "cohort-missing").data
     assert (
-        _graph(layout, "cohort-missing").to_plotly_json()
-        == cohort.missing_part(toy_data, 0.05)["missing"].to_plotly_json()
+        _graph(layout, "cohort-missing").to_json()
+        == cohort.missing_part(toy_data, 0.05)["missing"].to_json()
     )

@@ -4,9 +4,10 @@ Every variable is tested against every feature with the test the feature's type 
 without a Python loop over variable x feature pairs. The statistics come from a handful of
 matrix products per feature batch:
 
-- rank tests (Spearman, Mann–Whitney, Kruskal–Wallis, partial Spearman) rank the variables once
-  per missingness pattern (:class:`_RowRanker`) and multiply the rank matrix by the features'
-  rank, group-indicator or residual columns;
+- rank tests (Spearman, Mann–Whitney, Kruskal–Wallis, partial Spearman) sort the variables once
+  (:class:`_RowRanker`), derive their ranks within each set of patients a feature uses from
+  running counts over that sort, and multiply the rank matrix by the features' rank,
+  group-indicator or residual columns;
 - moment tests (Pearson, Welch, ANOVA, OLS) multiply the row-centred values and their squares by
   zero-padded indicator / residual columns, so features with different missing patients share a
   single product.
@@ -26,11 +27,15 @@ impute or filter it first (a note is added above :data:`MANY_PATTERNS` patterns)
 
 Cost
 ----
-Rank tests need the variables ranked within each distinct set of patients a feature uses
-(one sort of the values, then one O(variables x patients) pass per set). Features sharing
-missing patients (e.g. semantic features missing for patients without annotations) share the
-pass. Moment tests cost one matrix product whatever the missing patterns. On two cores,
-20,000 genes x 500 patients x 200 features takes about 2.5 s (``benchmarks/bench_associate.py``).
+Rank tests need the variables ranked within each distinct set of patients a feature uses:
+one sort of the values, then per set one cumulative count over the sort (no re-sorting and no
+pass over the ranks for their sum of squares, which follows from the tie groups), done in
+cache-sized blocks of rows so that all sets reuse the block while it is in cache. Features
+sharing missing patients (e.g. the radiomic features of patients without a scan) share the
+pass. Moment tests cost one matrix product whatever the missing patterns. Most of the rest
+is the exact p-values (``scipy.special.stdtr`` per pair); ``benchmarks/bench_associate.py``
+and ``benchmarks/run.py`` print the time as a multiple of argsort + matrix product +
+p-values measured in the same run.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special, stats
+from threadpoolctl import threadpool_limits
 
 from .multitest import bh
 from .validate import InputError
@@ -98,6 +104,8 @@ MANY_PATTERNS = 200
 _CONSTANT_TOLERANCE = 1e-10
 _THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
 _ROW_BLOCK = 4096
+_RANK_BLOCK = 256
+"""Rows sorted and ranked together: small enough for the CPU cache."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -520,33 +528,39 @@ def _ols_f_kernel(
 class _RowRanker:
     """Average (tie-aware) ranks of each row of a matrix within any subset of its columns.
 
-    The matrix is sorted once, in blocks of rows. Ranks within a subset then come from the
-    running count of kept columns in sorted order: a kept value whose tie group spans sorted
-    positions [s, e] ranks ``kept_through(e)`` when alone and
-    ``(kept_before(s) + 1 + kept_through(e)) / 2`` when tied.
+    The rows are sorted once, in blocks small enough to stay in the CPU cache while every
+    subset is ranked. Ranks within a subset then come from the running count of kept columns
+    in sorted order: a kept value whose tie group spans sorted positions [s, e] ranks
+    ``kept_through(e)`` when alone and ``(kept_before(s) + 1 + kept_through(e)) / 2`` when
+    tied. The sum of the squared ranks follows from the tie groups alone
+    (``n (n + 1) (2 n + 1) / 6 - sum(t^3 - t) / 12`` over the groups' kept sizes t), so no
+    pass over the ranks is needed for it.
     """
 
     def __init__(self, data: np.ndarray):
         n_rows, self.n_cols = data.shape
-        self.blocks = [slice(i, min(i + _ROW_BLOCK, n_rows)) for i in range(0, n_rows, _ROW_BLOCK)]
-        self._sorted = _thread_map(lambda rows: self._sort_block(data[rows]), self.blocks)
+        self.data = data
+        self.blocks = [
+            slice(i, min(i + _RANK_BLOCK, n_rows)) for i in range(0, n_rows, _RANK_BLOCK)
+        ]
 
-    def _sort_block(self, block: np.ndarray) -> dict[str, np.ndarray]:
-        """Sort order and count-table positions of a block of rows.
+    def sort(self, block: int) -> dict[str, np.ndarray]:
+        """Sort order and count-table positions of one block of rows.
 
         The running counts of kept columns live in a (rows, n_cols + 1) table whose rows start
         at 0. ``through`` points at the count up to the last member of a value's tie group and,
         for tied values (flat indices ``tied``), ``tied_before`` at the count before its first.
+        ``group_before`` / ``group_through`` / ``group_row`` describe each tie group.
         """
-        n_block, n_cols = block.shape
-        order = np.argsort(block, axis=1)
-        sorted_order = order.astype(np.int32)
-        order += (np.arange(n_block) * n_cols)[:, None]
-        flat_order = order.ravel()
+        values = self.data[self.blocks[block]]
+        n_block, n_cols = values.shape
+        order = np.argsort(values, axis=1)
+        sorted_values = np.take_along_axis(values, order, axis=1)
+        flat_order = (order + (np.arange(n_block) * n_cols)[:, None]).ravel()
         through = np.arange(1, n_cols + 1) + (np.arange(n_block) * (n_cols + 1))[:, None]
-        sorted_values = block.ravel()[flat_order].reshape(n_block, n_cols)
         tied_next = sorted_values[:, 1:] == sorted_values[:, :-1]
-        tied, tied_before = np.empty(0, np.intp), np.empty(0, np.intp)
+        empty = np.empty(0, np.intp)
+        tied, tied_before, group_before, group_through = empty, empty, empty, empty
         if tied_next.any():
             tied_previous = np.zeros((n_block, n_cols), dtype=bool)
             tied_previous[:, 1:] = tied_next
@@ -557,47 +571,58 @@ class _RowRanker:
             group = np.cumsum(starts_group) - 1
             first = positions[starts_group]
             last = positions[np.append(np.flatnonzero(starts_group)[1:] - 1, len(positions) - 1)]
-            through.ravel()[positions] = (last + 1 + last // n_cols)[group]
+            group_before = first + first // n_cols
+            group_through = last + 1 + last // n_cols
+            through.ravel()[positions] = group_through[group]
             tied = flat_order[positions]
-            tied_before = (first + first // n_cols)[group]
+            tied_before = group_before[group]
         through_original = np.empty_like(through)
         through_original.ravel()[flat_order] = through.ravel()
         return {
-            "order": sorted_order,
+            "order": order,
             "through": through_original,
             "tied": tied,
             "tied_before": tied_before,
+            "group_before": group_before,
+            "group_through": group_through,
         }
 
-    def ranks(self, keep: np.ndarray, block: int) -> np.ndarray:
-        """Ranks (1..n_kept, ties averaged) within the kept columns of the rows of one block.
+    def ranks(self, keep: np.ndarray, sorted_block: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Ranks (1..n_kept, ties averaged) within the kept columns of one sorted block, and
+        the sum of the squared ranks of each row.
 
-        Shape block rows x all columns; entries of the columns not kept are zero.
+        The ranks have the shape block rows x all columns; the entries of the columns not kept
+        are finite but meaningless (products with columns that are zero there ignore them).
         """
-        sorted_block = self._sorted[block]
         through, tied = sorted_block["through"], sorted_block["tied"]
+        group_before, group_through = sorted_block["group_before"], sorted_block["group_through"]
         n_block, n_cols = through.shape
         if keep.all():  # the table of counts is then 0, 1, ..., n_cols on every row
             row_start = (np.arange(n_block) * (n_cols + 1))[:, None]
             ranks = np.subtract(through, row_start, dtype=np.float64)
-            if tied.size:
-                flat = ranks.ravel()
-                before = sorted_block["tied_before"] % (n_cols + 1)
-                flat[tied] = (flat[tied] + 1.0 + before) * 0.5
-            return ranks
-        counts = np.zeros((n_block, n_cols + 1), dtype=np.int32)
-        np.cumsum(keep[sorted_block["order"]], axis=1, dtype=np.int32, out=counts[:, 1:])
-        counts = counts.ravel()
-        ranks = np.take(counts, through).astype(np.float64)
+            before = sorted_block["tied_before"] % (n_cols + 1)
+            sizes = (group_through - group_before).astype(np.float64)
+        else:
+            table = np.zeros((n_block, n_cols + 1), dtype=np.int32)
+            np.cumsum(keep[sorted_block["order"]], axis=1, out=table[:, 1:])
+            counts = table.ravel()
+            ranks = np.take(counts, through).astype(np.float64)
+            before = counts[sorted_block["tied_before"]]
+            sizes = (counts[group_through] - counts[group_before]).astype(np.float64)
         if tied.size:
             flat = ranks.ravel()
-            flat[tied] = (flat[tied] + 1.0 + counts[sorted_block["tied_before"]]) * 0.5
-        ranks[:, ~keep] = 0.0
-        return ranks
+            flat[tied] = (flat[tied] + 1.0 + before) * 0.5
+        n = float(keep.sum())
+        sumsq = np.full(n_block, n * (n + 1) * (2 * n + 1) / 6)
+        if sizes.size:
+            rows = group_before // (n_cols + 1)
+            sumsq -= np.bincount(rows, weights=sizes**3 - sizes, minlength=n_block) / 12
+        return ranks, sumsq
 
-    def all_ranks(self, keep: np.ndarray) -> np.ndarray:
-        """Ranks of every row (see :meth:`ranks`)."""
-        return np.vstack([self.ranks(keep, block) for block in range(len(self.blocks))])
+    def all_ranks(self, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Ranks of every row and their sums of squares (see :meth:`ranks`)."""
+        parts = [self.ranks(keep, self.sort(block)) for block in range(len(self.blocks))]
+        return np.vstack([r for r, _ in parts]), np.concatenate([s for _, s in parts])
 
 
 # --------------------------------------------------------------------------------------------
@@ -1165,14 +1190,17 @@ class _Runner:
             batch["sumsq"] = np.empty(n_rows)
             batch["product"] = np.empty((n_rows, batch["columns"].shape[1]))
 
-        def multiply(task: tuple[dict, int]) -> None:
-            batch, block = task
-            ranks = ranker.ranks(batch["keep"], block)
+        def multiply(block: int) -> None:
+            # One sort of a cache-sized block of rows serves every set of patients.
+            sorted_block = ranker.sort(block)
             rows = ranker.blocks[block]
-            batch["sumsq"][rows] = np.einsum("ij,ij->i", ranks, ranks)
-            batch["product"][rows] = ranks @ batch["columns"]
+            for batch in batches:
+                ranks, batch["sumsq"][rows] = ranker.ranks(batch["keep"], sorted_block)
+                np.matmul(ranks, batch["columns"], out=batch["product"][rows])
 
-        _thread_map(multiply, [(b, i) for b in batches for i in range(len(ranker.blocks))])
+        # The blocks run on every core already: BLAS threads inside them would only contend.
+        with threadpool_limits(1, user_api="blas"):
+            _thread_map(multiply, list(range(len(ranker.blocks))))
 
         def finish_one(item: tuple) -> tuple[int, tuple]:
             batch, feature, cols, finish = item

@@ -83,7 +83,11 @@ format 1 are refused by :func:`analysis.io.load_bundle` with a message to re-run
       ``stability`` (fraction of bootstrap resamples passing with the same sign).
     - ``null``, ``size_check``, ``acquisition_check``, ``influence``, ``stability``: dicts
       summarising each trust check (``null["badge"]``: "13 links at q < 0.05; 0.4 expected
-      by chance ...").
+      by chance ..."; ``null["adjusted_for"]`` when the map was adjusted for covariates).
+    - ``gene_null``: dict, the gene map's permutation null (``observed_links`` at map-level
+      q, ``expected_false_links``, ``empirical_fdr``, ``map_p``, ``badge``, ...);
+      ``gene_null_features``: ``feature``, ``observed`` (genes at q within the feature),
+      ``expected`` (mean over permutations), ``n_genes``.
     - ``mutation_imaging``: ``mutation``, ``feature``, ``test``, ``statistic``, ``effect``,
       ``effect_measure``, ``p``, ``q``, ``family`` (``<mutation> x imaging: <source>``),
       ``q_analysis``, ``n``; on every patient with imaging and a known status.

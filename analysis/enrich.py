@@ -137,14 +137,13 @@ def _unique_genes(genes: Sequence[str], what: str) -> pd.Index:
     return pd.Index(values[values != ""].unique())
 
 
-def _ora_collection(
-    collection: str,
-    gene_sets: Mapping[str, Sequence[str]],
-    background: pd.Index,
-    in_query: np.ndarray,
-    min_size: int,
-    max_size: int,
-) -> pd.DataFrame:
+def _membership(
+    gene_sets: Mapping[str, Sequence[str]], background: pd.Index
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Terms of one collection and its (term, background position) pairs, each pair once.
+
+    The same for every query on one background: :func:`module_enrichment` builds it once.
+    """
     terms = np.asarray(list(gene_sets.keys()), dtype=object)
     members = [list(genes) for genes in gene_sets.values()]
     lengths = np.fromiter((len(genes) for genes in members), dtype=np.int64, count=len(members))
@@ -155,7 +154,18 @@ def _ora_collection(
     pairs = np.sort(term_of_member[keep] * len(background) + gene_position[keep])
     pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]] if len(pairs) else pairs
     term_of_member, gene_position = np.divmod(pairs, len(background))
+    return terms, term_of_member, gene_position
 
+
+def _ora_collection(
+    collection: str,
+    membership: tuple[np.ndarray, np.ndarray, np.ndarray],
+    background: pd.Index,
+    in_query: np.ndarray,
+    min_size: int,
+    max_size: int,
+) -> pd.DataFrame:
+    terms, term_of_member, gene_position = membership
     set_size = np.bincount(term_of_member, minlength=len(terms))
     is_hit = in_query[gene_position]
     overlap = np.bincount(term_of_member[is_hit], minlength=len(terms))
@@ -248,14 +258,30 @@ def ora(
     if min_size > max_size:
         raise InputError(f"min_size ({min_size}) must not exceed max_size ({max_size})")
     background_index = _unique_genes(background, "background")
+    return _ora(
+        genes, background_index, _memberships(gene_sets, background_index), min_size, max_size
+    )
+
+
+def _memberships(gene_sets: GeneSets, background: pd.Index) -> dict[str, tuple]:
+    return {name: _membership(sets, background) for name, sets in gene_sets.items()}
+
+
+def _ora(
+    genes: Sequence[str],
+    background_index: pd.Index,
+    memberships: Mapping[str, tuple],
+    min_size: int,
+    max_size: int,
+) -> pd.DataFrame:
     query = _unique_genes(genes, "genes")
     in_query = background_index.isin(query)
     tables = []
     if in_query.any():
-        for collection, collection_sets in gene_sets.items():
+        for collection, membership in memberships.items():
             tables.append(
                 _ora_collection(
-                    collection, collection_sets, background_index, in_query, min_size, max_size
+                    collection, membership, background_index, in_query, min_size, max_size
                 )
             )
     tables = [table for table in tables if len(table)]
@@ -313,14 +339,14 @@ def module_enrichment(
     start = time.perf_counter()
     labels = modules.dropna().astype(str)
     labels = labels[~labels.isin([str(label) for label in skip])]
+    if min_size > max_size:
+        raise InputError(f"min_size ({min_size}) must not exceed max_size ({max_size})")
+    background_index = _unique_genes(background, "background")
+    memberships = _memberships(gene_sets, background_index)
     tables = []
     for module in sorted(labels.unique()):
-        table = ora(
-            labels.index[labels == module],
-            background=background,
-            gene_sets=gene_sets,
-            min_size=min_size,
-            max_size=max_size,
+        table = _ora(
+            labels.index[labels == module], background_index, memberships, min_size, max_size
         )
         table.insert(0, "module", module)
         tables.append(table)

@@ -116,8 +116,7 @@ def gene_hits(
             raise InputError(f"feature {feature!r} has no gene-level tests in this bundle")
         columns_kept = np.flatnonzero(features == feature)
     keep = min(per_feature, p.shape[0])
-    sub = p[:, columns_kept]
-    order = np.argsort(np.where(np.isnan(sub), np.inf, sub), axis=0, kind="stable")[:keep]
+    order = _smallest_per_column(p[:, columns_kept], keep)
     cols = columns_kept[np.broadcast_to(np.arange(len(columns_kept)), order.shape)]
     rows, cols = order.ravel(order="F"), cols.ravel(order="F")
     table = pd.DataFrame(
@@ -132,6 +131,20 @@ def gene_hits(
         }
     )
     return table[table["p"].notna()].reset_index(drop=True)
+
+
+def _smallest_per_column(p: np.ndarray, keep: int) -> np.ndarray:
+    """Rows of the ``keep`` smallest values of each column (NaN last, ties in row order), as
+    a ``keep x columns`` array: a stable argsort's first rows, found by partitioning first."""
+    key = np.where(np.isnan(p), np.inf, p).T
+    if keep == 0 or key.shape[1] == 0:
+        return np.empty((keep, key.shape[0]), dtype=np.intp)
+    threshold = np.partition(key, keep - 1, axis=1)[:, keep - 1 : keep]
+    order = np.empty((key.shape[0], keep), dtype=np.intp)
+    for column, (values, limit) in enumerate(zip(key, threshold)):
+        candidates = np.flatnonzero(values <= limit)
+        order[column] = candidates[np.argsort(values[candidates], kind="stable")[:keep]]
+    return order.T
 
 
 def gene_associations(adata: ad.AnnData, gene: str) -> pd.DataFrame:

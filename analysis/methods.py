@@ -21,6 +21,7 @@ from . import bundle
 ALPHA = 0.05
 TRUST_KEYS = {
     "null": "permutation null of the module map",
+    "gene_null": "permutation null of the gene map",
     "size_check": "tumour-size check of every link",
     "influence": "leave-one-out influence of every link",
     "stability": "bootstrap stability of modules and links",
@@ -185,6 +186,13 @@ def methods_text(adata: ad.AnnData, *, bundle_hash: str | None = None) -> str:
             f"times (seed {f['null_seed']}): {f['null_expected_false_links']} links were "
             f"expected by chance at q < {f['null_alpha']} against {f['null_observed_links']} "
             f"observed on the permutation statistics (empirical FDR {f['null_empirical_fdr']})."
+        )
+    if "gene_null_n_permutations" in f:
+        parts.append(
+            f"The gene map was permuted {f['gene_null_n_permutations']} times the same way: "
+            f"{f['gene_null_expected_false_links']} gene links were expected by chance at "
+            f"map-level q < {f['gene_null_alpha']} against {f['gene_null_observed_links']} "
+            "observed."
         )
     if "size_check_size_feature" in f:
         parts.append(

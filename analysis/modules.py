@@ -18,7 +18,9 @@ WGCNA method (Langfelder & Horvath 2008, following ``blockwiseModules`` in one b
    condensed float32 dissimilarity and one row block are held, and the numerator's product
    costs what a symmetric product (syrk) does.
 4. Average-linkage hierarchical clustering (fastcluster, in place on a float64 copy of the
-   condensed dissimilarity, after the adjacency is freed; :func:`average_linkage`).
+   condensed dissimilarity, after the adjacency is freed; :func:`average_linkage`). A
+   dissimilarity over :data:`SPILL_BYTES` waits in a temporary file meanwhile, so the peak
+   holds the float64 copy alone (8 bytes per gene pair, not 12).
 5. Dynamic tree cut, hybrid method (:func:`cutree_hybrid`, a port of ``cutreeHybrid`` from
    the R package dynamicTreeCut 1.63 with its PAM stage), ``cutHeight = 0.995``.
 6. WGCNA's module check: a module needs ``min_module_size / 3`` genes with kME > 0.5, genes
@@ -29,7 +31,7 @@ WGCNA method (Langfelder & Horvath 2008, following ``blockwiseModules`` in one b
    average linkage on eigengene dissimilarity (``mergeCloseModules``).
 
 Networks larger than ``max_block_size`` genes (by default what fits in the available memory,
-about 6 bytes per gene pair) run blockwise as ``blockwiseModules`` does: the soft-threshold
+about 4 bytes per gene pair) run blockwise as ``blockwiseModules`` does: the soft-threshold
 scan streams row blocks of the correlation over all genes, k-means preclustering
 (:func:`gene_blocks`) splits the genes into blocks of correlated genes, steps 1-5 run per
 block, and steps 6-7 over all genes.
@@ -48,12 +50,15 @@ correlate positively with the module's mean z-score (its metagene).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import BinaryIO
 
 import anndata
 import fastcluster
@@ -62,7 +67,7 @@ import pandas as pd
 from scipy import linalg, stats
 from scipy.cluster.hierarchy import fcluster, linkage, to_tree
 from scipy.spatial.distance import squareform
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .bundle import EIGENGENES_KEY, UNASSIGNED
 from .validate import InputError
@@ -78,7 +83,7 @@ MIN_KME_TO_STAY = 0.3
 REASSIGN_THRESHOLD = 1e-6
 METHODS = ("wgcna", "leiden")
 NETWORKS = ("signed", "unsigned")
-BYTES_PER_GENE_PAIR = 6
+BYTES_PER_GENE_PAIR = 4
 HIGH_MEAN_CONNECTIVITY = 100
 
 
@@ -96,6 +101,7 @@ def find_modules(
     resolution: float = 1.0,
     seed: int = 0,
     max_block_size: int | None = None,
+    scan_powers: bool = True,
 ) -> dict:
     """Find co-expressed gene modules and write them into ``adata``.
 
@@ -132,8 +138,12 @@ def find_modules(
         correlated genes first (k-means preclustering, as WGCNA's ``blockwiseModules``), each
         block's modules are found apart, then the module check, reassignment and merging
         run over all genes. ``None`` takes what fits in the available memory
-        (:func:`max_genes_in_memory`: ~30,000 genes per 8 GB), so a whole transcriptome is
+        (:func:`max_genes_in_memory`: ~37,000 genes per 8 GB), so a whole transcriptome is
         one block wherever it fits. ``params["detection"]`` says which was used.
+    scan_powers
+        WGCNA with a given ``power``: ``False`` skips the scale-free scan of every candidate
+        power (the ``soft_threshold`` table is then empty); bootstrap resamples, which reuse
+        the full data's power, need no table.
 
     Returns
     -------
@@ -185,6 +195,7 @@ def find_modules(
             seed=seed,
             warnings=warnings,
             timings=timings,
+            scan_powers=scan_powers or power is None,
         )
         if len(block_sizes) == 1:
             detection = f"one block of {n_network} genes"
@@ -506,31 +517,60 @@ def tom_distance(adj: np.ndarray) -> np.ndarray:
     a symmetric product (syrk) does, and no second square matrix is ever held. ``adj`` is
     used as scratch (its diagonal is set to 0).
     """
+    n = len(adj)
+    condensed = np.empty(n * (n - 1) // 2, dtype=np.float32)
+    for position, segment in _tom_distance_segments(adj):
+        condensed[position : position + len(segment)] = segment
+    return condensed
+
+
+def _tom_distance_segments(adj: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """:func:`tom_distance` as consecutive segments ``(position, values)`` of the condensed
+    vector, one per row block (each segment is valid until the next one is produced)."""
     A = np.asarray(adj, dtype=np.float32)
     n = len(A)
     np.fill_diagonal(A, 0.0)
     k = A.sum(axis=1, dtype=np.float64).astype(np.float32)
-    condensed = np.empty(n * (n - 1) // 2, dtype=np.float32)
     offsets = _condensed_offsets(n)
     # thin blocks waste little of the triangle; thick ones keep sgemm at full speed
     blocks = _row_blocks(n, n, elements=n * min(max(n // 4, 256), 1024))
     buffer = np.empty((blocks[0].stop - blocks[0].start) * n, dtype=np.float32)
+    segment_buffer = np.empty_like(buffer)
     for rows in blocks:
         start, stop = rows.start, rows.stop
         shared = buffer[: (stop - start) * (n - start)].reshape(stop - start, n - start)
         np.matmul(A[rows], A[start:].T, out=shared)
+        first = int(offsets[start])
+        segment = segment_buffer[: _condensed_end(offsets, n, stop) - first]
 
-        def finish(part: slice, shared=shared, start=start) -> None:
+        def finish(part: slice, shared=shared, start=start, segment=segment, first=first) -> None:
             lines = slice(start + part.start, start + part.stop)
             block = shared[part]
             _tom_from_shared(block, A[lines, start:], k[lines], k[start:])
             np.subtract(np.float32(1.0), block, out=block)
             for row in range(part.start, part.stop):
                 i = start + row
-                condensed[offsets[i] : offsets[i] + n - i - 1] = block[row - part.start, row + 1 :]
+                at = int(offsets[i]) - first
+                segment[at : at + n - i - 1] = block[row - part.start, row + 1 :]
 
         _in_row_blocks(finish, stop - start, n - start, elements=1 << 22)
-    return condensed
+        yield first, segment
+
+
+def _condensed_end(offsets: np.ndarray, n: int, stop: int) -> int:
+    """Position just after the pairs of rows ``< stop`` in a condensed vector of ``n``."""
+    return int(offsets[stop]) if stop < n else n * (n - 1) // 2
+
+
+def _spilled_tom_distance(adj: np.ndarray, spill: BinaryIO) -> int:
+    """:func:`tom_distance` written to ``spill`` block by block instead of held in memory;
+    returns its length."""
+    length = 0
+    for _, segment in _tom_distance_segments(adj):
+        segment.tofile(spill)
+        length += len(segment)
+    spill.flush()
+    return length
 
 
 def average_linkage(condensed: np.ndarray) -> np.ndarray:
@@ -541,7 +581,11 @@ def average_linkage(condensed: np.ndarray) -> np.ndarray:
     ``fastcluster.linkage`` even with ``preserve_input=False`` (it starts with
     ``numpy.array(X)``), which would hold a third n x n float32's worth of memory at the peak.
     """
-    distances = np.array(condensed, dtype=np.float64, order="C")
+    return _linkage_in_place(np.array(condensed, dtype=np.float64, order="C"))
+
+
+def _linkage_in_place(distances: np.ndarray) -> np.ndarray:
+    """fastcluster's average linkage on a float64 condensed dissimilarity it overwrites."""
     n = int(round((1 + np.sqrt(1 + 8 * len(distances))) / 2))
     if n * (n - 1) // 2 != len(distances) or n < 2:
         raise InputError(f"average_linkage: {len(distances)} is not a condensed distance length")
@@ -550,6 +594,51 @@ def average_linkage(condensed: np.ndarray) -> np.ndarray:
     tree = np.empty((n - 1, 4))
     fastcluster.linkage_wrap(n, distances, tree, fastcluster.mthidx["average"])
     return tree
+
+
+SPILL_BYTES = 256 * 2**20
+"""A condensed float32 dissimilarity larger than this is written to a temporary file as it
+is built and read back after the linkage (at 20,000 genes: 0.8 GB held neither next to the
+1.6 GB adjacency nor next to fastcluster's 1.6 GB float64 copy)."""
+_SPILL_CHUNK = 1 << 24
+
+
+def _tom_and_linkage(
+    holder: list[np.ndarray], lap: Callable[[str], None]
+) -> tuple[np.ndarray, np.ndarray]:
+    """TOM dissimilarity and its average-linkage tree from the adjacency in ``holder``.
+
+    ``holder`` holds the only reference to the adjacency (used as scratch), taken out so that
+    it is freed once the TOM is built. A condensed dissimilarity over :data:`SPILL_BYTES` goes
+    to a temporary file as it is built and is read back after fastcluster has clustered its
+    float64 copy, so the peak holds the adjacency or that copy, never both with it.
+
+    Returns the tree and the condensed float32 dissimilarity.
+    """
+    adj = holder.pop()
+    n = len(adj)
+    if n * (n - 1) // 2 * 4 <= SPILL_BYTES:
+        condensed = tom_distance(adj)
+        del adj
+        lap("tom")
+        tree = average_linkage(condensed)
+        lap("linkage")
+        return tree, condensed
+    with tempfile.TemporaryFile(prefix="radmap-dissimilarity-") as spill:
+        size = _spilled_tom_distance(adj, spill)
+        del adj
+        lap("tom")
+        distances = np.empty(size, dtype=np.float64)
+        spill.seek(0)
+        for start in range(0, size, _SPILL_CHUNK):
+            count = min(_SPILL_CHUNK, size - start)
+            distances[start : start + count] = np.fromfile(spill, dtype=np.float32, count=count)
+        tree = _linkage_in_place(distances)
+        del distances
+        lap("linkage")
+        spill.seek(0)
+        condensed = np.fromfile(spill, dtype=np.float32, count=size)
+    return tree, condensed
 
 
 def cutree_hybrid(
@@ -915,6 +1004,7 @@ def _wgcna_labels(
     seed: int,
     warnings: list[str],
     timings: dict[str, float],
+    scan_powers: bool = True,
 ) -> tuple[np.ndarray, int, pd.DataFrame, list[int]]:
     """Tree-cut labels in one block, or blockwise beyond ``max_block_size`` genes.
 
@@ -933,18 +1023,15 @@ def _wgcna_labels(
     if n_genes <= max_block_size:
         cor = gene_correlation(values)
         lap("correlation")
-        table = soft_threshold(cor, network=network)
+        table = soft_threshold(cor, network=network) if scan_powers else _unscanned()
         power = _chosen_power(table, power, warnings)
         lap("soft_threshold")
-        adj = _adjacency_in_place(cor, power, network)
-        del cor
-        dissimilarity = tom_distance(adj)
-        del adj
-        lap("tom")
-        labels = _cut_tree(dissimilarity, min_module_size, deep_split, lap)
+        holder = [_adjacency_in_place(cor, power, network)]
+        del cor  # the holder keeps the only reference: freed once the TOM is built
+        labels = _cut_tree(*_tom_and_linkage(holder, lap), min_module_size, deep_split, lap)
         return labels, power, table, [n_genes]
 
-    table = _streamed_soft_threshold(values, network=network)
+    table = _streamed_soft_threshold(values, network=network) if scan_powers else _unscanned()
     power = _chosen_power(table, power, warnings)
     lap("soft_threshold")
     blocks = gene_blocks(values, max_block_size=max_block_size, seed=seed)
@@ -953,16 +1040,17 @@ def _wgcna_labels(
     for block in blocks:
         cor = gene_correlation(values[:, block])
         lap("correlation")
-        adj = _adjacency_in_place(cor, power, network)
+        holder = [_adjacency_in_place(cor, power, network)]
         del cor
-        dissimilarity = tom_distance(adj)
-        del adj
-        lap("tom")
-        block_labels = _cut_tree(dissimilarity, min_module_size, deep_split, lap)
-        del dissimilarity
+        block_labels = _cut_tree(*_tom_and_linkage(holder, lap), min_module_size, deep_split, lap)
         assigned = block_labels > 0
         labels[block[assigned]] = block_labels[assigned] + labels.max()
     return labels, power, table, [len(block) for block in blocks]
+
+
+def _unscanned() -> pd.DataFrame:
+    """The soft-threshold table of a run that was given its power and asked not to scan."""
+    return pd.DataFrame(columns=["power", "sft_r2", "slope", "mean_k", "median_k", "max_k"])
 
 
 def _chosen_power(table: pd.DataFrame, power: int | None, warnings: list[str]) -> int:
@@ -988,13 +1076,12 @@ def _chosen_power(table: pd.DataFrame, power: int | None, warnings: list[str]) -
 
 
 def _cut_tree(
+    tree: np.ndarray,
     dissimilarity: np.ndarray,
     min_module_size: int,
     deep_split: int,
     lap: Callable[[str], None],
 ) -> np.ndarray:
-    tree = average_linkage(dissimilarity)
-    lap("linkage")
     labels = cutree_hybrid(
         tree,
         dissimilarity,
@@ -1082,8 +1169,10 @@ def gene_blocks(values: np.ndarray, *, max_block_size: int, seed: int = 0) -> li
 def max_genes_in_memory(available_bytes: float | None = None) -> int:
     """Largest one-block WGCNA network that fits in (70 % of) the available memory.
 
-    One block holds the n x n float32 adjacency and the condensed float32 dissimilarity
-    (6 n^2 bytes at the peak), later the condensed dissimilarity in float32 and float64.
+    One block holds the n x n float32 correlation / adjacency (4 n^2 bytes), then
+    fastcluster's float64 copy of the condensed dissimilarity (4 n^2 bytes) while the float32
+    one waits on disk (:func:`_tom_and_linkage`; below :data:`SPILL_BYTES` both stay in
+    memory, at most 6 n^2 bytes of a small network).
     """
     if available_bytes is None:
         import psutil
@@ -1314,6 +1403,13 @@ def _write_modules(
     return table
 
 
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """The process's BLAS / OpenMP pools, found once (each ``threadpool_limits`` call scans the
+    loaded libraries again: ~40 ms, more than a small eigengene)."""
+    return ThreadpoolController()
+
+
 def _eigengenes(
     X: np.ndarray, labels: np.ndarray, *, modules: list | None = None
 ) -> tuple[pd.DataFrame, dict]:
@@ -1321,7 +1417,7 @@ def _eigengenes(
         modules = _module_order(labels)
     columns, explained = {}, {}
     # small LAPACK problems: extra BLAS threads only add contention (60x slower under load)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas().limit(limits=1, user_api="blas"):
         for module in modules:
             columns[module], explained[module] = _eigengene(X[:, labels == module])
     return pd.DataFrame(columns, columns=modules), explained

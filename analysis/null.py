@@ -469,6 +469,7 @@ def permutation_null(
     scheduler: str | None = None,
     n_workers: int = 2,
     families: Mapping[str, str] | None = None,
+    covariates: pd.DataFrame | None = None,
 ) -> NullResult:
     """Permutation null of the variable x feature map (see the module docstring).
 
@@ -496,6 +497,10 @@ def permutation_null(
         Feature -> multiple-testing family (as the map's ``family`` column): links are
         counted by Benjamini–Hochberg within each family, in the data and in every
         permutation. None: the whole map is one family.
+    covariates
+        Patients x covariates the map is adjusted for (``--adjust-for``): the null then tests
+        the adjusted statistics (partial Spearman, rank ANCOVA F) with the Freedman–Lane
+        scheme of :mod:`radmap.analysis.projection`, on the patients with every covariate.
 
     Returns
     -------
@@ -506,6 +511,31 @@ def permutation_null(
     if not 0 < alpha < 1:
         raise InputError(f"null: alpha must be between 0 and 1, got {alpha}")
     started = time.perf_counter()
+    if covariates is not None and covariates.shape[1]:
+        from .projection import adjusted_module_null
+
+        result = adjusted_module_null(
+            values,
+            features,
+            types,
+            covariates,
+            n_permutations=n_permutations,
+            alpha=alpha,
+            seed=seed,
+            min_n=min_n,
+            min_group=min_group,
+            families=families,
+            scheduler=scheduler,
+            n_workers=n_workers,
+            block_size=block_size,
+        )
+        logger.info(
+            "null (adjusted for %s): %s (%.2f s)",
+            ", ".join(map(str, covariates.columns)),
+            result.badge(),
+            time.perf_counter() - started,
+        )
+        return result
     design, tested, all_features, notes = rank_design(
         values, features, types, min_n=min_n, min_group=min_group
     )
@@ -566,4 +596,112 @@ def permutation_null(
         result.badge(),
         time.perf_counter() - started,
     )
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Recording the nulls in a bundle
+# --------------------------------------------------------------------------------------------
+
+
+def _covariates(adata, step: str) -> pd.DataFrame | None:
+    """The clinical columns the map of ``step`` was adjusted for (None: not adjusted)."""
+    from . import bundle
+
+    params = adata.uns[bundle.UNS_KEY].get("params", {}).get(step, {}) or {}
+    names = [str(name) for name in (params.get("adjust_for") or [])]
+    missing = [name for name in names if name not in adata.obs.columns]
+    if missing:
+        raise InputError(f"null: covariate column {missing[0]!r} is not in the clinical table")
+    return adata.obs[names] if names else None
+
+
+def add_module_null(
+    adata,
+    *,
+    n_permutations: int = DEFAULT_PERMUTATIONS,
+    alpha: float = 0.05,
+    seed: int = 0,
+    scheduler: str | None = None,
+    n_workers: int = 2,
+) -> NullResult:
+    """Run :func:`permutation_null` on a bundle's module map, with the covariates the map was
+    adjusted for, and record it: ``perm_p`` / ``perm_q`` columns of ``associations`` and the
+    summary (with its ``badge``) in ``uns["radmap"]["null"]``."""
+    from . import bundle
+
+    uns = adata.uns[bundle.UNS_KEY]
+    table = uns["associations"]
+    params = uns.get("params", {}).get("associate", {}) or {}
+    families = (
+        table.groupby("feature")["family"].first().astype(str).to_dict()
+        if "family" in table
+        else None
+    )
+    covariates = _covariates(adata, "associate")
+    result = permutation_null(
+        adata.obsm[bundle.EIGENGENES_KEY],
+        adata.obsm[bundle.IMAGING_KEY],
+        uns["features"]["type"].astype(str).to_dict(),
+        families=families,
+        covariates=covariates,
+        n_permutations=n_permutations,
+        alpha=alpha,
+        seed=seed,
+        min_n=int(params.get("min_n", 10)),
+        scheduler=scheduler,
+        n_workers=n_workers,
+    )
+    summary = result.summary() | {"badge": result.badge()}
+    if covariates is not None:
+        summary["adjusted_for"] = ", ".join(map(str, covariates.columns))
+    uns["null"] = summary
+    key = ["module", "feature"]
+    perm = result.tidy()[[*key, "perm_p", "perm_q"]]
+    uns["associations"] = table.drop(columns=["perm_p", "perm_q"], errors="ignore").merge(
+        perm, on=key, how="left"
+    )
+    return result
+
+
+def add_gene_null(
+    adata,
+    *,
+    n_permutations: int,
+    alpha: float = 0.05,
+    seed: int = 0,
+    scheduler: str | None = None,
+    n_workers: int = 2,
+):
+    """Run :func:`radmap.analysis.projection.gene_permutation_null` on a bundle's gene map
+    (with the covariates it was adjusted for) and record the summary in
+    ``uns["radmap"]["gene_null"]`` and the per-feature counts in
+    ``uns["radmap"]["gene_null_features"]``. Returns the result, or None (with a warning)
+    when the bundle has no gene map or its expression has missing values."""
+    from . import bundle
+    from .projection import gene_permutation_null
+
+    uns = adata.uns[bundle.UNS_KEY]
+    if bundle.GENE_P not in adata.varm:
+        return None
+    params = uns.get("params", {}).get("associate_genes", {}) or {}
+    values = np.asarray(adata.X, dtype=np.float32)
+    if np.isnan(values).any():
+        logger.warning("gene null skipped: the expression matrix has missing values")
+        return None
+    result = gene_permutation_null(
+        pd.DataFrame(values, index=adata.obs_names, columns=adata.var_names),
+        adata.obsm[bundle.IMAGING_KEY],
+        uns["features"]["type"].astype(str).to_dict(),
+        covariates=_covariates(adata, "associate_genes"),
+        n_permutations=n_permutations,
+        alpha=alpha,
+        seed=seed,
+        min_n=int(params.get("min_n", 10)),
+        min_group=int(params.get("min_group", 3)),
+        scheduler=scheduler,
+        n_workers=n_workers,
+    )
+    uns["gene_null"] = result.summary()
+    uns["gene_null_features"] = result.per_feature
     return result

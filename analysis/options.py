@@ -90,9 +90,10 @@ RULES: dict[str, Rule] = {
     "max_set_size": Rule("integer", 1),
     "seed": Rule("integer", 0, 2**32 - 1),
     "permutations": Rule("integer", 0),
+    "gene_permutations": Rule("integer", 0, choices=("auto",)),
     "size_feature": Rule("text", optional=True),
     "acquisition_covariates": Rule("texts"),
-    "bootstraps": Rule("integer", 0),
+    "bootstraps": Rule("integer", 0, choices=("auto",)),
     "scheduler": Rule("text"),
     "workers": Rule("integer", 1),
 }

@@ -123,6 +123,10 @@ def run_tasks(
         return [function(task, **shared) for task in tasks]
     with _client(scheduler, n_workers) as client:
         logger.info("running %d tasks on Dask (%s)", len(tasks), client.scheduler.address)
-        scattered = {key: client.scatter(value, broadcast=True) for key, value in shared.items()}
+        # One future per shared value: scattering a dict directly would scatter each of its
+        # items under its own key, and a feature named like another task key breaks Dask.
+        scattered = {
+            key: client.scatter([value], broadcast=True)[0] for key, value in shared.items()
+        }
         futures = client.map(function, list(tasks), pure=False, **scattered)
         return client.gather(futures)

@@ -148,9 +148,10 @@ class Config:
     seed: int = 0
     # trust checks
     permutations: int = 1000
+    gene_permutations: int | str = "auto"
     size_feature: str | None = None
     acquisition_covariates: list[str] = field(default_factory=list)
-    bootstraps: int = 0
+    bootstraps: int | str = "auto"
     scheduler: str = "auto"
     workers: int = 2
 
@@ -674,12 +675,63 @@ def _scrub_records(uns: dict, scrub: privacy.IdScrubber) -> None:
 def _check_trust_options(config: Config) -> None:
     from .parallel import check_scheduler
 
-    for name in ("permutations", "bootstraps"):
+    for name in ("permutations", "gene_permutations", "bootstraps"):
+        if getattr(config, name) == AUTO:
+            continue
         if int(getattr(config, name)) < 0:
             raise InputError(f"{name} must be 0 (off) or more, got {getattr(config, name)}")
     if int(config.workers) < 1:
         raise InputError(f"workers must be at least 1, got {config.workers}")
     check_scheduler(config.scheduler)
+
+
+AUTO = "auto"
+AUTO_BOOTSTRAPS = 100
+"""Resamples of ``bootstraps = "auto"`` (the default) on a network it can afford."""
+AUTO_BOOTSTRAP_MAX_GENES = 2000
+"""Largest network (genes) that ``"auto"`` resamples: each resample re-detects the modules,
+whose topological overlap costs the cube of the network's genes (a 5,000-gene network costs
+about 15 times a 2,000-gene one)."""
+AUTO_BOOTSTRAPS_ENV = "RADMAP_AUTO_BOOTSTRAPS"
+"""Environment variable overriding :data:`AUTO_BOOTSTRAPS` (the test suite sets it to 0)."""
+
+
+AUTO_GENE_PERMUTATIONS = (20, 100)
+"""Fewest and most permutations of the gene-map null under ``"auto"``."""
+AUTO_GENE_CELLS = 100_000_000
+"""Gene x feature tests that ``"auto"`` spends on the gene-map null (permutations x map cells):
+100 permutations of a 1,000-gene map, 25 of a 20,000 genes x 200 features one."""
+
+
+def gene_permutation_count(permutations: int | str, adata: ad.AnnData) -> int:
+    """Permutations of the gene-map null for the ``gene_permutations`` option: ``"auto"``
+    spends about :data:`AUTO_GENE_CELLS` tests (between 20 and 100 permutations)."""
+    if permutations != AUTO:
+        return int(permutations)
+    cells = max(1, adata.n_vars * adata.obsm[bundle.IMAGING_KEY].shape[1])
+    low, high = AUTO_GENE_PERMUTATIONS
+    return int(np.clip(AUTO_GENE_CELLS // cells, low, high))
+
+
+def bootstrap_count(bootstraps: int | str, adata: ad.AnnData) -> tuple[int, str]:
+    """Resamples to run for the ``bootstraps`` option and, for ``"auto"``, why (a line for
+    the progress output)."""
+    if bootstraps != AUTO:
+        return int(bootstraps), ""
+    modules = adata.uns[bundle.UNS_KEY].get("params", {}).get("modules", {}) or {}
+    n_genes = int(modules.get("n_network_genes", adata.n_vars))
+    if adata.obsm[bundle.EIGENGENES_KEY].shape[1] == 0:
+        return 0, "off (no modules)"
+    if n_genes > AUTO_BOOTSTRAP_MAX_GENES:
+        return 0, (
+            f"off by default for a network of {n_genes:,} genes (more than "
+            f"{AUTO_BOOTSTRAP_MAX_GENES:,}: each resample re-detects the modules); "
+            "--bootstraps 100 runs it"
+        )
+    count = int(os.environ.get(AUTO_BOOTSTRAPS_ENV, AUTO_BOOTSTRAPS))
+    if count <= 0:
+        return 0, f"off ({AUTO_BOOTSTRAPS_ENV}={count})"
+    return count, f"{count} resamples of the {n_genes:,}-gene network (--bootstraps 0 turns it off)"
 
 
 def _trust_checks(adata: ad.AnnData, config: Config, progress: Progress) -> None:
@@ -691,19 +743,24 @@ def _trust_checks(adata: ad.AnnData, config: Config, progress: Progress) -> None
         tl.trust(
             adata,
             n_permutations=config.permutations,
+            gene_permutations=gene_permutation_count(config.gene_permutations, adata),
             size_feature=config.size_feature,
             acquisition=config.acquisition_covariates,
             seed=config.seed,
             scheduler=config.scheduler,
             n_workers=config.workers,
         )
-        if "null" in adata.uns[bundle.UNS_KEY]:
-            progress(f"  {adata.uns[bundle.UNS_KEY]['null']['badge']}")
-    if config.bootstraps > 0:
-        with _stage(f"bootstrap stability ({config.bootstraps} resamples)", progress):
+        for key in ("null", "gene_null"):
+            if key in adata.uns[bundle.UNS_KEY]:
+                progress(f"  {adata.uns[bundle.UNS_KEY][key]['badge']}")
+    bootstraps, reason = bootstrap_count(config.bootstraps, adata)
+    if reason:
+        progress(f"bootstrap stability: {reason}")
+    if bootstraps > 0:
+        with _stage(f"bootstrap stability ({bootstraps} resamples)", progress):
             tl.stability(
                 adata,
-                n_bootstraps=config.bootstraps,
+                n_bootstraps=bootstraps,
                 seed=config.seed,
                 scheduler=config.scheduler,
                 n_workers=config.workers,

@@ -85,14 +85,32 @@ def k_groups(
     if k < 2 or n <= k:
         return math.nan
     level = _per_test_alpha(alpha, family_size)
+    analysis = FTestAnovaPower()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        f = _scalar(
-            FTestAnovaPower().solve_power(
-                effect_size=None, nobs=n, alpha=level, power=power, k_groups=k
+        try:
+            f = _scalar(
+                analysis.solve_power(effect_size=None, nobs=n, alpha=level, power=power, k_groups=k)
             )
-        )
+        except ValueError:
+            # statsmodels searches Cohen's f below 1 only; small groups need more.
+            f = _wider_f(analysis, n, k, level, power)
     return f**2 / (1 + f**2)
+
+
+def _wider_f(analysis, n: int, k: int, level: float, power: float) -> float:
+    """Cohen's f reaching ``power`` when it lies above 1 (NaN beyond f = 1,000)."""
+    from scipy import optimize
+
+    def gap(f: float) -> float:
+        return _scalar(analysis.power(effect_size=f, nobs=n, alpha=level, k_groups=k)) - power
+
+    high = 2.0
+    while gap(high) < 0:
+        if high > 1_000:
+            return math.nan
+        high *= 4
+    return float(optimize.brentq(gap, 1e-8, high))
 
 
 def contingency(

@@ -34,7 +34,6 @@ hash, and the pins and caches keyed by it, stay valid).
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import math
@@ -48,10 +47,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import special, stats
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
-from sklearn.feature_selection import SelectKBest
-from sklearn.linear_model import ElasticNet, LogisticRegression
+from sklearn.linear_model import ElasticNet, enet_path
 from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
@@ -94,9 +92,12 @@ CLINICAL_PATTERNS = (
 
 L1_RATIO = 0.5
 LOGISTIC_C = (0.02, 0.05, 0.2, 1.0)
-"""Inverse penalties tried by the inner folds (ascending, so fits warm-start)."""
+"""Inverse penalties tried by the inner folds (fitted together, :func:`logistic_enet_path`)."""
 ELASTICNET_ALPHA = (0.5, 0.2, 0.05, 0.01)
-"""Penalties tried for continuous targets (descending, so fits warm-start)."""
+"""Penalties tried for continuous targets (one ``enet_path`` call per inner fold)."""
+SOLVER_TOL = 1e-5
+"""Stop the logistic solver when the gradient mapping per patient is below this."""
+SOLVER_MAX_ITER = 5000
 FOREST_LEAF = (1, 5, 10)
 FOREST_TREES = 200
 CALIBRATION_BINS = 5
@@ -120,6 +121,9 @@ class PredictParams:
     n_bootstrap: int = 1000
     seed: int = 0
     n_jobs: int = 1
+    batch: str | None = None
+    """An ``obs`` column naming each patient's batch (scanner, site): radiomic features are
+    then harmonised per batch inside the folds (:class:`BatchHarmoniser`)."""
 
 
 @dataclass
@@ -146,6 +150,17 @@ class FeatureSet:
     columns: list[str]
     features: list[str]
     levels: dict[str, list[str]]
+    batch: np.ndarray | None = None
+    """Batch code of each patient (NaN = unknown) when harmonisation is declared."""
+    harmonised: np.ndarray | None = None
+    """Which columns the in-fold harmonisation adjusts (the numeric radiomic ones)."""
+
+    @property
+    def design(self) -> np.ndarray:
+        """What the folds split: the batch code column first (if any), then ``matrix``."""
+        if self.batch is None:
+            return self.matrix
+        return np.column_stack([self.batch, self.matrix])
 
 
 @dataclass
@@ -427,6 +442,43 @@ def feature_sets(
     return sets, notes
 
 
+def declare_batch(
+    sets: dict[str, FeatureSet],
+    adata,
+    patients: pd.Index,
+    column: str | None,
+    *,
+    levels: list[str] | None = None,
+) -> list[str]:
+    """Attach the batch codes of ``column`` to every set with numeric radiomic columns, which
+    the in-fold :class:`BatchHarmoniser` then adjusts; the batch levels (for an external
+    cohort, pass the development ``levels``: its other batches count as unseen).
+    """
+    if column is None:
+        return []
+    if column not in adata.obs.columns:
+        raise InputError(f"batch column {column!r} is not a clinical column of the bundle")
+    values = adata.obs.loc[patients, column]
+    text = values.astype(object).where(values.notna(), None)
+    if levels is None:
+        levels = sorted({str(v) for v in text.dropna()})
+    codes = {level: float(position) for position, level in enumerate(levels)}
+    batch = np.array([np.nan if v is None else codes.get(str(v), np.nan) for v in text])
+    sources = _features_table(adata).get("source", pd.Series(dtype=object))
+    for fset in sets.values():
+        mask = np.array(
+            [
+                sources.get(column_name) == "radiomic" and column_name not in fset.levels
+                for column_name in fset.columns
+            ],
+            dtype=bool,
+        )
+        if mask.any():
+            fset.batch = batch
+            fset.harmonised = mask
+    return levels
+
+
 # ---------------------------------------------------------------------------------------------
 # Pipelines
 
@@ -469,18 +521,242 @@ def abs_correlation(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.abs(r))
 
 
-def _preprocessor(max_features: int) -> Pipeline:
-    return Pipeline(
-        [
-            ("standardise", MeanImputeScale()),
-            ("filter", SelectKBest(abs_correlation, k=max_features)),
-        ]
+class BatchHarmoniser(TransformerMixin, BaseEstimator):
+    """Location / scale harmonisation per batch (ComBat without its empirical-Bayes
+    shrinkage), learnt from the training patients only.
+
+    The first column of ``X`` holds the batch codes (NaN = unknown), the others are
+    features, of which ``columns`` (a boolean mask; default all) are harmonised. ``fit``
+    stores the pooled mean and standard deviation of each feature and those of every batch
+    with at least ``min_batch`` training patients; ``transform`` maps a patient of such a
+    batch to ``(x - batch mean) / batch sd * pooled sd + pooled mean`` (a shift only where
+    the batch sd is 0) and leaves the others (batches unseen or too small in training,
+    unknown batch) as they are. It returns the features without the batch column. The
+    outcome is never used, so nothing about the test patients' labels can leak in.
+    """
+
+    def __init__(self, columns=None, min_batch: int = 3):
+        self.columns = columns
+        self.min_batch = min_batch
+
+    def _split(self, X):
+        X = np.asarray(X, dtype=float)
+        mask = (
+            np.ones(X.shape[1] - 1, dtype=bool)
+            if self.columns is None
+            else np.asarray(self.columns, dtype=bool)
+        )
+        return X[:, 0], X[:, 1:], mask
+
+    def fit(self, X, y=None):
+        batch, features, mask = self._split(X)
+        values = features[:, mask]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.mean_ = np.nan_to_num(np.nanmean(values, axis=0))
+            self.scale_ = np.nan_to_num(np.nanstd(values, axis=0))
+            self.batches_ = {}
+            for code in np.unique(batch[~np.isnan(batch)]):
+                rows = batch == code
+                if rows.sum() < self.min_batch:
+                    continue
+                mean = np.nanmean(values[rows], axis=0)
+                scale = np.nanstd(values[rows], axis=0)
+                mean = np.where(np.isnan(mean), self.mean_, mean)
+                ratio = np.where(scale > 0, self.scale_ / np.where(scale > 0, scale, 1.0), 1.0)
+                self.batches_[float(code)] = (mean, ratio)
+        self.n_features_in_ = features.shape[1] + 1
+        return self
+
+    def transform(self, X):
+        batch, features, mask = self._split(X)
+        features = features.copy()
+        values = features[:, mask]
+        for code, (mean, ratio) in self.batches_.items():
+            rows = batch == code
+            values[rows] = (values[rows] - mean) * ratio + self.mean_
+        features[:, mask] = values
+        return features
+
+
+class CorrelationFilter(TransformerMixin, BaseEstimator):
+    """Keep the ``k`` columns most correlated with ``y`` (:func:`abs_correlation`).
+
+    ``SelectKBest(abs_correlation, k=k)`` with the same choice of columns (ties broken the
+    same way), without its input checks, which cost more than the filter on the small
+    matrices of the inner folds.
+    """
+
+    def __init__(self, k: int = 50):
+        self.k = k
+
+    def fit(self, X, y):
+        scores = abs_correlation(X, y)
+        self.support_ = np.zeros(len(scores), dtype=bool)
+        self.support_[np.argsort(scores, kind="mergesort")[-self.k :]] = True
+        self.n_features_in_ = len(scores)
+        return self
+
+    def get_support(self) -> np.ndarray:
+        return self.support_
+
+    def transform(self, X):
+        return np.asarray(X, dtype=float)[:, self.support_]
+
+
+def _preprocessor(max_features: int, fset: FeatureSet | None = None) -> Pipeline:
+    """The in-fold feature steps: harmonisation (when a batch is declared), imputation and
+    standardisation, the univariate filter."""
+    steps = []
+    if fset is not None and fset.batch is not None:
+        steps.append(("harmonise", BatchHarmoniser(fset.harmonised)))
+    steps += [("standardise", MeanImputeScale()), ("filter", CorrelationFilter(max_features))]
+    return Pipeline(steps)
+
+
+def _fit_transform(pipeline: Pipeline, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Fit the steps of ``pipeline`` one after the other on (X, y); the transformed X.
+
+    What ``Pipeline.fit_transform`` does, without its per-call checks (the inner folds call
+    this thousands of times); ``pipeline`` is a fitted Pipeline afterwards.
+    """
+    for _, step in pipeline.steps:
+        X = step.fit(X, y).transform(X)
+    return X
+
+
+def _transform(pipeline: Pipeline, X: np.ndarray) -> np.ndarray:
+    for _, step in pipeline.steps:
+        X = step.transform(X)
+    return X
+
+
+def logistic_enet_path(
+    X: np.ndarray,
+    y: np.ndarray,
+    Cs: Sequence[float],
+    *,
+    l1_ratio: float = L1_RATIO,
+    tol: float = SOLVER_TOL,
+    max_iter: int = SOLVER_MAX_ITER,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Elastic-net logistic regression at every ``C`` of a grid, solved together.
+
+    For each ``C`` this minimises scikit-learn's ``LogisticRegression(penalty="elasticnet")``
+    objective, ``C * sum(log-loss) + (1 - l1_ratio) / 2 * ||w||² + l1_ratio * ||w||₁`` with
+    an unpenalised intercept, by accelerated proximal gradient (FISTA with adaptive restart,
+    step 1 / Lipschitz constant), all penalties of the grid in one batch of matrix products.
+    It stops when the gradient mapping, per patient, is below ``tol`` for every ``C``.
+
+    scikit-learn offers this objective only through ``saga``, one penalty per call with its
+    input checks each time; on the small matrices of the inner folds those checks cost more
+    than the fit, and saga's intercept is far from converged when the penalty is strong. The
+    solution is deterministic (no random order), so it does not depend on the worker.
+
+    Returns
+    -------
+    ``coef`` (len(Cs) x features) and ``intercept`` (len(Cs)).
+    """
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n, p = X.shape
+    Cs = np.asarray(Cs, dtype=float)
+    design = np.hstack([X, np.ones((n, 1))])
+    transposed = np.ascontiguousarray(design.T)
+    lam2 = (1.0 - l1_ratio) / Cs
+    lipschitz = np.linalg.norm(design, 2) ** 2 / 4.0 + lam2
+    step = 1.0 / lipschitz
+    penalised = np.ones((p + 1, 1))
+    penalised[-1] = 0.0
+    shrink = penalised * (step * l1_ratio / Cs)
+    decay = 1.0 - penalised * (step * lam2)  # the ridge part of the gradient step
+    target = y[:, None] * step
+    stop = tol * n * step  # gradient mapping below tol per patient, in coefficient units
+    current = np.zeros((p + 1, len(Cs)))
+    current[-1] = special.logit(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+    point = current.copy()
+    momentum = np.ones(len(Cs))
+    for _ in range(max_iter):
+        residual = special.expit(design @ point) * step
+        residual -= target
+        moved = point * decay
+        moved -= transposed @ residual
+        new = moved - np.minimum(np.maximum(moved, -shrink), shrink)
+        change = point - new
+        if np.all(np.maximum.reduce(np.abs(change), axis=0) < stop):
+            current = new
+            break
+        advance = new - current
+        restart = np.add.reduce(change * advance, axis=0) > 0
+        following = (1.0 + np.sqrt(1.0 + 4.0 * momentum * momentum)) / 2.0
+        beta = np.where(restart, 0.0, (momentum - 1.0) / following)
+        momentum = np.where(restart, 1.0, following)
+        point = new + beta * advance
+        current = new
+    return current[:-1].T.copy(), current[-1].copy()
+
+
+def linear_enet_path(
+    X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, l1_ratio: float = L1_RATIO
+) -> tuple[np.ndarray, np.ndarray]:
+    """Elastic-net linear regression at every ``alpha`` (scikit-learn's ``enet_path``).
+
+    The objective of ``ElasticNet(alpha, l1_ratio)`` with an intercept: the columns of ``X``
+    are centred here (they already are after :class:`MeanImputeScale`) and the intercept
+    restores the means. Returns ``coef`` (len(alphas) x features) and ``intercept``.
+    """
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    x_mean, y_mean = X.mean(axis=0), y.mean()
+    order = np.argsort(alphas)[::-1]
+    _, coefs, _ = enet_path(
+        X - x_mean, y - y_mean, l1_ratio=l1_ratio, alphas=np.asarray(alphas, float)[order]
     )
+    coef = np.empty((len(alphas), X.shape[1]))
+    coef[order] = coefs.T
+    return coef, y_mean - coef @ x_mean
 
 
-_LOGISTIC_TAKES_PENALTY = (
-    inspect.signature(LogisticRegression).parameters["penalty"].default != "deprecated"
-)
+class ElasticNetLogistic(ClassifierMixin, BaseEstimator):
+    """Elastic-net logistic regression fitted by :func:`logistic_enet_path` (binary 0/1 ``y``).
+
+    The same objective and parameters as ``LogisticRegression(penalty="elasticnet",
+    C=C, l1_ratio=l1_ratio)``; ``coef_`` (1 x features), ``intercept_`` (1,) and
+    ``predict_proba`` as there.
+    """
+
+    def __init__(
+        self,
+        C: float = 1.0,
+        l1_ratio: float = L1_RATIO,
+        tol: float = SOLVER_TOL,
+        max_iter: int = SOLVER_MAX_ITER,
+    ):
+        self.C = C
+        self.l1_ratio = l1_ratio
+        self.tol = tol
+        self.max_iter = max_iter
+
+    def fit(self, X, y):
+        y = np.asarray(y, dtype=float)
+        self.classes_ = np.array([0.0, 1.0])
+        coef, intercept = logistic_enet_path(
+            X, y, [self.C], l1_ratio=self.l1_ratio, tol=self.tol, max_iter=self.max_iter
+        )
+        self.coef_ = coef
+        self.intercept_ = intercept
+        self.n_features_in_ = coef.shape[1]
+        return self
+
+    def decision_function(self, X):
+        return np.asarray(X, dtype=float) @ self.coef_[0] + self.intercept_[0]
+
+    def predict_proba(self, X):
+        positive = special.expit(self.decision_function(X))
+        return np.column_stack([1.0 - positive, positive])
+
+    def predict(self, X):
+        return (self.decision_function(X) > 0).astype(float)
 
 
 def _model(kind: str, model: str, seed: int) -> tuple[object, str, tuple]:
@@ -490,19 +766,16 @@ def _model(kind: str, model: str, seed: int) -> tuple[object, str, tuple]:
         estimator = cls(n_estimators=FOREST_TREES, max_features="sqrt", random_state=seed, n_jobs=1)
         return estimator, "min_samples_leaf", FOREST_LEAF
     if kind == "binary":
-        options = {"penalty": "elasticnet"} if _LOGISTIC_TAKES_PENALTY else {}
-        estimator = LogisticRegression(
-            **options,
-            solver="saga",
-            l1_ratio=L1_RATIO,
-            max_iter=2000,
-            tol=1e-3,
-            warm_start=True,
-            random_state=seed,
-        )
-        return estimator, "C", LOGISTIC_C
-    estimator = ElasticNet(l1_ratio=L1_RATIO, max_iter=5000, warm_start=True, random_state=seed)
+        return ElasticNetLogistic(l1_ratio=L1_RATIO), "C", LOGISTIC_C
+    estimator = ElasticNet(l1_ratio=L1_RATIO, max_iter=5000)
     return estimator, "alpha", ELASTICNET_ALPHA
+
+
+def _penalty_path(kind: str, X: np.ndarray, y: np.ndarray, grid) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients and intercepts of the elastic net at every penalty of ``grid``."""
+    if kind == "binary":
+        return logistic_enet_path(X, y, grid)
+    return linear_enet_path(X, y, grid)
 
 
 def _predict(estimator, X, kind: str) -> np.ndarray:
@@ -543,26 +816,36 @@ class _Procedure:
         estimator, key, grid = _model(self.kind, self.params.model, seed)
         losses = np.zeros(len(grid))
         for train, val in self.inner_cv(seed).split(X, y):
-            pre = _preprocessor(self.params.max_features)
-            Z_train = pre.fit_transform(X[train], y[train])
-            Z_val = pre.transform(X[val])
-            model = clone(estimator)
-            for position, value in enumerate(grid):
-                model.set_params(**{key: value}).fit(Z_train, y[train])
-                losses[position] += _loss(y[val], _predict(model, Z_val, self.kind), self.kind)
+            pre = _preprocessor(self.params.max_features, self.fset)
+            Z_train = _fit_transform(pre, X[train], y[train])
+            Z_val = _transform(pre, X[val])
+            if self.params.model == "forest":
+                model = clone(estimator)
+                for position, value in enumerate(grid):
+                    model.set_params(**{key: value}).fit(Z_train, y[train])
+                    predicted = _predict(model, Z_val, self.kind)
+                    losses[position] += _loss(y[val], predicted, self.kind)
+                continue
+            coef, intercept = _penalty_path(self.kind, Z_train, y[train], grid)
+            linear = Z_val @ coef.T + intercept
+            for position in range(len(grid)):
+                predicted = (
+                    special.expit(linear[:, position])
+                    if self.kind == "binary"
+                    else linear[:, position]
+                )
+                losses[position] += _loss(y[val], predicted, self.kind)
         best = grid[int(np.argmin(losses))]
-        pipeline = Pipeline(
-            [
-                ("features", _preprocessor(self.params.max_features)),
-                ("model", clone(estimator).set_params(**{key: best})),
-            ]
-        )
-        return pipeline.fit(X, y)
+        features = _preprocessor(self.params.max_features, self.fset)
+        model = clone(estimator).set_params(**{key: best})
+        model.fit(_fit_transform(features, X, y), y)
+        return Pipeline([("features", features), ("model", model)])
 
     def predict(self, fitted, X: np.ndarray) -> np.ndarray:
         if self.fset.name == "constant":
             return np.full(len(X), fitted)
-        return _predict(fitted, X, self.kind)
+        features = _transform(fitted.named_steps["features"], X)
+        return _predict(fitted.named_steps["model"], features, self.kind)
 
 
 def _outer_splits(kind: str, params: PredictParams, repeats: int, y: np.ndarray, seed: int):
@@ -603,7 +886,7 @@ def _cross_validate(
     predictions = np.full((repeats, len(y)), np.nan)
     thresholds = np.full((repeats, len(y)), np.nan)
     coefficients: list[pd.Series] = []
-    X = procedure.fset.matrix
+    X = procedure.fset.design
     for fold, (train, test) in enumerate(splits):
         fitted = procedure.fit(X[train], y[train], seed + fold)
         repeat = fold // n_splits
@@ -866,7 +1149,7 @@ def _external_rows(
     if fset is None:
         return None, None, None
     y = ext_target.values.to_numpy(float)
-    predictions = procedure.predict(fitted, fset.matrix)[None, :]
+    predictions = procedure.predict(fitted, fset.design)[None, :]
     cutoff = _cutoffs(params, np.full((1, len(y)), float(np.mean(y_dev))))
     idx = _bootstrap_indices(y, procedure.kind, params.n_bootstrap, params.seed + 7)
     row, _ = _metrics(y, predictions, cutoff, procedure.kind, idx)
@@ -914,7 +1197,7 @@ def predict(
         Called with a line per finished feature set.
     key_added
         ``adata.uns["radmap"][key_added]`` receives the result's tables and params
-        (``None``: leave ``adata`` unchanged).
+        (:func:`store_result`; ``None``: leave ``adata`` unchanged).
 
     Returns
     -------
@@ -955,11 +1238,19 @@ def predict(
             exclude=exclude,
         )
         notes.extend(f"{name}: {note}" for note in set_notes)
+        batch_levels = declare_batch(sets, adata, patients, params.batch)
+        if params.batch is not None and len(batch_levels) < 2:
+            notes.append(
+                f"{name}: batch column {params.batch!r} has one batch; nothing to harmonise"
+            )
         external = None
         if validate is not None:
             ext_target = resolve_target(validate, name, cut=params.cut)
             ext_sets, ext_notes = feature_sets(
                 validate, ext_target.values.index, names=list(sets), like=sets
+            )
+            declare_batch(
+                ext_sets, validate, ext_target.values.index, params.batch, levels=batch_levels
             )
             notes.extend(f"{name} (external): {note}" for note in ext_notes)
             external = (ext_sets, ext_target)
@@ -1015,7 +1306,7 @@ def predict(
             if external is not None:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    fitted = procedure.fit(fset.matrix, y, params.seed)
+                    fitted = procedure.fit(fset.design, y, params.seed)
                     ext_row, ext_calibration, ext_curves = _external_rows(
                         procedure, fitted, y, external, params
                     )
@@ -1073,10 +1364,7 @@ def predict(
     for note in notes:
         logger.warning(note)
     if key_added:
-        adata.uns.setdefault(UNS_KEY, {})[key_added] = {
-            **result.tables(),
-            "params": result.params,
-        }
+        store_result(adata, result, key=key_added)
     return result
 
 
@@ -1169,6 +1457,54 @@ def verdict(summary: pd.DataFrame, target: str, *, cohort: str = "development") 
     return text
 
 
+def store_result(adata, result: PredictionResult, *, key: str = PREDICT_KEY) -> None:
+    """Put ``result`` into ``adata.uns["radmap"][key]`` (tables, params, warnings), h5ad-safe.
+
+    The Predict page reads this slot when the bundle has no ``.predict.json`` next to it
+    (:func:`stored_result`).
+    """
+    adata.uns.setdefault(UNS_KEY, {})[key] = {
+        **{name: _h5ad_table(table) for name, table in result.tables().items()},
+        "params": json.dumps(result.params, default=str),
+        "warnings": [str(w) for w in result.warnings],
+    }
+
+
+def _h5ad_table(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.reset_index(drop=True)
+    table.index = table.index.astype(str)
+    for column in table.columns:
+        if table[column].dtype == object:
+            table[column] = table[column].astype(str)
+    return table
+
+
+def stored_result(adata, *, key: str = PREDICT_KEY) -> PredictionResult | None:
+    """The result :func:`store_result` put into the bundle, or ``None`` when there is none."""
+    slot = adata.uns.get(UNS_KEY, {}).get(key)
+    if not isinstance(slot, dict) or not isinstance(slot.get("summary"), pd.DataFrame):
+        return None
+    params = slot.get("params")
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except json.JSONDecodeError:
+            params = {}
+    tables = {
+        name: (
+            slot[name].reset_index(drop=True)
+            if isinstance(slot.get(name), pd.DataFrame)
+            else pd.DataFrame()
+        )
+        for name in PredictionResult.TABLES
+    }
+    return PredictionResult(
+        **tables,
+        params=params if isinstance(params, dict) else {},
+        warnings=[str(w) for w in slot.get("warnings", [])],
+    )
+
+
 def sidecar_path(bundle_path: str | Path) -> Path:
     """Where ``radmap predict`` writes its result for a bundle: ``<bundle>.predict.json``."""
     bundle_path = Path(bundle_path)
@@ -1251,6 +1587,7 @@ def run_predict(args, *, progress: Callable[[str], None]) -> int:
         cut=args.cut,
         seed=args.seed,
         n_jobs=max(1, args.jobs),
+        batch=getattr(args, "batch", None),
     )
     adata = load_bundle(args.bundle)
     external = load_bundle(args.validate) if args.validate else None

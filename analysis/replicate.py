@@ -543,3 +543,53 @@ def replication_methods(result: Mapping) -> str:
         f"{card['opposite_sign']} with the opposite sign, {card['not_replicated']} not "
         f"replicated, {card['not_testable']} not testable."
     )
+
+
+SIDECAR_SUFFIX = ".replication"
+
+
+def sidecar_dir(bundle_path: Path | str) -> Path:
+    """Where ``radmap replicate`` writes by default, and where the explorer looks, for a
+    discovery bundle: the folder ``<bundle>.replication`` next to it."""
+    bundle_path = Path(bundle_path)
+    return bundle_path.with_name(bundle_path.stem + SIDECAR_SUFFIX)
+
+
+def read_replication(folder: Path | str) -> dict:
+    """Read what :func:`write_replication` wrote to ``folder``.
+
+    Returns
+    -------
+    ``{"scorecard": dict, "params": dict, "preservation": DataFrame (index = module),
+    "links": DataFrame}``.
+
+    Raises
+    ------
+    InputError
+        A file is missing or unreadable.
+    """
+    import json
+
+    folder = Path(folder)
+    paths = {
+        "summary": folder / "replication.json",
+        "preservation": folder / "preservation.csv",
+        "links": folder / "replication_links.csv",
+    }
+    missing = [path.name for path in paths.values() if not path.is_file()]
+    if missing:
+        raise InputError(
+            f"{folder}: no replication result ({missing[0]} missing); run `radmap replicate`"
+        )
+    try:
+        summary = json.loads(paths["summary"].read_text(encoding="utf-8"))
+        preservation = pd.read_csv(paths["preservation"], index_col=0)
+        links = pd.read_csv(paths["links"], keep_default_na=True)
+        card, params = dict(summary["scorecard"]), dict(summary.get("params", {}))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise InputError(f"{folder}: cannot read the replication result ({err})") from None
+    for column in ("module", "feature", "status"):
+        if column not in links.columns:
+            raise InputError(f"{paths['links']}: column {column!r} is missing")
+    preservation.index = preservation.index.astype(str)
+    return {"scorecard": card, "params": params, "preservation": preservation, "links": links}

@@ -82,6 +82,8 @@ def _bootstrap_task(
 
     ``blas_threads=1`` on Dask workers (one task per core), None (all) in this process.
     """
+    from contextlib import nullcontext
+
     from threadpoolctl import threadpool_limits
 
     from .modules import find_modules
@@ -92,8 +94,8 @@ def _bootstrap_task(
     sample = ad.AnnData(
         X=values[rows], obs=pd.DataFrame(index=names), var=pd.DataFrame(index=genes)
     )
-    with threadpool_limits(limits=blas_threads):
-        find_modules(sample, **options)
+    with threadpool_limits(limits=blas_threads) if blas_threads else nullcontext():
+        find_modules(sample, **options, scan_powers=False)
     labels = sample.var["module"].astype(str).to_numpy()
     eigengenes = sample.obsm[bundle.EIGENGENES_KEY]
     modules = {m: np.flatnonzero(labels == m) for m in eigengenes.columns}

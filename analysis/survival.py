@@ -434,6 +434,66 @@ def median_split(values: pd.Series) -> pd.Series:
     ).where(numeric.notna())
 
 
+SPLITS = ("median", "tertiles", "quartiles", "cut")
+"""How a continuous variable is split into groups for Kaplan–Meier curves."""
+_QUANTILE_LABELS = {
+    "tertiles": ("low", "middle", "high"),
+    "quartiles": ("Q1 (lowest)", "Q2", "Q3", "Q4 (highest)"),
+}
+
+
+def split_groups(
+    values: pd.Series, split: str = "median", *, cut: float | None = None
+) -> pd.Series:
+    """Group a numeric variable for survival curves: median, tertiles, quartiles or a cut.
+
+    Parameters
+    ----------
+    values
+        Numeric values; missing values stay missing.
+    split
+        ``"median"`` (as :func:`median_split`: ``high`` above the median), ``"tertiles"``
+        (``low`` / ``middle`` / ``high``), ``"quartiles"`` (``Q1 (lowest)`` ... ``Q4
+        (highest)``), each group closed on the right (a value equal to a quantile goes to the
+        lower group), or ``"cut"``: ``≤ cut`` against ``> cut``.
+    cut
+        The threshold of ``split="cut"``.
+
+    Returns
+    -------
+    Ordered categorical Series with the index of ``values``. Tied values never straddle a
+    boundary, so with many ties a quantile group can be empty (it is then dropped from the
+    categories).
+
+    Raises
+    ------
+    InputError
+        Unknown ``split``, or ``"cut"`` without a finite ``cut``.
+    """
+    if split == "median":
+        return median_split(values)
+    numeric = pd.to_numeric(values, errors="coerce")
+    if split == "cut":
+        if cut is None or not np.isfinite(cut):
+            raise InputError("a survival split at a cut needs a finite cut value")
+        labels = [f"≤ {cut:g}", f"> {cut:g}"]
+        grouped = np.where(numeric > cut, labels[1], labels[0])
+        return pd.Series(
+            pd.Categorical(grouped, categories=labels, ordered=True),
+            index=values.index,
+            name=values.name,
+        ).where(numeric.notna())
+    if split not in _QUANTILE_LABELS:
+        raise InputError(f"unknown survival split {split!r}; choose one of {', '.join(SPLITS)}")
+    labels = _QUANTILE_LABELS[split]
+    edges = np.nanquantile(numeric.to_numpy(float), np.linspace(0, 1, len(labels) + 1))
+    codes = np.searchsorted(edges[1:-1], numeric.to_numpy(float), side="left")
+    grouped = pd.Categorical.from_codes(
+        np.where(numeric.notna(), codes, -1), categories=list(labels), ordered=True
+    )
+    return pd.Series(grouped, index=values.index, name=values.name).cat.remove_unused_categories()
+
+
 def _median_codes(values: np.ndarray) -> np.ndarray:
     """0 = low, 1 = high, -1 = missing (as :func:`median_split`)."""
     finite = np.isfinite(values)

@@ -35,6 +35,7 @@ __all__ = [
     "enrich",
     "modules",
     "mutations",
+    "predict",
     "stability",
     "survival",
     "trust",
@@ -620,6 +621,7 @@ def trust(
     adata: ad.AnnData,
     *,
     n_permutations: int = 1000,
+    gene_permutations: int = 0,
     alpha: float = 0.05,
     size_feature: str | None = None,
     acquisition: Sequence[str] = (),
@@ -628,22 +630,33 @@ def trust(
     n_workers: int = 2,
     copy: bool = False,
 ) -> ad.AnnData | None:
-    """Permutation null, tumour-size check and leave-one-out influence of the module map
+    """Permutation nulls, tumour-size check and leave-one-out influence of the module map
     (and the acquisition check when ``acquisition`` names covariates).
 
     Adds ``perm_p``, ``perm_q``, ``q_size_adjusted``, ``size_surrogate``, ``influence``,
     ``influential_patient``, ``p_without``, ``one_patient`` and ``flags`` to
     ``uns["radmap"]["associations"]`` and the summaries ``uns["radmap"]["null"]`` (with a
     one-line ``badge``), ``["size_check"]`` and ``["influence"]``; see
-    :func:`radmap.analysis.trust.add_trust_checks`. ``n_permutations=0`` skips the null.
+    :func:`radmap.analysis.trust.add_trust_checks` and
+    :func:`radmap.analysis.null.add_module_null`. ``n_permutations=0`` skips the null.
+    Both nulls test the map's covariate-adjusted statistics when :func:`associate` was run
+    with ``adjust_for``.
+
+    ``gene_permutations`` > 0 also runs the gene map's null
+    (:func:`radmap.analysis.null.add_gene_null`: ``uns["radmap"]["gene_null"]`` and
+    ``["gene_null_features"]``).
     """
+    from .null import add_gene_null, add_module_null
+    from .parallel import resolve_scheduler
     from .trust import add_trust_checks
 
     adata = _maybe_copy(adata, copy)
     _require_map(adata)
+    if n_permutations < 0 or gene_permutations < 0:
+        raise InputError("trust: permutations must be 0 (off) or more")
     warnings = add_trust_checks(
         adata,
-        n_permutations=n_permutations,
+        n_permutations=0,
         alpha=alpha,
         size_feature=size_feature,
         acquisition=list(acquisition),
@@ -651,10 +664,17 @@ def trust(
         scheduler=scheduler,
         n_workers=n_workers,
     )
+    nulls = {"scheduler": resolve_scheduler(scheduler, heavy=False), "n_workers": n_workers}
+    has_modules = adata.obsm[bundle.EIGENGENES_KEY].shape[1] > 0
+    if n_permutations > 0 and has_modules and not radmap_uns(adata)["associations"].empty:
+        add_module_null(adata, n_permutations=n_permutations, alpha=alpha, seed=seed, **nulls)
+    if gene_permutations > 0:
+        add_gene_null(adata, n_permutations=gene_permutations, alpha=alpha, seed=seed, **nulls)
     uns = radmap_uns(adata)
     uns["associations"] = clean_table(uns["associations"])
     params = {
         "n_permutations": n_permutations,
+        "gene_permutations": gene_permutations,
         "alpha": alpha,
         "size_feature": size_feature,
         "acquisition": [str(a) for a in acquisition],
@@ -696,4 +716,70 @@ def stability(
     )
     params = {"n_bootstraps": n_bootstraps, "alpha": alpha, "seed": seed}
     record(adata, "stability", params)
+    return adata if copy else None
+
+
+# ------------------------------------------------------------------------------ virtual biopsy
+
+
+def predict(
+    adata: ad.AnnData,
+    *,
+    target: str | Sequence[str] | None = None,
+    feature_sets: Sequence[str] | None = None,
+    model: str = "elasticnet",
+    outer_splits: int = 5,
+    outer_repeats: int = 5,
+    inner_splits: int = 3,
+    n_permutations: int = 200,
+    max_features: int = 50,
+    threshold: str | float = "prevalence",
+    cut: float | None = None,
+    size_feature: str | None = None,
+    clinical_columns: Sequence[str] | None = None,
+    batch: str | None = None,
+    validate: ad.AnnData | None = None,
+    seed: int = 0,
+    n_jobs: int = 1,
+    copy: bool = False,
+) -> ad.AnnData | None:
+    """Virtual biopsy: predict ``target`` from imaging by repeated nested CV, against the
+    size, clinical and constant baselines, with a permutation test of the whole procedure.
+
+    What ``radmap predict`` does (see :func:`radmap.analysis.predict.predict` for the
+    protocol and the tables), with the results in ``uns["radmap"]["predict"]``, the slot
+    the explorer's Predict page reads when the bundle has no ``.predict.json`` next to it;
+    ``radmap.pl.predict(adata)`` draws them. ``target`` is a mutation column, a module name
+    or a clinical column (several allowed; default every mutation column); ``batch`` an
+    ``obs`` column of scanners or sites whose radiomic features are harmonised inside the
+    folds; ``validate`` an external bundle the frozen model is applied to.
+    """
+    from . import predict as prediction
+
+    adata = _maybe_copy(adata, copy)
+    targets = [target] if isinstance(target, str) else (list(target) if target else None)
+    params = prediction.PredictParams(
+        model=model,
+        outer_splits=outer_splits,
+        outer_repeats=outer_repeats,
+        inner_splits=inner_splits,
+        n_permutations=n_permutations,
+        max_features=max_features,
+        threshold=threshold,
+        cut=cut,
+        seed=seed,
+        n_jobs=max(1, n_jobs),
+        batch=batch,
+    )
+    result = prediction.predict(
+        adata,
+        targets=targets,
+        feature_sets_=tuple(feature_sets) if feature_sets else prediction.FEATURE_SETS,
+        params=params,
+        size_feature=size_feature,
+        clinical_columns=clinical_columns,
+        validate=validate,
+        key_added=prediction.PREDICT_KEY,
+    )
+    record(adata, "predict", result.params, result.warnings)
     return adata if copy else None

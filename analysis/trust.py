@@ -235,6 +235,64 @@ def _welch(sum_a, sumsq_a, n_a, sum_b, sumsq_b, n_b):
     return t, df, g
 
 
+def _student(sum_a, sumsq_a, n_a, sum_b, sumsq_b, n_b):
+    """Student's (pooled-variance) t, df, Hedges' g (B minus A) from group sums."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_a, mean_b = sum_a / n_a, sum_b / n_b
+        ss_a = sumsq_a - sum_a * mean_a
+        ss_b = sumsq_b - sum_b * mean_b
+        df = n_a + n_b - 2
+        pooled = np.sqrt((ss_a + ss_b) / df)
+        t = (mean_b - mean_a) / (pooled * np.sqrt(1 / n_a + 1 / n_b))
+        g = (1 - 3 / (4 * (n_a + n_b) - 9)) * (mean_b - mean_a) / pooled
+    return t, df * np.ones_like(t), g
+
+
+def _two_group_test(test: str):
+    return _student if test == "student" else _welch
+
+
+def _mannwhitney_loo(
+    y: np.ndarray, in_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rank-biserial effect and Mann–Whitney p of B against A, on all patients and without
+    each one in turn (ranks recomputed exactly without the left-out patient).
+
+    ``y``: patients x variables (raw or ranked: only the order matters); ``in_b``: bool per
+    patient. Same p as ``scipy.stats.mannwhitneyu(b, a, method="asymptotic")``.
+    """
+    from .associate import _mannwhitney_kernel
+
+    n, m = y.shape
+    ranks = stats.rankdata(y, axis=0)
+    n_b = int(in_b.sum())
+    n_a = n - n_b
+    total = n * (n + 1) * (2 * n + 1) / 6
+    sumsq = (ranks**2).sum(0)
+    ranksum_b = ranks[in_b].sum(0)
+    _, effect, p = _mannwhitney_kernel(ranksum_b, n_a, n_b, sumsq)
+    ties = 12.0 * (total - sumsq)  # sum over tie groups of t^3 - t
+    tie_size = np.empty((n, m))
+    above_b = np.empty((n, m))  # B patients above each patient, ties counted half
+    for column in range(m):
+        values = y[:, column]
+        ordered = np.sort(values)
+        ordered_b = np.sort(values[in_b])
+        tie_size[:, column] = np.searchsorted(ordered, values, "right") - np.searchsorted(
+            ordered, values, "left"
+        )
+        low = np.searchsorted(ordered_b, values, "left")
+        high = np.searchsorted(ordered_b, values, "right")
+        above_b[:, column] = (n_b - high) + 0.5 * (high - low)
+    own = in_b[:, None].astype(float)
+    ranksum_loo = ranksum_b[None, :] - own * ranks - (above_b - 0.5 * own)
+    ties_loo = ties[None, :] - (tie_size**3 - tie_size) + ((tie_size - 1) ** 3 - (tie_size - 1))
+    k = n - 1
+    sumsq_loo = k * (k + 1) * (2 * k + 1) / 6 - ties_loo / 12
+    _, effect_loo, p_loo = _mannwhitney_kernel(ranksum_loo, n_a - (1 - own), n_b - own, sumsq_loo)
+    return effect, p, effect_loo, p_loo
+
+
 def _correlation(s_x, s_xx, s_y, s_yy, s_xy, n):
     with np.errstate(divide="ignore", invalid="ignore"):
         cov = s_xy - s_x * s_y / n
@@ -246,9 +304,17 @@ def _correlation(s_x, s_xx, s_y, s_yy, s_xy, n):
 
 
 def _feature_sums(
-    y: np.ndarray, column: pd.Series, kind: str, rank_scale: bool, min_group: int
+    y: np.ndarray,
+    column: pd.Series,
+    kind: str,
+    rank_scale: bool,
+    min_group: int,
+    test: str = "welch",
 ) -> tuple[np.ndarray, ...] | None:
     """Full-data and leave-one-out effect and p of one feature against all variables.
+
+    A binary feature is tested as the map tests it (``test``): Student's t, Welch's t (both
+    with Hedges' g) or Mann–Whitney (rank-biserial correlation).
 
     Returns ``(used, effect, p, effect_loo, p_loo)``: the patients used (bool, n), effect and
     p over variables (m,), and without each used patient (n_used, m); None when the feature
@@ -295,10 +361,13 @@ def _feature_sums(
     loo_n = g_n[None, :, None] - own
     loo_sum = g_sum[None] - own * yu[:, None, :]
     loo_sumsq = g_sumsq[None] - own * (yu**2)[:, None, :]
+    if kind == "binary" and len(large) == 2 and test == "mannwhitney":
+        return used, *_mannwhitney_loo(yu, groups == 1)
     if kind == "binary" and len(large) == 2:
-        t, df, g = _welch(g_sum[0], g_sumsq[0], g_n[0], g_sum[1], g_sumsq[1], g_n[1])
+        two_groups = _two_group_test(test)
+        t, df, g = two_groups(g_sum[0], g_sumsq[0], g_n[0], g_sum[1], g_sumsq[1], g_n[1])
         p = 2 * special.stdtr(df, -np.abs(t))
-        t_l, df_l, g_l = _welch(
+        t_l, df_l, g_l = two_groups(
             loo_sum[:, 0], loo_sumsq[:, 0], loo_n[:, 0], loo_sum[:, 1], loo_sumsq[:, 1], loo_n[:, 1]
         )
         return used, g, p, g_l, 2 * special.stdtr(df_l, -np.abs(t_l))
@@ -336,11 +405,13 @@ def influence(
     """Leave-one-out influence of every patient on every link.
 
     The map is recomputed without each patient in turn from sums over the patients minus that
-    patient's terms. The scale follows the map's test: raw values for Pearson / Welch / ANOVA,
-    ranks over all patients for Spearman / Mann–Whitney / Kruskal–Wallis (the other patients'
-    ranks are not recomputed without the left-out one: each shifts by at most one). Effects
-    are r / rho (continuous, ordinal), Hedges' g (binary) and eta-squared (= epsilon-squared
-    on ranks, categorical).
+    patient's terms. The test is the map's test of each feature: raw values for Pearson /
+    Student / Welch / ANOVA, ranks over all patients for Spearman / Kruskal–Wallis (the other
+    patients' ranks are not recomputed without the left-out one: each shifts by at most
+    one); Mann–Whitney recomputes the ranks without each patient exactly. Effects are
+    r / rho (continuous, ordinal), Hedges' g (binary, Student / Welch), the rank-biserial
+    correlation (binary, Mann–Whitney) and eta-squared (= epsilon-squared on ranks,
+    categorical).
 
     Parameters
     ----------
@@ -383,13 +454,15 @@ def influence(
     effect_without, p_without = np.full(shape, np.nan), np.full(shape, np.nan)
     patient_ids = np.asarray(patients.astype(str), dtype=object)
     for j, name in enumerate(names):
-        rank_scale = tests.get(name, "spearman") in RANK_TESTS
+        test = tests.get(name, "spearman")
+        rank_scale = test in RANK_TESTS
         result = _feature_sums(
             y_ranks if rank_scale else y_raw,
             features.loc[patients, name],
             types[name],
             rank_scale,
             min_group,
+            test,
         )
         if result is None:
             continue

@@ -50,6 +50,7 @@ from radmap.analysis.bundle import UNASSIGNED  # noqa: E402
 
 PEERS_VENV = BENCH_DIR / ".peers-venv"
 WGCNA_SCRIPT = BENCH_DIR / "wgcna_blockwise.R"
+REFERENCE_BLAS = Path("/usr/lib/x86_64-linux-gnu/blas/libblas.so.3")
 GREY = "grey"
 PLANTED_NONE = datasets.NO_MODULE
 FEATURE_TYPES = ("continuous", "ordinal", "binary", "categorical")
@@ -302,21 +303,31 @@ def run_wgcna(
     threads: int,
     info: dict,
     mode: str = "blockwise",
+    blas: str = "openblas",
 ) -> ModuleRun:
     """WGCNA (R) on ``source`` via :data:`WGCNA_SCRIPT`.
 
     ``mode="blockwise"`` runs ``blockwiseModules``; ``"stepwise"`` the tutorial's
     step-by-step route (TOMsimilarityFromExpr, hclust, cutreeDynamic, mergeCloseModules).
+    ``blas="reference"`` preloads Debian's reference BLAS (R's default before OpenBLAS is
+    installed) instead of the BLAS R is linked to.
     """
     name = "WGCNA (R) blockwiseModules" if mode == "blockwise" else "WGCNA (R) step by step"
+    env = None
+    if blas == "reference":
+        name += ", reference BLAS"
+        env = os.environ | {"LD_PRELOAD": str(REFERENCE_BLAS)}
     run = ModuleRun(name, power=power, version=info.get("wgcna"))
     if not info.get("wgcna"):
         run.error = info.get("error", "Rscript or the WGCNA package is not available")
         return run
-    target = workdir / f"wgcna_{mode}_labels.tsv"
+    if blas == "reference" and not REFERENCE_BLAS.exists():
+        run.error = f"Debian's reference BLAS ({REFERENCE_BLAS}) is not installed"
+        return run
+    target = workdir / f"wgcna_{mode}_{blas}_labels.tsv"
     command = ["Rscript", WGCNA_SCRIPT, source, target, power, min_module_size]
     command += [merge_cut_height, deep_split, threads, mode]
-    child = run_child(command)
+    child = run_child(command, env=env)
     run.wall_seconds, run.peak_rss_mb = child.wall_seconds, child.peak_rss_mb
     if child.returncode != 0:
         run.error = f"exit {child.returncode}: {child.tail()}"
@@ -326,9 +337,8 @@ def run_wgcna(
             run.inner_seconds = float(line.split()[1])
     labels = _read_labels(target)
     _finish(run, labels.where(labels != "0", GREY))
-    run.notes.append(
-        f"{info.get('r', 'R')}; BLAS {info.get('blas') or '?'}; WGCNA threads {threads}"
-    )
+    used_blas = str(REFERENCE_BLAS) if blas == "reference" else info.get("blas") or "?"
+    run.notes.append(f"{info.get('r', 'R')}; BLAS {used_blas}; WGCNA threads {threads}")
     if mode == "stepwise":
         run.notes.append(
             "TOMsimilarityFromExpr, fastcluster hclust, cutreeDynamic (pamRespectsDendro), "
@@ -432,7 +442,7 @@ def head_to_head(
     min_module_size: int = 30,
     merge_cut_height: float = 0.25,
     deep_split: int = 2,
-    peers: Sequence[str] = ("wgcna", "pywgcna"),
+    peers: Sequence[str] = ("wgcna", "wgcna_stepwise", "pywgcna"),
     install: bool = True,
     threads: int | None = None,
     repeat: int = 1,
@@ -450,7 +460,9 @@ def head_to_head(
     min_module_size, merge_cut_height, deep_split
         Module-detection parameters given to every implementation.
     peers
-        Which peers to run: ``"wgcna"`` and/or ``"pywgcna"``.
+        Which peers to run: ``"wgcna"`` (blockwiseModules on R's default BLAS, OpenBLAS once
+        :func:`wgcna_available` installed it), ``"wgcna_reference"`` (the same on Debian's
+        reference BLAS, preloaded), ``"wgcna_stepwise"`` and ``"pywgcna"``.
     install
         Install a missing peer (apt-get / pip into :data:`PEERS_VENV`).
     threads
@@ -479,11 +491,25 @@ def head_to_head(
     power = auto.power
     print(f"  radmap (power picked: {power}): {auto.inner_seconds:.1f} s", flush=True)
     runners = {"radmap": lambda: run_radmap(source, workdir, power=power, **options)}
-    if "wgcna" in peers:
+    wgcna_runs = {
+        "wgcna": ("blockwise", "openblas"),
+        "wgcna_reference": ("blockwise", "reference"),
+        "wgcna_stepwise": ("stepwise", "openblas"),
+    }
+    if any(key in peers for key in wgcna_runs):
         info = wgcna_available(install=install)
-        for key, mode in (("wgcna", "blockwise"), ("wgcna_stepwise", "stepwise")):
-            runners[key] = lambda mode=mode, info=info: run_wgcna(
-                source, workdir, power=power, threads=threads, info=info, mode=mode, **options
+        for key, (mode, blas) in wgcna_runs.items():
+            if key not in peers:
+                continue
+            runners[key] = lambda mode=mode, blas=blas, info=info: run_wgcna(
+                source,
+                workdir,
+                power=power,
+                threads=threads,
+                info=info,
+                mode=mode,
+                blas=blas,
+                **options,
             )
     if "pywgcna" in peers:
         info = pywgcna_available(install=install)
@@ -604,7 +630,7 @@ def radmap_modules_main(argv: Sequence[str]) -> None:
         "seconds": seconds,
         "power": result["power"],
         "timings": result["timings"],
-        "version": __import__("analysis").__version__,
+        "version": __import__("radmap").__version__,
         "blas": blas,
     }
     print(json.dumps(report))
@@ -795,7 +821,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--modules", type=int, default=8)
     parser.add_argument("--module-size", type=int, default=180)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--peers", default="wgcna,pywgcna")
+    parser.add_argument("--peers", default="wgcna,wgcna_stepwise,pywgcna")
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args(argv)

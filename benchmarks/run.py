@@ -48,6 +48,7 @@ for path in (ROOT, BENCH_DIR):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+import numpy as np  # noqa: E402
 import peers  # noqa: E402
 from radmap.analysis import datasets  # noqa: E402
 from radmap.analysis.bundle import SURVIVAL_EVENT, SURVIVAL_TIME  # noqa: E402
@@ -109,6 +110,22 @@ TARGET_MODULE_ARI = 0.7
 TARGET_ASSOCIATION_FLOOR_MULTIPLE = 10.0
 TARGET_ANALYZE_SECONDS = 60.0
 TARGET_ANALYZE_BYTES = 4e9
+# issue 14: each as a multiple of a baseline measured in the same run
+TARGET_GENE_STAGE_OVER_EXACT_FLOOR = 1.5
+TARGET_M_SECONDS = 10.0
+TARGET_WHOLE_TRANSCRIPTOME_BYTES = 3.2e9
+TARGET_MODULES_OVER_FLOOR = 1.5
+TARGET_READ_OVER_PYARROW = 2.0
+PEER_GENES = (5000, 10000, 20000)
+"""Network sizes of the head-to-head module detection (top-variance genes of the M cohort)."""
+
+
+def peers_at(genes: int) -> tuple[str, ...]:
+    """Peers run at one network size: WGCNA blockwiseModules (R on OpenBLAS) and PyWGCNA up
+    to 10,000 genes, WGCNA alone beyond (PyWGCNA's dense pandas matrices need tens of GB
+    there). ``peers.py --peers wgcna_reference,wgcna_stepwise`` runs the other variants."""
+    return ("wgcna", "pywgcna") if genes <= 10_000 else ("wgcna",)
+
 
 _START = re.compile(r"^\[radmap [\d:]+\] (?P<name>.+?) \.\.\.\s*$")
 _FINISH = re.compile(r"^\[radmap [\d:]+\] (?P<name>.+?) finished \((?P<seconds>[\d.]+) s\)\s*$")
@@ -165,7 +182,9 @@ def machine_info() -> dict:
 # scale suite
 
 
-def analyze_command(files: dict[str, Path], out: Path) -> list[str]:
+def analyze_command(
+    files: dict[str, Path], out: Path, *, n_top_genes: int | str = N_TOP_GENES
+) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -182,7 +201,7 @@ def analyze_command(files: dict[str, Path], out: Path) -> list[str]:
         "--survival-event",
         datasets.CLINICAL_FILE_COLUMNS[SURVIVAL_EVENT],
         "--n-top-genes",
-        str(N_TOP_GENES),
+        str(n_top_genes),
         "--seed",
         str(SEED),
         "--out",
@@ -298,6 +317,66 @@ def cohort_for(size: CohortSize, cohorts: dict) -> datasets.SyntheticCohort:
     if size.name not in cohorts:
         cohorts[size.name] = generate(size)
     return cohorts[size.name]
+
+
+# ---------------------------------------------------------------------------------------
+# whole transcriptome and reading (issue 14)
+
+
+def whole_transcriptome(size: CohortSize, cohort: datasets.SyntheticCohort, workdir: Path) -> dict:
+    """``radmap analyze --n-top-genes all`` on one cohort, then the method's floor in this
+    process: one gene-gene correlation product plus one TOM numerator product
+    (``A @ A.T``) on the same network (:func:`bench_modules.method_floor`)."""
+    from bench_modules import method_floor
+
+    files = _cohort_files(size, cohort, workdir)
+    print(f"[{size.name}] radmap analyze --n-top-genes all ...", flush=True)
+    child = peers.run_child(
+        analyze_command(files, workdir / f"out_{size.name}_all", n_top_genes="all"), cwd=ROOT
+    )
+    if child.returncode != 0:
+        return {"error": f"exit {child.returncode}: {child.tail(5)}"}
+    stages = {stage["name"]: stage["seconds"] for stage in parse_stages(child.stderr_lines)}
+    modules_seconds = stages.get("finding co-expressed modules")
+    blocks = [line.strip() for _, line in child.stderr_lines if "block" in line.lower()]
+    network = peers.network_matrix(cohort, n_top_genes=size.genes).to_numpy(dtype=np.float32)
+    print(f"[{size.name}] floor: correlation + A @ A.T on {network.shape[1]} genes ...", flush=True)
+    floor_wall, floor_cpu = method_floor(network)
+    return {
+        "genes": int(network.shape[1]),
+        "analyze_wall_seconds": child.wall_seconds,
+        "peak_rss_mb": child.peak_rss_mb,
+        "modules_seconds": modules_seconds,
+        "floor_seconds": floor_wall,
+        "floor_cpu_seconds": floor_cpu,
+        "modules_over_floor": modules_seconds / floor_wall if modules_seconds else None,
+        "blocks": blocks[-1][:200] if blocks else "",
+        "load_average": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+def reading(size: CohortSize, cohort: datasets.SyntheticCohort, workdir: Path) -> dict:
+    """``read_expression`` against a plain pyarrow CSV read of the same file, interleaved."""
+    from bench_read import best_times
+
+    path = _cohort_files(size, cohort, workdir)["expression"]
+    plain, ours = best_times(path, 3)
+    return {
+        "megabytes": path.stat().st_size / 1e6,
+        "pyarrow_seconds": plain,
+        "read_expression_seconds": ours,
+        "ratio": ours / plain,
+    }
+
+
+def _cohort_files(
+    size: CohortSize, cohort: datasets.SyntheticCohort, workdir: Path
+) -> dict[str, Path]:
+    folder = workdir / f"cohort_{size.name}"
+    paths = {name: folder / f"{name}.csv" for name in ("expression", "imaging", "clinical")}
+    if not all(path.exists() for path in paths.values()):
+        paths = datasets.write_cohort(cohort, folder)
+    return paths
 
 
 # ---------------------------------------------------------------------------------------
@@ -417,6 +496,71 @@ def targets(results: dict) -> list[dict]:
         )
     else:
         add(name, "not measured (size M not run)", None)
+
+    # issue 14
+    assoc = results.get("associations") or {}
+    name = (
+        f"gene x feature associations within {TARGET_GENE_STAGE_OVER_EXACT_FLOOR:g}x their "
+        "exact-p floor (argsort + matmul + p-values, same run)"
+    )
+    if assoc.get("associate_over_all_floors"):
+        floor = (
+            assoc["matmul_floor_seconds"]
+            + assoc["rank_floor_seconds"]
+            + assoc["pvalue_floor_seconds"]
+        )
+        add(
+            name,
+            f"{assoc['associate_over_all_floors']:.2f}x ({assoc['associate_seconds']:.2f} s vs "
+            f"{floor:.2f} s)",
+            assoc["associate_over_all_floors"] <= TARGET_GENE_STAGE_OVER_EXACT_FLOOR,
+        )
+    else:
+        add(name, "not measured", None)
+    name = f"M-size analyze end to end under {TARGET_M_SECONDS:g} s"
+    if medium:
+        add(
+            name,
+            f"{medium['analyze_wall_seconds']:.1f} s "
+            f"(load average at start {results['machine']['load_average'][0]})",
+            medium["analyze_wall_seconds"] < TARGET_M_SECONDS,
+        )
+    else:
+        add(name, "not measured (size M not run)", None)
+    whole = results.get("whole_transcriptome") or {}
+    name = (
+        f"radmap analyze --n-top-genes all (M) peak memory under "
+        f"{TARGET_WHOLE_TRANSCRIPTOME_BYTES / 1e9:g} GB"
+    )
+    if whole.get("peak_rss_mb"):
+        peak = whole["peak_rss_mb"] * 1024**2
+        add(name, f"{peak / 1e9:.2f} GB", peak < TARGET_WHOLE_TRANSCRIPTOME_BYTES)
+    else:
+        add(name, f"not measured ({whole.get('error', 'not run')[:120]})", None)
+    name = (
+        f"modules at {whole.get('genes', 20000):,} genes within {TARGET_MODULES_OVER_FLOOR:g}x "
+        "the floor (correlation + A @ A.T, same run)"
+    )
+    if whole.get("modules_over_floor"):
+        add(
+            name,
+            f"{whole['modules_over_floor']:.2f}x ({whole['modules_seconds']:.1f} s vs "
+            f"{whole['floor_seconds']:.1f} s)",
+            whole["modules_over_floor"] <= TARGET_MODULES_OVER_FLOOR,
+        )
+    else:
+        add(name, "not measured", None)
+    read = results.get("reading") or {}
+    name = f"reading the expression within {TARGET_READ_OVER_PYARROW:g}x a plain pyarrow read"
+    if read.get("ratio"):
+        add(
+            name,
+            f"{read['ratio']:.2f}x ({read['read_expression_seconds']:.2f} s vs "
+            f"{read['pyarrow_seconds']:.2f} s, {read['megabytes']:.0f} MB)",
+            read["ratio"] <= TARGET_READ_OVER_PYARROW,
+        )
+    else:
+        add(name, "not measured", None)
     return out
 
 
@@ -572,6 +716,61 @@ def markdown(results: dict) -> str:
                 lines.append(f"- {run['name']}: {note}")
         lines.append("")
 
+    sized = results.get("head_to_head_sizes") or {}
+    if sized:
+        lines += [
+            "## Module detection head to head by network size",
+            "",
+            "| genes | implementation | inside the call (s) | process wall (s) | peak memory (MB) "
+            "| modules | ARI vs radmap (all genes) | ARI vs planted truth | time / radmap "
+            "(inside) | load average after |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for genes, head in sized.items():
+            for key, run in head["runs"].items():
+                comparison = head["comparisons"].get(key, {})
+                cells = [
+                    f"{int(genes):,}",
+                    run["name"],
+                    _fmt(run["inner_seconds"], 1),
+                    _fmt(run["wall_seconds"], 1),
+                    _fmt(run["peak_rss_mb"], 0),
+                    str(run["n_modules"] or "—"),
+                    "—" if key == "radmap" else _fmt(comparison.get("ari_vs_radmap_all"), 3),
+                    _fmt(comparison.get("ari_vs_truth_planted"), 3),
+                    "1" if key == "radmap" else _fmt(comparison.get("inner_ratio"), 2),
+                    str(head.get("load_average", "")),
+                ]
+                if run["error"]:
+                    cells[2] = f"not run: {run['error'][:80]}"
+                lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+
+    whole = results.get("whole_transcriptome")
+    read = results.get("reading")
+    if whole or read:
+        lines += ["## Whole transcriptome and reading", ""]
+        if whole and not whole.get("error"):
+            lines.append(
+                f"`radmap analyze --n-top-genes all` on M ({whole['genes']:,} network genes): "
+                f"{whole['analyze_wall_seconds']:.1f} s wall, peak {whole['peak_rss_mb']:,.0f} "
+                f"MB; modules stage {_fmt(whole['modules_seconds'], 1)} s against the floor "
+                f"(correlation + `A @ A.T` in this process) {whole['floor_seconds']:.1f} s wall "
+                f"/ {whole['floor_cpu_seconds']:.1f} s CPU = "
+                f"{_fmt(whole['modules_over_floor'], 2)}x; {whole['blocks']}; load average "
+                f"after {whole['load_average']}."
+            )
+        elif whole:
+            lines.append(f"`radmap analyze --n-top-genes all` failed: {whole['error']}")
+        if read:
+            lines.append(
+                f"Reading the M expression CSV ({read['megabytes']:.0f} MB): read_expression "
+                f"{read['read_expression_seconds']:.2f} s vs pyarrow.csv.read_csv "
+                f"{read['pyarrow_seconds']:.2f} s = {read['ratio']:.2f}x (best of 3, "
+                "interleaved)."
+            )
+        lines.append("")
+
     app = results.get("app")
     if app:
         lines += ["## App latency", ""]
@@ -637,6 +836,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="run the head-to-head module detection (default: on, off with --smoke)",
     )
+    parser.add_argument(
+        "--peer-genes",
+        default=",".join(map(str, PEER_GENES)),
+        help="network sizes (top-variance genes) of the head to head (default 5000,10000,20000)",
+    )
+    parser.add_argument(
+        "--whole",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="radmap analyze --n-top-genes all on M and the modules floor (default: on, off "
+        "with --smoke)",
+    )
+    parser.add_argument(
+        "--app",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="app latency through bench_app.py (default: on, off with --smoke)",
+    )
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="results folder")
     parser.add_argument(
         "--repeat",
@@ -665,6 +882,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--repeat must be at least 1, got {args.repeat}")
     if args.peers is None:
         args.peers = not args.smoke
+    if args.whole is None:
+        args.whole = not args.smoke
+    if args.app is None:
+        args.app = not args.smoke
+    try:
+        args.peer_genes = [int(g) for g in args.peer_genes.split(",") if g.strip()]
+    except ValueError:
+        parser.error(f"--peer-genes takes comma-separated gene counts, got {args.peer_genes!r}")
     return args
 
 
@@ -682,6 +907,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "smoke": args.smoke,
             "peers": args.peers,
             "repeat": args.repeat,
+            "peer_genes": args.peer_genes,
+            "whole": args.whole,
         },
         "machine": machine_info(),
         "sizes": {},
@@ -709,16 +936,27 @@ def main(argv: Sequence[str] | None = None) -> dict:
             seed=SEED,
         )
 
-        if args.peers:
-            matrix = peers.network_matrix(cohort, n_top_genes=N_TOP_GENES)
-            results["head_to_head"] = peers.head_to_head(
-                matrix,
-                cohort.truth["gene_module"],
-                workdir / "peers",
-                install=not args.no_install,
-                repeat=args.repeat,
-            )
         if not args.smoke:
+            results["reading"] = reading(check_size, cohort, workdir)
+            if args.whole:
+                results["whole_transcriptome"] = whole_transcriptome(check_size, cohort, workdir)
+
+        if args.peers:
+            results["head_to_head_sizes"] = {}
+            for genes in args.peer_genes:
+                matrix = peers.network_matrix(cohort, n_top_genes=genes)
+                head = peers.head_to_head(
+                    matrix,
+                    cohort.truth["gene_module"],
+                    workdir / f"peers_{genes}",
+                    peers=peers_at(genes),
+                    install=not args.no_install,
+                    repeat=args.repeat,
+                )
+                head["load_average"] = [round(v, 2) for v in os.getloadavg()]
+                results["head_to_head_sizes"][str(genes)] = head
+                results.setdefault("head_to_head", head)
+        if args.app:
             bundle = bundles.get(HEAD_TO_HEAD_SIZE) or next(iter(bundles.values()), None)
             print("app latency ...", flush=True)
             results["app"] = app_latency(bundle)

@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import hashlib
 import importlib
+import inspect
 import logging
 import math
 import threading
@@ -29,6 +30,7 @@ from ..analysis import bundle as B
 from ..analysis.io import file_sha256, load_bundle, validate_bundle
 from ..analysis.validate import InputError
 from .state import Vocabulary
+from .subset import Column, Subset, parse_subset, subset_columns
 
 logger = logging.getLogger("radmap")
 
@@ -38,6 +40,8 @@ MAX_FEATURE_ROWS = 60
 MAX_FAMILY_ROWS = 100
 """Above this many summarised rows the map shows the top N features instead."""
 CACHE_SIZE = 512
+SUBSET_VIEWS = 6
+"""Subset views kept per bundle (each holds its recomputed results)."""
 GENE_COLUMNS = ("gene", "effect", "statistic", "p", "q", "module")
 ASSOCIATION_COLUMNS = ("module", "feature", *B.ASSOCIATION_COLUMNS)
 
@@ -93,6 +97,26 @@ def memoised(method: Callable) -> Callable:
         return _copy(result)
 
     return wrapper
+
+
+@dataclass(frozen=True)
+class SurvivalView:
+    """Kaplan–Meier curves of one grouping of the patients and the test that compares them.
+
+    ``test`` is ``logrank`` or ``cox_trend`` (ordinal features, as in the analysis); ``n``
+    and ``events`` count the patients in the curves; ``q`` (and ``hr`` for the Cox trend
+    test) come from the analysis' row when the view shows the analysis' own grouping.
+    """
+
+    curves: pd.DataFrame
+    p: float
+    test: str
+    n: int
+    events: int
+    description: str
+    q: float | None = None
+    hr: float | None = None
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -184,6 +208,9 @@ class BundleData:
         self._cache_size = cache_size
         self._gene_sets = gene_sets
         self._gene_sets_lock = threading.Lock()
+        self._subset_views: OrderedDict = OrderedDict()
+        self._subset_lock = threading.Lock()
+        self._all_patients: tuple[pd.DataFrame, pd.DataFrame] | None = None
 
         uns = self.adata.uns.get(B.UNS_KEY, {})
         self._uns = uns
@@ -301,6 +328,34 @@ class BundleData:
         summary = self._uns.get("null")
         return str(summary.get("badge", "")) if isinstance(summary, Mapping) else ""
 
+    def stability_runs(self) -> int | None:
+        """Bootstrap resamples behind the links' ``stability`` column (None without it)."""
+        summary = self._uns.get("stability")
+        runs = summary.get("n_bootstraps") if isinstance(summary, Mapping) else None
+        return int(runs) if runs else None
+
+    def gene_null_badge(self) -> str:
+        """The empirical null of the gene map in one line ("" when the bundle has none)."""
+        summary = self._uns.get("gene_null")
+        return str(summary.get("badge", "")) if isinstance(summary, Mapping) else ""
+
+    def gene_null_line(self, feature: str) -> str:
+        """Genes of one feature passing q within the feature, next to the count expected by
+        chance in the gene-map null ("" without a gene null or for an untested feature)."""
+        table = self._uns.get("gene_null_features")
+        summary = self._uns.get("gene_null")
+        if not isinstance(table, pd.DataFrame) or not isinstance(summary, Mapping):
+            return ""
+        rows = table[table["feature"].astype(str) == str(feature)]
+        if rows.empty:
+            return ""
+        row = rows.iloc[0]
+        return (
+            f"Rank tests: {int(row['observed']):,} genes at q < {float(summary['alpha']):g} "
+            f"for this feature; {float(row['expected']):.1f} expected by chance "
+            f"({int(summary['n_permutations'])} permutations)."
+        )
+
     def bundle_info(self) -> dict:
         """Summary plus parameters and provenance, for reports and exports."""
         return self.summary() | {"params": self.params, "provenance": self.provenance}
@@ -315,8 +370,67 @@ class BundleData:
             sources=frozenset(self.features["source"].dropna().astype(str)),
             groups=frozenset(self.features["group"].dropna().astype(str)),
             survival=frozenset(value for value, _ in self.survival_choices()),
+            subset_columns=self.subset_columns(),
             patients=self.patient_set,
         )
+
+    # ------------------------------------------------------------------ subsets
+    def subset_columns(self) -> dict[str, Column]:
+        """The clinical and imaging columns patients can be filtered on (by name)."""
+        return self.memo(
+            "subset-columns",
+            {},
+            lambda: subset_columns(
+                self.adata.obs.drop(columns=list(self._hidden_columns()), errors="ignore"),
+                self.imaging,
+                self.features["label"].astype(str).to_dict(),
+            ),
+        )
+
+    def _hidden_columns(self) -> tuple[str, ...]:
+        return (B.SURVIVAL_EVENT,)
+
+    def patient_columns(self) -> pd.DataFrame:
+        """Every filterable column per patient (clinical shadowing imaging of the same name)."""
+        imaging = self.imaging.drop(columns=list(self.adata.obs.columns), errors="ignore")
+        return pd.concat([self.adata.obs, imaging], axis=1)
+
+    def subset_view(self, text: str | None) -> BundleData:
+        """This bundle restricted to the patients of a subset (URL form), results recomputed.
+
+        The whole cohort (``""``) is this bundle itself. Subset views are kept (a few, least
+        recently used dropped), so switching back to a subset is instant.
+
+        Raises
+        ------
+        InputError
+            The subset is not valid for this bundle, or has too few patients to test.
+        """
+        subset, problems = parse_subset(text, self.subset_columns())
+        if problems:
+            raise InputError(problems[0])
+        if not subset:
+            return self
+        with self._subset_lock:
+            if subset.key in self._subset_views:
+                self._subset_views.move_to_end(subset.key)
+                return self._subset_views[subset.key]
+        view = SubsetData(self, subset)
+        with self._subset_lock:
+            self._subset_views[subset.key] = view
+            while len(self._subset_views) > SUBSET_VIEWS:
+                self._subset_views.popitem(last=False)
+        return view
+
+    def subset_label(self, text: str | None) -> str:
+        """``"histology = adenocarcinoma"`` for a subset's URL form (``""``: whole cohort)."""
+        subset, _ = parse_subset(text, self.subset_columns())
+        return subset.label(self.subset_columns())
+
+    def uns_table(self, key: str) -> pd.DataFrame | None:
+        """A tidy table of ``uns["radmap"]`` (``None`` when the bundle has none)."""
+        table = self.adata.uns.get(B.UNS_KEY, {}).get(key)
+        return table if isinstance(table, pd.DataFrame) else None
 
     def canonical_gene(self, gene: str | None) -> str | None:
         """The bundle's spelling of ``gene`` (case-insensitive), or ``None``."""
@@ -651,7 +765,9 @@ class BundleData:
 
         Columns ``patient``, ``value``, ``feature`` (categorical features keep their
         category order) and, with ``color``, ``color`` (mutation status, missing as
-        ``"Unknown"``). Patients missing either value are dropped.
+        ``"Unknown"``). Patients missing either value are dropped, and so are, for binary
+        and categorical features, the levels the analysis left out (fewer than its
+        ``min_group`` patients): the plot shows the patients and n of the map's test.
         """
         if feature not in self.imaging.columns:
             raise InputError(f"imaging feature {feature!r} is not in this bundle")
@@ -681,6 +797,16 @@ class BundleData:
             status = self.adata.obs[color].astype(object).where(self.adata.obs[color].notna())
             table["color"] = status.fillna("Unknown").astype(str).to_numpy()
         table = table[table["value"].notna() & table["feature"].notna()]
+        ftype = str(self.features.at[feature, "type"]) if feature in self.features.index else ""
+        if ftype in ("binary", "categorical"):
+            # As the analysis: levels with fewer than min_group of these patients left out.
+            min_group = int((self.params.get("associate") or {}).get("min_group", 1) or 1)
+            sizes = table["feature"].astype(object).value_counts()
+            small = sizes.index[sizes < min_group]
+            if len(small):
+                table = table[~table["feature"].astype(object).isin(list(small))]
+                if isinstance(table["feature"].dtype, pd.CategoricalDtype):
+                    table["feature"] = table["feature"].cat.remove_categories(list(small))
         return table.reset_index(drop=True)
 
     def expression(self, gene: str) -> np.ndarray:
@@ -979,60 +1105,156 @@ class BundleData:
         """``(value, label)`` pairs for the Kaplan–Meier variable: ``kind:variable``."""
         if not self.has_survival:
             return ()
-        choices = [(f"module:{m}", f"{m} eigengene (median split)") for m in self.module_names]
+        choices = [(f"module:{m}", f"{m} eigengene (split)") for m in self.module_names]
         choices += [(f"mutation:{m}", f"{m} mutation") for m in self.mutations]
         for fid, row in self.features.iterrows():
-            how = "median split" if row["type"] == "continuous" else "categories"
+            how = {"continuous": "split", "ordinal": "ordered levels"}.get(
+                str(row["type"]), "categories"
+            )
             choices.append((f"feature:{fid}", f"{row['label']} ({how})"))
         return tuple(choices)
 
+    @property
+    def all_patients(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Imaging and clinical tables of every patient of the study, with or without
+        expression (:func:`analysis.io.all_patients`): the patients of the analyses that need
+        no expression (mutation x imaging, imaging x survival, mutation x survival)."""
+        with self._cache_lock:
+            if self._all_patients is None:
+                from ..analysis.io import all_patients
+
+                imaging, clinical = all_patients(self.adata)
+                imaging.index = imaging.index.astype(str)
+                clinical.index = clinical.index.astype(str)
+                self._all_patients = (imaging, clinical)
+            return self._all_patients
+
+    def survival_row(self, kind: str, variable: str, test: str) -> dict | None:
+        """The analysis' survival test ``test`` of ``kind:variable`` (bundle ``survival``)."""
+        table = self.survival_table()
+        row = table[
+            (table["kind"].astype(str) == kind)
+            & (table["variable"].astype(str) == variable)
+            & (table["test"].astype(str) == test)
+        ]
+        if row.empty:
+            return None
+        return {key: _plain(value) for key, value in row.iloc[0].items()}
+
     @memoised
-    def km(self, kind: str, variable: str) -> tuple[pd.DataFrame, float, str]:
-        """Kaplan–Meier curves and log-rank p for a grouping of the patients.
+    def km(
+        self, kind: str, variable: str, *, split: str = "median", cut: float | None = None
+    ) -> SurvivalView:
+        """Kaplan–Meier curves of a grouping of the patients, with the test the analysis ran.
 
-        ``kind`` is ``module`` (eigengene median split), ``gene`` (expression median split),
-        ``feature`` (categories, or median split when continuous) or ``mutation``.
-        Returns the curves (``group``, ``time``, ``survival``, ``ci_low``, ``ci_high``,
-        ``at_risk``), the log-rank p and a description of the grouping.
+        The patients are those of the analysis the view belongs to: modules and genes the
+        patients with expression; imaging features and mutations every patient with the
+        variable and survival data, with or without expression (as ``radmap.tl.survival``).
+
+        ``kind`` is ``module`` (eigengene), ``gene`` (expression), ``feature`` (categories,
+        or a split when continuous) or ``mutation`` (Mutant / Wildtype). Continuous variables
+        are split by ``split`` (:func:`analysis.survival.split_groups`: ``median``,
+        ``tertiles``, ``quartiles`` or ``cut`` at ``cut``). Levels with fewer patients than
+        the analysis' minimum group size are left out, as in the analysis.
+
+        The p-value is the log-rank test over the groups shown (for the analysis' own
+        grouping the same p as its ``logrank`` row), except for ordinal features, whose
+        analysis test is the Cox trend test: its row's p and hazard ratio per level are shown.
         """
-        from ..analysis.survival import kaplan_meier, logrank, median_split
+        from ..analysis.survival import MIN_GROUP, SPLITS, kaplan_meier, logrank, split_groups
 
-        obs = self.adata.obs
         if not self.has_survival:
             raise InputError("this bundle has no survival_time / survival_event columns")
+        if split not in SPLITS:
+            raise InputError(f"unknown survival split {split!r}; choose one of {', '.join(SPLITS)}")
+        if kind in ("module", "gene"):
+            clinical = self.adata.obs.copy()
+            clinical.index = clinical.index.astype(str)
+            imaging = None
+        elif kind in ("feature", "mutation"):
+            imaging, clinical = self.all_patients
+        else:
+            raise InputError(f"unknown survival grouping {kind!r}")
+        values = None
+        test = "logrank"
         if kind == "module":
             if variable not in self.eigengenes.columns:
                 raise InputError(f"module {variable!r} has no eigengene in this bundle")
-            groups = median_split(self.eigengenes[variable])
-            description = f"{variable} eigengene, split at the median"
+            values = self.eigengenes[variable].set_axis(clinical.index)
+            name = f"{variable} eigengene"
         elif kind == "gene":
             gene = self.canonical_gene(variable)
             if gene is None:
                 raise InputError(f"gene {variable!r} is not in this bundle")
-            groups = median_split(pd.Series(self.expression(gene), index=obs.index))
-            description = f"{gene} expression, split at the median"
+            values = pd.Series(self.expression(gene), index=clinical.index)
+            name = f"{gene} expression"
         elif kind == "feature":
-            if variable not in self.imaging.columns:
+            if variable not in imaging.columns:
                 raise InputError(f"imaging feature {variable!r} is not in this bundle")
-            column = self.imaging[variable]
-            if isinstance(column.dtype, pd.CategoricalDtype):
-                groups = column
-                description = f"{self.feature_label(variable)} categories"
+            column = imaging[variable]
+            name = self.feature_label(variable)
+            ftype = (
+                str(self.features.at[variable, "type"]) if variable in self.features.index else ""
+            )
+            if ftype not in ("continuous", "ordinal", "binary", "categorical"):
+                numeric = pd.api.types.is_numeric_dtype(column) and column.nunique() > 2
+                ftype = "continuous" if numeric else "categorical"
+            if ftype == "continuous":
+                values = column
             else:
-                groups = median_split(column)
-                description = f"{self.feature_label(variable)}, split at the median"
-        elif kind == "mutation":
+                groups = column
+                description = f"{name} categories"
+                if ftype == "ordinal":
+                    test = "cox_trend"
+        else:
             if variable not in self.mutations:
                 raise InputError(f"mutation column {variable!r} is not in this bundle")
-            groups = obs[variable]
+            status = clinical[variable]
+            groups = status.astype(object).where(status.isin([B.MUTANT, B.WILDTYPE]))
             description = f"{variable} mutation status"
-        else:
-            raise InputError(f"unknown survival grouping {kind!r}")
-        groups = pd.Series(groups, index=obs.index)
-        time, event = obs[B.SURVIVAL_TIME], obs[B.SURVIVAL_EVENT]
+        if values is not None:
+            groups = split_groups(values, split, cut=cut)
+            how = {
+                "median": "split at the median",
+                "tertiles": "split into tertiles",
+                "quartiles": "split into quartiles",
+                "cut": f"split at {cut:g}" if cut is not None else "",
+            }[split]
+            description = f"{name}, {how}"
+        time = pd.to_numeric(clinical[B.SURVIVAL_TIME], errors="coerce")
+        event = pd.to_numeric(clinical[B.SURVIVAL_EVENT], errors="coerce")
+        groups = pd.Series(groups).reindex(clinical.index)
+        known = time.notna() & event.notna() & groups.notna()
+        min_group = int((self.params.get("survival") or {}).get("min_group", MIN_GROUP))
+        sizes = groups[known].astype(object).value_counts()
+        small = sizes[sizes < min_group]
+        note = ""
+        if len(small) and test == "logrank":
+            groups = groups.where(~groups.isin(small.index))
+            known &= groups.notna()
+            note = f"left out (< {min_group} patients): " + ", ".join(
+                f"{level} ({count})" for level, count in small.items()
+            )
         curves = kaplan_meier(time, event, groups)
-        _, p = logrank(time, event, groups)
-        return curves, float(p), description
+        analysis_grouping = values is None or split == "median"
+        row = self.survival_row(kind, variable, test) if analysis_grouping else None
+        hr = None
+        if test == "cox_trend":
+            p = row["p"] if row else np.nan
+            hr = row.get("hr") if row else None
+        else:
+            _, p = logrank(time, event, groups)
+        return SurvivalView(
+            curves=curves,
+            p=float(p) if p is not None else np.nan,
+            test=test,
+            n=int(known.sum()),
+            events=int(event[known].sum()),
+            description=description,
+            q=row.get("q") if row else None,
+            hr=hr,
+            note=note,
+        )
 
     # --------------------------------------------------------------- enrichment
     @property
@@ -1090,3 +1312,317 @@ def _plain(value):
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
+
+
+def _options(function: Callable, params: object) -> dict:
+    """The recorded parameters of an analysis step that ``function`` takes as options."""
+    if not isinstance(params, Mapping):
+        return {}
+    accepted = set(inspect.signature(function).parameters) - {"adata", "copy"}
+    return {key: value for key, value in params.items() if key in accepted}
+
+
+RECOMPUTED = (
+    "associations",
+    "power",
+    "null",
+    "survival",
+    "mutation_imaging",
+    "mutation_modules",
+    "gene_map",
+    "gene_n",
+)
+"""Results of ``uns["radmap"]`` that a subset recomputes (or, for the null, leaves out)."""
+
+
+class SubsetData(BundleData):
+    """A bundle restricted to a subset of its patients, every shown result recomputed.
+
+    Modules (gene membership, eigengenes, enrichment) stay those of the whole cohort; the
+    module map, the gene map, mutation tests and survival are run again on the subset's
+    patients by the analysis layer's own tools (:func:`radmap.tl.associate`,
+    :func:`~radmap.tl.associate_genes`, :func:`~radmap.tl.mutations`,
+    :func:`~radmap.tl.survival`) with the bundle's recorded options: the same tests,
+    families and multiple-testing correction, as if the analysis had been run on a bundle
+    holding only these patients. The module map is computed at once; the gene map (one
+    feature for a volcano, every feature for a gene page), mutation and survival tests on
+    first use, each kept in this view.
+
+    Raises
+    ------
+    InputError
+        Fewer patients than the analysis needs for a test (its ``min_n``).
+    """
+
+    def __init__(self, parent: BundleData, subset: Subset):
+        self.__dict__.update(parent.__dict__)
+        columns = parent.subset_columns()
+        mask = subset.mask(parent.patient_columns())
+        self.parent = parent
+        self.subset = subset
+        self.label = subset.label(columns)
+        self.n_patients = int(mask.sum())
+        self.n_cohort = int(parent.adata.n_obs)
+        min_n = int(_options(_tl().associate, parent.params.get("associate")).get("min_n", 10))
+        if self.n_patients < min_n:
+            raise InputError(
+                f"the subset {self.label} has {self.n_patients} of {self.n_cohort} patients; "
+                f"at least {min_n} are needed to test (the analysis' min_n): widen it"
+            )
+        self.bundle_id = f"{parent.bundle_id}|subset:{subset.key}"
+        self._cache = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._subset_views = OrderedDict()
+        self._subset_lock = threading.Lock()
+        self._work_lock = threading.Lock()
+        self.adata = parent.adata[mask]
+        self.eigengenes = parent.eigengenes.loc[mask]
+        self.imaging = parent.imaging.loc[mask]
+        self._uns = {k: v for k, v in parent._uns.items() if k not in RECOMPUTED}
+        self._full_gene_map = False
+        self._all_patients = None
+        self._uns["associations"] = self._module_map()
+
+    def __repr__(self) -> str:
+        return f"SubsetData({self.label}, n = {self.n_patients} of {self.n_cohort})"
+
+    # ------------------------------------------------------------------ helpers
+    def _module_map(self) -> pd.DataFrame:
+        """The module x feature map of the subset: what :func:`radmap.tl.associate` stores,
+        by the function it calls (:func:`radmap.analysis.analyses.module_map`), with the
+        bundle's recorded options; the power summary is left to :meth:`uns_table`."""
+        from ..analysis.analyses import module_map
+
+        options = self._test_options(_tl().associate, "associate")
+        table, _ = module_map(
+            self.eigengenes,
+            self.imaging,
+            self.parent._uns["features"].reindex(self.imaging.columns),
+            **options,
+        )
+        return _tl().clean_table(table)
+
+    def _test_options(self, tool: Callable, step: str) -> dict:
+        """The options the analysis step ``step`` ran with (``tool``'s defaults for those it
+        did not record), in the keywords of :mod:`radmap.analysis.analyses`."""
+        recorded = _options(tool, self.parent.params.get(step))
+        defaults = {
+            name: parameter.default
+            for name, parameter in inspect.signature(tool).parameters.items()
+        }
+
+        def option(name: str):
+            return recorded.get(name, defaults.get(name))
+
+        adjust_for = list(option("adjust_for") or [])
+        options = {
+            "continuous": option("continuous_test"),
+            "binary": option("binary_test"),
+            "categorical": option("categorical_test"),
+            "covariates": self.adata.obs[adjust_for] if adjust_for else None,
+            "min_n": option("min_n"),
+            "min_group": option("min_group"),
+        }
+        if tool is _tl().associate:  # associate_genes takes families but does not use them
+            options["families"] = option("families")
+        if "alpha" in defaults:
+            options["alpha"] = option("alpha")
+        return options
+
+    def _light(self, *, expression: bool = False, features: Sequence[str] | None = None):
+        """A bundle of the subset's patients with what an analysis tool reads."""
+        imaging = self.imaging if features is None else self.imaging[list(features)]
+        obs = pd.DataFrame(self.adata.obs)
+        x = None
+        var = None
+        if expression:
+            x = self.adata.X
+            x = x.toarray() if hasattr(x, "toarray") else np.asarray(x)
+            var = pd.DataFrame(index=self.genes)
+        light = ad.AnnData(X=x, obs=obs, var=var)
+        light.obsm[B.IMAGING_KEY] = imaging
+        light.obsm[B.EIGENGENES_KEY] = self.eigengenes
+        uns = {
+            "params": {
+                "mutations": list(self.parent.params.get("mutations") or self.parent.mutations)
+            },
+            "features": self.parent._uns["features"],
+            "warnings": [],
+        }
+        uns.update(self._without_expression())
+        light.uns[B.UNS_KEY] = uns
+        return light
+
+    def _without_expression(self) -> dict:
+        """The study's patients without expression who are in the subset (for the analyses
+        that need no expression: mutation x imaging and survival)."""
+        imaging = self.parent._uns.get(B.NO_EXPRESSION_IMAGING)
+        clinical = self.parent._uns.get(B.NO_EXPRESSION_CLINICAL)
+        frames = [f for f in (clinical, imaging) if isinstance(f, pd.DataFrame) and len(f)]
+        if not frames:
+            return {}
+        index = frames[0].index.union(frames[-1].index, sort=False)
+        combined = pd.concat([frame.reindex(index) for frame in frames], axis=1).loc[
+            :, lambda f: ~f.columns.duplicated()
+        ]
+        keep = index[self.subset.mask(combined)]
+        out = {}
+        if isinstance(imaging, pd.DataFrame):
+            out[B.NO_EXPRESSION_IMAGING] = imaging.loc[imaging.index.intersection(keep)]
+        if isinstance(clinical, pd.DataFrame):
+            out[B.NO_EXPRESSION_CLINICAL] = clinical.loc[clinical.index.intersection(keep)]
+        return out
+
+    def _gene_results(self, features: Sequence[str]):
+        """Gene map of the subset for ``features`` (varm arrays, column order, n)."""
+        light = self._light(expression=True, features=features)
+        _tl().associate_genes(
+            light, **_options(_tl().associate_genes, self.parent.params.get("associate_genes"))
+        )
+        return light
+
+    def _use_gene_map(self, light) -> None:
+        self.adata = light
+        uns = light.uns[B.UNS_KEY]
+        self.gene_features = [str(f) for f in uns["gene_features"]]
+        self._gene_feature_column = {f: i for i, f in enumerate(self.gene_features)}
+        self.gene_n = [int(n) for n in uns["gene_n"]]
+        self._uns["gene_map"] = uns.get("gene_map")
+        self._full_gene_map = True
+
+    def _ensure_gene_map(self) -> None:
+        with self._work_lock:
+            if not self._full_gene_map:
+                self._use_gene_map(self._gene_results(self.parent.gene_features))
+
+    # ------------------------------------------------------------------ overrides
+    def summary(self) -> dict:
+        return super().summary() | {"n_patients": self.n_patients, "subset": self.label}
+
+    def null_badge(self) -> str:
+        return ""
+
+    @property
+    def all_patients(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Imaging and clinical tables of the subset's patients, with or without expression."""
+        with self._cache_lock:
+            if self._all_patients is None:
+                from ..analysis.io import all_patients
+
+                imaging, clinical = all_patients(self._light())
+                imaging.index = imaging.index.astype(str)
+                clinical.index = clinical.index.astype(str)
+                self._all_patients = (imaging, clinical)
+            return self._all_patients
+
+    def uns_table(self, key: str) -> pd.DataFrame | None:
+        if key == "power":
+            self._power()
+        table = self._uns.get(key)
+        return table if isinstance(table, pd.DataFrame) else None
+
+    def link_trust(self, feature: str, module: str) -> dict:
+        return {}
+
+    def has_gene_level(self, feature: str) -> bool:
+        return self.parent.has_gene_level(feature)
+
+    @memoised
+    def gene_table(self, feature: str) -> pd.DataFrame:
+        if not self.parent.has_gene_level(feature):
+            return pd.DataFrame(columns=list(GENE_COLUMNS))
+        if self._full_gene_map:
+            return BundleData.gene_table.__wrapped__(self, feature)
+        # One feature of the gene map (:func:`radmap.tl.associate_genes` runs the same
+        # function over every feature; its q within a feature depends on that feature only).
+        from ..analysis.analyses import gene_map
+
+        x = self.adata.X
+        values = pd.DataFrame(
+            x.toarray() if hasattr(x, "toarray") else np.asarray(x),
+            index=self.adata.obs_names,
+            columns=self.genes,
+        )
+        result = gene_map(
+            values,
+            self.imaging[[feature]],
+            self.parent._uns["features"].reindex([feature]),
+            **self._test_options(_tl().associate_genes, "associate_genes"),
+        )
+        assoc = result.assoc
+        return pd.DataFrame(
+            {
+                "gene": self.genes.to_numpy(),
+                "effect": assoc.effect[feature].reindex(self.genes).to_numpy(dtype=float),
+                "statistic": assoc.statistic[feature].reindex(self.genes).to_numpy(dtype=float),
+                "p": assoc.p[feature].reindex(self.genes).to_numpy(dtype=float),
+                "q": result.q_feature[feature].reindex(self.genes).to_numpy(dtype=float),
+                "module": self.gene_module.to_numpy(),
+            }
+        )
+
+    @memoised
+    def gene_associations(self, gene: str) -> pd.DataFrame:
+        self._ensure_gene_map()
+        return BundleData.gene_associations.__wrapped__(self, gene)
+
+    def gene_association(self, gene: str, feature: str) -> dict | None:
+        gene = self.canonical_gene(gene)
+        if gene is None or not self.has_gene_level(feature):
+            return None
+        row = self.gene_table(feature).set_index("gene").loc[gene]
+        test = self.features.at[feature, "test"] if feature in self.features.index else ""
+        n = int(self.imaging[feature].notna().sum())
+        return {
+            "test": _plain(test),
+            **{key: float(row[key]) for key in ("statistic", "effect", "p", "q")},
+            "n": n,
+        }
+
+    def _power(self) -> None:
+        """Power summary of the subset's module map (as :func:`radmap.tl.associate` stores)."""
+        from ..analysis.analyses import power_summary
+
+        with self._work_lock:
+            if "power" not in self._uns:
+                features = self.parent._uns["features"].reindex(self.imaging.columns)
+                summary, _ = power_summary(
+                    "module map", self._uns["associations"], features, self.imaging
+                )
+                self._uns["power"] = summary
+
+    def _mutation_tests(self) -> None:
+        with self._work_lock:
+            if "mutation_imaging" in self._uns:
+                return
+            light = self._light()
+            _tl().mutations(
+                light, **_options(_tl().mutations, self.parent.params.get("mutation_tests"))
+            )
+            for key in ("mutation_imaging", "mutation_modules"):
+                self._uns[key] = light.uns[B.UNS_KEY][key]
+
+    @memoised
+    def mutation_imaging(self) -> pd.DataFrame:
+        self._mutation_tests()
+        return BundleData.mutation_imaging.__wrapped__(self)
+
+    def mutation_modules(self) -> pd.DataFrame:
+        self._mutation_tests()
+        return super().mutation_modules()
+
+    def survival_table(self) -> pd.DataFrame:
+        with self._work_lock:
+            if "survival" not in self._uns and self.has_survival:
+                light = self._light()
+                _tl().survival(
+                    light, **_options(_tl().survival, self.parent.params.get("survival"))
+                )
+                self._uns["survival"] = light.uns[B.UNS_KEY]["survival"]
+        return super().survival_table()
+
+
+def _tl():
+    from ..analysis import tl
+
+    return tl

@@ -267,9 +267,10 @@ def _normalise_pin(pin: Mapping[str, Any]) -> dict:
         "label": pin.get("label"),
         "note": _check_note(pin.get("note")),
         "url": pin.get("url"),
+        "subset": pin.get("subset"),
         "figure": figure,
     }
-    for key in ("feature", "module", "gene", "url", "label"):
+    for key in ("feature", "module", "gene", "url", "label", "subset"):
         if record[key] is not None:
             record[key] = str(record[key])
     return _json_safe(record)

@@ -16,15 +16,25 @@ from .data import BundleData
 from .figures import (
     enrichment_dotplot,
     gene_association_bar,
-    km_figure,
     map_heatmap,
     module_expression_heatmap,
     network_figure,
     phenotype_plot,
+    survival_view_figure,
 )
 from .figures import volcano as volcano_figure
 
-__all__ = ["enrichment", "gene", "km", "map", "module", "network", "phenotype", "volcano"]
+__all__ = [
+    "enrichment",
+    "gene",
+    "km",
+    "map",
+    "module",
+    "network",
+    "phenotype",
+    "predict",
+    "volcano",
+]
 
 
 def _data(adata: ad.AnnData | BundleData) -> BundleData:
@@ -42,8 +52,10 @@ def map(  # noqa: A001 - scanpy-style name, radmap.pl.map
     top: int = 40,
     min_effect: float = 0.0,
 ) -> go.Figure:
-    """The radiogenomic map: imaging features x modules, dots where q < ``q``."""
-    view = _data(adata).map_view(sources=sources, groups=groups, rows=rows, top=top)
+    """The radiogenomic map: imaging features x modules, dots where q < ``q``; each effect
+    measure on its own colour scale, stable links (bootstrap stability) outlined."""
+    data = _data(adata)
+    view = data.map_view(sources=sources, groups=groups, rows=rows, top=top)
     return map_heatmap(
         view.assoc,
         view.features,
@@ -51,6 +63,7 @@ def map(  # noqa: A001 - scanpy-style name, radmap.pl.map
         q_threshold=q,
         min_effect=min_effect,
         families=view.families,
+        bootstraps=data.stability_runs(),
     )
 
 
@@ -96,10 +109,21 @@ def gene(adata: ad.AnnData, symbol: str, *, q: float = 0.05) -> go.Figure:
     )
 
 
-def km(adata: ad.AnnData, kind: str, variable: str) -> go.Figure:
-    """Kaplan-Meier curves: ``kind`` is ``module``, ``gene``, ``feature`` or ``mutation``."""
-    curves, p, description = _data(adata).km(kind, variable)
-    return km_figure(curves, p=p, title=description)
+def km(
+    adata: ad.AnnData,
+    kind: str,
+    variable: str,
+    *,
+    split: str = "median",
+    cut: float | None = None,
+) -> go.Figure:
+    """Kaplan-Meier curves: ``kind`` is ``module``, ``gene``, ``feature`` or ``mutation``.
+
+    Continuous variables are split by ``split`` (``median``, ``tertiles``, ``quartiles``
+    or ``cut`` at ``cut``). The patients and the test are the analysis' (see
+    :meth:`explorer.data.BundleData.km`); the figure shows n and events.
+    """
+    return survival_view_figure(_data(adata).km(kind, variable, split=split, cut=cut))
 
 
 def network(adata: ad.AnnData, *, q: float = 0.05, min_effect: float = 0.0) -> go.Figure:
@@ -124,3 +148,26 @@ def enrichment(adata: ad.AnnData, module: str, *, q: float = 0.05) -> go.Figure:
     return enrichment_dotplot(
         _data(adata).enrichment(module), q_threshold=q, title=f"{module} pathways"
     )
+
+
+PREDICT_FIGURES = ("roc", "calibration", "performance")
+
+
+def predict(adata: ad.AnnData, target: str | None = None, *, kind: str = "roc") -> go.Figure:
+    """The Predict page's figure for ``target`` (default: the first target predicted).
+
+    ``kind`` is ``roc`` (ROC curves of the feature sets against the baselines, bootstrap
+    bands), ``calibration`` or ``performance`` (AUC / R² per feature set with CIs). Reads
+    the results :func:`radmap.tl.predict` stored in the bundle.
+    """
+    from ..analysis.validate import InputError
+    from .callbacks.predict import predict_view
+
+    if kind not in PREDICT_FIGURES:
+        raise InputError(f"kind must be one of {', '.join(PREDICT_FIGURES)}, got {kind!r}")
+    view = predict_view(_data(adata), target)
+    if not view:
+        raise InputError("no prediction results in this bundle: run radmap.tl.predict(adata)")
+    if target is not None and view["target"] != target:
+        raise InputError(f"no prediction results for {target!r}; predicted: {view['targets']}")
+    return view[kind]

@@ -16,6 +16,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields, replace
 from urllib.parse import parse_qsl, urlencode
 
+from .subset import Column, parse_subset
+
 PAGES = (
     "map",
     "network",
@@ -25,6 +27,7 @@ PAGES = (
     "cohort",
     "patient",
     "predict",
+    "replication",
     "hypotheses",
 )
 DEFAULT_PAGE = "map"
@@ -37,6 +40,7 @@ PAGE_TITLES = {
     "cohort": "Cohort",
     "patient": "Patient",
     "predict": "Predict",
+    "replication": "Replication",
     "hypotheses": "Hypotheses",
 }
 STATISTICS = ("effect", "signed_log10_q")
@@ -44,6 +48,9 @@ ROW_MODES = ("auto", "features", "families", "top")
 Y_AXES = ("q", "p")
 Q_CHOICES = (0.001, 0.01, 0.05, 0.1, 0.25)
 TOP_RANGE = (5, 500)
+SPLITS = ("median", "tertiles", "quartiles", "cut")
+"""Survival splits of a continuous variable (as :data:`analysis.survival.SPLITS`)."""
+CUT_RANGE = (-1e15, 1e15)
 
 PAGE_KEYS: dict[str, tuple[str, ...]] = {
     "map": (
@@ -57,21 +64,24 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
         "feature",
         "module",
         "color",
+        "subset",
+        "compare",
     ),
     "network": ("q", "min_effect", "sources", "groups"),
-    "volcano": ("q", "min_effect", "feature", "y", "gene"),
-    "gene": ("q", "gene", "feature", "color"),
+    "volcano": ("q", "min_effect", "feature", "y", "gene", "subset"),
+    "gene": ("q", "gene", "feature", "color", "subset"),
     "module": ("q", "module", "order"),
-    "cohort": ("q", "km"),
+    "cohort": ("q", "km", "split", "cut", "subset"),
     "patient": ("q", "patient"),
     "predict": ("q", "target"),
+    "replication": ("q",),
     "hypotheses": ("q",),
 }
 """URL keys that each page reads and writes, in canonical order."""
 
-SHARED_KEYS = ("q",)
-_CHOICES = {"stat": STATISTICS, "rows": ROW_MODES, "y": Y_AXES}
+SHARED_KEYS = ("q", "subset")
 """Keys carried over when the user moves to another page through the navigation bar."""
+_CHOICES = {"stat": STATISTICS, "rows": ROW_MODES, "y": Y_AXES, "split": SPLITS}
 
 
 @dataclass(frozen=True)
@@ -93,7 +103,11 @@ class ViewState:
     color: str | None = None
     order: str | None = None
     km: str | None = None
+    split: str = "median"
+    cut: float | None = None
     target: str | None = None
+    subset: str = ""
+    compare: str = ""
     patient: str | None = None
 
     def for_page(self, page: str) -> ViewState:
@@ -119,7 +133,8 @@ class Vocabulary:
     """The names a bundle knows, used to validate a state read from a URL.
 
     ``genes`` maps upper-case symbols to their spelling in the bundle, so that a URL with
-    ``gene=egfr`` finds ``EGFR``. ``survival`` holds ``kind:variable`` choices.
+    ``gene=egfr`` finds ``EGFR``. ``survival`` holds ``kind:variable`` choices;
+    ``subset_columns`` the columns a ``subset`` / ``compare`` may filter on.
     """
 
     features: Collection[str] = ()
@@ -129,6 +144,7 @@ class Vocabulary:
     sources: Collection[str] = ()
     groups: Collection[str] = ()
     survival: Collection[str] = ()
+    subset_columns: Mapping[str, Column] = field(default_factory=dict)
     patients: Collection[str] = ()
 
 
@@ -233,6 +249,19 @@ def parse_url(
             )
         elif key == "y":
             values["y"] = _parse_choice(text, key, Y_AXES, DEFAULTS.y, messages, "y axis")
+        elif key == "split":
+            values["split"] = _parse_choice(
+                text, key, SPLITS, DEFAULTS.split, messages, "survival split"
+            )
+        elif key == "cut":
+            try:
+                cut = float(text)
+            except ValueError:
+                cut = math.nan
+            if math.isfinite(cut) and CUT_RANGE[0] <= cut <= CUT_RANGE[1]:
+                values["cut"] = cut
+            else:
+                messages.append(f"'cut={text}' is not a number; the survival cut was ignored.")
         elif key in ("feature", "order"):
             values[key] = _parse_choice(text, key, vocabulary.features, None, messages, "feature")
         elif key == "module":
@@ -243,6 +272,10 @@ def parse_url(
             values[key] = _parse_choice(
                 text, key, vocabulary.survival, None, messages, "survival variable"
             )
+        elif key in ("subset", "compare"):
+            subset, problems = parse_subset(text, vocabulary.subset_columns)
+            messages.extend(problems)
+            values[key] = subset.key
         elif key == "patient":
             values[key] = _parse_choice(text, key, vocabulary.patients, None, messages, "patient")
         elif key == "target":
@@ -309,6 +342,13 @@ def from_controls(page: str, values: Mapping[str, object]) -> ViewState:
             except (TypeError, ValueError):
                 continue
             if math.isfinite(number) and number >= 0 and (key != "q" or 0 < number <= 1):
+                kwargs[key] = number
+        elif key == "cut":
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(number) and CUT_RANGE[0] <= number <= CUT_RANGE[1]:
                 kwargs[key] = number
         elif key == "top":
             try:

@@ -30,6 +30,21 @@ def _top_genes(text: str) -> int | str:
         ) from None
 
 
+def _bootstraps(text: str) -> int | str:
+    """``--bootstraps``: a number of resamples (0 = off) or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+
+
+def _gene_permutations(text: str) -> int | str:
+    """``--gene-permutations``: a number of permutations (0 = off) or ``auto``."""
+    return _bootstraps(text)
+
+
 def _analyze_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "analyze",
@@ -225,6 +240,13 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
         help="permutations of the module-map null (default 1000; 0 switches it off)",
     )
     trust.add_argument(
+        "--gene-permutations",
+        type=_gene_permutations,
+        help="permutations of the gene-map null: a number (0 switches it off) or auto "
+        "(default: 100 for maps of up to 1 million gene x feature tests, fewer for larger "
+        "ones, at least 20)",
+    )
+    trust.add_argument(
         "--size-feature",
         help="imaging feature or clinical column holding tumour size (default: PyRadiomics "
         "original_shape_VoxelVolume / MeshVolume / Maximum3DDiameter when present)",
@@ -238,9 +260,9 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
     )
     trust.add_argument(
         "--bootstraps",
-        type=int,
-        help="bootstrap resamples for module and link stability (default 0 = off; 100 is "
-        "a good choice)",
+        type=_bootstraps,
+        help="bootstrap resamples for module and link stability: a number (0 = off) or "
+        "auto (default: 100 for networks of up to 2,000 genes, off for larger ones)",
     )
     trust.add_argument(
         "--scheduler",
@@ -284,12 +306,18 @@ def _replicate_parser(sub: argparse._SubParsersAction) -> None:
             "every discovery link re-tested in the validation cohort with eigengenes "
             "projected from the discovery loadings (one-sided in the discovery direction, "
             "BH replication q), and a scorecard. Writes OUT/preservation.csv, "
-            "OUT/replication_links.csv and OUT/replication.json."
+            "OUT/replication_links.csv and OUT/replication.json; the explorer's Replication "
+            "page shows them when OUT is DISCOVERY.replication (the default)."
         ),
     )
     p.add_argument("discovery", type=Path, help="discovery bundle.h5ad")
     p.add_argument("validation", type=Path, help="validation bundle.h5ad")
-    p.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default: DISCOVERY.replication next to the discovery bundle, "
+        "where `radmap serve DISCOVERY` shows it on the Replication page)",
+    )
     p.add_argument("--alpha", type=float, default=0.05, help="q threshold (default 0.05)")
     p.add_argument(
         "--links",
@@ -392,6 +420,11 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
         action="append",
         help="clinical column of the clinical baseline (repeatable; default smoking, sex, "
         "histology, age when present)",
+    )
+    p.add_argument(
+        "--batch",
+        help="clinical column naming each patient's batch (scanner, site): radiomic features "
+        "are harmonised per batch (location / scale) inside the folds",
     )
     p.add_argument(
         "--validate",
@@ -523,8 +556,8 @@ def _run_add_user(args: argparse.Namespace) -> int:
 
 
 def _run_replicate(args: argparse.Namespace) -> int:
-    from .analysis.io import load_bundle
-    from .analysis.replicate import replicate, scorecard_text, write_replication
+    from .analysis.io import file_sha256, load_bundle
+    from .analysis.replicate import replicate, scorecard_text, sidecar_dir, write_replication
 
     if args.permutations < 2 or not 0 < args.alpha < 1:
         raise InputError("--permutations must be at least 2 and --alpha between 0 and 1")
@@ -540,7 +573,8 @@ def _run_replicate(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         n_workers=args.workers,
     )
-    paths = write_replication(result, args.out)
+    result["params"]["discovery_bundle_sha256"] = file_sha256(args.discovery)
+    paths = write_replication(result, args.out or sidecar_dir(args.discovery))
     _progress(scorecard_text(result["scorecard"]))
     print(paths["summary"])
     return 0

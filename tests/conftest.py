@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 FIGURE_PREFIX = "figure:"
+
+
+def pytest_configure(config) -> None:
+    """Bootstrap stability ("auto": 100 resamples of a small network) would multiply the time
+    of every test that builds a bundle; tests that want it ask for it (or set this back)."""
+    os.environ["RADMAP_AUTO_BOOTSTRAPS"] = "0"
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -103,3 +103,16 @@ def test_read_benchmark_prints_the_pyarrow_ratio(tmp_path):
     assert completed.returncode == 0, completed.stderr[-3000:]
     ratio = re.search(r"read_expression\s+[\d.]+ s\s+ratio ([\d.]+)x", completed.stdout)
     assert ratio and float(ratio[1]) > 0, completed.stdout
+
+
+@pytest.mark.slow
+def test_subset_benchmark_prints_each_recompute_against_the_whole_cohort():
+    completed = subprocess.run(
+        [sys.executable, "benchmarks/bench_subset.py", "--patients", "60", "--genes", "300",
+         "--features", "13", "--repeat", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    for name in ("module map", "volcano \\(one feature\\)", "gene page \\(whole gene map\\)"):
+        row = re.search(rf"^{name}\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", completed.stdout, re.M)
+        assert row and float(row[1]) > 0 and float(row[3]) > 0, completed.stdout

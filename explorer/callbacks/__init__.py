@@ -7,7 +7,19 @@ figure factory.
 
 from __future__ import annotations
 
-from ..callbacks import cohort, core, gene, module, network, patient, pins, predict, volcano
+from ..callbacks import (
+    cohort,
+    core,
+    gene,
+    module,
+    network,
+    patient,
+    pins,
+    predict,
+    replication,
+    subset,
+    volcano,
+)
 from ..callbacks import map as map_callbacks
 from ..callbacks.common import AppContext
 
@@ -25,4 +37,6 @@ def register_callbacks(app, ctx: AppContext, *, background_manager=None) -> None
     cohort.register(app, ctx)
     patient.register(app, ctx)
     predict.register(app, ctx)
+    replication.register(app, ctx)
     pins.register(app, ctx)
+    subset.register(app, ctx)

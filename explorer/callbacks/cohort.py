@@ -9,6 +9,7 @@ from dash import Input, Output, State
 from dash.exceptions import PreventUpdate
 
 from ..callbacks.common import AppContext, grid, memoised_figure
+from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.cohort import (
     feature_types_figure,
@@ -17,8 +18,8 @@ from ..figures.cohort import (
     overlap_figure,
 )
 from ..figures.style import empty_figure
-from ..figures.survival import km_figure
-from ..pages.common import graph_id, sid, table_id
+from ..figures.survival import survival_view_figure
+from ..pages.common import graph_id, sid, store_id, table_id
 from ..state import parse_url
 
 PAGE = "cohort"
@@ -89,8 +90,8 @@ def matching_part(data: BundleData, q: float) -> dict:
 
 
 # Each part is its own callback (the keys it returns), so the first figure is drawn
-# without waiting for the rest; the parts in LAYOUT_PARTS (which no control changes) are
-# drawn with the page layout itself and have no callback.
+# without waiting for the rest; the parts in LAYOUT_PARTS are drawn with the page layout
+# itself (their callbacks answer only a new subset).
 PART_KEYS = {
     overlap_part: ("overlap",),
     types_part: ("types",),
@@ -115,13 +116,17 @@ PART_OUTPUTS = {
 }
 
 
-def cohort_km(data: BundleData, choice: str | None):
-    """Kaplan–Meier figure for a ``kind:variable`` choice."""
+def cohort_km(
+    data: BundleData, choice: str | None, *, split: str = "median", cut: float | None = None
+):
+    """Kaplan–Meier figure for a ``kind:variable`` choice; continuous variables are split by
+    ``split`` (median, tertiles, quartiles or ``cut`` at ``cut``)."""
     if not choice or ":" not in choice:
         return empty_figure("Choose a variable to group the patients by.")
+    if split == "cut" and cut is None:
+        return empty_figure("Type the value to split the patients at.")
     kind, variable = choice.split(":", 1)
-    curves, p, description = data.km(kind, variable)
-    return km_figure(curves, p=p, title=description)
+    return survival_view_figure(data.km(kind, variable, split=split or "median", cut=cut))
 
 
 def survival_row_ids(survival: pd.DataFrame) -> pd.Series:
@@ -146,12 +151,20 @@ def register(app, ctx: AppContext) -> None:
     data = ctx.data
 
     for build in PART_KEYS:
-        if build not in LAYOUT_PARTS:
-            _register_part(app, ctx, build)
+        _register_part(app, ctx, build, in_layout=build in LAYOUT_PARTS)
 
-    @app.callback(Output(graph_id("cohort-km"), "figure"), Input(sid(PAGE, "km"), "value"))
-    def _km(choice):
-        return cohort_km(data, choice)
+    @app.callback(
+        Output(graph_id("cohort-km"), "figure"),
+        Output(sid(PAGE, "cut"), "disabled"),
+        Input(sid(PAGE, "km"), "value"),
+        Input(sid(PAGE, "split"), "value"),
+        Input(sid(PAGE, "cut"), "value"),
+        Input(store_id(PAGE, "subset"), "data"),
+    )
+    def _km(choice, split, cut, subset):
+        cut = float(cut) if isinstance(cut, int | float) else None
+        view = resolve(data, subset)
+        return cohort_km(view, choice, split=split or "median", cut=cut), split != "cut"
 
     @app.callback(
         Output(sid(PAGE, "km"), "value"),
@@ -165,17 +178,21 @@ def register(app, ctx: AppContext) -> None:
         return choice
 
 
-def _register_part(app, ctx: AppContext, build: Callable[[BundleData, float], dict]) -> None:
+def _register_part(
+    app, ctx: AppContext, build: Callable[[BundleData, float], dict], *, in_layout: bool
+) -> None:
     """One callback filling the outputs of one part of the cohort overview."""
     data, keys = ctx.data, PART_KEYS[build]
 
     @app.callback(
         [Output(*PART_OUTPUTS[key]) for key in keys],
         Input("cohort-ready", "data"),
+        Input(store_id(PAGE, "subset"), "data"),
         State("url", "pathname"),
         State("url", "search"),
+        prevent_initial_call=in_layout,  # drawn with the page; a new subset redraws it
     )
-    def _part(_ready, pathname, search):
+    def _part(_ready, subset, pathname, search):
         state, _ = parse_url(pathname, search, data.vocabulary(), base=ctx.base)
-        view = build(data, state.q)
+        view = build(resolve(data, subset), state.q)
         return tuple(view[key] for key in keys)

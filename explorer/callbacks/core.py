@@ -178,10 +178,33 @@ def provenance(
             "file": data.file_name,
         },
         "parameters": state.to_dict() if state is not None else {},
+        "subset": subset_provenance(data, state),
         "view_url": href,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "software": {"name": package.split(".")[0], "radmap": radmap_version},
     } | extra
+
+
+def subset_provenance(data: BundleData, state: ViewState | None) -> dict:
+    """Which patients a view was computed on: the whole cohort, or a subset (and the
+    comparison subset) with its definition, description and n."""
+    described = {"patients": "whole cohort", "n": int(data.adata.n_obs)}
+    for key in ("subset", "compare"):
+        text = getattr(state, key, "") if state is not None else ""
+        if not text:
+            continue
+        view = data.subset_view(text)
+        entry = {
+            "definition": text,
+            "description": view.label,
+            "n": view.n_patients,
+            "n_cohort": view.n_cohort,
+        }
+        if key == "subset":
+            described = {"patients": "subset"} | entry
+        else:
+            described["compare"] = entry
+    return described
 
 
 def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
@@ -196,7 +219,10 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
         ``name`` is not a figure of the state's page.
     """
     from ..pages import patient
-    from . import cohort, gene, map, module, network, predict, volcano
+    from . import cohort, gene, map, module, network, predict, replication, subset, volcano
+
+    whole = data
+    data = data.subset_view(state.subset)
 
     def predicted(key: str) -> go.Figure:
         view = predict.predict_view(data, state.target)
@@ -204,7 +230,22 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
             raise ValueError("there is no prediction in this bundle to export")
         return view[key]
 
+    def replicated(key: str) -> go.Figure:
+        view = replication.replication_view(whole)  # of the whole cohort, not a subset
+        if not view:
+            raise ValueError("there is no replication result for this bundle to export")
+        return view[key]
+
     q = state.q
+    map_options = {
+        "q": q,
+        "stat": state.stat,
+        "sources": state.sources,
+        "groups": state.groups,
+        "min_effect": state.min_effect,
+        "rows": state.rows,
+        "top": state.top,
+    }
     builders = {
         "map-heatmap": lambda: map.map_figure(
             data,
@@ -216,6 +257,12 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
             rows=state.rows,
             top=state.top,
         )[0],
+        "map-compare": lambda: subset.compare_view(
+            whole, state.subset, state.compare, **map_options
+        )[1],
+        "map-difference": lambda: subset.compare_view(
+            whole, state.subset, state.compare, **map_options
+        )[2],
         "map-phenotype": lambda: map.drill_down(
             data, state.feature, state.module, q=q, color=state.color
         )["figure"],
@@ -240,7 +287,7 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
         "cohort-types": lambda: cohort.types_part(data, q)["types"],
         "cohort-missing": lambda: cohort.missing_part(data, q)["missing"],
         "cohort-mutation": lambda: cohort.mutation_part(data, q)["mutation"],
-        "cohort-km": lambda: cohort.cohort_km(data, state.km),
+        "cohort-km": lambda: cohort.cohort_km(data, state.km, split=state.split, cut=state.cut),
         "patient-profile": lambda: patient.profile_figure(
             data, state.patient or patient.default_patient(data)
         ),
@@ -250,6 +297,8 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
         "predict-roc": lambda: predicted("roc"),
         "predict-calibration": lambda: predicted("calibration"),
         "predict-performance": lambda: predicted("performance"),
+        "replication-scorecard": lambda: replicated("scorecard"),
+        "replication-preservation": lambda: replicated("preservation"),
     }
     if not isinstance(name, str) or name not in builders or not name.startswith(state.page):
         raise ValueError(f"there is no figure {str(name)[:40]!r} on this page to export")

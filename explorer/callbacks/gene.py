@@ -6,12 +6,13 @@ from dash import Input, Output, State, html
 from dash.exceptions import PreventUpdate
 
 from ..callbacks.common import AppContext, grid, memoised_figure, note
+from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.enrichment import gene_association_bar
 from ..figures.phenotype import phenotype_plot
 from ..figures.style import empty_figure, format_p
-from ..figures.survival import km_figure
-from ..pages.common import format_number, graph_id, sid, table_id
+from ..figures.survival import survival_view_figure
+from ..pages.common import format_number, graph_id, sid, store_id, table_id
 from ..state import ViewState, to_url
 
 PAGE = "gene"
@@ -94,8 +95,7 @@ def gene_view(data: BundleData, gene: str | None, *, q: float = 0.05, base: str 
 
 
 def _km(data: BundleData, gene: str):
-    curves, p, description = data.km("gene", gene)
-    return km_figure(curves, p=p, title=description)
+    return survival_view_figure(data.km("gene", gene))
 
 
 def _empty_gene_view() -> dict:
@@ -183,10 +183,11 @@ def register(app, ctx: AppContext) -> None:
         Output(graph_id("gene-km"), "figure"),
         Input(sid(PAGE, "gene"), "value"),
         Input(sid(PAGE, "q"), "value"),
+        Input(store_id(PAGE, "subset"), "data"),
         prevent_initial_call=True,  # the page layout draws the first gene
     )
-    def _gene(gene, q):
-        view = gene_view(data, gene, q=float(q), base=ctx.base)
+    def _gene(gene, q, subset):
+        view = gene_view(resolve(data, subset), gene, q=float(q), base=ctx.base)
         return (
             view["note"],
             view["body_style"],
@@ -204,9 +205,10 @@ def register(app, ctx: AppContext) -> None:
         Input(sid(PAGE, "gene"), "value"),
         Input(sid(PAGE, "feature"), "value"),
         Input(sid(PAGE, "color"), "value"),
+        Input(store_id(PAGE, "subset"), "data"),
     )
-    def _phenotype(gene, feature, color):
-        return gene_phenotype(data, gene, feature, color=color)
+    def _phenotype(gene, feature, color, subset):
+        return gene_phenotype(resolve(data, subset), gene, feature, color=color)
 
     @app.callback(
         Output(sid(PAGE, "feature"), "value"),

@@ -7,6 +7,7 @@ from dash import ClientsideFunction, Input, Output, State, html
 from dash.exceptions import PreventUpdate
 
 from ..callbacks.common import AppContext, grid, memoised_figure, note, stat_line
+from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.heatmap import map_heatmap
 from ..figures.phenotype import phenotype_plot
@@ -62,6 +63,7 @@ def map_figure(
             min_effect=min_effect,
             families=view.families,
             max_rows=10**9,
+            bootstraps=data.stability_runs(),
         ),
     )
     height = fig.layout.height or 600
@@ -74,8 +76,8 @@ def map_figure(
 
 def power_note(data: BundleData) -> str:
     """What an empty map means: the smallest effect each family could detect (80 % power)."""
-    table = data.adata.uns.get("radmap", {}).get("power")
-    if not isinstance(table, pd.DataFrame) or table.empty:
+    table = data.uns_table("power")
+    if table is None or table.empty:
         return ""
     rows = table[table["analysis"].astype(str) == "module map"]
     parts = [
@@ -219,11 +221,12 @@ def register(app, ctx: AppContext) -> None:
         Input(sid(PAGE, "min_effect"), "value"),
         Input(sid(PAGE, "rows"), "value"),
         Input(sid(PAGE, "top"), "value"),
+        Input(store_id(PAGE, "subset"), "data"),
         prevent_initial_call=True,  # the page layout draws the first map
     )
-    def _heatmap(q, stat, sources, groups, min_effect, rows, top):
+    def _heatmap(q, stat, sources, groups, min_effect, rows, top, subset):
         return map_figure(
-            data,
+            resolve(data, subset),
             q=float(q),
             stat=stat,
             sources=tuple(sources or ()),
@@ -269,9 +272,11 @@ def register(app, ctx: AppContext) -> None:
         Input(store_id(PAGE, "module"), "data"),
         Input(sid(PAGE, "color"), "value"),
         Input(sid(PAGE, "q"), "value"),
+        Input(store_id(PAGE, "subset"), "data"),
     )
-    def _drill(feature, module, color, q):
-        panel = drill_down(data, feature, module, q=float(q), color=color, base=ctx.base)
+    def _drill(feature, module, color, q, subset):
+        view = resolve(data, subset)
+        panel = drill_down(view, feature, module, q=float(q), color=color, base=ctx.base)
         return (
             panel["style"],
             panel["title"],

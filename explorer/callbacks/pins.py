@@ -25,9 +25,13 @@ def pin_draft(data: BundleData, state: ViewState, href: str | None) -> tuple[dic
 
     Map drill-down -> module x feature; gene page -> gene x feature (its chosen feature, else
     the strongest one); volcano -> the feature (with the highlighted gene, if any).
-    Statistics come from the bundle; ``url`` is the view URL.
+    Statistics come from the bundle (recomputed on the view's subset, which the pin names in
+    ``subset`` and its label); ``url`` is the view URL.
     """
     pin: dict = {"feature": None, "module": None, "gene": None, "url": href or ""}
+    if state.subset and state.page in ("map", "gene", "volcano"):
+        data = data.subset_view(state.subset)
+        pin["subset"] = f"{data.label} (n = {data.n_patients} of {data.n_cohort})"
     if state.page == "map":
         if not state.feature or not state.module:
             return None, "Click a cell of the map first, then pin it."
@@ -91,7 +95,9 @@ def pin_draft(data: BundleData, state: ViewState, href: str | None) -> tuple[dic
     else:
         return None, "Pin from the map drill-down, the volcano or the gene page."
     pin["statistics"] = {key: (stats or {}).get(key) for key in STAT_FIELDS}
-    pin["label"] = _pin_label(data, pin)
+    pin["label"] = _pin_label(data, pin) + (
+        f" [subset: {pin['subset']}]" if "subset" in pin else ""
+    )
     if figure is not None:
         pin["figure"] = figure.to_json()
     return pin, ""

@@ -12,6 +12,7 @@ from ...analysis.predict import (
     PredictionResult,
     read_predictions,
     sidecar_path,
+    stored_result,
     verdict,
 )
 from ...analysis.validate import InputError
@@ -54,18 +55,25 @@ IMPORTANCE_COLUMNS = (
 
 
 def load_results(data: BundleData) -> tuple[PredictionResult | None, str]:
-    """The results next to the bundle (memoised per file version) and a message for the user.
+    """The results of ``radmap predict`` for the bundle and a message for the user.
 
-    The message says how to make the results when there are none, or warns when they were
-    computed from another version of the bundle.
+    The ``.predict.json`` next to the bundle (memoised per file version) comes first; without
+    one, the results ``radmap.tl.predict`` stored in the bundle. The message says how to make
+    the results when there are none, or warns when the file was computed from another
+    version of the bundle.
     """
+    stored = stored_result(data.adata)
     if data.path is None:
+        if stored is not None:
+            return stored, ""
         return None, (
-            "This bundle is in memory: save it (radmap.write_bundle) and run `radmap predict` "
-            "on the file to compare imaging with the baselines."
+            "No prediction results in this bundle: run radmap.tl.predict(adata) (or save it and "
+            "run `radmap predict` on the file) to compare imaging with the baselines."
         )
     path = sidecar_path(data.path)
     if not path.is_file():
+        if stored is not None:
+            return stored, ""
         return None, (
             f"Run `radmap predict {data.path.name}` to compare imaging with the baselines; "
             f"the results ({path.name}) are then shown here."
@@ -123,6 +131,7 @@ def predict_view(data: BundleData, target: str | None) -> dict:
     )
     return {
         "target": target,
+        "targets": ", ".join(targets),
         "verdict": verdict(summary, target),
         "roc": roc_figure(_rows(result.roc, target), summary, title=f"{target}: ROC"),
         "calibration": calibration_figure(

@@ -9,6 +9,7 @@ from dash.exceptions import PreventUpdate
 
 from ...analysis.validate import InputError
 from ..callbacks.common import AppContext, grid, memoised_figure, note
+from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.style import empty_figure
 from ..figures.volcano import volcano
@@ -70,6 +71,9 @@ def volcano_view(
     )
     n_significant = int(((table["q"] < q) & (table["effect"].abs() >= (min_effect or 0))).sum())
     message = f"{n_significant:,} of {len(table):,} genes pass q < {q:g}."
+    chance = data.gene_null_line(feature)
+    if chance:
+        message += " " + chance
     rows, columns = grid(data.top_genes(feature, n=200), TOP_COLUMNS, numeric=("effect", "p", "q"))
     return figure, note(message), rows, columns
 
@@ -173,10 +177,12 @@ def register(app, ctx: AppContext, *, background_manager=None) -> None:
         Input(sid(PAGE, "q"), "value"),
         Input(sid(PAGE, "min_effect"), "value"),
         Input(store_id(PAGE, "gene"), "data"),
+        Input(store_id(PAGE, "subset"), "data"),
         prevent_initial_call=True,  # the page layout draws the first volcano
     )
-    def _volcano(feature, y, q, min_effect, gene):
-        return volcano_view(data, feature, y=y, q=float(q), min_effect=min_effect, gene=gene)
+    def _volcano(feature, y, q, min_effect, gene, subset):
+        view = resolve(data, subset)
+        return volcano_view(view, feature, y=y, q=float(q), min_effect=min_effect, gene=gene)
 
     @app.callback(
         Output(table_id("volcano-ora"), "rowData"),

@@ -25,7 +25,7 @@ from ..figures.style import (
     module_colors,
     publication_layout,
 )
-from ..figures.survival import km_figure
+from ..figures.survival import km_figure, survival_view_figure
 from ..figures.volcano import volcano
 
 __all__ = [
@@ -47,5 +47,6 @@ __all__ = [
     "phenotype_plot",
     "publication_layout",
     "summarise_families",
+    "survival_view_figure",
     "volcano",
 ]

@@ -14,7 +14,9 @@ from scipy.cluster.hierarchy import leaves_list, linkage
 from ...analysis.validate import InputError
 from ..figures.style import (
     DIVERGING,
+    MEASURE_NAMES,
     QUALITATIVE,
+    UNSIGNED,
     FrozenArray,
     effect_title,
     empty_figure,
@@ -146,7 +148,8 @@ def summarise_families(
     result = strongest.join(counts, on=["family", "module"])
     result = result.sort_values(["family", "module"], key=_natural_rank, kind="mergesort")
     result["n_significant"] = result["n_significant"].astype(int)
-    return result[list(FAMILY_COLUMNS)].reset_index(drop=True)
+    extra = [column for column in ("stability",) if column in result]
+    return result[[*FAMILY_COLUMNS, *extra]].reset_index(drop=True)
 
 
 def _natural_rank(values: pd.Series) -> pd.Series:
@@ -180,6 +183,52 @@ def _cell_values(table: pd.DataFrame, value: str) -> pd.Series:
         q = table["q"].clip(lower=_MIN_Q)
         return (np.sign(table["effect"]) * -np.log10(q)).where(signed, 0.0)
     return table[value].astype(float).where(signed | table[value].isna(), 0.0)
+
+
+def _measure_scales(table: pd.DataFrame, value: str) -> tuple[pd.Series, pd.Series, dict]:
+    """The colour scale of each cell: one per effect measure (a Spearman ρ and a Hedges' g
+    mean different things), signed measures on a diverging scale, unsigned ones (ε²,
+    Cramér's V, ...) on a sequential one. For ``signed_log10_q`` the scale is shared by the
+    signed measures (−log10 q means the same for all) and by the unsigned ones (no sign).
+
+    Returns the scale key and the value drawn per table row, and per key its title and
+    whether it is signed, in drawing order (signed first, then by number of cells).
+    """
+    signed = _is_signed(table)
+    measure = (
+        table["effect_measure"].fillna("").astype(str)
+        if "effect_measure" in table.columns
+        else pd.Series("", index=table.index)
+    )
+    names = measure.map(lambda m: MEASURE_NAMES.get(m, m) if m else "")
+    if not names.astype(bool).any():
+        names = pd.Series(effect_title(table), index=table.index)
+    names = names.where(names != "", "effect")
+    if value == "signed_log10_q":
+        minus_log_q = -np.log10(table["q"].clip(lower=_MIN_Q))
+        drawn = minus_log_q.where(~signed, np.sign(table["effect"]) * minus_log_q)
+        key = pd.Series(np.where(signed, "signed", "unsigned"), index=table.index)
+        titles = {"signed": "signed −log10 q", "unsigned": "−log10 q (no direction)"}
+    else:
+        drawn = table[value].astype(float)
+        key = names + np.where(signed, "", " (no direction)")
+        prefix = "statistic, " if value == "statistic" else ""
+        titles = {k: prefix + k for k in pd.unique(key)}
+    present = key[drawn.notna()] if drawn.notna().any() else key
+    counts = present.value_counts()
+    is_signed = signed.groupby(key).all()
+    order = sorted(pd.unique(key), key=lambda k: (not is_signed[k], -counts.get(k, 0), k))
+    return key, drawn, {k: (titles[k], bool(is_signed[k])) for k in order}
+
+
+def _colorbar_places(n_scales: int) -> list[tuple[float, float]]:
+    """(y, len) of each colour bar, stacked down the top of the figure's right side (the
+    legend keeps the bottom)."""
+    if n_scales <= 1:
+        return [(1.0, 0.45)]
+    gap = 0.06
+    length = (0.64 - gap * (n_scales - 1)) / n_scales
+    return [(1.0 - k * (length + gap), length) for k in range(n_scales)]
 
 
 def _is_signed(table: pd.DataFrame) -> pd.Series:
@@ -269,11 +318,18 @@ def _grid(
 
 
 def _cell_customdata(
-    table: pd.DataFrame, rows: list[str], modules: list[str], *, families: bool
+    table: pd.DataFrame,
+    rows: list[str],
+    modules: list[str],
+    *,
+    families: bool,
+    keep: np.ndarray | None = None,
 ) -> FrozenArray:
-    """Per cell ``[feature_id, module, statistic, effect, p, q, n(, n_features, n_significant)]``.
+    """Per cell ``[feature_id, module, statistic, effect, p, q, n(, n_features, n_significant),
+    measure(, stability)]``.
 
-    Numbers are rounded to a few significant digits to keep the JSON small.
+    Numbers are rounded to a few significant digits to keep the JSON small. Cells outside
+    ``keep`` (a rows x modules bool grid) get ``None``: another trace shows them.
     """
     positions = _grid_positions(table, rows, modules)
     shape = (len(rows), len(modules))
@@ -291,15 +347,23 @@ def _cell_customdata(
     counts = ("n", "n_features", "n_significant") if families else ("n",)
     columns += [_as_int(grid(column).ravel()) for column in counts]
     measure = (
-        table["effect_measure"].astype(str).replace("", "effect")
+        table["effect_measure"].fillna("").astype(str).map(lambda m: MEASURE_NAMES.get(m, m))
         if "effect_measure" in table.columns
         else pd.Series("effect", index=table.index)
-    )
-    measure = measure.where(_is_signed(table), measure + " (no sign)")
+    ).replace("", "effect")
+    measure = measure.where(_is_signed(table), measure + " (no direction)")
     measures = _grid(measure.to_numpy(dtype=object), positions, shape, None).ravel()
     columns.append([m if m is not None else "effect" for m in measures])
+    if "stability" in table:
+        stability = grid("stability").ravel()
+        columns.append([f"{v:.0%}" if math.isfinite(v) else "—" for v in stability])
     cells = np.stack([np.asarray(c, dtype=object).reshape(shape) for c in columns], axis=-1)
-    return FrozenArray(FrozenArray(FrozenArray(cell) for cell in row) for row in cells.tolist())
+    if keep is None:
+        keep = np.ones(shape, dtype=bool)
+    return FrozenArray(
+        FrozenArray(FrozenArray(cell) if kept else None for cell, kept in zip(row, kept_row))
+        for row, kept_row in zip(cells.tolist(), keep.tolist())
+    )
 
 
 def _strip_trace(labels: list[str], categories: pd.Series, title: str) -> dict:
@@ -377,6 +441,41 @@ def _flag_marks(table: pd.DataFrame, label_of: dict, show_labels: bool) -> list[
     ]
 
 
+STABLE_FRACTION = 0.8
+"""A link is drawn as stable when it passes in at least this fraction of the bootstraps."""
+
+
+def _stability_marks(
+    table: pd.DataFrame, label_of: dict, show_labels: bool, bootstraps: int | None
+) -> list[dict]:
+    """A square outline on the links that pass in at least :data:`STABLE_FRACTION` of the
+    bootstrap resamples (bundle ``stability``), hovering the fraction; none without it."""
+    if "stability" not in table or not table["stability"].notna().any():
+        return []
+    stable = table[(table["stability"] >= STABLE_FRACTION) & table["row"].isin(list(label_of))]
+    runs = f" of {bootstraps:,} bootstraps" if bootstraps else " of the bootstraps"
+    return [
+        {
+            "type": "scatter",
+            "x": stable["module"].tolist(),
+            "y": [label_of[row] for row in stable["row"]],
+            "mode": "markers",
+            "marker": {
+                "symbol": "square-open",
+                "size": 16 if show_labels else 9,
+                "color": "black",
+                "line": {"color": "black", "width": 1.5},
+            },
+            "text": [f"stable: passes in {v:.0%}{runs}" for v in stable["stability"]],
+            "hovertemplate": "%{text}<extra></extra>",
+            "name": f"stable (q < α in ≥ {STABLE_FRACTION:.0%}{runs})",
+            "showlegend": True,
+            "xaxis": "x2",
+            "yaxis": "y2",
+        }
+    ]
+
+
 def map_heatmap(
     assoc: pd.DataFrame,
     features: pd.DataFrame | None,
@@ -390,6 +489,7 @@ def map_heatmap(
     max_rows: int = 150,
     max_labels: int | None = None,
     column_title: str = "module",
+    bootstraps: int | None = None,
     title: str | None = None,
 ) -> go.Figure:
     """Heatmap of module x imaging-feature associations with significant cells marked.
@@ -404,7 +504,9 @@ def map_heatmap(
         ``group``); features missing from it are shown by ID in group ``"other"``.
     value
         Cell colour: ``effect``, ``signed_log10_q`` (sign of effect x -log10 q) or
-        ``statistic``; always on a diverging scale centred at 0.
+        ``statistic``. Each effect measure gets its own heatmap trace and titled colour
+        bar (:func:`_measure_scales`): signed measures on a diverging scale centred at 0,
+        unsigned ones (ε², Cramér's V) on a sequential scale from 0.
     q_threshold, min_effect
         A cell is marked significant when ``q < q_threshold`` and ``|effect| >= min_effect``.
     cluster
@@ -421,12 +523,18 @@ def map_heatmap(
         ``None`` labels every row, and the figure grows to give each row a legible line.
     column_title
         Title of the column axis (``"mutation"`` when reused for mutations).
+    bootstraps
+        Number of bootstrap resamples behind a ``stability`` column of ``assoc`` (for the
+        legend). With that column, links passing in at least :data:`STABLE_FRACTION` of the
+        resamples get a square outline and every cell's hover gives its stability; without
+        it nothing changes.
     title
         Figure title.
 
     Returns
     -------
-    The figure. Heatmap ``customdata`` per cell is ``[feature_id, module, statistic,
+    The figure: a group strip, then one heatmap per colour scale (its other cells empty).
+    Heatmap ``customdata`` per cell is ``[feature_id, module, statistic,
     effect, p, q, n]`` (family rows add ``n_features, n_significant``; ``feature_id`` is the
     feature carrying the family's strongest association).
     """
@@ -466,7 +574,6 @@ def map_heatmap(
         rows = rows.rename(columns={"group": "strip"})
         strip_title = "group"
 
-    value_title = effect_title(table) if value == "effect" else VALUE_LABELS[value]
     table["value"] = _cell_values(table, value)
     row_ids = sorted(rows.index, key=natural_key)
     modules = order_modules(table["module"])
@@ -482,18 +589,9 @@ def map_heatmap(
     else:
         row_order = list(rows.loc[row_ids].sort_values("order", kind="mergesort").index)
         module_order = modules
-    z = _grid(
-        table["value"].to_numpy(dtype=float),
-        _grid_positions(table, row_order, module_order),
-        (len(row_order), len(module_order)),
-        np.nan,
-    )
     rows = rows.loc[row_order]
     labels = _unique_labels(rows["label"].astype(str), rows.index)
     label_of = dict(zip(row_order, labels))
-    finite = np.abs(z[np.isfinite(z)])
-    limit = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-
     measure_index = 9 if summarise else 7
     hover = (
         "<b>%{y}</b><br>"
@@ -506,29 +604,51 @@ def map_heatmap(
             "<br>strongest feature %{customdata[0]}"
             "<br>significant %{customdata[8]} of %{customdata[7]} features"
         )
+    if "stability" in table and table["stability"].notna().any():
+        hover += f"<br>stability %{{customdata[{measure_index + 1}]}} of bootstraps"
     strip = rows["strip"].astype(str)
-    cells = {
-        "type": "heatmap",
-        "x": module_order,
-        "y": labels,
-        "z": z.astype(np.float32),
-        "customdata": _cell_customdata(table, row_order, module_order, families=summarise),
-        "colorscale": DIVERGING,
-        "zmin": -limit,
-        "zmax": limit,
-        "zmid": 0.0,
-        "colorbar": {
-            "title": {"text": value_title, "side": "right"},
-            "len": 0.45,
-            "y": 1.0,
-            "yanchor": "top",
-        },
-        "hovertemplate": hover + "<extra></extra>",
-        "hoverongaps": False,
-        "name": VALUE_LABELS[value],
-        "xaxis": "x2",
-        "yaxis": "y2",
-    }
+    scale_key, drawn, scales = _measure_scales(table, value)
+    positions = _grid_positions(table, row_order, module_order)
+    shape = (len(row_order), len(module_order))
+    key_grid = _grid(scale_key.to_numpy(dtype=object), positions, shape, None)
+    drawn_grid = _grid(drawn.to_numpy(dtype=float), positions, shape, np.nan)
+    cell_traces = []
+    for (key, (scale_title, signed)), (bar_y, bar_len) in zip(
+        scales.items(), _colorbar_places(len(scales))
+    ):
+        mine = key_grid == key
+        values = np.where(mine, drawn_grid, np.nan)
+        finite = values[np.isfinite(values)]
+        top = float(np.abs(finite).max()) if finite.size and np.abs(finite).max() > 0 else 1.0
+        scale = (
+            {"colorscale": DIVERGING, "zmin": -top, "zmax": top, "zmid": 0.0}
+            if signed
+            else {"colorscale": UNSIGNED, "zmin": 0.0, "zmax": top}
+        )
+        cell_traces.append(
+            {
+                "type": "heatmap",
+                "x": module_order,
+                "y": labels,
+                "z": values.astype(np.float32),
+                "customdata": _cell_customdata(
+                    table, row_order, module_order, families=summarise, keep=mine
+                ),
+                **scale,
+                "colorbar": {
+                    "title": {"text": scale_title, "side": "right"},
+                    "len": bar_len,
+                    "y": bar_y,
+                    "yanchor": "top",
+                },
+                "hovertemplate": hover + "<extra></extra>",
+                "hoverongaps": False,
+                "name": scale_title,
+                "meta": {"scale": key, "signed": signed},
+                "xaxis": "x2",
+                "yaxis": "y2",
+            }
+        )
     marked = table.loc[_significant(table, q_threshold, min_effect), ["row", "module"]]
     marker_name = f"q < {q_threshold:g}" + (f", |effect| ≥ {min_effect:g}" if min_effect else "")
     show_labels = max_labels is None or len(row_order) <= max_labels
@@ -549,8 +669,9 @@ def map_heatmap(
         "xaxis": "x2",
         "yaxis": "y2",
     }
-    traces = [_strip_trace(labels, strip, strip_title), cells, marks]
+    traces = [_strip_trace(labels, strip, strip_title), *cell_traces, marks]
     traces += _flag_marks(table, label_of, show_labels)
+    traces += _stability_marks(table, label_of, show_labels, bootstraps)
     traces += _strip_legend(strip, strip_title)
 
     height = rows_height(len(row_order), chrome=170, minimum=380) if show_labels else 380

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from ...analysis.bundle import UNASSIGNED
 from ...analysis.validate import InputError
 from ..figures.style import (
+    MEASURE_NAMES,
     NEGATIVE_COLOR,
     NEUTRAL_COLOR,
     POSITIVE_COLOR,
@@ -30,6 +31,8 @@ TEXT_POSITIONS = {"feature": "middle left", "module": "top center", "pathway": "
 KIND_COLORS = {"feature": NEUTRAL_COLOR, "pathway": "#7F7F7F"}
 PATHWAY_EDGE_COLOR = "#AAAAAA"
 WIDTHS = (1.0, 2.5, 4.0)
+EDGE_DASHES = ("solid", "dash", "dot", "dashdot")
+"""Line style of each effect measure's edges, in order of appearance."""
 MAX_LABEL_CHARS = 28
 
 
@@ -176,13 +179,16 @@ def network_figure(
         else pd.Series("", index=edges.index)
     )
     unsigned = ~(measure.isin(SIGNED_MEASURES) | (measure == "")).to_numpy()
+    direction = np.where(
+        pathway_edge,
+        "pathway",
+        np.where(unsigned, "unsigned", np.where(edges["weight"] >= 0, "positive", "negative")),
+    )
+    measure_name = measure.map(lambda m: MEASURE_NAMES.get(m, m) if m else "effect")
     edges = edges.assign(
-        group=np.where(
-            pathway_edge,
-            "pathway",
-            np.where(unsigned, "unsigned", np.where(edges["weight"] >= 0, "positive", "negative")),
-        ),
-        measure=np.where(measure == "", "weight", measure),
+        direction=direction,
+        scale=np.where(pathway_edge, "pathway", measure_name),
+        measure=np.where(pathway_edge, measure.where(measure != "", "weight"), measure_name),
     )
     edge_colors = {
         "positive": POSITIVE_COLOR,
@@ -190,40 +196,54 @@ def network_figure(
         "unsigned": NEUTRAL_COLOR,
         "pathway": PATHWAY_EDGE_COLOR,
     }
-    edge_names = {
-        "positive": "positive association",
-        "negative": "negative association",
-        "unsigned": "association without direction (unordered categories)",
-        "pathway": "enriched pathway",
-    }
-    for group in ("positive", "negative", "unsigned", "pathway"):
-        part = edges[edges["group"] == group]
-        if part.empty:
+    # Each effect measure is its own scale: widths are relative to that measure's strongest
+    # edge, and the measure is named in the legend (and drawn with its own dash).
+    scales = list(dict.fromkeys(edges.loc[~np.asarray(pathway_edge, bool), "scale"]))
+    dashes = {scale: EDGE_DASHES[k % len(EDGE_DASHES)] for k, scale in enumerate(scales)}
+    dashes["pathway"] = "solid"
+
+    def edge_name(direction: str, scale: str) -> str:
+        if direction == "pathway":
+            return "enriched pathway"
+        prefix = "" if scale == "effect" else f"{scale}: "
+        if direction == "unsigned":
+            return f"{prefix}association without direction (unordered categories)"
+        return f"{prefix}{direction} association"
+
+    for scale in [*scales, "pathway"]:
+        of_scale = edges[edges["scale"] == scale]
+        if of_scale.empty:
             continue
-        strength = part["weight"].abs().to_numpy(dtype=float)
-        top = strength.max() if strength.max() > 0 else 1.0
-        bins = np.minimum((strength / top * len(WIDTHS)).astype(int), len(WIDTHS) - 1)
-        for b, width in enumerate(WIDTHS):
-            chosen = part[bins == b]
-            if chosen.empty:
+        strength_all = of_scale["weight"].abs().to_numpy(dtype=float)
+        top = strength_all.max() if strength_all.max() > 0 else 1.0
+        for group in ("positive", "negative", "unsigned", "pathway"):
+            part = of_scale[of_scale["direction"] == group]
+            if part.empty:
                 continue
-            xs, ys = [], []
-            for s, t in zip(chosen["source"], chosen["target"]):
-                xs += [positions.at[s, "x"], positions.at[t, "x"], None]
-                ys += [positions.at[s, "y"], positions.at[t, "y"], None]
-            fig.add_trace(
-                go.Scatter(
-                    x=xs,
-                    y=ys,
-                    mode="lines",
-                    line={"color": edge_colors[group], "width": width},
-                    opacity=0.7,
-                    name=edge_names[group],
-                    legendgroup=group,
-                    showlegend=bool(b == bins.min()),
-                    hoverinfo="skip",
+            strength = part["weight"].abs().to_numpy(dtype=float)
+            bins = np.minimum((strength / top * len(WIDTHS)).astype(int), len(WIDTHS) - 1)
+            for b, width in enumerate(WIDTHS):
+                chosen = part[bins == b]
+                if chosen.empty:
+                    continue
+                xs, ys = [], []
+                for s, t in zip(chosen["source"], chosen["target"]):
+                    xs += [positions.at[s, "x"], positions.at[t, "x"], None]
+                    ys += [positions.at[s, "y"], positions.at[t, "y"], None]
+                name = edge_name(group, scale)
+                fig.add_trace(
+                    go.Scatter(
+                        x=xs,
+                        y=ys,
+                        mode="lines",
+                        line={"color": edge_colors[group], "width": width, "dash": dashes[scale]},
+                        opacity=0.7,
+                        name=name,
+                        legendgroup=name,
+                        showlegend=bool(b == bins.min()),
+                        hoverinfo="skip",
+                    )
                 )
-            )
     if not edges.empty:
         mid_x = (
             positions.loc[edges["source"], "x"].to_numpy()

@@ -21,6 +21,12 @@ SET_COLORS = {
     "constant": "#C8C8C8",
 }
 COHORT_DASH = {"development": "solid", "external": "dot"}
+FIGURE_HEIGHT = 620
+"""Height of the ROC and calibration figures (px): room for a square-ish plot and the
+legend rows (under it on screen and in double-column exports, above it in single-column
+ones), also on a phone, where the rows are many."""
+LEGEND_BELOW = {"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.14, "yanchor": "top"}
+"""Legend rows under the plot, where they hide no curve at any width."""
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -118,8 +124,8 @@ def roc_figure(
         title=title,
         xaxis={"title": "False positive rate (1 − specificity)", "range": [0, 1]},
         yaxis={"title": "True positive rate (sensitivity)", "range": [0, 1.02]},
-        legend={"x": 0.0, "y": -0.18, "xanchor": "left", "yanchor": "top"},
-        margin={"b": 40},
+        legend=LEGEND_BELOW,
+        height=FIGURE_HEIGHT,
     )
     return fig
 
@@ -169,8 +175,9 @@ def calibration_figure(calibration: pd.DataFrame, *, title: str | None = None) -
         title=title,
         xaxis={"title": "Mean predicted probability", "range": [0, top * 1.05]},
         yaxis={"title": "Observed event rate", "range": [0, top * 1.05]},
-        legend={"x": 0.0, "y": -0.18, "xanchor": "left", "yanchor": "top"},
-        margin={"b": 40},
+        # Short names: two a row (plotly would otherwise give each its own row).
+        legend=LEGEND_BELOW | {"entrywidth": 0.5, "entrywidthmode": "fraction"},
+        height=FIGURE_HEIGHT,
     )
     return fig
 

@@ -56,6 +56,10 @@ DIVERGING = [[i / (len(_RDBU) - 1), color] for i, color in enumerate(_RDBU)]
 NEGATIVE_COLOR = _RDBU[1]
 POSITIVE_COLOR = _RDBU[-2]
 SEQUENTIAL = "Viridis"
+_PURPLES = ("#FCFBFD", "#EFEDF5", "#DADAEB", "#BCBDDC", "#9E9AC8", "#807DBA", "#6A51A3", "#54278F")
+UNSIGNED = [[i / (len(_PURPLES) - 1), color] for i, color in enumerate(_PURPLES)]
+"""Sequential scale of unsigned effects (ε², Cramér's V): white at 0 like the diverging
+scale's centre, in a hue neither end of the diverging scale uses."""
 
 MM_PER_INCH = 25.4
 CSS_DPI = 96

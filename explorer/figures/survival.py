@@ -10,6 +10,7 @@ from ...analysis.validate import InputError
 from ..figures.style import QUALITATIVE, empty_figure, figure_from_spec, format_p, natural_key
 
 _ROW_SPACING = 0.1
+TEST_NAMES = {"logrank": "log-rank", "cox_trend": "Cox trend"}
 REQUIRED = ("group", "time", "survival", "ci_low", "ci_high", "at_risk")
 
 
@@ -34,6 +35,12 @@ def km_figure(
     curves: pd.DataFrame,
     *,
     p: float | None = None,
+    test: str = "logrank",
+    n: int | None = None,
+    events: int | None = None,
+    q: float | None = None,
+    hr: float | None = None,
+    note: str = "",
     time_label: str = "Time (days)",
     n_ticks: int = 6,
     title: str | None = None,
@@ -46,7 +53,16 @@ def km_figure(
         Columns ``group``, ``time``, ``survival``, ``ci_low``, ``ci_high``, ``at_risk``
         (one row per group and time, as from a Kaplan–Meier fit).
     p
-        Log-rank p-value shown on the plot.
+        p-value of the test comparing the groups, shown on the plot.
+    test
+        That test: ``logrank`` or ``cox_trend`` (the Cox trend test over an ordered scale,
+        shown with ``hr``, its hazard ratio per level).
+    n, events
+        Patients (and their events) in the curves, shown on the plot.
+    q
+        The analysis' q of the test, when the curves show the analysis' own grouping.
+    note
+        A line under the statistics (e.g. levels left out).
     time_label
         x-axis title.
     n_ticks
@@ -133,16 +149,30 @@ def km_figure(
             }
         )
     annotations = []
+    lines = []
     if p is not None and np.isfinite(p):
+        name = TEST_NAMES.get(test, test)
+        text = f"{name} p = {format_p(p)}"
+        if q is not None and np.isfinite(q):
+            text += f", q = {format_p(q)}"
+        lines.append(text)
+        if hr is not None and np.isfinite(hr):
+            lines.append(f"HR per level = {hr:.2f}")
+    if n is not None:
+        lines.append(f"n = {n:,}" + (f", {events:,} events" if events is not None else ""))
+    if note:
+        lines.append(note)
+    if lines:
         annotations.append(
             {
-                "text": f"log-rank p = {format_p(p)}",
+                "text": "<br>".join(lines),
                 "x": 0.98,
                 "y": 0.98,
                 "xref": "x domain",
                 "yref": "y domain",
                 "xanchor": "right",
                 "yanchor": "top",
+                "align": "right",
                 "showarrow": False,
             }
         )
@@ -185,4 +215,21 @@ def km_figure(
     }
     if title:
         layout["title"] = {"text": title}
+    if n is not None:
+        layout["meta"] = {"n": int(n), "events": None if events is None else int(events)}
     return figure_from_spec(traces, layout)
+
+
+def survival_view_figure(view, *, title: str | None = None) -> go.Figure:
+    """:func:`km_figure` of an :class:`explorer.data.SurvivalView` (curves, test, n)."""
+    return km_figure(
+        view.curves,
+        p=view.p,
+        test=view.test,
+        n=view.n,
+        events=view.events,
+        q=view.q,
+        hr=view.hr,
+        note=view.note,
+        title=view.description if title is None else title,
+    )

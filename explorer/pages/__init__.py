@@ -9,7 +9,17 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from ..data import BundleData
-from ..pages import cohort, gene, hypotheses, module, network, patient, predict, volcano
+from ..pages import (
+    cohort,
+    gene,
+    hypotheses,
+    module,
+    network,
+    patient,
+    predict,
+    replication,
+    volcano,
+)
 from ..pages import map as map_page
 from ..pages.help import help_button
 from ..state import PAGE_TITLES, PAGES, ViewState, path_for
@@ -23,6 +33,7 @@ LAYOUTS: dict[str, Callable[[BundleData, ViewState], html.Div]] = {
     "cohort": cohort.layout,
     "patient": patient.layout,
     "predict": predict.layout,
+    "replication": replication.layout,
     "hypotheses": hypotheses.layout,
 }
 

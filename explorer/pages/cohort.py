@@ -15,16 +15,57 @@ from ..pages.common import (
     table_card,
     warnings_panel,
 )
+from ..pages.subset import subset_panel
 from ..state import ViewState
+
+SPLIT_OPTIONS = (
+    ("median", "median (2 groups)"),
+    ("tertiles", "tertiles (3 groups)"),
+    ("quartiles", "quartiles (4 groups)"),
+    ("cut", "at a value"),
+)
+
+
+def split_controls(page: str, state: ViewState) -> html.Div:
+    """How a continuous variable (module, gene, continuous feature) is split into groups."""
+    return html.Div(
+        [
+            control(
+                "Split continuous variables",
+                dcc.Dropdown(
+                    id=sid(page, "split"),
+                    options=[{"label": label, "value": value} for value, label in SPLIT_OPTIONS],
+                    value=state.split,
+                    clearable=False,
+                ),
+            ),
+            control(
+                "Cut at",
+                dcc.Input(
+                    id=sid(page, "cut"),
+                    type="number",
+                    value=state.cut,
+                    debounce=True,
+                    disabled=state.split != "cut",
+                    placeholder="value",
+                    className="form-control",
+                ),
+            ),
+        ],
+        className="d-flex gap-3 flex-wrap rm-split-controls",
+    )
+
 
 PAGE = "cohort"
 
 
 def layout(data: BundleData, state: ViewState) -> html.Div:
     from ..callbacks.cohort import LAYOUT_PARTS  # callbacks import the pages
+    from ..callbacks.subset import resolve
 
     # The first figures are drawn with the page; the slower parts follow by callback.
-    drawn = {key: value for build in LAYOUT_PARTS for key, value in build(data, state.q).items()}
+    view = resolve(data, state.subset)
+    drawn = {key: value for build in LAYOUT_PARTS for key, value in build(view, state.q).items()}
     choices = data.survival_choices()
     if choices:
         km = figure_card(
@@ -40,7 +81,8 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                         value=state.km or choices[0][0],
                         clearable=False,
                     ),
-                )
+                ),
+                split_controls(PAGE, state),
             ],
         )
     else:
@@ -57,6 +99,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                 "Which patients have which data, how complete the imaging features are, "
                 "how mutations relate to imaging, and survival.",
             ),
+            subset_panel(data, PAGE, state),
             dbc.Row(
                 [
                     dbc.Col(

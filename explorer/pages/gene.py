@@ -16,6 +16,7 @@ from ..pages.common import (
     sid,
     table_card,
 )
+from ..pages.subset import subset_panel
 from ..state import ViewState
 
 PAGE = "gene"
@@ -23,10 +24,11 @@ PAGE = "gene"
 
 def layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
     from ..callbacks.gene import gene_view  # callbacks import the pages
+    from ..callbacks.subset import resolve
 
     gene = state.gene or data.strongest_link()["gene"]
     # Drawn with the page (one round trip); the gene callback answers later changes.
-    view = gene_view(data, gene, q=state.q, base=base)
+    view = gene_view(resolve(data, state.subset), gene, q=state.q, base=base)
     gene_options = [{"label": gene, "value": gene}] if gene else []
     features = [option for option in data.feature_options() if data.has_gene_level(option["value"])]
     controls = controls_card(
@@ -85,6 +87,7 @@ def layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
                 "How one gene's expression relates to every imaging feature, its module and "
                 "its pathways, and survival by its expression.",
             ),
+            subset_panel(data, PAGE, state),
             dbc.Row(
                 [
                     dbc.Col(

@@ -69,6 +69,15 @@ FIGURE_HELP = {
         "genes) tested against one imaging feature; colour is the effect (signed measures "
         "only), a dot marks q below the threshold. Click a cell for its scatter or box plot."
     ),
+    "map-compare": (
+        "The module map of the comparison subset (B), computed on its patients with the same "
+        "tests and corrections as the map above (subset A, or the whole cohort)."
+    ),
+    "map-difference": (
+        "Effect in subset B minus effect in subset A for each module and feature; rows whose "
+        "links are significant in one subset only come first. A / B: significant in that "
+        "subset only; •: in both."
+    ),
     "map-phenotype": (
         "Module eigengene per patient against the imaging feature of the clicked cell; the "
         "title carries the test's q."
@@ -113,6 +122,16 @@ FIGURE_HELP = {
     ),
     "cohort-overlap": "Patients found in each input file, matched across the files by ID.",
     "cohort-types": "Imaging features per source (radiomic, semantic) and type.",
+    "replication-scorecard": (
+        "Discovery links (q below the threshold) by what the validation cohort says: "
+        "replicated (one-sided replication q < alpha in the discovery direction), opposite "
+        "sign, not replicated, not testable (feature or most of the module's genes missing)."
+    ),
+    "replication-preservation": (
+        "WGCNA Z-summary of each discovery module in the validation cohort against random "
+        "gene sets of the same size: above 10 strong, 2 to 10 moderate evidence of "
+        "preservation."
+    ),
     "predict-roc": (
         "ROC curves of each imaging feature set and of the size, clinical and constant "
         "baselines, from repeated nested cross-validation (bands: bootstrap)."

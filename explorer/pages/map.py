@@ -19,6 +19,7 @@ from ..pages.common import (
     state_store,
     table_card,
 )
+from ..pages.subset import subset_panel
 from ..state import ViewState
 
 PAGE = "map"
@@ -42,10 +43,11 @@ def row_options(data: BundleData) -> list[dict]:
 
 def layout(data: BundleData, state: ViewState) -> html.Div:
     from ..callbacks.map import map_figure  # callbacks import the pages: not at module level
+    from ..callbacks.subset import resolve
 
     # The map is drawn with the page (one round trip); its callback answers later changes.
     heatmap, heatmap_style, heatmap_note = map_figure(
-        data,
+        resolve(data, state.subset),
         q=state.q,
         stat=state.stat,
         sources=state.sources,
@@ -176,6 +178,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                 "Associations between imaging features (rows) and co-expressed gene modules "
                 "(columns). Dots mark cells below the FDR threshold. Click a cell to drill down.",
             ),
+            subset_panel(data, PAGE, state, compare=True),
             state_store(PAGE, "feature", state.feature),
             state_store(PAGE, "module", state.module),
             dbc.Row(
@@ -193,6 +196,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                                 figure=heatmap,
                                 box_style=heatmap_style,
                             ),
+                            _compare_panel(),
                             drill,
                         ],
                         lg=9,
@@ -213,4 +217,18 @@ def _null_badge(data: BundleData) -> html.Div:
         id="map-null-badge",
         title="Patients' imaging rows permuted against expression; links passing the same "
         "q threshold in the permuted maps are false by construction",
+    )
+
+
+def _compare_panel() -> html.Div:
+    """The map of the comparison subset (B) beside the difference B - A (shown with one)."""
+    return html.Div(
+        dbc.Row(
+            [
+                dbc.Col(figure_card("map-compare", "Compared subset (B)", height=460), lg=6),
+                dbc.Col(figure_card("map-difference", "Difference B − A", height=460), lg=6),
+            ]
+        ),
+        id="map-compare-panel",
+        style={"display": "none"},
     )

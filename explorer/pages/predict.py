@@ -50,7 +50,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                     clearable=False,
                 ),
             ),
-            html.Div(id="predict-protocol", className="rm-help small text-muted"),
+            html.Div(id="predict-protocol", className="small text-muted text-break"),
             html.Div(pin_button(PAGE, label="Pin this prediction"), className="mt-2"),
         ]
     )
@@ -86,7 +86,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                             figure_card(
                                 "predict-performance", "Performance by feature set", height=320
                             ),
-                            table_card("predict-summary", "Metrics", height=300),
+                            table_card("predict-summary", "Metrics", height=380),
                             table_card(
                                 "predict-importance",
                                 "Most important features and their stability across folds",

@@ -18,6 +18,7 @@ from ..pages.common import (
     state_store,
     table_card,
 )
+from ..pages.subset import subset_panel
 from ..state import ViewState
 
 PAGE = "volcano"
@@ -25,12 +26,18 @@ PERMUTATION_CHOICES = (100, 1000)
 
 
 def layout(data: BundleData, state: ViewState) -> html.Div:
+    from ..callbacks.subset import resolve
     from ..callbacks.volcano import volcano_view  # callbacks import the pages
 
     feature = state.feature or data.strongest_link()["feature"]
     # Drawn with the page (one round trip); the volcano callback answers later changes.
     figure, volcano_note, top_rows, top_columns = volcano_view(
-        data, feature, y=state.y, q=state.q, min_effect=state.min_effect, gene=state.gene
+        resolve(data, state.subset),
+        feature,
+        y=state.y,
+        q=state.q,
+        min_effect=state.min_effect,
+        gene=state.gene,
     )
     features = [option for option in data.feature_options() if data.has_gene_level(option["value"])]
     collections = [
@@ -152,12 +159,14 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                 "genes to test them for pathway over-representation; click a gene to open "
                 "its page.",
             ),
+            subset_panel(data, PAGE, state),
             state_store(PAGE, "gene", state.gene),
             dbc.Row(
                 [
                     dbc.Col(controls, lg=3),
                     dbc.Col(
                         [
+                            _gene_null_badge(data),
                             html.Div(volcano_note, id="volcano-note"),
                             figure_card("volcano", "Gene associations", height=480, figure=figure),
                         ],
@@ -189,4 +198,18 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
             ),
             prerank,
         ]
+    )
+
+
+def _gene_null_badge(data: BundleData) -> html.Div:
+    """How much of the gene map chance alone would give (the bundle's gene-map null)."""
+    text = data.gene_null_badge()
+    if not text:
+        return html.Div(id="volcano-null-badge")
+    return html.Div(
+        dbc.Badge(text, color="light", text_color="dark", className="rm-null-badge"),
+        id="volcano-null-badge",
+        title="Patients' imaging rows permuted against expression; gene links passing the "
+        "map-level q (hierarchical over features, then genes) in the permuted maps are "
+        "false by construction",
     )

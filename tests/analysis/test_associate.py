@@ -275,7 +275,7 @@ def test_missing_values_grouped_by_pattern(cohort):
 
 @pytest.mark.parametrize("block", [4096, 7])
 def test_row_ranker_matches_rankdata(monkeypatch, block):
-    monkeypatch.setattr(associate_module, "_ROW_BLOCK", block)
+    monkeypatch.setattr(associate_module, "_RANK_BLOCK", block)
     rng = np.random.default_rng(3)
     data = np.round(rng.standard_normal((40, 30)), 1)
     data[5] = 1.0
@@ -284,15 +284,18 @@ def test_row_ranker_matches_rankdata(monkeypatch, block):
     ranker = _RowRanker(data)
     assert len(ranker.blocks) == -(-40 // block)
     for keep in [np.ones(30, bool), *(rng.random(30) < 0.6 for _ in range(5))]:
-        ranks = ranker.all_ranks(keep)
-        np.testing.assert_array_equal(ranks[:, keep], stats.rankdata(data[:, keep], axis=1))
-        assert not ranks[:, ~keep].any()
+        ranks, sumsq = ranker.all_ranks(keep)
+        expected = stats.rankdata(data[:, keep], axis=1)
+        np.testing.assert_array_equal(ranks[:, keep], expected)
+        np.testing.assert_array_equal(sumsq, (expected**2).sum(axis=1))
+        assert np.isfinite(ranks).all()
 
 
 def test_blocks_and_threads_do_not_change_results(cohort, monkeypatch):
     values, features = cohort
     expected = associate(values, features, TYPES, binary="mannwhitney")
     monkeypatch.setattr(associate_module, "_ROW_BLOCK", 2)
+    monkeypatch.setattr(associate_module, "_RANK_BLOCK", 3)
     monkeypatch.setattr(associate_module, "_THREADS", 1)
     result = associate(values, features, TYPES, binary="mannwhitney")
     pd.testing.assert_frame_equal(result.p, expected.p, rtol=RTOL)
@@ -601,3 +604,41 @@ def test_welch_tail_is_too_liberal_with_a_small_group_student_is_not():
         rates[test] = (p < 1e-3).mean() / 1e-3
     assert rates["welch"] > 3
     assert 0.6 < rates["student"] < 1.5
+
+
+def test_rank_tests_across_row_blocks_match_scipy_with_feature_missing_patterns():
+    """Many variables (several rank blocks), ties at zero, and each feature missing its own
+    patients: every pair equals scipy on its complete cases."""
+    rng = np.random.default_rng(21)
+    n, n_variables = 48, 2 * associate_module._RANK_BLOCK + 9
+    counts = rng.poisson(0.8, (n, n_variables)).astype(float)
+    values = pd.DataFrame(np.log2(counts + 1), columns=[f"g{j}" for j in range(n_variables)])
+    features = pd.DataFrame(
+        {
+            "a": rng.standard_normal(n),
+            "b": np.round(rng.standard_normal(n)),
+            "c": pd.Categorical(rng.choice(["x", "y", "z"], n)),
+            "d": pd.Categorical(rng.choice(["no", "yes"], n)),
+        }
+    )
+    for name in features:
+        features.loc[rng.random(n) < 0.15, name] = np.nan
+    types = {"a": "continuous", "b": "continuous", "c": "categorical", "d": "binary"}
+    result = associate(values, features, types, binary="mannwhitney", min_group=1)
+    for j in rng.choice(n_variables, 25, replace=False):
+        y = values.iloc[:, j].to_numpy()
+        for name in features:
+            x = features[name]
+            kept = x.notna().to_numpy()
+            if types[name] == "continuous":
+                expected = stats.spearmanr(x[kept].to_numpy(float), y[kept])
+            elif types[name] == "binary":
+                expected = stats.mannwhitneyu(
+                    y[(x == "yes").to_numpy()], y[(x == "no").to_numpy()], method="asymptotic"
+                )
+            else:
+                expected = stats.kruskal(*[y[(x == level).to_numpy()] for level in "xyz"])
+            assert close(
+                result.statistic.iat[j, features.columns.get_loc(name)], expected.statistic
+            )
+            assert close(result.p.iat[j, features.columns.get_loc(name)], expected.pvalue)

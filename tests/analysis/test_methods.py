@@ -82,6 +82,8 @@ def test_every_number_in_the_methods_round_trips_from_the_bundle(bundle_path):
         *[uns["null"][k] for k in ("n_permutations", "seed", "observed_links", "alpha")],
         uns["null"]["expected_false_links"],
         uns["null"]["empirical_fdr"],
+        *[uns["gene_null"][k] for k in ("n_permutations", "observed_links", "alpha")],
+        uns["gene_null"]["expected_false_links"],
         int(table["size_surrogate"].sum()),
         int(table["one_patient"].sum()),
         len(uns["gene_n"]),
@@ -108,6 +110,7 @@ def test_every_number_in_the_methods_round_trips_from_the_bundle(bundle_path):
     for family, count in table[table["p"].notna()].groupby("family").size().items():
         assert f"{family} ({count} tests)" in body
     assert f"permuted against expression {uns['null']['n_permutations']} times" in body
+    assert f"gene map was permuted {uns['gene_null']['n_permutations']} times" in body
     assert f"(size surrogates): {int(table['size_surrogate'].sum())}" in body
     assert "original_shape_VoxelVolume" in body
 

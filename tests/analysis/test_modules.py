@@ -474,6 +474,25 @@ def test_average_linkage_matches_scipy():
         modules.average_linkage(np.array([0.1, np.nan, 0.3]))
 
 
+@pytest.mark.parametrize("n_genes", [300, 1100])
+def test_tom_spilled_to_disk_equals_tom_in_memory(monkeypatch, n_genes):
+    rng = np.random.default_rng(n_genes)
+    X = rng.standard_normal((40, n_genes)) + rng.standard_normal((40, 1))
+    adj = modules.adjacency(modules.gene_correlation(X), 6)
+    laps = []
+    expected_tree, expected = modules._tom_and_linkage([adj.copy()], laps.append)
+    np.testing.assert_array_equal(expected, modules.tom_distance(adj.copy()))
+    monkeypatch.setattr(modules, "SPILL_BYTES", 0)
+    monkeypatch.setattr(modules, "_SPILL_CHUNK", 1000)  # several chunks read back
+    holder = [adj.copy()]
+    tree, condensed = modules._tom_and_linkage(holder, laps.append)
+    assert holder == []  # the caller's reference was taken out
+    np.testing.assert_array_equal(condensed, expected)
+    assert condensed.dtype == np.float32
+    np.testing.assert_array_equal(tree, expected_tree)
+    assert laps == ["tom", "linkage"] * 2
+
+
 @pytest.mark.parametrize("pam", [True, False])
 def test_cutree_hybrid_on_condensed_distances_equals_square(pam):
     tree, dissimilarity = tom_tree(2)
@@ -530,7 +549,7 @@ def test_gene_blocks_partition_the_genes_and_keep_modules_together(toy):
 
 
 def test_max_genes_in_memory():
-    assert modules.max_genes_in_memory(8e9) == 30_000  # 6 bytes per gene pair, 70 % of memory
+    assert modules.max_genes_in_memory(8e9) == 37_000  # 4 bytes per gene pair, 70 % of memory
     assert modules.max_genes_in_memory(1e6) == 1_000
     with pytest.raises(InputError, match="max_block_size"):
         modules.find_modules(planted(n_genes=300)[0], max_block_size=50)

@@ -86,9 +86,9 @@ def test_planted_auc_recovered_within_ci():
     assert top["selected_fraction"] == 1.0
     constant = result.summary.set_index("feature_set").loc["constant"]
     assert constant["auc"] == 0.5 and constant["permutation_p"] == 1.0
-    stored = adata.uns["radmap"]["predict"]
-    pd.testing.assert_frame_equal(stored["summary"], result.summary)
-    assert stored["params"]["outer_splits"] == FAST["outer_splits"]
+    stored = P.stored_result(adata)
+    pd.testing.assert_frame_equal(stored.summary, result.summary, check_index_type=False)
+    assert stored.params["outer_splits"] == FAST["outer_splits"]
 
 
 def noise_bundle(n_patients: int = 120, n_features: int = 60, seed: int = 5):
@@ -332,3 +332,186 @@ def test_verdict_says_whether_imaging_beats_baselines():
     assert text.endswith("Imaging beats the baselines.")
     summary.loc[0, "difference_low"] = -0.05
     assert "does not clearly beat" in P.verdict(summary, "EGFR")
+
+
+def _split_elastic_net_reference(X, y, C, l1_ratio):
+    """scikit-learn's elastic-net logistic objective minimised by scipy's L-BFGS-B on the
+    split form w = u - v (u, v >= 0), to a tight tolerance: the reference of the solver."""
+    from scipy.optimize import minimize
+
+    n, p = X.shape
+
+    def objective(theta):
+        u, v, b = theta[:p], theta[p : 2 * p], theta[-1]
+        w = u - v
+        eta = X @ w + b
+        loss = np.logaddexp(0, eta) - y * eta
+        residual = 1 / (1 + np.exp(-eta)) - y
+        value = C * loss.sum() + (1 - l1_ratio) / 2 * w @ w + l1_ratio * (u + v).sum()
+        grad_w = C * X.T @ residual + (1 - l1_ratio) * w
+        grad = np.concatenate([grad_w + l1_ratio, -grad_w + l1_ratio, [C * residual.sum()]])
+        return value, grad
+
+    bounds = [(0, None)] * (2 * p) + [(None, None)]
+    fit = minimize(
+        objective,
+        np.zeros(2 * p + 1),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 20000},
+    )
+    return fit.x[:p] - fit.x[p : 2 * p], fit.x[-1]
+
+
+def test_elastic_net_path_matches_references():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((70, 8))
+    X -= X.mean(axis=0)
+    y = (rng.random(70) < 1 / (1 + np.exp(-(X[:, 0] - 0.5 * X[:, 1] - 1)))).astype(float)
+    coef, intercept = P.logistic_enet_path(X, y, P.LOGISTIC_C, tol=1e-9, max_iter=50_000)
+    for position, C in enumerate(P.LOGISTIC_C):
+        w, b = _split_elastic_net_reference(X, y, C, P.L1_RATIO)
+        np.testing.assert_allclose(coef[position], w, atol=2e-4)
+        assert abs(intercept[position] - b) < 2e-4
+    # The strongest penalty zeroes every coefficient; the intercept is then the log-odds.
+    assert np.all(coef[0] == 0) and abs(intercept[0] - np.log(y.mean() / (1 - y.mean()))) < 1e-6
+    # Pure ridge: scikit-learn's lbfgs solves the same objective.
+    ridge, ridge_intercept = P.logistic_enet_path(X, y, [0.3], l1_ratio=0.0, tol=1e-9)
+    reference = LogisticRegression(C=0.3, tol=1e-10, max_iter=10_000).fit(X, y)
+    np.testing.assert_allclose(ridge[0], reference.coef_[0], atol=1e-4)
+    assert abs(ridge_intercept[0] - reference.intercept_[0]) < 1e-4
+    fitted = P.ElasticNetLogistic(C=0.2).fit(X, y)
+    np.testing.assert_allclose(fitted.coef_[0], coef[2], atol=1e-4)
+    np.testing.assert_allclose(
+        fitted.predict_proba(X)[:, 1], 1 / (1 + np.exp(-(X @ coef[2] + intercept[2]))), atol=1e-4
+    )
+    # Continuous targets: enet_path at every alpha equals ElasticNet fitted alpha by alpha.
+    from sklearn.linear_model import ElasticNet
+
+    target = X[:, 0] * 2 + rng.standard_normal(70) + 3
+    coefs, intercepts = P.linear_enet_path(X, target, P.ELASTICNET_ALPHA)
+    for position, alpha in enumerate(P.ELASTICNET_ALPHA):
+        model = ElasticNet(alpha=alpha, l1_ratio=P.L1_RATIO, tol=1e-10).fit(X, target)
+        np.testing.assert_allclose(coefs[position], model.coef_, atol=1e-4)
+        assert abs(intercepts[position] - model.intercept_) < 1e-4
+
+
+def test_correlation_filter_chooses_as_select_k_best():
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((40, 30))
+    X[:, 5] = X[:, 4]  # a tie
+    y = (X[:, 4] + rng.standard_normal(40) > 0).astype(float)
+    ours = P.CorrelationFilter(7).fit(X, y)
+    reference = SelectKBest(P.abs_correlation, k=7).fit(X, y)
+    assert list(ours.get_support()) == list(reference.get_support())
+    np.testing.assert_array_equal(ours.transform(X), reference.transform(X))
+
+
+def test_batch_harmoniser_learns_from_training_patients_only():
+    rng = np.random.default_rng(3)
+    batch = np.repeat([0.0, 1.0, 2.0], 20)
+    features = rng.standard_normal((60, 3)) * [1, 2, 3] + batch[:, None] * 5
+    features[4, 0] = np.nan
+    X = np.column_stack([batch, features])
+    train = np.arange(60) % 4 != 0
+    mask = np.array([True, True, False])
+    harmoniser = P.BatchHarmoniser(mask).fit(X[train])
+    out = harmoniser.transform(X)
+    # By hand, from the training patients: pooled and per-batch mean / sd.
+    frame = pd.DataFrame(features[train][:, :2]).assign(batch=batch[train])
+    pooled_mean, pooled_sd = frame[[0, 1]].mean(), frame[[0, 1]].std(ddof=0)
+    for code in (0.0, 1.0, 2.0):
+        part = frame[frame["batch"] == code][[0, 1]]
+        rows = batch == code
+        expected = (features[rows][:, :2] - part.mean().to_numpy()) / part.std(
+            ddof=0
+        ).to_numpy() * pooled_sd.to_numpy() + pooled_mean.to_numpy()
+        np.testing.assert_allclose(out[rows][:, :2], expected, atol=1e-10)
+    np.testing.assert_array_equal(out[:, 2], features[:, 2])  # not declared: untouched
+    assert np.isnan(out[4, 0])  # missing stays missing (imputed later, in the fold)
+    # The test patients' values play no part: change them and the fit is the same.
+    changed = X.copy()
+    changed[~train, 1:] += 100.0
+    np.testing.assert_array_equal(P.BatchHarmoniser(mask).fit(changed[train]).transform(X), out)
+    # A batch unseen in training (or unknown) is left as it is.
+    other = np.column_stack([[7.0, np.nan], features[:2]])
+    np.testing.assert_array_equal(harmoniser.transform(other), features[:2])
+
+
+def leaky_combat_with_outcome(X, batch, label):
+    """Location / scale harmonisation per batch fitted on every patient with the outcome as
+    a protected covariate (as harmonisation tools invite), before cross-validation: the
+    outcome's fitted effect is put back into every patient's features, test patients'
+    included."""
+    levels = np.unique(batch)
+    onehot = (batch[:, None] == levels).astype(float)
+    beta, *_ = np.linalg.lstsq(np.column_stack([onehot, label]), X, rcond=None)
+    fitted, effect = onehot @ beta[:-1], label[:, None] * beta[-1]
+    residual = X - fitted - effect
+    harmonised = np.empty_like(X)
+    for level in levels:
+        rows = batch == level
+        scaled = residual[rows] / residual[rows].std(axis=0) * residual.std(axis=0)
+        harmonised[rows] = scaled + fitted.mean(axis=0) + effect[rows]
+    return harmonised
+
+
+def test_harmonisation_inside_folds_does_not_leak_where_combat_on_everyone_does():
+    rng = np.random.default_rng(0)
+    n, p = 120, 200
+    batch = np.repeat(np.arange(4), n // 4)
+    scale = np.array([0.5, 1.0, 2.0, 4.0])[batch][:, None]
+    X = rng.standard_normal((n, p)) * scale + rng.normal(0, 2, (4, p))[batch]
+    label = (rng.random(n) < 0.4).astype(int)  # noise: nothing predicts it
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    leaky = cross_val_predict(
+        make_pipeline(StandardScaler(), LogisticRegression(C=0.05)),
+        leaky_combat_with_outcome(X, batch, label.astype(float)),
+        label,
+        cv=folds,
+        method="predict_proba",
+    )[:, 1]
+    leaky_auc = roc_auc_score(label, leaky)
+    names = [f"original_firstorder_f{j}" for j in range(p)]
+    obs = pd.DataFrame(
+        {
+            "LABEL": pd.Categorical(
+                np.where(label == 1, "Mutant", "Wildtype"), categories=["Mutant", "Wildtype"]
+            ),
+            "scanner": pd.Categorical([f"scanner {b}" for b in batch]),
+        },
+        index=[f"P{i}" for i in range(n)],
+    )
+    adata = ad.AnnData(
+        X=np.zeros((n, 1), dtype=np.float32),
+        obs=obs,
+        obsm={"imaging": pd.DataFrame(X, index=obs.index, columns=names)},
+        uns={
+            "radmap": {
+                "format_version": FORMAT_VERSION,
+                "features": pd.DataFrame({"source": "radiomic", "type": "continuous"}, index=names),
+            }
+        },
+    )
+    params = P.PredictParams(
+        outer_splits=5, inner_splits=3, outer_repeats=1, n_permutations=0, max_features=20
+    )
+    honest = P.predict(
+        adata,
+        targets=["LABEL"],
+        feature_sets_=("radiomic",),
+        params=P.PredictParams(**{**params.__dict__, "batch": "scanner"}),
+    ).summary.iloc[0]
+    # The labels leak into the harmonised features: the score separates the classes (here
+    # in reverse, the outcome effect being put back at the pooled scale), far beyond chance.
+    assert abs(leaky_auc - 0.5) > 0.3
+    assert max(leaky_auc, 1 - leaky_auc) > honest["auc_high"]
+    assert honest["auc_low"] <= 0.5 <= honest["auc_high"]
+    with pytest.raises(InputError, match="batch column 'site'"):
+        P.predict(
+            adata,
+            targets=["LABEL"],
+            feature_sets_=("radiomic",),
+            params=P.PredictParams(**{**params.__dict__, "batch": "site"}),
+        )

@@ -135,3 +135,27 @@ def test_cli_writes_the_scorecard_and_reports_bad_input(cohorts, tmp_path, capsy
     code = main(["replicate", str(first), str(tmp_path / "nope.h5ad"), "--out", str(out)])
     assert code == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_default_output_is_the_sidecar_the_explorer_reads(cohorts, tmp_path, capsys):
+    from radmap.analysis.io import file_sha256, save_bundle
+    from radmap.analysis.replicate import read_replication, sidecar_dir
+    from radmap.analysis.validate import InputError
+
+    from radmap.cli import main
+
+    _, discovery, validation = cohorts
+    first = save_bundle(discovery, tmp_path / "discovery.h5ad")
+    second = save_bundle(validation, tmp_path / "validation.h5ad")
+    assert main(["replicate", str(first), str(second), "--permutations", "3"]) == 0
+    folder = sidecar_dir(first)
+    assert folder == tmp_path / "discovery.replication"
+    result = read_replication(folder)
+    assert result["params"]["discovery_bundle_sha256"] == file_sha256(first)
+    assert result["scorecard"]["tested"] == int(result["links"]["status"].ne("not testable").sum())
+    assert result["preservation"].index.tolist() == discovery.obsm["eigengenes"].columns.tolist()
+    (folder / "replication_links.csv").write_text("module,feature\nM1,f\n")
+    with pytest.raises(InputError, match="column 'status' is missing"):
+        read_replication(folder)
+    with pytest.raises(InputError, match="run `radmap replicate`"):
+        read_replication(tmp_path / "elsewhere")

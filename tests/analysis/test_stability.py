@@ -57,3 +57,18 @@ def test_same_result_serially_and_on_a_two_worker_local_cluster(study):
     dask = bootstrap_stability(adata, n_bootstraps=4, seed=2, scheduler="local", n_workers=2)
     pd.testing.assert_frame_equal(serial["modules"], dask["modules"])
     pd.testing.assert_frame_equal(serial["links"], dask["links"])
+
+
+def test_resamples_skip_the_power_scan_and_find_the_same_modules(study):
+    """Bootstraps reuse the full data's power: without the scale-free scan the modules are
+    the same, and the soft-threshold table is empty."""
+    from radmap.analysis.modules import find_modules
+
+    _, adata = study
+    power = int(adata.uns["radmap"]["params"]["modules"]["power"])
+    scanned, unscanned = adata.copy(), adata.copy()
+    with_scan = find_modules(scanned, power=power, min_module_size=20)
+    without = find_modules(unscanned, power=power, min_module_size=20, scan_powers=False)
+    assert len(with_scan["soft_threshold"]) > 0 and without["soft_threshold"].empty
+    pd.testing.assert_series_equal(scanned.var["module"], unscanned.var["module"])
+    assert without["power"] == power

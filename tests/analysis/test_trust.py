@@ -186,3 +186,41 @@ def test_adjusted_q_is_within_the_map_families(cohort):
         tested = part["p_size_adjusted"].notna()
         expected = stats.false_discovery_control(part.loc[tested, "p_size_adjusted"])
         np.testing.assert_allclose(part.loc[tested, "q_size_adjusted"], expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("test", ["student", "welch", "mannwhitney"])
+def test_binary_influence_uses_the_links_own_test(test):
+    """The leave-one-out p of a binary link comes from the test its map row used (Student's
+    t by default), checked against scipy refits without each patient."""
+    rng = np.random.default_rng(7)
+    n = 24
+    index = pd.Index([f"P{i}" for i in range(n)])
+    flag = np.array(["no"] * 8 + ["yes"] * 16)
+    # Unequal spreads make Student and Welch differ; rounding makes ties for Mann–Whitney.
+    y = np.where(flag == "yes", rng.normal(0.8, 2.0, n), rng.normal(0.0, 0.5, n)).round(1)
+    values = pd.DataFrame({"a": y}, index=index)
+    features = pd.DataFrame({"flag": pd.Categorical(flag)}, index=index)
+    table = trust.influence(values, features, {"flag": "binary"}, {"flag": test}).set_index(
+        ["module", "feature"]
+    )
+    row = table.loc[("a", "flag")]
+    series = pd.Series(y, index=index)
+
+    def refit(keep):
+        a, b = series[keep & (flag == "no")], series[keep & (flag == "yes")]
+        if test == "mannwhitney":
+            result = stats.mannwhitneyu(b, a, method="asymptotic")
+            return result.pvalue, 2 * result.statistic / (len(a) * len(b)) - 1
+        result = stats.ttest_ind(b, a, equal_var=test == "student")
+        pooled = np.sqrt(((len(a) - 1) * a.var() + (len(b) - 1) * b.var()) / (len(a) + len(b) - 2))
+        correction = 1 - 3 / (4 * (len(a) + len(b)) - 9)
+        return result.pvalue, correction * (b.mean() - a.mean()) / pooled
+
+    everyone = np.ones(n, bool)
+    refits = {patient: refit(index != patient) for patient in index}
+    worst = max(p for p, _ in refits.values())
+    assert row["p_without"] == pytest.approx(worst, rel=1e-9)
+    _, full_effect = refit(everyone)
+    changes = {patient: abs(effect - full_effect) for patient, (_, effect) in refits.items()}
+    assert row["influence"] == pytest.approx(max(changes.values()), rel=1e-9)
+    assert row["effect_without"] == pytest.approx(refits[row["influential_patient"]][1], rel=1e-9)

@@ -95,3 +95,55 @@ def test_notebook_tools_trust_and_stability(files):
     bare = radmap.read(expression=paths["expression"], imaging=[paths["imaging"]])
     with pytest.raises(InputError, match="radmap.tl.modules"):
         radmap.tl.trust(bare)
+
+
+def test_analyze_runs_the_gene_null_and_adjusted_nulls_follow_adjust_for(files):
+    _, paths = files
+    messages: list[str] = []
+    config = _config(paths, permutations=40, gene_permutations=20, adjust_for=["Age"])
+    config.clinical = paths["clinical"]
+    adata = build_bundle(config, progress=messages.append)
+    uns = adata.uns["radmap"]
+    assert any("gene links at map q < 0.05" in m for m in messages)
+    assert uns["gene_null"]["n_permutations"] == 20 and uns["gene_null"]["adjusted"]
+    assert uns["null"]["adjusted_for"] == "Age"
+    table = uns["gene_null_features"]
+    assert list(table.columns) == ["feature", "observed", "expected", "n_genes"]
+    assert set(table["feature"]) <= set(adata.obsm["imaging"].columns)
+    assert (
+        "gene_null"
+        not in build_bundle(
+            _config(paths, permutations=0, gene_permutations=0), progress=lambda m: None
+        ).uns["radmap"]
+    )
+
+
+def test_stability_runs_by_default_on_networks_it_can_afford(files, monkeypatch):
+    from radmap.analysis.pipeline import AUTO_BOOTSTRAP_MAX_GENES, bootstrap_count
+
+    _, paths = files
+    monkeypatch.setenv("RADMAP_AUTO_BOOTSTRAPS", "3")
+    messages: list[str] = []
+    adata = build_bundle(
+        _config(paths, permutations=0, gene_permutations=0, scheduler="serial"),
+        progress=messages.append,
+    )
+    assert adata.uns["radmap"]["stability"]["n_bootstraps"] == 3
+    assert any("3 resamples of the 400-gene network" in m for m in messages)
+    assert "stability" in adata.uns["radmap"]["associations"]
+    large = adata.copy()
+    large.uns["radmap"]["params"]["modules"]["n_network_genes"] = AUTO_BOOTSTRAP_MAX_GENES + 1
+    count, reason = bootstrap_count("auto", large)
+    assert count == 0 and "--bootstraps 100 runs it" in reason
+    assert bootstrap_count(7, large) == (7, "")
+    from radmap.analysis.pipeline import gene_permutation_count
+
+    n_cells = adata.n_vars * adata.obsm["imaging"].shape[1]
+    assert n_cells < 1_000_000 and gene_permutation_count("auto", adata) == 100
+    monkeypatch.setattr("radmap.analysis.pipeline.AUTO_GENE_CELLS", 25 * n_cells)
+    assert gene_permutation_count("auto", adata) == 25  # a budget of 25 maps of this size
+    monkeypatch.setattr("radmap.analysis.pipeline.AUTO_GENE_CELLS", n_cells)
+    assert gene_permutation_count("auto", adata) == 20  # never fewer
+    assert gene_permutation_count(5, adata) == 5
+    with pytest.raises(InputError, match="bootstraps"):
+        build_bundle(_config(paths, bootstraps="many"), progress=lambda m: None)

@@ -200,7 +200,8 @@ def test_missingness_and_mutation_tables(toy_data, toy_adata):
 
 
 def test_km_module_median_split_matches_lifelines(toy_data, toy_adata):
-    curves, p, description = toy_data.km("module", "M2")
+    view = toy_data.km("module", "M2")
+    curves, p, description = view.curves, view.p, view.description
     eigen = toy_adata.obsm[B.EIGENGENES_KEY]["M2"]
     groups = np.where(eigen > eigen.median(), "high", "low")
     obs = toy_adata.obs
@@ -214,10 +215,11 @@ def test_km_module_median_split_matches_lifelines(toy_data, toy_adata):
 
 
 def test_km_feature_categories_and_gene(toy_data, toy_adata):
-    curves, p, _ = toy_data.km("feature", "nodule_attenuation")
-    assert set(curves["group"]) == {"solid", "part-solid", "ground-glass"}
-    assert 0 <= p <= 1
-    curves, p, description = toy_data.km("gene", "egfr")
+    view = toy_data.km("feature", "nodule_attenuation")
+    assert set(view.curves["group"]) == {"solid", "part-solid", "ground-glass"}
+    assert 0 <= view.p <= 1
+    view = toy_data.km("gene", "egfr")
+    curves, description = view.curves, view.description
     assert "EGFR" in description and set(curves["group"]) == {"low", "high"}
     with pytest.raises(InputError):
         toy_data.km("gene", "NOTAGENE")
@@ -342,3 +344,76 @@ def test_map_page_shows_the_null_badge_only_when_the_bundle_has_one(toy_data, tm
     save_bundle(adata, path)
     shown = badge_text(BundleData(path))
     assert len(shown) == 1 and "0.2 expected by chance" in shown[0]
+
+
+def test_volcano_shows_the_gene_null_for_the_map_and_the_feature(toy_data, tmp_path):
+    import pandas as pd
+    from radmap.analysis.io import save_bundle
+    from radmap.explorer.callbacks.volcano import volcano_view
+    from radmap.explorer.data import BundleData
+    from radmap.explorer.pages import volcano as volcano_page
+    from radmap.explorer.state import ViewState
+
+    feature = next(
+        o["value"] for o in toy_data.feature_options() if toy_data.has_gene_level(o["value"])
+    )
+    assert toy_data.gene_null_badge() == "" and toy_data.gene_null_line(feature) == ""
+    adata = toy_data.adata.copy()
+    adata.uns["radmap"]["gene_null"] = {
+        "badge": "40 gene links at map q < 0.05; 1.5 expected by chance (100 permutations)",
+        "alpha": 0.05,
+        "n_permutations": 100,
+    }
+    adata.uns["radmap"]["gene_null_features"] = pd.DataFrame(
+        {"feature": [feature], "observed": [12], "expected": [0.34], "n_genes": [50]}
+    )
+    path = tmp_path / "with_gene_null.h5ad"
+    save_bundle(adata, path)
+    data = BundleData(path)
+    layout = str(volcano_page.layout(data, ViewState()))
+    assert "1.5 expected by chance" in layout and "volcano-null-badge" in layout
+    _, message, _, _ = volcano_view(data, feature)
+    assert "12 genes at q < 0.05 for this feature; 0.3 expected by chance" in str(message)
+
+
+def test_replication_page_says_how_to_make_a_result_and_shows_one(toy_bundle_path, tmp_path):
+    import shutil
+
+    from radmap.analysis.io import file_sha256, load_bundle
+    from radmap.analysis.replicate import replicate, sidecar_dir, write_replication
+    from radmap.explorer.callbacks.replication import replication_view
+    from radmap.explorer.data import BundleData
+    from radmap.explorer.pages import replication as replication_page
+    from radmap.explorer.state import ViewState
+
+    from tests.explorer.conftest import make_toy_adata
+
+    bundle = tmp_path / "toy.h5ad"
+    shutil.copy(toy_bundle_path, bundle)
+    data = BundleData(bundle)
+    assert replication_view(data) == {}
+    assert "radmap replicate toy.h5ad VALIDATION.h5ad" in str(
+        replication_page.layout(data, ViewState(page="replication"))
+    )
+    result = replicate(load_bundle(bundle), make_toy_adata(seed=1), n_permutations=5, links="all")
+    result["params"]["discovery_bundle_sha256"] = "an older bundle"
+    write_replication(result, sidecar_dir(bundle))
+    view = replication_view(BundleData(bundle), "replicated")
+    card = result["scorecard"]
+    assert view["verdict"].startswith(f"{card['discovery_links']} discovery links")
+    assert len(view["link_rows"]) == card["replicated"]
+    assert {row["status"] for row in view["link_rows"]} <= {"replicated"}
+    assert list(view["scorecard"].data[0].x) == [
+        card["replicated"],
+        card["opposite_sign"],
+        card["not_replicated"],
+        card["not_testable"],
+    ]
+    assert "another version of toy.h5ad" in str(
+        replication_page.layout(BundleData(bundle), ViewState(page="replication"))
+    )
+    result["params"]["discovery_bundle_sha256"] = file_sha256(bundle)
+    write_replication(result, sidecar_dir(bundle))
+    assert "another version" not in str(
+        replication_page.layout(BundleData(bundle), ViewState(page="replication"))
+    )

@@ -31,6 +31,18 @@ def long_map():
 
 
 @pytest.fixture(scope="module")
+def mixed_map():
+    """A map with three effect measures, so three colour bars beside the legend."""
+    features = pd.concat([semantic_features(), radiomic_features(36)])
+    assoc = associations(features, MODULES, seed=2)
+    measure = {"margin": "epsilon_squared", "pleural": "hedges_g"}
+    assoc["effect_measure"] = assoc["feature"].map(measure).fillna("rho")
+    unsigned = assoc["effect_measure"] == "epsilon_squared"
+    assoc.loc[unsigned, "effect"] = assoc.loc[unsigned, "effect"].abs()
+    return map_heatmap(assoc, features)
+
+
+@pytest.fixture(scope="module")
 def gene_bars():
     features = radiomic_features(24)
     table = pd.DataFrame(
@@ -61,7 +73,7 @@ def colour(pixels: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("width", ["single", "double"])
-@pytest.mark.parametrize("name", ["long_map", "gene_bars"])
+@pytest.mark.parametrize("name", ["long_map", "mixed_map", "gene_bars"])
 def test_exports_keep_everything_on_the_page(request, name, width):
     pixels = rendered(request.getfixturevalue(name), width)
     drawn = ink(pixels)
@@ -72,8 +84,9 @@ def test_exports_keep_everything_on_the_page(request, name, width):
 
 
 @pytest.mark.parametrize("width", ["single", "double"])
-def test_map_export_keeps_room_for_the_heatmap(long_map, width):
-    pixels = rendered(long_map, width)
+@pytest.mark.parametrize("name", ["long_map", "mixed_map"])
+def test_map_export_keeps_room_for_the_heatmap(request, name, width):
+    pixels = rendered(request.getfixturevalue(name), width)
     cells = colour(pixels)
     # rows below the colour bar (top half): the coloured span is the strip plus the cells
     band = cells[int(cells.shape[0] * 0.55) : int(cells.shape[0] * 0.8) : 10]

@@ -33,6 +33,7 @@ from radmap.explorer.figures import (
 from radmap.explorer.figures.style import (
     OKABE_ITO,
     UNASSIGNED_COLOR,
+    UNSIGNED,
     FrozenArray,
     figure_spec,
     pt_to_px,
@@ -679,10 +680,23 @@ def test_network_draws_unsigned_effects_without_a_sign():
     edges["measure"] = ["epsilon_squared", "rho", "rho", "-log10 q", "rho"]
     spec = network_figure(nodes, edges).to_dict()
     names = {t["name"] for t in spec["data"] if t.get("mode") == "lines"}
-    assert "association without direction (unordered categories)" in names
-    assert "negative association" in names  # the rho of -0.4
+    assert "ε²: association without direction (unordered categories)" in names
+    assert "Spearman ρ: negative association" in names  # the rho of -0.4
     hover = next(t for t in spec["data"] if t["name"] == "edges")
-    assert ["Margin", "M1", "0.5", "epsilon_squared"] in hover["customdata"]
+    assert ["Margin", "M1", "0.5", "ε²"] in hover["customdata"]
+
+
+def test_network_scales_edge_widths_within_each_measure():
+    nodes, edges = network_tables()
+    edges = edges.iloc[:3].assign(measure=["hedges_g", "rho", "rho"], weight=[2.0, -0.4, 0.1])
+    spec = network_figure(nodes, edges).to_dict()
+    lines = [t for t in spec["data"] if t.get("mode") == "lines"]
+    widths = {t["name"]: t["line"]["width"] for t in lines}
+    # g = 2.0 and ρ = -0.4 are each their measure's strongest edge: equally wide.
+    assert widths["Hedges' g: positive association"] == widths["Spearman ρ: negative association"]
+    assert widths["Spearman ρ: positive association"] < widths["Spearman ρ: negative association"]
+    dashes = {t["name"].split(":")[0]: t["line"]["dash"] for t in lines}
+    assert dashes["Hedges' g"] != dashes["Spearman ρ"]
 
 
 def test_volcano_draws_one_trace_per_module_and_significance_with_scalar_markers():
@@ -701,3 +715,79 @@ def test_volcano_draws_one_trace_per_module_and_significance_with_scalar_markers
     assert sum(len(t["customdata"]) for t in points) == len(genes)
     shown = [t["legendgroup"] for t in points if t.get("showlegend", True)]
     assert sorted(shown) == sorted(genes["module"].unique())
+
+
+def mixed_measure_map() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Continuous (Spearman ρ), binary (Hedges' g) and categorical (ε²) features."""
+    features = pd.concat([radiomic_features(4), semantic_features()])
+    assoc = associations(features, ["M1", "M2", "M3"], seed=4)
+    measure = {"margin": "epsilon_squared", "pleural": "hedges_g", "attenuation": "rho"}
+    assoc["effect_measure"] = assoc["feature"].map(measure).fillna("rho")
+    unsigned = assoc["effect_measure"] == "epsilon_squared"
+    assoc.loc[unsigned, "effect"] = assoc.loc[unsigned, "effect"].abs() / 4
+    hedges = assoc["effect_measure"] == "hedges_g"
+    assoc.loc[hedges, "effect"] *= 3  # g runs on another range than ρ
+    return assoc, features
+
+
+def test_map_heatmap_gives_each_effect_measure_its_own_colour_scale():
+    assoc, features = mixed_measure_map()
+    spec = map_heatmap(assoc, features, cluster=False).to_dict()
+    cells = [t for t in spec["data"] if t["type"] == "heatmap"][1:]
+    titles = [t["colorbar"]["title"]["text"] for t in cells]
+    assert titles == ["Spearman ρ", "Hedges' g", "ε² (no direction)"]
+    z = np.stack([decoded(t["z"]) for t in cells])
+    assert (np.isfinite(z).sum(axis=0) == 1).all(), "each cell is drawn by exactly one scale"
+    label_to_id = dict(zip(features["label"], features.index))
+    by_pair = assoc.set_index(["feature", "module"])
+    for trace, grid in zip(cells, z):
+        measures = set()
+        for i, label in enumerate(cells[0]["y"]):
+            for j, module in enumerate(trace["x"]):
+                if np.isfinite(grid[i, j]):
+                    row = by_pair.loc[(label_to_id[label], module)]
+                    assert grid[i, j] == pytest.approx(row["effect"], abs=1e-6)
+                    measures.add(row["effect_measure"])
+                    assert trace["customdata"][i][j][0] == label_to_id[label]
+                else:
+                    assert trace["customdata"][i][j] is None
+        assert len(measures) == 1
+        top = np.nanmax(np.abs(grid))
+        if trace["meta"]["signed"]:
+            assert trace["zmin"] == -trace["zmax"] == pytest.approx(-top, rel=1e-5)
+            assert trace["colorscale"][0][1] == DIVERGING[0][1]
+        else:
+            assert trace["zmin"] == 0 and trace["zmax"] == pytest.approx(top, rel=1e-5)
+            assert np.nanmin(grid) >= 0 and trace["colorscale"] == UNSIGNED
+    bars = sorted((t["colorbar"]["y"], t["colorbar"]["len"]) for t in cells)
+    for (low_y, _), (high_y, high_len) in zip(bars, bars[1:]):
+        assert high_y - high_len >= low_y, "colour bars do not overlap"
+    hover = cells[2]["customdata"][[*cells[0]["y"]].index("Nodule margin")][0]
+    assert hover[-1] == "ε² (no direction)", "hover names the measure"
+    signed_q = map_heatmap(assoc, features, value="signed_log10_q").to_dict()["data"]
+    assert [t["colorbar"]["title"]["text"] for t in signed_q if "colorbar" in t] == [
+        "signed −log10 q",
+        "−log10 q (no direction)",
+    ]
+
+
+def test_map_heatmap_outlines_stable_links_only_when_the_bundle_has_stability(small_map):
+    assoc, features = small_map
+    plain = map_heatmap(assoc, features, cluster=False).to_dict()["data"]
+    assert not any("stable" in str(t.get("name")) for t in plain)
+    assert "stability" not in main_heatmap(map_heatmap(assoc, features))["hovertemplate"]
+    rng = np.random.default_rng(1)
+    with_stability = assoc.assign(stability=rng.uniform(0, 1, len(assoc)).round(2))
+    spec = map_heatmap(with_stability, features, cluster=False, bootstraps=200).to_dict()
+    marks = [t for t in spec["data"] if str(t.get("name", "")).startswith("stable")]
+    assert len(marks) == 1 and "200 bootstraps" in marks[0]["name"]
+    label_to_id = dict(zip(features["label"], features.index))
+    outlined = {(label_to_id[y], x) for x, y in zip(marks[0]["x"], marks[0]["y"])}
+    expected = with_stability[with_stability["stability"] >= 0.8]
+    assert outlined == set(zip(expected["feature"], expected["module"])) and outlined
+    cells = main_heatmap(map_heatmap(with_stability, features, cluster=False))
+    assert "stability %{customdata[8]}" in cells["hovertemplate"]
+    first = with_stability.set_index(["feature", "module"]).loc[
+        (features.index[0], cells["x"][0]), "stability"
+    ]
+    assert cells["customdata"][0][0][8] == f"{first:.0%}"

@@ -112,3 +112,55 @@ def test_prediction_is_pinnable(predicted, tmp_path):
     assert 0 <= pin["statistics"]["effect"] <= 1 and pin["statistics"]["n"] > 0
     stored = PinStore(tmp_path, data.bundle_id).add(pin | {"note": "imaging vs size"})
     assert stored["kind"] == "prediction" and stored["figure"]["data"]
+
+
+def test_notebook_predict_fills_the_slot_the_page_and_pl_read(toy_adata, tmp_path):
+    from radmap.analysis.io import load_bundle, save_bundle
+    from radmap.analysis.validate import InputError
+
+    import radmap
+
+    adata = toy_adata.copy()
+    options = {"outer_splits": 3, "inner_splits": 2, "outer_repeats": 1, "n_permutations": 2}
+    assert radmap.tl.predict(adata, target="EGFR", **options) is None
+    assert adata.uns["radmap"]["params"]["predict"]["n_permutations"] == 2
+    stored = P.stored_result(adata)
+    assert set(stored.summary["feature_set"]) >= {"semantic", "radiomic", "constant"}
+    # In memory, the page and radmap.pl read the slot.
+    results, message = load_results(BundleData(adata))
+    assert message == "" and results.summary.equals(stored.summary)
+    roc = radmap.pl.predict(adata)
+    assert any(trace.name and trace.name.startswith("Semantic (AUC") for trace in roc.data)
+    assert radmap.pl.predict(adata, "EGFR", kind="performance").data
+    with pytest.raises(InputError, match="kind must be"):
+        radmap.pl.predict(adata, kind="volcano")
+    with pytest.raises(InputError, match="no prediction results for 'KRAS'"):
+        radmap.pl.predict(adata, "KRAS")
+    # Saved with the bundle writer and read back, the slot still serves the page.
+    path = save_bundle(adata, tmp_path / "predicted.h5ad")
+    again = BundleData(path)
+    results, message = load_results(again)
+    assert message == "" and not P.sidecar_path(path).exists()
+    view = predict_view(again, "EGFR")
+    assert view["verdict"].startswith("For EGFR")
+    assert results.params["outer_splits"] == 3
+    reloaded = P.stored_result(load_bundle(path))
+    assert list(reloaded.summary["auc"].round(6)) == list(stored.summary["auc"].round(6))
+    # A copy leaves the input alone.
+    untouched = toy_adata.copy()
+    copied = radmap.tl.predict(untouched, target="EGFR", copy=True, **options)
+    assert P.stored_result(untouched) is None and P.stored_result(copied) is not None
+
+
+def test_figures_keep_room_for_the_plot_in_print(predicted):
+    from radmap.explorer.figures.style import publication_layout
+
+    _, result = predicted
+    for fig in (roc_figure(result.roc, result.summary), calibration_figure(result.calibration)):
+        assert fig.layout.legend.y < 0  # under the plot, hiding no curve
+        for width in ("single", "double"):
+            printed = publication_layout(fig, width)
+            margin = printed.layout.margin
+            plot_height = printed.layout.height - margin.t - margin.b
+            # The legend rows of a single-column page still leave a square-ish plot.
+            assert plot_height > 0.6 * printed.layout.width, (width, plot_height)

@@ -172,6 +172,8 @@ states = st.builds(
     color=st.none() | st.sampled_from(sorted(VOCAB.mutations)),
     order=st.none() | names,
     km=st.none() | st.sampled_from(sorted(VOCAB.survival)),
+    split=st.sampled_from(["median", "tertiles", "quartiles", "cut"]),
+    cut=st.none() | st.floats(-1e6, 1e6, allow_nan=False),
 )
 
 
@@ -191,3 +193,19 @@ def test_url_round_trip_restores_the_state(state):
         assert messages == []
         assert parsed == _restrict(state)
         assert to_url(parsed, base=base) == url
+
+
+def test_survival_split_and_cut_live_in_the_cohort_url():
+    from radmap.analysis.survival import SPLITS as ANALYSIS_SPLITS
+    from radmap.explorer.state import SPLITS
+
+    assert SPLITS == ANALYSIS_SPLITS
+    state, messages = parse_url("/cohort", "?km=module:M1&split=cut&cut=-0.25", VOCAB)
+    assert messages == [] and (state.km, state.split, state.cut) == ("module:M1", "cut", -0.25)
+    assert to_search(state) == "?km=module%3AM1&split=cut&cut=-0.25"
+    state, messages = parse_url("/cohort", "?split=deciles&cut=abc", VOCAB)
+    assert (state.split, state.cut) == ("median", None) and len(messages) == 2
+    assert from_controls("cohort", {"split": "tertiles", "cut": "2"}) == ViewState(
+        page="cohort", split="tertiles", cut=2.0
+    )
+    assert from_controls("cohort", {"split": "thirds", "cut": "x"}) == ViewState(page="cohort")

@@ -1,0 +1,722 @@
+"""Permutation null on residualised ranks: covariate-adjusted maps and the gene map.
+
+The kernel of :mod:`radmap.analysis.null` generalised to covariates (``--adjust-for``). Every
+tested feature is turned into orthonormal columns ``W_f`` over the patients it uses (its
+*pattern*): the centred ranks of a continuous / ordinal feature, or the centred indicators of
+the groups of a binary / categorical feature, each residualised on the pattern's
+``[1, covariates]`` basis ``Q_s``. The variables (eigengenes or genes) enter as their ranks
+over the patients, residualised on ``[1, covariates]`` (``e``). Then, for a variable and a
+feature, with ``u = e' W_f`` and ``ss = |e|²_s - |Q_s' e|²`` (the variable's residual sum of
+squares within the pattern), the explained fraction ``u'u / ss`` gives
+
+- without covariates: Spearman's rho (``u / sqrt(ss)``) and the tie-corrected
+  Kruskal–Wallis H (``(n - 1) u'u / ss``), exactly as in :mod:`radmap.analysis.null`;
+- with covariates: the partial Spearman correlation of
+  :func:`radmap.analysis.associate.associate` (t-test on ``n - 2 - k`` degrees of freedom) and
+  the F test of the group block in ``rank(value) ~ covariates + groups`` (rank ANCOVA).
+
+A permutation reorders the patients' rows of the feature side (``W``, ``Q`` and the pattern
+indicators together) against the residualised variables: this is the Freedman–Lane scheme
+(residuals of the reduced model ``rank(value) ~ covariates`` permuted, the full model refitted),
+so the permuted maps test the same adjusted statistic as the observed one. All the numbers
+of a block of permutations come from two matrix products (``e' [W Q]`` and ``(e²)' I``).
+
+Permutation ``b`` is drawn from ``SeedSequence(seed, spawn_key=(b,))``; blocks have a size
+fixed by the data's shape, so the result does not depend on workers or scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from .associate import _covariate_matrix, _orthonormal_basis
+from .parallel import blocks, run_tasks, task_rng
+from .validate import InputError
+
+logger = logging.getLogger("radmap")
+
+CORRELATION_TYPES = ("continuous", "ordinal")
+GROUP_TYPES = ("binary", "categorical")
+DEFAULT_GENE_PERMUTATIONS = 100
+BLOCK_ELEMENTS = 12_000_000
+"""Variables x permutations x design columns held at once (sets the block size)."""
+_TIE = 1e-6
+
+
+@dataclass
+class ProjectionDesign:
+    """The feature side of a map, as orthonormal columns (see the module docstring).
+
+    Attributes
+    ----------
+    columns
+        Patients x (feature columns | pattern bases | pattern indicators).
+    n_feature_cols, n_basis_cols
+        Widths of the first two blocks (the indicators fill the rest).
+    feature_starts
+        First column of each tested feature (its columns are contiguous).
+    pattern
+        Pattern (set of patients) of each tested feature.
+    basis_starts
+        First basis column of each pattern.
+    basis_rank
+        Rank of ``[1, covariates]`` within each pattern.
+    n_used
+        Patients used per tested feature.
+    width
+        Columns of each tested feature (1 for correlations, groups - 1 for group tests).
+    is_correlation
+        Per tested feature.
+    adjusted
+        Whether covariates were given (F tests for groups, partial correlations).
+    ratio_critical
+        Per tested feature: the explained fraction at which ``p = alpha`` (set by
+        :func:`critical_ratios`).
+    """
+
+    columns: np.ndarray
+    n_feature_cols: int
+    n_basis_cols: int
+    feature_starts: np.ndarray
+    pattern: np.ndarray
+    basis_starts: np.ndarray
+    basis_rank: np.ndarray
+    n_used: np.ndarray
+    width: np.ndarray
+    is_correlation: np.ndarray
+    adjusted: bool
+    ratio_critical: np.ndarray | None = None
+
+    @property
+    def residual_dof(self) -> np.ndarray:
+        """Denominator degrees of freedom per tested feature."""
+        return self.n_used - self.basis_rank[self.pattern] - self.width
+
+
+def projection_design(
+    features: pd.DataFrame,
+    types: Mapping[str, str],
+    covariates: np.ndarray | None,
+    *,
+    min_n: int = 10,
+    min_group: int = 3,
+) -> tuple[ProjectionDesign, list, list[str]]:
+    """Build the feature side of a map over the rows of ``features``.
+
+    Parameters
+    ----------
+    features
+        Patients x imaging features (numeric or pandas Categorical).
+    types
+        Feature -> continuous / ordinal / binary / categorical.
+    covariates
+        Patients x covariate columns (numeric; complete), or None.
+    min_n, min_group
+        As in :func:`radmap.analysis.associate.associate`.
+
+    Returns
+    -------
+    The design, the tested feature names, and notes on the features left out.
+    """
+    n = len(features)
+    z = np.ones((n, 1)) if covariates is None else np.column_stack([np.ones(n), covariates])
+    feature_columns: list[np.ndarray] = []
+    used_sets: list[np.ndarray] = []
+    tested: list = []
+    notes: list[str] = []
+    kinds: list[bool] = []
+    for name in features.columns:
+        kind = types.get(name)
+        column = features[name]
+        if kind in CORRELATION_TYPES:
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                x = column.cat.codes.to_numpy().astype(np.float64)
+                x[x < 0] = np.nan
+            else:
+                x = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+            used = ~np.isnan(x)
+            if used.sum() < min_n or np.nanmin(x) == np.nanmax(x):
+                notes.append(f"feature {name!r}: constant or fewer than {min_n} patients")
+                continue
+            raw = np.zeros((n, 1))
+            raw[used, 0] = stats.rankdata(x[used])
+        elif kind in GROUP_TYPES:
+            codes = pd.Categorical(column).codes
+            sizes = np.bincount(codes[codes >= 0], minlength=int(codes.max(initial=-1)) + 1)
+            large = np.flatnonzero(sizes >= min_group)
+            used = np.isin(codes, large)
+            if len(large) < 2 or used.sum() < min_n:
+                notes.append(f"feature {name!r}: fewer than 2 groups of {min_group} patients")
+                continue
+            raw = (codes[:, None] == large[None, :]).astype(np.float64)
+        else:
+            raise InputError(
+                f"null: feature {name!r} has type {kind!r}; use one of "
+                + ", ".join(CORRELATION_TYPES + GROUP_TYPES)
+            )
+        basis = _orthonormal_basis(z[used])
+        residual = raw[used] - basis @ (basis.T @ raw[used])
+        scale = float(np.abs(raw[used]).max()) * np.sqrt(used.sum())
+        own = _orthonormal_basis(residual, scale=scale)
+        if own.shape[1] == 0 or used.sum() - basis.shape[1] - own.shape[1] < 1:
+            notes.append(f"feature {name!r}: explained by the covariates, not tested")
+            continue
+        full = np.zeros((n, own.shape[1]))
+        full[used] = own
+        feature_columns.append(full)
+        used_sets.append(used)
+        tested.append(name)
+        kinds.append(kind in CORRELATION_TYPES)
+    if not tested:
+        raise InputError("null: no feature can be tested")
+    patterns, pattern = np.unique(np.vstack(used_sets), axis=0, return_inverse=True)
+    bases, ranks = [], []
+    for used in patterns:
+        inside = _orthonormal_basis(z[used])
+        basis = np.zeros((n, inside.shape[1]))
+        basis[used] = inside
+        bases.append(basis)
+        ranks.append(inside.shape[1])
+    widths = np.array([c.shape[1] for c in feature_columns])
+    basis_widths = np.array(ranks)
+    design = ProjectionDesign(
+        columns=np.ascontiguousarray(
+            np.column_stack([*feature_columns, *bases, patterns.T.astype(np.float64)])
+        ),
+        n_feature_cols=int(widths.sum()),
+        n_basis_cols=int(basis_widths.sum()),
+        feature_starts=np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(np.intp),
+        pattern=pattern.ravel().astype(np.intp),
+        basis_starts=np.concatenate([[0], np.cumsum(basis_widths)[:-1]]).astype(np.intp),
+        basis_rank=basis_widths,
+        n_used=np.vstack(used_sets).sum(axis=1),
+        width=widths,
+        is_correlation=np.asarray(kinds, dtype=bool),
+        adjusted=covariates is not None,
+    )
+    return design, tested, notes
+
+
+def residual_ranks(
+    values: np.ndarray, covariates: np.ndarray | None, *, dtype=np.float64
+) -> np.ndarray:
+    """Ranks of each column of ``values`` (patients x variables) over the patients,
+    residualised on ``[1, covariates]`` (centred without covariates)."""
+    ranks = stats.rankdata(values, axis=0)
+    if covariates is None:
+        ranks -= ranks.mean(axis=0)
+    else:
+        basis = _orthonormal_basis(np.column_stack([np.ones(len(ranks)), covariates]))
+        ranks -= basis @ (basis.T @ ranks)
+    return np.ascontiguousarray(ranks, dtype=dtype)
+
+
+def critical_ratios(design: ProjectionDesign, alpha: float) -> np.ndarray:
+    """Explained fraction ``u'u / ss`` at which each tested feature's p-value is ``alpha``."""
+    dof = design.residual_dof.astype(np.float64)
+    out = np.empty(len(dof))
+    correlation = design.is_correlation
+    t = special.stdtrit(dof[correlation], 1 - alpha / 2)
+    out[correlation] = t**2 / (dof[correlation] + t**2)
+    group = ~correlation
+    width = design.width[group].astype(np.float64)
+    if design.adjusted:
+        f = special.fdtri(width, dof[group], 1 - alpha)
+        out[group] = width * f / (dof[group] + width * f)
+    else:
+        out[group] = special.chdtri(width, alpha) / (design.n_used[group] - 1.0)
+    return out
+
+
+def p_values(ratio: np.ndarray, design: ProjectionDesign, features: np.ndarray) -> np.ndarray:
+    """Asymptotic p-values of explained fractions ``ratio`` of the given tested features."""
+    ratio = np.clip(np.asarray(ratio, dtype=np.float64), 0.0, 1.0)
+    dof = design.residual_dof[features].astype(np.float64)
+    width = design.width[features].astype(np.float64)
+    correlation = design.is_correlation[features]
+    p = np.empty(ratio.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.sqrt(dof * ratio / (1.0 - ratio))
+        p_correlation = 2 * special.stdtr(dof, -t)
+        if design.adjusted:
+            f = (ratio / width) / ((1.0 - ratio) / dof)
+            p_group = special.fdtrc(width, dof, f)
+        else:
+            p_group = special.chdtrc(width, (design.n_used[features] - 1.0) * ratio)
+    p = np.where(correlation, p_correlation, p_group)
+    return np.where(np.isnan(ratio), np.nan, p)
+
+
+def map_ratios(
+    residuals: np.ndarray, columns: np.ndarray, design: ProjectionDesign
+) -> tuple[np.ndarray, np.ndarray]:
+    """Explained fractions and signed statistics for permuted designs.
+
+    Parameters
+    ----------
+    residuals
+        Patients x variables (:func:`residual_ranks`).
+    columns
+        ``(permutations, patients, design columns)``: the design's columns with rows reordered.
+    design
+        From :func:`projection_design`.
+
+    Returns
+    -------
+    ``ratio`` (``u'u / ss``) and ``statistic`` (rho / partial rho for correlations, H / F for
+    groups), each ``(variables, permutations, tested features)``.
+    """
+    n_perm, n_patients, width = columns.shape
+    n_cols = design.n_feature_cols + design.n_basis_cols
+    n_variables = residuals.shape[1]
+    stacked = np.ascontiguousarray(columns[:, :, :n_cols].transpose(1, 0, 2))
+    product = (residuals.T @ stacked.reshape(n_patients, -1)).reshape(n_variables, n_perm, n_cols)
+    indicators = np.ascontiguousarray(columns[:, :, n_cols:].transpose(1, 0, 2))
+    sumsq = (np.square(residuals).T @ indicators.reshape(n_patients, -1)).reshape(
+        n_variables, n_perm, width - n_cols
+    )
+    projected = product[..., design.n_feature_cols :] ** 2
+    ss = sumsq - np.add.reduceat(projected, design.basis_starts, axis=-1)
+    ss, sumsq = ss[..., design.pattern], sumsq[..., design.pattern]
+    u = product[..., : design.n_feature_cols]
+    explained = np.add.reduceat(u**2, design.feature_starts, axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ss = np.where(ss > _TIE * sumsq, ss, np.nan)
+        ratio = np.clip(explained / ss, 0.0, 1.0)
+        statistic = np.empty_like(ratio)
+        correlation = design.is_correlation
+        statistic[..., correlation] = u[..., design.feature_starts[correlation]] / np.sqrt(
+            ss[..., correlation]
+        )
+        group = ~correlation
+        dof = design.residual_dof[group]
+        if design.adjusted:
+            statistic[..., group] = (ratio[..., group] / design.width[group]) / (
+                (1.0 - ratio[..., group]) / dof
+            )
+        else:
+            statistic[..., group] = (design.n_used[group] - 1.0) * ratio[..., group]
+    return ratio, statistic
+
+
+def _p_below(ratio: np.ndarray, design: ProjectionDesign) -> np.ndarray:
+    """p-values where the explained fraction reaches the feature's critical value, 1 elsewhere
+    (NaN where the test is undefined)."""
+    critical = design.ratio_critical * (1 - 1e-6)
+    candidate = ratio >= critical
+    p = np.where(np.isnan(ratio), np.nan, 1.0)
+    where = np.nonzero(candidate)
+    p[where] = p_values(ratio[where], design, where[-1])
+    return p
+
+
+def _orders(seed: int, start: int, stop: int, n_patients: int) -> np.ndarray:
+    return np.stack([task_rng(seed, b).permutation(n_patients) for b in range(start, stop)])
+
+
+def block_size_for(n_variables: int, n_columns: int) -> int:
+    """Permutations per block so that a block holds about :data:`BLOCK_ELEMENTS` numbers."""
+    return int(np.clip(BLOCK_ELEMENTS // max(1, n_variables * n_columns), 1, 50))
+
+
+# --------------------------------------------------------------------------------------------
+# Counting discoveries without sorting the whole map
+# --------------------------------------------------------------------------------------------
+
+
+def _sorted_candidates(p: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The p-values at most ``alpha`` of a (tests x features) matrix, sorted within feature:
+    values, feature of each, rank within its feature (1-based)."""
+    tests, features = np.nonzero(p <= alpha)
+    values = p[tests, features]
+    order = np.lexsort((values, features))
+    values, features = values[order], features[order]
+    starts = np.searchsorted(features, features, side="left")
+    return values, features, np.arange(len(values)) - starts + 1
+
+
+def feature_discoveries(
+    p: np.ndarray, n_tests: np.ndarray, alpha: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per feature (column of ``p``): the Benjamini–Hochberg discoveries within the feature at
+    ``alpha`` and its Simes p-value where it is at most ``alpha`` (1 elsewhere, NaN for a
+    feature without tests).
+
+    Only p-values at most ``alpha`` matter, so only those are sorted.
+    """
+    values, features, rank = _sorted_candidates(p, alpha)
+    n_features = p.shape[1]
+    n = n_tests[features].astype(np.float64)
+    count = np.zeros(n_features, dtype=np.int64)
+    passes = values <= alpha * rank / n
+    np.maximum.at(count, features[passes], rank[passes])
+    simes = np.ones(n_features)
+    np.minimum.at(simes, features, values * n / rank)
+    simes = np.where(simes <= alpha, simes, 1.0)
+    simes[n_tests == 0] = np.nan
+    return count, simes
+
+
+def hierarchical_discoveries(p: np.ndarray, n_tests: np.ndarray, alpha: float) -> int:
+    """Tests with the map-level q of :func:`radmap.analysis.multitest.hierarchical` at most
+    ``alpha`` (Benjamini–Bogomolov: features selected by BH over their Simes p, then BH within
+    each selected feature at ``alpha R / m``)."""
+    _, simes = feature_discoveries(p, n_tests, alpha)
+    tested = ~np.isnan(simes)
+    m = int(tested.sum())
+    if m == 0:
+        return 0
+    ordered = np.sort(simes[tested])
+    passing = np.flatnonzero(ordered <= alpha * np.arange(1, m + 1) / m)
+    if len(passing) == 0:
+        return 0
+    n_selected = int(passing[-1]) + 1
+    selected = np.flatnonzero(tested)[np.argsort(simes[tested], kind="stable")[:n_selected]]
+    level = alpha * n_selected / m
+    counts, _ = feature_discoveries(p[:, selected], n_tests[selected], level)
+    return int(counts.sum())
+
+
+# --------------------------------------------------------------------------------------------
+# The gene map
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GeneNullResult:
+    """Permutation null of the genes x features map.
+
+    Attributes
+    ----------
+    observed_links
+        Gene x feature pairs with map-level q (hierarchical, as ``varm["radmap_q_map"]``) at
+        most ``alpha`` on the rank statistics.
+    discoveries_null
+        The same count in each permutation.
+    per_feature
+        Per tested feature: ``observed`` (genes with q within the feature at most ``alpha``,
+        as the volcano shows) and ``expected`` (mean over permutations), ``n_genes``.
+    alpha, n_permutations, seed, adjusted, notes
+        Parameters and features not tested.
+    """
+
+    observed_links: int
+    discoveries_null: np.ndarray
+    per_feature: pd.DataFrame
+    alpha: float
+    n_permutations: int
+    seed: int
+    adjusted: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def expected_false_links(self) -> float:
+        """Mean number of links passing the threshold when no link is real."""
+        return float(np.mean(self.discoveries_null))
+
+    @property
+    def empirical_fdr(self) -> float:
+        """Expected false links / observed links (capped at 1; NaN without observed links)."""
+        if self.observed_links == 0:
+            return float("nan")
+        return float(min(1.0, self.expected_false_links / self.observed_links))
+
+    def summary(self) -> dict:
+        """JSON-friendly figures, as stored in ``uns["radmap"]["gene_null"]``."""
+        null = np.asarray(self.discoveries_null, dtype=float)
+        exceed = int(np.sum(null >= self.observed_links))
+        return {
+            "alpha": float(self.alpha),
+            "n_permutations": int(self.n_permutations),
+            "seed": int(self.seed),
+            "adjusted": bool(self.adjusted),
+            "observed_links": int(self.observed_links),
+            "expected_false_links": _rounded(self.expected_false_links),
+            "null_links_p95": _rounded(float(np.quantile(null, 0.95))),
+            "empirical_fdr": _rounded(self.empirical_fdr),
+            "map_p": _rounded((1 + exceed) / (self.n_permutations + 1)),
+            "badge": self.badge(),
+        }
+
+    def badge(self) -> str:
+        """One line, e.g. ``844 gene links at map q < 0.05; 1.9 expected by chance (...)``."""
+        links = "gene link" if self.observed_links == 1 else "gene links"
+        text = (
+            f"{self.observed_links} {links} at map q < {self.alpha:g}; "
+            f"{self.expected_false_links:.1f} expected by chance "
+            f"({self.n_permutations} permutations"
+        )
+        if self.observed_links:
+            text += f", empirical FDR {self.empirical_fdr:.2f}"
+        return text + ")"
+
+
+def _rounded(value: float) -> float:
+    return float(np.round(value, 6)) if np.isfinite(value) else float("nan")
+
+
+def _gene_block(
+    block: tuple[int, int],
+    *,
+    residuals: np.ndarray,
+    design: ProjectionDesign,
+    n_tests: np.ndarray,
+    alpha: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Map-level and per-feature discoveries of each permutation of one block."""
+    start, stop = block
+    orders = _orders(seed, start, stop, residuals.shape[0])
+    columns = design.columns.astype(residuals.dtype)[orders]
+    ratio, _ = map_ratios(residuals, columns, design)
+    total = np.zeros(len(orders), dtype=np.int64)
+    per_feature = np.zeros((len(orders), len(n_tests)), dtype=np.int64)
+    for i in range(len(orders)):
+        p = _p_below(ratio[:, i, :], design)
+        total[i] = hierarchical_discoveries(p, n_tests, alpha)
+        per_feature[i] = feature_discoveries(p, n_tests, alpha)[0]
+    return total, per_feature
+
+
+def gene_permutation_null(
+    values: pd.DataFrame,
+    features: pd.DataFrame,
+    types: Mapping[str, str],
+    *,
+    covariates: pd.DataFrame | None = None,
+    n_permutations: int = DEFAULT_GENE_PERMUTATIONS,
+    alpha: float = 0.05,
+    seed: int = 0,
+    min_n: int = 10,
+    min_group: int = 3,
+    block_size: int | None = None,
+    scheduler: str | None = None,
+    n_workers: int = 2,
+) -> GeneNullResult:
+    """Permutation null of the genes x features map: links expected by chance.
+
+    Parameters
+    ----------
+    values
+        Patients x genes; no missing values.
+    features
+        Patients x imaging features.
+    types
+        Feature -> continuous / ordinal / binary / categorical.
+    covariates
+        Patients x covariates the map was adjusted for (``--adjust-for``), or None; with
+        covariates the analysis keeps the patients who have them all and every permutation
+        tests the adjusted statistic (see the module docstring).
+    n_permutations, alpha, seed
+        Permutations, threshold of a link (map-level q and q within feature), seed.
+    min_n, min_group
+        As in :func:`radmap.analysis.associate.associate`.
+    block_size
+        Permutations per task (default: from the map's size, never from the workers).
+    scheduler, n_workers
+        See :func:`radmap.analysis.parallel.run_tasks`.
+
+    Returns
+    -------
+    :class:`GeneNullResult`.
+    """
+    if n_permutations < 1:
+        raise InputError(f"gene null: n_permutations must be at least 1, got {n_permutations}")
+    if not 0 < alpha < 1:
+        raise InputError(f"gene null: alpha must be between 0 and 1, got {alpha}")
+    started = time.perf_counter()
+    residuals, design, tested, notes, _ = prepare(
+        values, features, types, covariates, min_n=min_n, min_group=min_group, dtype=np.float32
+    )
+    design.ratio_critical = critical_ratios(design, alpha)
+    columns = design.columns.astype(np.float32)[None]
+    ratio, _ = map_ratios(residuals, columns, design)
+    p = _p_below(ratio[:, 0, :], design)
+    n_tests = np.isfinite(ratio[:, 0, :]).sum(axis=0)
+    observed = hierarchical_discoveries(p, n_tests, alpha)
+    observed_per_feature = feature_discoveries(p, n_tests, alpha)[0]
+    size = block_size or block_size_for(residuals.shape[1], design.columns.shape[1])
+    results = run_tasks(
+        _gene_block,
+        blocks(n_permutations, size),
+        shared={
+            "residuals": residuals,
+            "design": design,
+            "n_tests": n_tests,
+            "alpha": alpha,
+            "seed": seed,
+        },
+        scheduler=scheduler,
+        n_workers=n_workers,
+    )
+    null = np.concatenate([r[0] for r in results])
+    per_feature_null = np.concatenate([r[1] for r in results])
+    per_feature = pd.DataFrame(
+        {
+            "feature": [str(name) for name in tested],
+            "observed": observed_per_feature,
+            "expected": np.round(per_feature_null.mean(axis=0), 4),
+            "n_genes": n_tests,
+        }
+    )
+    result = GeneNullResult(
+        observed_links=int(observed),
+        discoveries_null=null,
+        per_feature=per_feature,
+        alpha=alpha,
+        n_permutations=n_permutations,
+        seed=seed,
+        adjusted=design.adjusted,
+        notes=notes,
+    )
+    logger.info(
+        "gene null: %d permutations of %d genes x %d features: %s (%.1f s)",
+        n_permutations,
+        residuals.shape[1],
+        len(tested),
+        result.badge(),
+        time.perf_counter() - started,
+    )
+    return result
+
+
+def prepare(
+    values: pd.DataFrame,
+    features: pd.DataFrame,
+    types: Mapping[str, str],
+    covariates: pd.DataFrame | None,
+    *,
+    min_n: int,
+    min_group: int,
+    dtype=np.float64,
+) -> tuple[np.ndarray, ProjectionDesign, list, list[str], pd.Index]:
+    """Residualised ranks, design, tested features, notes and the patients used."""
+    if not isinstance(values, pd.DataFrame) or not isinstance(features, pd.DataFrame):
+        raise InputError("null: values and features must be pandas DataFrames")
+    patients = values.index.intersection(features.index, sort=False)
+    z = None
+    if covariates is not None and covariates.shape[1]:
+        z, complete = _covariate_matrix(covariates, patients)
+        patients = patients[complete]
+        z = z[complete]
+    if len(patients) < min_n:
+        raise InputError(
+            f"null: {len(patients)} patients with expression, imaging and covariates; need {min_n}"
+        )
+    data = values.loc[patients].to_numpy(dtype=np.float64)
+    if np.isnan(data).any():
+        raise InputError("null: the variables have missing values; impute them")
+    residuals = residual_ranks(data, z, dtype=dtype)
+    design, tested, notes = projection_design(
+        features.loc[patients], types, z, min_n=min_n, min_group=min_group
+    )
+    return residuals, design, tested, notes, patients
+
+
+# --------------------------------------------------------------------------------------------
+# The module map with covariates
+# --------------------------------------------------------------------------------------------
+
+
+def _module_block(
+    block: tuple[int, int],
+    *,
+    residuals: np.ndarray,
+    design: ProjectionDesign,
+    observed: np.ndarray,
+    tested_cells: np.ndarray,
+    cell_family: np.ndarray,
+    alpha: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exceedance counts per cell and BH discoveries (within families) per permutation."""
+    from .null import bh_discoveries_by_family
+
+    start, stop = block
+    orders = _orders(seed, start, stop, residuals.shape[0])
+    ratio, _ = map_ratios(residuals, design.columns[orders], design)
+    exceed = (ratio >= observed[:, None, :] * (1 - 1e-9)).sum(axis=1)
+    p = np.stack([_p_below(ratio[:, i, :], design) for i in range(len(orders))])
+    discoveries = bh_discoveries_by_family(
+        p.reshape(len(orders), -1)[:, tested_cells], cell_family, alpha
+    )
+    return exceed, discoveries
+
+
+def adjusted_module_null(
+    values: pd.DataFrame,
+    features: pd.DataFrame,
+    types: Mapping[str, str],
+    covariates: pd.DataFrame,
+    *,
+    n_permutations: int,
+    alpha: float,
+    seed: int,
+    min_n: int,
+    min_group: int,
+    families: Mapping[str, str] | None,
+    scheduler: str | None,
+    n_workers: int,
+    block_size: int,
+):
+    """The module-map null of :func:`radmap.analysis.null.permutation_null` on the
+    covariate-adjusted statistics (partial Spearman, rank ANCOVA F)."""
+    from .null import NullResult, bh_discoveries_by_family
+
+    residuals, design, tested, notes, patients = prepare(
+        values, features, types, covariates, min_n=min_n, min_group=min_group
+    )
+    design.ratio_critical = critical_ratios(design, alpha)
+    ratio, statistic = map_ratios(residuals, design.columns[None], design)
+    ratio, statistic = ratio[:, 0, :], statistic[:, 0, :]
+    p = p_values(ratio, design, np.broadcast_to(np.arange(ratio.shape[1]), ratio.shape))
+    tested_cells = np.isfinite(p).ravel()
+    family_of = [str((families or {}).get(name, "map")) for name in tested]
+    cell_family = np.tile(np.asarray(family_of, dtype=object), p.shape[0])[tested_cells]
+    observed_links = int(
+        bh_discoveries_by_family(p.ravel()[tested_cells][None], cell_family, alpha)[0]
+    )
+    results = run_tasks(
+        _module_block,
+        blocks(n_permutations, block_size),
+        shared={
+            "residuals": residuals,
+            "design": design,
+            "observed": ratio,
+            "tested_cells": tested_cells,
+            "cell_family": cell_family,
+            "alpha": alpha,
+            "seed": seed,
+        },
+        scheduler=scheduler,
+        n_workers=n_workers,
+    )
+    exceed = np.sum([r[0] for r in results], axis=0)
+    discoveries = np.concatenate([r[1] for r in results])
+    p_perm = np.where(np.isfinite(ratio), (1 + exceed) / (n_permutations + 1), np.nan)
+    full = pd.Index(features.columns)
+
+    def frame(array: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame(array, index=values.columns, columns=tested).reindex(columns=full)
+
+    kinds = dict(zip(tested, np.where(design.is_correlation, "partial_spearman", "rank_ancova")))
+    return NullResult(
+        statistic=frame(statistic),
+        p=frame(p),
+        p_perm=frame(p_perm),
+        test=pd.Series([kinds.get(f, "") for f in full], index=full, dtype=object),
+        n=pd.Series(design.n_used.astype(np.int64), index=tested).reindex(full, fill_value=0),
+        discoveries_null=discoveries,
+        observed_links=observed_links,
+        alpha=alpha,
+        n_permutations=n_permutations,
+        seed=seed,
+        notes=notes,
+    )

@@ -1,0 +1,204 @@
+"""Subset panel callbacks: edit the subset (or the comparison subset) and name it in a banner.
+
+:func:`resolve` is what the page callbacks use: the bundle restricted to the URL's subset
+(recomputed, cached per subset by :meth:`explorer.data.BundleData.subset_view`), or the
+whole cohort when the subset cannot be tested (the banner says why).
+"""
+
+from __future__ import annotations
+
+from dash import MATCH, Input, Output, State, callback_context, html
+from dash.exceptions import PreventUpdate
+
+from ...analysis.validate import InputError
+from ..callbacks.common import AppContext
+from ..data import BundleData
+from ..pages.common import graph_id, sid, store_id
+from ..pages.subset import panel_id
+from ..subset import Condition, parse_subset
+
+
+def resolve(data: BundleData, subset: str | None) -> BundleData:
+    """``data`` restricted to ``subset``; the whole cohort if the subset cannot be tested."""
+    try:
+        return data.subset_view(subset)
+    except InputError:
+        return data
+
+
+def banner(data: BundleData, subset: str | None, compare: str | None = None) -> list:
+    """ "subset: histology = adenocarcinoma (n = 84 of 130)", or why it is not used."""
+    parts = []
+    for name, text, css in (
+        ("subset", subset, "rm-subset-a"),
+        ("compared with", compare, "rm-subset-b"),
+    ):
+        if not text:
+            continue
+        try:
+            view = data.subset_view(text)
+        except InputError as error:
+            parts.append(
+                html.Div(
+                    f"{name}: not used — {error}. Showing the whole cohort.",
+                    className="alert alert-danger py-1 mb-1 rm-subset-error",
+                )
+            )
+            continue
+        parts.append(
+            html.Div(
+                f"{name}: {view.label} (n = {view.n_patients} of {view.n_cohort})",
+                className=f"alert alert-info py-1 mb-1 {css}",
+            )
+        )
+    return parts
+
+
+def edited(
+    data: BundleData,
+    current: str | None,
+    column: str | None,
+    levels: list | None,
+    low,
+    high,
+) -> str:
+    """The subset ``current`` with the condition on ``column`` set (or dropped when empty)."""
+    columns = data.subset_columns()
+    subset, _ = parse_subset(current, columns)
+    if not column or column not in columns:
+        return subset.key
+    if columns[column].kind == "numeric":
+        low = None if low in (None, "") else float(low)
+        high = None if high in (None, "") else float(high)
+        if low is None and high is None:
+            return subset.without(column).key
+        if low is not None and high is not None and low > high:
+            low, high = high, low
+        return subset.with_condition(Condition(column, low=low, high=high)).key
+    chosen = tuple(level for level in columns[column].levels if level in set(levels or ()))
+    if not chosen:
+        return subset.without(column).key
+    return subset.with_condition(Condition(column, levels=chosen)).key
+
+
+def column_editor(data: BundleData, column: str | None, current: str | None):
+    """Level options, current levels / range and which editor shows for ``column``."""
+    hidden, shown = {"display": "none"}, {"display": "flex"}
+    columns = data.subset_columns()
+    if not column or column not in columns:
+        return [], [], None, None, hidden, hidden
+    info = columns[column]
+    subset, _ = parse_subset(current, columns)
+    condition = next((c for c in subset.conditions if c.column == column), None)
+    if info.kind == "numeric":
+        low = condition.low if condition else None
+        high = condition.high if condition else None
+        return [], [], low, high, hidden, shown
+    options = [{"label": level, "value": level} for level in info.levels]
+    chosen = list(condition.levels) if condition else []
+    return options, chosen, None, None, {"display": "block"}, hidden
+
+
+def compare_view(data: BundleData, subset: str | None, compare: str | None, **options):
+    """The comparison subset's map and the difference B - A (figures), or hidden."""
+    from ..callbacks.map import map_figure
+    from ..figures.compare import map_difference
+    from ..figures.style import empty_figure
+
+    if not compare:
+        return {"display": "none"}, empty_figure(""), empty_figure("")
+    first, second = resolve(data, subset), resolve(data, compare)
+    if second is data and compare:
+        message = "The comparison subset cannot be tested (see the banner)."
+        return {"display": "block"}, empty_figure(message), empty_figure(message)
+    figure = map_figure(second, **options)[0]
+    view_options = {key: options[key] for key in ("sources", "groups", "rows", "top")}
+    a = first.map_view(**view_options)
+    b = second.map_view(**view_options)
+    difference = map_difference(
+        a.assoc,
+        b.assoc,
+        data.features,
+        q_threshold=options["q"],
+        label_a=getattr(first, "label", "whole cohort"),
+        label_b=second.label,
+    )
+    return {"display": "block"}, figure, difference
+
+
+def register(app, ctx: AppContext) -> None:
+    data = ctx.data
+
+    @app.callback(
+        Output("map-compare-panel", "style"),
+        Output(graph_id("map-compare"), "figure"),
+        Output(graph_id("map-difference"), "figure"),
+        Input(store_id("map", "subset"), "data"),
+        Input(store_id("map", "compare"), "data"),
+        Input(sid("map", "q"), "value"),
+        Input(sid("map", "stat"), "value"),
+        Input(sid("map", "sources"), "value"),
+        Input(sid("map", "groups"), "value"),
+        Input(sid("map", "min_effect"), "value"),
+        Input(sid("map", "rows"), "value"),
+        Input(sid("map", "top"), "value"),
+    )
+    def _compare(subset, compare, q, stat, sources, groups, min_effect, rows, top):
+        return compare_view(
+            data,
+            subset,
+            compare,
+            q=float(q),
+            stat=stat,
+            sources=tuple(sources or ()),
+            groups=tuple(groups or ()),
+            min_effect=min_effect,
+            rows=rows,
+            top=int(top or 40),
+        )
+
+    @app.callback(
+        Output(panel_id("levels", MATCH), "options"),
+        Output(panel_id("levels", MATCH), "value"),
+        Output(panel_id("low", MATCH), "value"),
+        Output(panel_id("high", MATCH), "value"),
+        Output(panel_id("levels", MATCH), "style"),
+        Output(panel_id("range", MATCH), "style"),
+        Input(panel_id("column", MATCH), "value"),
+        State(store_id(MATCH, "subset"), "data"),
+        prevent_initial_call=True,
+    )
+    def _column(column, current):
+        return column_editor(data, column, current)
+
+    @app.callback(
+        Output(store_id(MATCH, "subset"), "data"),
+        Output(store_id(MATCH, "compare"), "data"),
+        Input(panel_id("apply", MATCH), "n_clicks"),
+        Input(panel_id("clear", MATCH), "n_clicks"),
+        State(panel_id("target", MATCH), "value"),
+        State(panel_id("column", MATCH), "value"),
+        State(panel_id("levels", MATCH), "value"),
+        State(panel_id("low", MATCH), "value"),
+        State(panel_id("high", MATCH), "value"),
+        State(store_id(MATCH, "subset"), "data"),
+        State(store_id(MATCH, "compare"), "data"),
+        prevent_initial_call=True,
+    )
+    def _apply(_apply_clicks, _clear_clicks, target, column, levels, low, high, subset, compare):
+        trigger = callback_context.triggered_id
+        if not isinstance(trigger, dict):
+            raise PreventUpdate
+        if trigger["role"] == "subset-clear":
+            return "", ""
+        if target == "compare":
+            return subset or "", edited(data, compare, column, levels, low, high)
+        return edited(data, subset, column, levels, low, high), compare or ""
+
+    @app.callback(
+        Output(panel_id("banner", MATCH), "children"),
+        Input(store_id(MATCH, "subset"), "data"),
+        Input(store_id(MATCH, "compare"), "data"),
+    )
+    def _banner(subset, compare):
+        return banner(data, subset, compare)

@@ -1,0 +1,128 @@
+"""The "Subset" panel: restrict a page's analyses to some patients (and, on the map, compare
+two subsets). Its stores are part of the URL state (keys ``subset`` and ``compare``)."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from ..data import BundleData
+from ..pages.common import state_store
+from ..state import ViewState
+
+
+def panel_id(part: str, page: str) -> dict:
+    """Id of one part of the subset panel of ``page``."""
+    return {"role": f"subset-{part}", "page": page}
+
+
+def column_options(data: BundleData) -> list[dict]:
+    """Dropdown options for the filterable columns, clinical first."""
+    return [
+        {
+            "label": f"{column.label} ({column.source}"
+            + (", range)" if column.kind == "numeric" else ")"),
+            "value": name,
+        }
+        for name, column in data.subset_columns().items()
+    ]
+
+
+def subset_panel(data: BundleData, page: str, state: ViewState, *, compare: bool = False):
+    """The banner naming the subset shown, and a collapsible editor under it."""
+    target = []
+    if compare:
+        target = [
+            dbc.RadioItems(
+                id=panel_id("target", page),
+                options=[
+                    {"label": "Subset shown", "value": "subset"},
+                    {"label": "Compare with", "value": "compare"},
+                ],
+                value="subset",
+                inline=True,
+                className="mb-2",
+            )
+        ]
+    else:
+        target = [
+            dbc.RadioItems(
+                id=panel_id("target", page),
+                options=[{"label": "Subset shown", "value": "subset"}],
+                value="subset",
+                style={"display": "none"},
+            )
+        ]
+    editor = dbc.Row(
+        [
+            dbc.Col(
+                dcc.Dropdown(
+                    id=panel_id("column", page),
+                    options=column_options(data),
+                    placeholder="Filter patients by a clinical or imaging column…",
+                ),
+                lg=4,
+            ),
+            dbc.Col(
+                [
+                    dcc.Dropdown(
+                        id=panel_id("levels", page),
+                        multi=True,
+                        placeholder="levels to keep",
+                        style={"display": "none"},
+                    ),
+                    html.Div(
+                        [
+                            dbc.Input(id=panel_id("low", page), type="number", placeholder="from"),
+                            dbc.Input(id=panel_id("high", page), type="number", placeholder="to"),
+                        ],
+                        id=panel_id("range", page),
+                        className="gap-2",
+                        style={"display": "none"},
+                    ),
+                ],
+                lg=4,
+            ),
+            dbc.Col(
+                [
+                    dbc.Button("Apply", id=panel_id("apply", page), size="sm", className="me-2"),
+                    dbc.Button(
+                        "Whole cohort",
+                        id=panel_id("clear", page),
+                        size="sm",
+                        color="secondary",
+                        outline=True,
+                    ),
+                ],
+                lg=4,
+            ),
+        ],
+        className="g-2 align-items-center",
+    )
+    return html.Div(
+        [
+            state_store(page, "subset", state.subset),
+            state_store(page, "compare", state.compare),
+            html.Div(id=panel_id("banner", page), className="rm-subset-banner"),
+            html.Details(
+                [
+                    html.Summary("Subset of patients", className="rm-subset-summary"),
+                    html.Div(
+                        [
+                            *target,
+                            editor,
+                            html.Small(
+                                "The analyses of this page are run again on the chosen "
+                                "patients with the same tests and corrections. Apply with no "
+                                "level chosen to drop that column's condition.",
+                                className="text-muted d-block mt-1",
+                            ),
+                        ],
+                        className="rm-subset-editor",
+                    ),
+                ],
+                open=bool(state.subset or state.compare),
+                className="rm-subset mb-2",
+            ),
+        ]
+    )

@@ -135,7 +135,6 @@ def scenario_payloads(feature: str, gene: str) -> dict[str, dict]:
                 ("gene-info", "children"),
                 (table("gene-pathways"), "rowData"),
                 (table("gene-pathways"), "columnDefs"),
-                (graph("gene-km"), "figure"),
             ],
             gene_inputs,
         ),

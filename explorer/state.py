@@ -69,7 +69,7 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
     ),
     "network": ("q", "min_effect", "sources", "groups"),
     "volcano": ("q", "min_effect", "feature", "y", "gene", "subset"),
-    "gene": ("q", "gene", "feature", "color", "subset"),
+    "gene": ("q", "gene", "feature", "color", "split", "cut", "subset"),
     "module": ("q", "module", "order"),
     "cohort": ("q", "km", "split", "cut", "subset"),
     "patient": ("q", "patient"),

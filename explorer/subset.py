@@ -73,8 +73,8 @@ class Condition:
         name = _escape(self.column)
         if self.levels:
             return name + ":" + "|".join(_escape(level) for level in self.levels)
-        low = "" if self.low is None else f"{self.low:g}"
-        high = "" if self.high is None else f"{self.high:g}"
+        low = "" if self.low is None else _number_text(self.low)
+        high = "" if self.high is None else _number_text(self.high)
         return f"{name}:{low}~{high}"
 
     def label(self, columns: Mapping[str, Column] | None = None) -> str:
@@ -138,6 +138,11 @@ class Subset:
 
 
 WHOLE_COHORT = Subset()
+
+
+def _number_text(value: float) -> str:
+    """A bound as typed, without float noise (12 significant digits)."""
+    return f"{value:.12g}"
 
 
 def _escape(text: str) -> str:

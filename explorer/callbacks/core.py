@@ -273,7 +273,7 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
             data, state.feature, y=state.y, q=q, min_effect=state.min_effect, gene=state.gene
         )[0],
         "gene-bar": lambda: gene.gene_view(data, state.gene, q=q)["bar"],
-        "gene-km": lambda: gene.gene_view(data, state.gene, q=q)["km"],
+        "gene-km": lambda: gene.gene_km(data, state.gene, split=state.split, cut=state.cut),
         "gene-phenotype": lambda: gene.gene_phenotype(
             data, state.gene, state.feature, color=state.color
         ),

@@ -33,11 +33,21 @@ def gene_options(data: BundleData, search: str | None, value: str | None) -> lis
     return options
 
 
-def gene_view(data: BundleData, gene: str | None, *, q: float = 0.05, base: str = "/") -> dict:
+def gene_view(
+    data: BundleData,
+    gene: str | None,
+    *,
+    q: float = 0.05,
+    base: str = "/",
+    split: str = "median",
+    cut: float | None = None,
+    with_km: bool = True,
+) -> dict:
     """Everything on the gene page that depends on the gene only.
 
     Keys: ``note``, ``body_style``, ``bar``, ``rows``, ``columns``, ``info``,
-    ``pathway_rows``, ``pathway_columns``, ``km``.
+    ``pathway_rows``, ``pathway_columns``, ``km`` (expression split by ``split`` / ``cut``;
+    ``None`` with ``with_km=False``, when a callback of its own draws it).
     """
     canonical = data.canonical_gene(gene)
     if not gene:
@@ -77,8 +87,10 @@ def gene_view(data: BundleData, gene: str | None, *, q: float = 0.05, base: str 
     pathway_rows, pathway_columns = grid(
         None if pathways is None else pathways.head(10), PATHWAY_COLUMNS, numeric=("q",)
     )
-    if data.has_survival:
-        km = memoised_figure(data, "gene-km", {"gene": canonical}, lambda: _km(data, canonical))
+    if not with_km:
+        km = None
+    elif data.has_survival:
+        km = gene_km(data, canonical, split=split, cut=cut)
     else:
         km = empty_figure("No survival data in this bundle.")
     return {
@@ -94,8 +106,21 @@ def gene_view(data: BundleData, gene: str | None, *, q: float = 0.05, base: str 
     }
 
 
-def _km(data: BundleData, gene: str):
-    return survival_view_figure(data.km("gene", gene))
+def gene_km(data: BundleData, gene: str | None, *, split: str = "median", cut: float | None = None):
+    """Kaplan–Meier curves of a gene's expression split by ``split`` (``cut`` for a value)."""
+    canonical = data.canonical_gene(gene)
+    if canonical is None:
+        return empty_figure("Search for a gene.")
+    if not data.has_survival:
+        return empty_figure("No survival data in this bundle.")
+    if split == "cut" and cut is None:
+        return empty_figure("Type the value to split the patients at.")
+    return memoised_figure(
+        data,
+        "gene-km",
+        {"gene": canonical, "split": split, "cut": cut},
+        lambda: survival_view_figure(data.km("gene", canonical, split=split, cut=cut)),
+    )
 
 
 def _empty_gene_view() -> dict:
@@ -180,14 +205,13 @@ def register(app, ctx: AppContext) -> None:
         Output("gene-info", "children"),
         Output(table_id("gene-pathways"), "rowData"),
         Output(table_id("gene-pathways"), "columnDefs"),
-        Output(graph_id("gene-km"), "figure"),
         Input(sid(PAGE, "gene"), "value"),
         Input(sid(PAGE, "q"), "value"),
         Input(store_id(PAGE, "subset"), "data"),
         prevent_initial_call=True,  # the page layout draws the first gene
     )
     def _gene(gene, q, subset):
-        view = gene_view(resolve(data, subset), gene, q=float(q), base=ctx.base)
+        view = gene_view(resolve(data, subset), gene, q=float(q), base=ctx.base, with_km=False)
         return (
             view["note"],
             view["body_style"],
@@ -197,8 +221,20 @@ def register(app, ctx: AppContext) -> None:
             view["info"],
             view["pathway_rows"],
             view["pathway_columns"],
-            view["km"],
         )
+
+    @app.callback(
+        Output(graph_id("gene-km"), "figure"),
+        Output(sid(PAGE, "cut"), "disabled"),
+        Input(sid(PAGE, "gene"), "value"),
+        Input(sid(PAGE, "split"), "value"),
+        Input(sid(PAGE, "cut"), "value"),
+        Input(store_id(PAGE, "subset"), "data"),
+    )
+    def _km(gene, split, cut, subset):
+        cut = float(cut) if isinstance(cut, int | float) else None
+        view = resolve(data, subset)
+        return gene_km(view, gene, split=split or "median", cut=cut), split != "cut"
 
     @app.callback(
         Output(graph_id("gene-phenotype"), "figure"),

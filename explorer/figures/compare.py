@@ -53,7 +53,7 @@ def map_difference(
     merged["difference"] = merged["effect_b"] - merged["effect_a"]
     merged["sig_a"] = merged["q_a"] < q_threshold
     merged["sig_b"] = merged["q_b"] < q_threshold
-    strength = merged.groupby("feature")["difference"].apply(lambda d: np.nanmax(np.abs(d)))
+    strength = merged["difference"].abs().groupby(merged["feature"]).max()
     flagged = merged.groupby("feature").apply(
         lambda g: bool((g["sig_a"] != g["sig_b"]).any()), include_groups=False
     )

@@ -468,7 +468,7 @@ def _stability_marks(
             },
             "text": [f"stable: passes in {v:.0%}{runs}" for v in stable["stability"]],
             "hovertemplate": "%{text}<extra></extra>",
-            "name": f"stable (q < α in ≥ {STABLE_FRACTION:.0%}{runs})",
+            "name": f"stable (≥ {STABLE_FRACTION:.0%}{runs})",
             "showlegend": True,
             "xaxis": "x2",
             "yaxis": "y2",

@@ -198,7 +198,8 @@ def network_figure(
     }
     # Each effect measure is its own scale: widths are relative to that measure's strongest
     # edge, and the measure is named in the legend (and drawn with its own dash).
-    scales = list(dict.fromkeys(edges.loc[~np.asarray(pathway_edge, bool), "scale"]))
+    counts = edges.loc[~np.asarray(pathway_edge, bool), "scale"].value_counts(sort=False)
+    scales = sorted(counts.index, key=lambda scale: -counts[scale])  # commonest drawn solid
     dashes = {scale: EDGE_DASHES[k % len(EDGE_DASHES)] for k, scale in enumerate(scales)}
     dashes["pathway"] = "solid"
 

@@ -175,8 +175,8 @@ def calibration_figure(calibration: pd.DataFrame, *, title: str | None = None) -
         title=title,
         xaxis={"title": "Mean predicted probability", "range": [0, top * 1.05]},
         yaxis={"title": "Observed event rate", "range": [0, top * 1.05]},
-        # Short names: two a row (plotly would otherwise give each its own row).
-        legend=LEGEND_BELOW | {"entrywidth": 0.5, "entrywidthmode": "fraction"},
+        # One name a row on screen; two a row where exports lay the legend in rows.
+        legend=LEGEND_BELOW | {"orientation": "v", "entrywidth": 0.5, "entrywidthmode": "fraction"},
         height=FIGURE_HEIGHT,
     )
     return fig

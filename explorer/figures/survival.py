@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ...analysis.validate import InputError
-from ..figures.style import QUALITATIVE, empty_figure, figure_from_spec, format_p, natural_key
+from ..figures.style import QUALITATIVE, empty_figure, figure_from_spec, format_p
 
 _ROW_SPACING = 0.1
 TEST_NAMES = {"logrank": "log-rank", "cox_trend": "Cox trend"}
@@ -84,8 +84,9 @@ def km_figure(
         raise InputError(f"survival curves lack column(s) {missing}")
     data = curves.dropna(subset=["time", "survival"]).copy()
     data["group"] = data["group"].astype(str)
-    groups = sorted(pd.unique(data["group"]), key=natural_key)
-    lower = (0.16 if len(groups) <= 3 else 0.25) * (1 - _ROW_SPACING)
+    # In the order of the curves (kaplan_meier's: a split's low -> high, a scale's levels).
+    groups = list(pd.unique(data["group"]))
+    lower = (0.16 if len(groups) <= 2 else 0.25) * (1 - _ROW_SPACING)
     end = float(data["time"].max())
     ticks = np.unique(np.round(np.linspace(0.0, end, n_ticks)))
     traces = []
@@ -165,14 +166,16 @@ def km_figure(
     if lines:
         annotations.append(
             {
+                # Bottom left, where survival curves (starting at 1) rarely are.
                 "text": "<br>".join(lines),
-                "x": 0.98,
-                "y": 0.98,
+                "x": 0.02,
+                "y": 0.03,
                 "xref": "x domain",
                 "yref": "y domain",
-                "xanchor": "right",
-                "yanchor": "top",
-                "align": "right",
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "align": "left",
+                "bgcolor": "rgba(255,255,255,0.85)",
                 "showarrow": False,
             }
         )

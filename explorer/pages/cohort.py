@@ -12,49 +12,12 @@ from ..pages.common import (
     figure_card,
     page_title,
     sid,
+    split_controls,
     table_card,
     warnings_panel,
 )
 from ..pages.subset import subset_panel
 from ..state import ViewState
-
-SPLIT_OPTIONS = (
-    ("median", "median (2 groups)"),
-    ("tertiles", "tertiles (3 groups)"),
-    ("quartiles", "quartiles (4 groups)"),
-    ("cut", "at a value"),
-)
-
-
-def split_controls(page: str, state: ViewState) -> html.Div:
-    """How a continuous variable (module, gene, continuous feature) is split into groups."""
-    return html.Div(
-        [
-            control(
-                "Split continuous variables",
-                dcc.Dropdown(
-                    id=sid(page, "split"),
-                    options=[{"label": label, "value": value} for value, label in SPLIT_OPTIONS],
-                    value=state.split,
-                    clearable=False,
-                ),
-            ),
-            control(
-                "Cut at",
-                dcc.Input(
-                    id=sid(page, "cut"),
-                    type="number",
-                    value=state.cut,
-                    debounce=True,
-                    disabled=state.split != "cut",
-                    placeholder="value",
-                    className="form-control",
-                ),
-            ),
-        ],
-        className="d-flex gap-3 flex-wrap rm-split-controls",
-    )
-
 
 PAGE = "cohort"
 

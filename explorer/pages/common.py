@@ -443,3 +443,42 @@ def column_defs(columns: Sequence[str], *, numeric: Sequence[str] = ()) -> list[
             definition.pop("tooltipField")
         defs.append(definition)
     return defs
+
+
+SPLIT_OPTIONS = (
+    ("median", "median (2 groups)"),
+    ("tertiles", "tertiles (3 groups)"),
+    ("quartiles", "quartiles (4 groups)"),
+    ("cut", "at a value"),
+)
+
+
+def split_controls(page: str, state) -> html.Div:
+    """How a continuous variable (module, gene, continuous feature) is split into groups."""
+    return html.Div(
+        [
+            control(
+                "Split continuous variables",
+                dcc.Dropdown(
+                    id=sid(page, "split"),
+                    options=[{"label": label, "value": value} for value, label in SPLIT_OPTIONS],
+                    value=state.split,
+                    clearable=False,
+                ),
+            ),
+            control(
+                "Cut at",
+                dcc.Input(
+                    id=sid(page, "cut"),
+                    type="number",
+                    value=state.cut,
+                    debounce=True,
+                    disabled=state.split != "cut",
+                    placeholder="value",
+                    className="form-control",
+                    style={"width": "9rem"},
+                ),
+            ),
+        ],
+        className="d-flex gap-3 flex-wrap rm-split-controls",
+    )

@@ -14,6 +14,7 @@ from ..pages.common import (
     pin_button,
     q_control,
     sid,
+    split_controls,
     table_card,
 )
 from ..pages.subset import subset_panel
@@ -126,9 +127,13 @@ def layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
                                             dbc.Col(
                                                 figure_card(
                                                     "gene-km",
-                                                    "Survival by expression (median split)",
+                                                    "Survival by expression",
                                                     height=440,
+<<<<<<< HEAD
                                                     figure=view["km"],
+=======
+                                                    extra=[split_controls(PAGE, state)],
+>>>>>>> main
                                                 ),
                                                 lg=6,
                                             ),

@@ -19,7 +19,7 @@ TESTS = (
     ("ordinal (radiologist scale)", "Spearman on the order of the levels", "Spearman ρ"),
     (
         "binary (yes / no)",
-        "Welch t-test (Mann–Whitney U optional)",
+        "Student's t-test (Welch or Mann–Whitney U optional)",
         "Hedges' g: difference of means in pooled SDs, second level vs first "
         "(Mann–Whitney: rank-biserial r)",
     ),
@@ -66,8 +66,10 @@ REFERENCES = (
 FIGURE_HELP = {
     "map-heatmap": (
         "Each cell is one module eigengene (the first principal component of the module's "
-        "genes) tested against one imaging feature; colour is the effect (signed measures "
-        "only), a dot marks q below the threshold. Click a cell for its scatter or box plot."
+        "genes) tested against one imaging feature; colour is the effect, each measure on "
+        "its own colour bar (diverging for signed ρ / g, sequential from 0 for unsigned ε² / "
+        "Cramér's V); a dot marks q below the threshold, a square a link stable in ≥ 80 % of "
+        "the bootstraps (when run). Click a cell for its scatter or box plot."
     ),
     "map-compare": (
         "The module map of the comparison subset (B), computed on its patients with the same "
@@ -95,7 +97,10 @@ FIGURE_HELP = {
         "effect, opaque when q is below the threshold."
     ),
     "gene-phenotype": "The gene's expression per patient against the chosen imaging feature.",
-    "gene-km": "Kaplan–Meier curves of patients above vs below the gene's median expression.",
+    "gene-km": (
+        "Kaplan–Meier curves of the patients with expression grouped by the gene's expression "
+        "(median, tertiles, quartiles or a cut), with the log-rank p, n and events."
+    ),
     "module-heatmap": (
         "Z-scored expression of the module's genes (rows, by kME) across patients ordered by "
         "the chosen imaging feature (strip on top)."
@@ -104,7 +109,12 @@ FIGURE_HELP = {
         "Gene sets over-represented among the module's genes (hypergeometric test, BH q over "
         "the collection)."
     ),
-    "cohort-km": "Kaplan–Meier curves for the chosen grouping, with the log-rank p.",
+    "cohort-km": (
+        "Kaplan–Meier curves for the chosen grouping, on the patients of the analysis row "
+        "(imaging features and mutations: every patient with the variable and survival "
+        "data, with or without expression), with the analysis' test (log-rank; Cox trend "
+        "for ordinal scales), n and events."
+    ),
     "patient-profile": (
         "The patient (diamond) on each cohort distribution (box: quartiles, whiskers: range), "
         "in cohort standard deviations from the mean; hover for the value and percentile. "

@@ -73,8 +73,18 @@ def subset_panel(data: BundleData, page: str, state: ViewState, *, compare: bool
                     ),
                     html.Div(
                         [
-                            dbc.Input(id=panel_id("low", page), type="number", placeholder="from"),
-                            dbc.Input(id=panel_id("high", page), type="number", placeholder="to"),
+                            dbc.Input(
+                                id=panel_id("low", page),
+                                type="number",
+                                step="any",
+                                placeholder="from",
+                            ),
+                            dbc.Input(
+                                id=panel_id("high", page),
+                                type="number",
+                                step="any",
+                                placeholder="to",
+                            ),
                         ],
                         id=panel_id("range", page),
                         className="gap-2",

@@ -325,7 +325,13 @@ def test_killing_the_server_during_an_export_keeps_pins_and_exports_after_restar
             status, _ = pin_through_app(app, "EGFR", sessions[0]["feature"], note)
             assert status == 200
         status, body, _ = app.call(
-            "gene-note.children", {state("gene", "gene"): "EGFR", state("gene", "q"): 0.05}
+            'gene-km","role":"graph"}.figure',
+            {
+                state("gene", "gene"): "EGFR",
+                state("gene", "split"): "median",
+                state("gene", "cut"): None,
+                id_text({"key": "subset", "page": "gene", "role": "state-store"}) + ".data": None,
+            },
         )
         figure = body["response"]['{"fig":"gene-km","role":"graph"}']["figure"]
 

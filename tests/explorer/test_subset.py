@@ -55,6 +55,9 @@ def test_open_ranges_and_reserved_characters_round_trip():
     assert messages == []
     assert parsed == subset
     assert parse_subset("age:~55", COLUMNS)[0].conditions[0] == Condition("age", high=55.0)
+    precise = Subset((Condition("age", low=0.000123456789, high=1234567.891),))
+    assert precise.key == "age:0.000123456789~1234567.891"
+    assert parse_subset(precise.key, COLUMNS)[0] == precise
 
 
 @pytest.mark.parametrize(

@@ -129,11 +129,7 @@ def layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
                                                     "gene-km",
                                                     "Survival by expression",
                                                     height=440,
-<<<<<<< HEAD
-                                                    figure=view["km"],
-=======
                                                     extra=[split_controls(PAGE, state)],
->>>>>>> main
                                                 ),
                                                 lg=6,
                                             ),

@@ -29,7 +29,7 @@ def _graph(layout, name: str):
 MAIN = {
     "map": ["map-heatmap"],
     "volcano": ["volcano"],
-    "gene": ["gene-bar", "gene-km"],
+    "gene": ["gene-bar"],
     "module": ["module-heatmap", "module-enrichment"],
     "cohort": ["cohort-overlap", "cohort-types", "cohort-missing"],
     "patient": ["patient-profile", "patient-survival"],

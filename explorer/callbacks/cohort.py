@@ -8,7 +8,7 @@ import pandas as pd
 from dash import Input, Output, State
 from dash.exceptions import PreventUpdate
 
-from ..callbacks.common import AppContext, grid
+from ..callbacks.common import AppContext, grid, memoised_figure
 from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.cohort import (
@@ -34,24 +34,37 @@ def cohort_overview(data: BundleData, *, q: float = 0.05) -> dict:
 
 
 def overlap_part(data: BundleData, q: float) -> dict:
-    return {"overlap": overlap_figure(data.matching(), title="Patients matched per source")}
+    def build():
+        return overlap_figure(data.matching(), title="Patients matched per source")
+
+    return {"overlap": memoised_figure(data, "cohort-overlap", {}, build)}
 
 
 def types_part(data: BundleData, q: float) -> dict:
-    return {"types": feature_types_figure(data.features, title="Imaging features by source")}
+    def build():
+        return feature_types_figure(data.features, title="Imaging features by source")
+
+    return {"types": memoised_figure(data, "cohort-types", {}, build)}
 
 
 def missing_part(data: BundleData, q: float) -> dict:
-    return {"missing": missingness_figure(data.missingness(), title="Missing values")}
+    def build():
+        return missingness_figure(data.missingness(), title="Missing values")
+
+    return {"missing": memoised_figure(data, "cohort-missing", {}, build)}
 
 
 def mutation_part(data: BundleData, q: float) -> dict:
     mutation = data.mutation_imaging()
     mutation_rows, mutation_columns = grid(mutation, MUTATION_COLUMNS, numeric=("effect", "p", "q"))
-    return {
-        "mutation": mutation_imaging_figure(
+
+    def build():
+        return mutation_imaging_figure(
             mutation, data.features, q_threshold=q, title="Mutation x imaging"
         )
+
+    return {
+        "mutation": memoised_figure(data, "cohort-mutation", {"q": q}, build)
         if not mutation.empty
         else empty_figure("No mutation status in the clinical table."),
         "mutation_rows": mutation_rows,
@@ -77,7 +90,8 @@ def matching_part(data: BundleData, q: float) -> dict:
 
 
 # Each part is its own callback (the keys it returns), so the first figure is drawn
-# without waiting for the rest.
+# without waiting for the rest; the parts in LAYOUT_PARTS are drawn with the page layout
+# itself (their callbacks answer only a new subset).
 PART_KEYS = {
     overlap_part: ("overlap",),
     types_part: ("types",),
@@ -86,6 +100,7 @@ PART_KEYS = {
     survival_part: ("survival_rows", "survival_columns"),
     matching_part: ("matching_rows", "matching_columns"),
 }
+LAYOUT_PARTS = (overlap_part, types_part, missing_part)
 # Where each key of a part goes on the page.
 PART_OUTPUTS = {
     "overlap": (graph_id("cohort-overlap"), "figure"),
@@ -136,7 +151,7 @@ def register(app, ctx: AppContext) -> None:
     data = ctx.data
 
     for build in PART_KEYS:
-        _register_part(app, ctx, build)
+        _register_part(app, ctx, build, in_layout=build in LAYOUT_PARTS)
 
     @app.callback(
         Output(graph_id("cohort-km"), "figure"),
@@ -163,7 +178,9 @@ def register(app, ctx: AppContext) -> None:
         return choice
 
 
-def _register_part(app, ctx: AppContext, build: Callable[[BundleData, float], dict]) -> None:
+def _register_part(
+    app, ctx: AppContext, build: Callable[[BundleData, float], dict], *, in_layout: bool
+) -> None:
     """One callback filling the outputs of one part of the cohort overview."""
     data, keys = ctx.data, PART_KEYS[build]
 
@@ -173,6 +190,7 @@ def _register_part(app, ctx: AppContext, build: Callable[[BundleData, float], di
         Input(store_id(PAGE, "subset"), "data"),
         State("url", "pathname"),
         State("url", "search"),
+        prevent_initial_call=in_layout,  # drawn with the page; a new subset redraws it
     )
     def _part(_ready, subset, pathname, search):
         state, _ = parse_url(pathname, search, data.vocabulary(), base=ctx.base)

@@ -64,7 +64,7 @@ def route(data: BundleData, pathname: str | None, search: str | None, *, base: s
     state, messages = parse_url(pathname, search, data.vocabulary(), base=base)
     if not state.page:
         return not_found(pathname or "", base=base), []
-    return page_layout(data, state), alert_list(messages)
+    return page_layout(data, state, base=base), alert_list(messages)
 
 
 def write_state(page: str | None, values: dict | None, search: str | None):

@@ -208,6 +208,7 @@ def register(app, ctx: AppContext) -> None:
         Input(sid(PAGE, "gene"), "value"),
         Input(sid(PAGE, "q"), "value"),
         Input(store_id(PAGE, "subset"), "data"),
+        prevent_initial_call=True,  # the page layout draws the first gene
     )
     def _gene(gene, q, subset):
         view = gene_view(resolve(data, subset), gene, q=float(q), base=ctx.base, with_km=False)

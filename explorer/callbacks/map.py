@@ -223,6 +223,7 @@ def register(app, ctx: AppContext) -> None:
         Input(sid(PAGE, "rows"), "value"),
         Input(sid(PAGE, "top"), "value"),
         Input(store_id(PAGE, "subset"), "data"),
+        prevent_initial_call=True,  # the page layout draws the first map
     )
     def _heatmap(q, stat, sources, groups, min_effect, rows, top, subset):
         return map_figure(

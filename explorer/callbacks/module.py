@@ -143,6 +143,7 @@ def register(app, ctx: AppContext) -> None:
         Input(sid(PAGE, "module"), "value"),
         Input(sid(PAGE, "order"), "value"),
         Input(sid(PAGE, "q"), "value"),
+        prevent_initial_call=True,  # the page layout draws the first module
     )
     def _module(module, order, q):
         view = module_view(data, module, order=order, q=float(q), base=ctx.base)

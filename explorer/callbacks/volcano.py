@@ -178,6 +178,7 @@ def register(app, ctx: AppContext, *, background_manager=None) -> None:
         Input(sid(PAGE, "min_effect"), "value"),
         Input(store_id(PAGE, "gene"), "data"),
         Input(store_id(PAGE, "subset"), "data"),
+        prevent_initial_call=True,  # the page layout draws the first volcano
     )
     def _volcano(feature, y, q, min_effect, gene, subset):
         view = resolve(data, subset)

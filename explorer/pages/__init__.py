@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import dash_bootstrap_components as dbc
@@ -37,9 +38,15 @@ LAYOUTS: dict[str, Callable[[BundleData, ViewState], html.Div]] = {
 }
 
 
-def page_layout(data: BundleData, state: ViewState) -> html.Div:
-    """The layout of ``state.page`` initialised from ``state``."""
-    return LAYOUTS[state.page](data, state)
+def page_layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
+    """The layout of ``state.page`` initialised from ``state``.
+
+    Layouts that draw links of their own take the app's ``base`` path as a keyword.
+    """
+    build = LAYOUTS[state.page]
+    if "base" in inspect.signature(build).parameters:
+        return build(data, state, base=base)
+    return build(data, state)
 
 
 def not_found(pathname: str, *, base: str = "/") -> html.Div:

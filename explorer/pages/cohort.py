@@ -23,6 +23,12 @@ PAGE = "cohort"
 
 
 def layout(data: BundleData, state: ViewState) -> html.Div:
+    from ..callbacks.cohort import LAYOUT_PARTS  # callbacks import the pages
+    from ..callbacks.subset import resolve
+
+    # The first figures are drawn with the page; the slower parts follow by callback.
+    view = resolve(data, state.subset)
+    drawn = {key: value for build in LAYOUT_PARTS for key, value in build(view, state.q).items()}
     choices = data.survival_choices()
     if choices:
         km = figure_card(
@@ -59,11 +65,23 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
             subset_panel(data, PAGE, state),
             dbc.Row(
                 [
-                    dbc.Col(figure_card("cohort-overlap", "Sample matching", height=360), lg=6),
-                    dbc.Col(figure_card("cohort-types", "Feature types", height=360), lg=6),
+                    dbc.Col(
+                        figure_card(
+                            "cohort-overlap", "Sample matching", height=360, figure=drawn["overlap"]
+                        ),
+                        lg=6,
+                    ),
+                    dbc.Col(
+                        figure_card(
+                            "cohort-types", "Feature types", height=360, figure=drawn["types"]
+                        ),
+                        lg=6,
+                    ),
                 ]
             ),
-            figure_card("cohort-missing", "Missing imaging values", height=420),
+            figure_card(
+                "cohort-missing", "Missing imaging values", height=420, figure=drawn["missing"]
+            ),
             dbc.Row(
                 [
                     dbc.Col(figure_card("cohort-mutation", "Mutation x imaging", height=460), lg=6),

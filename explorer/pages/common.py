@@ -193,11 +193,13 @@ def figure_card(
     config: dict | None = None,
     fit: bool = True,
     figure=None,
+    box_style: dict | None = None,
 ) -> dbc.Card:
     """A card with a title, export controls and a graph (``{"role": "graph", "fig": name}``).
 
     ``figure`` is drawn with the layout itself (no callback round trip before it shows);
-    with ``fit=True`` the card then starts at that figure's height.
+    with ``fit=True`` the card then starts at that figure's height; ``box_style`` is the
+    first style of ``{name}-box`` (``fit=False``).
 
     ``height`` is the graph's height in pixels; ``None`` leaves it to a callback that sets
     the style of ``{name}-box`` (with ``fit=False``); ``fit=True`` (default) makes the card
@@ -214,7 +216,7 @@ def figure_card(
         className="rm-graph",
     )
     # The box around the graph takes the height a callback computes (``{name}-box``).
-    inner = {"height": "100%"} if fit else {"height": height} if height else None
+    inner = {"height": "100%"} if fit else {"height": height} if height else box_style
     box = html.Div(graph, id=f"{name}-box", style=inner)
     box = html.Div(
         box,

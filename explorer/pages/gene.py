@@ -23,8 +23,13 @@ from ..state import ViewState
 PAGE = "gene"
 
 
-def layout(data: BundleData, state: ViewState) -> html.Div:
+def layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
+    from ..callbacks.gene import gene_view  # callbacks import the pages
+    from ..callbacks.subset import resolve
+
     gene = state.gene or data.strongest_link()["gene"]
+    # Drawn with the page (one round trip); the gene callback answers later changes.
+    view = gene_view(resolve(data, state.subset), gene, q=state.q, base=base)
     gene_options = [{"label": gene, "value": gene}] if gene else []
     features = [option for option in data.feature_options() if data.has_gene_level(option["value"])]
     controls = controls_card(
@@ -42,7 +47,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                 help=f"Search among {len(data.genes):,} genes.",
             ),
             q_control(PAGE, state.q),
-            html.Div(id="gene-info", className="rm-stats"),
+            html.Div(view["info"], id="gene-info", className="rm-stats"),
         ],
         title="Gene",
     )
@@ -92,16 +97,21 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                     ),
                     dbc.Col(
                         [
-                            html.Div(id="gene-note"),
+                            html.Div(view["note"], id="gene-note"),
                             html.Div(
                                 [
                                     figure_card(
-                                        "gene-bar", "Associations with imaging features", height=440
+                                        "gene-bar",
+                                        "Associations with imaging features",
+                                        height=440,
+                                        figure=view["bar"],
                                     ),
                                     table_card(
                                         "gene-associations",
                                         "All features (click a row for its phenotype plot)",
                                         row_id="feature",
+                                        rows=view["rows"],
+                                        columns=view["columns"],
                                     ),
                                     dbc.Row(
                                         [
@@ -125,9 +135,15 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                                             ),
                                         ]
                                     ),
-                                    table_card("gene-pathways", "Pathways of the gene's module"),
+                                    table_card(
+                                        "gene-pathways",
+                                        "Pathways of the gene's module",
+                                        rows=view["pathway_rows"],
+                                        columns=view["pathway_columns"],
+                                    ),
                                 ],
                                 id="gene-body",
+                                style=view["body_style"],
                             ),
                         ],
                         lg=9,

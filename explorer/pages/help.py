@@ -115,6 +115,16 @@ FIGURE_HELP = {
         "data, with or without expression), with the analysis' test (log-rank; Cox trend "
         "for ordinal scales), n and events."
     ),
+    "patient-profile": (
+        "The patient (diamond) on each cohort distribution (box: quartiles, whiskers: range), "
+        "in cohort standard deviations from the mean; hover for the value and percentile. "
+        "Rows: module eigengenes, the top hub genes of each module, continuous semantic "
+        "features and the radiomic features with the strongest module links."
+    ),
+    "patient-survival": (
+        "The whole cohort's Kaplan–Meier curve with the patient's follow-up marked: filled "
+        "for an event, open when censored."
+    ),
     "cohort-missing": "Share of patients without a value, per imaging feature.",
     "cohort-mutation": (
         "Imaging features (rows) against mutation status (columns): effect of the test the "

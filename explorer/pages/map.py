@@ -42,6 +42,20 @@ def row_options(data: BundleData) -> list[dict]:
 
 
 def layout(data: BundleData, state: ViewState) -> html.Div:
+    from ..callbacks.map import map_figure  # callbacks import the pages: not at module level
+    from ..callbacks.subset import resolve
+
+    # The map is drawn with the page (one round trip); its callback answers later changes.
+    heatmap, heatmap_style, heatmap_note = map_figure(
+        resolve(data, state.subset),
+        q=state.q,
+        stat=state.stat,
+        sources=state.sources,
+        groups=state.groups,
+        min_effect=state.min_effect,
+        rows=state.rows,
+        top=state.top,
+    )
     """The map page with its controls initialised from ``state``."""
     mutation_options = [{"label": f"{m} status", "value": m} for m in data.mutations]
     controls = controls_card(
@@ -173,12 +187,14 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                     dbc.Col(
                         [
                             _null_badge(data),
-                            html.Div(id="map-note"),
+                            html.Div(heatmap_note, id="map-note"),
                             figure_card(
                                 "map-heatmap",
                                 "Module x feature associations",
                                 height=None,
                                 fit=False,
+                                figure=heatmap,
+                                box_style=heatmap_style,
                             ),
                             _compare_panel(),
                             drill,

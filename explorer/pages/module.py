@@ -20,7 +20,12 @@ from ..state import ViewState
 PAGE = "module"
 
 
-def layout(data: BundleData, state: ViewState) -> html.Div:
+def layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
+    from ..callbacks.module import module_view  # callbacks import the pages
+
+    module = state.module or data.strongest_link()["module"]
+    # Drawn with the page (one round trip); the module callback answers later changes.
+    view = module_view(data, module, order=state.order, q=state.q, base=base)
     controls = controls_card(
         [
             control(
@@ -28,7 +33,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                 dcc.Dropdown(
                     id=sid(PAGE, "module"),
                     options=[{"label": m, "value": m} for m in data.module_names],
-                    value=state.module or data.strongest_link()["module"],
+                    value=module,
                     placeholder="Choose a module (or click a row)",
                 ),
             ),
@@ -42,7 +47,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                 ),
             ),
             q_control(PAGE, state.q),
-            html.Div(id="module-info", className="rm-stats"),
+            html.Div(view["info"], id="module-info", className="rm-stats"),
         ],
         title="Module",
     )
@@ -59,21 +64,31 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                     dbc.Col(controls, lg=3),
                     dbc.Col(
                         [
-                            html.Div(id="module-note"),
+                            html.Div(view["note"], id="module-note"),
                             figure_card(
-                                "module-heatmap", "Member genes across patients", height=520
+                                "module-heatmap",
+                                "Member genes across patients",
+                                height=520,
+                                figure=view["heatmap"],
                             ),
                             dbc.Row(
                                 [
                                     dbc.Col(
                                         figure_card(
-                                            "module-enrichment", "Enriched pathways", height=440
+                                            "module-enrichment",
+                                            "Enriched pathways",
+                                            height=440,
+                                            figure=view["enrichment"],
                                         ),
                                         lg=6,
                                     ),
                                     dbc.Col(
                                         table_card(
-                                            "module-genes", "Member genes (kME)", height=440
+                                            "module-genes",
+                                            "Member genes (kME)",
+                                            height=440,
+                                            rows=view["rows"],
+                                            columns=view["columns"],
                                         ),
                                         lg=6,
                                     ),

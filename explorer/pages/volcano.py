@@ -26,6 +26,19 @@ PERMUTATION_CHOICES = (100, 1000)
 
 
 def layout(data: BundleData, state: ViewState) -> html.Div:
+    from ..callbacks.subset import resolve
+    from ..callbacks.volcano import volcano_view  # callbacks import the pages
+
+    feature = state.feature or data.strongest_link()["feature"]
+    # Drawn with the page (one round trip); the volcano callback answers later changes.
+    figure, volcano_note, top_rows, top_columns = volcano_view(
+        resolve(data, state.subset),
+        feature,
+        y=state.y,
+        q=state.q,
+        min_effect=state.min_effect,
+        gene=state.gene,
+    )
     features = [option for option in data.feature_options() if data.has_gene_level(option["value"])]
     collections = [
         {"label": "Hallmark", "value": "hallmark"},
@@ -38,7 +51,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                 dcc.Dropdown(
                     id=sid(PAGE, "feature"),
                     options=features,
-                    value=state.feature or data.strongest_link()["feature"],
+                    value=feature,
                     placeholder="Choose a feature",
                     clearable=False,
                 ),
@@ -154,8 +167,8 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                     dbc.Col(
                         [
                             _gene_null_badge(data),
-                            html.Div(id="volcano-note"),
-                            figure_card("volcano", "Gene associations", height=480),
+                            html.Div(volcano_note, id="volcano-note"),
+                            figure_card("volcano", "Gene associations", height=480, figure=figure),
                         ],
                         lg=9,
                     ),
@@ -176,6 +189,8 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                             "volcano-top",
                             "Top genes (click a row to open the gene)",
                             row_id="gene",
+                            rows=top_rows,
+                            columns=top_columns,
                         ),
                         lg=6,
                     ),

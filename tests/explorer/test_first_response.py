@@ -1,0 +1,79 @@
+"""Pages carry their main figure in the layout: one response, no URL -> page -> figure chain."""
+
+from __future__ import annotations
+
+import pytest
+from radmap.explorer.callbacks import cohort, core, gene, map, module, volcano
+from radmap.explorer.pages import page_layout
+from radmap.explorer.state import ViewState
+
+
+def _find(component, wanted_id):
+    if getattr(component, "id", None) == wanted_id:
+        return component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list | tuple) else [children]:
+        if child is not None and not isinstance(child, str | int | float):
+            found = _find(child, wanted_id)
+            if found is not None:
+                return found
+    return None
+
+
+def _graph(layout, name: str):
+    graph = _find(layout, {"role": "graph", "fig": name})
+    assert graph is not None, name
+    return getattr(graph, "figure", None)
+
+
+MAIN = {
+    "map": ["map-heatmap"],
+    "volcano": ["volcano"],
+    "gene": ["gene-bar"],
+    "module": ["module-heatmap", "module-enrichment"],
+    "cohort": ["cohort-overlap", "cohort-types", "cohort-missing"],
+    "patient": ["patient-profile", "patient-survival"],
+}
+
+
+@pytest.mark.parametrize("page", sorted(MAIN))
+def test_the_page_layout_carries_its_main_figures(toy_data, page):
+    layout = page_layout(toy_data, ViewState(page=page))
+    for name in MAIN[page]:
+        figure = _graph(layout, name)
+        assert figure is not None and figure.data, f"{name} is left to a callback"
+
+
+def test_layout_figures_are_those_the_callbacks_would_draw(toy_data):
+    state = ViewState(page="volcano", feature="original_shape_Sphericity", y="p", q=0.01)
+    layout = page_layout(toy_data, state)
+    expected, _, rows, _ = volcano.volcano_view(
+        toy_data, state.feature, y="p", q=0.01, min_effect=0.0, gene=None
+    )
+    assert _graph(layout, "volcano").to_json() == expected.to_json()
+    grid = _find(layout, {"role": "table", "table": "volcano-top"})
+    assert grid.rowData == rows
+
+    state = ViewState(page="map", q=0.1, rows="features")
+    heatmap, style, _ = map.map_figure(toy_data, q=0.1, stat="effect", rows="features")
+    layout = page_layout(toy_data, state)
+    assert _graph(layout, "map-heatmap").to_json() == heatmap.to_json()
+    assert _find(layout, "map-heatmap-box").style == style
+
+    view = gene.gene_view(toy_data, "EGFR", q=0.05, base="/radmap/")
+    layout = page_layout(toy_data, ViewState(page="gene", gene="EGFR"), base="/radmap/")
+    assert _graph(layout, "gene-bar").to_json() == view["bar"].to_json()
+    assert "/radmap/" in str(_find(layout, "gene-info").children)
+
+    view = module.module_view(toy_data, "M2", q=0.05)
+    layout = page_layout(toy_data, ViewState(page="module", module="M2"))
+    assert _graph(layout, "module-heatmap").to_json() == view["heatmap"].to_json()
+
+
+def test_route_renders_the_figure_in_the_same_response(toy_data):
+    layout, _ = core.route(toy_data, "/cohort", "", base="/")
+    assert _graph(layout, "cohort-missing").data
+    assert (
+        _graph(layout, "cohort-missing").to_json()
+        == cohort.missing_part(toy_data, 0.05)["missing"].to_json()
+    )

@@ -96,6 +96,7 @@ RULES: dict[str, Rule] = {
     "bootstraps": Rule("integer", 0, choices=("auto",)),
     "scheduler": Rule("text"),
     "workers": Rule("integer", 1),
+    "viewer_url": Rule("text"),
 }
 
 

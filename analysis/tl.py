@@ -666,10 +666,16 @@ def trust(
     )
     nulls = {"scheduler": resolve_scheduler(scheduler, heavy=False), "n_workers": n_workers}
     has_modules = adata.obsm[bundle.EIGENGENES_KEY].shape[1] > 0
+    runs = []
     if n_permutations > 0 and has_modules and not radmap_uns(adata)["associations"].empty:
-        add_module_null(adata, n_permutations=n_permutations, alpha=alpha, seed=seed, **nulls)
+        runs.append((add_module_null, n_permutations))
     if gene_permutations > 0:
-        add_gene_null(adata, n_permutations=gene_permutations, alpha=alpha, seed=seed, **nulls)
+        runs.append((add_gene_null, gene_permutations))
+    for add_null, count in runs:
+        try:
+            add_null(adata, n_permutations=count, alpha=alpha, seed=seed, **nulls)
+        except InputError as err:  # e.g. fewer patients than the map's min_n
+            warnings.append(f"permutation null skipped: {err}")
     uns = radmap_uns(adata)
     uns["associations"] = clean_table(uns["associations"])
     params = {

@@ -496,6 +496,7 @@ def test_small_cohort_records_why_the_map_is_empty(tmp_path):
     assert "only 12 patients" in reason and "--min-n 15" in reason
     assert any(w.startswith(reason) for w in uns["warnings"])
     assert uns["associations"]["p"].isna().all()
+    assert any("permutation null skipped" in w and "need 15" in w for w in uns["warnings"])
 
 
 def test_synthetic_gbm_cohort_in_the_tcga_layout_reads_back(tmp_path):

@@ -44,9 +44,13 @@ def rank_map(
     types: Mapping[str, str],
     *,
     alpha: float,
+    families: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Significance (q < alpha, BH over the map) and sign (+1 / -1; 0 for group tests) of
-    the rank map. Both variables x features (features not tested: False / 0)."""
+    """Significance (q < alpha) and sign (+1 / -1; 0 for group tests) of the rank map. Both
+    variables x features (features not tested: False / 0).
+
+    q is BH within each family of ``families`` (feature -> family, as the map was
+    corrected), or over the whole map without it."""
     from .associate import bh
     from .null import map_statistics, rank_design
 
@@ -55,7 +59,12 @@ def rank_map(
     statistic, p = statistic[0], p[0]
     sign = np.zeros_like(statistic)
     sign[:, design.correlation] = np.sign(statistic[:, design.correlation])
-    passes = np.nan_to_num(bh(p), nan=1.0) < alpha
+    family_of = np.array([(families or {}).get(str(f), "") for f in tested], dtype=object)
+    q = np.ones_like(p)
+    for family in np.unique(family_of):
+        columns = family_of == family
+        q[:, columns] = bh(p[:, columns])
+    passes = np.nan_to_num(q, nan=1.0) < alpha
     index = eigengenes.columns
     significant = pd.DataFrame(passes, index=index, columns=tested).reindex(
         columns=all_features, fill_value=False
@@ -76,6 +85,7 @@ def _bootstrap_task(
     options: Mapping[str, object],
     alpha: float,
     seed: int,
+    families: Mapping[str, str] | None = None,
     blas_threads: int | None = None,
 ) -> dict:
     """Modules (gene index arrays) and the rank map of one bootstrap resample.
@@ -105,7 +115,9 @@ def _bootstrap_task(
     # would count as independent observations and make every test anti-conservative.
     distinct = np.unique(rows, return_index=True)[1]
     resampled = imaging.iloc[rows[distinct]].set_axis(names[distinct])
-    significant, sign = rank_map(eigengenes.iloc[distinct], resampled, types, alpha=alpha)
+    significant, sign = rank_map(
+        eigengenes.iloc[distinct], resampled, types, alpha=alpha, families=families
+    )
     return {"modules": modules, "significant": significant, "sign": sign}
 
 
@@ -170,7 +182,15 @@ def bootstrap_stability(
     imaging = adata.obsm[bundle.IMAGING_KEY]
     types = uns["features"]["type"].astype(str).to_dict()
     full = {m: np.flatnonzero(labels == m) for m in eigengenes.columns}
-    full_significant, full_sign = rank_map(eigengenes, imaging, types, alpha=alpha)
+    table = uns.get("associations")
+    families = (
+        table.groupby("feature")["family"].first().astype(str).to_dict()
+        if isinstance(table, pd.DataFrame) and "family" in table
+        else None
+    )
+    full_significant, full_sign = rank_map(
+        eigengenes, imaging, types, alpha=alpha, families=families
+    )
 
     on_dask = check_scheduler(scheduler) != SERIAL and n_bootstraps > 1
     results = run_tasks(
@@ -184,6 +204,7 @@ def bootstrap_stability(
             "options": options,
             "alpha": alpha,
             "seed": seed,
+            "families": families,
             "blas_threads": 1 if on_dask else None,
         },
         scheduler=scheduler,

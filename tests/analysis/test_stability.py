@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from radmap.analysis import datasets
 from radmap.analysis.pipeline import Config, build_bundle
 from radmap.analysis.stability import bootstrap_stability
 from radmap.analysis.validate import InputError
+from scipy import stats
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +74,23 @@ def test_resamples_skip_the_power_scan_and_find_the_same_modules(study):
     assert len(with_scan["soft_threshold"]) > 0 and without["soft_threshold"].empty
     pd.testing.assert_series_equal(scanned.var["module"], unscanned.var["module"])
     assert without["power"] == power
+
+
+def test_resampled_map_is_corrected_within_the_maps_families():
+    from radmap.analysis.stability import rank_map
+
+    rng = np.random.default_rng(4)
+    n = 60
+    eigengenes = pd.DataFrame({"M1": rng.normal(size=n)}, index=[f"p{i}" for i in range(n)])
+    noise = rng.normal(size=(n, 200))
+    imaging = pd.DataFrame(noise, index=eigengenes.index, columns=[f"r{i}" for i in range(200)])
+    imaging["semantic"] = 0.35 * eigengenes["M1"] + rng.normal(size=n)
+    types = dict.fromkeys(imaging.columns, "continuous")
+    rho, p = stats.spearmanr(imaging["semantic"], eigengenes["M1"])
+    assert 0.05 / 201 < p < 0.05  # passes alone, not among 201 tests
+
+    whole, _ = rank_map(eigengenes, imaging, types, alpha=0.05)
+    families = {f: "radiomic" for f in imaging.columns} | {"semantic": "semantic"}
+    by_family, sign = rank_map(eigengenes, imaging, types, alpha=0.05, families=families)
+    assert not whole.loc["M1", "semantic"]
+    assert by_family.loc["M1", "semantic"] and sign.loc["M1", "semantic"] == np.sign(rho)

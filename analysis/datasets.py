@@ -899,10 +899,39 @@ def demo_bundle_path(
     suffix = "" if dataset == "nsclc" else f"-{dataset}"
     out = root / f"demo{suffix}-{__version__}"
     path = out / BUNDLE_NAME
+    progress = progress or (lambda message: None)
     if rebuild or bundle_format(path) != FORMAT_VERSION:
         config = demo_config(out) if dataset == "nsclc" else _tcga_gbm_config(out, root)
-        run(config, progress=progress or (lambda message: None))
+        run(config, progress=progress)
+        if dataset == "nsclc":
+            _demo_predictions(path, progress)
     return path
+
+
+DEMO_PREDICT_ENV = "RADMAP_DEMO_PREDICT"
+"""Permutations of the demo's EGFR prediction (``0``: the demo has no Predict results)."""
+
+
+def _demo_predictions(path: Path, progress: Progress) -> None:
+    """``radmap predict BUNDLE --targets EGFR`` for the demo, so its Predict page has results
+    (the default protocol, with 100 instead of 200 permutations to halve the wait)."""
+    from .predict import PredictParams, predict, sidecar_path, write_predictions
+
+    permutations = int(os.environ.get(DEMO_PREDICT_ENV, "100"))
+    if permutations <= 0:
+        return
+    progress(f"predicting EGFR from imaging (nested CV, {permutations} permutations) ...")
+    try:
+        result = predict(
+            load_bundle(path),
+            targets=["EGFR"],
+            params=PredictParams(n_permutations=permutations, n_jobs=2),
+            key_added=None,
+        )
+    except InputError as err:
+        progress(f"  demo prediction skipped: {err}")
+        return
+    write_predictions(result, sidecar_path(path), bundle_path=path)
 
 
 def demo() -> ad.AnnData:

@@ -11,6 +11,8 @@ def pytest_configure(config) -> None:
     """Bootstrap stability ("auto": 100 resamples of a small network) would multiply the time
     of every test that builds a bundle; tests that want it ask for it (or set this back)."""
     os.environ["RADMAP_AUTO_BOOTSTRAPS"] = "0"
+    # Likewise the demo's EGFR prediction (tests of `radmap demo` build the demo bundle).
+    os.environ["RADMAP_DEMO_PREDICT"] = "0"
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

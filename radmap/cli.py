@@ -262,7 +262,7 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
         "--bootstraps",
         type=_bootstraps,
         help="bootstrap resamples for module and link stability: a number (0 = off) or "
-        "auto (default: 100 for networks of up to 2,000 genes, off for larger ones)",
+        "auto (default: 100 for networks of up to 5,000 genes, off for larger ones)",
     )
     trust.add_argument(
         "--scheduler",

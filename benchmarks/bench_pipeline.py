@@ -58,6 +58,7 @@ def main() -> None:
             "--clinical", str(files["clinical"]),
             "--survival-time", "Survival time (days)", "--survival-event", "Event",
             "--n-top-genes", str(args.n_top_genes),
+            "--bootstraps", "0",  # timed by bench_trust.py
             "--out", str(tmp / "out"),
         ]  # fmt: skip
         start = time.perf_counter()

@@ -204,6 +204,9 @@ def analyze_command(
         str(n_top_genes),
         "--seed",
         str(SEED),
+        # Bootstrap stability (on by default up to 5,000 genes) is timed by bench_trust.py.
+        "--bootstraps",
+        "0",
         "--out",
         str(out),
     ]

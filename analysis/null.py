@@ -206,6 +206,42 @@ def _rounded(value: float) -> float:
 # --------------------------------------------------------------------------------------------
 
 
+def feature_columns(
+    name, column: pd.Series, kind: str | None, *, min_n: int, min_group: int
+) -> tuple[np.ndarray, np.ndarray] | str:
+    """How the rank kernels test one feature.
+
+    Returns ``(used, raw)``: the patients it uses and patients x columns (its ranks over
+    ``used`` for a continuous / ordinal feature, zero elsewhere; one indicator per group of at
+    least ``min_group`` patients for a binary / categorical feature), or a note saying why the
+    feature is left out.
+    """
+    if kind in CORRELATION_TYPES:
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            x = column.cat.codes.to_numpy().astype(np.float64)
+            x[x < 0] = np.nan
+        else:
+            x = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+        used = ~np.isnan(x)
+        if used.sum() < min_n or np.nanmin(x) == np.nanmax(x):
+            return f"feature {name!r}: constant or fewer than {min_n} patients"
+        raw = np.zeros((len(x), 1))
+        raw[used, 0] = stats.rankdata(x[used])
+        return used, raw
+    if kind in GROUP_TYPES:
+        codes = pd.Categorical(column).codes
+        sizes = np.bincount(codes[codes >= 0], minlength=int(codes.max(initial=-1)) + 1)
+        large = np.flatnonzero(sizes >= min_group)
+        used = np.isin(codes, large)
+        if len(large) < 2 or used.sum() < min_n:
+            return f"feature {name!r}: fewer than 2 groups of {min_group} patients"
+        return used, (codes[:, None] == large[None, :]).astype(np.float64)
+    raise InputError(
+        f"null: feature {name!r} has type {kind!r}; use one of "
+        + ", ".join(CORRELATION_TYPES + GROUP_TYPES)
+    )
+
+
 def rank_design(
     values: pd.DataFrame,
     features: pd.DataFrame,
@@ -255,44 +291,26 @@ def rank_design(
         kind = types.get(name)
         if kind is None:
             raise InputError(f"null: feature {name!r} has no type")
-        column = frame[name]
+        outcome = feature_columns(name, frame[name], kind, min_n=min_n, min_group=min_group)
+        if isinstance(outcome, str):
+            notes.append(outcome)
+            continue
+        used, raw = outcome
         if kind in CORRELATION_TYPES:
-            if isinstance(column.dtype, pd.CategoricalDtype):
-                x = column.cat.codes.to_numpy().astype(np.float64)
-                x[x < 0] = np.nan
-            else:
-                x = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
-            used = ~np.isnan(x)
-            if used.sum() < min_n or np.nanmin(x) == np.nanmax(x):
-                notes.append(f"feature {name!r}: constant or fewer than {min_n} patients")
-                continue
-            x_ranks = stats.rankdata(x[used])
             centred = np.zeros(n)
-            centred[used] = x_ranks - x_ranks.mean()
+            centred[used] = raw[used, 0] - raw[used, 0].mean()
             correlation.append(len(tested))
             correlation_cols.append(len(columns))
             ss_feature.append(float(centred @ centred))
             columns.append(centred)
-        elif kind in GROUP_TYPES:
-            codes = pd.Categorical(column).codes
-            sizes = np.bincount(codes[codes >= 0], minlength=int(codes.max(initial=-1)) + 1)
-            large = np.flatnonzero(sizes >= min_group)
-            used = np.isin(codes, large)
-            if len(large) < 2 or used.sum() < min_n:
-                notes.append(f"feature {name!r}: fewer than 2 groups of {min_group} patients")
-                continue
+        else:
             group.append(len(tested))
             group_starts.append(len(group_cols))
-            n_groups.append(len(large))
-            for level in large:
+            n_groups.append(raw.shape[1])
+            for indicator in raw.T:
                 group_cols.append(len(columns))
-                group_sizes.append(float(sizes[level]))
-                columns.append((codes == level).astype(np.float64))
-        else:
-            raise InputError(
-                f"null: feature {name!r} has type {kind!r}; use one of "
-                + ", ".join(CORRELATION_TYPES + GROUP_TYPES)
-            )
+                group_sizes.append(float(indicator.sum()))
+                columns.append(indicator)
         indicators.append(used.astype(np.float64))
         tested.append(name)
     if not tested:

@@ -37,13 +37,18 @@ import pandas as pd
 from scipy import special, stats
 
 from .associate import _covariate_matrix, _orthonormal_basis
+from .null import (
+    CORRELATION_TYPES,
+    NullResult,
+    _rounded,
+    bh_discoveries_by_family,
+    feature_columns,
+)
 from .parallel import blocks, run_tasks, task_rng
 from .validate import InputError
 
 logger = logging.getLogger("radmap")
 
-CORRELATION_TYPES = ("continuous", "ordinal")
-GROUP_TYPES = ("binary", "categorical")
 DEFAULT_GENE_PERMUTATIONS = 100
 BLOCK_ELEMENTS = 12_000_000
 """Variables x permutations x design columns held at once (sets the block size)."""
@@ -127,40 +132,18 @@ def projection_design(
     """
     n = len(features)
     z = np.ones((n, 1)) if covariates is None else np.column_stack([np.ones(n), covariates])
-    feature_columns: list[np.ndarray] = []
+    own_columns: list[np.ndarray] = []
     used_sets: list[np.ndarray] = []
     tested: list = []
     notes: list[str] = []
     kinds: list[bool] = []
     for name in features.columns:
         kind = types.get(name)
-        column = features[name]
-        if kind in CORRELATION_TYPES:
-            if isinstance(column.dtype, pd.CategoricalDtype):
-                x = column.cat.codes.to_numpy().astype(np.float64)
-                x[x < 0] = np.nan
-            else:
-                x = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
-            used = ~np.isnan(x)
-            if used.sum() < min_n or np.nanmin(x) == np.nanmax(x):
-                notes.append(f"feature {name!r}: constant or fewer than {min_n} patients")
-                continue
-            raw = np.zeros((n, 1))
-            raw[used, 0] = stats.rankdata(x[used])
-        elif kind in GROUP_TYPES:
-            codes = pd.Categorical(column).codes
-            sizes = np.bincount(codes[codes >= 0], minlength=int(codes.max(initial=-1)) + 1)
-            large = np.flatnonzero(sizes >= min_group)
-            used = np.isin(codes, large)
-            if len(large) < 2 or used.sum() < min_n:
-                notes.append(f"feature {name!r}: fewer than 2 groups of {min_group} patients")
-                continue
-            raw = (codes[:, None] == large[None, :]).astype(np.float64)
-        else:
-            raise InputError(
-                f"null: feature {name!r} has type {kind!r}; use one of "
-                + ", ".join(CORRELATION_TYPES + GROUP_TYPES)
-            )
+        outcome = feature_columns(name, features[name], kind, min_n=min_n, min_group=min_group)
+        if isinstance(outcome, str):
+            notes.append(outcome)
+            continue
+        used, raw = outcome
         basis = _orthonormal_basis(z[used])
         residual = raw[used] - basis @ (basis.T @ raw[used])
         scale = float(np.abs(raw[used]).max()) * np.sqrt(used.sum())
@@ -170,7 +153,7 @@ def projection_design(
             continue
         full = np.zeros((n, own.shape[1]))
         full[used] = own
-        feature_columns.append(full)
+        own_columns.append(full)
         used_sets.append(used)
         tested.append(name)
         kinds.append(kind in CORRELATION_TYPES)
@@ -184,11 +167,11 @@ def projection_design(
         basis[used] = inside
         bases.append(basis)
         ranks.append(inside.shape[1])
-    widths = np.array([c.shape[1] for c in feature_columns])
+    widths = np.array([c.shape[1] for c in own_columns])
     basis_widths = np.array(ranks)
     design = ProjectionDesign(
         columns=np.ascontiguousarray(
-            np.column_stack([*feature_columns, *bases, patterns.T.astype(np.float64)])
+            np.column_stack([*own_columns, *bases, patterns.T.astype(np.float64)])
         ),
         n_feature_cols=int(widths.sum()),
         n_basis_cols=int(basis_widths.sum()),
@@ -458,10 +441,6 @@ class GeneNullResult:
         return text + ")"
 
 
-def _rounded(value: float) -> float:
-    return float(np.round(value, 6)) if np.isfinite(value) else float("nan")
-
-
 def _gene_block(
     block: tuple[int, int],
     *,
@@ -637,7 +616,6 @@ def _module_block(
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exceedance counts per cell and BH discoveries (within families) per permutation."""
-    from .null import bh_discoveries_by_family
 
     start, stop = block
     orders = _orders(seed, start, stop, residuals.shape[0])
@@ -668,7 +646,6 @@ def adjusted_module_null(
 ):
     """The module-map null of :func:`radmap.analysis.null.permutation_null` on the
     covariate-adjusted statistics (partial Spearman, rank ANCOVA F)."""
-    from .null import NullResult, bh_discoveries_by_family
 
     residuals, design, tested, notes, patients = prepare(
         values, features, types, covariates, min_n=min_n, min_group=min_group

@@ -343,6 +343,17 @@ def empty_state(message: str, *, title: str | None = None) -> html.Div:
     return html.Div(children, className="rm-empty")
 
 
+def null_badge(text: str, *, badge_id: str, title: str) -> html.Div:
+    """A permutation null in one line above a figure (an empty box when there is none)."""
+    if not text:
+        return html.Div(id=badge_id)
+    return html.Div(
+        dbc.Badge(text, color="light", text_color="dark", className="rm-null-badge"),
+        id=badge_id,
+        title=title,
+    )
+
+
 def page_title(title: str, description: str) -> html.Div:
     return html.Div(
         [html.H2(title, className="rm-page-title"), html.P(description, className="rm-lead")],

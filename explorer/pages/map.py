@@ -12,6 +12,7 @@ from ..pages.common import (
     feature_filter_controls,
     figure_card,
     min_effect_control,
+    null_badge,
     page_title,
     pin_button,
     q_control,
@@ -209,12 +210,9 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
 
 def _null_badge(data: BundleData) -> html.Div:
     """How much of the map chance alone would give (the bundle's permutation null)."""
-    text = data.null_badge()
-    if not text:
-        return html.Div(id="map-null-badge")
-    return html.Div(
-        dbc.Badge(text, color="light", text_color="dark", className="rm-null-badge"),
-        id="map-null-badge",
+    return null_badge(
+        data.null_badge(),
+        badge_id="map-null-badge",
         title="Patients' imaging rows permuted against expression; links passing the same "
         "q threshold in the permuted maps are false by construction",
     )

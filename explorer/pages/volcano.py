@@ -11,6 +11,7 @@ from ..pages.common import (
     controls_card,
     figure_card,
     min_effect_control,
+    null_badge,
     page_title,
     pin_button,
     q_control,
@@ -203,12 +204,9 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
 
 def _gene_null_badge(data: BundleData) -> html.Div:
     """How much of the gene map chance alone would give (the bundle's gene-map null)."""
-    text = data.gene_null_badge()
-    if not text:
-        return html.Div(id="volcano-null-badge")
-    return html.Div(
-        dbc.Badge(text, color="light", text_color="dark", className="rm-null-badge"),
-        id="volcano-null-badge",
+    return null_badge(
+        data.gene_null_badge(),
+        badge_id="volcano-null-badge",
         title="Patients' imaging rows permuted against expression; gene links passing the "
         "map-level q (hierarchical over features, then genes) in the permuted maps are "
         "false by construction",

@@ -634,6 +634,14 @@ def _covariates(adata, step: str) -> pd.DataFrame | None:
     return adata.obs[names] if names else None
 
 
+def feature_families(associations) -> dict[str, str] | None:
+    """Feature -> multiple-testing family of a map's ``associations`` table (None without a
+    ``family`` column): the families each null and resampled map correct within."""
+    if not isinstance(associations, pd.DataFrame) or "family" not in associations:
+        return None
+    return associations.groupby("feature")["family"].first().astype(str).to_dict()
+
+
 def add_module_null(
     adata,
     *,
@@ -651,11 +659,7 @@ def add_module_null(
     uns = adata.uns[bundle.UNS_KEY]
     table = uns["associations"]
     params = uns.get("params", {}).get("associate", {}) or {}
-    families = (
-        table.groupby("feature")["family"].first().astype(str).to_dict()
-        if "family" in table
-        else None
-    )
+    families = feature_families(table)
     covariates = _covariates(adata, "associate")
     result = permutation_null(
         adata.obsm[bundle.EIGENGENES_KEY],

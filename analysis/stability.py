@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from . import bundle
+from .null import feature_families
 from .parallel import SERIAL, check_scheduler, run_tasks, task_rng
 from .validate import InputError
 
@@ -182,12 +183,7 @@ def bootstrap_stability(
     imaging = adata.obsm[bundle.IMAGING_KEY]
     types = uns["features"]["type"].astype(str).to_dict()
     full = {m: np.flatnonzero(labels == m) for m in eigengenes.columns}
-    table = uns.get("associations")
-    families = (
-        table.groupby("feature")["family"].first().astype(str).to_dict()
-        if isinstance(table, pd.DataFrame) and "family" in table
-        else None
-    )
+    families = feature_families(uns.get("associations"))
     full_significant, full_sign = rank_map(
         eigengenes, imaging, types, alpha=alpha, families=families
     )

@@ -646,7 +646,7 @@ def trust(
     (:func:`radmap.analysis.null.add_gene_null`: ``uns["radmap"]["gene_null"]`` and
     ``["gene_null_features"]``).
     """
-    from .null import add_gene_null, add_module_null
+    from .null import add_gene_null
     from .parallel import resolve_scheduler
     from .trust import add_trust_checks
 
@@ -656,7 +656,7 @@ def trust(
         raise InputError("trust: permutations must be 0 (off) or more")
     warnings = add_trust_checks(
         adata,
-        n_permutations=0,
+        n_permutations=n_permutations,
         alpha=alpha,
         size_feature=size_feature,
         acquisition=list(acquisition),
@@ -664,16 +664,16 @@ def trust(
         scheduler=scheduler,
         n_workers=n_workers,
     )
-    nulls = {"scheduler": resolve_scheduler(scheduler, heavy=False), "n_workers": n_workers}
-    has_modules = adata.obsm[bundle.EIGENGENES_KEY].shape[1] > 0
-    runs = []
-    if n_permutations > 0 and has_modules and not radmap_uns(adata)["associations"].empty:
-        runs.append((add_module_null, n_permutations))
     if gene_permutations > 0:
-        runs.append((add_gene_null, gene_permutations))
-    for add_null, count in runs:
         try:
-            add_null(adata, n_permutations=count, alpha=alpha, seed=seed, **nulls)
+            add_gene_null(
+                adata,
+                n_permutations=gene_permutations,
+                alpha=alpha,
+                seed=seed,
+                scheduler=resolve_scheduler(scheduler, heavy=False),
+                n_workers=n_workers,
+            )
         except InputError as err:  # e.g. fewer patients than the map's min_n
             warnings.append(f"permutation null skipped: {err}")
     uns = radmap_uns(adata)

@@ -559,45 +559,35 @@ def add_trust_checks(
     Warnings for the user.
     """
     from . import bundle
-    from .null import permutation_null
+    from .null import add_module_null, feature_families
+    from .parallel import resolve_scheduler
 
     uns = adata.uns[bundle.UNS_KEY]
     eigengenes = adata.obsm[bundle.EIGENGENES_KEY]
     imaging = adata.obsm[bundle.IMAGING_KEY]
     features = uns["features"]
-    table = uns["associations"].copy()
     warnings: list[str] = []
-    if eigengenes.shape[1] == 0 or table.empty:
+    if eigengenes.shape[1] == 0 or uns["associations"].empty:
         return ["trust checks skipped: no modules"]
+    if n_permutations > 0:
+        try:
+            add_module_null(
+                adata,
+                n_permutations=n_permutations,
+                alpha=alpha,
+                seed=seed,
+                scheduler=resolve_scheduler(scheduler, heavy=False),
+                n_workers=n_workers,
+            )
+        except InputError as err:  # e.g. fewer patients than the map's min_n
+            warnings.append(f"permutation null skipped: {err}")
+    table = uns["associations"].copy()
     types = features["type"].astype(str).to_dict()
     key = ["module", "feature"]
     q = table.pivot(index="module", columns="feature", values="q").reindex(
         index=eigengenes.columns, columns=imaging.columns
     )
-    families = (
-        table.groupby("feature")["family"].first().astype(str).to_dict()
-        if "family" in table
-        else None
-    )
-    if n_permutations > 0:
-        from .parallel import resolve_scheduler
-
-        result = permutation_null(
-            eigengenes,
-            imaging,
-            types,
-            families=families,
-            n_permutations=n_permutations,
-            alpha=alpha,
-            seed=seed,
-            scheduler=resolve_scheduler(scheduler, heavy=False),
-            n_workers=n_workers,
-        )
-        uns["null"] = result.summary() | {"badge": result.badge()}
-        perm = result.tidy()[[*key, "perm_p", "perm_q"]]
-        table = table.drop(columns=["perm_p", "perm_q"], errors="ignore").merge(
-            perm, on=key, how="left"
-        )
+    families = feature_families(table)
     checks = []
     if size_feature and size_feature not in imaging.columns and size_feature in adata.obs:
         name, size_values = size_feature, adata.obs[size_feature]

@@ -980,6 +980,7 @@ def _write_bundle_and_tables(adata: ad.AnnData, out: Path) -> Path:
         _write_tables(adata, tables)
         io.save_bundle(adata, version / BUNDLE_NAME)
         io.files.fsync_directory(version)
+        io.files.raise_if_stop_requested()
         _link(out, CURRENT, version.name)
         switched = True
         for name in (TABLES_DIR, BUNDLE_NAME):

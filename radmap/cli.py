@@ -602,7 +602,14 @@ def _configure_logging() -> None:
 
 
 def _terminate(signum: int, frame: object) -> None:
-    """Turn SIGTERM into KeyboardInterrupt so half-written temporary files are removed."""
+    """Turn SIGTERM into KeyboardInterrupt so half-written temporary files are removed.
+
+    The stop request also stays recorded: should the exception be swallowed (raised inside a
+    finaliser), the next commit point of the output raises it again.
+    """
+    from .analysis.io.files import request_stop
+
+    request_stop()
     raise KeyboardInterrupt
 
 

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,25 @@ def fsync_directory(directory: Path) -> None:
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
+
+
+_stop = threading.Event()
+
+
+def request_stop() -> None:
+    """Ask every later write of this process to stop before it commits (e.g. on SIGTERM).
+
+    A signal handler's exception can be swallowed when it fires inside a finaliser; the
+    request stays set, so the next commit point still refuses to publish a result the user
+    asked to stop.
+    """
+    _stop.set()
+
+
+def raise_if_stop_requested() -> None:
+    """Raise :class:`KeyboardInterrupt` once :func:`request_stop` was called."""
+    if _stop.is_set():
+        raise KeyboardInterrupt
 
 
 CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -58,6 +78,7 @@ def _atomic_write(
         os.chmod(temporary, mode)
         if before_replace is not None:
             before_replace()
+        raise_if_stop_requested()
         os.replace(temporary, path)
     except BaseException as exc:
         temporary.unlink(missing_ok=True)

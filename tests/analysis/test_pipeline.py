@@ -188,6 +188,23 @@ def test_outputs_are_replaced_together_or_not_at_all(adata, tmp_path, monkeypatc
     assert len([p for p in out.iterdir() if p.name.startswith(".")]) == 2, "old results gone"
 
 
+def test_a_stop_whose_signal_was_swallowed_still_keeps_the_results_unpublished(
+    adata, tmp_path, monkeypatch
+):
+    """SIGTERM's KeyboardInterrupt can be lost inside a finaliser; the recorded request is not."""
+    out = tmp_path / "out"
+    write_outputs(adata, out)
+    before = _snapshot(out)
+    monkeypatch.setattr(io.files, "_stop", type(io.files._stop)())
+    io.files.request_stop()
+    with pytest.raises(KeyboardInterrupt):
+        write_outputs(adata[:, : adata.n_vars // 2].copy(), out)
+    assert _snapshot(out) == before, "a stopped run replaced the earlier results"
+    with pytest.raises(KeyboardInterrupt):
+        io.files.atomic_write_text(tmp_path / "note.txt", "late")
+    assert not any(tmp_path.glob("*note.txt*")), "no file, not even a temporary one"
+
+
 def test_leftovers_of_a_killed_writer_are_removed_by_the_next_write(adata, tmp_path):
     out = tmp_path / "out"
     stale = [out / ".tables-k1ll3d" / "associations.csv", out / ".bundle.h5ad.x1y2.tmp.h5ad"]

@@ -63,7 +63,12 @@ def pin_id(view: str) -> dict:
 
 
 def state_store(page: str, key: str, value) -> dcc.Store:
-    return dcc.Store(id=store_id(page, key), data=value)
+    """A store of URL state; empty is ``""``, never ``None``.
+
+    A ``dcc.Store`` created without data sets its data on mount, which fires every callback
+    that reads it: the volcano was computed and drawn a second time on every page load.
+    """
+    return dcc.Store(id=store_id(page, key), data="" if value is None else value)
 
 
 def help_text(text: str) -> html.Small:

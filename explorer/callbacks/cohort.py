@@ -26,7 +26,7 @@ from ..figures.cohort import (
 from ..figures.style import empty_figure
 from ..figures.survival import survival_view_figure
 from ..pages.cohort import km_options
-from ..pages.common import graph_id, sid, store_id, table_id
+from ..pages.common import graph_id, searched_options, sid, store_id, table_id
 from ..state import parse_url
 
 PAGE = "cohort"
@@ -185,6 +185,7 @@ def register(app, ctx: AppContext) -> None:
 
     @app.callback(
         Output(sid(PAGE, "km"), "value"),
+        Output(sid(PAGE, "km"), "options", allow_duplicate=True),
         Input(table_id("cohort-survival"), "cellClicked"),
         prevent_initial_call=True,
     )
@@ -192,7 +193,7 @@ def register(app, ctx: AppContext) -> None:
         choice = km_choice_from_cell(data, cell)
         if choice is None:
             raise PreventUpdate
-        return choice
+        return choice, searched_options(km_options(data), None, choice)
 
 
 def _register_part(

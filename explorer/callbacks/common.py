@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from dash import ALL, Input, Output, html
+from dash import ALL, Input, Output, State, html
 
 from ..data import BundleData
 from ..figures.style import figure_spec, restore_figure
@@ -43,13 +43,16 @@ class AppContext:
 
 def register_option_search(app, component_id: dict, options: Callable[[], Sequence[dict]]):
     """Answer what the user types into the :func:`pages.common.long_dropdown` ``component_id``
-    from its whole option list ``options()``, keeping the chosen value among the options
-    (also when a callback sets it)."""
+    from its whole option list ``options()``, keeping the chosen value among the options.
+
+    A callback that sets the dropdown's value itself must also set its options
+    (``searched_options(options, None, value)``), as the value may not be among them.
+    """
 
     @app.callback(
         Output(component_id, "options"),
         Input(component_id, "search_value"),
-        Input(component_id, "value"),
+        State(component_id, "value"),
         prevent_initial_call=True,
     )
     def _search(search, value):

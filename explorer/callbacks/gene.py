@@ -12,7 +12,7 @@ from ..figures.enrichment import gene_association_bar
 from ..figures.phenotype import phenotype_plot
 from ..figures.style import empty_figure, format_p
 from ..figures.survival import survival_view_figure
-from ..pages.common import format_number, graph_id, sid, store_id, table_id
+from ..pages.common import format_number, graph_id, searched_options, sid, store_id, table_id
 from ..state import ViewState, to_url
 
 PAGE = "gene"
@@ -252,6 +252,7 @@ def register(app, ctx: AppContext) -> None:
 
     @app.callback(
         Output(sid(PAGE, "feature"), "value"),
+        Output(sid(PAGE, "feature"), "options", allow_duplicate=True),
         Input(table_id("gene-associations"), "cellClicked"),
         prevent_initial_call=True,
     )
@@ -259,4 +260,4 @@ def register(app, ctx: AppContext) -> None:
         feature = feature_from_cell(data, cell)
         if feature is None:
             raise PreventUpdate
-        return feature
+        return feature, searched_options(data.feature_options(gene_level=True), None, feature)

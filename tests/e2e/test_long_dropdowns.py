@@ -48,3 +48,34 @@ def test_a_feature_beyond_the_first_options_is_found_by_typing(browser, wide_ser
         dash_id(key="order", page="module", role="state"),
     )
     assert "Feature0100" in shown_value, "the chosen feature stays shown after the search"
+
+
+def test_a_table_click_choosing_a_feature_beyond_the_first_options_shows_it(browser, wide_server):
+    open_page(browser, f"{wide_server}/gene")
+    wait_idle(browser)
+    control = dash_id(key="feature", page="gene", role="state")
+    click(browser, control)
+    wait(browser).until(lambda d: d.execute_script(OPTION_TEXTS_JS))
+    shown = browser.execute_script(OPTION_TEXTS_JS)
+    late = [text for text in shown if "Feature0110" in text]
+    assert not late, "the feature is offered before the click: the test would prove nothing"
+    browser.execute_script(
+        "document.activeElement && document.activeElement.blur();"
+        "window.dash_clientside.set_props(arguments[0], {cellClicked: arguments[1]});",
+        {"role": "table", "table": "gene-associations"},
+        {"rowId": _wide_feature("Feature0110"), "colId": "label", "value": "x"},
+    )
+    wait(browser).until(lambda d: "Feature0110" in (query(d).get("feature") or [""])[0])
+    wait_idle(browser)
+    shown_value = browser.execute_script(
+        "return document.getElementById(arguments[0]).innerText;", control
+    )
+    assert "Feature0110" in shown_value, "the chosen feature is shown, not an empty box"
+
+
+def _wide_feature(name: str) -> str:
+    """The ID of the wide toy bundle's feature whose name holds ``name``."""
+    from tests.explorer.conftest import make_toy_adata
+
+    features = make_toy_adata(n_radiomic=120, seed=1).uns["radmap"]["features"]
+    return next(str(feature) for feature in features.index if name in str(feature))

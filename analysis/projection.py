@@ -592,7 +592,8 @@ def gene_permutation_null(
     block_size
         Permutations per task (default: from the map's size, never from the workers).
     scheduler, n_workers
-        See :func:`radmap.analysis.parallel.run_tasks`.
+        See :func:`radmap.analysis.parallel.run_tasks`; in this process the blocks run on
+        ``n_workers`` threads (the result does not change).
 
     Returns
     -------
@@ -765,6 +766,7 @@ def adjusted_module_null(
         },
         scheduler=scheduler,
         n_workers=n_workers,
+        threads=n_workers,
     )
     exceed = np.sum([r[0] for r in results], axis=0)
     discoveries = np.concatenate([r[1] for r in results])

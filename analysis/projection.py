@@ -236,20 +236,22 @@ def column_ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def critical_ratios(design: ProjectionDesign, alpha: float) -> np.ndarray:
-    """Explained fraction ``u'u / ss`` at which each tested feature's p-value is ``alpha``."""
+def critical_ratios(design: ProjectionDesign, alpha: float | np.ndarray) -> np.ndarray:
+    """Explained fraction ``u'u / ss`` at which each tested feature's p-value is ``alpha``
+    (a number, or one per tested feature)."""
     dof = design.residual_dof.astype(np.float64)
+    alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float64), dof.shape)
     out = np.empty(len(dof))
     correlation = design.is_correlation
-    t = special.stdtrit(dof[correlation], 1 - alpha / 2)
+    t = special.stdtrit(dof[correlation], 1 - alpha[correlation] / 2)
     out[correlation] = t**2 / (dof[correlation] + t**2)
     group = ~correlation
     width = design.width[group].astype(np.float64)
     if design.adjusted:
-        f = special.fdtri(width, dof[group], 1 - alpha)
+        f = special.fdtri(width, dof[group], 1 - alpha[group])
         out[group] = width * f / (dof[group] + width * f)
     else:
-        out[group] = special.chdtri(width, alpha) / (design.n_used[group] - 1.0)
+        out[group] = special.chdtri(width, alpha[group]) / (design.n_used[group] - 1.0)
     return out
 
 
@@ -545,14 +547,49 @@ def _gene_block(
     return total, per_feature
 
 
+_MARGIN = 1e-6
+"""Relative margin on explained fractions compared with critical values, far wider than the
+rounding of a p-value and of its inverse."""
+_SURE = 1e-4
+"""Explained fractions this far (relative) above a feature's critical value have p below
+alpha without computing it."""
+
+
 def _gene_discoveries(
     ratio: np.ndarray, design: ProjectionDesign, n_tests: np.ndarray, alpha: float
 ) -> tuple[int, np.ndarray]:
     """Map-level discoveries and discoveries within each feature of one genes x features map
-    of explained fractions."""
-    (_, features), values = _candidates(ratio, design)
-    per_feature, simes = sparse_feature_discoveries(values, features, n_tests, alpha)
-    total = sparse_hierarchical_discoveries(values, features, n_tests, alpha, simes)
+    of explained fractions.
+
+    The same counts as :func:`sparse_feature_discoveries` and
+    :func:`sparse_hierarchical_discoveries` on every p-value at most ``alpha``, from far
+    fewer p-values: a feature with ``K`` of them can only pass Benjamini–Hochberg (at
+    ``alpha`` or the smaller second-level threshold) with p-values at most ``alpha K / n``,
+    those come first in its ordering, and its Simes p-value, where at most ``alpha``, is
+    reached at one of them. So only ``K`` is counted for every candidate (its p-value is
+    computed near the critical value alone), and p-values are computed and sorted for the
+    explained fractions that can reach ``alpha K / n``.
+    """
+    critical = design.ratio_critical
+    where = np.nonzero(ratio >= critical * (1 - _MARGIN))
+    explained, features = ratio[where].astype(np.float64), where[1]
+    n_features = len(n_tests)
+    near = explained < critical[features] * (1 + _SURE)
+    p_near = p_values(explained[near], design, features[near])
+    below = np.bincount(features[~near], minlength=n_features) + np.bincount(
+        features[near][p_near <= alpha], minlength=n_features
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reach = critical_ratios(design, alpha * below / n_tests)
+    head = explained >= reach[features] * (1 - _MARGIN)
+    p = np.full(len(explained), np.nan)
+    p[near] = p_near
+    todo = head & ~near
+    p[todo] = p_values(explained[todo], design, features[todo])
+    keep = head & (p <= alpha)
+    values, kept = p[keep], features[keep]
+    per_feature, simes = sparse_feature_discoveries(values, kept, n_tests, alpha)
+    total = sparse_hierarchical_discoveries(values, kept, n_tests, alpha, simes)
     return total, per_feature
 
 

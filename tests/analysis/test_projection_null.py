@@ -245,3 +245,29 @@ def test_sparse_discoveries_are_the_dense_counts():
     assert projection.hierarchical_discoveries(p, n_tests, 0.2) == (
         projection.sparse_hierarchical_discoveries(values, features, n_tests, 0.2, sparse[1])
     )
+
+
+@pytest.mark.parametrize("alpha", [0.1, 0.3])
+def test_gene_counts_from_the_head_of_each_feature_equal_the_full_procedure(cohort, alpha):
+    """The null's counts, from the p-values that can pass only, are those of BH and the
+    hierarchical procedure on every p-value (planted links and permuted maps)."""
+    residuals, design, _, _, _ = projection.prepare(
+        cohort.expression.T, cohort.imaging, cohort.feature_types, None, min_n=10, min_group=3
+    )
+    design.ratio_critical = projection.critical_ratios(design, alpha)
+    orders = np.stack(
+        [np.arange(len(residuals))]
+        + [np.random.default_rng(seed).permutation(len(residuals)) for seed in range(6)]
+    )
+    ratio, _ = projection.map_ratios(residuals, design.columns[orders], design)
+    n_tests = np.isfinite(ratio[:, 0, :]).sum(axis=0)
+    totals = []
+    for i in range(len(orders)):
+        p = projection._p_below(ratio[:, i, :], design)
+        total, per_feature = projection._gene_discoveries(ratio[:, i, :], design, n_tests, alpha)
+        assert total == projection.hierarchical_discoveries(p, n_tests, alpha)
+        np.testing.assert_array_equal(
+            per_feature, projection.feature_discoveries(p, n_tests, alpha)[0]
+        )
+        totals.append(total)
+    assert totals[0] > 0 and max(totals[1:]) < totals[0]  # planted links, permuted maps

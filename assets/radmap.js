@@ -7,13 +7,15 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     writeSearch: function (update) {
       const noUpdate = window.dash_clientside.no_update;
       if (!update || typeof update.search !== "string") {
-        return [noUpdate, noUpdate];
+        return [noUpdate, noUpdate, noUpdate];
       }
+      const url = window.location.pathname + update.search + window.location.hash;
       if (update.replace) {
-        const url = window.location.pathname + update.search + window.location.hash;
         window.history.replaceState(window.history.state, "", url);
       }
-      return [update.search, update.search];
+      /* href too: dcc.Location pushes its href prop when it differs from the address bar,
+         and a stale href would push the old address back (and render the page again). */
+      return [update.search, window.location.origin + url, update.search];
     },
     /* Bring the map's drill-down into view once it shows a clicked cell. */
     revealDrill: function (title, click) {

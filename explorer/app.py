@@ -19,6 +19,7 @@ Everything is served from this machine: Dash, plotly.js, AG Grid and the Bootstr
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import sys
@@ -215,6 +216,37 @@ def shell(data: BundleData, *, base: str = "/") -> html.Div:
     )
 
 
+def id_skeleton(layout) -> html.Div:
+    """Every component of ``layout`` that has an ``id``, side by side, with no other props.
+
+    Dash sends the validation layout to every browser in the page's HTML; the renderer reads
+    only its ids and component types (to check callbacks in debug mode), so the pages' options,
+    figures and grid rows need not travel (they made the first HTML 2.2 MB on the demo).
+    """
+    found = []
+
+    def visit(node) -> None:
+        if isinstance(node, list | tuple):
+            for item in node:
+                visit(item)
+            return
+        if not isinstance(node, dash.development.base_component.Component):
+            return
+        for name in node._prop_names:
+            value = getattr(node, name, None)
+            if isinstance(value, dash.development.base_component.Component | list | tuple):
+                visit(value)
+        if getattr(node, "id", None) is not None:
+            bare = copy.copy(node)
+            for name in node._prop_names:
+                if name != "id" and hasattr(bare, name):
+                    delattr(bare, name)
+            found.append(bare)
+
+    visit(layout)
+    return html.Div(found)
+
+
 def finish_setup(app: dash.Dash) -> None:
     """Run Dash's one-time set-up now, before the server accepts any request.
 
@@ -306,7 +338,7 @@ def create_app(
     )
     app.layout = shell(data, base=base)
     example_pin = {"id": "example", "kind": "module", "statistics": {}, "note": ""}
-    app.validation_layout = html.Div(
+    app.validation_layout = id_skeleton(
         [shell(data, base=base), *pin_cards([example_pin])]
         + [LAYOUTS[page](data, ViewState(page=page)) for page in PAGES]
     )

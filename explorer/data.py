@@ -441,12 +441,17 @@ class BundleData:
             str(self.features.at[feature, "label"]) if feature in self.features.index else feature
         )
 
-    def feature_options(self, *, sources: Sequence[str] = ()) -> list[dict]:
-        """Dropdown options ``{"label", "value"}`` for the imaging features."""
+    @memoised
+    def feature_options(
+        self, *, sources: Sequence[str] = (), gene_level: bool = False
+    ) -> list[dict]:
+        """Dropdown options ``{"label", "value"}`` for the imaging features (with
+        ``gene_level``, only those with gene-level results)."""
         table = self.features_table(sources=sources)
         return [
             {"label": f"{row.label} ({row.group})", "value": fid}
             for fid, row in zip(table.index, table.itertuples(), strict=True)
+            if not gene_level or self.has_gene_level(fid)
         ]
 
     @memoised

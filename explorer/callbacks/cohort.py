@@ -8,7 +8,7 @@ import pandas as pd
 from dash import Input, Output, State
 from dash.exceptions import PreventUpdate
 
-from ..callbacks.common import AppContext, grid, memoised_figure
+from ..callbacks.common import AppContext, grid, memoised_figure, register_option_search
 from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.cohort import (
@@ -19,6 +19,7 @@ from ..figures.cohort import (
 )
 from ..figures.style import empty_figure
 from ..figures.survival import survival_view_figure
+from ..pages.cohort import km_options
 from ..pages.common import graph_id, sid, store_id, table_id
 from ..state import parse_url
 
@@ -149,6 +150,7 @@ def km_choice_from_cell(data: BundleData, cell: dict | None) -> str | None:
 
 def register(app, ctx: AppContext) -> None:
     data = ctx.data
+    register_option_search(app, sid(PAGE, "km"), lambda: km_options(data))
 
     for build in PART_KEYS:
         _register_part(app, ctx, build, in_layout=build in LAYOUT_PARTS)

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from dash import ALL, html
+from dash import ALL, Input, Output, html
 
 from ..data import BundleData
 from ..figures.style import figure_spec, restore_figure
-from ..pages.common import column_defs
+from ..pages.common import column_defs, searched_options
 from ..state import ViewState, from_controls, page_from_path
 
 STATE_VALUES = {"role": "state", "page": ALL, "key": ALL}
@@ -39,6 +39,21 @@ class AppContext:
     pins: Any
     results: Any
     base: str = "/"
+
+
+def register_option_search(app, component_id: dict, options: Callable[[], Sequence[dict]]):
+    """Answer what the user types into the :func:`pages.common.long_dropdown` ``component_id``
+    from its whole option list ``options()``, keeping the chosen value among the options
+    (also when a callback sets it)."""
+
+    @app.callback(
+        Output(component_id, "options"),
+        Input(component_id, "search_value"),
+        Input(component_id, "value"),
+        prevent_initial_call=True,
+    )
+    def _search(search, value):
+        return searched_options(options(), search, value)
 
 
 def memoised_figure(data: BundleData, view: str, params: Mapping, build: Callable[[], Any]):

@@ -469,6 +469,7 @@ def register(app, ctx: AppContext) -> None:
     app.clientside_callback(
         ClientsideFunction(namespace="radmap", function_name="writeSearch"),
         Output("url", "search"),
+        Output("url", "href", allow_duplicate=True),
         Output("written-search", "data", allow_duplicate=True),
         Input("search-update", "data"),
         prevent_initial_call=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dash import Input, Output, State, html
 from dash.exceptions import PreventUpdate
 
-from ..callbacks.common import AppContext, grid, memoised_figure, note
+from ..callbacks.common import AppContext, grid, memoised_figure, note, register_option_search
 from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.enrichment import gene_association_bar
@@ -185,6 +185,7 @@ def feature_from_cell(data: BundleData, cell: dict | None) -> str | None:
 
 def register(app, ctx: AppContext) -> None:
     data = ctx.data
+    register_option_search(app, sid(PAGE, "feature"), lambda: data.feature_options(gene_level=True))
 
     @app.callback(
         Output(sid(PAGE, "gene"), "options"),

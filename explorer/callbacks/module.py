@@ -5,7 +5,7 @@ from __future__ import annotations
 from dash import Input, Output, html
 from dash.exceptions import PreventUpdate
 
-from ..callbacks.common import AppContext, grid, note
+from ..callbacks.common import AppContext, grid, note, register_option_search
 from ..data import BundleData
 from ..figures.enrichment import enrichment_dotplot
 from ..figures.module import module_expression_heatmap
@@ -113,6 +113,7 @@ def module_view(
 
 def register(app, ctx: AppContext) -> None:
     data = ctx.data
+    register_option_search(app, sid(PAGE, "order"), data.feature_options)
 
     @app.callback(
         Output(table_id("modules"), "rowData"),

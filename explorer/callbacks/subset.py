@@ -11,10 +11,10 @@ from dash import MATCH, Input, Output, State, callback_context, html
 from dash.exceptions import PreventUpdate
 
 from ...analysis.validate import InputError
-from ..callbacks.common import AppContext
+from ..callbacks.common import AppContext, register_option_search
 from ..data import BundleData
 from ..pages.common import graph_id, sid, store_id
-from ..pages.subset import panel_id
+from ..pages.subset import column_options, panel_id
 from ..subset import Condition, parse_subset
 
 
@@ -128,6 +128,7 @@ def compare_view(data: BundleData, subset: str | None, compare: str | None, **op
 
 def register(app, ctx: AppContext) -> None:
     data = ctx.data
+    register_option_search(app, panel_id("column", MATCH), lambda: column_options(data))
 
     @app.callback(
         Output("map-compare-panel", "style"),

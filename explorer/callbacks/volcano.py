@@ -8,7 +8,7 @@ from dash import Input, Output, State
 from dash.exceptions import PreventUpdate
 
 from ...analysis.validate import InputError
-from ..callbacks.common import AppContext, grid, memoised_figure, note
+from ..callbacks.common import AppContext, grid, memoised_figure, note, register_option_search
 from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.style import empty_figure
@@ -166,6 +166,7 @@ def prerank_job(
 
 def register(app, ctx: AppContext, *, background_manager=None) -> None:
     data = ctx.data
+    register_option_search(app, sid(PAGE, "feature"), lambda: data.feature_options(gene_level=True))
 
     @app.callback(
         Output(graph_id("volcano"), "figure"),

@@ -25,6 +25,7 @@ from ..figures.style import (
     natural_key,
     order_modules,
     rows_height,
+    scatter_type,
 )
 
 VALUES = ("effect", "signed_log10_q", "statistic")
@@ -653,7 +654,7 @@ def map_heatmap(
     marker_name = f"q < {q_threshold:g}" + (f", |effect| ≥ {min_effect:g}" if min_effect else "")
     show_labels = max_labels is None or len(row_order) <= max_labels
     marks = {
-        "type": "scattergl" if len(marked) > 5000 else "scatter",
+        "type": scatter_type(len(marked)),
         "x": marked["module"].tolist(),
         "y": [label_of[row] for row in marked["row"]],
         "mode": "markers",

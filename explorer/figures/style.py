@@ -69,6 +69,16 @@ PUBLICATION_WIDTH_MM = {"single": 89.0, "double": 183.0}
 PUBLICATION_MAX_HEIGHT_MM = 247.0
 
 
+WEBGL_MIN_POINTS = 5000
+"""Scatter traces switch to WebGL above this many points; below, SVG draws faster (no GL
+context to create, which takes most of a small volcano's draw without a GPU)."""
+
+
+def scatter_type(n_points: int) -> str:
+    """``"scattergl"`` for more than :data:`WEBGL_MIN_POINTS` points, else ``"scatter"``."""
+    return "scattergl" if n_points > WEBGL_MIN_POINTS else "scatter"
+
+
 def mm_to_px(mm: float, *, dpi: float = CSS_DPI) -> int:
     """Length in millimetres as whole pixels at ``dpi``."""
     return round(mm / MM_PER_INCH * dpi)

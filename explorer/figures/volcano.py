@@ -20,6 +20,7 @@ from ..figures.style import (
     format_p_values,
     module_colors,
     order_modules,
+    scatter_type,
 )
 
 SIGNIFICANT_OPACITY = 0.9
@@ -72,7 +73,7 @@ def volcano(
 
     Returns
     -------
-    A figure of ``Scattergl`` traces, one per module and significance (legend entries
+    A figure of scatter traces (WebGL for many genes), one per module and significance (legend entries
     grouped by module; ``customdata`` = gene symbol), lasso selection enabled.
     """
     if y not in ("p", "q"):
@@ -105,6 +106,7 @@ def volcano(
     significant = data["significant"].to_numpy()
     module_of = data["module"].to_numpy()
     traces = []
+    trace_type = scatter_type(len(data))
     # One trace per module and significance with a single marker size and opacity: plotly's
     # WebGL scatter re-reads per-point arrays on every draw (10x slower for 20,000 genes).
     for module in order_modules(module_of):
@@ -116,7 +118,7 @@ def volcano(
                 continue
             traces.append(
                 {
-                    "type": "scattergl",
+                    "type": trace_type,
                     "x": effect[part],
                     "y": height[part],
                     "customdata": FrozenArray(genes[part].tolist()),
@@ -187,7 +189,7 @@ def volcano(
         chosen = data[data["gene"].isin(list(highlight))].nlargest(max_labels, "height")
         traces.append(
             {
-                "type": "scattergl",
+                "type": trace_type,
                 "x": chosen["effect"].to_numpy(dtype=np.float32),
                 "y": chosen["height"].to_numpy(dtype=np.float32),
                 "customdata": chosen["gene"].tolist(),

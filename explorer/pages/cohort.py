@@ -10,6 +10,7 @@ from ..pages.common import (
     control,
     empty_state,
     figure_card,
+    long_dropdown,
     page_title,
     sid,
     split_controls,
@@ -20,6 +21,11 @@ from ..pages.subset import subset_panel
 from ..state import ViewState
 
 PAGE = "cohort"
+
+
+def km_options(data: BundleData) -> list[dict]:
+    """What the Kaplan–Meier view can group patients by (features, modules, mutations)."""
+    return [{"label": label, "value": value} for value, label in data.survival_choices()]
 
 
 def layout(data: BundleData, state: ViewState) -> html.Div:
@@ -38,10 +44,10 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
             extra=[
                 control(
                     "Group patients by",
-                    dcc.Dropdown(
-                        id=sid(PAGE, "km"),
-                        options=[{"label": label, "value": value} for value, label in choices],
-                        value=state.km or choices[0][0],
+                    long_dropdown(
+                        sid(PAGE, "km"),
+                        km_options(data),
+                        state.km or choices[0][0],
                         clearable=False,
                     ),
                 ),

@@ -10,6 +10,7 @@ from ..pages.common import (
     control,
     controls_card,
     figure_card,
+    long_dropdown,
     page_title,
     pin_button,
     q_control,
@@ -31,7 +32,6 @@ def layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
     # Drawn with the page (one round trip); the gene callback answers later changes.
     view = gene_view(resolve(data, state.subset), gene, q=state.q, base=base)
     gene_options = [{"label": gene, "value": gene}] if gene else []
-    features = [option for option in data.feature_options() if data.has_gene_level(option["value"])]
     controls = controls_card(
         [
             control(
@@ -57,10 +57,10 @@ def layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
                 dbc.Col(
                     control(
                         "Imaging feature",
-                        dcc.Dropdown(
-                            id=sid(PAGE, "feature"),
-                            options=features,
-                            value=state.feature,
+                        long_dropdown(
+                            sid(PAGE, "feature"),
+                            data.feature_options(gene_level=True),
+                            state.feature,
                             placeholder="Strongest association",
                         ),
                     ),

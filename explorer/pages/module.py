@@ -10,6 +10,7 @@ from ..pages.common import (
     control,
     controls_card,
     figure_card,
+    long_dropdown,
     page_title,
     q_control,
     sid,
@@ -39,10 +40,10 @@ def layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
             ),
             control(
                 "Order patients by",
-                dcc.Dropdown(
-                    id=sid(PAGE, "order"),
-                    options=data.feature_options(),
-                    value=state.order,
+                long_dropdown(
+                    sid(PAGE, "order"),
+                    data.feature_options(),
+                    state.order,
                     placeholder="Module eigengene",
                 ),
             ),

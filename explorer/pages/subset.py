@@ -7,7 +7,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from ..data import BundleData
-from ..pages.common import state_store
+from ..pages.common import long_dropdown, state_store
 from ..state import ViewState
 
 
@@ -56,9 +56,10 @@ def subset_panel(data: BundleData, page: str, state: ViewState, *, compare: bool
     editor = dbc.Row(
         [
             dbc.Col(
-                dcc.Dropdown(
-                    id=panel_id("column", page),
-                    options=column_options(data),
+                long_dropdown(
+                    panel_id("column", page),
+                    column_options(data),
+                    None,
                     placeholder="Filter patients by a clinical or imaging column…",
                 ),
                 lg=4,

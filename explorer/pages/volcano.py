@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
-from dash import dcc, html
+from dash import html
 
 from ..data import BundleData
 from ..pages.common import (
     control,
     controls_card,
     figure_card,
+    long_dropdown,
     min_effect_control,
     null_badge,
     page_title,
@@ -40,7 +41,6 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
         min_effect=state.min_effect,
         gene=state.gene,
     )
-    features = [option for option in data.feature_options() if data.has_gene_level(option["value"])]
     collections = [
         {"label": "Hallmark", "value": "hallmark"},
         {"label": "GO BP (slow)", "value": "go_bp"},
@@ -49,10 +49,10 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
         [
             control(
                 "Imaging feature",
-                dcc.Dropdown(
-                    id=sid(PAGE, "feature"),
-                    options=features,
-                    value=feature,
+                long_dropdown(
+                    sid(PAGE, "feature"),
+                    data.feature_options(gene_level=True),
+                    feature,
                     placeholder="Choose a feature",
                     clearable=False,
                 ),

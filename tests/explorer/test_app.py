@@ -114,6 +114,14 @@ def test_every_callback_id_exists_in_some_page(app):
             assert any(_matches(pattern, cid) for cid in ids), (key, pattern)
 
 
+def test_the_first_html_carries_the_validation_ids_but_no_page_content(client, app, toy_adata):
+    html_text = client.get("/volcano").get_data(as_text=True)
+    assert len(html_text) < 150_000, "the page's HTML carries the pages' data"
+    assert "validation_layout" in html_text, "debug-mode callback validation still has its ids"
+    genes = [str(gene) for gene in toy_adata.var_names[:50]]
+    assert not any(f'"{gene}"' in html_text for gene in genes), "gene options in the HTML"
+
+
 def test_routing_request_renders_a_page_from_the_url(client, app):
     key = _key(app, "page-content.children")
     response = update(

@@ -334,7 +334,7 @@ def test_volcano_view(toy_data):
     figure, notice, rows, columns = volcano.volcano_view(
         toy_data, "original_shape_Sphericity", q=0.05
     )
-    genes = [g for t in figure.data if t.type == "scattergl" for g in (t.customdata or [])]
+    genes = [g for t in figure.data if "scatter" in t.type for g in (t.customdata or [])]
     assert len(set(np.ravel(genes))) == 300
     table = toy_data.gene_table("original_shape_Sphericity")
     assert f"{int((table['q'] < 0.05).sum())} of 300" in _text(notice)

@@ -791,3 +791,10 @@ def test_map_heatmap_outlines_stable_links_only_when_the_bundle_has_stability(sm
         (features.index[0], cells["x"][0]), "stability"
     ]
     assert cells["customdata"][0][0][8] == f"{first:.0%}"
+
+
+def test_a_small_volcano_is_drawn_in_svg_a_large_one_in_webgl():
+    small = volcano(gene_table(1_000), q_threshold=0.05, highlight=["GENE1"])
+    large = volcano(gene_table(6_000), q_threshold=0.05, highlight=["GENE1"])
+    assert {t.type for t in small.data} == {"scatter"}
+    assert {t.type for t in large.data} == {"scattergl"}

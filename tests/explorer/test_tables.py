@@ -76,3 +76,20 @@ def test_survival_grid_row_ids_are_unique_and_lead_back_to_the_choice(toy_data):
 def test_duplicate_survival_variables_get_distinct_ids():
     survival = pd.DataFrame({"kind": ["module", "module", "gene"], "variable": ["M2", "M2", "X"]})
     assert cohort.survival_row_ids(survival).tolist() == ["module:M2#0", "module:M2#1", "gene:X#0"]
+
+
+def test_long_option_lists_are_searched_on_the_server():
+    from radmap.explorer.pages.common import SHOWN_OPTIONS, searched_options
+
+    options = [{"label": f"Feature {i:04d} (texture)", "value": f"f{i}"} for i in range(500)]
+    first = searched_options(options, None, "f499")
+    assert first[0]["value"] == "f499", "the chosen option is always offered"
+    assert len(first) == SHOWN_OPTIONS + 1 and first[-1]["disabled"]
+    assert "440 more" in first[-1]["label"]
+    found = searched_options(options, "0123 TEXTURE", None)
+    assert [option["value"] for option in found] == ["f123"], "every word, case ignored"
+    many = searched_options(options, "feature", "f3")
+    assert many[0]["value"] == "f3" and "match" in many[-1]["label"]
+    assert searched_options(options, "zzz", None)[-1]["disabled"]
+    short = options[:10]
+    assert searched_options(short, None, None) == short

@@ -285,6 +285,7 @@ def map_ratios(
     design: ProjectionDesign,
     *,
     with_statistic: bool = True,
+    squares: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Explained fractions and signed statistics for permuted designs.
 
@@ -298,6 +299,8 @@ def map_ratios(
         From :func:`projection_design`.
     with_statistic
         False: ``statistic`` is None (a null that counts discoveries needs only ``ratio``).
+    squares
+        ``residuals ** 2`` when already computed (it is the same for every permutation).
 
     Returns
     -------
@@ -310,7 +313,9 @@ def map_ratios(
     stacked = np.ascontiguousarray(columns[:, :, :n_cols].transpose(1, 0, 2))
     product = (residuals.T @ stacked.reshape(n_patients, -1)).reshape(n_variables, n_perm, n_cols)
     indicators = np.ascontiguousarray(columns[:, :, n_cols:].transpose(1, 0, 2))
-    sumsq = (np.square(residuals).T @ indicators.reshape(n_patients, -1)).reshape(
+    if squares is None:
+        squares = np.square(residuals)
+    sumsq = (squares.T @ indicators.reshape(n_patients, -1)).reshape(
         n_variables, n_perm, width - n_cols
     )
     projected = product[..., design.n_feature_cols :] ** 2
@@ -530,6 +535,7 @@ def _gene_block(
     block: tuple[int, int],
     *,
     residuals: np.ndarray,
+    squares: np.ndarray,
     design: ProjectionDesign,
     n_tests: np.ndarray,
     alpha: float,
@@ -539,7 +545,7 @@ def _gene_block(
     start, stop = block
     orders = _orders(seed, start, stop, residuals.shape[0])
     columns = design.columns.astype(residuals.dtype)[orders]
-    ratio, _ = map_ratios(residuals, columns, design, with_statistic=False)
+    ratio, _ = map_ratios(residuals, columns, design, with_statistic=False, squares=squares)
     total = np.zeros(len(orders), dtype=np.int64)
     per_feature = np.zeros((len(orders), len(n_tests)), dtype=np.int64)
     for i in range(len(orders)):
@@ -646,7 +652,8 @@ def gene_permutation_null(
     )
     design.ratio_critical = critical_ratios(design, alpha)
     columns = design.columns.astype(np.float32)[None]
-    ratio, _ = map_ratios(residuals, columns, design, with_statistic=False)
+    squares = np.square(residuals)
+    ratio, _ = map_ratios(residuals, columns, design, with_statistic=False, squares=squares)
     n_tests = np.isfinite(ratio[:, 0, :]).sum(axis=0)
     observed, observed_per_feature = _gene_discoveries(ratio[:, 0, :], design, n_tests, alpha)
     size = block_size or block_size_for(residuals.shape[1], design.columns.shape[1])
@@ -655,6 +662,7 @@ def gene_permutation_null(
         blocks(n_permutations, size),
         shared={
             "residuals": residuals,
+            "squares": squares,
             "design": design,
             "n_tests": n_tests,
             "alpha": alpha,

@@ -13,6 +13,8 @@ Without ``--url`` the bundle is served with the documented gunicorn command (2 w
   Dash component is loading (``performance.now()``: from navigation start);
 - in-app moves: a link to another volcano feature / another gene (history push, as a link
   in the app does) until the new figure is drawn;
+- choices: another feature in the volcano's dropdown / another gene in the gene page's
+  search, set as the user's choice sets it (Dash's ``set_props``), until the figure is redrawn;
 - bytes: transferred vs decoded size of the callback responses of a volcano load
   (compression shows as transferred < decoded).
 """
@@ -93,6 +95,11 @@ window.dispatchEvent(new CustomEvent('_dashprivate_pushstate'));
 return performance.now();
 """
 
+SET_VALUE_JS = """
+window.dash_clientside.set_props(arguments[0], {value: arguments[1]});
+return performance.now();
+"""
+
 BYTES_JS = """
 return performance.getEntriesByType('resource')
   .filter((e) => e.name.includes('_dash-update-component'))
@@ -133,6 +140,13 @@ def in_app_move(driver, path: str, figure: str) -> float:
     return driver.execute_async_script(CHANGED_JS, figure, started)
 
 
+def control_change(driver, control: dict, value: str, figure: str) -> float:
+    """Set a control's value as a user's choice does (Dash's ``set_props``) until redrawn."""
+    driver.execute_script(MARK_JS, figure)
+    started = driver.execute_script(SET_VALUE_JS, control, value)
+    return driver.execute_async_script(CHANGED_JS, figure, started)
+
+
 def one_round(driver, base: str, volcano_features, genes, times: dict, k: int) -> list:
     """Every page load and in-app move once on the explorer at ``base``; volcano sizes."""
     for page, figure in PAGES.items():
@@ -146,6 +160,18 @@ def one_round(driver, base: str, volcano_features, genes, times: dict, k: int) -
     page_load(driver, f"{base}/gene", "gene-bar")
     gene = genes[k % len(genes)]
     times.setdefault("move gene", []).append(in_app_move(driver, f"/gene?gene={gene}", "gene-bar"))
+    page_load(driver, f"{base}/volcano", "volcano")
+    feature = volcano_features[(k + 1) % len(volcano_features)]
+    volcano_control = {"role": "state", "page": "volcano", "key": "feature"}
+    times.setdefault("choose volcano feature", []).append(
+        control_change(driver, volcano_control, feature, "volcano")
+    )
+    page_load(driver, f"{base}/gene", "gene-bar")
+    gene = genes[(k + 1) % len(genes)]
+    gene_control = {"role": "state", "page": "gene", "key": "gene"}
+    times.setdefault("choose gene", []).append(
+        control_change(driver, gene_control, gene, "gene-bar")
+    )
     return sizes
 
 

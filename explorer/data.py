@@ -361,17 +361,22 @@ class BundleData:
         return self.summary() | {"params": self.params, "provenance": self.provenance}
 
     def vocabulary(self) -> Vocabulary:
-        """The names that a URL may refer to (see :func:`explorer.state.parse_url`)."""
-        return Vocabulary(
-            features=frozenset(self.features.index),
-            modules=frozenset(self.module_names),
-            genes=self._gene_upper,
-            mutations=frozenset(self.mutations),
-            sources=frozenset(self.features["source"].dropna().astype(str)),
-            groups=frozenset(self.features["group"].dropna().astype(str)),
-            survival=frozenset(value for value, _ in self.survival_choices()),
-            subset_columns=self.subset_columns(),
-            patients=self.patient_set,
+        """The names that a URL may refer to (see :func:`explorer.state.parse_url`); built
+        once, as every callback that reads the URL asks for it."""
+        return self.memo(
+            "vocabulary",
+            {},
+            lambda: Vocabulary(
+                features=frozenset(self.features.index),
+                modules=frozenset(self.module_names),
+                genes=self._gene_upper,
+                mutations=frozenset(self.mutations),
+                sources=frozenset(self.features["source"].dropna().astype(str)),
+                groups=frozenset(self.features["group"].dropna().astype(str)),
+                survival=frozenset(value for value, _ in self.survival_choices()),
+                subset_columns=self.subset_columns(),
+                patients=self.patient_set,
+            ),
         )
 
     # ------------------------------------------------------------------ subsets

@@ -8,7 +8,13 @@ import pandas as pd
 from dash import Input, Output, State
 from dash.exceptions import PreventUpdate
 
-from ..callbacks.common import AppContext, grid, memoised_figure, register_option_search
+from ..callbacks.common import (
+    AppContext,
+    grid,
+    memoised_figure,
+    register_option_search,
+    top_rows,
+)
 from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.cohort import (
@@ -57,7 +63,8 @@ def missing_part(data: BundleData, q: float) -> dict:
 
 def mutation_part(data: BundleData, q: float) -> dict:
     mutation = data.mutation_imaging()
-    mutation_rows, mutation_columns = grid(mutation, MUTATION_COLUMNS, numeric=("effect", "p", "q"))
+    shown, mutation_note = top_rows(mutation) if "p" in mutation else (mutation, "")
+    mutation_rows, mutation_columns = grid(shown, MUTATION_COLUMNS, numeric=("effect", "p", "q"))
 
     def build():
         return mutation_imaging_figure(
@@ -70,19 +77,25 @@ def mutation_part(data: BundleData, q: float) -> dict:
         else empty_figure("No mutation status in the clinical table."),
         "mutation_rows": mutation_rows,
         "mutation_columns": mutation_columns,
+        "mutation_note": mutation_note,
     }
 
 
 def survival_part(data: BundleData, q: float) -> dict:
     survival = data.survival_table()
     survival["key"] = survival_row_ids(survival)
+    shown, survival_note = top_rows(survival) if "p" in survival else (survival, "")
     survival_rows, survival_columns = grid(
-        survival, (*SURVIVAL_COLUMNS, "key"), numeric=("hr", "ci_low", "ci_high", "p", "q")
+        shown, (*SURVIVAL_COLUMNS, "key"), numeric=("hr", "ci_low", "ci_high", "p", "q")
     )
     for column in survival_columns:
         if column["field"] == "key":
             column["hide"] = True
-    return {"survival_rows": survival_rows, "survival_columns": survival_columns}
+    return {
+        "survival_rows": survival_rows,
+        "survival_columns": survival_columns,
+        "survival_note": survival_note,
+    }
 
 
 def matching_part(data: BundleData, q: float) -> dict:
@@ -97,8 +110,8 @@ PART_KEYS = {
     overlap_part: ("overlap",),
     types_part: ("types",),
     missing_part: ("missing",),
-    mutation_part: ("mutation", "mutation_rows", "mutation_columns"),
-    survival_part: ("survival_rows", "survival_columns"),
+    mutation_part: ("mutation", "mutation_rows", "mutation_columns", "mutation_note"),
+    survival_part: ("survival_rows", "survival_columns", "survival_note"),
     matching_part: ("matching_rows", "matching_columns"),
 }
 LAYOUT_PARTS = (overlap_part, types_part, missing_part)
@@ -110,8 +123,10 @@ PART_OUTPUTS = {
     "mutation": (graph_id("cohort-mutation"), "figure"),
     "mutation_rows": (table_id("cohort-mutation"), "rowData"),
     "mutation_columns": (table_id("cohort-mutation"), "columnDefs"),
+    "mutation_note": ("cohort-mutation-note", "children"),
     "survival_rows": (table_id("cohort-survival"), "rowData"),
     "survival_columns": (table_id("cohort-survival"), "columnDefs"),
+    "survival_note": ("cohort-survival-note", "children"),
     "matching_rows": (table_id("cohort-matching"), "rowData"),
     "matching_columns": (table_id("cohort-matching"), "columnDefs"),
 }

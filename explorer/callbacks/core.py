@@ -359,14 +359,41 @@ def provenance_download(
     }
 
 
-def table_download(name: str, rows: list[dict] | None, columns: list[dict] | None) -> dict:
-    """``dcc.Download`` data of a grid's rows as CSV (columns in grid order)."""
+def full_table(data: BundleData, name: str, state: ViewState | None):
+    """The whole table behind a grid that shows only its first rows (``None`` for the others).
+
+    Built on the server from the bundle (restricted to the view's subset), so its CSV has
+    every row, whatever the browser was sent.
+    """
+    from .cohort import MUTATION_COLUMNS, SURVIVAL_COLUMNS
+    from .subset import resolve
+
+    view = resolve(data, state.subset if state is not None else "")
+    tables = {
+        "cohort-mutation": lambda: view.mutation_imaging(),
+        "cohort-survival": lambda: view.survival_table(),
+    }
+    if name not in tables:
+        return None
+    frame = tables[name]()
+    columns = MUTATION_COLUMNS if name == "cohort-mutation" else SURVIVAL_COLUMNS
+    return frame[[column for column in columns if column in frame]]
+
+
+def table_download(
+    name: str, rows: list[dict] | None, columns: list[dict] | None, *, whole=None
+) -> dict:
+    """``dcc.Download`` data of a grid's rows as CSV (columns in grid order); ``whole``, the
+    full table of a grid that shows only its first rows, replaces them."""
     import pandas as pd
 
     from ..export import table_csv
 
     fields = [c.get("field") for c in (columns or []) if c.get("field")]
-    frame = pd.DataFrame(rows or [], columns=fields or None)
+    if whole is not None:
+        frame = whole[[field for field in fields if field in whole] or list(whole)]
+    else:
+        frame = pd.DataFrame(rows or [], columns=fields or None)
     return {
         "content": base64.b64encode(table_csv(frame)).decode("ascii"),
         "filename": f"radmap_{name}.csv",
@@ -543,18 +570,24 @@ def register(app, ctx: AppContext) -> None:
         Input({"role": "table-csv", "table": MATCH}, "n_clicks"),
         State({"role": "table", "table": MATCH}, "rowData"),
         State({"role": "table", "table": MATCH}, "columnDefs"),
+        State("url", "pathname"),
+        State("url", "search"),
         prevent_initial_call=True,
     )
-    def _table_csv(n_clicks, rows, columns):
+    def _table_csv(n_clicks, rows, columns, pathname, search):
         if not n_clicks:
             raise PreventUpdate
-        return table_download(callback_context.triggered_id["table"], rows, columns)
+        name = callback_context.triggered_id["table"]
+        state, _ = parse_url(pathname, search, data.vocabulary(), base=base)
+        whole = full_table(data, name, state)
+        return table_download(name, rows, columns, whole=whole)
 
 
 __all__ = [
     "error_message",
     "client_id",
     "export_download",
+    "full_table",
     "handle_error",
     "header_q",
     "nav_targets",

@@ -23,6 +23,11 @@ from ..state import ViewState
 PAGE = "cohort"
 
 
+def grid_note(note_id: str) -> html.Small:
+    """Where a table says that it shows only its first rows."""
+    return html.Small(id=note_id, className="text-muted d-block mb-1")
+
+
 def km_options(data: BundleData) -> list[dict]:
     """What the Kaplan–Meier view can group patients by (features, modules, mutations)."""
     return [{"label": label, "value": value} for value, label in data.survival_choices()]
@@ -92,14 +97,26 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                 [
                     dbc.Col(figure_card("cohort-mutation", "Mutation x imaging", height=460), lg=6),
                     dbc.Col(
-                        table_card("cohort-mutation", "Mutation x imaging tests", height=460), lg=6
+                        table_card(
+                            "cohort-mutation",
+                            "Mutation x imaging tests",
+                            height=460,
+                            extra=[grid_note("cohort-mutation-note")],
+                        ),
+                        lg=6,
                     ),
                 ]
             ),
             dbc.Row(
                 [
                     dbc.Col(
-                        table_card("cohort-survival", "Survival tests", height=420, row_id="key"),
+                        table_card(
+                            "cohort-survival",
+                            "Survival tests",
+                            height=420,
+                            row_id="key",
+                            extra=[grid_note("cohort-survival-note")],
+                        ),
                         lg=6,
                     ),
                     dbc.Col(km, lg=6),

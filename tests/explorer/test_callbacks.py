@@ -253,6 +253,27 @@ def test_provenance_and_table_downloads(toy_data):
     assert table["gene"].tolist() == ["EGFR", "'=cmd"]
 
 
+def test_long_test_tables_send_their_top_rows_and_download_every_row(toy_data, monkeypatch):
+    from radmap.explorer.callbacks import common
+
+    mutation = toy_data.mutation_imaging()
+    assert len(mutation) > 5
+    monkeypatch.setattr(common, "GRID_MAX_ROWS", 5)
+    part = cohort.mutation_part(toy_data, 0.05)
+    shown = pd.DataFrame(part["mutation_rows"])
+    assert len(shown) == 5 and f"of {len(mutation):,}" in part["mutation_note"]
+    assert shown["p"].tolist() == sorted(mutation["p"])[:5], "the smallest p are shown"
+    state = ViewState(page="cohort")
+    whole = core.full_table(toy_data, "cohort-mutation", state)
+    download = core.table_download(
+        "cohort-mutation", part["mutation_rows"], part["mutation_columns"], whole=whole
+    )
+    table = pd.read_csv(io.StringIO(base64.b64decode(download["content"]).decode()))
+    assert len(table) == len(mutation), "the CSV has every test, not the rows shown"
+    assert list(table.columns) == [c["field"] for c in part["mutation_columns"]]
+    assert core.full_table(toy_data, "gene-associations", state) is None
+
+
 def test_error_messages_are_short_and_safe():
     from radmap.analysis.validate import InputError
 

@@ -1,13 +1,14 @@
 """Whole `radmap analyze` on a seeded synthetic cohort: time per stage and peak memory.
 
 Usage: python benchmarks/bench_pipeline.py [--patients 500 --genes 20000 --features 200]
-       [--modes checks,analysis] [--repeat N] [--baseline OTHER/.venv/bin/python]
+       [--modes default,checks,analysis] [--repeat N] [--baseline OTHER/.venv/bin/python]
 
 Prints each stage's time (parsed from the CLI's progress lines), the whole process's wall
 and CPU time, its peak resident memory, and a same-run baseline: one bare matrix product of
 the gene x feature association's shape, so figures can be compared across noisy machines.
 
-Modes (each a separate `radmap analyze` run on the same files):
+Modes (each a separate `radmap analyze` run on the same files; all three by default,
+``--modes checks,analysis`` skips the minutes of bootstraps):
 
 - ``default``: no option, what a user gets (trust checks and, up to 5,000 network genes,
   100 bootstrap resamples: minutes);
@@ -128,7 +129,9 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=200)
     parser.add_argument("--n-top-genes", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--modes", default="checks,analysis", help=f"any of {', '.join(MODES)}")
+    parser.add_argument(
+        "--modes", default="default,checks,analysis", help=f"any of {', '.join(MODES)}"
+    )
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--baseline", help="Python of another radmap installation")
     args = parser.parse_args()

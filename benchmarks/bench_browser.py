@@ -13,8 +13,9 @@ Without ``--url`` the bundle is served with the documented gunicorn command (2 w
   Dash component is loading (``performance.now()``: from navigation start);
 - in-app moves: a link to another volcano feature / another gene (history push, as a link
   in the app does) until the new figure is drawn;
-- choices: another feature in the volcano's dropdown / another gene in the gene page's
-  search, set as the user's choice sets it (Dash's ``set_props``), until the figure is redrawn;
+- choices: another feature in the volcano's dropdown, another FDR threshold on the map,
+  another gene in the gene page's search, set as the user's choice sets it (Dash's
+  ``set_props``), until the figure is redrawn;
 - bytes: transferred vs decoded size of the callback responses of a volcano load
   (compression shows as transferred < decoded).
 """
@@ -165,6 +166,11 @@ def one_round(driver, base: str, volcano_features, genes, times: dict, k: int) -
     volcano_control = {"role": "state", "page": "volcano", "key": "feature"}
     times.setdefault("choose volcano feature", []).append(
         control_change(driver, volcano_control, feature, "volcano")
+    )
+    page_load(driver, f"{base}/map", "map-heatmap")
+    map_q = {"role": "state", "page": "map", "key": "q"}
+    times.setdefault("choose map FDR", []).append(
+        control_change(driver, map_q, (0.1, 0.01, 0.25)[k % 3], "map-heatmap")
     )
     page_load(driver, f"{base}/gene", "gene-bar")
     gene = genes[(k + 1) % len(genes)]

@@ -191,6 +191,7 @@ def register(app, ctx: AppContext) -> None:
         Output(sid(PAGE, "gene"), "options"),
         Input(sid(PAGE, "gene"), "search_value"),
         State(sid(PAGE, "gene"), "value"),
+        prevent_initial_call=True,  # the page layout offers the URL's gene
     )
     def _options(search, value):
         if not search and not value:
@@ -231,6 +232,7 @@ def register(app, ctx: AppContext) -> None:
         Input(sid(PAGE, "split"), "value"),
         Input(sid(PAGE, "cut"), "value"),
         Input(store_id(PAGE, "subset"), "data"),
+        prevent_initial_call=True,  # the page layout draws the URL's curves
     )
     def _km(gene, split, cut, subset):
         cut = float(cut) if isinstance(cut, int | float) else None
@@ -243,6 +245,7 @@ def register(app, ctx: AppContext) -> None:
         Input(sid(PAGE, "feature"), "value"),
         Input(sid(PAGE, "color"), "value"),
         Input(store_id(PAGE, "subset"), "data"),
+        prevent_initial_call=True,  # the page layout draws the URL's phenotype
     )
     def _phenotype(gene, feature, color, subset):
         return gene_phenotype(resolve(data, subset), gene, feature, color=color)

@@ -274,6 +274,7 @@ def register(app, ctx: AppContext) -> None:
         Input(sid(PAGE, "color"), "value"),
         Input(sid(PAGE, "q"), "value"),
         Input(store_id(PAGE, "subset"), "data"),
+        prevent_initial_call=True,  # the page layout draws the drill-down of the URL
     )
     def _drill(feature, module, color, q, subset):
         view = resolve(data, subset)

@@ -119,6 +119,7 @@ def register(app, ctx: AppContext) -> None:
         Output(table_id("modules"), "rowData"),
         Output(table_id("modules"), "columnDefs"),
         Input(sid(PAGE, "q"), "value"),
+        prevent_initial_call=True,  # the page layout lists the modules
     )
     def _modules(q):
         return modules_grid(data, q=float(q))

@@ -7,13 +7,14 @@ whole cohort when the subset cannot be tested (the banner says why).
 
 from __future__ import annotations
 
-from dash import MATCH, Input, Output, State, callback_context, html
+from dash import MATCH, Input, Output, State, callback_context
 from dash.exceptions import PreventUpdate
 
 from ...analysis.validate import InputError
 from ..callbacks.common import AppContext, register_option_search
 from ..data import BundleData
 from ..pages.common import graph_id, sid, store_id
+from ..pages.subset import banner as banner
 from ..pages.subset import column_options, panel_id
 from ..subset import Condition, parse_subset
 
@@ -24,34 +25,6 @@ def resolve(data: BundleData, subset: str | None) -> BundleData:
         return data.subset_view(subset)
     except InputError:
         return data
-
-
-def banner(data: BundleData, subset: str | None, compare: str | None = None) -> list:
-    """ "subset: histology = adenocarcinoma (n = 84 of 130)", or why it is not used."""
-    parts = []
-    for name, text, css in (
-        ("subset", subset, "rm-subset-a"),
-        ("compared with", compare, "rm-subset-b"),
-    ):
-        if not text:
-            continue
-        try:
-            view = data.subset_view(text)
-        except InputError as error:
-            parts.append(
-                html.Div(
-                    f"{name}: not used — {error}. Showing the whole cohort.",
-                    className="alert alert-danger py-1 mb-1 rm-subset-error",
-                )
-            )
-            continue
-        parts.append(
-            html.Div(
-                f"{name}: {view.label} (n = {view.n_patients} of {view.n_cohort})",
-                className=f"alert alert-info py-1 mb-1 {css}",
-            )
-        )
-    return parts
 
 
 def edited(
@@ -143,6 +116,7 @@ def register(app, ctx: AppContext) -> None:
         Input(sid("map", "min_effect"), "value"),
         Input(sid("map", "rows"), "value"),
         Input(sid("map", "top"), "value"),
+        prevent_initial_call=True,  # the map layout draws the comparison of the URL
     )
     def _compare(subset, compare, q, stat, sources, groups, min_effect, rows, top):
         return compare_view(
@@ -200,6 +174,7 @@ def register(app, ctx: AppContext) -> None:
         Output(panel_id("banner", MATCH), "children"),
         Input(store_id(MATCH, "subset"), "data"),
         Input(store_id(MATCH, "compare"), "data"),
+        prevent_initial_call=True,  # the subset panel's layout names the URL's subset
     )
     def _banner(subset, compare):
         return banner(data, subset, compare)

@@ -190,6 +190,7 @@ def register(app, ctx: AppContext, *, background_manager=None) -> None:
         Output(table_id("volcano-ora"), "columnDefs"),
         Output("volcano-ora-status", "children"),
         Input(graph_id("volcano"), "selectedData"),
+        prevent_initial_call=True,  # the page layout says how to select genes
     )
     def _selection(selection):
         return selection_enrichment(data, selection)

@@ -44,7 +44,8 @@ def overlap_figure(matching: pd.DataFrame, *, title: str | None = None) -> go.Fi
     if missing:
         raise InputError(f"matching table lacks column(s) {missing}")
     data = matching.iloc[::-1]
-    sources = data["source"].astype(str).tolist()
+    names = data["source"].astype(str).tolist()
+    sources = [_two_line_source(name) for name in names]
     unmatched = data["unmatched"] if "unmatched" in data else pd.Series([""] * len(data))
     examples = [
         ", ".join(str(ids).split("|")[:SHOWN_UNMATCHED]) if isinstance(ids, str) and ids else "none"
@@ -58,7 +59,8 @@ def overlap_figure(matching: pd.DataFrame, *, title: str | None = None) -> go.Fi
             orientation="h",
             name="matched",
             marker_color=MATCHED_COLOR,
-            hovertemplate="%{y}: %{x} matched<extra></extra>",
+            customdata=names,
+            hovertemplate="%{customdata}: %{x} matched<extra></extra>",
         )
     )
     fig.add_trace(
@@ -68,8 +70,9 @@ def overlap_figure(matching: pd.DataFrame, *, title: str | None = None) -> go.Fi
             orientation="h",
             name="unmatched",
             marker_color=UNMATCHED_COLOR,
-            customdata=examples,
-            hovertemplate="%{y}: %{x} unmatched<br>e.g. %{customdata}<extra></extra>",
+            customdata=list(zip(names, examples, strict=True)),
+            hovertemplate="%{customdata[0]}: %{x} unmatched<br>e.g. %{customdata[1]}"
+            "<extra></extra>",
         )
     )
     fig.update_yaxes(type="category")
@@ -79,9 +82,28 @@ def overlap_figure(matching: pd.DataFrame, *, title: str | None = None) -> go.Fi
         barmode="stack",
         xaxis_title="patient IDs",
         height=int(np.clip(140 + 40 * len(sources), 260, 600)),
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
+        legend={
+            "orientation": "h",
+            "x": 0,
+            "xanchor": "left",
+            "y": 1.02,
+            "yanchor": "bottom",
+            "traceorder": "normal",
+        },
     )
     return fig
+
+
+def _two_line_source(source: str, *, width: int = 26) -> str:
+    """ "expression (a_long_file_name.csv)" as the source over its (shortened) file name, so
+    that the bars keep their width on a narrow screen; the hover has the whole text."""
+    name, _, files = source.partition(" (")
+    if not files:
+        return source
+    files = files.rstrip(")")
+    if len(files) > width:
+        files = files[: width // 2 - 1] + "…" + files[-(width // 2) :]
+    return f"{name}<br><span style='font-size:0.85em'>{files}</span>"
 
 
 def _missing_fraction(missing: pd.DataFrame | pd.Series) -> pd.DataFrame:

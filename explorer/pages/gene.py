@@ -25,12 +25,14 @@ PAGE = "gene"
 
 
 def layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
-    from ..callbacks.gene import gene_view  # callbacks import the pages
+    from ..callbacks.gene import gene_phenotype, gene_view  # callbacks import the pages
     from ..callbacks.subset import resolve
 
     gene = state.gene or data.strongest_link()["gene"]
-    # Drawn with the page (one round trip); the gene callback answers later changes.
-    view = gene_view(resolve(data, state.subset), gene, q=state.q, base=base)
+    # Drawn with the page (one round trip); the gene callbacks answer later changes.
+    subset = resolve(data, state.subset)
+    view = gene_view(subset, gene, q=state.q, base=base, split=state.split, cut=state.cut)
+    phenotype = gene_phenotype(subset, gene, state.feature, color=state.color)
     gene_options = [{"label": gene, "value": gene}] if gene else []
     controls = controls_card(
         [
@@ -121,6 +123,7 @@ def layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
                                                     "Expression by imaging feature",
                                                     height=440,
                                                     extra=phenotype_controls,
+                                                    figure=phenotype,
                                                 ),
                                                 lg=6,
                                             ),
@@ -130,6 +133,7 @@ def layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
                                                     "Survival by expression",
                                                     height=440,
                                                     extra=[split_controls(PAGE, state)],
+                                                    figure=view["km"],
                                                 ),
                                                 lg=6,
                                             ),

@@ -42,22 +42,26 @@ def row_options(data: BundleData) -> list[dict]:
     ]
 
 
-def layout(data: BundleData, state: ViewState) -> html.Div:
-    from ..callbacks.map import map_figure  # callbacks import the pages: not at module level
-    from ..callbacks.subset import resolve
-
-    # The map is drawn with the page (one round trip); its callback answers later changes.
-    heatmap, heatmap_style, heatmap_note = map_figure(
-        resolve(data, state.subset),
-        q=state.q,
-        stat=state.stat,
-        sources=state.sources,
-        groups=state.groups,
-        min_effect=state.min_effect,
-        rows=state.rows,
-        top=state.top,
-    )
+def layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
     """The map page with its controls initialised from ``state``."""
+    from ..callbacks.map import drill_down, map_figure  # callbacks import the pages
+    from ..callbacks.subset import compare_view, resolve
+
+    # The map, its drill-down and the compared subset are drawn with the page (one round
+    # trip); their callbacks answer later changes.
+    view = resolve(data, state.subset)
+    map_options = {
+        "q": state.q,
+        "stat": state.stat,
+        "sources": state.sources,
+        "groups": state.groups,
+        "min_effect": state.min_effect,
+        "rows": state.rows,
+        "top": state.top,
+    }
+    heatmap, heatmap_style, heatmap_note = map_figure(view, **map_options)
+    panel = drill_down(view, state.feature, state.module, q=state.q, color=state.color, base=base)
+    compared = compare_view(data, state.subset, state.compare, **map_options)
     mutation_options = [{"label": f"{m} status", "value": m} for m in data.mutations]
     controls = controls_card(
         [
@@ -104,20 +108,22 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                 [
                     dbc.CardHeader(
                         [
-                            html.Span(id="map-drill-title", className="rm-card-title"),
+                            html.Span(
+                                panel["title"], id="map-drill-title", className="rm-card-title"
+                            ),
                             html.Div(
                                 [
                                     pin_button(PAGE),
                                     dcc.Link(
                                         "Volcano of this feature",
                                         id="map-drill-volcano",
-                                        href="#",
+                                        href=panel["volcano_href"],
                                         className="btn btn-sm btn-outline-secondary",
                                     ),
                                     dcc.Link(
                                         "Module page",
                                         id="map-drill-module",
-                                        href="#",
+                                        href=panel["module_href"],
                                         className="btn btn-sm btn-outline-secondary",
                                     ),
                                 ],
@@ -126,7 +132,9 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                         ],
                         className="rm-card-header d-flex justify-content-between align-items-center",
                     ),
-                    dbc.CardBody(html.Div(id="map-drill-stats", className="rm-stats")),
+                    dbc.CardBody(
+                        html.Div(panel["stats"], id="map-drill-stats", className="rm-stats")
+                    ),
                 ],
                 className="rm-card mb-3",
             ),
@@ -137,6 +145,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                             "map-phenotype",
                             "Eigengene by imaging feature",
                             height=440,
+                            figure=panel["figure"],
                             extra=[
                                 control(
                                     "Colour points by",
@@ -156,11 +165,17 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                             dbc.Card(
                                 [
                                     dbc.CardHeader("Hub genes", className="rm-card-header"),
-                                    dbc.CardBody(html.Div(id="map-drill-hubs")),
+                                    dbc.CardBody(html.Div(panel["hubs"], id="map-drill-hubs")),
                                 ],
                                 className="rm-card mb-3",
                             ),
-                            table_card("map-pathways", "Top enriched pathways", height=260),
+                            table_card(
+                                "map-pathways",
+                                "Top enriched pathways",
+                                height=260,
+                                rows=panel["pathway_rows"],
+                                columns=panel["pathway_columns"],
+                            ),
                         ],
                         lg=5,
                     ),
@@ -169,7 +184,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
         ],
         id="map-drill",
         className="rm-drill",
-        style={"display": "none"},
+        style=panel["style"],
     )
     return html.Div(
         [
@@ -197,7 +212,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                                 figure=heatmap,
                                 box_style=heatmap_style,
                             ),
-                            _compare_panel(),
+                            _compare_panel(*compared),
                             drill,
                         ],
                         lg=9,
@@ -218,15 +233,23 @@ def _null_badge(data: BundleData) -> html.Div:
     )
 
 
-def _compare_panel() -> html.Div:
+def _compare_panel(style: dict, compared, difference) -> html.Div:
     """The map of the comparison subset (B) beside the difference B - A (shown with one)."""
     return html.Div(
         dbc.Row(
             [
-                dbc.Col(figure_card("map-compare", "Compared subset (B)", height=460), lg=6),
-                dbc.Col(figure_card("map-difference", "Difference B − A", height=460), lg=6),
+                dbc.Col(
+                    figure_card("map-compare", "Compared subset (B)", height=460, figure=compared),
+                    lg=6,
+                ),
+                dbc.Col(
+                    figure_card(
+                        "map-difference", "Difference B − A", height=460, figure=difference
+                    ),
+                    lg=6,
+                ),
             ]
         ),
         id="map-compare-panel",
-        style={"display": "none"},
+        style=style,
     )

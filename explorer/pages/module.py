@@ -22,11 +22,12 @@ PAGE = "module"
 
 
 def layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
-    from ..callbacks.module import module_view  # callbacks import the pages
+    from ..callbacks.module import module_view, modules_grid  # callbacks import the pages
 
     module = state.module or data.strongest_link()["module"]
     # Drawn with the page (one round trip); the module callback answers later changes.
     view = module_view(data, module, order=state.order, q=state.q, base=base)
+    module_rows, module_columns = modules_grid(data, q=state.q)
     controls = controls_card(
         [
             control(
@@ -59,7 +60,15 @@ def layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
                 "Co-expressed gene modules with their hub genes, top pathway and strongest "
                 "imaging link. Click a row to open a module.",
             ),
-            table_card("modules", "Modules", height=300, row_selection=True, row_id="module"),
+            table_card(
+                "modules",
+                "Modules",
+                height=300,
+                row_selection=True,
+                row_id="module",
+                rows=module_rows,
+                columns=module_columns,
+            ),
             dbc.Row(
                 [
                     dbc.Col(controls, lg=3),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from ...analysis.validate import InputError
 from ..data import BundleData
 from ..pages.common import long_dropdown, state_store
 from ..state import ViewState
@@ -26,6 +27,34 @@ def column_options(data: BundleData) -> list[dict]:
         }
         for name, column in data.subset_columns().items()
     ]
+
+
+def banner(data: BundleData, subset: str | None, compare: str | None = None) -> list:
+    """ "subset: histology = adenocarcinoma (n = 84 of 130)", or why it is not used."""
+    parts = []
+    for name, text, css in (
+        ("subset", subset, "rm-subset-a"),
+        ("compared with", compare, "rm-subset-b"),
+    ):
+        if not text:
+            continue
+        try:
+            view = data.subset_view(text)
+        except InputError as error:
+            parts.append(
+                html.Div(
+                    f"{name}: not used — {error}. Showing the whole cohort.",
+                    className="alert alert-danger py-1 mb-1 rm-subset-error",
+                )
+            )
+            continue
+        parts.append(
+            html.Div(
+                f"{name}: {view.label} (n = {view.n_patients} of {view.n_cohort})",
+                className=f"alert alert-info py-1 mb-1 {css}",
+            )
+        )
+    return parts
 
 
 def subset_panel(data: BundleData, page: str, state: ViewState, *, compare: bool = False):
@@ -114,7 +143,11 @@ def subset_panel(data: BundleData, page: str, state: ViewState, *, compare: bool
         [
             state_store(page, "subset", state.subset),
             state_store(page, "compare", state.compare),
-            html.Div(id=panel_id("banner", page), className="rm-subset-banner"),
+            html.Div(
+                banner(data, state.subset, state.compare),
+                id=panel_id("banner", page),
+                className="rm-subset-banner",
+            ),
             html.Details(
                 [
                     html.Summary("Subset of patients", className="rm-subset-summary"),

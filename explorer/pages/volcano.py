@@ -29,7 +29,7 @@ PERMUTATION_CHOICES = (100, 1000)
 
 def layout(data: BundleData, state: ViewState) -> html.Div:
     from ..callbacks.subset import resolve
-    from ..callbacks.volcano import volcano_view  # callbacks import the pages
+    from ..callbacks.volcano import selection_enrichment, volcano_view  # callbacks import pages
 
     feature = state.feature or data.strongest_link()["feature"]
     # Drawn with the page (one round trip); the volcano callback answers later changes.
@@ -41,6 +41,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
         min_effect=state.min_effect,
         gene=state.gene,
     )
+    ora_rows, ora_columns, ora_status = selection_enrichment(data, None)
     collections = [
         {"label": "Hallmark", "value": "hallmark"},
         {"label": "GO BP (slow)", "value": "go_bp"},
@@ -181,7 +182,9 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                         table_card(
                             "volcano-ora",
                             "Enrichment of the selected genes",
-                            extra=[html.Div(id="volcano-ora-status", className="mb-2")],
+                            extra=[html.Div(ora_status, id="volcano-ora-status", className="mb-2")],
+                            rows=ora_rows,
+                            columns=ora_columns,
                         ),
                         lg=6,
                     ),

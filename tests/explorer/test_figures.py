@@ -606,7 +606,12 @@ def test_cohort_figures():
     )
     bars = overlap_figure(matching).to_dict()["data"]
     assert bars[0]["x"] == [120, 120] and bars[1]["x"] == [70, 10]
-    assert bars[1]["customdata"][1] == "R01-001, R01-002"
+    assert list(bars[1]["customdata"][1]) == ["expression", "R01-001, R01-002"]
+    long_name = "imaging (radiomics_pyradiomics_n116.csv+aim_xml)"
+    labelled = overlap_figure(matching.assign(source=["expression", long_name]))
+    label = labelled.to_dict()["data"][0]["y"][0]
+    assert label.startswith("imaging<br>") and "…" in label, "file name under the source"
+    assert labelled.to_dict()["data"][0]["customdata"][0] == long_name, "whole name on hover"
 
     data = pd.DataFrame(
         {"a": [1.0, np.nan, np.nan, 4.0], "b": [1.0, 2.0, 3.0, 4.0], "c": [np.nan, 1, 2, 3]}

@@ -89,7 +89,13 @@ def grid(
         frame = pd.DataFrame(columns=list(columns))
     present = [c for c in columns if c in frame.columns]
     measured = [c for c in present if pd.api.types.is_float_dtype(frame[c]) and not _is_count(c)]
-    return records(frame[present]), column_defs(present, numeric=[*numeric, *measured])
+    longest = {
+        column: int(frame[column].astype(str).str.len().max()) if len(frame) else 0
+        for column in present
+    }
+    return records(frame[present]), column_defs(
+        present, numeric=[*numeric, *measured], longest=longest
+    )
 
 
 GRID_MAX_ROWS = 500

@@ -337,8 +337,6 @@ def table_card(
             "minWidth": 70,
             "maxWidth": 420,
         },
-        columnSize="autoSize",
-        columnSizeOptions={"skipHeader": False},
         dashGridOptions=options,
         style={"height": height, "width": "100%"},
         className="rm-grid",
@@ -481,21 +479,47 @@ def format_number(value, digits: int = 3) -> str:
 P_COLUMNS = ("p", "q", "p_value", "q_value", "fdr", "log_rank_p", "strongest_q")
 
 
-def column_defs(columns: Sequence[str], *, numeric: Sequence[str] = ()) -> list[dict]:
+GRID_CHAR_PX = 7.5
+"""Width of an average character of the grids' 13 px font."""
+GRID_CELL_PADDING_PX = 40
+"""Cell padding plus the header's sort and filter icons."""
+NUMBER_CHARS = 9
+"""Characters of a formatted number ("-1.23e-05")."""
+
+
+def column_width(header: str, longest: int) -> int:
+    """Pixels a column needs for its header and its ``longest`` text (70-420 px)."""
+    chars = max(len(header), longest)
+    return int(min(max(chars * GRID_CHAR_PX + GRID_CELL_PADDING_PX, 70), 420))
+
+
+def column_defs(
+    columns: Sequence[str],
+    *,
+    numeric: Sequence[str] = (),
+    longest: dict[str, int] | None = None,
+) -> list[dict]:
     """AG Grid column definitions with full text on hover.
 
     Numeric columns show 3 significant digits; p and q columns (:data:`P_COLUMNS`) use
-    :func:`format_p` (scientific below 1e-3), the same text as everywhere else.
+    :func:`format_p` (scientific below 1e-3), the same text as everywhere else. Each column
+    is as wide as its header and its ``longest`` text (characters; numbers take
+    :data:`NUMBER_CHARS`), computed here so that the browser need not measure every cell.
     """
     defs = []
+    longest = longest or {}
     for column in columns:
+        is_number = column in numeric or column in P_COLUMNS
+        header = column.replace("_", " ")
+        chars = NUMBER_CHARS if is_number else longest.get(column, len(header))
         definition: dict = {
             "field": column,
-            "headerName": column.replace("_", " "),
-            "headerTooltip": column.replace("_", " "),
+            "headerName": header,
+            "headerTooltip": header,
             "tooltipField": column,
+            "width": column_width(header, chars),
         }
-        if column in numeric or column in P_COLUMNS:
+        if is_number:
             definition["type"] = "numericColumn"
             definition["valueFormatter"] = {
                 "function": P_FORMAT_JS if column in P_COLUMNS else NUMBER_FORMAT_JS

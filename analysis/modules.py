@@ -50,9 +50,7 @@ correlate positively with the module's mean z-score (its metagene).
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
 import re
 import tempfile
 import time
@@ -67,9 +65,9 @@ import pandas as pd
 from scipy import linalg, stats
 from scipy.cluster.hierarchy import fcluster, linkage, to_tree
 from scipy.spatial.distance import squareform
-from threadpoolctl import ThreadpoolController
 
 from .bundle import EIGENGENES_KEY, UNASSIGNED
+from .parallel import blas_controller, n_cores
 from .validate import InputError
 
 logger = logging.getLogger("radmap")
@@ -1403,13 +1401,6 @@ def _write_modules(
     return table
 
 
-@functools.cache
-def _blas() -> ThreadpoolController:
-    """The process's BLAS / OpenMP pools, found once (each ``threadpool_limits`` call scans the
-    loaded libraries again: ~40 ms, more than a small eigengene)."""
-    return ThreadpoolController()
-
-
 def _eigengenes(
     X: np.ndarray, labels: np.ndarray, *, modules: list | None = None
 ) -> tuple[pd.DataFrame, dict]:
@@ -1417,7 +1408,7 @@ def _eigengenes(
         modules = _module_order(labels)
     columns, explained = {}, {}
     # small LAPACK problems: extra BLAS threads only add contention (60x slower under load)
-    with _blas().limit(limits=1, user_api="blas"):
+    with blas_controller().limit(limits=1, user_api="blas"):
         for module in modules:
             columns[module], explained[module] = _eigengene(X[:, labels == module])
     return pd.DataFrame(columns, columns=modules), explained
@@ -1548,7 +1539,7 @@ def _in_row_blocks(
     blocks also keep temporaries small and in cache.
     """
     blocks = _row_blocks(n_rows, n_columns, elements=elements)
-    workers = min(len(blocks), _n_threads())
+    workers = min(len(blocks), n_cores())
     if workers <= 1:
         for rows in blocks:
             work(rows)
@@ -1556,13 +1547,6 @@ def _in_row_blocks(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for _ in pool.map(work, blocks):
             pass
-
-
-def _n_threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _adjacency_base(cor: np.ndarray, network: str) -> np.ndarray:

@@ -510,7 +510,8 @@ def permutation_null(
     block_size
         Permutations per task (one batched product each).
     scheduler, n_workers
-        Where to run the blocks, see :func:`radmap.analysis.parallel.run_tasks`.
+        Where to run the blocks, see :func:`radmap.analysis.parallel.run_tasks`; in this
+        process the blocks run on ``n_workers`` threads (the result does not change).
     families
         Feature -> multiple-testing family (as the map's ``family`` column): links are
         counted by Benjamini–Hochberg within each family, in the data and in every
@@ -579,6 +580,7 @@ def permutation_null(
         },
         scheduler=scheduler,
         n_workers=n_workers,
+        threads=n_workers,
     )
     exceed = np.sum([r[0] for r in results], axis=0)
     discoveries = np.concatenate([r[1] for r in results])

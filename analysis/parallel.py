@@ -8,8 +8,11 @@ in this process, on a local Dask cluster or on a remote scheduler.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,6 +25,23 @@ logger = logging.getLogger("radmap")
 SERIAL = "serial"
 LOCAL = "local"
 AUTO = "auto"
+
+
+def n_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@functools.cache
+def blas_controller():
+    """The process's BLAS / OpenMP pools, found once (each ``threadpool_limits`` call scans the
+    loaded libraries again: ~40 ms)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def task_rng(seed: int, *key: int) -> np.random.Generator:
@@ -95,6 +115,7 @@ def run_tasks(
     shared: Mapping[str, Any] | None = None,
     scheduler: str | None = None,
     n_workers: int = 2,
+    threads: int = 1,
 ) -> list[Any]:
     """``[function(task, **shared) for task in tasks]``, serially or on Dask.
 
@@ -112,6 +133,9 @@ def run_tasks(
         address of a running Dask scheduler.
     n_workers
         Workers of the local cluster.
+    threads
+        In this process (``serial``): threads running the tasks, each with one BLAS thread
+        (for functions whose numpy work releases the GIL; at most one per core).
 
     Returns
     -------
@@ -120,7 +144,14 @@ def run_tasks(
     shared = dict(shared or {})
     scheduler = check_scheduler(scheduler)
     if scheduler == SERIAL or len(tasks) <= 1:
-        return [function(task, **shared) for task in tasks]
+        threads = min(int(threads), len(tasks), n_cores())
+        if threads <= 1:
+            return [function(task, **shared) for task in tasks]
+        with (
+            blas_controller().limit(limits=1, user_api="blas"),
+            ThreadPoolExecutor(max_workers=threads) as pool,
+        ):
+            return list(pool.map(functools.partial(function, **shared), tasks))
     with _client(scheduler, n_workers) as client:
         logger.info("running %d tasks on Dask (%s)", len(tasks), client.scheduler.address)
         # One future per shared value: scattering a dict directly would scatter each of its

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ import platform
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 import uuid
@@ -562,8 +564,43 @@ def build_bundle(config: Config, *, progress: Progress = _log_progress) -> ad.An
         return _build_bundle(config, progress=progress, release_warnings=release)
 
 
+STAGE_MODULES = (
+    "modules",
+    "associate",
+    "analyses",
+    "enrich",
+    "survival",
+    "null",
+    "projection",
+    "trust",
+    "methods",
+)
+"""The stages' modules (with scipy.stats, anndata, fastcluster, ... about two seconds of
+imports), loaded by :func:`_import_stages_in_background` while the inputs are read."""
+
+
+def _import_stages_in_background() -> None:
+    """Import :data:`STAGE_MODULES` on a daemon thread.
+
+    Reading the inputs spends most of its time in pyarrow and numpy, which release the GIL,
+    so on a second core the imports cost no wall time. The stages still import what they
+    use themselves: bad input is reported as soon as it is found, whether or not this
+    thread has finished, and nothing depends on it having run.
+    """
+
+    def load() -> None:
+        for name in STAGE_MODULES:
+            try:
+                importlib.import_module(f"{__package__}.{name}")
+            except Exception:  # the stage's own import will raise it where it is needed
+                return
+
+    threading.Thread(target=load, name="radmap-imports", daemon=True).start()
+
+
 def _build_bundle(config: Config, *, progress: Progress, release_warnings: Callable) -> ad.AnnData:
     started = datetime.now(UTC)
+    _import_stages_in_background()
     adata, scrub = _read_cohort(config, progress=progress, release_warnings=release_warnings)
 
     from . import pp, tl

@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,7 +45,7 @@ from .null import (
     bh_discoveries_by_family,
     feature_columns,
 )
-from .parallel import blocks, run_tasks, task_rng
+from .parallel import blocks, n_cores, run_tasks, task_rng
 from .validate import InputError
 
 logger = logging.getLogger("radmap")
@@ -192,7 +193,7 @@ def residual_ranks(
 ) -> np.ndarray:
     """Ranks of each column of ``values`` (patients x variables) over the patients,
     residualised on ``[1, covariates]`` (centred without covariates)."""
-    ranks = stats.rankdata(values, axis=0)
+    ranks = column_ranks(values)
     if covariates is None:
         ranks -= ranks.mean(axis=0)
     else:
@@ -201,45 +202,91 @@ def residual_ranks(
     return np.ascontiguousarray(ranks, dtype=dtype)
 
 
-def critical_ratios(design: ProjectionDesign, alpha: float) -> np.ndarray:
-    """Explained fraction ``u'u / ss`` at which each tested feature's p-value is ``alpha``."""
+def column_ranks(values: np.ndarray) -> np.ndarray:
+    """``scipy.stats.rankdata(values, axis=0)`` (average ranks, float64, C order) from one
+    sort per column, in column blocks on every core; columns with missing values go through
+    scipy."""
+    values = np.asarray(values)
+    n, m = values.shape
+    ranks = np.empty((m, n))
+    missing = np.zeros(m, dtype=bool)
+
+    def rank_block(columns: slice) -> None:
+        rows = np.ascontiguousarray(values[:, columns].T)
+        order = np.argsort(rows, axis=1)
+        ordered = np.take_along_axis(rows, order, axis=1)
+        missing[columns] = np.isnan(ordered[:, -1])
+        position = np.arange(n)
+        starts = np.ones(ordered.shape, dtype=bool)
+        np.not_equal(ordered[:, 1:], ordered[:, :-1], out=starts[:, 1:])
+        ends = np.ones(ordered.shape, dtype=bool)
+        ends[:, :-1] = starts[:, 1:]
+        first = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
+        last = np.minimum.accumulate(np.where(ends, position, n - 1)[:, ::-1], axis=1)[:, ::-1]
+        average = (first + last) / 2.0 + 1.0
+        np.put_along_axis(ranks[columns], order, average, axis=1)
+
+    step = max(1, (1 << 20) // max(1, n))
+    pieces = [slice(start, min(start + step, m)) for start in range(0, m, step)]
+    with ThreadPoolExecutor(max_workers=min(len(pieces), n_cores()) or 1) as pool:
+        list(pool.map(rank_block, pieces))
+    ranks = np.ascontiguousarray(ranks.T)
+    if missing.any():
+        ranks[:, missing] = stats.rankdata(values[:, missing], axis=0)
+    return ranks
+
+
+def critical_ratios(design: ProjectionDesign, alpha: float | np.ndarray) -> np.ndarray:
+    """Explained fraction ``u'u / ss`` at which each tested feature's p-value is ``alpha``
+    (a number, or one per tested feature)."""
     dof = design.residual_dof.astype(np.float64)
+    alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float64), dof.shape)
     out = np.empty(len(dof))
     correlation = design.is_correlation
-    t = special.stdtrit(dof[correlation], 1 - alpha / 2)
+    t = special.stdtrit(dof[correlation], 1 - alpha[correlation] / 2)
     out[correlation] = t**2 / (dof[correlation] + t**2)
     group = ~correlation
     width = design.width[group].astype(np.float64)
     if design.adjusted:
-        f = special.fdtri(width, dof[group], 1 - alpha)
+        f = special.fdtri(width, dof[group], 1 - alpha[group])
         out[group] = width * f / (dof[group] + width * f)
     else:
-        out[group] = special.chdtri(width, alpha) / (design.n_used[group] - 1.0)
+        out[group] = special.chdtri(width, alpha[group]) / (design.n_used[group] - 1.0)
     return out
 
 
 def p_values(ratio: np.ndarray, design: ProjectionDesign, features: np.ndarray) -> np.ndarray:
     """Asymptotic p-values of explained fractions ``ratio`` of the given tested features."""
     ratio = np.clip(np.asarray(ratio, dtype=np.float64), 0.0, 1.0)
-    dof = design.residual_dof[features].astype(np.float64)
-    width = design.width[features].astype(np.float64)
+    features = np.broadcast_to(features, ratio.shape)
     correlation = design.is_correlation[features]
-    p = np.empty(ratio.shape)
+    p = np.full(ratio.shape, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.sqrt(dof * ratio / (1.0 - ratio))
-        p_correlation = 2 * special.stdtr(dof, -t)
-        if design.adjusted:
-            f = (ratio / width) / ((1.0 - ratio) / dof)
-            p_group = special.fdtrc(width, dof, f)
-        else:
-            p_group = special.chdtrc(width, (design.n_used[features] - 1.0) * ratio)
-    p = np.where(correlation, p_correlation, p_group)
+        if correlation.any():
+            r, f = ratio[correlation], features[correlation]
+            dof = design.residual_dof[f].astype(np.float64)
+            t = np.sqrt(dof * r / (1.0 - r))
+            p[correlation] = 2 * special.stdtr(dof, -t)
+        group = ~correlation
+        if group.any():
+            r, f = ratio[group], features[group]
+            dof = design.residual_dof[f].astype(np.float64)
+            width = design.width[f].astype(np.float64)
+            if design.adjusted:
+                p[group] = special.fdtrc(width, dof, (r / width) / ((1.0 - r) / dof))
+            else:
+                p[group] = special.chdtrc(width, (design.n_used[f] - 1.0) * r)
     return np.where(np.isnan(ratio), np.nan, p)
 
 
 def map_ratios(
-    residuals: np.ndarray, columns: np.ndarray, design: ProjectionDesign
-) -> tuple[np.ndarray, np.ndarray]:
+    residuals: np.ndarray,
+    columns: np.ndarray,
+    design: ProjectionDesign,
+    *,
+    with_statistic: bool = True,
+    squares: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Explained fractions and signed statistics for permuted designs.
 
     Parameters
@@ -250,6 +297,10 @@ def map_ratios(
         ``(permutations, patients, design columns)``: the design's columns with rows reordered.
     design
         From :func:`projection_design`.
+    with_statistic
+        False: ``statistic`` is None (a null that counts discoveries needs only ``ratio``).
+    squares
+        ``residuals ** 2`` when already computed (it is the same for every permutation).
 
     Returns
     -------
@@ -262,17 +313,26 @@ def map_ratios(
     stacked = np.ascontiguousarray(columns[:, :, :n_cols].transpose(1, 0, 2))
     product = (residuals.T @ stacked.reshape(n_patients, -1)).reshape(n_variables, n_perm, n_cols)
     indicators = np.ascontiguousarray(columns[:, :, n_cols:].transpose(1, 0, 2))
-    sumsq = (np.square(residuals).T @ indicators.reshape(n_patients, -1)).reshape(
+    if squares is None:
+        squares = np.square(residuals)
+    sumsq = (squares.T @ indicators.reshape(n_patients, -1)).reshape(
         n_variables, n_perm, width - n_cols
     )
     projected = product[..., design.n_feature_cols :] ** 2
     ss = sumsq - np.add.reduceat(projected, design.basis_starts, axis=-1)
-    ss, sumsq = ss[..., design.pattern], sumsq[..., design.pattern]
     u = product[..., : design.n_feature_cols]
-    explained = np.add.reduceat(u**2, design.feature_starts, axis=-1)
+    # Elementwise work on the patterns' columns before spreading them to their features, and
+    # in place: on a genes x permutations x features block, every fresh array costs more in
+    # page faults than its arithmetic.
+    squares = u**2 if with_statistic else np.square(u, out=u)
+    explained = np.add.reduceat(squares, design.feature_starts, axis=-1)
+    del squares
     with np.errstate(divide="ignore", invalid="ignore"):
-        ss = np.where(ss > _TIE * sumsq, ss, np.nan)
-        ratio = np.clip(explained / ss, 0.0, 1.0)
+        ss = np.where(ss > _TIE * sumsq, ss, np.nan)[..., design.pattern]
+        ratio = np.divide(explained, ss, out=explained)
+        np.clip(ratio, 0.0, 1.0, out=ratio)
+        if not with_statistic:
+            return ratio, None
         statistic = np.empty_like(ratio)
         correlation = design.is_correlation
         statistic[..., correlation] = u[..., design.feature_starts[correlation]] / np.sqrt(
@@ -292,12 +352,18 @@ def map_ratios(
 def _p_below(ratio: np.ndarray, design: ProjectionDesign) -> np.ndarray:
     """p-values where the explained fraction reaches the feature's critical value, 1 elsewhere
     (NaN where the test is undefined)."""
-    critical = design.ratio_critical * (1 - 1e-6)
-    candidate = ratio >= critical
     p = np.where(np.isnan(ratio), np.nan, 1.0)
-    where = np.nonzero(candidate)
-    p[where] = p_values(ratio[where], design, where[-1])
+    where, values = _candidates(ratio, design)
+    p[where] = values
     return p
+
+
+def _candidates(ratio: np.ndarray, design: ProjectionDesign) -> tuple[tuple, np.ndarray]:
+    """Where the explained fraction (variables x tested features) reaches the feature's
+    critical value, and the p-values there (row-major order)."""
+    critical = design.ratio_critical * (1 - 1e-6)
+    where = np.nonzero(ratio >= critical)
+    return where, p_values(ratio[where], design, where[-1])
 
 
 def _orders(seed: int, start: int, stop: int, n_patients: int) -> np.ndarray:
@@ -314,11 +380,13 @@ def block_size_for(n_variables: int, n_columns: int) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _sorted_candidates(p: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The p-values at most ``alpha`` of a (tests x features) matrix, sorted within feature:
-    values, feature of each, rank within its feature (1-based)."""
-    tests, features = np.nonzero(p <= alpha)
-    values = p[tests, features]
+def _sorted_candidates(
+    values: np.ndarray, features: np.ndarray, alpha: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The p-values at most ``alpha`` (``values`` of tests in ``features``), sorted within
+    feature: values, feature of each, rank within its feature (1-based)."""
+    keep = values <= alpha
+    values, features = values[keep], features[keep]
     order = np.lexsort((values, features))
     values, features = values[order], features[order]
     starts = np.searchsorted(features, features, side="left")
@@ -334,8 +402,17 @@ def feature_discoveries(
 
     Only p-values at most ``alpha`` matter, so only those are sorted.
     """
-    values, features, rank = _sorted_candidates(p, alpha)
-    n_features = p.shape[1]
+    tests, features = np.nonzero(p <= alpha)
+    return sparse_feature_discoveries(p[tests, features], features, n_tests, alpha)
+
+
+def sparse_feature_discoveries(
+    values: np.ndarray, features: np.ndarray, n_tests: np.ndarray, alpha: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`feature_discoveries` from the p-values that may be at most ``alpha`` alone
+    (``values``, with the column of each in ``features``; any order)."""
+    values, features, rank = _sorted_candidates(values, features, alpha)
+    n_features = len(n_tests)
     n = n_tests[features].astype(np.float64)
     count = np.zeros(n_features, dtype=np.int64)
     passes = values <= alpha * rank / n
@@ -351,7 +428,17 @@ def hierarchical_discoveries(p: np.ndarray, n_tests: np.ndarray, alpha: float) -
     """Tests with the map-level q of :func:`radmap.analysis.multitest.hierarchical` at most
     ``alpha`` (Benjamini–Bogomolov: features selected by BH over their Simes p, then BH within
     each selected feature at ``alpha R / m``)."""
-    _, simes = feature_discoveries(p, n_tests, alpha)
+    tests, features = np.nonzero(p <= alpha)
+    values = p[tests, features]
+    _, simes = sparse_feature_discoveries(values, features, n_tests, alpha)
+    return sparse_hierarchical_discoveries(values, features, n_tests, alpha, simes)
+
+
+def sparse_hierarchical_discoveries(
+    values: np.ndarray, features: np.ndarray, n_tests: np.ndarray, alpha: float, simes
+) -> int:
+    """:func:`hierarchical_discoveries` from the p-values that may be at most ``alpha`` and
+    the features' Simes p-values (from :func:`sparse_feature_discoveries`)."""
     tested = ~np.isnan(simes)
     m = int(tested.sum())
     if m == 0:
@@ -363,7 +450,10 @@ def hierarchical_discoveries(p: np.ndarray, n_tests: np.ndarray, alpha: float) -
     n_selected = int(passing[-1]) + 1
     selected = np.flatnonzero(tested)[np.argsort(simes[tested], kind="stable")[:n_selected]]
     level = alpha * n_selected / m
-    counts, _ = feature_discoveries(p[:, selected], n_tests[selected], level)
+    chosen = np.zeros(len(n_tests), dtype=bool)
+    chosen[selected] = True
+    inside = chosen[features]
+    counts, _ = sparse_feature_discoveries(values[inside], features[inside], n_tests, level)
     return int(counts.sum())
 
 
@@ -445,6 +535,7 @@ def _gene_block(
     block: tuple[int, int],
     *,
     residuals: np.ndarray,
+    squares: np.ndarray,
     design: ProjectionDesign,
     n_tests: np.ndarray,
     alpha: float,
@@ -454,13 +545,57 @@ def _gene_block(
     start, stop = block
     orders = _orders(seed, start, stop, residuals.shape[0])
     columns = design.columns.astype(residuals.dtype)[orders]
-    ratio, _ = map_ratios(residuals, columns, design)
+    ratio, _ = map_ratios(residuals, columns, design, with_statistic=False, squares=squares)
     total = np.zeros(len(orders), dtype=np.int64)
     per_feature = np.zeros((len(orders), len(n_tests)), dtype=np.int64)
     for i in range(len(orders)):
-        p = _p_below(ratio[:, i, :], design)
-        total[i] = hierarchical_discoveries(p, n_tests, alpha)
-        per_feature[i] = feature_discoveries(p, n_tests, alpha)[0]
+        total[i], per_feature[i] = _gene_discoveries(ratio[:, i, :], design, n_tests, alpha)
+    return total, per_feature
+
+
+_MARGIN = 1e-6
+"""Relative margin on explained fractions compared with critical values, far wider than the
+rounding of a p-value and of its inverse."""
+_SURE = 1e-4
+"""Explained fractions this far (relative) above a feature's critical value have p below
+alpha without computing it."""
+
+
+def _gene_discoveries(
+    ratio: np.ndarray, design: ProjectionDesign, n_tests: np.ndarray, alpha: float
+) -> tuple[int, np.ndarray]:
+    """Map-level discoveries and discoveries within each feature of one genes x features map
+    of explained fractions.
+
+    The same counts as :func:`sparse_feature_discoveries` and
+    :func:`sparse_hierarchical_discoveries` on every p-value at most ``alpha``, from far
+    fewer p-values: a feature with ``K`` of them can only pass Benjamini–Hochberg (at
+    ``alpha`` or the smaller second-level threshold) with p-values at most ``alpha K / n``,
+    those come first in its ordering, and its Simes p-value, where at most ``alpha``, is
+    reached at one of them. So only ``K`` is counted for every candidate (its p-value is
+    computed near the critical value alone), and p-values are computed and sorted for the
+    explained fractions that can reach ``alpha K / n``.
+    """
+    critical = design.ratio_critical
+    where = np.nonzero(ratio >= critical * (1 - _MARGIN))
+    explained, features = ratio[where].astype(np.float64), where[1]
+    n_features = len(n_tests)
+    near = explained < critical[features] * (1 + _SURE)
+    p_near = p_values(explained[near], design, features[near])
+    below = np.bincount(features[~near], minlength=n_features) + np.bincount(
+        features[near][p_near <= alpha], minlength=n_features
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reach = critical_ratios(design, alpha * below / n_tests)
+    head = explained >= reach[features] * (1 - _MARGIN)
+    p = np.full(len(explained), np.nan)
+    p[near] = p_near
+    todo = head & ~near
+    p[todo] = p_values(explained[todo], design, features[todo])
+    keep = head & (p <= alpha)
+    values, kept = p[keep], features[keep]
+    per_feature, simes = sparse_feature_discoveries(values, kept, n_tests, alpha)
+    total = sparse_hierarchical_discoveries(values, kept, n_tests, alpha, simes)
     return total, per_feature
 
 
@@ -500,7 +635,8 @@ def gene_permutation_null(
     block_size
         Permutations per task (default: from the map's size, never from the workers).
     scheduler, n_workers
-        See :func:`radmap.analysis.parallel.run_tasks`.
+        See :func:`radmap.analysis.parallel.run_tasks`; in this process the blocks run on
+        ``n_workers`` threads (the result does not change).
 
     Returns
     -------
@@ -516,17 +652,17 @@ def gene_permutation_null(
     )
     design.ratio_critical = critical_ratios(design, alpha)
     columns = design.columns.astype(np.float32)[None]
-    ratio, _ = map_ratios(residuals, columns, design)
-    p = _p_below(ratio[:, 0, :], design)
+    squares = np.square(residuals)
+    ratio, _ = map_ratios(residuals, columns, design, with_statistic=False, squares=squares)
     n_tests = np.isfinite(ratio[:, 0, :]).sum(axis=0)
-    observed = hierarchical_discoveries(p, n_tests, alpha)
-    observed_per_feature = feature_discoveries(p, n_tests, alpha)[0]
+    observed, observed_per_feature = _gene_discoveries(ratio[:, 0, :], design, n_tests, alpha)
     size = block_size or block_size_for(residuals.shape[1], design.columns.shape[1])
     results = run_tasks(
         _gene_block,
         blocks(n_permutations, size),
         shared={
             "residuals": residuals,
+            "squares": squares,
             "design": design,
             "n_tests": n_tests,
             "alpha": alpha,
@@ -534,6 +670,7 @@ def gene_permutation_null(
         },
         scheduler=scheduler,
         n_workers=n_workers,
+        threads=n_workers,
     )
     null = np.concatenate([r[0] for r in results])
     per_feature_null = np.concatenate([r[1] for r in results])
@@ -674,6 +811,7 @@ def adjusted_module_null(
         },
         scheduler=scheduler,
         n_workers=n_workers,
+        threads=n_workers,
     )
     exceed = np.sum([r[0] for r in results], axis=0)
     discoveries = np.concatenate([r[1] for r in results])

@@ -269,7 +269,12 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
         help="where resampling runs: auto (default: a local Dask cluster for bootstraps), "
         "serial, local, or a Dask scheduler address (tcp://host:8786)",
     )
-    trust.add_argument("--workers", type=int, help="workers of a local Dask cluster (default 2)")
+    trust.add_argument(
+        "--workers",
+        type=int,
+        help="workers of a local Dask cluster, or threads of the permutation nulls run in "
+        "this process (default 2)",
+    )
     p.set_defaults(handler=_run_analyze)
 
 

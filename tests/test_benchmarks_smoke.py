@@ -103,6 +103,25 @@ def test_module_benchmark_prints_the_floor_ratio():
 
 
 @pytest.mark.slow
+def test_pipeline_benchmark_prints_both_modes_against_a_baseline():
+    completed = subprocess.run(
+        [sys.executable, "benchmarks/bench_pipeline.py", "--patients", "60", "--genes", "400",
+         "--features", "8", "--n-top-genes", "200", "--modes", "checks,analysis",
+         "--baseline", sys.executable],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    out = completed.stdout
+    assert "mode 'checks' (--bootstraps 0)" in out and "mode 'analysis'" in out, out
+    walls = re.findall(r"whole process, wall \(s\)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", out)
+    assert len(walls) == 2, out
+    for this, baseline, ratio in walls:
+        assert float(this) > 0 and float(baseline) > 0
+        assert float(ratio) == pytest.approx(float(this) / float(baseline), abs=0.01)
+    assert "this:     " in out and "baseline: " in out  # the null badges of both
+
+
+@pytest.mark.slow
 def test_read_benchmark_prints_the_pyarrow_ratio(tmp_path):
     rows = [",S-1,S-2,S-3"] + [f"G{i},{i},{i + 0.5},{2 * i}" for i in range(200)]
     (tmp_path / "e.csv").write_text("\n".join(rows) + "\n")

@@ -159,10 +159,11 @@ def _expand_multi_valued(
     multi_valued: dict[str, pd.Series] = {}
     parents: dict[str, str] = {}
     for label, raw in columns.items():
-        text = raw.where(raw.notna(), "").astype(str).str.strip()
-        if not text.str.contains(MULTI_VALUE_SEPARATOR, regex=False).any():
+        # a plain scan first: pandas' string methods cost ~1 ms per column and call
+        if not any(MULTI_VALUE_SEPARATOR in str(cell) for cell in raw.dropna().to_numpy()):
             out[label] = raw
             continue
+        text = raw.where(raw.notna(), "").astype(str).str.strip()
         values = [
             [v.strip() for v in cell.split(MULTI_VALUE_SEPARATOR) if v.strip()] for cell in text
         ]

@@ -132,6 +132,22 @@ def test_result_does_not_depend_on_blocks(cohort):
     assert not one.p_perm.equals(other.p_perm)
 
 
+def test_result_does_not_depend_on_threads(cohort):
+    args = (cohort.truth["latent"], cohort.imaging, cohort.feature_types)
+    one = null.permutation_null(*args, n_permutations=60, seed=7, block_size=7, n_workers=1)
+    two = null.permutation_null(*args, n_permutations=60, seed=7, block_size=7, n_workers=2)
+    pd.testing.assert_frame_equal(one.p_perm, two.p_perm)
+    np.testing.assert_array_equal(one.discoveries_null, two.discoveries_null)
+    covariates = cohort.clinical[["age"]]  # the Freedman-Lane kernel
+    one = null.permutation_null(
+        *args, n_permutations=30, seed=7, block_size=7, n_workers=1, covariates=covariates
+    )
+    two = null.permutation_null(
+        *args, n_permutations=30, seed=7, block_size=7, n_workers=2, covariates=covariates
+    )
+    pd.testing.assert_frame_equal(one.p_perm, two.p_perm)
+
+
 @pytest.mark.slow
 def test_same_result_on_a_two_worker_local_cluster(cohort):
     args = (cohort.truth["latent"], cohort.imaging, cohort.feature_types)

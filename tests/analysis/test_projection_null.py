@@ -204,3 +204,70 @@ def test_gene_null_does_not_depend_on_blocks(cohort):
     many = projection.gene_permutation_null(*args, n_permutations=12, seed=5, block_size=5)
     np.testing.assert_array_equal(one.discoveries_null, many.discoveries_null)
     pd.testing.assert_frame_equal(one.per_feature, many.per_feature)
+
+
+def test_gene_null_does_not_depend_on_threads(cohort):
+    args = (cohort.expression.T, cohort.imaging, cohort.feature_types)
+    one = projection.gene_permutation_null(
+        *args, n_permutations=12, seed=5, block_size=2, n_workers=1
+    )
+    two = projection.gene_permutation_null(
+        *args, n_permutations=12, seed=5, block_size=2, n_workers=2
+    )
+    np.testing.assert_array_equal(one.discoveries_null, two.discoveries_null)
+    pd.testing.assert_frame_equal(one.per_feature, two.per_feature)
+
+
+def test_column_ranks_are_scipys_average_ranks_with_ties_and_missing_values():
+    rng = np.random.default_rng(3)
+    values = np.round(rng.normal(size=(40, 3000)), 1)  # many ties
+    values[:, 5] = 1.0  # one constant column
+    values[3, 7] = np.nan
+    ranks = projection.column_ranks(values)
+    reference = stats.rankdata(values, axis=0)
+    assert ranks.flags.c_contiguous
+    np.testing.assert_array_equal(ranks, reference)
+    assert np.isnan(ranks[:, 7]).all()
+
+
+def test_sparse_discoveries_are_the_dense_counts():
+    rng = np.random.default_rng(8)
+    p = rng.uniform(size=(500, 9)) ** 3
+    n_tests = np.full(9, 500)
+    tests, features = np.nonzero(p <= 0.2)
+    shuffle = rng.permutation(len(tests))
+    values, features = p[tests, features][shuffle], features[shuffle]
+    dense = projection.feature_discoveries(p, n_tests, 0.2)
+    sparse = projection.sparse_feature_discoveries(values, features, n_tests, 0.2)
+    np.testing.assert_array_equal(dense[0], sparse[0])
+    np.testing.assert_array_equal(dense[1], sparse[1])
+    assert dense[0].sum() > 0
+    assert projection.hierarchical_discoveries(p, n_tests, 0.2) == (
+        projection.sparse_hierarchical_discoveries(values, features, n_tests, 0.2, sparse[1])
+    )
+
+
+@pytest.mark.parametrize("alpha", [0.1, 0.3])
+def test_gene_counts_from_the_head_of_each_feature_equal_the_full_procedure(cohort, alpha):
+    """The null's counts, from the p-values that can pass only, are those of BH and the
+    hierarchical procedure on every p-value (planted links and permuted maps)."""
+    residuals, design, _, _, _ = projection.prepare(
+        cohort.expression.T, cohort.imaging, cohort.feature_types, None, min_n=10, min_group=3
+    )
+    design.ratio_critical = projection.critical_ratios(design, alpha)
+    orders = np.stack(
+        [np.arange(len(residuals))]
+        + [np.random.default_rng(seed).permutation(len(residuals)) for seed in range(6)]
+    )
+    ratio, _ = projection.map_ratios(residuals, design.columns[orders], design)
+    n_tests = np.isfinite(ratio[:, 0, :]).sum(axis=0)
+    totals = []
+    for i in range(len(orders)):
+        p = projection._p_below(ratio[:, i, :], design)
+        total, per_feature = projection._gene_discoveries(ratio[:, i, :], design, n_tests, alpha)
+        assert total == projection.hierarchical_discoveries(p, n_tests, alpha)
+        np.testing.assert_array_equal(
+            per_feature, projection.feature_discoveries(p, n_tests, alpha)[0]
+        )
+        totals.append(total)
+    assert totals[0] > 0 and max(totals[1:]) < totals[0]  # planted links, permuted maps

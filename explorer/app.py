@@ -58,6 +58,10 @@ APP_LOAD_ERROR = 4  # gunicorn's exit code for "App failed to load": it halts, n
 PUBLIC_HOSTS = ("0.0.0.0", "::", "[::]", "")
 
 
+ASSET_MAX_AGE_S = 365 * 24 * 3600
+"""How long browsers keep the app's stylesheets and scripts (their URLs change with them)."""
+
+
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/radmap`` (``~/.cache/radmap``)."""
     root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -348,6 +352,9 @@ def create_app(
     add_security_headers(app.server, script_hashes=app.csp_hashes())
     app.server.config["RADMAP_BUNDLE_ID"] = data.bundle_id
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    # Asset URLs carry their file's modification time (?m=...), so a browser may keep them:
+    # the stylesheet was downloaded again before every page was drawn.
+    app.server.config["SEND_FILE_MAX_AGE_DEFAULT"] = ASSET_MAX_AGE_S
     finish_setup(app)
     # SQLite connections must not cross a fork (gunicorn --preload forks after this
     # returns); diskcache reopens them on first use in each process.

@@ -70,6 +70,15 @@ def test_assets_and_component_bundles_are_local(client):
         assert client.get(path).status_code == 200, path
 
 
+def test_fingerprinted_assets_are_kept_by_the_browser(client):
+    html = client.get("/").get_data(as_text=True)
+    stylesheets = re.findall(r'href="(/assets/[^"]+\.css\?m=[^"]+)"', html)
+    assert stylesheets, "the page links no fingerprinted stylesheet"
+    for path in stylesheets:
+        cache = client.get(path).headers.get("Cache-Control", "")
+        assert "max-age=31536000" in cache, (path, cache)
+
+
 def test_csp_allows_only_this_origin():
     policy = content_security_policy(["'sha256-abc'"])
     sources = " ".join(part.split(" ", 1)[1] for part in policy.split("; "))

@@ -366,17 +366,20 @@ def full_table(data: BundleData, name: str, state: ViewState | None):
     every row, whatever the browser was sent.
     """
     from .cohort import MUTATION_COLUMNS, SURVIVAL_COLUMNS
+    from .gene import ASSOCIATION_COLUMNS
     from .subset import resolve
 
     view = resolve(data, state.subset if state is not None else "")
+    gene = view.canonical_gene(state.gene if state is not None else None)
     tables = {
-        "cohort-mutation": lambda: view.mutation_imaging(),
-        "cohort-survival": lambda: view.survival_table(),
+        "cohort-mutation": (view.mutation_imaging, MUTATION_COLUMNS),
+        "cohort-survival": (view.survival_table, SURVIVAL_COLUMNS),
+        "gene-associations": (lambda: view.gene_associations(gene), ASSOCIATION_COLUMNS),
     }
-    if name not in tables:
+    if name not in tables or (name == "gene-associations" and gene is None):
         return None
-    frame = tables[name]()
-    columns = MUTATION_COLUMNS if name == "cohort-mutation" else SURVIVAL_COLUMNS
+    build, columns = tables[name]
+    frame = build()
     return frame[[column for column in columns if column in frame]]
 
 

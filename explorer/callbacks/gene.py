@@ -5,7 +5,14 @@ from __future__ import annotations
 from dash import Input, Output, State, html
 from dash.exceptions import PreventUpdate
 
-from ..callbacks.common import AppContext, grid, memoised_figure, note, register_option_search
+from ..callbacks.common import (
+    AppContext,
+    grid,
+    memoised_figure,
+    note,
+    register_option_search,
+    top_rows,
+)
 from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.enrichment import gene_association_bar
@@ -66,7 +73,8 @@ def gene_view(
         {"gene": canonical, "q": q},
         lambda: gene_association_bar(table, q_threshold=q, title=f"{canonical} x imaging features"),
     )
-    rows, columns = grid(table, ASSOCIATION_COLUMNS, numeric=("effect", "p", "q"))
+    shown, rows_note = top_rows(table) if "p" in table else (table, "")
+    rows, columns = grid(shown, ASSOCIATION_COLUMNS, numeric=("effect", "p", "q"))
     info = data.gene_info(canonical) or {}
     module = info.get("module")
     items = [
@@ -99,6 +107,7 @@ def gene_view(
         "bar": bar,
         "rows": rows,
         "columns": columns,
+        "rows_note": rows_note,
         "info": items,
         "pathway_rows": pathway_rows,
         "pathway_columns": pathway_columns,
@@ -130,6 +139,7 @@ def _empty_gene_view() -> dict:
         "bar": empty_figure("Search for a gene."),
         "rows": empty_rows,
         "columns": empty_columns,
+        "rows_note": "",
         "info": [],
         "pathway_rows": [],
         "pathway_columns": [],
@@ -204,6 +214,7 @@ def register(app, ctx: AppContext) -> None:
         Output(graph_id("gene-bar"), "figure"),
         Output(table_id("gene-associations"), "rowData"),
         Output(table_id("gene-associations"), "columnDefs"),
+        Output("gene-associations-note", "children"),
         Output("gene-info", "children"),
         Output(table_id("gene-pathways"), "rowData"),
         Output(table_id("gene-pathways"), "columnDefs"),
@@ -220,6 +231,7 @@ def register(app, ctx: AppContext) -> None:
             view["bar"],
             view["rows"],
             view["columns"],
+            view["rows_note"],
             view["info"],
             view["pathway_rows"],
             view["pathway_columns"],

@@ -15,17 +15,13 @@ from ..pages.common import (
     sid,
     split_controls,
     table_card,
+    table_note,
     warnings_panel,
 )
 from ..pages.subset import subset_panel
 from ..state import ViewState
 
 PAGE = "cohort"
-
-
-def grid_note(note_id: str) -> html.Small:
-    """Where a table says that it shows only its first rows."""
-    return html.Small(id=note_id, className="text-muted d-block mb-1")
 
 
 def km_options(data: BundleData) -> list[dict]:
@@ -101,7 +97,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                             "cohort-mutation",
                             "Mutation x imaging tests",
                             height=460,
-                            extra=[grid_note("cohort-mutation-note")],
+                            extra=[table_note("cohort-mutation-note")],
                         ),
                         lg=6,
                     ),
@@ -115,7 +111,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                             "Survival tests",
                             height=420,
                             row_id="key",
-                            extra=[grid_note("cohort-survival-note")],
+                            extra=[table_note("cohort-survival-note")],
                         ),
                         lg=6,
                     ),

@@ -370,6 +370,11 @@ def table_card(
     )
 
 
+def table_note(note_id: str, text: str = "") -> html.Small:
+    """Where a table says that it shows only its first rows."""
+    return html.Small(text, id=note_id, className="text-muted d-block mb-1")
+
+
 def pin_button(view: str, *, label: str = "Pin") -> dbc.Button:
     return dbc.Button(
         label,

@@ -17,6 +17,7 @@ from ..pages.common import (
     sid,
     split_controls,
     table_card,
+    table_note,
 )
 from ..pages.subset import subset_panel
 from ..state import ViewState
@@ -114,6 +115,9 @@ def layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
                                         row_id="feature",
                                         rows=view["rows"],
                                         columns=view["columns"],
+                                        extra=[
+                                            table_note("gene-associations-note", view["rows_note"])
+                                        ],
                                     ),
                                     dbc.Row(
                                         [

@@ -271,7 +271,14 @@ def test_long_test_tables_send_their_top_rows_and_download_every_row(toy_data, m
     table = pd.read_csv(io.StringIO(base64.b64decode(download["content"]).decode()))
     assert len(table) == len(mutation), "the CSV has every test, not the rows shown"
     assert list(table.columns) == [c["field"] for c in part["mutation_columns"]]
-    assert core.full_table(toy_data, "gene-associations", state) is None
+    assert core.full_table(toy_data, "gene-associations", state) is None, "no gene in the view"
+    assert core.full_table(toy_data, "volcano-top", state) is None, "a grid that shows all"
+    symbol = toy_data.strongest_link()["gene"]
+    gene_state = ViewState(page="gene", gene=symbol)
+    gene_table = core.full_table(toy_data, "gene-associations", gene_state)
+    assert len(gene_table) == len(toy_data.gene_associations(symbol)) > 5
+    shown = gene.gene_view(toy_data, symbol, q=0.05)
+    assert len(shown["rows"]) == 5 and f"of {len(gene_table):,}" in shown["rows_note"]
 
 
 def test_error_messages_are_short_and_safe():

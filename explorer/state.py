@@ -115,6 +115,11 @@ class ViewState:
         kept = {key: getattr(self, key) for key in SHARED_KEYS}
         return ViewState(page=page, **kept)
 
+    def map_options(self) -> dict:
+        """The map's parameters in this state, as the map's figure functions take them."""
+        keys = ("q", "stat", "sources", "groups", "min_effect", "rows", "top")
+        return {key: getattr(self, key) for key in keys}
+
     def to_dict(self) -> dict:
         """Plain dict (lists for tuples), e.g. for provenance."""
         return {

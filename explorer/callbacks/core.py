@@ -237,26 +237,9 @@ def view_figure(data: BundleData, name: str, state: ViewState) -> go.Figure:
         return view[key]
 
     q = state.q
-    map_options = {
-        "q": q,
-        "stat": state.stat,
-        "sources": state.sources,
-        "groups": state.groups,
-        "min_effect": state.min_effect,
-        "rows": state.rows,
-        "top": state.top,
-    }
+    map_options = state.map_options()
     builders = {
-        "map-heatmap": lambda: map.map_figure(
-            data,
-            q=q,
-            stat=state.stat,
-            sources=state.sources,
-            groups=state.groups,
-            min_effect=state.min_effect,
-            rows=state.rows,
-            top=state.top,
-        )[0],
+        "map-heatmap": lambda: map.map_figure(data, **map_options)[0],
         "map-compare": lambda: subset.compare_view(
             whole, state.subset, state.compare, **map_options
         )[1],

@@ -50,15 +50,7 @@ def layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
     # The map, its drill-down and the compared subset are drawn with the page (one round
     # trip); their callbacks answer later changes.
     view = resolve(data, state.subset)
-    map_options = {
-        "q": state.q,
-        "stat": state.stat,
-        "sources": state.sources,
-        "groups": state.groups,
-        "min_effect": state.min_effect,
-        "rows": state.rows,
-        "top": state.top,
-    }
+    map_options = state.map_options()
     heatmap, heatmap_style, heatmap_note = map_figure(view, **map_options)
     panel = drill_down(view, state.feature, state.module, q=state.q, color=state.color, base=base)
     compared = compare_view(data, state.subset, state.compare, **map_options)

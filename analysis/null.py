@@ -729,3 +729,34 @@ def add_gene_null(
     uns["gene_null"] = result.summary()
     uns["gene_null_features"] = result.per_feature
     return result
+
+
+def add_null_or_warn(
+    add_null,
+    adata,
+    *,
+    n_permutations: int,
+    alpha: float,
+    seed: int,
+    scheduler: str | None,
+    n_workers: int,
+) -> list[str]:
+    """Run one bundle null (:func:`add_module_null`, :func:`add_gene_null`) unless
+    ``n_permutations`` is 0; a map it cannot be run on (e.g. fewer patients than the map's
+    ``min_n``) gives a warning, returned, instead of failing the analysis."""
+    from .parallel import resolve_scheduler
+
+    if n_permutations <= 0:
+        return []
+    try:
+        add_null(
+            adata,
+            n_permutations=n_permutations,
+            alpha=alpha,
+            seed=seed,
+            scheduler=resolve_scheduler(scheduler, heavy=False),
+            n_workers=n_workers,
+        )
+    except InputError as err:
+        return [f"permutation null skipped: {err}"]
+    return []

@@ -646,8 +646,7 @@ def trust(
     (:func:`radmap.analysis.null.add_gene_null`: ``uns["radmap"]["gene_null"]`` and
     ``["gene_null_features"]``).
     """
-    from .null import add_gene_null
-    from .parallel import resolve_scheduler
+    from .null import add_gene_null, add_null_or_warn
     from .trust import add_trust_checks
 
     adata = _maybe_copy(adata, copy)
@@ -664,18 +663,15 @@ def trust(
         scheduler=scheduler,
         n_workers=n_workers,
     )
-    if gene_permutations > 0:
-        try:
-            add_gene_null(
-                adata,
-                n_permutations=gene_permutations,
-                alpha=alpha,
-                seed=seed,
-                scheduler=resolve_scheduler(scheduler, heavy=False),
-                n_workers=n_workers,
-            )
-        except InputError as err:  # e.g. fewer patients than the map's min_n
-            warnings.append(f"permutation null skipped: {err}")
+    warnings += add_null_or_warn(
+        add_gene_null,
+        adata,
+        n_permutations=gene_permutations,
+        alpha=alpha,
+        seed=seed,
+        scheduler=scheduler,
+        n_workers=n_workers,
+    )
     uns = radmap_uns(adata)
     uns["associations"] = clean_table(uns["associations"])
     params = {

@@ -559,28 +559,23 @@ def add_trust_checks(
     Warnings for the user.
     """
     from . import bundle
-    from .null import add_module_null, feature_families
-    from .parallel import resolve_scheduler
+    from .null import add_module_null, add_null_or_warn, feature_families
 
     uns = adata.uns[bundle.UNS_KEY]
     eigengenes = adata.obsm[bundle.EIGENGENES_KEY]
     imaging = adata.obsm[bundle.IMAGING_KEY]
     features = uns["features"]
-    warnings: list[str] = []
     if eigengenes.shape[1] == 0 or uns["associations"].empty:
         return ["trust checks skipped: no modules"]
-    if n_permutations > 0:
-        try:
-            add_module_null(
-                adata,
-                n_permutations=n_permutations,
-                alpha=alpha,
-                seed=seed,
-                scheduler=resolve_scheduler(scheduler, heavy=False),
-                n_workers=n_workers,
-            )
-        except InputError as err:  # e.g. fewer patients than the map's min_n
-            warnings.append(f"permutation null skipped: {err}")
+    warnings = add_null_or_warn(
+        add_module_null,
+        adata,
+        n_permutations=n_permutations,
+        alpha=alpha,
+        seed=seed,
+        scheduler=scheduler,
+        n_workers=n_workers,
+    )
     table = uns["associations"].copy()
     types = features["type"].astype(str).to_dict()
     key = ["module", "feature"]

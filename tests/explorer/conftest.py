@@ -493,6 +493,19 @@ def make_toy_adata(
     return adata
 
 
+def find_component(component, wanted_id):
+    """The component with id ``wanted_id`` in a Dash layout tree (``None`` when absent)."""
+    if getattr(component, "id", None) == wanted_id:
+        return component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list | tuple) else [children]:
+        if child is not None and not isinstance(child, str | int | float):
+            found = find_component(child, wanted_id)
+            if found is not None:
+                return found
+    return None
+
+
 def toy_gene_sets(adata: ad.AnnData) -> dict[str, dict[str, list[str]]]:
     """Gene sets over the toy genes: one term per module (its members) and two mixed terms."""
     module = adata.var["module"].astype(str)

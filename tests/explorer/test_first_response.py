@@ -7,21 +7,11 @@ from radmap.explorer.callbacks import cohort, core, gene, map, module, volcano
 from radmap.explorer.pages import page_layout
 from radmap.explorer.state import ViewState
 
-
-def _find(component, wanted_id):
-    if getattr(component, "id", None) == wanted_id:
-        return component
-    children = getattr(component, "children", None)
-    for child in children if isinstance(children, list | tuple) else [children]:
-        if child is not None and not isinstance(child, str | int | float):
-            found = _find(child, wanted_id)
-            if found is not None:
-                return found
-    return None
+from tests.explorer.conftest import find_component
 
 
 def _graph(layout, name: str):
-    graph = _find(layout, {"role": "graph", "fig": name})
+    graph = find_component(layout, {"role": "graph", "fig": name})
     assert graph is not None, name
     return getattr(graph, "figure", None)
 
@@ -51,19 +41,19 @@ def test_layout_figures_are_those_the_callbacks_would_draw(toy_data):
         toy_data, state.feature, y="p", q=0.01, min_effect=0.0, gene=None
     )
     assert _graph(layout, "volcano").to_json() == expected.to_json()
-    grid = _find(layout, {"role": "table", "table": "volcano-top"})
+    grid = find_component(layout, {"role": "table", "table": "volcano-top"})
     assert grid.rowData == rows
 
     state = ViewState(page="map", q=0.1, rows="features")
     heatmap, style, _ = map.map_figure(toy_data, q=0.1, stat="effect", rows="features")
     layout = page_layout(toy_data, state)
     assert _graph(layout, "map-heatmap").to_json() == heatmap.to_json()
-    assert _find(layout, "map-heatmap-box").style == style
+    assert find_component(layout, "map-heatmap-box").style == style
 
     view = gene.gene_view(toy_data, "EGFR", q=0.05, base="/radmap/")
     layout = page_layout(toy_data, ViewState(page="gene", gene="EGFR"), base="/radmap/")
     assert _graph(layout, "gene-bar").to_json() == view["bar"].to_json()
-    assert "/radmap/" in str(_find(layout, "gene-info").children)
+    assert "/radmap/" in str(find_component(layout, "gene-info").children)
 
     view = module.module_view(toy_data, "M2", q=0.05)
     layout = page_layout(toy_data, ViewState(page="module", module="M2"))

@@ -16,7 +16,7 @@ from radmap.explorer.pages import patient as page
 from radmap.explorer.state import ViewState, parse_url, to_url
 from scipy import stats
 
-from tests.explorer.conftest import make_toy_adata
+from tests.explorer.conftest import find_component, make_toy_adata
 
 PATIENT = "P007"
 
@@ -28,18 +28,6 @@ def _text(component) -> str:
         return " ".join(_text(c) for c in component)
     children = getattr(component, "children", None)
     return _text(children) if children is not None else ""
-
-
-def _find(component, wanted_id):
-    if getattr(component, "id", None) == wanted_id:
-        return component
-    children = getattr(component, "children", None)
-    for child in children if isinstance(children, list | tuple) else [children]:
-        if child is not None and not isinstance(child, str | int | float):
-            found = _find(child, wanted_id)
-            if found is not None:
-                return found
-    return None
 
 
 def test_values_and_percentiles_match_the_cohort(toy_data):
@@ -161,21 +149,21 @@ def test_viewer_link_fills_in_the_quoted_patient_id():
 
 def test_page_links_to_the_viewer_only_when_the_bundle_carries_a_template(toy_data, tmp_path):
     state = ViewState(page="patient", patient=PATIENT)
-    assert _find(page.layout(toy_data, state), "patient-viewer-link") is None
+    assert find_component(page.layout(toy_data, state), "patient-viewer-link") is None
     adata = make_toy_adata()
     adata.uns[B.UNS_KEY]["viewer_url"] = "https://viewer.example.org/{patient}"
     data = BundleData(adata)
-    link = _find(page.layout(data, state), "patient-viewer-link")
+    link = find_component(page.layout(data, state), "patient-viewer-link")
     assert link is not None and link.href == f"https://viewer.example.org/{PATIENT}"
     assert link.rel == "noopener noreferrer"
 
 
 def test_page_renders_its_figures_with_the_layout(toy_data):
     layout = page.layout(toy_data, ViewState(page="patient", patient=PATIENT))
-    graph = _find(layout, {"role": "graph", "fig": "patient-profile"})
+    graph = find_component(layout, {"role": "graph", "fig": "patient-profile"})
     assert graph is not None and graph.figure.data
     assert PATIENT in _text(layout) or PATIENT in graph.figure.layout.title.text
-    markers = _find(layout, "patient-markers")
+    markers = find_component(layout, "patient-markers")
     assert markers is not None and all(m in _text(markers) for m in toy_data.mutations)
 
 

@@ -12,6 +12,7 @@ from ..callbacks.common import (
     AppContext,
     grid,
     memoised_figure,
+    register_km,
     register_option_search,
     top_rows,
 )
@@ -170,18 +171,7 @@ def register(app, ctx: AppContext) -> None:
     for build in PART_KEYS:
         _register_part(app, ctx, build, in_layout=build in LAYOUT_PARTS)
 
-    @app.callback(
-        Output(graph_id("cohort-km"), "figure"),
-        Output(sid(PAGE, "cut"), "disabled"),
-        Input(sid(PAGE, "km"), "value"),
-        Input(sid(PAGE, "split"), "value"),
-        Input(sid(PAGE, "cut"), "value"),
-        Input(store_id(PAGE, "subset"), "data"),
-    )
-    def _km(choice, split, cut, subset):
-        cut = float(cut) if isinstance(cut, int | float) else None
-        view = resolve(data, subset)
-        return cohort_km(view, choice, split=split or "median", cut=cut), split != "cut"
+    register_km(app, data, PAGE, "km", cohort_km, drawn_with_page=False)
 
     @app.callback(
         Output(sid(PAGE, "km"), "value"),

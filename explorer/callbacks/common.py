@@ -59,6 +59,37 @@ def register_option_search(app, component_id: dict, options: Callable[[], Sequen
         return searched_options(options(), search, value)
 
 
+def register_km(
+    app,
+    data: BundleData,
+    page: str,
+    chooser: str,
+    km_figure: Callable[..., Any],
+    *,
+    drawn_with_page: bool,
+) -> None:
+    """The Kaplan–Meier callback of ``page``: curves of what the control ``chooser`` names,
+    split by the page's ``split`` / ``cut`` controls, on the page's subset;
+    ``km_figure(data, choice, split=, cut=)`` draws them. The cut box is enabled only for a
+    cut at a value."""
+    from ..pages.common import graph_id, sid, store_id
+    from .subset import resolve  # the subset callbacks import this module
+
+    @app.callback(
+        Output(graph_id(f"{page}-km"), "figure"),
+        Output(sid(page, "cut"), "disabled"),
+        Input(sid(page, chooser), "value"),
+        Input(sid(page, "split"), "value"),
+        Input(sid(page, "cut"), "value"),
+        Input(store_id(page, "subset"), "data"),
+        prevent_initial_call=drawn_with_page,
+    )
+    def _km(choice, split, cut, subset):
+        cut = float(cut) if isinstance(cut, int | float) else None
+        view = resolve(data, subset)
+        return km_figure(view, choice, split=split or "median", cut=cut), split != "cut"
+
+
 def memoised_figure(data: BundleData, view: str, params: Mapping, build: Callable[[], Any]):
     """The figure ``build()`` makes, memoised per bundle, view and parameters.
 

@@ -10,6 +10,7 @@ from ..callbacks.common import (
     grid,
     memoised_figure,
     note,
+    register_km,
     register_option_search,
     top_rows,
 )
@@ -237,19 +238,7 @@ def register(app, ctx: AppContext) -> None:
             view["pathway_columns"],
         )
 
-    @app.callback(
-        Output(graph_id("gene-km"), "figure"),
-        Output(sid(PAGE, "cut"), "disabled"),
-        Input(sid(PAGE, "gene"), "value"),
-        Input(sid(PAGE, "split"), "value"),
-        Input(sid(PAGE, "cut"), "value"),
-        Input(store_id(PAGE, "subset"), "data"),
-        prevent_initial_call=True,  # the page layout draws the URL's curves
-    )
-    def _km(gene, split, cut, subset):
-        cut = float(cut) if isinstance(cut, int | float) else None
-        view = resolve(data, subset)
-        return gene_km(view, gene, split=split or "median", cut=cut), split != "cut"
+    register_km(app, data, PAGE, "gene", gene_km, drawn_with_page=True)
 
     @app.callback(
         Output(graph_id("gene-phenotype"), "figure"),

@@ -64,7 +64,7 @@ def missing_part(data: BundleData, q: float) -> dict:
 
 def mutation_part(data: BundleData, q: float) -> dict:
     mutation = data.mutation_imaging()
-    shown, mutation_note = top_rows(mutation) if "p" in mutation else (mutation, "")
+    shown, mutation_note = top_rows(mutation)
     mutation_rows, mutation_columns = grid(shown, MUTATION_COLUMNS, numeric=("effect", "p", "q"))
 
     def build():
@@ -85,7 +85,7 @@ def mutation_part(data: BundleData, q: float) -> dict:
 def survival_part(data: BundleData, q: float) -> dict:
     survival = data.survival_table()
     survival["key"] = survival_row_ids(survival)
-    shown, survival_note = top_rows(survival) if "p" in survival else (survival, "")
+    shown, survival_note = top_rows(survival)
     survival_rows, survival_columns = grid(
         shown, (*SURVIVAL_COLUMNS, "key"), numeric=("hr", "ci_low", "ci_high", "p", "q")
     )

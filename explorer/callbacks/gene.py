@@ -74,7 +74,7 @@ def gene_view(
         {"gene": canonical, "q": q},
         lambda: gene_association_bar(table, q_threshold=q, title=f"{canonical} x imaging features"),
     )
-    shown, rows_note = top_rows(table) if "p" in table else (table, "")
+    shown, rows_note = top_rows(table)
     rows, columns = grid(shown, ASSOCIATION_COLUMNS, numeric=("effect", "p", "q"))
     info = data.gene_info(canonical) or {}
     module = info.get("module")

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from ...analysis.bundle import FEATURE_SOURCES, FEATURE_TYPES
 from ...analysis.validate import InputError
 from ..figures.heatmap import map_heatmap
+from ..figures.margins import fits_screen
 from ..figures.style import (
     OKABE_ITO,
     TEMPLATE,
@@ -23,6 +24,7 @@ UNMATCHED_COLOR = OKABE_ITO[4]
 SHOWN_UNMATCHED = 10
 
 
+@fits_screen
 def overlap_figure(matching: pd.DataFrame, *, title: str | None = None) -> go.Figure:
     """Matched and unmatched patient IDs per input source (bundle ``matching``).
 
@@ -114,6 +116,7 @@ def _missing_fraction(missing: pd.DataFrame | pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"fraction": missing.isna().mean(axis=0)})
 
 
+@fits_screen
 def missingness_figure(
     missing: pd.DataFrame | pd.Series, *, top: int = 40, title: str | None = None
 ) -> go.Figure:
@@ -182,6 +185,7 @@ def missingness_figure(
     return fig
 
 
+@fits_screen
 def feature_types_figure(features: pd.DataFrame, *, title: str | None = None) -> go.Figure:
     """Number of imaging features per source, split by type (bundle ``features``)."""
     if features is None or features.empty:
@@ -219,6 +223,7 @@ def feature_types_figure(features: pd.DataFrame, *, title: str | None = None) ->
     return fig
 
 
+@fits_screen
 def mutation_imaging_figure(
     table: pd.DataFrame,
     features: pd.DataFrame | None = None,

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from .margins import fits_screen
 from .style import (
     DIVERGING,
     TEMPLATE,
@@ -20,6 +21,7 @@ MARKS = {(True, False): "A", (False, True): "B", (True, True): "•", (False, Fa
 """Cell text: significant in subset A only, in B only, in both."""
 
 
+@fits_screen
 def map_difference(
     first: pd.DataFrame,
     second: pd.DataFrame,

@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ...analysis.validate import InputError
+from ..figures.margins import fits_screen
 from ..figures.style import (
     DIVERGING,
     NEUTRAL_COLOR,
@@ -36,6 +37,7 @@ def wrap_term(term: str, *, width: int = LINE_CHARS, lines: int = MAX_LINES) -> 
     return "<br>".join(wrapped)
 
 
+@fits_screen
 def enrichment_dotplot(
     df: pd.DataFrame, *, top: int = 15, q_threshold: float = 0.05, title: str | None = None
 ) -> go.Figure:
@@ -124,6 +126,7 @@ def enrichment_dotplot(
     return fig
 
 
+@fits_screen
 def gene_association_bar(
     df: pd.DataFrame, *, q_threshold: float = 0.05, top: int = 30, title: str | None = None
 ) -> go.Figure:

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from scipy.cluster.hierarchy import leaves_list, linkage
 
 from ...analysis.validate import InputError
+from ..figures.margins import fits_screen
 from ..figures.style import (
     DIVERGING,
     MEASURE_NAMES,
@@ -477,6 +478,7 @@ def _stability_marks(
     ]
 
 
+@fits_screen
 def map_heatmap(
     assoc: pd.DataFrame,
     features: pd.DataFrame | None,

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..figures.heatmap import leaf_order
+from ..figures.margins import fits_screen
 from ..figures.style import (
     DIVERGING,
     QUALITATIVE,
@@ -51,6 +52,7 @@ def _strip(values: pd.Series) -> tuple[np.ndarray, dict]:
     }
 
 
+@fits_screen
 def module_expression_heatmap(
     matrix: pd.DataFrame,
     order_values: pd.Series,

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 
 from ...analysis.bundle import UNASSIGNED
 from ...analysis.validate import InputError
+from ..figures.margins import fits_screen
 from ..figures.style import (
     MEASURE_NAMES,
     NEGATIVE_COLOR,
@@ -102,6 +103,7 @@ def _node_size(size: pd.Series) -> np.ndarray:
     return np.round(8 + 20 * values / top, 1)
 
 
+@fits_screen
 def network_figure(
     nodes: pd.DataFrame,
     edges: pd.DataFrame,

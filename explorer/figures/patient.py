@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..figures.margins import fits_screen
 from ..figures.style import (
     NEUTRAL_COLOR,
     OKABE_ITO,
@@ -31,6 +32,7 @@ def _z(values: pd.Series, measures: pd.DataFrame) -> np.ndarray:
     return ((values - measures["mean"]) / measures["sd"]).to_numpy(dtype=float)
 
 
+@fits_screen
 def patient_profile_figure(
     measures: pd.DataFrame, *, patient: str, title: str | None = None
 ) -> go.Figure:
@@ -120,6 +122,7 @@ def patient_profile_figure(
     return fig
 
 
+@fits_screen
 def patient_survival_figure(
     survival: dict | None, *, patient: str, title: str | None = None
 ) -> go.Figure:

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from scipy import stats
 
 from ...analysis.validate import InputError
+from ..figures.margins import fits_screen
 from ..figures.style import (
     NEUTRAL_COLOR,
     QUALITATIVE,
@@ -46,6 +47,7 @@ def _level_color(level: str | None, index: int) -> str:
     return UNASSIGNED_COLOR if level == MISSING_LEVEL else QUALITATIVE[index % len(QUALITATIVE)]
 
 
+@fits_screen
 def phenotype_plot(
     df: pd.DataFrame,
     *,

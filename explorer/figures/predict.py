@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ...analysis.predict import FEATURE_SET_LABELS, IMAGING_SETS
+from ..figures.margins import fits_screen
 from ..figures.style import NEUTRAL_COLOR, OKABE_ITO, empty_figure
 
 SET_COLORS = {
@@ -48,6 +49,7 @@ def _ordered(names) -> list[str]:
     return sorted(set(names), key=lambda n: order.index(n) if n in order else len(order))
 
 
+@fits_screen
 def roc_figure(
     roc: pd.DataFrame, summary: pd.DataFrame | None = None, *, title: str | None = None
 ) -> go.Figure:
@@ -130,6 +132,7 @@ def roc_figure(
     return fig
 
 
+@fits_screen
 def calibration_figure(calibration: pd.DataFrame, *, title: str | None = None) -> go.Figure:
     """Observed event rate against mean predicted probability (quantile bins) per set."""
     if calibration is None or calibration.empty:
@@ -182,6 +185,7 @@ def calibration_figure(calibration: pd.DataFrame, *, title: str | None = None) -
     return fig
 
 
+@fits_screen
 def performance_figure(summary: pd.DataFrame, *, title: str | None = None) -> go.Figure:
     """AUC (or R²) of every feature set with its 95% CI, imaging sets against baselines."""
     if summary is None or summary.empty:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..figures.margins import fits_screen
 from ..figures.style import NEUTRAL_COLOR, OKABE_ITO, empty_figure
 
 STATUS_COLORS = {
@@ -23,6 +24,7 @@ STRONG, MODERATE = 10.0, 2.0
 """Z-summary thresholds of strong and moderate preservation (Langfelder et al. 2011)."""
 
 
+@fits_screen
 def scorecard_figure(card: Mapping[str, int], *, title: str | None = None) -> go.Figure:
     """Discovery links by replication status (one horizontal bar each).
 
@@ -60,6 +62,7 @@ def scorecard_figure(card: Mapping[str, int], *, title: str | None = None) -> go
     return fig
 
 
+@fits_screen
 def preservation_figure(preservation: pd.DataFrame, *, title: str | None = None) -> go.Figure:
     """Z-summary of each discovery module in the validation cohort, with the strong (10) and
     moderate (2) thresholds.

@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ...analysis.validate import InputError
+from ..figures.margins import fits_screen
 from ..figures.style import QUALITATIVE, empty_figure, figure_from_spec, format_p
 
 _ROW_SPACING = 0.1
@@ -31,6 +32,7 @@ def at_risk_at(curve: pd.DataFrame, times: np.ndarray) -> np.ndarray:
     return at_risk[position].astype(int)
 
 
+@fits_screen
 def km_figure(
     curves: pd.DataFrame,
     *,
@@ -223,6 +225,7 @@ def km_figure(
     return figure_from_spec(traces, layout)
 
 
+@fits_screen
 def survival_view_figure(view, *, title: str | None = None) -> go.Figure:
     """:func:`km_figure` of an :class:`explorer.data.SurvivalView` (curves, test, n)."""
     return km_figure(

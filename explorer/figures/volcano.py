@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 
 from ...analysis.bundle import UNASSIGNED
 from ...analysis.validate import InputError
+from ..figures.margins import fits_screen
 from ..figures.style import (
     NEUTRAL_COLOR,
     FrozenArray,
@@ -39,6 +40,7 @@ def _format_sig(values: np.ndarray) -> list[str]:
     return format_p_values(values)
 
 
+@fits_screen
 def volcano(
     df: pd.DataFrame,
     *,

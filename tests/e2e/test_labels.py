@@ -80,3 +80,50 @@ def test_every_shown_category_has_its_own_legible_label(browser, wide_server, vi
         or (axis["labels"] and (axis["overlaps"] or axis["tiny"]))
     ]
     assert not problems, f"/{view}: {problems}"
+
+
+MARGINS_JS = """
+const report = [];
+for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+  if (!gd._fullLayout || gd.offsetParent === null || !gd.data || !gd.data.length) continue;
+  const owner = gd.closest('[id]');
+  const given = (gd.layout && gd.layout.margin) || {};
+  const size = gd._fullLayout._size;
+  const axes = {l: 0, b: 0, t: 0};
+  for (const [id, push] of Object.entries(gd._fullLayout._pushmargin || {})) {
+    if (!id.endsWith('automargin')) continue;
+    for (const side of Object.keys(axes)) {
+      const edge = side === 'l' || side === 'b' ? 0 : 1;
+      if (push[side] && Math.abs(push[side].val - edge) < 1e-6) {
+        axes[side] = Math.max(axes[side], push[side].size);
+      }
+    }
+  }
+  report.push({figure: owner ? owner.id : '?', given: given, drawn: size, axes: axes});
+}
+return report;
+"""
+
+
+@pytest.mark.parametrize("view", (*VIEWS, "volcano"))
+def test_figures_come_with_the_margins_their_axes_need(browser, wide_server, view):
+    """plotly draws a figure twice when its axis labels need more room than its margins;
+    the server measures the labels so that every figure is drawn once, without waste."""
+    open_page(browser, f"{wide_server}/{view}")
+    figures = browser.execute_script(MARGINS_JS)
+    assert figures, f"no figure drawn on /{view}"
+    problems = []
+    for figure in figures:
+        for side in ("l", "b"):
+            given, drawn, need = (
+                figure["given"].get(side),
+                figure["drawn"][side],
+                figure["axes"][side],
+            )
+            if not need:
+                continue
+            if given is None or drawn > given:
+                problems.append(f"{figure['figure']} {side}: sent {given}, drawn {drawn}")
+            elif given - need > 32:
+                problems.append(f"{figure['figure']} {side}: sent {given}, axis needs {need:.0f}")
+    assert not problems, f"/{view}: {problems}"

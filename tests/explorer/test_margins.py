@@ -1,0 +1,82 @@
+"""Screen margins measured on the server (`explorer.figures.margins`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+from radmap.explorer.figures.margins import (
+    PUSH_PAD_PX,
+    fits_screen,
+    screen_margins,
+    text_width,
+)
+from radmap.explorer.figures.style import TEMPLATE
+
+
+def test_text_width_adds_arial_advance_widths_and_ignores_tags():
+    assert text_width("MM", 13) == pytest.approx(2 * 0.833 * 13)
+    assert text_width("<b>il</b>", 10) == pytest.approx((0.222 + 0.222) * 10)
+    assert text_width("short<br>a longer line", 13) == pytest.approx(
+        text_width("a longer line", 13)
+    )
+    assert text_width("a…b", 13) > text_width("a.b", 13) + 0.5 * 13  # an ellipsis is one em
+
+
+def test_long_row_labels_widen_the_left_margin_to_what_they_need():
+    labels = ["x", "wavelet-LLL_glcm_Autocorrelation"]
+    fig = go.Figure(go.Heatmap(z=[[1, 2]], y=[0, 1]), layout={"template": TEMPLATE})
+    fig.update_yaxes(tickvals=[0, 1], ticktext=labels)
+    screen_margins(fig)
+    widest = max(text_width(label, 13) for label in labels)
+    assert widest + PUSH_PAD_PX <= fig.layout.margin.l <= widest + PUSH_PAD_PX + 16
+    assert fig.layout.margin.r is None  # legends and colour bars are left to plotly
+
+
+def test_margins_follow_tick_text_lines_titles_and_keep_a_wider_margin():
+    def boxes():
+        layout = {"template": TEMPLATE, "margin": {"b": 0}}
+        return go.Figure(go.Box(x=["a", "b"], y=[1, 2]), layout=layout)
+
+    one_line, two_lines, titled = boxes(), boxes(), boxes()
+    two_lines.update_xaxes(tickvals=["a", "b"], ticktext=["a<br>(n=1)", "b<br>(n=1)"])
+    titled.update_xaxes(title_text="feature")
+    bottoms = [screen_margins(fig).layout.margin.b for fig in (one_line, two_lines, titled)]
+    assert bottoms[1] >= bottoms[0] + 13 and bottoms[2] >= bottoms[0] + 13
+    wide = go.Figure(go.Bar(x=[1], y=["a"]), layout={"template": TEMPLATE, "margin": {"l": 300}})
+    assert screen_margins(wide).layout.margin.l == 300
+
+
+def test_numbers_on_a_y_axis_are_measured_from_the_data_range():
+    small = go.Figure(go.Scatter(x=[0, 1], y=[0, 1]), layout={"template": TEMPLATE})
+    large = go.Figure(go.Scatter(x=[0, 1], y=[-120000.0, 350000.0]), layout={"template": TEMPLATE})
+    assert screen_margins(large).layout.margin.l > screen_margins(small).layout.margin.l
+
+
+def test_axes_without_traces_or_labels_leave_the_figure_alone():
+    hidden = go.Figure(go.Scatter(x=[0, 1], y=[0, 1]), layout={"template": TEMPLATE})
+    hidden.update_xaxes(visible=False)
+    hidden.update_yaxes(visible=False)
+    screen_margins(hidden)
+    assert hidden.layout.margin.l is None and hidden.layout.margin.b is None
+    assert screen_margins(go.Figure()).layout.margin.l is None
+
+
+def test_an_inner_subplot_axis_does_not_push_the_margin():
+    fig = go.Figure(layout={"template": TEMPLATE})
+    fig.add_trace(go.Bar(x=[1], y=["short"], xaxis="x", yaxis="y"))
+    fig.add_trace(go.Bar(x=[1], y=["a much much longer label here"], xaxis="x2", yaxis="y2"))
+    fig.update_layout(
+        xaxis={"domain": [0, 0.4]}, xaxis2={"domain": [0.6, 1]}, yaxis2={"anchor": "x2"}
+    )
+    screen_margins(fig)
+    assert fig.layout.margin.l < text_width("a much much longer label here", 13)
+
+
+def test_fits_screen_decorates_a_factory():
+    @fits_screen
+    def factory(labels):
+        return go.Figure(go.Bar(x=np.ones(len(labels)), y=labels), layout={"template": TEMPLATE})
+
+    assert factory(["a" * 40]).layout.margin.l > factory(["a"]).layout.margin.l
+    assert factory.__name__ == "factory"

@@ -104,9 +104,9 @@ def matching_part(data: BundleData, q: float) -> dict:
     return {"matching_rows": matching_rows, "matching_columns": matching_columns}
 
 
-# Each part is its own callback (the keys it returns), answering a new subset; the page
-# layout draws every part itself (a second round of callbacks after the page made the
-# browser draw the mutation figure, the Kaplan–Meier curves and three grids twice).
+# Each part is its own callback (the keys it returns), so the first figure is drawn
+# without waiting for the rest; the parts in LAYOUT_PARTS are drawn with the page layout
+# itself (their callbacks answer only a new subset).
 PART_KEYS = {
     overlap_part: ("overlap",),
     types_part: ("types",),
@@ -115,6 +115,7 @@ PART_KEYS = {
     survival_part: ("survival_rows", "survival_columns", "survival_note"),
     matching_part: ("matching_rows", "matching_columns"),
 }
+LAYOUT_PARTS = (overlap_part, types_part, missing_part)
 # Where each key of a part goes on the page.
 PART_OUTPUTS = {
     "overlap": (graph_id("cohort-overlap"), "figure"),
@@ -168,9 +169,9 @@ def register(app, ctx: AppContext) -> None:
     register_option_search(app, sid(PAGE, "km"), lambda: km_options(data))
 
     for build in PART_KEYS:
-        _register_part(app, ctx, build)
+        _register_part(app, ctx, build, in_layout=build in LAYOUT_PARTS)
 
-    register_km(app, data, PAGE, "km", cohort_km, drawn_with_page=True)
+    register_km(app, data, PAGE, "km", cohort_km, drawn_with_page=False)
 
     @app.callback(
         Output(sid(PAGE, "km"), "value"),
@@ -185,7 +186,9 @@ def register(app, ctx: AppContext) -> None:
         return choice, searched_options(km_options(data), None, choice)
 
 
-def _register_part(app, ctx: AppContext, build: Callable[[BundleData, float], dict]) -> None:
+def _register_part(
+    app, ctx: AppContext, build: Callable[[BundleData, float], dict], *, in_layout: bool
+) -> None:
     """One callback filling the outputs of one part of the cohort overview."""
     data, keys = ctx.data, PART_KEYS[build]
 
@@ -195,7 +198,7 @@ def _register_part(app, ctx: AppContext, build: Callable[[BundleData, float], di
         Input(store_id(PAGE, "subset"), "data"),
         State("url", "pathname"),
         State("url", "search"),
-        prevent_initial_call=True,  # drawn with the page; a new subset redraws it
+        prevent_initial_call=in_layout,  # drawn with the page; a new subset redraws it
     )
     def _part(_ready, subset, pathname, search):
         state, _ = parse_url(pathname, search, data.vocabulary(), base=ctx.base)

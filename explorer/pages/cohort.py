@@ -30,26 +30,25 @@ def km_options(data: BundleData) -> list[dict]:
 
 
 def layout(data: BundleData, state: ViewState) -> html.Div:
-    from ..callbacks.cohort import PART_KEYS, cohort_km  # callbacks import the pages
+    from ..callbacks.cohort import LAYOUT_PARTS  # callbacks import the pages
     from ..callbacks.subset import resolve
 
+    # The first figures are drawn with the page; the slower parts follow by callback.
     view = resolve(data, state.subset)
-    drawn = {key: value for build in PART_KEYS for key, value in build(view, state.q).items()}
+    drawn = {key: value for build in LAYOUT_PARTS for key, value in build(view, state.q).items()}
     choices = data.survival_choices()
     if choices:
-        km_choice = state.km or choices[0][0]
         km = figure_card(
             "cohort-km",
             "Kaplan–Meier",
             height=440,
-            figure=cohort_km(view, km_choice, split=state.split or "median", cut=state.cut),
             extra=[
                 control(
                     "Group patients by",
                     long_dropdown(
                         sid(PAGE, "km"),
                         km_options(data),
-                        km_choice,
+                        state.km or choices[0][0],
                         clearable=False,
                     ),
                 ),
@@ -92,23 +91,13 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
             ),
             dbc.Row(
                 [
-                    dbc.Col(
-                        figure_card(
-                            "cohort-mutation",
-                            "Mutation x imaging",
-                            height=460,
-                            figure=drawn["mutation"],
-                        ),
-                        lg=6,
-                    ),
+                    dbc.Col(figure_card("cohort-mutation", "Mutation x imaging", height=460), lg=6),
                     dbc.Col(
                         table_card(
                             "cohort-mutation",
                             "Mutation x imaging tests",
                             height=460,
-                            extra=[table_note("cohort-mutation-note", drawn["mutation_note"])],
-                            rows=drawn["mutation_rows"],
-                            columns=drawn["mutation_columns"],
+                            extra=[table_note("cohort-mutation-note")],
                         ),
                         lg=6,
                     ),
@@ -122,22 +111,14 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                             "Survival tests",
                             height=420,
                             row_id="key",
-                            extra=[table_note("cohort-survival-note", drawn["survival_note"])],
-                            rows=drawn["survival_rows"],
-                            columns=drawn["survival_columns"],
+                            extra=[table_note("cohort-survival-note")],
                         ),
                         lg=6,
                     ),
                     dbc.Col(km, lg=6),
                 ]
             ),
-            table_card(
-                "cohort-matching",
-                "Matching details",
-                height=240,
-                rows=drawn["matching_rows"],
-                columns=drawn["matching_columns"],
-            ),
+            table_card("cohort-matching", "Matching details", height=240),
             dbc.Card(
                 [
                     dbc.CardHeader(

@@ -1,9 +1,11 @@
-"""Run independent tasks (permutation blocks, bootstrap resamples) serially or on Dask.
+"""Run independent tasks (permutation blocks, bootstrap resamples) serially or on Dask,
+and independent pipeline stages side by side.
 
 One function, :func:`run_tasks`, is used by every resampling stage. Tasks are pure
 functions of their inputs and of seeds derived from the task's own index (never from the
 order in which workers pick them up), so the results are identical whether the tasks run
-in this process, on a local Dask cluster or on a remote scheduler.
+in this process, on a local Dask cluster or on a remote scheduler. :func:`alongside` runs
+one function on a second core while the caller goes on with another stage.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -161,3 +165,73 @@ def run_tasks(
         }
         futures = client.map(function, list(tasks), pure=False, **scattered)
         return client.gather(futures)
+
+
+T = TypeVar("T")
+
+
+class Branch(Generic[T]):
+    """A function run by :func:`alongside`: :meth:`result` waits for it and returns its value."""
+
+    def __init__(self, function: Callable[[], T], *, threaded: bool) -> None:
+        self._function = function
+        self._done = threading.Event()
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self.seconds = 0.0
+        """Wall time of the function itself (not of the wait for it)."""
+        self._thread = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name="radmap-alongside", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        start = time.perf_counter()
+        try:
+            self._value = self._function()
+        except BaseException as err:  # handed to the caller by result()
+            self._error = err
+        finally:
+            self.seconds = time.perf_counter() - start
+            self._done.set()
+
+    def wait(self) -> None:
+        """Let the function finish (run it here, if it was not started on a thread)."""
+        if self._thread is None and not self._done.is_set():
+            self._run()
+        self._done.wait()
+
+    def result(self) -> T:
+        """The function's value; its exception (the same object) if it raised one."""
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+
+@contextmanager
+def alongside(function: Callable[[], T]) -> Iterator[Branch[T]]:
+    """Run ``function()`` on a second thread while the ``with`` block runs on this one.
+
+    For stages that do not depend on each other (e.g. the gene x feature map next to module
+    detection): their numpy, BLAS and fastcluster work releases the GIL, so on two cores they
+    overlap. While both run, BLAS uses one thread per caller (two stages each asking for
+    every core would make the BLAS threads wait on each other). With one core the function
+    is run by :meth:`Branch.result` on the caller's thread, in the order of the code that
+    asks for it. The function must not write what the block reads (give it its inputs).
+
+    Leaving the block waits for the function; an exception raised in the block wins over
+    one of the function, which :meth:`Branch.result` raises as it was raised.
+    """
+    threaded = n_cores() > 1
+    limit = blas_controller().limit(limits=1, user_api="blas") if threaded else None
+    try:
+        branch = Branch(function, threaded=threaded)
+        try:
+            yield branch
+        finally:
+            if threaded:
+                branch.wait()
+    finally:
+        if limit is not None:
+            limit.restore_original_limits()

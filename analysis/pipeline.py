@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__, bundle, get, io, options, privacy, validate
+from .parallel import alongside
 from .validate import InputError
 
 # The analysis stages (associate, enrich, modules, pp, survival) load scipy.stats, anndata
@@ -598,6 +599,9 @@ def _import_stages_in_background() -> None:
     threading.Thread(target=load, name="radmap-imports", daemon=True).start()
 
 
+GENE_STAGE = "gene x feature associations"
+
+
 def _build_bundle(config: Config, *, progress: Progress, release_warnings: Callable) -> ad.AnnData:
     started = datetime.now(UTC)
     _import_stages_in_background()
@@ -614,27 +618,6 @@ def _build_bundle(config: Config, *, progress: Progress, release_warnings: Calla
         n_features = adata.obsm[bundle.IMAGING_KEY].shape[1]
         progress(f"  {adata.n_obs} patients x {adata.n_vars} genes x {n_features} features")
 
-    with _stage("finding co-expressed modules", progress):
-        tl.modules(
-            adata,
-            method=config.module_method,
-            power=config.power,
-            network=config.network,
-            min_module_size=config.min_module_size,
-            deep_split=config.deep_split,
-            merge_cut_height=config.merge_cut_height,
-            hub_count=config.hub_count,
-            n_neighbors=config.n_neighbors,
-            resolution=config.leiden_resolution,
-            seed=config.seed,
-            max_block_size=config.max_block_size,
-        )
-        detection = tl.radmap_uns(adata)["params"]["modules"].get("detection")
-        progress(
-            f"  {adata.obsm[bundle.EIGENGENES_KEY].shape[1]} modules"
-            + (f" ({detection})" if detection else "")
-        )
-
     tests = {
         "continuous_test": config.continuous_test,
         "binary_test": config.binary_test,
@@ -644,11 +627,37 @@ def _build_bundle(config: Config, *, progress: Progress, release_warnings: Calla
         "min_group": config.min_group,
         "families": config.families,
     }
-    with _stage("module x feature associations", progress):
-        tl.associate(adata, genes=False, **tests)
+    # The gene x feature map needs neither the modules nor the module map: it runs on the
+    # second core meanwhile, and is stored after them, as it was when run after them.
+    compute_gene_map, gene_params = tl.gene_map_of(adata, **tests)
+    progress(f"{GENE_STAGE} ... (alongside the modules)")
+    with alongside(compute_gene_map) as gene_map:
+        with _stage("finding co-expressed modules", progress):
+            tl.modules(
+                adata,
+                method=config.module_method,
+                power=config.power,
+                network=config.network,
+                min_module_size=config.min_module_size,
+                deep_split=config.deep_split,
+                merge_cut_height=config.merge_cut_height,
+                hub_count=config.hub_count,
+                n_neighbors=config.n_neighbors,
+                resolution=config.leiden_resolution,
+                seed=config.seed,
+                max_block_size=config.max_block_size,
+            )
+            detection = tl.radmap_uns(adata)["params"]["modules"].get("detection")
+            progress(
+                f"  {adata.obsm[bundle.EIGENGENES_KEY].shape[1]} modules"
+                + (f" ({detection})" if detection else "")
+            )
 
-    with _stage("gene x feature associations", progress):
-        tl.associate_genes(adata, **tests)
+        with _stage("module x feature associations", progress):
+            tl.associate(adata, genes=False, **tests)
+
+        tl.store_gene_map(adata, gene_map.result(), gene_params)
+    progress(f"{GENE_STAGE} finished ({gene_map.seconds:.1f} s)")
 
     with _stage("mutations x imaging and modules", progress):
         tl.mutations(

@@ -18,9 +18,11 @@ path::
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anndata as ad
 import numpy as np
@@ -28,6 +30,9 @@ import pandas as pd
 
 from . import bundle
 from .validate import InputError
+
+if TYPE_CHECKING:
+    from .analyses import GeneMap
 
 __all__ = [
     "associate",
@@ -331,9 +336,42 @@ def associate_genes(
     ``uns["radmap"]["gene_map"]`` (per feature: family, Simes p, its q, selected). Options
     as in :func:`associate` (``families`` is not used: the gene map is one hierarchy).
     """
+    adata = _maybe_copy(adata, copy)
+    compute, params = gene_map_of(
+        adata,
+        continuous_test=continuous_test,
+        binary_test=binary_test,
+        categorical_test=categorical_test,
+        adjust_for=adjust_for,
+        min_n=min_n,
+        min_group=min_group,
+        alpha=alpha,
+    )
+    store_gene_map(adata, compute(), params)
+    return adata if copy else None
+
+
+def gene_map_of(
+    adata: ad.AnnData,
+    *,
+    continuous_test: str = "spearman",
+    binary_test: str = "student",
+    categorical_test: str = "kruskal",
+    adjust_for: Sequence[str] = (),
+    min_n: int = 10,
+    min_group: int = 5,
+    families: str = "source",
+    alpha: float = 0.05,
+) -> tuple[Callable[[], GeneMap], dict]:
+    """The computation of :func:`associate_genes` and the parameters it records.
+
+    The computation is a function of nothing: it holds its inputs (expression, imaging,
+    feature table, covariates), taken from ``adata`` now, and writes nothing, so it can run
+    while other stages change ``adata`` (:func:`radmap.analysis.parallel.alongside`);
+    :func:`store_gene_map` writes its result. Options as in :func:`associate_genes`.
+    """
     from .analyses import gene_map
 
-    adata = _maybe_copy(adata, copy)
     params = {
         "continuous_test": continuous_test,
         "binary_test": binary_test,
@@ -347,8 +385,13 @@ def associate_genes(
     values = pd.DataFrame(
         np.asarray(adata.X, dtype=np.float64), index=adata.obs_names, columns=adata.var_names
     )
-    result = gene_map(values, imaging, features, alpha=alpha, **_test_options(adata, params))
-    del values
+    tests = _test_options(adata, params)
+    return functools.partial(gene_map, values, imaging, features, alpha=alpha, **tests), params
+
+
+def store_gene_map(adata: ad.AnnData, result: GeneMap, params: Mapping) -> None:
+    """Write a gene map (:func:`gene_map_of`) into the slots :func:`associate_genes` fills."""
+    alpha = params["alpha"]
     gene_assoc = result.assoc
     for key, frame in (
         (bundle.GENE_EFFECT, gene_assoc.effect),
@@ -375,7 +418,6 @@ def associate_genes(
         )
     )
     record(adata, "associate_genes", params, gene_assoc.notes)
-    return adata if copy else None
 
 
 def mutations(

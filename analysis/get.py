@@ -6,12 +6,16 @@ tools) and returns a new pandas DataFrame; nothing in the AnnData changes.
 
 from __future__ import annotations
 
-import anndata as ad
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from . import bundle
 from .validate import InputError
+
+if TYPE_CHECKING:  # anndata (with dask and zarr) costs a second: `radmap analyze` loads
+    import anndata as ad  # it in the background while the inputs are read
 
 __all__ = [
     "associations",

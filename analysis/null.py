@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,9 @@ from scipy import special, stats
 
 from .parallel import blocks, run_tasks, task_rng
 from .validate import InputError
+
+if TYPE_CHECKING:
+    from .projection import GeneNullResult
 
 logger = logging.getLogger("radmap")
 
@@ -628,12 +632,16 @@ def _covariates(adata, step: str) -> pd.DataFrame | None:
     """The clinical columns the map of ``step`` was adjusted for (None: not adjusted)."""
     from . import bundle
 
-    params = adata.uns[bundle.UNS_KEY].get("params", {}).get(step, {}) or {}
-    names = [str(name) for name in (params.get("adjust_for") or [])]
-    missing = [name for name in names if name not in adata.obs.columns]
+    return _adjusted_for(adata.obs, adata.uns[bundle.UNS_KEY].get("params", {}).get(step, {}))
+
+
+def _adjusted_for(obs: pd.DataFrame, params: Mapping | None) -> pd.DataFrame | None:
+    """The clinical columns of ``obs`` named by ``params["adjust_for"]`` (None: none)."""
+    names = [str(name) for name in ((params or {}).get("adjust_for") or [])]
+    missing = [name for name in names if name not in obs.columns]
     if missing:
         raise InputError(f"null: covariate column {missing[0]!r} is not in the clinical table")
-    return adata.obs[names] if names else None
+    return obs[names] if names else None
 
 
 def feature_families(associations) -> dict[str, str] | None:
@@ -696,39 +704,81 @@ def add_gene_null(
     seed: int = 0,
     scheduler: str | None = None,
     n_workers: int = 2,
+    computed: Callable[[], GeneNullResult | None] | None = None,
 ):
     """Run :func:`radmap.analysis.projection.gene_permutation_null` on a bundle's gene map
     (with the covariates it was adjusted for) and record the summary in
     ``uns["radmap"]["gene_null"]`` and the per-feature counts in
     ``uns["radmap"]["gene_null_features"]``. Returns the result, or None (with a warning)
-    when the bundle has no gene map or its expression has missing values."""
+    when the bundle has no gene map or its expression has missing values.
+
+    ``computed`` is the null prepared by :func:`gene_null_of` with the same options (e.g.
+    run on another core meanwhile): its result is recorded instead of running it here."""
+    from . import bundle
+
+    if computed is None:
+        computed = gene_null_of(
+            adata,
+            n_permutations=n_permutations,
+            alpha=alpha,
+            seed=seed,
+            scheduler=scheduler,
+            n_workers=n_workers,
+        )
+    result = computed() if computed is not None else None
+    if result is None:
+        return None
+    uns = adata.uns[bundle.UNS_KEY]
+    uns["gene_null"] = result.summary()
+    uns["gene_null_features"] = result.per_feature
+    return result
+
+
+def gene_null_of(
+    adata,
+    *,
+    n_permutations: int,
+    alpha: float = 0.05,
+    seed: int = 0,
+    scheduler: str | None = None,
+    n_workers: int = 2,
+    params: Mapping | None = None,
+) -> Callable[[], GeneNullResult | None] | None:
+    """The computation of :func:`add_gene_null` as a function of nothing: it holds its
+    inputs, taken from ``adata`` now, and writes nothing, so it can run while other stages
+    change ``adata``. ``params``: the options of the gene map
+    (:func:`radmap.analysis.tl.associate_genes`), by default those recorded in the bundle
+    (None when the bundle has no gene map)."""
     from . import bundle
     from .projection import gene_permutation_null
 
     uns = adata.uns[bundle.UNS_KEY]
-    if bundle.GENE_P not in adata.varm:
-        return None
-    params = uns.get("params", {}).get("associate_genes", {}) or {}
+    if params is None:
+        if bundle.GENE_P not in adata.varm:
+            return None
+        params = uns.get("params", {}).get("associate_genes", {}) or {}
     values = np.asarray(adata.X, dtype=np.float32)
-    if np.isnan(values).any():
-        logger.warning("gene null skipped: the expression matrix has missing values")
-        return None
-    result = gene_permutation_null(
-        pd.DataFrame(values, index=adata.obs_names, columns=adata.var_names),
-        adata.obsm[bundle.IMAGING_KEY],
-        uns["features"]["type"].astype(str).to_dict(),
-        covariates=_covariates(adata, "associate_genes"),
-        n_permutations=n_permutations,
-        alpha=alpha,
-        seed=seed,
-        min_n=int(params.get("min_n", 10)),
-        min_group=int(params.get("min_group", 3)),
-        scheduler=scheduler,
-        n_workers=n_workers,
-    )
-    uns["gene_null"] = result.summary()
-    uns["gene_null_features"] = result.per_feature
-    return result
+    frame = pd.DataFrame(values, index=adata.obs_names, columns=adata.var_names)
+    imaging, obs = adata.obsm[bundle.IMAGING_KEY], adata.obs
+    types = uns["features"]["type"].astype(str).to_dict()
+    options = {
+        "n_permutations": n_permutations,
+        "alpha": alpha,
+        "seed": seed,
+        "min_n": int(params.get("min_n", 10)),
+        "min_group": int(params.get("min_group", 3)),
+        "scheduler": scheduler,
+        "n_workers": n_workers,
+    }
+
+    def compute() -> GeneNullResult | None:
+        if np.isnan(values).any():
+            logger.warning("gene null skipped: the expression matrix has missing values")
+            return None
+        covariates = _adjusted_for(obs, params)
+        return gene_permutation_null(frame, imaging, types, covariates=covariates, **options)
+
+    return compute
 
 
 def add_null_or_warn(
@@ -740,10 +790,12 @@ def add_null_or_warn(
     seed: int,
     scheduler: str | None,
     n_workers: int,
+    **options,
 ) -> list[str]:
     """Run one bundle null (:func:`add_module_null`, :func:`add_gene_null`) unless
     ``n_permutations`` is 0; a map it cannot be run on (e.g. fewer patients than the map's
-    ``min_n``) gives a warning, returned, instead of failing the analysis."""
+    ``min_n``) gives a warning, returned, instead of failing the analysis. ``options`` go
+    to ``add_null``."""
     from .parallel import resolve_scheduler
 
     if n_permutations <= 0:
@@ -756,6 +808,7 @@ def add_null_or_warn(
             seed=seed,
             scheduler=resolve_scheduler(scheduler, heavy=False),
             n_workers=n_workers,
+            **options,
         )
     except InputError as err:
         return [f"permutation null skipped: {err}"]

@@ -173,19 +173,17 @@ T = TypeVar("T")
 class Branch(Generic[T]):
     """A function run by :func:`alongside`: :meth:`result` waits for it and returns its value."""
 
-    def __init__(self, function: Callable[[], T], *, threaded: bool) -> None:
+    def __init__(self, function: Callable[[], T], *, run_when_asked: bool) -> None:
         self._function = function
+        self._run_when_asked = run_when_asked
         self._done = threading.Event()
         self._value: T | None = None
         self._error: BaseException | None = None
         self.seconds = 0.0
         """Wall time of the function itself (not of the wait for it)."""
-        self._thread = None
-        if threaded:
-            self._thread = threading.Thread(target=self._run, name="radmap-alongside", daemon=True)
-            self._thread.start()
 
-    def _run(self) -> None:
+    def run(self) -> None:
+        """Run the function, keeping its value or its exception for :meth:`result`."""
         start = time.perf_counter()
         try:
             self._value = self._function()
@@ -195,10 +193,15 @@ class Branch(Generic[T]):
             self.seconds = time.perf_counter() - start
             self._done.set()
 
+    @property
+    def done(self) -> bool:
+        """Whether the function has finished."""
+        return self._done.is_set()
+
     def wait(self) -> None:
-        """Let the function finish (run it here, if it was not started on a thread)."""
-        if self._thread is None and not self._done.is_set():
-            self._run()
+        """Let the function finish (run it here, if no other thread runs it)."""
+        if self._run_when_asked and not self._done.is_set():
+            self.run()
         self._done.wait()
 
     def result(self) -> T:
@@ -210,28 +213,35 @@ class Branch(Generic[T]):
 
 
 @contextmanager
-def alongside(function: Callable[[], T]) -> Iterator[Branch[T]]:
-    """Run ``function()`` on a second thread while the ``with`` block runs on this one.
+def alongside(*functions: Callable[[], Any]) -> Iterator[tuple[Branch, ...]]:
+    """Run ``functions`` one after another on a second thread while the ``with`` block runs
+    on this one; yields one :class:`Branch` per function.
 
     For stages that do not depend on each other (e.g. the gene x feature map next to module
     detection): their numpy, BLAS and fastcluster work releases the GIL, so on two cores they
-    overlap. While both run, BLAS uses one thread per caller (two stages each asking for
-    every core would make the BLAS threads wait on each other). With one core the function
-    is run by :meth:`Branch.result` on the caller's thread, in the order of the code that
-    asks for it. The function must not write what the block reads (give it its inputs).
+    overlap. While the block runs, BLAS uses one thread per caller (two stages each asking
+    for every core would make the BLAS threads wait on each other). With one core each
+    function is run by its :meth:`Branch.result` on the caller's thread, in the order of the
+    code that asks for it. The functions must not write what the block reads (give them
+    their inputs).
 
-    Leaving the block waits for the function; an exception raised in the block wins over
-    one of the function, which :meth:`Branch.result` raises as it was raised.
+    Leaving the block waits for every function; an exception raised in the block wins over
+    theirs, which :meth:`Branch.result` raises as it was raised.
     """
     threaded = n_cores() > 1
-    limit = blas_controller().limit(limits=1, user_api="blas") if threaded else None
-    try:
-        branch = Branch(function, threaded=threaded)
+    branches = tuple(Branch(function, run_when_asked=not threaded) for function in functions)
+    if not threaded:
+        yield branches
+        return
+
+    def run_all() -> None:
+        for branch in branches:
+            branch.run()
+
+    with blas_controller().limit(limits=1, user_api="blas"):
+        worker = threading.Thread(target=run_all, name="radmap-alongside", daemon=True)
+        worker.start()
         try:
-            yield branch
+            yield branches
         finally:
-            if threaded:
-                branch.wait()
-    finally:
-        if limit is not None:
-            limit.restore_original_limits()
+            worker.join()

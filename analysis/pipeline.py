@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__, bundle, get, io, options, privacy, validate
-from .parallel import alongside
+from .parallel import alongside, resolve_scheduler
 from .validate import InputError
 
 # The analysis stages (associate, enrich, modules, pp, survival) load scipy.stats, anndata
@@ -600,6 +600,7 @@ def _import_stages_in_background() -> None:
 
 
 GENE_STAGE = "gene x feature associations"
+GENE_NULL_STAGE = "gene-map null"
 
 
 def _build_bundle(config: Config, *, progress: Progress, release_warnings: Callable) -> ad.AnnData:
@@ -627,11 +628,30 @@ def _build_bundle(config: Config, *, progress: Progress, release_warnings: Calla
         "min_group": config.min_group,
         "families": config.families,
     }
-    # The gene x feature map needs neither the modules nor the module map: it runs on the
-    # second core meanwhile, and is stored after them, as it was when run after them.
+    # The gene x feature map and its permutation null need neither the modules nor the
+    # module map: they run on the second core meanwhile. Their results are stored where
+    # they were when run after them (the map after the module map, the null in the trust
+    # checks), so the bundle, its warnings and the progress lines keep their order.
     compute_gene_map, gene_params = tl.gene_map_of(adata, **tests)
+    side = [compute_gene_map]
+    gene_permutations = gene_permutation_count(config.gene_permutations, adata)
+    if gene_permutations > 0:
+        from .null import gene_null_of
+
+        side.append(
+            gene_null_of(
+                adata,
+                n_permutations=gene_permutations,
+                seed=config.seed,
+                scheduler=resolve_scheduler(config.scheduler, heavy=False),
+                n_workers=config.workers,
+                params=gene_params,
+            )
+        )
     progress(f"{GENE_STAGE} ... (alongside the modules)")
-    with alongside(compute_gene_map) as gene_map:
+    if len(side) > 1:
+        progress(f"{GENE_NULL_STAGE} ({gene_permutations} permutations) ... (after it)")
+    with alongside(*side) as (gene_map, *gene_null):
         with _stage("finding co-expressed modules", progress):
             tl.modules(
                 adata,
@@ -657,7 +677,10 @@ def _build_bundle(config: Config, *, progress: Progress, release_warnings: Calla
             tl.associate(adata, genes=False, **tests)
 
         tl.store_gene_map(adata, gene_map.result(), gene_params)
-    progress(f"{GENE_STAGE} finished ({gene_map.seconds:.1f} s)")
+        progress(f"{GENE_STAGE} finished ({gene_map.seconds:.1f} s)")
+    gene_null = gene_null[0] if gene_null else None
+    if gene_null is not None and gene_null.done:
+        progress(f"{GENE_NULL_STAGE} finished ({gene_null.seconds:.1f} s)")
 
     with _stage("mutations x imaging and modules", progress):
         tl.mutations(
@@ -682,7 +705,8 @@ def _build_bundle(config: Config, *, progress: Progress, release_warnings: Calla
     uns = adata.uns[bundle.UNS_KEY]
     uns["params"]["dataset"] = uns["name"]
     uns["params"]["config"] = json.dumps(config.to_dict(), sort_keys=True)
-    _trust_checks(adata, config, progress)
+    _trust_checks(adata, config, progress, gene_null=gene_null and gene_null.result)
+    _bootstrap_stability(adata, config, progress)
     uns["warnings"] = scrub.messages(uns["warnings"])
     uns["provenance"] = _provenance(config, uns["provenance"], started)
     _scrub_records(uns, scrub)
@@ -781,9 +805,11 @@ def bootstrap_count(bootstraps: int | str, adata: ad.AnnData) -> tuple[int, str]
     return count, f"{count} resamples of the {n_genes:,}-gene network (--bootstraps 0 turns it off)"
 
 
-def _trust_checks(adata: ad.AnnData, config: Config, progress: Progress) -> None:
-    """Permutation null, size check, leave-one-out influence and (when asked) bootstrap
-    stability of the module map: :func:`radmap.tl.trust` and :func:`radmap.tl.stability`."""
+def _trust_checks(
+    adata: ad.AnnData, config: Config, progress: Progress, *, gene_null: Callable | None = None
+) -> None:
+    """Permutation nulls, size check and leave-one-out influence of the module map:
+    :func:`radmap.tl.trust` (``gene_null``: the gene-map null computed meanwhile)."""
     from . import tl
 
     with _stage("trust checks (permutation null, tumour size, one patient)", progress):
@@ -796,10 +822,17 @@ def _trust_checks(adata: ad.AnnData, config: Config, progress: Progress) -> None
             seed=config.seed,
             scheduler=config.scheduler,
             n_workers=config.workers,
+            gene_null=gene_null,
         )
         for key in ("null", "gene_null"):
             if key in adata.uns[bundle.UNS_KEY]:
                 progress(f"  {adata.uns[bundle.UNS_KEY][key]['badge']}")
+
+
+def _bootstrap_stability(adata: ad.AnnData, config: Config, progress: Progress) -> None:
+    """Bootstrap stability of the modules when asked: :func:`radmap.tl.stability`."""
+    from . import tl
+
     bootstraps, reason = bootstrap_count(config.bootstraps, adata)
     if reason:
         progress(f"bootstrap stability: {reason}")
@@ -1024,7 +1057,7 @@ def _write_bundle_and_tables(adata: ad.AnnData, out: Path) -> Path:
         tables = version / TABLES_DIR
         tables.mkdir()
         # Both only read adata; h5py's writing and the fsyncs overlap the CSV formatting.
-        with alongside(lambda: _write_tables(adata, tables)) as tables_written:
+        with alongside(lambda: _write_tables(adata, tables)) as (tables_written,):
             io.save_bundle(adata, version / BUNDLE_NAME)
             tables_written.result()
         io.files.fsync_directory(version)

@@ -670,6 +670,7 @@ def trust(
     seed: int = 0,
     scheduler: str | None = "auto",
     n_workers: int = 2,
+    gene_null: Callable | None = None,
     copy: bool = False,
 ) -> ad.AnnData | None:
     """Permutation nulls, tumour-size check and leave-one-out influence of the module map
@@ -686,7 +687,9 @@ def trust(
 
     ``gene_permutations`` > 0 also runs the gene map's null
     (:func:`radmap.analysis.null.add_gene_null`: ``uns["radmap"]["gene_null"]`` and
-    ``["gene_null_features"]``).
+    ``["gene_null_features"]``); ``gene_null`` is that null prepared by
+    :func:`radmap.analysis.null.gene_null_of` with the same options (e.g. computed on
+    another core meanwhile), recorded instead of running it here.
     """
     from .null import add_gene_null, add_null_or_warn
     from .trust import add_trust_checks
@@ -713,6 +716,7 @@ def trust(
         seed=seed,
         scheduler=scheduler,
         n_workers=n_workers,
+        computed=gene_null,
     )
     uns = radmap_uns(adata)
     uns["associations"] = clean_table(uns["associations"])

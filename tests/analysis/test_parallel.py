@@ -25,7 +25,7 @@ def cores(request, monkeypatch):
 
 def test_alongside_gives_the_serial_results(cores):
     serial = _product(1), _product(2)
-    with parallel.alongside(lambda: _product(2)) as branch:
+    with parallel.alongside(lambda: _product(2)) as (branch,):
         mine = _product(1)
         theirs = branch.result()
     np.testing.assert_array_equal(mine, serial[0])
@@ -33,8 +33,29 @@ def test_alongside_gives_the_serial_results(cores):
     assert branch.seconds > 0
 
 
+def test_several_functions_run_in_order_each_with_its_own_result(cores):
+    order: list[str] = []
+    error = InputError("gene null: too few patients")
+
+    def first() -> str:
+        order.append("first")
+        return "map"
+
+    def second() -> None:
+        order.append("second")
+        raise error
+
+    with parallel.alongside(first, second) as (mapped, null):
+        assert mapped.result() == "map"
+    with pytest.raises(InputError) as raised:
+        null.result()
+    assert raised.value is error
+    assert order == ["first", "second"]
+    assert mapped.done and null.done
+
+
 def test_the_branch_runs_on_another_thread_only_with_two_cores(cores):
-    with parallel.alongside(threading.current_thread) as branch:
+    with parallel.alongside(threading.current_thread) as (branch,):
         ran_on = branch.result()
     assert (ran_on is threading.current_thread()) == (cores == 1)
 
@@ -45,7 +66,7 @@ def test_an_error_of_the_branch_is_raised_as_it_was_raised(cores):
     def fail() -> None:
         raise error
 
-    with pytest.raises(InputError) as raised, parallel.alongside(fail) as branch:
+    with pytest.raises(InputError) as raised, parallel.alongside(fail) as (branch,):
         branch.result()
     assert raised.value is error
 
@@ -64,7 +85,7 @@ def test_an_error_of_the_block_wins_and_waits_for_the_branch(cores):
 
 def test_blas_threads_are_restored_after_the_block(cores):
     before = parallel.blas_controller().info()
-    with parallel.alongside(lambda: None) as branch:
+    with parallel.alongside(lambda: None) as (branch,):
         branch.result()
     assert parallel.blas_controller().info() == before
 

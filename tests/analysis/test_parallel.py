@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pandas as pd
 import pytest
 from radmap.analysis import datasets, parallel
 from radmap.analysis.pipeline import Config, build_bundle
@@ -88,6 +89,34 @@ def test_blas_threads_are_restored_after_the_block(cores):
     with parallel.alongside(lambda: None) as (branch,):
         branch.result()
     assert parallel.blas_controller().info() == before
+
+
+def test_the_pipeline_gives_the_same_bundle_on_one_core_and_on_two(tmp_path, monkeypatch):
+    cohort = datasets.synthetic(n_patients=60, n_genes=300, n_features=8, seed=5)
+    files = datasets.write_cohort(cohort, tmp_path / "cohort")
+    config = Config(
+        expression=files["expression"],
+        imaging=[files["imaging"]],
+        clinical=files["clinical"],
+        out=tmp_path / "out",
+        min_module_size=10,
+        gene_sets=["hallmark"],
+        permutations=50,
+        gene_permutations=5,
+        bootstraps=0,
+    )
+    bundles = {}
+    for cores in (2, 1):
+        monkeypatch.setattr(parallel, "n_cores", lambda cores=cores: cores)
+        bundles[cores] = build_bundle(config, progress=lambda m: None)
+    two, one = (bundles[c].uns["radmap"] for c in (2, 1))
+    assert list(bundles[2].var["module"]) == list(bundles[1].var["module"])
+    for key in ("radmap_p", "radmap_q_map"):
+        np.testing.assert_array_equal(bundles[2].varm[key], bundles[1].varm[key])
+    assert two["gene_null"] == one["gene_null"]
+    assert two["warnings"] == one["warnings"]
+    pd.testing.assert_frame_equal(two["associations"], one["associations"])
+    pd.testing.assert_frame_equal(two["gene_map"], one["gene_map"])
 
 
 def test_the_pipeline_reports_the_gene_stage_after_the_module_map(tmp_path):

@@ -400,8 +400,9 @@ def _fit_legends(spec: dict, width_px: int, font_px: float) -> float:
             return 0.0
         legend_title = layout["legend"].get("title")
         titled = isinstance(legend_title, dict) and bool(legend_title.get("text"))
-        if titled:  # over the items, which then have the whole width
-            layout["legend"]["title"] = {**legend_title, "side": "top left"}
+        if titled:  # over the items, which then have the whole width ("top left" indents
+            # a horizontal legend's items by the title's width and pushed the last off the page)
+            layout["legend"]["title"] = {**legend_title, "side": "top"}
         item_px = [len(name) * CHAR_WIDTH_EM * font_px + LEGEND_SYMBOL_PX for name in names]
         rows, used = 1, 0.0
         for width in item_px:

@@ -75,6 +75,15 @@ def titled_legend():
     )
 
 
+@pytest.fixture(scope="module")
+def long_message():
+    from radmap.explorer.figures import empty_figure
+
+    return empty_figure(
+        "Choose an imaging feature to see every gene's association with it (its volcano)."
+    )
+
+
 def rendered(fig, width: str) -> np.ndarray:
     content, _ = export_figure(fig, "png", width=width)
     return np.asarray(Image.open(io.BytesIO(content)).convert("RGB"), dtype=int)
@@ -91,7 +100,9 @@ def colour(pixels: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("width", ["single", "double"])
-@pytest.mark.parametrize("name", ["long_map", "mixed_map", "gene_bars", "titled_legend"])
+@pytest.mark.parametrize(
+    "name", ["long_map", "mixed_map", "gene_bars", "titled_legend", "long_message"]
+)
 def test_exports_keep_everything_on_the_page(request, name, width):
     pixels = rendered(request.getfixturevalue(name), width)
     drawn = ink(pixels)

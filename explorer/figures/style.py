@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import textwrap
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
@@ -293,6 +294,7 @@ def publication_layout(
         height = min(own_height, max_height) if own_height else default_height
         height = max(height, default_height // 2)
     legend_px = _fit_legends(spec, width_px, min_font)
+    _wrap_annotations(layout, width_px, min_font)
     title = layout.get("title")
     has_title = bool(title.get("text")) if isinstance(title, dict) else bool(title)
     if has_title and legend_px:  # the title on top of the page, the legend under it
@@ -365,6 +367,18 @@ def _fit_category_axes(layout: dict, width_px: int, font_px: float, max_height: 
     return rows
 
 
+def _wrap_annotations(layout: dict, width_px: int, font_px: float) -> None:
+    """Break one-line annotations wider than the page (an empty figure's message) into lines."""
+    for annotation in layout.get("annotations") or []:
+        text = annotation.get("text")
+        if not isinstance(text, str) or "<br>" in text.lower():
+            continue
+        size = max((annotation.get("font") or {}).get("size") or 0, font_px)
+        max_chars = max(12, int((width_px - 16) / (CHAR_WIDTH_EM * size)))
+        if len(text) > max_chars:
+            annotation["text"] = "<br>".join(textwrap.wrap(text, max_chars))
+
+
 LEGEND_SYMBOL_PX = 40
 """Width of a legend item's symbol and gaps, beside its text."""
 LEGEND_ROW_PX = 30
@@ -400,8 +414,9 @@ def _fit_legends(spec: dict, width_px: int, font_px: float) -> float:
             return 0.0
         legend_title = layout["legend"].get("title")
         titled = isinstance(legend_title, dict) and bool(legend_title.get("text"))
-        if titled:  # over the items, which then have the whole width
-            layout["legend"]["title"] = {**legend_title, "side": "top left"}
+        if titled:  # over the items, which then have the whole width ("top left" indents
+            # a horizontal legend's items by the title's width and pushed the last off the page)
+            layout["legend"]["title"] = {**legend_title, "side": "top"}
         item_px = [len(name) * CHAR_WIDTH_EM * font_px + LEGEND_SYMBOL_PX for name in names]
         rows, used = 1, 0.0
         for width in item_px:

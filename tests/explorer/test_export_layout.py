@@ -57,6 +57,33 @@ def gene_bars():
     return gene_association_bar(table)
 
 
+@pytest.fixture(scope="module")
+def titled_legend():
+    """A volcano-like legend: a title and eight items that need three rows in one column."""
+    import plotly.graph_objects as go
+
+    names = [f"M{k} ({k * 17}/{k * 31})" for k in range(1, 8)] + ["unassigned (69/449)"]
+    return go.Figure(
+        [
+            go.Scatter(x=[0, 1], y=[k, k + 1], mode="markers", name=name)
+            for k, name in enumerate(names)
+        ],
+        layout={
+            "title": {"text": "Nodule Attenuation"},
+            "legend": {"title": {"text": "module (significant/all)"}},
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def long_message():
+    from radmap.explorer.figures import empty_figure
+
+    return empty_figure(
+        "Choose an imaging feature to see every gene's association with it (its volcano)."
+    )
+
+
 def rendered(fig, width: str) -> np.ndarray:
     content, _ = export_figure(fig, "png", width=width)
     return np.asarray(Image.open(io.BytesIO(content)).convert("RGB"), dtype=int)
@@ -73,7 +100,9 @@ def colour(pixels: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("width", ["single", "double"])
-@pytest.mark.parametrize("name", ["long_map", "mixed_map", "gene_bars"])
+@pytest.mark.parametrize(
+    "name", ["long_map", "mixed_map", "gene_bars", "titled_legend", "long_message"]
+)
 def test_exports_keep_everything_on_the_page(request, name, width):
     pixels = rendered(request.getfixturevalue(name), width)
     drawn = ink(pixels)

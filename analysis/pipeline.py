@@ -441,10 +441,6 @@ def read_cohort(config: Config, *, progress: Progress = _log_progress) -> ad.Ann
 def _read_cohort(
     config: Config, *, progress: Progress, release_warnings: Callable
 ) -> tuple[ad.AnnData, privacy.IdScrubber]:
-    import anndata as ad
-
-    from .tl import clean_table, radmap_uns, record
-
     with _stage("reading inputs", progress):
         inputs = read_inputs(config)
     warnings = list(inputs.warnings)
@@ -498,6 +494,12 @@ def _read_cohort(
     # mutation x module need expression only); imaging is missing for those without it.
     # Patients with imaging or clinical data but no expression are kept aside for the
     # analyses that do not need expression (mutation x imaging, imaging x survival).
+    # anndata and the stages (over a second of imports) load on the background thread
+    # while the inputs are read: imported here, not before the reading.
+    import anndata as ad
+
+    from .tl import clean_table, radmap_uns, record
+
     sequenced = list(expression.index)
     expression = expression.loc[sequenced]
     adata = ad.AnnData(
@@ -578,10 +580,13 @@ STAGE_MODULES = (
 )
 """The stages' modules (with scipy.stats, anndata, fastcluster, ... about two seconds of
 imports), loaded by :func:`_import_stages_in_background` while the inputs are read."""
+STAGE_LIBRARIES = ("statsmodels.stats.power",)
+"""Libraries the stages import where they use them (the power of each map), loaded after
+:data:`STAGE_MODULES`."""
 
 
 def _import_stages_in_background() -> None:
-    """Import :data:`STAGE_MODULES` on a daemon thread.
+    """Import :data:`STAGE_MODULES` and :data:`STAGE_LIBRARIES` on a daemon thread.
 
     Reading the inputs spends most of its time in pyarrow and numpy, which release the GIL,
     so on a second core the imports cost no wall time. The stages still import what they
@@ -590,9 +595,9 @@ def _import_stages_in_background() -> None:
     """
 
     def load() -> None:
-        for name in STAGE_MODULES:
+        for name in (*(f"{__package__}.{name}" for name in STAGE_MODULES), *STAGE_LIBRARIES):
             try:
-                importlib.import_module(f"{__package__}.{name}")
+                importlib.import_module(name)
             except Exception:  # the stage's own import will raise it where it is needed
                 return
 

@@ -6,8 +6,11 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 from radmap.explorer.figures.margins import (
+    KEYS_BESIDE_PX,
+    MIN_PLOT_PX,
     PUSH_PAD_PX,
     fits_screen,
+    min_width,
     screen_margins,
     text_width,
 )
@@ -80,3 +83,17 @@ def test_fits_screen_decorates_a_factory():
 
     assert factory(["a" * 40]).layout.margin.l > factory(["a"]).layout.margin.l
     assert factory.__name__ == "factory"
+
+
+def test_a_figure_with_long_row_labels_says_how_wide_it_must_stay():
+    labels = ["wavelet-LLL_glcm_Autocorrelation", "original_shape_Sphericity"]
+    fig = go.Figure(
+        go.Heatmap(z=[[1, 2], [3, 4]], y=labels, x=["M1", "M2"]),
+        layout={"template": TEMPLATE, "meta": {"q_threshold": 0.05}},
+    )
+    screen_margins(fig)
+    assert fig.layout.meta["min_width"] == fig.layout.margin.l + KEYS_BESIDE_PX + MIN_PLOT_PX
+    assert fig.layout.meta["q_threshold"] == 0.05  # the figure's own meta is kept
+    assert min_width(fig) == fig.layout.meta["min_width"]
+    small = screen_margins(go.Figure(go.Scatter(x=[0, 1], y=[0, 1]), layout={"template": TEMPLATE}))
+    assert min_width(small) is None

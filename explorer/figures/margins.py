@@ -11,6 +11,7 @@ room, at the cost of the second pass.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import re
@@ -112,17 +113,25 @@ def _tick_labels(fig: go.Figure, name: str, axis) -> list[str]:
     arrays = [values for values in arrays if values.size]
     if not arrays:
         return []
-    if axis.type == "category" or any(values.dtype.kind in "OUS" for values in arrays):
+    if axis.type == "date" or any(values.dtype.kind == "M" for values in arrays):
+        return [DATE_LABEL]
+    if axis.type == "category" or any(values.dtype.kind not in "iufb" for values in arrays):
         return list(dict.fromkeys(str(value) for values in arrays for value in values))
     if axis.type == "log":
         return ["1e−10"]
     numbers = np.concatenate([values.astype(float, copy=False) for values in arrays])
+    with contextlib.suppress(TypeError, ValueError):
+        fixed = np.asarray(axis.range if axis.range is not None else [], dtype=float)
+        if fixed.size == 2 and np.isfinite(fixed).all():
+            numbers = fixed
     numbers = numbers[np.isfinite(numbers)]
-    if axis.range is not None and None not in axis.range:
-        numbers = np.asarray(axis.range, dtype=float)
     if not numbers.size:
         return []
     return _number_labels(float(numbers.min()), float(numbers.max()))
+
+
+DATE_LABEL = "Jan 31, 2020"
+"""As long as plotly's date tick labels get."""
 
 
 def _title_depth(fig: go.Figure, name: str, font_px: float) -> float:
@@ -167,8 +176,10 @@ def _at_plot_edge(layout, name: str, axis) -> bool:
         position = axis.position or 0.0
         return position in (0.0, 1.0)
     anchor = axis.anchor or ("y" if name[0] == "x" else "x")
-    other = layout[f"{anchor[0]}axis{anchor[1:]}"] if anchor[1:] else layout[f"{anchor}axis"]
-    domain = other.domain or (0.0, 1.0)
+    try:
+        domain = layout[f"{anchor[0]}axis{anchor[1:]}"].domain or (0.0, 1.0)
+    except (KeyError, ValueError):  # anchored to an axis the figure does not define
+        domain = (0.0, 1.0)
     side = axis.side or ("left" if name[0] == "y" else "bottom")
     return domain[0] <= 0.02 if side in ("left", "bottom") else domain[1] >= 0.98
 

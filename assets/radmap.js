@@ -34,13 +34,16 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       const trigger = window.dash_clientside.callback_context.triggered_id;
       return trigger === "navbar-toggler" ? !isOpen : false;
     },
-    /* The style of a graph's box: the figure's own height when the card is made to fit. */
+    /* The style of a graph's box: the figure's own height when the card is made to fit, and
+       the width below which the figure scrolls sideways instead of squeezing its plot. */
     fitHeight: function (figure, className) {
-      const height = figure && figure.layout && figure.layout.height;
+      const layout = figure && figure.layout;
+      const height = layout && layout.height;
       if (!className || className.indexOf("rm-fit") < 0 || !height) {
         return window.dash_clientside.no_update;
       }
-      return {height: height + "px"};
+      const minWidth = layout.meta && layout.meta.min_width;
+      return {height: height + "px", "--rm-min-width": minWidth ? minWidth + "px" : "0px"};
     },
   },
 });

@@ -10,6 +10,7 @@ from ..callbacks.common import AppContext, grid, memoised_figure, note, stat_lin
 from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.heatmap import map_heatmap
+from ..figures.margins import min_width
 from ..figures.phenotype import phenotype_plot
 from ..figures.style import MEASURE_NAMES, empty_figure
 from ..pages.common import graph_id, sid, store_id, table_id
@@ -67,9 +68,12 @@ def map_figure(
         ),
     )
     height = fig.layout.height or 600
+    style = {"height": f"{int(height)}px"}
+    if min_width(fig):
+        style["minWidth"] = f"{min_width(fig)}px"
     return (
         fig,
-        {"height": f"{int(height)}px"},
+        style,
         note(" ".join(filter(None, [view.note, power_note(data)]))),
     )
 

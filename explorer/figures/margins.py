@@ -11,6 +11,7 @@ room, at the cost of the second pass.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import re
@@ -112,17 +113,25 @@ def _tick_labels(fig: go.Figure, name: str, axis) -> list[str]:
     arrays = [values for values in arrays if values.size]
     if not arrays:
         return []
-    if axis.type == "category" or any(values.dtype.kind in "OUS" for values in arrays):
+    if axis.type == "date" or any(values.dtype.kind == "M" for values in arrays):
+        return [DATE_LABEL]
+    if axis.type == "category" or any(values.dtype.kind not in "iufb" for values in arrays):
         return list(dict.fromkeys(str(value) for values in arrays for value in values))
     if axis.type == "log":
         return ["1e−10"]
     numbers = np.concatenate([values.astype(float, copy=False) for values in arrays])
+    with contextlib.suppress(TypeError, ValueError):
+        fixed = np.asarray(axis.range if axis.range is not None else [], dtype=float)
+        if fixed.size == 2 and np.isfinite(fixed).all():
+            numbers = fixed
     numbers = numbers[np.isfinite(numbers)]
-    if axis.range is not None and None not in axis.range:
-        numbers = np.asarray(axis.range, dtype=float)
     if not numbers.size:
         return []
     return _number_labels(float(numbers.min()), float(numbers.max()))
+
+
+DATE_LABEL = "Jan 31, 2020"
+"""As long as plotly's date tick labels get."""
 
 
 def _title_depth(fig: go.Figure, name: str, font_px: float) -> float:
@@ -167,8 +176,10 @@ def _at_plot_edge(layout, name: str, axis) -> bool:
         position = axis.position or 0.0
         return position in (0.0, 1.0)
     anchor = axis.anchor or ("y" if name[0] == "x" else "x")
-    other = layout[f"{anchor[0]}axis{anchor[1:]}"] if anchor[1:] else layout[f"{anchor}axis"]
-    domain = other.domain or (0.0, 1.0)
+    try:
+        domain = layout[f"{anchor[0]}axis{anchor[1:]}"].domain or (0.0, 1.0)
+    except (KeyError, ValueError):  # anchored to an axis the figure does not define
+        domain = (0.0, 1.0)
     side = axis.side or ("left" if name[0] == "y" else "bottom")
     return domain[0] <= 0.02 if side in ("left", "bottom") else domain[1] >= 0.98
 
@@ -194,16 +205,63 @@ def screen_margins(fig: go.Figure) -> go.Figure:
     if not need:
         return fig
     template = layout.template.layout.margin if layout.template is not None else None
-    for side, depth in need.items():
+
+    def margin(side: str) -> int:
         current = layout.margin[side]
         if current is None:
             current = (template[side] if template is not None else None) or PLOTLY_MARGIN[side]
-        layout.margin[side] = max(int(current), math.ceil(depth))
+        return int(current)
+
+    for side, depth in need.items():
+        layout.margin[side] = max(margin(side), math.ceil(depth))
+    beside = KEYS_BESIDE_PX if _keys_beside(fig) else margin("r")
+    min_width = margin("l") + beside + MIN_PLOT_PX
+    if min_width > SCROLL_FROM_PX and (layout.meta is None or isinstance(layout.meta, dict)):
+        layout.meta = {**(layout.meta or {}), "min_width": min_width}
     return fig
+
+
+MIN_PLOT_PX = 240
+"""Narrowest plotting area (between the margins) at which a figure stays readable."""
+KEYS_BESIDE_PX = 260
+"""Room a legend or colour bars beside the plot take."""
+SCROLL_FROM_PX = 480
+"""A figure that needs more width than this scrolls sideways in a narrower card (the card
+reads ``layout.meta["min_width"]``) instead of squeezing its plot to a strip."""
+
+
+SCALED_TRACES = ("heatmap", "contour", "histogram2d", "histogram2dcontour")
+"""Trace types that show a colour bar unless told not to."""
+
+
+def _keys_beside(fig: go.Figure) -> bool:
+    """Whether a vertical legend or a colour bar sits beside the plot."""
+    legend = fig.layout.legend
+    named = [trace for trace in fig.data if trace.showlegend is not False and trace.name]
+    vertical = legend is None or legend.orientation in (None, "v")
+    if (
+        vertical
+        and fig.layout.showlegend is not False
+        and (fig.layout.showlegend or len(named) > 1)
+    ):
+        return True
+    for trace in fig.data:
+        if trace.type in SCALED_TRACES and trace.showscale is not False:
+            return True
+        marker = trace.marker if "marker" in trace else None
+        if marker is not None and "showscale" in marker and marker.showscale:
+            return True
+    return False
 
 
 PLOTLY_MARGIN = {"l": 80, "r": 80, "t": 100, "b": 80}
 """plotly.js's own default margins (a figure without template)."""
+
+
+def min_width(fig: go.Figure) -> int | None:
+    """The width in pixels below which ``fig`` should scroll sideways (None: any width)."""
+    meta = fig.layout.meta
+    return meta.get("min_width") if isinstance(meta, dict) else None
 
 
 def fits_screen(factory: Callable[..., go.Figure]) -> Callable[..., go.Figure]:

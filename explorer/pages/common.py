@@ -271,7 +271,7 @@ def figure_card(
     box = html.Div(
         box,
         id=graph_box_id(name),
-        className=FIT_CLASS if fit else None,
+        className=f"rm-graph-box {FIT_CLASS}" if fit else "rm-graph-box",
         style={"height": height} if fit else None,
     )
     body = [*(extra or []), dcc.Loading(box, type="default", delay_show=300)]

@@ -1,4 +1,5 @@
-"""The explorer in a narrow Chromium window (~500 px): the navigation bar folds and unfolds."""
+"""The explorer in a narrow Chromium window (~500 px): the navigation bar folds and unfolds,
+wide figures scroll inside their cards."""
 
 from __future__ import annotations
 
@@ -50,3 +51,31 @@ def test_the_navigation_bar_shows_its_links_at_full_width(browser, live_server):
     open_page(browser, f"{live_server}/map")
     assert shown(browser, dash_id(page="volcano", role="nav"))
     assert not shown(browser, "navbar-toggler")
+
+
+NARROW_JS = """
+const report = [];
+for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+  if (!gd._fullLayout || gd.offsetParent === null || !gd.data || !gd.data.length) continue;
+  const meta = gd.layout.meta || {};
+  const owner = gd.closest('[id]');
+  report.push({figure: owner ? owner.id : '?', plot: gd._fullLayout._size.w,
+               width: gd._fullLayout.width, minWidth: meta.min_width || null});
+}
+return {figures: report, page: document.documentElement.scrollWidth, window: window.innerWidth};
+"""
+
+
+@pytest.mark.parametrize("view", ("map", "gene", "cohort"))
+def test_wide_figures_scroll_inside_their_card_instead_of_squeezing(narrow, wide_server, view):
+    """At phone width a figure with long row labels keeps a readable plot and scrolls
+    sideways inside its card; the page itself does not scroll sideways."""
+    open_page(narrow, f"{wide_server}/{view}")
+    found = narrow.execute_script(NARROW_JS)
+    wide = [figure for figure in found["figures"] if figure["minWidth"]]
+    assert wide, f"/{view}: no figure asks for a minimum width: {found['figures']}"
+    squeezed = [
+        figure for figure in wide if figure["plot"] < 200 or figure["width"] < figure["minWidth"]
+    ]
+    assert not squeezed, f"/{view}: plots squeezed at 500 px: {squeezed}"
+    assert found["page"] <= found["window"] + 1, "the page scrolls sideways at 500 px"

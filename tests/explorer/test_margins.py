@@ -6,8 +6,11 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 from radmap.explorer.figures.margins import (
+    KEYS_BESIDE_PX,
+    MIN_PLOT_PX,
     PUSH_PAD_PX,
     fits_screen,
+    min_width,
     screen_margins,
     text_width,
 )
@@ -80,3 +83,59 @@ def test_fits_screen_decorates_a_factory():
 
     assert factory(["a" * 40]).layout.margin.l > factory(["a"]).layout.margin.l
     assert factory.__name__ == "factory"
+
+
+def test_a_figure_with_long_row_labels_says_how_wide_it_must_stay():
+    labels = ["wavelet-LLL_glcm_Autocorrelation", "original_shape_Sphericity"]
+    fig = go.Figure(
+        go.Heatmap(z=[[1, 2], [3, 4]], y=labels, x=["M1", "M2"]),
+        layout={"template": TEMPLATE, "meta": {"q_threshold": 0.05}},
+    )
+    screen_margins(fig)
+    assert fig.layout.meta["min_width"] == fig.layout.margin.l + KEYS_BESIDE_PX + MIN_PLOT_PX
+    assert fig.layout.meta["q_threshold"] == 0.05  # the figure's own meta is kept
+    assert min_width(fig) == fig.layout.meta["min_width"]
+    small = screen_margins(go.Figure(go.Scatter(x=[0, 1], y=[0, 1]), layout={"template": TEMPLATE}))
+    assert min_width(small) is None
+
+
+def _odd_figures() -> dict[str, go.Figure]:
+    import pandas as pd
+    from plotly.subplots import make_subplots
+
+    layout = {"template": TEMPLATE}
+    dates = pd.date_range("2020", periods=5)
+    return {
+        "date axis with a date range": go.Figure(
+            go.Scatter(x=dates, y=np.arange(5)),
+            layout={**layout, "xaxis": {"range": ["2020-01-01", "2020-02-01"]}},
+        ),
+        "anchored to an undefined axis": go.Figure(
+            go.Scatter(x=[1], y=[1], yaxis="y3"), layout={**layout, "yaxis3": {"anchor": "x7"}}
+        ),
+        "free axis": go.Figure(
+            go.Scatter(x=[1], y=[1], yaxis="y2"),
+            layout={**layout, "yaxis2": {"anchor": "free", "position": 0.3}},
+        ),
+        "log axis": go.Figure(
+            go.Scatter(x=[1, 10], y=[1, 1000]), layout={**layout, "yaxis": {"type": "log"}}
+        ),
+        "only missing values": go.Figure(go.Scatter(x=[np.nan], y=[np.nan]), layout=layout),
+        "infinite values": go.Figure(go.Scatter(x=[np.inf, 1], y=[-np.inf, 2]), layout=layout),
+        "half-open range": go.Figure(
+            go.Scatter(x=[1, 2], y=[1, 2]), layout={**layout, "yaxis": {"range": [None, 5]}}
+        ),
+        "mixed types": go.Figure(go.Scatter(x=[1, "a", None], y=[1, 2, 3]), layout=layout),
+        "subplots": make_subplots(rows=2, cols=2).add_trace(
+            go.Scatter(x=[1], y=["a label"]), row=2, col=2
+        ),
+        "pie": go.Figure(go.Pie(values=[1, 2])),
+        "heatmap without coordinates": go.Figure(go.Heatmap(z=[[1, 2]]), layout=layout),
+    }
+
+
+@pytest.mark.parametrize("name", list(_odd_figures()))
+def test_odd_figures_get_margins_without_error(name):
+    fig = screen_margins(_odd_figures()[name])
+    for side in ("l", "b"):
+        assert fig.layout.margin[side] is None or 0 < fig.layout.margin[side] < 400

@@ -586,7 +586,7 @@ STAGE_LIBRARIES = ("statsmodels.stats.power",)
 
 
 def _import_stages_in_background() -> None:
-    """Import :data:`STAGE_MODULES` and :data:`STAGE_LIBRARIES` on a daemon thread.
+    """Import :data:`STAGE_MODULES` and :data:`STAGE_LIBRARIES` on a second thread.
 
     Reading the inputs spends most of its time in pyarrow and numpy, which release the GIL,
     so on a second core the imports cost no wall time. The stages still import what they
@@ -601,7 +601,11 @@ def _import_stages_in_background() -> None:
             except Exception:  # the stage's own import will raise it where it is needed
                 return
 
-    threading.Thread(target=load, name="radmap-imports", daemon=True).start()
+    # Not a daemon: an interpreter that exits (e.g. after reporting bad input) while a
+    # daemon thread is importing C extensions (anndata's dask and zarr) can crash at exit
+    # (a segmentation fault instead of exit status 2); the error is printed first, the
+    # process then waits for the imports to finish.
+    threading.Thread(target=load, name="radmap-imports", daemon=False).start()
 
 
 GENE_STAGE = "gene x feature associations"

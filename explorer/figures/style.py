@@ -297,13 +297,23 @@ def publication_layout(
     _wrap_annotations(layout, width_px, min_font)
     title = layout.get("title")
     has_title = bool(title.get("text")) if isinstance(title, dict) else bool(title)
-    if has_title and legend_px:  # the title on top of the page, the legend under it
-        layout["title"].update(yref="container", y=1.0, yanchor="top", pad={"t": 4})
+    title_px = pt_to_px(PUBLICATION_TITLE_PT)
+    top, extra_lines_px = 6.0, 0.0
+    if has_title:
+        title_px = max((title.get("font") or {}).get("size") or 0, title_px)
+        title["text"] = _wrapped(str(title["text"]), width_px, title_px)
+        extra_lines_px = title["text"].count("<br>") * title_px * PRINT_LINE
+        top = 30 + extra_lines_px
+    if has_title and (legend_px or extra_lines_px):
+        # the title on top of the page, the legend under it; plotly anchors a title of
+        # several lines by its second line, so the first needs their height above it
+        pad = round(4 + extra_lines_px)
+        layout["title"].update(yref="container", y=1.0, yanchor="top", pad={"t": pad})
     layout.update(
         width=width_px,
         height=round(height),
         autosize=False,
-        margin={"l": 4, "r": 4, "t": (30 if has_title else 6) + legend_px, "b": 4, "pad": 0},
+        margin={"l": 4, "r": 4, "t": round(top + legend_px), "b": 4, "pad": 0},
     )
     layout.setdefault("font", {})
     layout["font"].update(family=FONT_FAMILY, size=min_font)
@@ -367,16 +377,21 @@ def _fit_category_axes(layout: dict, width_px: int, font_px: float, max_height: 
     return rows
 
 
+def _wrapped(text: str, width_px: int, font_px: float) -> str:
+    """``text`` broken into lines (``<br>``) that fit ``width_px``, unless it has its own."""
+    max_chars = max(12, int((width_px - 16) / (CHAR_WIDTH_EM * font_px)))
+    if "<br>" in text.lower() or len(text) <= max_chars:
+        return text
+    return "<br>".join(textwrap.wrap(text, max_chars))
+
+
 def _wrap_annotations(layout: dict, width_px: int, font_px: float) -> None:
     """Break one-line annotations wider than the page (an empty figure's message) into lines."""
     for annotation in layout.get("annotations") or []:
         text = annotation.get("text")
-        if not isinstance(text, str) or "<br>" in text.lower():
-            continue
-        size = max((annotation.get("font") or {}).get("size") or 0, font_px)
-        max_chars = max(12, int((width_px - 16) / (CHAR_WIDTH_EM * size)))
-        if len(text) > max_chars:
-            annotation["text"] = "<br>".join(textwrap.wrap(text, max_chars))
+        if isinstance(text, str):
+            size = max((annotation.get("font") or {}).get("size") or 0, font_px)
+            annotation["text"] = _wrapped(text, width_px, size)
 
 
 LEGEND_SYMBOL_PX = 40
@@ -390,10 +405,16 @@ def _fit_legends(spec: dict, width_px: int, font_px: float) -> float:
     plot. Returns the height the legend rows need there (0 when the legend stays aside)."""
     narrow = width_px < PUBLICATION_SIZES["double"][0]
     for trace in spec.get("data", []):
-        colorbar = trace.get("colorbar")
-        if isinstance(colorbar, dict) or trace.get("showscale", True) and "colorscale" in trace:
-            colorbar = trace.setdefault("colorbar", {})
-            colorbar.update(thickness=8, xpad=4, len=min(colorbar.get("len") or 0.5, 0.5))
+        marker = trace.get("marker")
+        for owner in (trace, marker if isinstance(marker, dict) else {}):
+            colorbar = owner.get("colorbar")
+            if (
+                isinstance(colorbar, dict)
+                or owner.get("showscale", owner is trace)
+                and ("colorscale" in owner)
+            ):
+                colorbar = owner.setdefault("colorbar", {})
+                colorbar.update(thickness=8, xpad=4, len=min(colorbar.get("len") or 0.5, 0.5))
     if narrow:
         layout = spec.setdefault("layout", {})
         layout["legend"] = {

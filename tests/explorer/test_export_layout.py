@@ -76,6 +76,59 @@ def titled_legend():
 
 
 @pytest.fixture(scope="module")
+def pathways():
+    """The module page's dot plot of enriched terms: long, wrapped Hallmark and GO names."""
+    from radmap.explorer.figures import enrichment_dotplot
+
+    terms = [
+        "HALLMARK_COAGULATION",
+        "HALLMARK_IL2_STAT5_SIGNALING",
+        "HALLMARK_COMPLEMENT",
+        "HALLMARK_HEME_METABOLISM",
+        "HALLMARK_ANDROGEN_RESPONSE",
+        "Proteolysis (GO:0006508)",
+        "HALLMARK_ESTROGEN_RESPONSE_EARLY",
+        "HALLMARK_ESTROGEN_RESPONSE_LATE",
+        "Sphingolipid Biosynthetic Process (GO:0030148)",
+        "Regulation Of Cellular Catabolic Process (GO:0031329)",
+        "Organonitrogen Compound Biosynthetic Process (GO:1901566)",
+        "Membrane Lipid Biosynthetic Process (GO:0046467)",
+        "Positive Regulation Of Glucose Transmembrane Transport (GO:0010828)",
+        "Regulation Of Cell Death (GO:0010941)",
+        "Regulation Of Immune Effector Process (GO:0002697)",
+    ]
+    table = pd.DataFrame(
+        {
+            "term": terms,
+            "collection": "hallmark",
+            "overlap": np.arange(3, 3 + len(terms)),
+            "set_size": 200,
+            "p": np.geomspace(1e-6, 1e-2, len(terms)),
+            "q": np.geomspace(0.4, 0.9, len(terms)),
+            "odds_ratio": 3.0,
+        }
+    )
+    return enrichment_dotplot(table, title="M4 pathways")
+
+
+TITLE = "EGFR x exponential_glcm_Idmn (q = 4.92e-4) (Spearman ρ = 0.31, n = 116, subset A)"
+
+
+@pytest.fixture(scope="module")
+def long_title():
+    """A phenotype plot's title: gene, feature, q and the correlation in one line."""
+    import plotly.graph_objects as go
+
+    return go.Figure(
+        [
+            go.Scatter(x=[0.95, 1.0], y=[-2, 5], mode="markers", name="patients"),
+            go.Scatter(x=[0.95, 1.0], y=[-1, 1], mode="lines", name="OLS fit"),
+        ],
+        layout={"title": TITLE},
+    )
+
+
+@pytest.fixture(scope="module")
 def long_message():
     from radmap.explorer.figures import empty_figure
 
@@ -101,7 +154,16 @@ def colour(pixels: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("width", ["single", "double"])
 @pytest.mark.parametrize(
-    "name", ["long_map", "mixed_map", "gene_bars", "titled_legend", "long_message"]
+    "name",
+    [
+        "long_map",
+        "mixed_map",
+        "gene_bars",
+        "titled_legend",
+        "long_message",
+        "pathways",
+        "long_title",
+    ],
 )
 def test_exports_keep_everything_on_the_page(request, name, width):
     pixels = rendered(request.getfixturevalue(name), width)
@@ -159,3 +221,16 @@ def test_single_column_legend_rows_stay_clear_of_the_title(legend_title):
     with_legend = go.Figure(fig).update_layout(showlegend=True)
     title_only = _first_ink_band(rendered(alone, "single"))
     assert _first_ink_band(rendered(with_legend, "single")) <= title_only * 1.2
+
+
+def test_a_long_title_is_broken_into_lines_that_fit_the_column(long_title):
+    from radmap.explorer.figures.margins import text_width
+
+    for width, page_px in (("single", 336), ("double", 692)):
+        layout = publication_layout(long_title, width).to_dict()["layout"]
+        size = layout["title"]["font"]["size"]
+        lines = layout["title"]["text"].split("<br>")
+        assert max(text_width(line, size) for line in lines) <= layout["width"] - 8
+        assert layout["width"] == pytest.approx(page_px, abs=2)
+        assert layout["margin"]["t"] >= 30 + (len(lines) - 1) * size
+    assert len(publication_layout(long_title, "single").layout.title.text.split("<br>")) >= 2

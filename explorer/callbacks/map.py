@@ -69,8 +69,8 @@ def map_figure(
     )
     height = fig.layout.height or 600
     style = {"height": f"{int(height)}px"}
-    if min_width(fig):
-        style["minWidth"] = f"{min_width(fig)}px"
+    if (width := min_width(fig)) is not None:
+        style["minWidth"] = f"{width}px"
     return (
         fig,
         style,

@@ -56,6 +56,20 @@ TICK_LABEL_GAP_PX = 3
 ROTATED_WHEN_WIDER_PX = 520
 """Column labels wider than this side by side are assumed turned by plotly (30 degrees)."""
 
+DATE_LABEL = "Jan 31, 2020"
+"""As long as plotly's date tick labels get."""
+SCALED_TRACES = ("heatmap", "contour", "histogram2d", "histogram2dcontour")
+"""Trace types that show a colour bar unless told not to."""
+MIN_PLOT_PX = 240
+"""Narrowest plotting area (between the margins) at which a figure stays readable."""
+KEYS_BESIDE_PX = 260
+"""Room a legend or colour bars beside the plot take."""
+SCROLL_FROM_PX = 480
+"""A figure that needs more width than this scrolls sideways in a narrower card (the card
+reads ``layout.meta["min_width"]``) instead of squeezing its plot to a strip."""
+PLOTLY_MARGIN = {"l": 80, "r": 80, "t": 100, "b": 80}
+"""plotly.js's own default margins (a figure without template)."""
+
 _TAG = re.compile(r"<(?!br)[^>]*>", re.IGNORECASE)
 _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
@@ -90,7 +104,8 @@ def _traces_on(fig: go.Figure, name: str) -> list:
 
 
 def _setting(fig: go.Figure, name: str, prop: str):
-    """An axis property as plotly will use it: the figure's own, else its template's."""
+    """An axis property (``"ticks"``, ``"title.standoff"``) as plotly will use it: the
+    figure's own, else its template's."""
     value = fig.layout[name][prop]
     if value is None and fig.layout.template is not None:
         value = fig.layout.template.layout[name[:5]][prop]
@@ -130,23 +145,16 @@ def _tick_labels(fig: go.Figure, name: str, axis) -> list[str]:
     return _number_labels(float(numbers.min()), float(numbers.max()))
 
 
-DATE_LABEL = "Jan 31, 2020"
-"""As long as plotly's date tick labels get."""
-
-
 def _title_depth(fig: go.Figure, name: str, font_px: float) -> float:
     title = fig.layout[name].title
     if not title or not title.text:
         return 0.0
     size = (title.font.size if title.font and title.font.size else None) or font_px
-    standoff = title.standoff
-    if standoff is None:
-        template = fig.layout.template
-        standoff = template.layout[name[:5]].title.standoff if template is not None else None
-    return (standoff or 0) + text_lines(title.text) * size * LINE_EM
+    standoff = _setting(fig, name, "title.standoff") or 0
+    return standoff + text_lines(title.text) * size * LINE_EM
 
 
-def _axis_depth(fig: go.Figure, name: str, axis, font_px: float) -> tuple[str, float] | None:
+def _axis_depth(fig: go.Figure, name: str, axis, font_px: float) -> tuple[str, float]:
     """The side of the plot an axis pushes and how far its ticks, labels and title reach."""
     letter = name[0]
     side = axis.side or ("left" if letter == "y" else "bottom")
@@ -188,8 +196,9 @@ def screen_margins(fig: go.Figure) -> go.Figure:
     """Widen ``fig``'s margins (in place) to hold its axes' tick labels and titles.
 
     Left, bottom and top margins are raised to what the figure's outermost axes need;
-    margins the figure already sets wider are kept. Figures without a template or axes
-    are returned unchanged.
+    margins the figure already sets wider are kept. A figure that then needs more than
+    :data:`SCROLL_FROM_PX` records its minimum width in ``layout.meta["min_width"]``
+    (:func:`min_width`). Figures without axes are returned unchanged.
     """
     layout = fig.layout
     font_px = (layout.font.size if layout.font and layout.font.size else None) or SCREEN_FONT_PX
@@ -215,23 +224,10 @@ def screen_margins(fig: go.Figure) -> go.Figure:
     for side, depth in need.items():
         layout.margin[side] = max(margin(side), math.ceil(depth))
     beside = KEYS_BESIDE_PX if _keys_beside(fig) else margin("r")
-    min_width = margin("l") + beside + MIN_PLOT_PX
-    if min_width > SCROLL_FROM_PX and (layout.meta is None or isinstance(layout.meta, dict)):
-        layout.meta = {**(layout.meta or {}), "min_width": min_width}
+    readable = margin("l") + beside + MIN_PLOT_PX
+    if readable > SCROLL_FROM_PX and (layout.meta is None or isinstance(layout.meta, dict)):
+        layout.meta = {**(layout.meta or {}), "min_width": readable}
     return fig
-
-
-MIN_PLOT_PX = 240
-"""Narrowest plotting area (between the margins) at which a figure stays readable."""
-KEYS_BESIDE_PX = 260
-"""Room a legend or colour bars beside the plot take."""
-SCROLL_FROM_PX = 480
-"""A figure that needs more width than this scrolls sideways in a narrower card (the card
-reads ``layout.meta["min_width"]``) instead of squeezing its plot to a strip."""
-
-
-SCALED_TRACES = ("heatmap", "contour", "histogram2d", "histogram2dcontour")
-"""Trace types that show a colour bar unless told not to."""
 
 
 def _keys_beside(fig: go.Figure) -> bool:
@@ -252,10 +248,6 @@ def _keys_beside(fig: go.Figure) -> bool:
         if marker is not None and "showscale" in marker and marker.showscale:
             return True
     return False
-
-
-PLOTLY_MARGIN = {"l": 80, "r": 80, "t": 100, "b": 80}
-"""plotly.js's own default margins (a figure without template)."""
 
 
 def min_width(fig: go.Figure) -> int | None:

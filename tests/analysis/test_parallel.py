@@ -91,20 +91,25 @@ def test_blas_threads_are_restored_after_the_block(cores):
     assert parallel.blas_controller().info() == before
 
 
-def test_the_pipeline_gives_the_same_bundle_on_one_core_and_on_two(tmp_path, monkeypatch):
-    cohort = datasets.synthetic(n_patients=60, n_genes=300, n_features=8, seed=5)
+def _small_run(tmp_path, *, seed: int, permutations: int, gene_permutations: int) -> Config:
+    """A seeded 60-patient cohort written to files, and the analysis of it (no bootstraps)."""
+    cohort = datasets.synthetic(n_patients=60, n_genes=300, n_features=8, seed=seed)
     files = datasets.write_cohort(cohort, tmp_path / "cohort")
-    config = Config(
+    return Config(
         expression=files["expression"],
         imaging=[files["imaging"]],
         clinical=files["clinical"],
         out=tmp_path / "out",
         min_module_size=10,
         gene_sets=["hallmark"],
-        permutations=50,
-        gene_permutations=5,
+        permutations=permutations,
+        gene_permutations=gene_permutations,
         bootstraps=0,
     )
+
+
+def test_the_pipeline_gives_the_same_bundle_on_one_core_and_on_two(tmp_path, monkeypatch):
+    config = _small_run(tmp_path, seed=5, permutations=50, gene_permutations=5)
     bundles = {}
     for cores in (2, 1):
         monkeypatch.setattr(parallel, "n_cores", lambda cores=cores: cores)
@@ -120,21 +125,9 @@ def test_the_pipeline_gives_the_same_bundle_on_one_core_and_on_two(tmp_path, mon
 
 
 def test_the_pipeline_reports_the_gene_stage_after_the_module_map(tmp_path):
-    cohort = datasets.synthetic(n_patients=60, n_genes=300, n_features=8, seed=3)
-    files = datasets.write_cohort(cohort, tmp_path / "cohort")
     lines: list[str] = []
     build_bundle(
-        Config(
-            expression=files["expression"],
-            imaging=[files["imaging"]],
-            clinical=files["clinical"],
-            out=tmp_path / "out",
-            min_module_size=10,
-            gene_sets=["hallmark"],
-            permutations=0,
-            gene_permutations=0,
-            bootstraps=0,
-        ),
+        _small_run(tmp_path, seed=3, permutations=0, gene_permutations=0),
         progress=lines.append,
     )
     stages = [line for line in lines if not line.startswith("  ")]

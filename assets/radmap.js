@@ -15,7 +15,55 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       }
       /* href too: dcc.Location pushes its href prop when it differs from the address bar,
          and a stale href would push the old address back (and render the page again). */
-      return [update.search, window.location.origin + url, update.search];
+      const shown = {pathname: window.location.pathname, search: update.search};
+      return [update.search, window.location.origin + url, shown];
+    },
+    /* Ask the server for a page only when the URL differs from the one the page shows: a
+       page load carries its page, and the controls' own query string is already shown. */
+    routeGate: function (pathname, search, shown) {
+      const query = search || "";
+      if (shown && shown.pathname === pathname && shown.search === query) {
+        return window.dash_clientside.no_update;
+      }
+      return {pathname: pathname, search: query};
+    },
+    /* Ask for a new header only when the path or a shared key's value changes (the same
+       key as header_key in explorer/callbacks/core.py). */
+    headerGate: function (pathname, search, shown) {
+      const noUpdate = window.dash_clientside.no_update;
+      const keys = (shown && shown.keys) || [];
+      const params = new URLSearchParams(search || "");
+      const shared = keys.map(function (key) {
+        const value = params.get(key);
+        return key + "=" + (value === null ? "" : value);
+      });
+      const key = (pathname || "") + "?" + shared.join("&");
+      if (shown && shown.key === key) {
+        return [noUpdate, noUpdate];
+      }
+      return [{pathname: pathname, search: search || ""}, {keys: keys, key: key}];
+    },
+    /* true once the graph whose figure triggered this is drawn (a page's parts that
+       follow it wait for this); no update when `ready` already is. */
+    afterDrawn: function (figure, ready) {
+      if (ready) {
+        return window.dash_clientside.no_update;
+      }
+      const trigger = window.dash_clientside.callback_context.inputs_list[0].id;
+      const limit = performance.now() + 5000;
+      return new Promise(function (resolve) {
+        function check() {
+          const root = document.getElementById(JSON.stringify(trigger));
+          const plot = root && root.querySelector(".js-plotly-plot");
+          if ((plot && plot._fullLayout && plot.querySelector(".main-svg")) ||
+              performance.now() > limit) {
+            window.requestAnimationFrame(function () { resolve(true); });
+            return;
+          }
+          window.requestAnimationFrame(check);
+        }
+        check();
+      });
     },
     /* Bring the map's drill-down into view once it shows a clicked cell. */
     revealDrill: function (title, click) {

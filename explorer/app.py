@@ -20,6 +20,7 @@ Everything is served from this machine: Dash, plotly.js, AG Grid and the Bootstr
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import os
 import sys
@@ -27,6 +28,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import dash
 import dash_bootstrap_components as dbc
@@ -35,12 +37,12 @@ from gunicorn.app.base import BaseApplication
 
 from . import assets_dir
 from .callbacks import AppContext, register_callbacks
-from .callbacks.core import handle_error
+from .callbacks.core import first_view, handle_error
 from .callbacks.pins import pin_cards
 from .data import BundleData
-from .pages import LAYOUTS, dataset_header, navbar
+from .pages import dataset_header, navbar, page_layout
 from .pages.help import help_panel
-from .state import PAGES, ViewState
+from .state import PAGES, SHARED_KEYS, ViewState
 
 if TYPE_CHECKING:
     import anndata
@@ -116,6 +118,20 @@ def add_security_headers(server, *, script_hashes: Sequence[str]) -> None:
         return response
 
 
+def layout_varies_by_page(server) -> None:
+    """Mark the first layout (``/_dash-layout``), which carries the page its ``Referer``
+    names, as such: no cache may give it for another page or keep its data."""
+
+    @server.after_request
+    def _vary(response):
+        from flask import request
+
+        if request.path.endswith("/_dash-layout"):
+            response.vary.add("Referer")
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
 def _preload() -> html.Div:
     """Hidden instances of the lazily loaded components (dropdown, graph, grid).
 
@@ -137,8 +153,13 @@ def _preload() -> html.Div:
     )
 
 
-def shell(data: BundleData, *, base: str = "/") -> html.Div:
-    """The frame around every page: URL, stores, navigation, header, alerts, pin dialog."""
+def shell(data: BundleData, *, base: str = "/", view: dict | None = None) -> html.Div:
+    """The frame around every page: URL, stores, navigation, header, alerts, pin dialog.
+
+    ``view`` (from :func:`callbacks.core.first_view`) fills it for the URL the browser
+    opened; without it the browser asks for the page by callback.
+    """
+    view = view or {}
     pin_modal = dbc.Modal(
         [
             dbc.ModalHeader(dbc.ModalTitle("Pin this association")),
@@ -188,13 +209,18 @@ def shell(data: BundleData, *, base: str = "/") -> html.Div:
     return html.Div(
         [
             dcc.Location(id="url", refresh="callback-nav"),
-            dcc.Store(id="written-search"),
-            dcc.Store(id="search-update"),
+            dcc.Store(id="shown-url", data=view.get("shown")),
+            dcc.Store(id="route-request"),
+            dcc.Store(id="search-update", data=view.get("search_update")),
             dcc.Store(id="filling-defaults", data=False),
+            dcc.Store(id="header-request"),
+            dcc.Store(
+                id="header-shown", data={"keys": list(SHARED_KEYS), "key": view.get("header_key")}
+            ),
             dcc.Store(id="pins-version", data=0),
             dcc.Store(id="pin-draft"),
-            navbar(base=base),
-            dataset_header(data.summary()),
+            navbar(base=base, hrefs=view.get("hrefs"), active=view.get("active")),
+            dataset_header(data.summary(), q=view.get("header_q")),
             dbc.Container(
                 [
                     dbc.Alert(
@@ -204,8 +230,8 @@ def shell(data: BundleData, *, base: str = "/") -> html.Div:
                         color="danger",
                         className="rm-alert mt-3",
                     ),
-                    html.Div(id="url-messages", className="mt-3"),
-                    html.Div(id="page-content", className="rm-page"),
+                    html.Div(view.get("messages"), id="url-messages", className="mt-3"),
+                    html.Div(view.get("content"), id="page-content", className="rm-page"),
                 ],
                 fluid=True,
                 className="rm-main",
@@ -218,6 +244,27 @@ def shell(data: BundleData, *, base: str = "/") -> html.Div:
         ],
         className="rm-app",
     )
+
+
+def first_layout(data: BundleData, *, base: str = "/") -> html.Div:
+    """The layout the browser fetches first (``/_dash-layout``), with the page of the URL it
+    opened already in it.
+
+    The renderer fetches the layout from the page it is on, so the request's ``Referer``
+    (sent in full to the same origin, see the ``Referrer-Policy`` header) names that page;
+    without one (or outside a request) the shell comes alone and the page is asked for by
+    callback.
+    """
+    from flask import has_request_context, request
+
+    referrer = request.referrer if has_request_context() else None
+    if not referrer:
+        return shell(data, base=base)
+    parts = urlsplit(referrer)
+    if (parts.scheme, parts.netloc) != (request.scheme, request.host):
+        return shell(data, base=base)
+    search = f"?{parts.query}" if parts.query else ""
+    return shell(data, base=base, view=first_view(data, parts.path, search, base=base))
 
 
 def id_skeleton(layout) -> html.Div:
@@ -340,16 +387,17 @@ def create_app(
         external_scripts=[],
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
-    app.layout = shell(data, base=base)
+    app.layout = functools.partial(first_layout, data, base=base)
     example_pin = {"id": "example", "kind": "module", "statistics": {}, "note": ""}
     app.validation_layout = id_skeleton(
         [shell(data, base=base), *pin_cards([example_pin])]
-        + [LAYOUTS[page](data, ViewState(page=page)) for page in PAGES]
+        + [page_layout(data, ViewState(page=page), base=base) for page in PAGES]
     )
     register_callbacks(app, ctx, background_manager=manager)
     if users is not None:
         BasicAuth(users, path=users_file).install(app.server)
     add_security_headers(app.server, script_hashes=app.csp_hashes())
+    layout_varies_by_page(app.server)
     app.server.config["RADMAP_BUNDLE_ID"] = data.bundle_id
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     # Asset URLs carry their file's modification time (?m=...), so a browser may keep them:

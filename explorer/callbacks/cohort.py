@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pandas as pd
-from dash import Input, Output, State
+from dash import ClientsideFunction, Input, Output, State
 from dash.exceptions import PreventUpdate
 
 from ..callbacks.common import (
@@ -116,6 +116,8 @@ PART_KEYS = {
     matching_part: ("matching_rows", "matching_columns"),
 }
 LAYOUT_PARTS = (overlap_part, types_part, missing_part)
+DRAWN_LAST = "cohort-missing"
+"""The last figure drawn with the page (the parts that follow wait for it)."""
 # Where each key of a part goes on the page.
 PART_OUTPUTS = {
     "overlap": (graph_id("cohort-overlap"), "figure"),
@@ -171,7 +173,16 @@ def register(app, ctx: AppContext) -> None:
     for build in PART_KEYS:
         _register_part(app, ctx, build, in_layout=build in LAYOUT_PARTS)
 
-    register_km(app, data, PAGE, "km", cohort_km, drawn_with_page=False)
+    register_km(app, data, PAGE, "km", cohort_km, drawn_with_page=False, after="cohort-ready")
+
+    # The parts that follow the page are asked for once its first figure is drawn: asked
+    # for with the page, they kept the browser busy and delayed that figure.
+    app.clientside_callback(
+        ClientsideFunction(namespace="radmap", function_name="afterDrawn"),
+        Output("cohort-ready", "data"),
+        Input(graph_id(DRAWN_LAST), "figure"),
+        State("cohort-ready", "data"),
+    )
 
     @app.callback(
         Output(sid(PAGE, "km"), "value"),
@@ -194,13 +205,14 @@ def _register_part(
 
     @app.callback(
         [Output(*PART_OUTPUTS[key]) for key in keys],
-        Input("cohort-ready", "data"),
         Input(store_id(PAGE, "subset"), "data"),
+        *([] if in_layout else [Input("cohort-ready", "data")]),
         State("url", "pathname"),
         State("url", "search"),
         prevent_initial_call=in_layout,  # drawn with the page; a new subset redraws it
     )
-    def _part(_ready, subset, pathname, search):
+    def _part(subset, *rest):
+        *_ready, pathname, search = rest
         state, _ = parse_url(pathname, search, data.vocabulary(), base=ctx.base)
         view = build(resolve(data, subset), state.q)
         return tuple(view[key] for key in keys)

@@ -67,11 +67,13 @@ def register_km(
     km_figure: Callable[..., Any],
     *,
     drawn_with_page: bool,
+    after: str | None = None,
 ) -> None:
     """The Kaplan–Meier callback of ``page``: curves of what the control ``chooser`` names,
     split by the page's ``split`` / ``cut`` controls, on the page's subset;
     ``km_figure(data, choice, split=, cut=)`` draws them. The cut box is enabled only for a
-    cut at a value."""
+    cut at a value. ``after``: a store whose data the first drawing waits for (see
+    ``radmap.afterDrawn`` in ``assets/radmap.js``)."""
     from ..pages.common import graph_id, sid, store_id
     from .subset import resolve  # the subset callbacks import this module
 
@@ -82,9 +84,10 @@ def register_km(
         Input(sid(page, "split"), "value"),
         Input(sid(page, "cut"), "value"),
         Input(store_id(page, "subset"), "data"),
+        *([Input(after, "data")] if after else []),
         prevent_initial_call=drawn_with_page,
     )
-    def _km(choice, split, cut, subset):
+    def _km(choice, split, cut, subset, *_after):
         cut = float(cut) if isinstance(cut, int | float) else None
         view = resolve(data, subset)
         return km_figure(view, choice, split=split or "median", cut=cut), split != "cut"

@@ -14,7 +14,7 @@ import base64
 import json
 import logging
 from datetime import UTC, datetime
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import plotly.graph_objects as go
 from dash import (
@@ -28,6 +28,7 @@ from dash import (
     no_update,
     set_props,
 )
+from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from ..callbacks.common import (
@@ -73,6 +74,73 @@ def write_state(page: str | None, values: dict | None, search: str | None):
         return None
     new = to_search(from_controls(page, values))
     return None if new == (search or "") else new
+
+
+def header_key(pathname: str | None, search: str | None) -> str:
+    """What the header shows depends on: the path and the raw values of the shared keys.
+
+    The browser computes the same key (``radmap.headerGate`` in ``assets/radmap.js``) and
+    asks the server for a new header only when it changes.
+    """
+    params = parse_qs((search or "").lstrip("?"), keep_blank_values=True)
+    shared = "&".join(f"{key}={params.get(key, [''])[0]}" for key in SHARED_KEYS)
+    return f"{pathname or ''}?{shared}"
+
+
+def shown_url(pathname: str | None, search: str | None) -> dict:
+    """The URL a page shows (``shown-url``): the browser routes only when the URL differs."""
+    return {"pathname": pathname or "", "search": search or ""}
+
+
+def state_values(layout) -> dict[str, dict]:
+    """Values of the state controls and stores in a page ``layout``, per page (as
+    :func:`collect_state` reads them from a callback's inputs)."""
+    entries = []
+
+    def visit(node) -> None:
+        if isinstance(node, list | tuple):
+            for item in node:
+                visit(item)
+            return
+        if not isinstance(node, Component):
+            return
+        component = getattr(node, "id", None)
+        if isinstance(component, dict) and component.get("role") in ("state", "state-store"):
+            prop = "value" if component["role"] == "state" else "data"
+            entries.append({"id": component, "value": getattr(node, prop, None)})
+        for name in node._prop_names:
+            value = getattr(node, name, None)
+            if isinstance(value, Component | list | tuple):
+                visit(value)
+
+    visit(layout)
+    return collect_state(entries)
+
+
+def first_view(data: BundleData, pathname: str, search: str, *, base: str = "/") -> dict:
+    """What the first layout shows for the URL the browser opened: the page (so that a page
+    load needs no routing round trip), its messages, the header, and the query string with
+    the page's defaults filled in (written into the address bar by the browser, replacing
+    the history entry).
+
+    Returns
+    -------
+    Keyword arguments of :func:`explorer.app.shell`'s ``view``.
+    """
+    content, messages = route(data, pathname, search, base=base)
+    page = page_from_path(pathname, base=base)
+    canonical = write_state(page, state_values(content).get(page or ""), search)
+    hrefs, active = nav_targets(data, pathname, search, base=base)
+    return {
+        "content": content,
+        "messages": messages,
+        "shown": shown_url(pathname, search),
+        "search_update": None if canonical is None else {"search": canonical, "replace": True},
+        "header_q": header_q(data, pathname, search, base=base),
+        "header_key": header_key(pathname, search),
+        "hrefs": hrefs,
+        "active": active,
+    }
 
 
 def header_q(data: BundleData, pathname: str | None, search: str | None, *, base: str) -> str:
@@ -412,26 +480,33 @@ def handle_error(error: Exception):
 def register(app, ctx: AppContext) -> None:
     data, base = ctx.data, ctx.base
 
+    # The browser asks for a page only when the URL differs from the one the page shows
+    # (``shown-url``): not on a page load (the first layout carries the page, see
+    # :func:`first_view`), not after the controls wrote their own query string.
+    app.clientside_callback(
+        ClientsideFunction(namespace="radmap", function_name="routeGate"),
+        Output("route-request", "data"),
+        Input("url", "pathname"),
+        Input("url", "search"),
+        State("shown-url", "data"),
+    )
+
     @app.callback(
         Output("page-content", "children"),
         Output("url-messages", "children"),
-        Output("written-search", "data"),
+        Output("shown-url", "data"),
         Output("filling-defaults", "data", allow_duplicate=True),
-        Input("url", "pathname"),
-        Input("url", "search"),
-        State("written-search", "data"),
-        prevent_initial_call="initial_duplicate",
+        Input("route-request", "data"),
+        prevent_initial_call=True,
     )
-    def _route(pathname, search, written):
-        # The page is rendered again on a new path, or when the query string changed from
-        # outside (back / forward, a link), but not after the controls wrote it themselves.
+    def _route(request):
         # The controls' first write after a render only fills in defaults: it replaces the
         # history entry instead of pushing one (see _write_state).
-        triggered = {item["prop_id"] for item in callback_context.triggered}
-        if triggered == {"url.search"} and (search or "") == (written or ""):
+        if not isinstance(request, dict):
             raise PreventUpdate
+        pathname, search = str(request.get("pathname") or ""), str(request.get("search") or "")
         layout, messages = route(data, pathname, search, base=base)
-        return layout, messages, search or "", True
+        return layout, messages, shown_url(pathname, search), True
 
     @app.callback(
         Output("search-update", "data"),
@@ -479,23 +554,38 @@ def register(app, ctx: AppContext) -> None:
 
     # The browser writes the new query string itself: a page filling in its defaults
     # replaces the history entry (Back leaves the page), a user's change pushes one.
+    # On a page load the first layout may carry such an update (the defaults of the URL).
     app.clientside_callback(
         ClientsideFunction(namespace="radmap", function_name="writeSearch"),
         Output("url", "search"),
         Output("url", "href", allow_duplicate=True),
-        Output("written-search", "data", allow_duplicate=True),
+        Output("shown-url", "data", allow_duplicate=True),
         Input("search-update", "data"),
-        prevent_initial_call=True,
+        prevent_initial_call="initial_duplicate",
+    )
+
+    # The header (FDR, navigation links carrying the shared keys, the active page) is asked
+    # for only when the path or a shared key's value changes (see header_key).
+    app.clientside_callback(
+        ClientsideFunction(namespace="radmap", function_name="headerGate"),
+        Output("header-request", "data"),
+        Output("header-shown", "data"),
+        Input("url", "pathname"),
+        Input("url", "search"),
+        State("header-shown", "data"),
     )
 
     @app.callback(
         Output("header-q", "children"),
         Output({"role": "nav", "page": ALL}, "href"),
         Output({"role": "nav", "page": ALL}, "active"),
-        Input("url", "pathname"),
-        Input("url", "search"),
+        Input("header-request", "data"),
+        prevent_initial_call=True,
     )
-    def _header(pathname, search):
+    def _header(request):
+        if not isinstance(request, dict):
+            raise PreventUpdate
+        pathname, search = str(request.get("pathname") or ""), str(request.get("search") or "")
         hrefs, active = nav_targets(data, pathname, search, base=base)
         return header_q(data, pathname, search, base=base), hrefs, active
 
@@ -572,6 +662,8 @@ def register(app, ctx: AppContext) -> None:
 __all__ = [
     "error_message",
     "client_id",
+    "first_view",
+    "header_key",
     "export_download",
     "full_table",
     "handle_error",
@@ -582,6 +674,8 @@ __all__ = [
     "provenance_download",
     "register",
     "route",
+    "shown_url",
+    "state_values",
     "table_download",
     "view_figure",
     "write_state",

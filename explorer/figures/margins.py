@@ -93,50 +93,74 @@ def _number_labels(low: float, high: float) -> list[str]:
     return [f"{value:.{decimals}f}".replace("-", "−") for value in (low - pad, high + pad)]
 
 
-def _traces_on(fig: go.Figure, name: str) -> list:
-    """Cartesian traces drawn on layout axis ``name`` (``"xaxis2"`` is ``"x2"`` in a trace)."""
-    letter, ref = name[0], name[0] + name[5:]
-    return [
-        trace
-        for trace in fig.data
-        if f"{letter}axis" in trace and (trace[f"{letter}axis"] or letter) == ref
-    ]
+def _get(tree: dict | None, path: str):
+    """``tree["a"]["b"]`` for ``path`` ``"a.b"`` (``None`` where a level is missing)."""
+    for key in path.split("."):
+        if not isinstance(tree, dict):
+            return None
+        tree = tree.get(key)
+    return tree
 
 
-def _setting(fig: go.Figure, name: str, prop: str):
-    """An axis property (``"ticks"``, ``"title.standoff"``) as plotly will use it: the
-    figure's own, else its template's."""
-    value = fig.layout[name][prop]
-    if value is None and fig.layout.template is not None:
-        value = fig.layout.template.layout[name[:5]][prop]
-    return value
+class _Plain:
+    """The figure's layout, template layout and cartesian traces as the plain dicts plotly
+    keeps them in (read only): reading them through plotly's objects, which validate and
+    wrap every nested property, cost 40-80 ms per figure."""
+
+    def __init__(self, fig: go.Figure) -> None:
+        self.layout: dict = fig._layout  # noqa: SLF001 (plotly's own storage, read only)
+        self.template: dict = _get(self.layout, "template.layout") or {}
+        self.traces: list[dict] = [
+            props
+            for trace, props in zip(fig.data, fig._data, strict=True)  # noqa: SLF001
+            if "xaxis" in trace  # a cartesian trace type
+        ]
+
+    def axis(self, name: str) -> dict:
+        return self.layout.get(name) or {}
+
+    def setting(self, name: str, path: str):
+        """An axis property (``"ticks"``, ``"title.standoff"``) as plotly will use it: the
+        figure's own, else its template's."""
+        value = _get(self.axis(name), path)
+        if value is None:
+            value = _get(self.template.get(name[:5]), path)
+        return value
+
+    def traces_on(self, name: str) -> list[dict]:
+        """Cartesian traces drawn on axis ``name`` (``"xaxis2"`` is ``"x2"`` in a trace)."""
+        letter, ref = name[0], name[0] + name[5:]
+        return [trace for trace in self.traces if (trace.get(f"{letter}axis") or letter) == ref]
 
 
-def _tick_labels(fig: go.Figure, name: str, axis) -> list[str]:
+def _tick_labels(plain: _Plain, name: str) -> list[str]:
     """Labels the axis may print (an upper bound of their widths is what matters)."""
-    if axis.showticklabels is False:
+    axis = plain.axis(name)
+    if axis.get("showticklabels") is False:
         return []
-    if axis.tickvals is not None and axis.tickmode in (None, "array"):
-        texts = axis.ticktext if axis.ticktext is not None else axis.tickvals
+    if axis.get("tickvals") is not None and axis.get("tickmode") in (None, "array"):
+        texts = axis["ticktext"] if axis.get("ticktext") is not None else axis["tickvals"]
         return [str(text) for text in texts]
     letter = name[0]
     arrays = [
         np.asarray(trace[letter]).ravel()
-        for trace in _traces_on(fig, name)
-        if letter in trace and trace[letter] is not None
+        for trace in plain.traces_on(name)
+        if trace.get(letter) is not None
     ]
     arrays = [values for values in arrays if values.size]
     if not arrays:
         return []
-    if axis.type == "date" or any(values.dtype.kind == "M" for values in arrays):
+    kind = axis.get("type")
+    if kind == "date" or any(values.dtype.kind == "M" for values in arrays):
         return [DATE_LABEL]
-    if axis.type == "category" or any(values.dtype.kind not in "iufb" for values in arrays):
+    if kind == "category" or any(values.dtype.kind not in "iufb" for values in arrays):
         return list(dict.fromkeys(str(value) for values in arrays for value in values))
-    if axis.type == "log":
+    if kind == "log":
         return ["1e−10"]
     numbers = np.concatenate([values.astype(float, copy=False) for values in arrays])
     with contextlib.suppress(TypeError, ValueError):
-        fixed = np.asarray(axis.range if axis.range is not None else [], dtype=float)
+        span = axis.get("range")
+        fixed = np.asarray(span if span is not None else [], dtype=float)
         if fixed.size == 2 and np.isfinite(fixed).all():
             numbers = fixed
     numbers = numbers[np.isfinite(numbers)]
@@ -145,23 +169,23 @@ def _tick_labels(fig: go.Figure, name: str, axis) -> list[str]:
     return _number_labels(float(numbers.min()), float(numbers.max()))
 
 
-def _title_depth(fig: go.Figure, name: str, font_px: float) -> float:
-    title = fig.layout[name].title
-    if not title or not title.text:
+def _title_depth(plain: _Plain, name: str, font_px: float) -> float:
+    text = _get(plain.axis(name), "title.text")
+    if not text:
         return 0.0
-    size = (title.font.size if title.font and title.font.size else None) or font_px
-    standoff = _setting(fig, name, "title.standoff") or 0
-    return standoff + text_lines(title.text) * size * LINE_EM
+    size = _get(plain.axis(name), "title.font.size") or font_px
+    standoff = plain.setting(name, "title.standoff") or 0
+    return standoff + text_lines(text) * size * LINE_EM
 
 
-def _axis_depth(fig: go.Figure, name: str, axis, font_px: float) -> tuple[str, float]:
+def _axis_depth(plain: _Plain, name: str, font_px: float) -> tuple[str, float]:
     """The side of the plot an axis pushes and how far its ticks, labels and title reach."""
-    letter = name[0]
-    side = axis.side or ("left" if letter == "y" else "bottom")
-    size = (axis.tickfont.size if axis.tickfont and axis.tickfont.size else None) or font_px
-    labels = _tick_labels(fig, name, axis)
-    ticks = _setting(fig, name, "ticks")
-    ticklen = (_setting(fig, name, "ticklen") or 5) if ticks in ("outside",) else 0
+    letter, axis = name[0], plain.axis(name)
+    side = axis.get("side") or ("left" if letter == "y" else "bottom")
+    size = _get(axis, "tickfont.size") or font_px
+    labels = _tick_labels(plain, name)
+    ticks = plain.setting(name, "ticks")
+    ticklen = (plain.setting(name, "ticklen") or 5) if ticks in ("outside",) else 0
     label_depth = 0.0
     if labels:
         widths = [text_width(label, size) for label in labels]
@@ -169,26 +193,24 @@ def _axis_depth(fig: go.Figure, name: str, axis, font_px: float) -> tuple[str, f
         if letter == "y":
             label_depth = max(widths)
         else:
-            angle = axis.tickangle
+            angle = axis.get("tickangle")
             if (angle is None or angle == "auto") and sum(widths) > ROTATED_WHEN_WIDER_PX:
                 angle = 30
             turn = math.radians(abs(float(angle))) if angle not in (None, "auto") else 0.0
             label_depth = max(widths) * math.sin(turn) + height * math.cos(turn)
         label_depth += TICK_LABEL_GAP_PX
-    return side, ticklen + label_depth + _title_depth(fig, name, font_px) + PUSH_PAD_PX + SLACK_PX
+    depth = ticklen + label_depth + _title_depth(plain, name, font_px) + PUSH_PAD_PX + SLACK_PX
+    return side, depth
 
 
-def _at_plot_edge(layout, name: str, axis) -> bool:
+def _at_plot_edge(plain: _Plain, name: str) -> bool:
     """Whether the axis sits on the outer edge of the plotting area (pushes the margin)."""
-    if axis.anchor == "free":
-        position = axis.position or 0.0
-        return position in (0.0, 1.0)
-    anchor = axis.anchor or ("y" if name[0] == "x" else "x")
-    try:
-        domain = layout[f"{anchor[0]}axis{anchor[1:]}"].domain or (0.0, 1.0)
-    except (KeyError, ValueError):  # anchored to an axis the figure does not define
-        domain = (0.0, 1.0)
-    side = axis.side or ("left" if name[0] == "y" else "bottom")
+    axis = plain.axis(name)
+    if axis.get("anchor") == "free":
+        return (axis.get("position") or 0.0) in (0.0, 1.0)
+    anchor = axis.get("anchor") or ("y" if name[0] == "x" else "x")
+    domain = plain.axis(f"{anchor[0]}axis{anchor[1:]}").get("domain") or (0.0, 1.0)
+    side = axis.get("side") or ("left" if name[0] == "y" else "bottom")
     return domain[0] <= 0.02 if side in ("left", "bottom") else domain[1] >= 0.98
 
 
@@ -200,25 +222,26 @@ def screen_margins(fig: go.Figure) -> go.Figure:
     :data:`SCROLL_FROM_PX` records its minimum width in ``layout.meta["min_width"]``
     (:func:`min_width`). Figures without axes are returned unchanged.
     """
-    layout = fig.layout
-    font_px = (layout.font.size if layout.font and layout.font.size else None) or SCREEN_FONT_PX
+    plain = _Plain(fig)
+    font_px = _get(plain.layout, "font.size") or SCREEN_FONT_PX
     need: dict[str, float] = {}
-    for name in [key for key in layout if re.fullmatch(r"[xy]axis\d*", key)]:
-        axis = layout[name]
-        if _setting(fig, name, "visible") is False or not _setting(fig, name, "automargin"):
+    axes = ["xaxis", "yaxis", *(key for key in plain.layout if re.fullmatch(r"[xy]axis\d+", key))]
+    for name in axes:
+        if plain.setting(name, "visible") is False or not plain.setting(name, "automargin"):
             continue
-        if not _traces_on(fig, name) or not _at_plot_edge(layout, name, axis):
+        if not plain.traces_on(name) or not _at_plot_edge(plain, name):
             continue
-        side, depth = _axis_depth(fig, name, axis, font_px)
+        side, depth = _axis_depth(plain, name, font_px)
         need[side[0]] = max(need.get(side[0], 0.0), depth)
     if not need:
         return fig
-    template = layout.template.layout.margin if layout.template is not None else None
+    template = plain.template.get("margin") or {}
+    layout = fig.layout
 
     def margin(side: str) -> int:
         current = layout.margin[side]
         if current is None:
-            current = (template[side] if template is not None else None) or PLOTLY_MARGIN[side]
+            current = template.get(side) or PLOTLY_MARGIN[side]
         return int(current)
 
     for side, depth in need.items():
@@ -232,20 +255,18 @@ def screen_margins(fig: go.Figure) -> go.Figure:
 
 def _keys_beside(fig: go.Figure) -> bool:
     """Whether a vertical legend or a colour bar sits beside the plot."""
-    legend = fig.layout.legend
-    named = [trace for trace in fig.data if trace.showlegend is not False and trace.name]
-    vertical = legend is None or legend.orientation in (None, "v")
-    if (
-        vertical
-        and fig.layout.showlegend is not False
-        and (fig.layout.showlegend or len(named) > 1)
-    ):
+    layout, traces = fig._layout, fig._data  # noqa: SLF001 (see _Plain)
+    named = [
+        trace for trace in traces if trace.get("showlegend") is not False and trace.get("name")
+    ]
+    vertical = _get(layout, "legend.orientation") in (None, "v")
+    shown = layout.get("showlegend")
+    if vertical and shown is not False and (shown or len(named) > 1):
         return True
-    for trace in fig.data:
-        if trace.type in SCALED_TRACES and trace.showscale is not False:
+    for trace in traces:
+        if trace.get("type", "scatter") in SCALED_TRACES and trace.get("showscale") is not False:
             return True
-        marker = trace.marker if "marker" in trace else None
-        if marker is not None and "showscale" in marker and marker.showscale:
+        if _get(trace, "marker.showscale"):
             return True
     return False
 

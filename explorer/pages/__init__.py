@@ -21,6 +21,7 @@ from ..pages import (
     volcano,
 )
 from ..pages import map as map_page
+from ..pages.common import state_store
 from ..pages.help import help_button
 from ..state import PAGE_TITLES, PAGES, ViewState, path_for
 
@@ -38,6 +39,10 @@ LAYOUTS: dict[str, Callable[[BundleData, ViewState], html.Div]] = {
 }
 
 
+Q_CONTROLS = ("map", "network", "volcano", "gene", "module")
+"""Pages with an FDR control (the others keep the URL's q in a store)."""
+
+
 def page_layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
     """The layout of ``state.page`` initialised from ``state``.
 
@@ -45,8 +50,13 @@ def page_layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.
     """
     build = LAYOUTS[state.page]
     if "base" in inspect.signature(build).parameters:
-        return build(data, state, base=base)
-    return build(data, state)
+        layout = build(data, state, base=base)
+    else:
+        layout = build(data, state)
+    if state.page in Q_CONTROLS:
+        return layout
+    # The page has no FDR control: it keeps the URL's q (shared across pages) in a store.
+    return html.Div([state_store(state.page, "q", state.q), layout])
 
 
 def not_found(pathname: str, *, base: str = "/") -> html.Div:
@@ -64,19 +74,24 @@ NAVBAR_TOGGLER = "navbar-toggler"
 NAVBAR_COLLAPSE = "navbar-collapse"
 
 
-def navbar(*, base: str = "/") -> dbc.Navbar:
-    """The navigation bar; link targets and the active page are set by a callback.
+def navbar(
+    *, base: str = "/", hrefs: list[str] | None = None, active: list[bool] | None = None
+) -> dbc.Navbar:
+    """The navigation bar; link targets and the active page are set by a callback (``hrefs``
+    and ``active``, one per page of :data:`PAGES`, are the first ones).
 
     Below Bootstrap's ``lg`` width (992 px) the links fold behind a toggler button (a
     browser-side callback opens and closes them, and closes them after a page change).
     """
+    hrefs = hrefs or [path_for(page, base=base) for page in PAGES]
+    active = active or [False] * len(PAGES)
     links = [
         dbc.NavItem(
             dbc.NavLink(
-                PAGE_TITLES[page], href=path_for(page, base=base), id={"role": "nav", "page": page}
+                PAGE_TITLES[page], href=href, active=is_active, id={"role": "nav", "page": page}
             )
         )
-        for page in PAGES
+        for page, href, is_active in zip(PAGES, hrefs, active, strict=True)
     ]
     return dbc.Navbar(
         dbc.Container(
@@ -106,15 +121,16 @@ def navbar(*, base: str = "/") -> dbc.Navbar:
     )
 
 
-def dataset_header(summary: dict) -> html.Div:
-    """Dataset name, sizes and the current FDR threshold (``header-q`` is updated live)."""
+def dataset_header(summary: dict, q: str | None = None) -> html.Div:
+    """Dataset name, sizes and the current FDR threshold ``q`` (``header-q`` is updated
+    live)."""
     facts = [
         html.Span(summary["dataset"], className="rm-dataset"),
         html.Span(f"{summary['n_patients']:,} patients", className="rm-fact"),
         html.Span(f"{summary['n_genes']:,} genes", className="rm-fact"),
         html.Span(f"{summary['n_features']:,} imaging features", className="rm-fact"),
         html.Span(f"{summary['n_modules']:,} modules", className="rm-fact"),
-        html.Span(["FDR q < ", html.Span(id="header-q")], className="rm-fact rm-fact-q"),
+        html.Span(["FDR q < ", html.Span(q, id="header-q")], className="rm-fact rm-fact-q"),
     ]
     return html.Div(
         dbc.Container(facts, fluid=True, className="rm-header-inner"), className="rm-header"

@@ -63,7 +63,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
         )
     return html.Div(
         [
-            dcc.Store(id="cohort-ready", data=True),
+            dcc.Store(id="cohort-ready"),
             page_title(
                 "Cohort",
                 "Which patients have which data, how complete the imaging features are, "

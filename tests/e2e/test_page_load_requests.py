@@ -1,12 +1,15 @@
-"""A page load renders its page once and never recomputes the figure the page carries."""
+"""Requests a page load and a choice make: the first layout carries the page (no routing
+round trip), the figure it carries is never recomputed, a control's own URL write sends no
+routing or header request, and the cohort's slower parts wait for the first figures."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from selenium.webdriver.common.by import By
 
-from tests.e2e.test_explorer import open_page
+from tests.e2e.test_explorer import open_page, wait, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -47,11 +50,92 @@ def recorded(browser):
     )
 
 
+NO_REFERRER_JS = """
+const sendsReferrer = window.fetch;
+window.fetch = function (url, options) {
+  if (String(url).includes('_dash-layout')) {
+    options = Object.assign({}, options, {referrerPolicy: 'no-referrer'});
+  }
+  return sendsReferrer.call(this, url, options);
+};
+"""
+
+
+def routed(outputs: list[str]) -> list[str]:
+    return [o for o in outputs if "page-content.children" in o]
+
+
 @pytest.mark.parametrize("page", sorted(MAIN_FIGURE))
-def test_a_page_load_renders_once_and_keeps_its_figure(recorded, live_server, page):
+def test_a_page_load_comes_with_its_page_and_keeps_its_figure(recorded, live_server, page):
     open_page(recorded, f"{live_server}/{page}?q=0.1")
     outputs = recorded.execute_script("return window.__rmOutputs")
-    assert outputs, "the recorder saw no callback"
     figure = json.dumps({"fig": MAIN_FIGURE[page], "role": "graph"}, separators=(",", ":"))
-    assert len([o for o in outputs if "page-content.children" in o]) == 1, outputs
+    assert not routed(outputs), "the page was asked for again after the first layout"
     assert not [o for o in outputs if f"{figure}.figure" in o], "the figure was drawn twice"
+    assert not [o for o in outputs if "header-q.children" in o], "the header was asked for"
+    assert recorded.find_element(By.ID, "header-q").text == "0.1"
+    link = recorded.find_element(By.CSS_SELECTOR, '[id*=\'"page":"gene"\'][id*=\'"role":"nav"\']')
+    assert "q=0.1" in link.get_attribute("href")
+
+
+def test_without_a_referrer_the_page_is_asked_for_once(recorded, live_server):
+    script = recorded.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument", {"source": NO_REFERRER_JS}
+    )
+    try:
+        open_page(recorded, f"{live_server}/gene?q=0.1")
+        outputs = recorded.execute_script("return window.__rmOutputs")
+        assert len(routed(outputs)) == 1, outputs
+        assert recorded.find_element(By.ID, "header-q").text == "0.1"
+        assert "gene=" in recorded.current_url, "the page's defaults were not written"
+    finally:
+        recorded.execute_cdp_cmd(
+            "Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]}
+        )
+
+
+def test_a_choice_writes_the_url_without_routing_or_header_requests(recorded, live_server):
+    open_page(recorded, f"{live_server}/gene")
+    recorded.execute_script("window.__rmOutputs = []")
+    gene = {"role": "state", "page": "gene", "key": "gene"}
+    recorded.execute_script("window.dash_clientside.set_props(arguments[0], {value: 'KRAS'})", gene)
+    wait(recorded).until(lambda d: "gene=KRAS" in d.current_url)
+    wait_idle(recorded)
+    outputs = recorded.execute_script("return window.__rmOutputs")
+    assert any("gene-bar" in o for o in outputs), outputs
+    assert not routed(outputs) and not [o for o in outputs if "header-q" in o], outputs
+
+    recorded.execute_script("window.__rmOutputs = []")
+    q = {"role": "state", "page": "gene", "key": "q"}
+    recorded.execute_script("window.dash_clientside.set_props(arguments[0], {value: 0.2})", q)
+    wait(recorded).until(lambda d: d.find_element(By.ID, "header-q").text == "0.2")
+    wait_idle(recorded)
+    outputs = recorded.execute_script("return window.__rmOutputs")
+    assert not routed(outputs), "a shared key's change re-rendered the page"
+    assert len([o for o in outputs if "header-q" in o]) == 1, outputs
+
+
+def test_the_cohort_parts_are_asked_for_after_the_first_figures_are_drawn(recorded, live_server):
+    timing = """
+    window.__rmTimes = [];
+    const started = window.fetch;
+    window.fetch = function (url, options) {
+      if (String(url).includes('_dash-update-component')) {
+        const drawn = document.querySelector('[id*="cohort-missing"] .main-svg');
+        window.__rmTimes.push(Boolean(drawn));
+      }
+      return started.apply(this, arguments);
+    };
+    """
+    script = recorded.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": timing})
+    try:
+        open_page(recorded, f"{live_server}/cohort")
+        asked = recorded.execute_script("return window.__rmTimes")
+        outputs = recorded.execute_script("return window.__rmOutputs")
+    finally:
+        recorded.execute_cdp_cmd(
+            "Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]}
+        )
+    assert any("cohort-mutation" in o for o in outputs), outputs
+    assert any("cohort-km" in o for o in outputs), outputs
+    assert asked and all(asked), f"parts asked for before the first figures were drawn: {asked}"

@@ -137,15 +137,18 @@ def test_routing_request_renders_a_page_from_the_url(client, app):
         client,
         app,
         key,
-        {"url.pathname": "/volcano", "url.search": "?feature=pack_years&gene=kras"},
-        changed=["url.pathname", "url.search"],
+        {"route-request.data": {"pathname": "/volcano", "search": "?feature=pack_years&gene=kras"}},
+        changed=["route-request.data"],
     )
     assert response.status_code == 200
     payload = response.get_json()["response"]
     page = json.dumps(payload["page-content"]["children"])
     assert '"value": "pack_years"' in page or '"value":"pack_years"' in page
     assert "KRAS" in page
-    assert payload["written-search"]["data"] == "?feature=pack_years&gene=kras"
+    assert payload["shown-url"]["data"] == {
+        "pathname": "/volcano",
+        "search": "?feature=pack_years&gene=kras",
+    }
 
 
 def test_heatmap_request_returns_a_figure(client, app):
@@ -258,8 +261,8 @@ def test_callback_responses_are_compressed_for_browsers_that_accept_it(client, a
     body = callback_body(
         app.callback_map[key],
         key,
-        {"url.pathname": "/volcano", "url.search": "?feature=pack_years"},
-        changed=["url.pathname", "url.search"],
+        {"route-request.data": {"pathname": "/volcano", "search": "?feature=pack_years"}},
+        changed=["route-request.data"],
     )
     plain = client.post("/_dash-update-component", json=body)
     packed = client.post("/_dash-update-component", json=body, headers={"Accept-Encoding": "gzip"})
@@ -270,3 +273,74 @@ def test_callback_responses_are_compressed_for_browsers_that_accept_it(client, a
     import gzip
 
     assert json.loads(gzip.decompress(packed.get_data())) == plain.get_json()
+
+
+def _layout_page(client, **headers) -> str:
+    response = client.get("/_dash-layout", headers=headers)
+    assert response.status_code == 200
+    return json.dumps(_find(response.get_json(), "page-content"))
+
+
+def _find(node, component_id: str):
+    if isinstance(node, dict):
+        if node.get("props", {}).get("id") == component_id:
+            return node["props"]
+        for value in node.values():
+            found = _find(value, component_id)
+            if found is not None:
+                return found
+    if isinstance(node, list):
+        for value in node:
+            found = _find(value, component_id)
+            if found is not None:
+                return found
+    return None
+
+
+def test_the_first_layout_carries_the_page_of_the_url_the_browser_opened(client, app):
+    response = client.get(
+        "/_dash-layout", headers={"Referer": "http://localhost/volcano?feature=pack_years&q=0.1"}
+    )
+    assert "Referer" in response.headers["Vary"]
+    assert response.headers["Cache-Control"] == "no-store"
+    layout = response.get_json()
+    page = json.dumps(_find(layout, "page-content"))
+    assert '"pack_years"' in page and '"volcano"' in page
+    assert _find(layout, "shown-url")["data"] == {
+        "pathname": "/volcano",
+        "search": "?feature=pack_years&q=0.1",
+    }
+    assert _find(layout, "header-q")["children"] == "0.1"
+    assert _find(layout, "header-shown")["data"]["key"] == "/volcano?q=0.1&subset="
+    # the canonical query string is written into the address bar, replacing the entry
+    assert _find(layout, "search-update")["data"] == {
+        "search": "?q=0.1&feature=pack_years",
+        "replace": True,
+    }
+
+
+def test_the_first_layout_is_the_bare_shell_without_a_same_origin_referrer(client, app):
+    bare = _find(client.get("/_dash-layout").get_json(), "page-content")
+    assert bare.get("children") is None
+    foreign = {"Referer": "http://elsewhere.example/volcano?feature=pack_years"}
+    assert (
+        _find(client.get("/_dash-layout", headers=foreign).get_json(), "page-content").get(
+            "children"
+        )
+        is None
+    )
+    unknown = _find(
+        client.get("/_dash-layout", headers={"Referer": "http://localhost/nowhere"}).get_json(),
+        "page-content",
+    )
+    assert "Page not found" in json.dumps(unknown)
+
+
+def test_pages_without_an_fdr_control_keep_the_shared_q_in_the_url(client, app):
+    for page in ("cohort", "patient", "predict", "replication", "hypotheses"):
+        layout = client.get(
+            "/_dash-layout", headers={"Referer": f"http://localhost/{page}?q=0.1"}
+        ).get_json()
+        update = _find(layout, "search-update")["data"]
+        search = update["search"] if update else "?q=0.1"
+        assert "q=0.1" in search, (page, search)

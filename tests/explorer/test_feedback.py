@@ -119,6 +119,6 @@ def _ids(node):
 
 def test_the_app_has_a_help_button_that_opens_the_panel(toy_bundle_path, tmp_path):
     app = create_app(toy_bundle_path, pins_dir=tmp_path / "pins", cache_dir=tmp_path / "cache")
-    layout = json.dumps(app.layout.to_plotly_json(), default=_plain, ensure_ascii=False)
+    layout = json.dumps(app.get_layout().to_plotly_json(), default=_plain, ensure_ascii=False)
     assert '"help-open"' in layout and '"help-panel"' in layout
     assert any("help-panel.is_open" in key for key in app.callback_map)

@@ -51,21 +51,24 @@ def state(page: str, key: str, prop: str = "value") -> str:
 
 def session_requests(gene: str, feature: str, q: float) -> dict[str, tuple[str, dict, list]]:
     """One session's requests: name -> (callback fragment, values, changed props)."""
-    url = ["url.pathname", "url.search"]
-    gene_search = f"?gene={gene}&feature={feature}&q={q}"
-    volcano_search = f"?feature={feature}&gene={gene}&q={q}"
+    gene_url = {"pathname": "/gene", "search": f"?gene={gene}&feature={feature}&q={q}"}
+    volcano_url = {"pathname": "/volcano", "search": f"?feature={feature}&gene={gene}&q={q}"}
     return {
         "route gene": (
             "page-content.children",
-            {"url.pathname": "/gene", "url.search": gene_search},
-            url,
+            {"route-request.data": gene_url},
+            ["route-request.data"],
         ),
         "route volcano": (
             "page-content.children",
-            {"url.pathname": "/volcano", "url.search": volcano_search},
-            url,
+            {"route-request.data": volcano_url},
+            ["route-request.data"],
         ),
-        "header": ("header-q.children", {"url.pathname": "/gene", "url.search": gene_search}, url),
+        "header": (
+            "header-q.children",
+            {"header-request.data": gene_url},
+            ["header-request.data"],
+        ),
         "gene view": (
             "gene-note.children",
             {state("gene", "gene"): gene, state("gene", "q"): q},
@@ -139,7 +142,7 @@ def test_concurrent_sessions_get_their_own_responses(server, sessions, record_pr
     assert not mismatched, f"responses differing from the same request made alone: {mismatched}"
     for index, session in enumerate(sessions):
         routed = alone[(index, "route gene")]["response"]
-        assert routed["written-search"]["data"].startswith(f"?gene={session['gene']}&")
+        assert routed["shown-url"]["data"]["search"].startswith(f"?gene={session['gene']}&")
         assert f'"{session["gene"]}"' in json.dumps(routed["page-content"])
         others = {s["gene"] for s in sessions} - {session["gene"]}
         header = json.dumps(alone[(index, "header")]["response"])

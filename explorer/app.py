@@ -118,6 +118,33 @@ def add_security_headers(server, *, script_hashes: Sequence[str]) -> None:
         return response
 
 
+EARLY_FETCHES = ("_dash-layout", "_dash-dependencies")
+"""What the renderer fetches once its scripts have run: asked for with the page instead."""
+EARLY_SCRIPTS = (
+    "_dash-component-suites/dash/dcc/async-graph.js",
+    "_dash-component-suites/dash/dcc/async-dropdown.js",
+    "_dash-component-suites/plotly/package_data/plotly.min.js",
+    "_dash-component-suites/dash_ag_grid/async-community.js",
+)
+"""Scripts loaded on first use of a graph, dropdown or grid (every page has them)."""
+
+
+def index_page(base: str) -> str:
+    """Dash's page, which also asks for the first layout, the callback list and the lazily
+    loaded scripts while the browser is still running the app's scripts (~300 ms), instead
+    of one after the other once they have run."""
+    early = "\n".join(
+        [
+            *(
+                f'<link rel="preload" href="{base}{path}" as="fetch" crossorigin="anonymous">'
+                for path in EARLY_FETCHES
+            ),
+            *(f'<link rel="preload" href="{base}{path}" as="script">' for path in EARLY_SCRIPTS),
+        ]
+    )
+    return dash.Dash().index_string.replace("{%css%}", "{%css%}\n" + early, 1)
+
+
 def layout_varies_by_page(server) -> None:
     """Mark the first layout (``/_dash-layout``), which carries the page its ``Referer``
     names, as such: no cache may give it for another page or keep its data."""
@@ -387,6 +414,7 @@ def create_app(
         external_scripts=[],
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
+    app.index_string = index_page(base)
     app.layout = functools.partial(first_layout, data, base=base)
     example_pin = {"id": "example", "kind": "module", "statistics": {}, "note": ""}
     app.validation_layout = id_skeleton(

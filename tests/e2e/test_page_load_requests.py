@@ -54,6 +54,8 @@ NO_REFERRER_JS = """
 const sendsReferrer = window.fetch;
 window.fetch = function (url, options) {
   if (String(url).includes('_dash-layout')) {
+    // another URL, so that the layout asked for early (with a referrer) is not used
+    url = String(url) + '?without-referrer';
     options = Object.assign({}, options, {referrerPolicy: 'no-referrer'});
   }
   return sendsReferrer.call(this, url, options);
@@ -74,6 +76,13 @@ def test_a_page_load_comes_with_its_page_and_keeps_its_figure(recorded, live_ser
     assert not [o for o in outputs if f"{figure}.figure" in o], "the figure was drawn twice"
     assert not [o for o in outputs if "header-q.children" in o], "the header was asked for"
     assert recorded.find_element(By.ID, "header-q").text == "0.1"
+    fetched = recorded.execute_script(
+        "return performance.getEntriesByType('resource').map((e) => e.name)"
+        ".filter((name) => name.includes('_dash-layout') || name.includes('async-'))"
+    )
+    layouts = [name for name in fetched if "_dash-layout" in name]
+    assert len(layouts) == 1, f"the early (preloaded) layout was not the one used: {fetched}"
+    assert len(fetched) == len(set(fetched)), f"a preloaded script was fetched again: {fetched}"
     link = recorded.find_element(By.CSS_SELECTOR, '[id*=\'"page":"gene"\'][id*=\'"role":"nav"\']')
     assert "q=0.1" in link.get_attribute("href")
 

@@ -344,3 +344,14 @@ def test_pages_without_an_fdr_control_keep_the_shared_q_in_the_url(client, app):
         update = _find(layout, "search-update")["data"]
         search = update["search"] if update else "?q=0.1"
         assert "q=0.1" in search, (page, search)
+
+
+def test_the_page_asks_for_the_first_layout_and_lazy_scripts_early(client, app):
+    html_text = client.get("/gene").get_data(as_text=True)
+    head = html_text.split("</head>")[0]
+    for path in ("/_dash-layout", "/_dash-dependencies"):
+        assert f'<link rel="preload" href="{path}" as="fetch" crossorigin="anonymous">' in head
+    scripts = re.findall(r'<link rel="preload" href="([^"]+)" as="script">', head)
+    assert len(scripts) == 4
+    for script in scripts:  # each is served (a renamed file in a new Dash would 404)
+        assert client.get(script).status_code == 200, script

@@ -41,6 +41,7 @@ from .callbacks.core import first_view, handle_error
 from .callbacks.pins import pin_cards
 from .data import BundleData
 from .pages import dataset_header, navbar, page_layout
+from .pages.common import iter_components
 from .pages.help import help_panel
 from .state import PAGES, SHARED_KEYS, ViewState
 
@@ -159,25 +160,28 @@ def layout_varies_by_page(server) -> None:
         return response
 
 
-def _preload() -> html.Div:
-    """Hidden instances of the lazily loaded components (dropdown, graph, grid).
+def _preload(page) -> html.Div:
+    """Hidden instances of the lazily loaded components (dropdown, graph, grid) that the
+    first ``page`` shown does not have.
 
     Dash loads these components' code on first use and React suspends their first render;
     when that first render happens inside a page rendered by a callback, a dropdown can stay
-    suspended (blank) for good. Rendering one of each with the shell resolves them once, so
-    that page renders never suspend.
+    suspended (blank) for good. Rendering one of each with the first layout resolves them
+    once, so that later page renders never suspend.
     """
     import dash_ag_grid as dag
 
-    return html.Div(
-        [
-            dcc.Dropdown(id="rm-preload-dropdown", options=[]),
-            dcc.Graph(id="rm-preload-graph"),
-            dag.AgGrid(id="rm-preload-grid", rowData=[], columnDefs=[]),
-        ],
-        style={"display": "none"},
-        **{"aria-hidden": "true"},
-    )
+    kinds = {type(component) for component in iter_components(page)}
+    missing = [
+        make()
+        for kind, make in (
+            (dcc.Dropdown, lambda: dcc.Dropdown(id="rm-preload-dropdown", options=[])),
+            (dcc.Graph, lambda: dcc.Graph(id="rm-preload-graph")),
+            (dag.AgGrid, lambda: dag.AgGrid(id="rm-preload-grid", rowData=[], columnDefs=[])),
+        )
+        if kind not in kinds
+    ]
+    return html.Div(missing, style={"display": "none"}, **{"aria-hidden": "true"})
 
 
 def shell(data: BundleData, *, base: str = "/", view: dict | None = None) -> html.Div:
@@ -267,7 +271,7 @@ def shell(data: BundleData, *, base: str = "/", view: dict | None = None) -> htm
             help_panel(),
             toast,
             footer,
-            _preload(),
+            _preload(view.get("content")),
         ],
         className="rm-app",
     )
@@ -302,26 +306,13 @@ def id_skeleton(layout) -> html.Div:
     figures and grid rows need not travel (they made the first HTML 2.2 MB on the demo).
     """
     found = []
-
-    def visit(node) -> None:
-        if isinstance(node, list | tuple):
-            for item in node:
-                visit(item)
-            return
-        if not isinstance(node, dash.development.base_component.Component):
-            return
-        for name in node._prop_names:
-            value = getattr(node, name, None)
-            if isinstance(value, dash.development.base_component.Component | list | tuple):
-                visit(value)
-        if getattr(node, "id", None) is not None:
-            bare = copy.copy(node)
-            for name in node._prop_names:
+    for component in iter_components(layout):
+        if getattr(component, "id", None) is not None:
+            bare = copy.copy(component)
+            for name in component._prop_names:
                 if name != "id" and hasattr(bare, name):
                     delattr(bare, name)
             found.append(bare)
-
-    visit(layout)
     return html.Div(found)
 
 

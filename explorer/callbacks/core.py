@@ -28,7 +28,6 @@ from dash import (
     no_update,
     set_props,
 )
-from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from ..callbacks.common import (
@@ -40,6 +39,7 @@ from ..callbacks.common import (
 )
 from ..data import BundleData
 from ..pages import NAVBAR_COLLAPSE, NAVBAR_TOGGLER, not_found, page_layout
+from ..pages.common import iter_components
 from ..state import (
     PAGES,
     SHARED_KEYS,
@@ -96,24 +96,11 @@ def state_values(layout) -> dict[str, dict]:
     """Values of the state controls and stores in a page ``layout``, per page (as
     :func:`collect_state` reads them from a callback's inputs)."""
     entries = []
-
-    def visit(node) -> None:
-        if isinstance(node, list | tuple):
-            for item in node:
-                visit(item)
-            return
-        if not isinstance(node, Component):
-            return
-        component = getattr(node, "id", None)
-        if isinstance(component, dict) and component.get("role") in ("state", "state-store"):
-            prop = "value" if component["role"] == "state" else "data"
-            entries.append({"id": component, "value": getattr(node, prop, None)})
-        for name in node._prop_names:
-            value = getattr(node, name, None)
-            if isinstance(value, Component | list | tuple):
-                visit(value)
-
-    visit(layout)
+    for component in iter_components(layout):
+        component_id = getattr(component, "id", None)
+        if isinstance(component_id, dict) and component_id.get("role") in ("state", "state-store"):
+            prop = "value" if component_id["role"] == "state" else "data"
+            entries.append({"id": component_id, "value": getattr(component, prop, None)})
     return collect_state(entries)
 
 

@@ -169,21 +169,26 @@ def gene_phenotype(
     feature = feature or strongest_feature(data, canonical)
     if not feature:
         return empty_figure("Choose an imaging feature.")
-    frame = data.phenotype(feature, gene=canonical, color=color)
-    labels = data.phenotype_labels(feature, gene=canonical)
-    stats = data.gene_association(canonical, feature)
-    title = f"{canonical} x {labels['feature_label']}"
-    if stats and stats.get("q") is not None:
-        title += f" (q = {format_p(stats['q'])})"
-    return phenotype_plot(
-        frame,
-        feature_type=labels["feature_type"],
-        value_label=labels["value_label"],
-        feature_label=labels["feature_label"],
-        color="color" if color and "color" in frame else None,
-        color_title=f"{color} status" if color else None,
-        title=title,
-    )
+
+    def build():
+        frame = data.phenotype(feature, gene=canonical, color=color)
+        labels = data.phenotype_labels(feature, gene=canonical)
+        stats = data.gene_association(canonical, feature)
+        title = f"{canonical} x {labels['feature_label']}"
+        if stats and stats.get("q") is not None:
+            title += f" (q = {format_p(stats['q'])})"
+        return phenotype_plot(
+            frame,
+            feature_type=labels["feature_type"],
+            value_label=labels["value_label"],
+            feature_label=labels["feature_label"],
+            color="color" if color and "color" in frame else None,
+            color_title=f"{color} status" if color else None,
+            title=title,
+        )
+
+    params = {"gene": canonical, "feature": feature, "color": color}
+    return memoised_figure(data, "gene-phenotype", params, build)
 
 
 def feature_from_cell(data: BundleData, cell: dict | None) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dash import Input, Output, html
 from dash.exceptions import PreventUpdate
 
-from ..callbacks.common import AppContext, grid, note, register_option_search
+from ..callbacks.common import AppContext, grid, memoised_figure, note, register_option_search
 from ..data import BundleData
 from ..figures.enrichment import enrichment_dotplot
 from ..figures.module import module_expression_heatmap
@@ -66,13 +66,24 @@ def module_view(
             "columns": empty_columns,
             "info": [],
         }
-    matrix, order_values = data.module_expression(module, order_feature=order)
-    label = data.feature_label(order) if order else f"{module} eigengene"
-    heatmap = module_expression_heatmap(
-        matrix, order_values, feature_label=label, title=f"{module}: top genes by kME"
+
+    def heatmap_figure():
+        matrix, order_values = data.module_expression(module, order_feature=order)
+        label = data.feature_label(order) if order else f"{module} eigengene"
+        return module_expression_heatmap(
+            matrix, order_values, feature_label=label, title=f"{module}: top genes by kME"
+        )
+
+    heatmap = memoised_figure(
+        data, "module-heatmap", {"module": module, "order": order}, heatmap_figure
     )
-    enrichment = enrichment_dotplot(
-        data.enrichment(module), q_threshold=q, title=f"{module} pathways"
+    enrichment = memoised_figure(
+        data,
+        "module-enrichment",
+        {"module": module, "q": q},
+        lambda: enrichment_dotplot(
+            data.enrichment(module), q_threshold=q, title=f"{module} pathways"
+        ),
     )
     rows, columns = grid(
         data.module_members(module), GENE_COLUMNS, numeric=("kME", "mean", "variance")

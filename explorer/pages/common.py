@@ -13,11 +13,12 @@ every table download and the URL state:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import dcc, html
+from dash.development.base_component import Component
 
 from ..figures.style import NUMBER_FORMAT_JS, P_FORMAT_JS
 from ..figures.style import format_p as format_p  # pages and callbacks format p / q here
@@ -33,6 +34,23 @@ GRAPH_CONFIG = {
     "responsive": True,
     "modeBarButtonsToRemove": ["sendDataToCloud", "toImage"],
 }
+
+
+def iter_components(layout) -> Iterator[Component]:
+    """Every Dash component in ``layout`` (a component or a list of them), parents first."""
+    stack = [layout]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list | tuple):
+            stack.extend(reversed(node))
+        elif isinstance(node, Component):
+            yield node
+            children = [getattr(node, name, None) for name in node._prop_names]
+            stack.extend(
+                reversed(
+                    [child for child in children if isinstance(child, Component | list | tuple)]
+                )
+            )
 
 
 def sid(page: str, key: str) -> dict:

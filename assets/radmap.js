@@ -18,30 +18,28 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       const shown = {pathname: window.location.pathname, search: update.search};
       return [update.search, window.location.origin + url, shown];
     },
-    /* Ask the server for a page only when the URL differs from the one the page shows: a
-       page load carries its page, and the controls' own query string is already shown. */
-    routeGate: function (pathname, search, shown) {
-      const query = search || "";
-      if (shown && shown.pathname === pathname && shown.search === query) {
-        return window.dash_clientside.no_update;
-      }
-      return {pathname: pathname, search: query};
-    },
-    /* Ask for a new header only when the path or a shared key's value changes (the same
-       key as header_key in explorer/callbacks/core.py). */
-    headerGate: function (pathname, search, shown) {
+    /* What a new URL needs from the server, decided in the browser (one callback, so a
+       control's own query string costs one browser-side step and no request):
+       - the page, only when the URL differs from the one the page shows (a page load
+         carries its page; the controls' own query string is already shown);
+       - the header, only when the path or a shared key's value changes (the same key as
+         header_key in explorer/callbacks/core.py). */
+    urlGate: function (pathname, search, shown, header) {
       const noUpdate = window.dash_clientside.no_update;
-      const keys = (shown && shown.keys) || [];
-      const params = new URLSearchParams(search || "");
+      const query = search || "";
+      const request = {pathname: pathname, search: query};
+      const same = shown && shown.pathname === pathname && shown.search === query;
+      const keys = (header && header.keys) || [];
+      const params = new URLSearchParams(query);
       const shared = keys.map(function (key) {
         const value = params.get(key);
         return key + "=" + (value === null ? "" : value);
       });
       const key = (pathname || "") + "?" + shared.join("&");
-      if (shown && shown.key === key) {
-        return [noUpdate, noUpdate];
+      if (header && header.key === key) {
+        return [same ? noUpdate : request, noUpdate, noUpdate];
       }
-      return [{pathname: pathname, search: search || ""}, {keys: keys, key: key}];
+      return [same ? noUpdate : request, request, {keys: keys, key: key}];
     },
     /* true once the graph whose figure triggered this is drawn (a page's parts that
        follow it wait for this); no update when `ready` already is. */

@@ -79,7 +79,7 @@ def write_state(page: str | None, values: dict | None, search: str | None):
 def header_key(pathname: str | None, search: str | None) -> str:
     """What the header shows depends on: the path and the raw values of the shared keys.
 
-    The browser computes the same key (``radmap.headerGate`` in ``assets/radmap.js``) and
+    The browser computes the same key (``radmap.urlGate`` in ``assets/radmap.js``) and
     asks the server for a new header only when it changes.
     """
     params = parse_qs((search or "").lstrip("?"), keep_blank_values=True)
@@ -467,15 +467,19 @@ def handle_error(error: Exception):
 def register(app, ctx: AppContext) -> None:
     data, base = ctx.data, ctx.base
 
-    # The browser asks for a page only when the URL differs from the one the page shows
+    # The browser asks for the page only when the URL differs from the one the page shows
     # (``shown-url``): not on a page load (the first layout carries the page, see
-    # :func:`first_view`), not after the controls wrote their own query string.
+    # :func:`first_view`), not after the controls wrote their own query string; and for the
+    # header only when the path or a shared key changes (see :func:`header_key`).
     app.clientside_callback(
-        ClientsideFunction(namespace="radmap", function_name="routeGate"),
+        ClientsideFunction(namespace="radmap", function_name="urlGate"),
         Output("route-request", "data"),
+        Output("header-request", "data"),
+        Output("header-shown", "data"),
         Input("url", "pathname"),
         Input("url", "search"),
         State("shown-url", "data"),
+        State("header-shown", "data"),
     )
 
     @app.callback(
@@ -498,19 +502,34 @@ def register(app, ctx: AppContext) -> None:
     @app.callback(
         Output("search-update", "data"),
         Output("filling-defaults", "data"),
+        Output("header-q", "children", allow_duplicate=True),
+        Output({"role": "nav", "page": ALL}, "href", allow_duplicate=True),
+        Output({"role": "nav", "page": ALL}, "active", allow_duplicate=True),
+        Output("header-shown", "data", allow_duplicate=True),
         Input(STATE_VALUES, "value"),
         Input(STATE_STORES, "data"),
         State("url", "pathname"),
         State("url", "search"),
         State("filling-defaults", "data"),
+        State("header-shown", "data"),
         prevent_initial_call=True,
     )
-    def _write_state(_values, _stores, pathname, search, filling):
+    def _write_state(_values, _stores, pathname, search, filling, header):
+        # A new FDR or subset also changes the header: it comes with this answer, so the
+        # browser need not ask for it once the new query string is in the address bar.
         page = page_from_path(pathname, base=base)
         values = collect_state(callback_context.inputs_list).get(page or "")
         new = write_state(page, values, search)
-        update = no_update if new is None else {"search": new, "replace": bool(filling)}
-        return update, False
+        unchanged = (no_update,) * len(PAGES)
+        if new is None:
+            return no_update, False, no_update, unchanged, unchanged, no_update
+        update = {"search": new, "replace": bool(filling)}
+        key = header_key(pathname, new)
+        if isinstance(header, dict) and header.get("key") == key:
+            return update, False, no_update, unchanged, unchanged, no_update
+        hrefs, active = nav_targets(data, pathname, new, base=base)
+        shown = {"keys": list(SHARED_KEYS), "key": key}
+        return update, False, header_q(data, pathname, new, base=base), hrefs, active, shown
 
     @app.callback(
         Output("help-panel", "is_open"),
@@ -549,17 +568,6 @@ def register(app, ctx: AppContext) -> None:
         Output("shown-url", "data", allow_duplicate=True),
         Input("search-update", "data"),
         prevent_initial_call="initial_duplicate",
-    )
-
-    # The header (FDR, navigation links carrying the shared keys, the active page) is asked
-    # for only when the path or a shared key's value changes (see header_key).
-    app.clientside_callback(
-        ClientsideFunction(namespace="radmap", function_name="headerGate"),
-        Output("header-request", "data"),
-        Output("header-shown", "data"),
-        Input("url", "pathname"),
-        Input("url", "search"),
-        State("header-shown", "data"),
     )
 
     @app.callback(

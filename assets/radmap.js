@@ -41,6 +41,14 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       }
       return [same ? noUpdate : request, request, {keys: keys, key: key}];
     },
+    /* The header of a `header-update` (header_view in explorer/callbacks/core.py). */
+    applyHeader: function (update) {
+      const noUpdate = window.dash_clientside.no_update;
+      if (!update) {
+        return [noUpdate, noUpdate, noUpdate];
+      }
+      return [update.q, update.hrefs, update.active];
+    },
     /* true once the graph whose figure triggered this is drawn (a page's parts that
        follow it wait for this); no update when `ready` already is. */
     afterDrawn: function (figure, ready) {

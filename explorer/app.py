@@ -191,6 +191,7 @@ def shell(data: BundleData, *, base: str = "/", view: dict | None = None) -> htm
     opened; without it the browser asks for the page by callback.
     """
     view = view or {}
+    header = view.get("header") or {}
     pin_modal = dbc.Modal(
         [
             dbc.ModalHeader(dbc.ModalTitle("Pin this association")),
@@ -245,13 +246,14 @@ def shell(data: BundleData, *, base: str = "/", view: dict | None = None) -> htm
             dcc.Store(id="search-update", data=view.get("search_update")),
             dcc.Store(id="filling-defaults", data=False),
             dcc.Store(id="header-request"),
+            dcc.Store(id="header-update"),
             dcc.Store(
-                id="header-shown", data={"keys": list(SHARED_KEYS), "key": view.get("header_key")}
+                id="header-shown", data={"keys": list(SHARED_KEYS), "key": header.get("key")}
             ),
             dcc.Store(id="pins-version", data=0),
             dcc.Store(id="pin-draft"),
-            navbar(base=base, hrefs=view.get("hrefs"), active=view.get("active")),
-            dataset_header(data.summary(), q=view.get("header_q")),
+            navbar(base=base, hrefs=header.get("hrefs"), active=header.get("active")),
+            dataset_header(data.summary(), q=header.get("q")),
             dbc.Container(
                 [
                     dbc.Alert(

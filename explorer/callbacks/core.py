@@ -87,6 +87,18 @@ def header_key(pathname: str | None, search: str | None) -> str:
     return f"{pathname or ''}?{shared}"
 
 
+def header_view(data: BundleData, pathname: str, search: str, *, base: str = "/") -> dict:
+    """What the header shows for a URL (``header-update``): the FDR, the navigation links
+    (carrying the shared keys) and which is active, and its :func:`header_key`."""
+    hrefs, active = nav_targets(data, pathname, search, base=base)
+    return {
+        "q": header_q(data, pathname, search, base=base),
+        "hrefs": hrefs,
+        "active": active,
+        "key": header_key(pathname, search),
+    }
+
+
 def shown_url(pathname: str | None, search: str | None) -> dict:
     """The URL a page shows (``shown-url``): the browser routes only when the URL differs."""
     return {"pathname": pathname or "", "search": search or ""}
@@ -117,16 +129,12 @@ def first_view(data: BundleData, pathname: str, search: str, *, base: str = "/")
     content, messages = route(data, pathname, search, base=base)
     page = page_from_path(pathname, base=base)
     canonical = write_state(page, state_values(content).get(page or ""), search)
-    hrefs, active = nav_targets(data, pathname, search, base=base)
     return {
         "content": content,
         "messages": messages,
         "shown": shown_url(pathname, search),
         "search_update": None if canonical is None else {"search": canonical, "replace": True},
-        "header_q": header_q(data, pathname, search, base=base),
-        "header_key": header_key(pathname, search),
-        "hrefs": hrefs,
-        "active": active,
+        "header": header_view(data, pathname, search, base=base),
     }
 
 
@@ -502,9 +510,7 @@ def register(app, ctx: AppContext) -> None:
     @app.callback(
         Output("search-update", "data"),
         Output("filling-defaults", "data"),
-        Output("header-q", "children", allow_duplicate=True),
-        Output({"role": "nav", "page": ALL}, "href", allow_duplicate=True),
-        Output({"role": "nav", "page": ALL}, "active", allow_duplicate=True),
+        Output("header-update", "data", allow_duplicate=True),
         Output("header-shown", "data", allow_duplicate=True),
         Input(STATE_VALUES, "value"),
         Input(STATE_STORES, "data"),
@@ -520,16 +526,14 @@ def register(app, ctx: AppContext) -> None:
         page = page_from_path(pathname, base=base)
         values = collect_state(callback_context.inputs_list).get(page or "")
         new = write_state(page, values, search)
-        unchanged = (no_update,) * len(PAGES)
         if new is None:
-            return no_update, False, no_update, unchanged, unchanged, no_update
+            return no_update, False, no_update, no_update
         update = {"search": new, "replace": bool(filling)}
         key = header_key(pathname, new)
         if isinstance(header, dict) and header.get("key") == key:
-            return update, False, no_update, unchanged, unchanged, no_update
-        hrefs, active = nav_targets(data, pathname, new, base=base)
-        shown = {"keys": list(SHARED_KEYS), "key": key}
-        return update, False, header_q(data, pathname, new, base=base), hrefs, active, shown
+            return update, False, no_update, no_update
+        shown = {"keys": list(SHARED_KEYS), "key": key}  # before the URL changes
+        return update, False, header_view(data, pathname, new, base=base), shown
 
     @app.callback(
         Output("help-panel", "is_open"),
@@ -571,9 +575,7 @@ def register(app, ctx: AppContext) -> None:
     )
 
     @app.callback(
-        Output("header-q", "children"),
-        Output({"role": "nav", "page": ALL}, "href"),
-        Output({"role": "nav", "page": ALL}, "active"),
+        Output("header-update", "data"),
         Input("header-request", "data"),
         prevent_initial_call=True,
     )
@@ -581,8 +583,18 @@ def register(app, ctx: AppContext) -> None:
         if not isinstance(request, dict):
             raise PreventUpdate
         pathname, search = str(request.get("pathname") or ""), str(request.get("search") or "")
-        hrefs, active = nav_targets(data, pathname, search, base=base)
-        return header_q(data, pathname, search, base=base), hrefs, active
+        return header_view(data, pathname, search, base=base)
+
+    # Applied in the browser: the header's components never wait on a request (the bench
+    # and the user would see them as loading while the controls' write is answered).
+    app.clientside_callback(
+        ClientsideFunction(namespace="radmap", function_name="applyHeader"),
+        Output("header-q", "children"),
+        Output({"role": "nav", "page": ALL}, "href"),
+        Output({"role": "nav", "page": ALL}, "active"),
+        Input("header-update", "data"),
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output("url", "href"),
@@ -659,6 +671,7 @@ __all__ = [
     "client_id",
     "first_view",
     "header_key",
+    "header_view",
     "export_download",
     "full_table",
     "handle_error",

@@ -70,7 +70,9 @@ def routed(outputs: list[str]) -> list[str]:
 
 def header_requests(outputs: list[str]) -> list[str]:
     """Requests for the header alone (the controls' own write may carry a new header)."""
-    return [o for o in outputs if "header-q" in o and "search-update" not in o]
+    return [
+        o for o in outputs if ("header-q" in o or "header-update" in o) and "search-update" not in o
+    ]
 
 
 @pytest.mark.parametrize("page", sorted(MAIN_FIGURE))

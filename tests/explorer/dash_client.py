@@ -126,7 +126,9 @@ class HttpApp:
     callbacks: dict
 
     def find(self, fragment: str) -> str:
-        """The one callback output key containing ``fragment``."""
+        """The callback output key ``fragment``, else the one key containing it."""
+        if fragment in self.callbacks:
+            return fragment
         matches = [key for key in self.callbacks if fragment in key]
         if len(matches) != 1:
             raise LookupError(f"{fragment!r} matches {matches}")

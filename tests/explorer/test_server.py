@@ -65,7 +65,7 @@ def session_requests(gene: str, feature: str, q: float) -> dict[str, tuple[str, 
             ["route-request.data"],
         ),
         "header": (
-            "..header-q.children...",  # the header callback (not the controls' write)
+            "header-update.data",  # the header callback (the controls' write also has it)
             {"header-request.data": gene_url},
             ["header-request.data"],
         ),

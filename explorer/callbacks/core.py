@@ -99,6 +99,14 @@ def header_view(data: BundleData, pathname: str, search: str, *, base: str = "/"
     }
 
 
+def requested_url(request) -> tuple[str, str]:
+    """Path and query string of a ``route-request`` / ``header-request`` (the browser's
+    gate writes them); no update for anything else."""
+    if not isinstance(request, dict):
+        raise PreventUpdate
+    return str(request.get("pathname") or ""), str(request.get("search") or "")
+
+
 def shown_url(pathname: str | None, search: str | None) -> dict:
     """The URL a page shows (``shown-url``): the browser routes only when the URL differs."""
     return {"pathname": pathname or "", "search": search or ""}
@@ -501,9 +509,7 @@ def register(app, ctx: AppContext) -> None:
     def _route(request):
         # The controls' first write after a render only fills in defaults: it replaces the
         # history entry instead of pushing one (see _write_state).
-        if not isinstance(request, dict):
-            raise PreventUpdate
-        pathname, search = str(request.get("pathname") or ""), str(request.get("search") or "")
+        pathname, search = requested_url(request)
         layout, messages = route(data, pathname, search, base=base)
         return layout, messages, shown_url(pathname, search), True
 
@@ -580,10 +586,7 @@ def register(app, ctx: AppContext) -> None:
         prevent_initial_call=True,
     )
     def _header(request):
-        if not isinstance(request, dict):
-            raise PreventUpdate
-        pathname, search = str(request.get("pathname") or ""), str(request.get("search") or "")
-        return header_view(data, pathname, search, base=base)
+        return header_view(data, *requested_url(request), base=base)
 
     # Applied in the browser: the header's components never wait on a request (the bench
     # and the user would see them as loading while the controls' write is answered).

@@ -37,13 +37,13 @@ from gunicorn.app.base import BaseApplication
 
 from . import assets_dir
 from .callbacks import AppContext, register_callbacks
-from .callbacks.core import first_view, handle_error
+from .callbacks.core import first_view, handle_error, header_shown
 from .callbacks.pins import pin_cards
 from .data import BundleData
 from .pages import dataset_header, navbar, page_layout
 from .pages.common import iter_components
 from .pages.help import help_panel
-from .state import PAGES, SHARED_KEYS, ViewState
+from .state import PAGES, ViewState
 
 if TYPE_CHECKING:
     import anndata
@@ -247,9 +247,7 @@ def shell(data: BundleData, *, base: str = "/", view: dict | None = None) -> htm
             dcc.Store(id="filling-defaults", data=False),
             dcc.Store(id="header-request"),
             dcc.Store(id="header-update"),
-            dcc.Store(
-                id="header-shown", data={"keys": list(SHARED_KEYS), "key": header.get("key")}
-            ),
+            dcc.Store(id="header-shown", data=header_shown(header.get("key"))),
             dcc.Store(id="pins-version", data=0),
             dcc.Store(id="pin-draft"),
             navbar(base=base, hrefs=header.get("hrefs"), active=header.get("active")),

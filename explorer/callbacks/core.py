@@ -87,14 +87,22 @@ def header_key(pathname: str | None, search: str | None) -> str:
     return f"{pathname or ''}?{shared}"
 
 
+def header_shown(key: str | None) -> dict:
+    """The ``header-shown`` store: the shared keys the browser's gate reads and the
+    :func:`header_key` of the header shown (``None``: none yet)."""
+    return {"keys": list(SHARED_KEYS), "key": key}
+
+
 def header_view(data: BundleData, pathname: str, search: str, *, base: str = "/") -> dict:
-    """What the header shows for a URL (``header-update``): the FDR, the navigation links
-    (carrying the shared keys) and which is active, and its :func:`header_key`."""
-    hrefs, active = nav_targets(data, pathname, search, base=base)
+    """What the header shows for a URL (``header-update``): the FDR ``q``, the navigation
+    ``hrefs`` (carrying the shared keys such as q), the ``active`` flags (one per page of
+    :data:`PAGES`), and its :func:`header_key`."""
+    state, _ = parse_url(pathname, search, data.vocabulary(), base=base)
+    shared = {key: getattr(state, key) for key in SHARED_KEYS}
     return {
-        "q": header_q(data, pathname, search, base=base),
-        "hrefs": hrefs,
-        "active": active,
+        "q": f"{state.q:g}",
+        "hrefs": [to_url(ViewState(page=page, **shared), base=base) for page in PAGES],
+        "active": [page == state.page for page in PAGES],
         "key": header_key(pathname, search),
     }
 
@@ -144,22 +152,6 @@ def first_view(data: BundleData, pathname: str, search: str, *, base: str = "/")
         "search_update": None if canonical is None else {"search": canonical, "replace": True},
         "header": header_view(data, pathname, search, base=base),
     }
-
-
-def header_q(data: BundleData, pathname: str | None, search: str | None, *, base: str) -> str:
-    state, _ = parse_url(pathname, search, data.vocabulary(), base=base)
-    return f"{state.q:g}"
-
-
-def nav_targets(
-    data: BundleData, pathname: str | None, search: str | None, *, base: str
-) -> tuple[list[str], list[bool]]:
-    """Navigation-bar hrefs (carrying the shared keys such as q) and the active flags."""
-    state, _ = parse_url(pathname, search, data.vocabulary(), base=base)
-    shared = {key: getattr(state, key) for key in SHARED_KEYS}
-    hrefs = [to_url(ViewState(page=page, **shared), base=base) for page in PAGES]
-    active = [page == state.page for page in PAGES]
-    return hrefs, active
 
 
 def _url(page: str, base: str, **params) -> str:
@@ -538,8 +530,8 @@ def register(app, ctx: AppContext) -> None:
         key = header_key(pathname, new)
         if isinstance(header, dict) and header.get("key") == key:
             return update, False, no_update, no_update
-        shown = {"keys": list(SHARED_KEYS), "key": key}  # before the URL changes
-        return update, False, header_view(data, pathname, new, base=base), shown
+        # the key is set before the URL changes, so the gate does not ask for the header
+        return update, False, header_view(data, pathname, new, base=base), header_shown(key)
 
     @app.callback(
         Output("help-panel", "is_open"),
@@ -674,12 +666,11 @@ __all__ = [
     "client_id",
     "first_view",
     "header_key",
+    "header_shown",
     "header_view",
     "export_download",
     "full_table",
     "handle_error",
-    "header_q",
-    "nav_targets",
     "navigation_target",
     "provenance",
     "provenance_download",

@@ -144,13 +144,14 @@ def test_write_state_is_canonical_and_quiet_when_unchanged():
 
 
 def test_nav_targets_carry_q_and_mark_the_active_page(toy_data):
-    hrefs, active = core.nav_targets(toy_data, "/gene", "?gene=EGFR&q=0.01", base="/")
+    header = core.header_view(toy_data, "/gene", "?gene=EGFR&q=0.01", base="/")
+    hrefs, active = header["hrefs"], header["active"]
     assert hrefs[0] == "/map?q=0.01"
     assert all("q=0.01" in href for href in hrefs)
     pages = ("map", "network", "volcano", "gene", "module", "cohort", "patient", "predict")
     pages += ("replication", "hypotheses")
     assert active == [p == "gene" for p in pages]
-    assert core.header_q(toy_data, "/gene", "?q=0.1", base="/") == "0.1"
+    assert core.header_view(toy_data, "/gene", "?q=0.1", base="/")["q"] == "0.1"
 
 
 def test_navigation_targets(toy_data):

@@ -97,10 +97,11 @@ def _label_pad(longest: float) -> float:
     return 0.2 + 0.05 * chars
 
 
-def _node_size(size: pd.Series) -> np.ndarray:
+def _node_size(size: pd.Series, largest: float = 28.0) -> np.ndarray:
+    """Marker diameters from 8 px to ``largest`` px, area proportional to ``size``."""
     values = np.sqrt(size.astype(float).clip(lower=0).fillna(0).to_numpy())
     top = values.max() if values.size and values.max() > 0 else 1.0
-    return np.round(8 + 20 * values / top, 1)
+    return np.round(8 + (largest - 8) * values / top, 1)
 
 
 @fits_screen
@@ -278,18 +279,22 @@ def network_figure(
                 name="edges",
             )
         )
-    module_ids = nodes.loc[nodes["kind"] == "module", "id"]
+    module_names = nodes.loc[nodes["kind"] == "module", "label"].astype(str)
     colors = module_colors(
-        [*modules, UNASSIGNED] if modules is not None else order_modules(module_ids)
+        [*modules, UNASSIGNED] if modules is not None else order_modules(module_names)
     )
     label_all = len(nodes) <= max_labels
+    layer_size = nodes["kind"].value_counts().max()
+    height = int(np.clip(18 * layer_size + 120, 400, 1400))
     for kind in KINDS:
         part = nodes[nodes["kind"] == kind]
         if part.empty:
             continue
         ids = part["id"].tolist()
         color = (
-            [colors.get(i, NEUTRAL_COLOR) for i in ids] if kind == "module" else KIND_COLORS[kind]
+            [colors.get(name, NEUTRAL_COLOR) for name in part["label"].astype(str)]
+            if kind == "module"
+            else KIND_COLORS[kind]
         )
         show_text = label_all or kind == "module"
         fig.add_trace(
@@ -304,7 +309,13 @@ def network_figure(
                 customdata=[[i, kind] for i in ids],
                 marker={
                     "symbol": SYMBOLS[kind],
-                    "size": _node_size(part["size"]),
+                    # a layered column's markers stay apart (rows are ~18 px apart)
+                    "size": _node_size(
+                        part["size"],
+                        28.0
+                        if layout == "force"
+                        else float(np.clip(0.8 * (height - 120) / len(part), 10, 28)),
+                    ),
                     "color": color,
                     "line": {"color": "white", "width": 1},
                 },
@@ -312,7 +323,6 @@ def network_figure(
                 hovertemplate="<b>%{hovertext}</b><br>" + kind + " %{customdata[0]}<extra></extra>",
             )
         )
-    layer_size = nodes["kind"].value_counts().max()
     hidden = {"visible": False}
     if layout == "layered":
         longest = {
@@ -328,7 +338,7 @@ def network_figure(
         title=title,
         xaxis=hidden | {"range": x_range},
         yaxis=hidden | {"range": [-0.1, 1.1]},
-        height=int(np.clip(18 * layer_size + 120, 400, 1400)),
+        height=height,
         legend={"orientation": "h", "y": -0.02, "yanchor": "top"},
         hovermode="closest",
     )

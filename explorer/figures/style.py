@@ -7,12 +7,14 @@ centred at 0, magnitudes use viridis.
 
 from __future__ import annotations
 
+import base64
 import functools
 import re
 import textwrap
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
+import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
@@ -295,6 +297,7 @@ def publication_layout(
         height = max(height, default_height // 2)
     legend_px = _fit_legends(spec, width_px, min_font)
     _wrap_annotations(layout, width_px, min_font)
+    _fit_side_labels(spec, width_px - 8, min_font)  # the page's margins: 4 px each side
     title = layout.get("title")
     has_title = bool(title.get("text")) if isinstance(title, dict) else bool(title)
     title_px = pt_to_px(PUBLICATION_TITLE_PT)
@@ -392,6 +395,79 @@ def _wrap_annotations(layout: dict, width_px: int, font_px: float) -> None:
         if isinstance(text, str):
             size = max((annotation.get("font") or {}).get("size") or 0, font_px)
             annotation["text"] = _wrapped(text, width_px, size)
+
+
+SIDE_LABEL_SHARE = 0.3
+"""Largest share of the plot width the labels on either side of a network may take in print."""
+
+
+def _numbers(values) -> np.ndarray:
+    """A trace's coordinates as floats (``None`` gaps as NaN; plotly's typed arrays decoded)."""
+    if isinstance(values, dict) and "bdata" in values:
+        raw = np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+        return raw.astype(float)
+    return np.array([np.nan if value is None else value for value in values or []], float)
+
+
+def _side_labels(labels: Sequence[str], max_chars: int) -> list[str]:
+    """Names (with spaces: pathways) cut at the end, identifiers (radiomic features)
+    abbreviated by :func:`short_labels`."""
+    return [
+        label
+        if len(label) <= max_chars
+        else label[: max_chars - 1].rstrip() + "…"
+        if " " in label
+        else short
+        for label, short in zip(map(str, labels), short_labels(labels, max_chars))
+    ]
+
+
+def _fit_side_labels(spec: dict, plot_px: float, font_px: float) -> None:
+    """Text written beside points (a network's outer layers, ``textposition`` ``middle
+    left`` / ``middle right``) stays on a page ``plot_px`` wide: labels longer than
+    :data:`SIDE_LABEL_SHARE` of the width are shortened (the full text stays in the
+    hover), and the x range leaves each label the room it needs beside its point."""
+    from .margins import text_width
+
+    traces = [trace for trace in spec.get("data", []) if trace.get("xaxis", "x") == "x"]
+    beside = [
+        trace
+        for trace in traces
+        if "text" in str(trace.get("mode", ""))
+        and str(trace.get("textposition")) in ("middle left", "middle right")
+        and trace.get("text") is not None
+    ]
+    if not beside:
+        return
+    xs = np.concatenate([_numbers(trace.get("x")) for trace in traces])
+    low, high = np.nanmin(xs), np.nanmax(xs)
+    needs = []  # (x, pixels, side) of every label
+    for trace in beside:
+        size = (trace.get("textfont") or {}).get("size") or font_px
+        full = trace.get("hovertext")
+        full = full if isinstance(full, list) and len(full) == len(trace["text"]) else trace["text"]
+        max_chars = MAX_LABEL_CHARS
+        while max_chars > 8 and any(
+            text_width(text, size) > SIDE_LABEL_SHARE * plot_px
+            for text in _side_labels(full, max_chars)
+        ):
+            max_chars -= 1
+        trace["text"] = _side_labels(full, max_chars)
+        marker = (trace.get("marker") or {}).get("size", 6)
+        marker = np.atleast_1d(marker if np.isscalar(marker) else _numbers(marker))
+        pad = np.broadcast_to(marker, (len(full),)) / 2 + 4
+        side = -1 if trace["textposition"].endswith("left") else 1
+        x = _numbers(trace.get("x"))
+        needs += [(xi, text_width(t, size) + p, side) for xi, t, p in zip(x, trace["text"], pad)]
+    for _ in range(50):  # the room a label needs in x shrinks as the range widens: iterate
+        scale = (high - low) / plot_px if high > low else 1.0 / plot_px
+        left = min([low] + [x - px * scale for x, px, side in needs if side < 0])
+        right = max([high] + [x + px * scale for x, px, side in needs if side > 0])
+        if np.isclose(left, low) and np.isclose(right, high):
+            break
+        low, high = left, right
+    layout = spec.setdefault("layout", {})
+    layout.setdefault("xaxis", {})["range"] = [float(low), float(high)]
 
 
 LEGEND_SYMBOL_PX = 40

@@ -111,6 +111,37 @@ def pathways():
     return enrichment_dotplot(table, title="M4 pathways")
 
 
+@pytest.fixture(scope="module")
+def network():
+    """The network page's layered graph: long radiomic names on the left, long pathway
+    names on the right (cut at the page's edges before this was fitted)."""
+    from radmap.explorer.figures import network_figure
+
+    features = radiomic_features(25).index.tolist()
+    modules = [f"M{k}" for k in range(1, 8)]
+    pathways = [
+        "Antigen Receptor-Mediated Signaling Pathway (GO:0050851)",
+        "HALLMARK_INTERFERON_GAMMA_RESPONSE",
+        "Cellular Response To Chemokine (GO:1990869)",
+    ]
+    nodes = pd.DataFrame(
+        {
+            "id": features + [f"module:{m}" for m in modules] + pathways,
+            "label": features + modules + pathways,
+            "kind": ["feature"] * 25 + ["module"] * 7 + ["pathway"] * 3,
+            "size": [1 + k % 4 for k in range(25)] + [200, 100, 60, 50, 40, 30, 20] + [5, 9, 3],
+        }
+    )
+    edges = pd.DataFrame(
+        {
+            "source": features + ["module:M1", "module:M2", "module:M6"],
+            "target": [f"module:{modules[k % 7]}" for k in range(25)] + pathways,
+            "weight": [(-1) ** k * 0.3 for k in range(25)] + [4.0, 3.0, 2.0],
+        }
+    )
+    return network_figure(nodes, edges, modules=modules)
+
+
 TITLE = "EGFR x exponential_glcm_Idmn (q = 4.92e-4) (Spearman ρ = 0.31, n = 116, subset A)"
 
 
@@ -163,6 +194,7 @@ def colour(pixels: np.ndarray) -> np.ndarray:
         "long_message",
         "pathways",
         "long_title",
+        "network",
     ],
 )
 def test_exports_keep_everything_on_the_page(request, name, width):

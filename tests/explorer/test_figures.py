@@ -487,6 +487,34 @@ def test_network_layered_layout_customdata_and_edges():
     assert network_figure(nodes, edges).to_json() == network_figure(nodes, edges).to_json()
 
 
+def test_network_modules_take_their_colours_from_the_other_views():
+    nodes, edges = network_tables()
+    prefixed = {"M1": "module:M1", "M2": "module:M2"}  # the IDs the explorer's data gives
+    nodes["id"] = nodes["id"].replace(prefixed)
+    edges[["source", "target"]] = edges[["source", "target"]].replace(prefixed)
+    spec = network_figure(nodes, edges, modules=["M1", "M2", "M3"]).to_dict()
+    drawn = next(t for t in spec["data"] if t["name"] == "modules")["marker"]["color"]
+    colors = module_colors(["M1", "M2", "M3", "unassigned"])
+    assert list(drawn) == [colors["M1"], colors["M2"]]
+
+
+def test_network_markers_of_a_long_column_do_not_overlap():
+    features = [f"feature{k:02d}" for k in range(40)]
+    nodes = pd.DataFrame(
+        {
+            "id": features + ["M1"],
+            "label": features + ["M1"],
+            "kind": ["feature"] * 40 + ["module"],
+            "size": list(range(1, 41)) + [100],
+        }
+    )
+    edges = pd.DataFrame({"source": features, "target": "M1", "weight": 0.5})
+    fig = network_figure(nodes, edges)
+    column = next(t for t in fig.data if t.name == "features")
+    row_px = (fig.layout.height - 120) / 40  # the plot's height shared by 40 rows
+    assert max(column.marker.size) < row_px
+
+
 def test_network_force_layout_is_deterministic_per_seed():
     nodes, edges = network_tables()
     first = network_figure(nodes, edges, layout="force", seed=1).to_json()

@@ -86,8 +86,11 @@ def phenotype(
     module: str | None = None,
     gene: str | None = None,
     color: str | None = None,
+    title: str | None = None,
 ) -> go.Figure:
-    """A module eigengene or a gene's expression against one imaging feature, per patient."""
+    """A module eigengene or a gene's expression against one imaging feature, per patient;
+    with ``color`` (a mutation), patients coloured by its status. ``title`` defaults to
+    "module (or gene) x feature"."""
     data = _data(adata)
     frame = data.phenotype(feature, module=module, gene=gene, color=color)
     labels = data.phenotype_labels(feature, module=module, gene=gene)
@@ -97,7 +100,8 @@ def phenotype(
         value_label=labels["value_label"],
         feature_label=labels["feature_label"],
         color="color" if color and "color" in frame else None,
-        title=f"{module or gene} x {labels['feature_label']}",
+        color_title=f"{color} status" if color else None,
+        title=title or f"{module or gene} x {labels['feature_label']}",
     )
 
 

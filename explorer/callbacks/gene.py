@@ -5,6 +5,7 @@ from __future__ import annotations
 from dash import Input, Output, State, html
 from dash.exceptions import PreventUpdate
 
+from .. import pl
 from ..callbacks.common import (
     AppContext,
     grid,
@@ -17,7 +18,6 @@ from ..callbacks.common import (
 from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.enrichment import gene_association_bar
-from ..figures.phenotype import phenotype_plot
 from ..figures.style import empty_figure, format_p
 from ..figures.survival import survival_view_figure
 from ..pages.common import format_number, graph_id, searched_options, sid, store_id, table_id
@@ -171,21 +171,11 @@ def gene_phenotype(
         return empty_figure("Choose an imaging feature.")
 
     def build():
-        frame = data.phenotype(feature, gene=canonical, color=color)
-        labels = data.phenotype_labels(feature, gene=canonical)
         stats = data.gene_association(canonical, feature)
-        title = f"{canonical} x {labels['feature_label']}"
+        title = f"{canonical} x {data.feature_label(feature)}"
         if stats and stats.get("q") is not None:
             title += f" (q = {format_p(stats['q'])})"
-        return phenotype_plot(
-            frame,
-            feature_type=labels["feature_type"],
-            value_label=labels["value_label"],
-            feature_label=labels["feature_label"],
-            color="color" if color and "color" in frame else None,
-            color_title=f"{color} status" if color else None,
-            title=title,
-        )
+        return pl.phenotype(data, feature, gene=canonical, color=color, title=title)
 
     params = {"gene": canonical, "feature": feature, "color": color}
     return memoised_figure(data, "gene-phenotype", params, build)

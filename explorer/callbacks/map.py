@@ -6,12 +6,12 @@ import pandas as pd
 from dash import ClientsideFunction, Input, Output, State, html
 from dash.exceptions import PreventUpdate
 
+from .. import pl
 from ..callbacks.common import AppContext, grid, memoised_figure, note, stat_line
 from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.heatmap import map_heatmap
 from ..figures.margins import min_width
-from ..figures.phenotype import phenotype_plot
 from ..figures.style import MEASURE_NAMES, empty_figure
 from ..pages.common import graph_id, sid, store_id, table_id
 from ..state import ViewState, to_url
@@ -154,17 +154,7 @@ def drill_down(
             "stats": note(f"No association {feature} x {module} in this bundle.", color="warning"),
         }
     stats = data.association(feature, module)
-    labels = data.phenotype_labels(feature, module=module)
-    frame = data.phenotype(feature, module=module, color=color)
-    figure = phenotype_plot(
-        frame,
-        feature_type=labels["feature_type"],
-        value_label=labels["value_label"],
-        feature_label=labels["feature_label"],
-        color="color" if color and "color" in frame else None,
-        color_title=f"{color} status" if color else None,
-        title=f"{module} x {labels['feature_label']}",
-    )
+    figure = pl.phenotype(data, feature, module=module, color=color)
     significant = stats is not None and stats.get("q") is not None and stats["q"] < q
     verdict = html.Span(
         "significant" if significant else "not significant",
@@ -182,7 +172,7 @@ def drill_down(
     rows, columns = grid(data.enrichment(module).head(8), PATHWAY_COLUMNS, numeric=("q",))
     return {
         "style": {"display": "block"},
-        "title": f"{labels['feature_label']} x {module}",
+        "title": f"{data.feature_label(feature)} x {module}",
         "stats": [
             stat_line(stats),
             html.Div(verdict, className="mt-1"),

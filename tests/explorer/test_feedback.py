@@ -37,6 +37,17 @@ def test_gene_phenotype_titles_say_what_the_values_and_colours_are(toy_data):
     assert fig.layout.legend.title.text == "EGFR status"
 
 
+def test_notebook_and_app_phenotype_figures_are_the_same(toy_data):
+    from radmap.explorer import pl
+    from radmap.explorer.callbacks.map import drill_down
+
+    feature, module = toy_data.features.index[0], toy_data.module_names[0]
+    notebook = pl.phenotype(toy_data.adata, feature, module=module, color="EGFR")
+    assert notebook.layout.legend.title.text == "EGFR status"
+    app = drill_down(toy_data, feature, module, q=0.05, color="EGFR")["figure"]
+    assert notebook.to_json() == app.to_json()
+
+
 @pytest.mark.parametrize(
     ("scale", "label"),
     [("zscore", "expression (z-score)"), ("log2", "expression (log2)"), (None, "expression")],

@@ -68,22 +68,27 @@ def register_km(
     *,
     drawn_with_page: bool,
     after: str | None = None,
+    split_only: bool = False,
 ) -> None:
     """The Kaplan–Meier callback of ``page``: curves of what the control ``chooser`` names,
     split by the page's ``split`` / ``cut`` controls, on the page's subset;
     ``km_figure(data, choice, split=, cut=)`` draws them. The cut box is enabled only for a
     cut at a value. ``after``: a store whose data the first drawing waits for (see
-    ``radmap.afterDrawn`` in ``assets/radmap.js``)."""
+    ``radmap.afterDrawn`` in ``assets/radmap.js``). ``split_only``: the page's own callback
+    redraws the curves for a new choice or subset (with the rest of the page, in one
+    response); this one answers the split and the cut."""
     from ..pages.common import graph_id, sid, store_id
     from .subset import resolve  # the subset callbacks import this module
 
+    chosen = State if split_only else Input
+
     @app.callback(
-        Output(graph_id(f"{page}-km"), "figure"),
+        Output(graph_id(f"{page}-km"), "figure", allow_duplicate=split_only),
         Output(sid(page, "cut"), "disabled"),
-        Input(sid(page, chooser), "value"),
+        chosen(sid(page, chooser), "value"),
         Input(sid(page, "split"), "value"),
         Input(sid(page, "cut"), "value"),
-        Input(store_id(page, "subset"), "data"),
+        chosen(store_id(page, "subset"), "data"),
         *([Input(after, "data")] if after else []),
         prevent_initial_call=drawn_with_page,
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dash import Input, Output, State, html
+from dash import Input, Output, State, html, no_update
+from dash import ctx as callback_context
 from dash.exceptions import PreventUpdate
 
 from .. import pl
@@ -204,6 +205,8 @@ def register(app, ctx: AppContext) -> None:
             raise PreventUpdate
         return gene_options(data, search, value)
 
+    # A new gene (or subset) redraws the whole page in one response: three responses
+    # (associations, survival, phenotype) cost the browser three rounds of rendering.
     @app.callback(
         Output("gene-note", "children"),
         Output("gene-body", "style"),
@@ -214,13 +217,31 @@ def register(app, ctx: AppContext) -> None:
         Output("gene-info", "children"),
         Output(table_id("gene-pathways"), "rowData"),
         Output(table_id("gene-pathways"), "columnDefs"),
+        Output(graph_id("gene-km"), "figure", allow_duplicate=True),
+        Output(graph_id("gene-phenotype"), "figure", allow_duplicate=True),
         Input(sid(PAGE, "gene"), "value"),
         Input(sid(PAGE, "q"), "value"),
         Input(store_id(PAGE, "subset"), "data"),
+        State(sid(PAGE, "feature"), "value"),
+        State(sid(PAGE, "color"), "value"),
+        State(sid(PAGE, "split"), "value"),
+        State(sid(PAGE, "cut"), "value"),
         prevent_initial_call=True,  # the page layout draws the first gene
     )
-    def _gene(gene, q, subset):
-        view = gene_view(resolve(data, subset), gene, q=float(q), base=ctx.base, with_km=False)
+    def _gene(gene, q, subset, feature, color, split, cut):
+        view_data = resolve(data, subset)
+        threshold_only = len(
+            callback_context.triggered
+        ) == 1 and callback_context.triggered_id == sid(PAGE, "q")
+        view = gene_view(
+            view_data,
+            gene,
+            q=float(q),
+            base=ctx.base,
+            split=split or "median",
+            cut=float(cut) if isinstance(cut, int | float) else None,
+            with_km=not threshold_only,
+        )
         return (
             view["note"],
             view["body_style"],
@@ -231,19 +252,21 @@ def register(app, ctx: AppContext) -> None:
             view["info"],
             view["pathway_rows"],
             view["pathway_columns"],
+            no_update if threshold_only else view["km"],
+            no_update if threshold_only else gene_phenotype(view_data, gene, feature, color=color),
         )
 
-    register_km(app, data, PAGE, "gene", gene_km, drawn_with_page=True)
+    register_km(app, data, PAGE, "gene", gene_km, drawn_with_page=True, split_only=True)
 
     @app.callback(
-        Output(graph_id("gene-phenotype"), "figure"),
-        Input(sid(PAGE, "gene"), "value"),
+        Output(graph_id("gene-phenotype"), "figure", allow_duplicate=True),
         Input(sid(PAGE, "feature"), "value"),
         Input(sid(PAGE, "color"), "value"),
-        Input(store_id(PAGE, "subset"), "data"),
+        State(sid(PAGE, "gene"), "value"),
+        State(store_id(PAGE, "subset"), "data"),
         prevent_initial_call=True,  # the page layout draws the URL's phenotype
     )
-    def _phenotype(gene, feature, color, subset):
+    def _phenotype(feature, color, gene, subset):
         return gene_phenotype(resolve(data, subset), gene, feature, color=color)
 
     @app.callback(

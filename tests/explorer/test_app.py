@@ -170,7 +170,8 @@ def test_heatmap_request_returns_a_figure(client, app):
 
 
 def test_a_failing_callback_shows_an_alert_not_a_traceback(client, app):
-    key = _key(app, '{"fig":"gene-phenotype","role":"graph"}.figure')
+    figure = '{"fig":"gene-phenotype","role":"graph"}.figure'
+    (key,) = [key for key in app.callback_map if key.startswith(figure)]  # its own callback
     prefix = '{"key":"%s","page":"gene","role":"state"}.value'
     response = update(
         client, app, key, {prefix % "gene": "EGFR", prefix % "feature": "no_such_feature"}

@@ -135,6 +135,29 @@ def test_a_choice_writes_the_url_without_routing_or_header_requests(recorded, li
     assert "q=0.2" in link.get_attribute("href")
 
 
+PHENOTYPE_TITLE_JS = """
+const root = document.getElementById(JSON.stringify({fig: 'gene-phenotype', role: 'graph'}));
+const gd = root && root.querySelector('.js-plotly-plot');
+return gd && gd.layout && gd.layout.title ? String(gd.layout.title.text || '') : '';
+"""
+
+
+def test_a_gene_choice_redraws_the_gene_page_in_one_response(recorded, live_server):
+    open_page(recorded, f"{live_server}/gene?gene=EGFR")
+    assert recorded.execute_script(PHENOTYPE_TITLE_JS).startswith("EGFR x")
+    recorded.execute_script("window.__rmOutputs = []")
+    gene = {"role": "state", "page": "gene", "key": "gene"}
+    recorded.execute_script("window.dash_clientside.set_props(arguments[0], {value: 'KRAS'})", gene)
+    wait(recorded).until(lambda d: d.execute_script(PHENOTYPE_TITLE_JS).startswith("KRAS x"))
+    wait_idle(recorded)
+    outputs = recorded.execute_script("return window.__rmOutputs")
+    with_figures = [o for o in outputs if '"role":"graph"' in o]
+    assert len(with_figures) == 1, with_figures  # bar, survival and phenotype together
+    assert all(
+        f'"fig":"{name}"' in with_figures[0] for name in ("gene-bar", "gene-km", "gene-phenotype")
+    )
+
+
 def test_the_cohort_parts_are_asked_for_after_the_first_figures_are_drawn(recorded, live_server):
     timing = """
     window.__rmTimes = [];

@@ -16,6 +16,11 @@ Without ``--url`` the bundle is served with the documented gunicorn command (2 w
 - choices: another feature in the volcano's dropdown, another FDR threshold on the map,
   another gene in the gene page's search, set as the user's choice sets it (Dash's
   ``set_props``), until the figure is redrawn;
+- map drill-down: a click on a map cell (the heatmap's ``clickData``, as plotly sets it)
+  until the cell's phenotype plot is drawn below the map;
+- subset change: the map recomputed for a subset of the patients (two levels of a
+  categorical clinical column, another each round, as the subset panel's Apply sets it)
+  until redrawn;
 - bytes: transferred vs decoded size of the first layout and the callback responses of a
   volcano load (compression shows as transferred < decoded).
 
@@ -103,6 +108,28 @@ window.dash_clientside.set_props(arguments[0], {value: arguments[1]});
 return performance.now();
 """
 
+CLICK_CELL_JS = """
+const root = document.getElementById(JSON.stringify({fig: 'map-heatmap', role: 'graph'}));
+const gd = root.querySelector('.js-plotly-plot');
+const cells = [];  // (trace, row, column) of every feature x module cell with a test
+gd.data.forEach((trace, number) => {
+  if (trace.type !== 'heatmap' || !trace.customdata) return;
+  trace.customdata.forEach((row, r) => (row || []).forEach((custom, c) => {
+    if (custom && custom[0] && custom[1] === trace.x[c]) cells.push([number, r, c]);
+  }));
+});
+const [number, row, column] = cells[arguments[0] % cells.length];
+const trace = gd.data[number];
+const point = {curveNumber: number, x: trace.x[column], y: trace.y[row]};
+window.dash_clientside.set_props({fig: 'map-heatmap', role: 'graph'}, {clickData: {points: [point]}});
+return performance.now();
+"""
+
+SET_DATA_JS = """
+window.dash_clientside.set_props(arguments[0], {data: arguments[1]});
+return performance.now();
+"""
+
 BYTES_JS = """
 return performance.getEntriesByType('resource')
   .filter((e) => e.name.includes('_dash-update-component') || e.name.includes('_dash-layout'))
@@ -164,7 +191,39 @@ def control_change(driver, control: dict, value: str, figure: str) -> float:
     return driver.execute_async_script(CHANGED_JS, figure, started)
 
 
-def one_round(driver, base: str, volcano_features, genes, times: dict, k: int) -> list:
+def map_drill(driver, k: int) -> float:
+    """Click the ``k``-th cell of the map until its drill-down's phenotype plot is drawn."""
+    settle(driver)
+    driver.execute_script(MARK_JS, "map-phenotype")
+    started = driver.execute_script(CLICK_CELL_JS, k)
+    return driver.execute_async_script(CHANGED_JS, "map-phenotype", started)
+
+
+def subset_change(driver, subset: str) -> float:
+    """Apply ``subset`` to the map (its store, as the panel's Apply does) until redrawn."""
+    settle(driver)
+    driver.execute_script(MARK_JS, "map-heatmap")
+    store = {"role": "state-store", "page": "map", "key": "subset"}
+    started = driver.execute_script(SET_DATA_JS, store, subset)
+    return driver.execute_async_script(CHANGED_JS, "map-heatmap", started)
+
+
+def subsets(data) -> list[str]:
+    """Subsets of two levels of a categorical clinical column (each round applies another,
+    so that each is computed for the first time, as when a user applies one)."""
+    pairs = []
+    for column in data.subset_columns().values():
+        if column.kind == "categorical" and column.source == "clinical":
+            levels = column.levels
+            pairs += [
+                f"{column.name}:{a}|{b}" for i, a in enumerate(levels) for b in levels[i + 1 :]
+            ]
+    return pairs
+
+
+def one_round(
+    driver, base: str, volcano_features, genes, times: dict, k: int, subset: str | None = None
+) -> list:
     """Every page load and in-app move once on the explorer at ``base``; volcano sizes."""
     for page, figure in PAGES.items():
         times.setdefault(f"load {page}", []).append(page_load(driver, f"{base}/{page}", figure))
@@ -194,6 +253,11 @@ def one_round(driver, base: str, volcano_features, genes, times: dict, k: int) -
     times.setdefault("choose gene", []).append(
         control_change(driver, gene_control, gene, "gene-bar")
     )
+    page_load(driver, f"{base}/map", "map-heatmap")
+    times.setdefault("map drill-down", []).append(map_drill(driver, 7 * k + 3))
+    if subset:
+        page_load(driver, f"{base}/map", "map-heatmap")
+        times.setdefault("subset change (map)", []).append(subset_change(driver, subset))
     return sizes
 
 
@@ -219,6 +283,7 @@ def main(argv=None) -> None:
     data = BundleData(args.bundle)
     volcano_features = list(data.gene_features[1:6])
     genes = [str(gene) for gene in data.genes[1:6]]
+    chosen_subsets = subsets(data)
     server = workdir = None
     if not args.url:
         workdir = Path(tempfile.mkdtemp(prefix="radmap-bench-app-"))
@@ -237,7 +302,10 @@ def main(argv=None) -> None:
             page_load(driver, f"{url}/map", "map-heatmap")  # warm the browser cache once
         for k in range(args.repeat):
             for name, url in bases.items():
-                sizes[name] = one_round(driver, url, volcano_features, genes, times[name], k)
+                subset = chosen_subsets[k % len(chosen_subsets)] if chosen_subsets else None
+                sizes[name] = one_round(
+                    driver, url, volcano_features, genes, times[name], k, subset=subset
+                )
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)

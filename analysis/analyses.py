@@ -320,13 +320,15 @@ def detectable_effects(
     """
     out = {}
     types = features["type"].to_dict()
+    present = imaging.notna().sum()
     for name in imaging.columns:
-        column = imaging[name].dropna()
         size = int(family_sizes.get(family_of.get(name, ""), 1)) or 1
         kind = types.get(name)
         if kind in ("continuous", "ordinal"):
-            out[name] = power.correlation(len(column), size, alpha=alpha)
-        elif kind == "binary":
+            out[name] = power.correlation(int(present[name]), size, alpha=alpha)
+            continue
+        column = imaging[name].dropna()
+        if kind == "binary":
             counts = column.value_counts()
             counts = counts[counts > 0]
             out[name] = (

@@ -667,6 +667,10 @@ def _encode_feature(
             codes = column.cat.codes.to_numpy().astype(np.float64)
             codes[codes < 0] = np.nan
             return kind, test, codes, [], ""
+        if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(
+            column.dtype
+        ):
+            return kind, test, column.to_numpy(dtype=np.float64, na_value=np.nan), [], ""
         values = pd.to_numeric(column, errors="coerce")
         if values.isna().sum() > column.isna().sum():
             raise InputError(
@@ -1222,11 +1226,24 @@ class _Runner:
         columns = _Columns(len(keep))
         pending = []
         basis = basis_columns = None
+        # the Spearman features' own ranks, all in one call
+        spearman = [job for job in jobs if self.features[job.feature].test == "spearman"]
+        ranked = (
+            stats.rankdata(
+                np.column_stack(
+                    [self.features[job.feature].values[observed][keep] for job in spearman]
+                ),
+                axis=0,
+            )
+            if spearman
+            else None
+        )
+        rank_column = {id(job): k for k, job in enumerate(spearman)}
         for job in jobs:
             feature = self.features[job.feature]
             finish: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
             if feature.test == "spearman":
-                x_ranks = stats.rankdata(feature.values[observed][keep])
+                x_ranks = ranked[:, rank_column[id(job)]]
                 xc = x_ranks - x_ranks.mean()
                 cols = columns.add(_pad(xc, keep))
 

@@ -23,6 +23,7 @@ power calculations.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -50,6 +51,7 @@ def _z_sum(alpha: float, power: float) -> float:
     return float(stats.norm.isf(alpha / 2) + stats.norm.ppf(power))
 
 
+@functools.cache  # a map asks the same question for many features
 def correlation(n: int, family_size: int, *, alpha: float = ALPHA, power: float = POWER) -> float:
     """Smallest |r| detectable with ``power`` at ``n`` patients in a family of tests."""
     if n < 4:
@@ -58,24 +60,44 @@ def correlation(n: int, family_size: int, *, alpha: float = ALPHA, power: float 
     return float(np.tanh(_z_sum(level, power) / math.sqrt(n - 3)))
 
 
+@functools.cache  # a map asks the same question for many features
 def two_groups(
     n_a: int, n_b: int, family_size: int, *, alpha: float = ALPHA, power: float = POWER
 ) -> float:
-    """Smallest |Hedges' g| detectable between groups of ``n_a`` and ``n_b`` patients."""
-    from statsmodels.stats.power import TTestIndPower
+    """Smallest |Hedges' g| detectable between groups of ``n_a`` and ``n_b`` patients.
 
+    statsmodels' ``TTestIndPower``: the two-sided t test's power depends on g only through
+    the noncentrality ``g * sqrt(n_a n_b / (n_a + n_b))`` at ``n_a + n_b - 2`` degrees of
+    freedom, so the noncentrality reaching ``power`` is solved once per degrees of freedom
+    and level (features with other group splits of the same patients share it).
+    """
     if min(n_a, n_b) < 2:
         return math.nan
     level = _per_test_alpha(alpha, family_size)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return _scalar(
-            TTestIndPower().solve_power(
-                effect_size=None, nobs1=n_a, ratio=n_b / n_a, alpha=level, power=power
-            )
-        )
+    noncentrality = _t_noncentrality(int(n_a + n_b - 2), level, power)
+    return noncentrality / math.sqrt(n_a * n_b / (n_a + n_b))
 
 
+@functools.cache
+def _t_noncentrality(df: int, level: float, power: float) -> float:
+    """Noncentrality at which a two-sided t test with ``df`` degrees of freedom at ``level``
+    has ``power`` (the power statsmodels' ``ttest_power`` computes; its lower tail, which
+    underflows to NaN far from zero, counts as 0 here)."""
+    from scipy.optimize import brentq
+
+    critical = stats.t.isf(level / 2, df)
+
+    def shortfall(noncentrality: float) -> float:
+        lower = np.nan_to_num(stats.nct.cdf(-critical, df, noncentrality))
+        return float(stats.nct.sf(critical, df, noncentrality) + lower) - power
+
+    high = 4.0
+    while shortfall(high) < 0 and high < 1e6:  # heavy tails at few df need a far bound
+        high *= 4
+    return float(brentq(shortfall, 0.0, high, xtol=1e-12))
+
+
+@functools.cache  # a map asks the same question for many features
 def k_groups(
     n: int, k: int, family_size: int, *, alpha: float = ALPHA, power: float = POWER
 ) -> float:

@@ -172,6 +172,16 @@ def test_nan_rules_and_counts(cohort):
     assert relaxed.p["rare"].drop("constant").notna().all()
 
 
+def test_nullable_integer_features_read_as_numbers(cohort):
+    values, features = cohort
+    plain = associate(values, features[["size"]], TYPES)
+    rounded = features[["size"]].round().astype("Int64")  # pandas' nullable integers (pd.NA)
+    as_float = associate(values, rounded.astype(float), TYPES)
+    nullable = associate(values, rounded, TYPES)
+    pd.testing.assert_frame_equal(nullable.p, as_float.p)
+    assert nullable.n.to_dict() == plain.n.to_dict()
+
+
 def test_effects_and_contrast(cohort):
     values, features = cohort
     features = features.loc[values.index]

@@ -126,13 +126,16 @@ class HttpApp:
     callbacks: dict
 
     def find(self, fragment: str) -> str:
-        """The callback output key ``fragment``, else the one key containing it."""
+        """The callback output key ``fragment``, else the one key containing it; of several,
+        the one with the fewest outputs (the output's own callback, not a page callback that
+        also writes it)."""
         if fragment in self.callbacks:
             return fragment
         matches = [key for key in self.callbacks if fragment in key]
-        if len(matches) != 1:
+        outputs = sorted((key.count("...") + 1, key) for key in matches)
+        if not outputs or (len(outputs) > 1 and outputs[0][0] == outputs[1][0]):
             raise LookupError(f"{fragment!r} matches {matches}")
-        return matches[0]
+        return outputs[0][1]
 
     def post(self, body: dict, *, timeout: float = 120) -> tuple[int, dict | None, float]:
         """POST one callback request; (status, JSON or None, seconds)."""

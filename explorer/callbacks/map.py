@@ -12,6 +12,7 @@ from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.heatmap import map_heatmap
 from ..figures.margins import min_width
+from ..figures.phenotype import PHENOTYPE_HEIGHT
 from ..figures.style import MEASURE_NAMES, empty_figure
 from ..pages.common import graph_id, sid, store_id, table_id
 from ..state import ViewState, to_url
@@ -121,6 +122,11 @@ def cell_from_click(click: dict | None, figure: dict | None = None) -> tuple[str
     return str(custom[0]), str(custom[1])
 
 
+DRILL_HIDDEN = {"height": 0, "overflow": "hidden", "visibility": "hidden"}
+"""The drill-down before a click: laid out at its width but not shown (with ``display:
+none`` its figure was drawn at plotly's default 700 px, then twice more once shown)."""
+
+
 def drill_down(
     data: BundleData,
     feature: str | None,
@@ -136,12 +142,14 @@ def drill_down(
     ``figure``, ``hubs``, ``pathway_rows`` and ``pathway_columns``.
     """
     hidden = {
-        "style": {"display": "none"},
+        "style": DRILL_HIDDEN,
         "title": "",
         "stats": [],
         "volcano_href": "#",
         "module_href": "#",
-        "figure": empty_figure("Click a cell of the map to see the patients behind it."),
+        "figure": empty_figure(
+            "Click a cell of the map to see the patients behind it."
+        ).update_layout(height=PHENOTYPE_HEIGHT),
         "hubs": [],
         "pathway_rows": [],
         "pathway_columns": [],

@@ -22,6 +22,9 @@ from ..figures.style import (
 CATEGORY_TYPES = ("ordinal", "binary", "categorical")
 MISSING_LEVEL = "unknown"
 
+PHENOTYPE_HEIGHT = 440
+"""Height of a phenotype plot in pixels (its card starts at it: drawn once, at its size)."""
+
 
 def _category_order(values: pd.Series, levels: Sequence[str] | None) -> list[str]:
     present = set(values.astype(str))
@@ -192,6 +195,6 @@ def phenotype_plot(
         xaxis_title=feature_label,
         yaxis_title=value_label,
         legend={"title": {"text": color_title or color}} if color else {},
-        height=440,
+        height=PHENOTYPE_HEIGHT,
     )
     return fig

@@ -39,6 +39,47 @@ def test_clicking_a_map_cell_scrolls_its_drill_down_into_view(browser, wide_serv
     wait(browser).until(lambda d: d.execute_script(IN_VIEW_JS, "map-drill"))
 
 
+COUNT_DRAWS_JS = """
+window.__rmDraws = [];
+const graph = (gd) => (gd && gd.parentElement && gd.parentElement.id) || '';
+for (const name of ['newPlot', 'react']) {
+  const draw = Plotly[name];
+  Plotly[name] = function (gd) { window.__rmDraws.push([name, graph(gd)]); return draw.apply(this, arguments); };
+}
+const resize = Plotly.Plots.resize;
+Plotly.Plots.resize = function (gd) { window.__rmDraws.push(['resize', graph(gd)]); return resize.apply(this, arguments); };
+"""
+
+PHENOTYPE_SIZE_JS = """
+const root = document.getElementById(JSON.stringify({fig: 'map-phenotype', role: 'graph'}));
+const gd = root.querySelector('.js-plotly-plot');
+return [gd._fullLayout.width, gd._fullLayout.height, root.getBoundingClientRect().width];
+"""
+
+
+def test_a_map_click_draws_its_phenotype_once_at_its_size(browser, wide_server):
+    browser.set_window_size(1600, 1000)
+    open_page(browser, f"{wide_server}/map")
+    browser.execute_script(COUNT_DRAWS_JS)
+    point = browser.execute_script(
+        HEATMAP_CELL_JS, dash_id(fig="map-heatmap", role="graph"), "original_shape_Sphericity", "M1"
+    )
+    mouse_click(browser, *point)
+    wait(browser).until(EC.visibility_of_element_located((By.ID, "map-drill")))
+    wait_idle(browser)
+    browser.execute_async_script("setTimeout(arguments[arguments.length - 1], 1500)")
+    phenotype = '{"fig":"map-phenotype","role":"graph"}'
+    draws = [
+        name
+        for name, graph in browser.execute_script("return window.__rmDraws")
+        if graph == phenotype
+    ]
+    # drawn hidden (display: none) it came at plotly's default 700 px, then twice more
+    assert draws == ["react"], draws
+    width, height, box = browser.execute_script(PHENOTYPE_SIZE_JS)
+    assert abs(width - box) <= 1 and height == 440
+
+
 def test_help_panel_opens_from_the_navigation_bar(browser, wide_server):
     open_page(browser, f"{wide_server}/volcano")
     click(browser, "help-open")

@@ -339,7 +339,7 @@ def test_cell_click_and_drill_down(toy_data):
         toy_data.enrichment("M1")["term"].head(8)
     )
     assert _text(panel["hubs"]).split()[:2] == toy_data.hub_genes("M1")[:2]
-    assert map_cb.drill_down(toy_data, None, None, q=0.05)["style"] == {"display": "none"}
+    assert map_cb.drill_down(toy_data, None, None, q=0.05)["style"] == map_cb.DRILL_HIDDEN
 
 
 # ------------------------------------------------------------------ network

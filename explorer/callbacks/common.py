@@ -59,6 +59,11 @@ def register_option_search(app, component_id: dict, options: Callable[[], Sequen
         return searched_options(options(), search, value)
 
 
+def cut_value(cut) -> float | None:
+    """The survival cut box's value as a number (``None`` while empty or not a number)."""
+    return float(cut) if isinstance(cut, int | float) else None
+
+
 def register_km(
     app,
     data: BundleData,
@@ -93,9 +98,8 @@ def register_km(
         prevent_initial_call=drawn_with_page,
     )
     def _km(choice, split, cut, subset, *_after):
-        cut = float(cut) if isinstance(cut, int | float) else None
         view = resolve(data, subset)
-        return km_figure(view, choice, split=split or "median", cut=cut), split != "cut"
+        return km_figure(view, choice, split=split or "median", cut=cut_value(cut)), split != "cut"
 
 
 def memoised_figure(data: BundleData, view: str, params: Mapping, build: Callable[[], Any]):

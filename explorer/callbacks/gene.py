@@ -9,6 +9,7 @@ from dash.exceptions import PreventUpdate
 from .. import pl
 from ..callbacks.common import (
     AppContext,
+    cut_value,
     grid,
     memoised_figure,
     note,
@@ -239,7 +240,7 @@ def register(app, ctx: AppContext) -> None:
             q=float(q),
             base=ctx.base,
             split=split or "median",
-            cut=float(cut) if isinstance(cut, int | float) else None,
+            cut=cut_value(cut),
             with_km=not threshold_only,
         )
         return (

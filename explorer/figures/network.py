@@ -297,6 +297,10 @@ def network_figure(
             else KIND_COLORS[kind]
         )
         show_text = label_all or kind == "module"
+        # a layered column's markers stay apart (its rows are ~18 px apart)
+        largest = (
+            28.0 if layout == "force" else float(np.clip(0.8 * (height - 120) / len(part), 10, 28))
+        )
         fig.add_trace(
             go.Scatter(
                 x=positions.loc[ids, "x"].round(4).tolist(),
@@ -309,13 +313,7 @@ def network_figure(
                 customdata=[[i, kind] for i in ids],
                 marker={
                     "symbol": SYMBOLS[kind],
-                    # a layered column's markers stay apart (rows are ~18 px apart)
-                    "size": _node_size(
-                        part["size"],
-                        28.0
-                        if layout == "force"
-                        else float(np.clip(0.8 * (height - 120) / len(part), 10, 28)),
-                    ),
+                    "size": _node_size(part["size"], largest),
                     "color": color,
                     "line": {"color": "white", "width": 1},
                 },

@@ -410,16 +410,14 @@ def _numbers(values) -> np.ndarray:
 
 
 def _side_labels(labels: Sequence[str], max_chars: int) -> list[str]:
-    """Names (with spaces: pathways) cut at the end, identifiers (radiomic features)
-    abbreviated by :func:`short_labels`."""
-    return [
-        label
-        if len(label) <= max_chars
-        else label[: max_chars - 1].rstrip() + "…"
-        if " " in label
-        else short
-        for label, short in zip(map(str, labels), short_labels(labels, max_chars))
-    ]
+    """Labels of at most ``max_chars``: names (with spaces: pathways) cut at the end,
+    identifiers (radiomic features) abbreviated by :func:`short_labels`."""
+    shortened = []
+    for label, short in zip(map(str, labels), short_labels(labels, max_chars)):
+        if len(label) > max_chars and " " in label:
+            short = label[: max_chars - 1].rstrip() + "…"
+        shortened.append(short)
+    return shortened
 
 
 def _fit_side_labels(spec: dict, plot_px: float, font_px: float) -> None:

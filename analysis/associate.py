@@ -1226,24 +1226,20 @@ class _Runner:
         columns = _Columns(len(keep))
         pending = []
         basis = basis_columns = None
-        # the Spearman features' own ranks, all in one call
-        spearman = [job for job in jobs if self.features[job.feature].test == "spearman"]
-        ranked = (
-            stats.rankdata(
-                np.column_stack(
-                    [self.features[job.feature].values[observed][keep] for job in spearman]
-                ),
-                axis=0,
-            )
-            if spearman
-            else None
+        # the Spearman features' own ranks, all in one call, taken in the jobs' order below
+        spearman = [
+            self.features[job.feature].values[observed][keep]
+            for job in jobs
+            if self.features[job.feature].test == "spearman"
+        ]
+        spearman_ranks = iter(
+            stats.rankdata(np.column_stack(spearman), axis=0).T if spearman else ()
         )
-        rank_column = {id(job): k for k, job in enumerate(spearman)}
         for job in jobs:
             feature = self.features[job.feature]
             finish: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
             if feature.test == "spearman":
-                x_ranks = ranked[:, rank_column[id(job)]]
+                x_ranks = next(spearman_ranks)
                 xc = x_ranks - x_ranks.mean()
                 cols = columns.add(_pad(xc, keep))
 

@@ -101,3 +101,41 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     },
   },
 });
+
+/* dcc.Graph redraws its figure whenever the graph's box changes size (Plotly.Plots.resize),
+   even when plotly has just drawn the new figure at that size: a card taking the height of
+   the figure it shows drew each such figure twice. Resize only when the size plotly would
+   take from the box differs from the drawn one. plotly.js is loaded on first use of a
+   graph, after this file, so the guard is put in place when it arrives. */
+(function guardGraphResize() {
+  function guard(plotly) {
+    if (!plotly || !plotly.Plots || plotly.Plots.resize.radmapGuard) {
+      return;
+    }
+    const resize = plotly.Plots.resize;
+    plotly.Plots.resize = function (gd) {
+      const full = gd && gd._fullLayout;
+      if (full && gd.layout && !gd.layout.width) {
+        const style = window.getComputedStyle(gd);
+        const width = parseFloat(style.width);
+        const height = parseFloat(style.height);
+        if (Math.abs(width - full.width) < 1 && Math.abs(height - full.height) < 1) {
+          return Promise.resolve(gd);
+        }
+      }
+      return resize.apply(this, arguments);
+    };
+    plotly.Plots.resize.radmapGuard = true;
+  }
+  if (window.Plotly) {
+    guard(window.Plotly);
+    return;
+  }
+  let plotly;
+  Object.defineProperty(window, "Plotly", {
+    configurable: true,
+    enumerable: true,
+    get: function () { return plotly; },
+    set: function (value) { plotly = value; guard(value); },
+  });
+})();

@@ -87,3 +87,47 @@ def test_help_panel_opens_from_the_navigation_bar(browser, wide_server):
     wait_idle(browser)
     assert "Benjamini" in panel.text and "Hedges' g" in panel.text
     assert browser.find_elements(By.CSS_SELECTOR, ".rm-info")
+
+
+COUNT_PLOTS_JS = """
+window.__rmPlots = [];
+document.querySelectorAll('.js-plotly-plot').forEach((gd) => {
+  const graph = (gd.parentElement && gd.parentElement.id) || '';
+  gd.on('plotly_afterplot', () => {
+    window.__rmPlots.push([graph, gd._fullLayout.width, gd._fullLayout.height]);
+  });
+});
+"""
+
+
+def plots_of(driver, name: str) -> list[list[float]]:
+    """(width, height) of each time the graph ``name`` was drawn since ``COUNT_PLOTS_JS``."""
+    graph = dash_id(fig=name, role="graph")
+    return [
+        entry[1:] for entry in driver.execute_script("return window.__rmPlots") if entry[0] == graph
+    ]
+
+
+def graph_box_size(driver, name: str) -> list[float]:
+    return driver.execute_script(
+        "const b = document.getElementById(arguments[0]).getBoundingClientRect();"
+        "return [b.width, b.height];",
+        dash_id(fig=name, role="graph"),
+    )
+
+
+def test_a_map_taking_another_height_is_drawn_once(browser, wide_server):
+    browser.set_window_size(1600, 1000)
+    open_page(browser, f"{wide_server}/map")
+    _, first_height = graph_box_size(browser, "map-heatmap")
+    browser.execute_script(COUNT_PLOTS_JS)
+    rows = dash_id(key="rows", page="map", role="state")
+    browser.find_element(By.CSS_SELECTOR, f"[id='{rows}'] input[value=features]").click()
+    wait(browser).until(lambda d: plots_of(d, "map-heatmap"))
+    wait_idle(browser)
+    browser.execute_async_script("setTimeout(arguments[arguments.length - 1], 1500)")
+    plots = plots_of(browser, "map-heatmap")
+    # its card taking the new height made dcc.Graph draw it a second time, at the same size
+    assert len(plots) == 1, plots
+    assert plots[0] == pytest.approx(graph_box_size(browser, "map-heatmap"), abs=1)
+    assert plots[0][1] > first_height + 100

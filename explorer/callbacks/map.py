@@ -14,7 +14,7 @@ from ..figures.heatmap import map_heatmap
 from ..figures.margins import min_width
 from ..figures.phenotype import PHENOTYPE_HEIGHT
 from ..figures.style import MEASURE_NAMES, empty_figure
-from ..pages.common import graph_id, sid, store_id, table_id
+from ..pages.common import HIDDEN_AT_WIDTH, graph_id, sid, store_id, table_id
 from ..state import ViewState, to_url
 
 PAGE = "map"
@@ -122,11 +122,6 @@ def cell_from_click(click: dict | None, figure: dict | None = None) -> tuple[str
     return str(custom[0]), str(custom[1])
 
 
-DRILL_HIDDEN = {"height": 0, "overflow": "hidden", "visibility": "hidden"}
-"""The drill-down before a click: laid out at its width but not shown (with ``display:
-none`` its figure was drawn at plotly's default 700 px, then twice more once shown)."""
-
-
 def drill_down(
     data: BundleData,
     feature: str | None,
@@ -142,7 +137,7 @@ def drill_down(
     ``figure``, ``hubs``, ``pathway_rows`` and ``pathway_columns``.
     """
     hidden = {
-        "style": DRILL_HIDDEN,
+        "style": HIDDEN_AT_WIDTH,
         "title": "",
         "stats": [],
         "volcano_href": "#",

@@ -7,13 +7,13 @@ whole cohort when the subset cannot be tested (the banner says why).
 
 from __future__ import annotations
 
-from dash import MATCH, Input, Output, State, callback_context
+from dash import MATCH, Input, Output, State, callback_context, no_update
 from dash.exceptions import PreventUpdate
 
 from ...analysis.validate import InputError
 from ..callbacks.common import AppContext, register_option_search
 from ..data import BundleData
-from ..pages.common import graph_id, sid, store_id
+from ..pages.common import HIDDEN_AT_WIDTH, fit_style, graph_box_id, graph_id, sid, store_id
 from ..pages.subset import banner as banner
 from ..pages.subset import column_options, panel_id
 from ..subset import Condition, parse_subset
@@ -79,7 +79,7 @@ def compare_view(data: BundleData, subset: str | None, compare: str | None, **op
     from ..figures.style import empty_figure
 
     if not compare:
-        return {"display": "none"}, empty_figure(""), empty_figure("")
+        return HIDDEN_AT_WIDTH, empty_figure(""), empty_figure("")
     first, second = resolve(data, subset), resolve(data, compare)
     if second is data and compare:
         message = "The comparison subset cannot be tested (see the banner)."
@@ -104,7 +104,11 @@ def register(app, ctx: AppContext) -> None:
     register_option_search(app, panel_id("column", MATCH), lambda: column_options(data))
 
     @app.callback(
+        # The panel and the cards take their sizes before the figures arrive (the browser
+        # applies outputs in this order): each figure is drawn once, at its size.
         Output("map-compare-panel", "style"),
+        Output(graph_box_id("map-compare"), "style", allow_duplicate=True),
+        Output(graph_box_id("map-difference"), "style", allow_duplicate=True),
         Output(graph_id("map-compare"), "figure"),
         Output(graph_id("map-difference"), "figure"),
         Input(store_id("map", "subset"), "data"),
@@ -119,7 +123,7 @@ def register(app, ctx: AppContext) -> None:
         prevent_initial_call=True,  # the map layout draws the comparison of the URL
     )
     def _compare(subset, compare, q, stat, sources, groups, min_effect, rows, top):
-        return compare_view(
+        style, compared, difference = compare_view(
             data,
             subset,
             compare,
@@ -131,6 +135,8 @@ def register(app, ctx: AppContext) -> None:
             rows=rows,
             top=int(top or 40),
         )
+        boxes = [fit_style(figure) or no_update for figure in (compared, difference)]
+        return style, *boxes, compared, difference
 
     @app.callback(
         Output(panel_id("levels", MATCH), "options"),
@@ -140,11 +146,14 @@ def register(app, ctx: AppContext) -> None:
         Output(panel_id("levels", MATCH), "style"),
         Output(panel_id("range", MATCH), "style"),
         Input(panel_id("column", MATCH), "value"),
+        Input(panel_id("target", MATCH), "value"),
         State(store_id(MATCH, "subset"), "data"),
+        State(store_id(MATCH, "compare"), "data"),
         prevent_initial_call=True,
     )
-    def _column(column, current):
-        return column_editor(data, column, current)
+    def _column(column, target, subset, compare):
+        # the editor shows the levels of the subset it edits (B's when comparing)
+        return column_editor(data, column, compare if target == "compare" else subset)
 
     @app.callback(
         Output(store_id(MATCH, "subset"), "data"),

@@ -29,6 +29,10 @@ EXPORT_FORMATS = (("SVG", "svg"), ("PDF", "pdf"), ("PNG", "png"))
 EXPORT_WIDTHS = (("Single column", "single"), ("Double column", "double"))
 
 FIT_CLASS = "rm-fit"
+HIDDEN_AT_WIDTH = {"height": 0, "overflow": "hidden", "visibility": "hidden"}
+"""Style of a panel of figures shown later (the map's drill-down and comparison): laid out
+at its width but not shown. Hidden with ``display: none`` its figures are drawn at plotly's
+default 700 px and drawn again at their card's size once shown."""
 GRAPH_CONFIG = {
     "displaylogo": False,
     "responsive": True,
@@ -70,6 +74,21 @@ def graph_id(name: str) -> dict:
 def graph_box_id(name: str) -> dict:
     """Id of the box around a graph; with ``fit=True`` it takes each figure's height."""
     return {"role": "graph-box", "fig": name}
+
+
+def fit_style(figure) -> dict | None:
+    """Style of a ``fit=True`` graph box for ``figure``: its height and the width below which
+    it scrolls sideways (as the browser's ``fitHeight`` sets it; a callback that returns it
+    with the figure has the figure drawn once, at that size). ``None`` without a height."""
+    layout = figure.layout if figure is not None else None
+    if layout is None or not layout.height:
+        return None
+    meta = layout.meta if isinstance(layout.meta, dict) else {}
+    min_width = meta.get("min_width")
+    return {
+        "height": f"{int(layout.height)}px",
+        "--rm-min-width": f"{int(min_width)}px" if min_width else "0px",
+    }
 
 
 def table_id(name: str) -> dict:
@@ -274,7 +293,8 @@ def figure_card(
     take the height of each figure it shows (figures sized to their rows), starting at
     ``height``, so plotly draws each figure once, at its own size.
     """
-    if figure is not None and fit and figure.layout.height:
+    first_style = fit_style(figure) if fit else None
+    if first_style is not None:
         height = int(figure.layout.height)
     graph = dcc.Graph(
         id=graph_id(name),
@@ -290,7 +310,7 @@ def figure_card(
         box,
         id=graph_box_id(name),
         className=f"rm-graph-box {FIT_CLASS}" if fit else "rm-graph-box",
-        style={"height": height} if fit else None,
+        style=(first_style or {"height": height}) if fit else None,
     )
     body = [*(extra or []), dcc.Loading(box, type="default", delay_show=300)]
     if footer is not None:

@@ -226,22 +226,14 @@ def _null_badge(data: BundleData) -> html.Div:
 
 
 def _compare_panel(style: dict, compared, difference) -> html.Div:
-    """The map of the comparison subset (B) beside the difference B - A (shown with one)."""
+    """The map of the comparison subset (B) under the map (A), at the same width (side by
+    side, B and the difference both scrolled sideways at 1600 px), then the difference
+    B - A (shown with one)."""
     return html.Div(
-        dbc.Row(
-            [
-                dbc.Col(
-                    figure_card("map-compare", "Compared subset (B)", height=460, figure=compared),
-                    lg=6,
-                ),
-                dbc.Col(
-                    figure_card(
-                        "map-difference", "Difference B − A", height=460, figure=difference
-                    ),
-                    lg=6,
-                ),
-            ]
-        ),
+        [
+            figure_card("map-compare", "Compared subset (B)", height=460, figure=compared),
+            figure_card("map-difference", "Difference B − A", height=460, figure=difference),
+        ],
         id="map-compare-panel",
         style=style,
     )

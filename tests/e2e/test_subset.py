@@ -20,6 +20,7 @@ from tests.e2e.test_explorer import (
     wait,
     wait_idle,
 )
+from tests.e2e.test_feedback import COUNT_PLOTS_JS, graph_box_size, plots_of
 from tests.explorer.conftest import make_toy_adata
 
 pytestmark = pytest.mark.e2e
@@ -112,4 +113,32 @@ def test_a_comparison_link_shows_both_maps_and_their_difference(browser, live_se
         dash_id(fig="map-difference", role="graph"),
     )
     assert "B (stage = I) − A (stage = II or III)" in title
+    assert severe_console_errors(browser) == []
+
+
+def test_a_comparison_applied_in_the_panel_draws_each_figure_once_at_its_width(
+    browser, live_server
+):
+    browser.set_window_size(1600, 1000)
+    open_page(browser, f"{live_server}/map?subset=stage:II%7CIII")
+    wait_idle(browser)
+    browser.execute_script(COUNT_PLOTS_JS)
+    target = dash_id(page="map", role="subset-target")
+    wait(browser).until(
+        EC.element_to_be_clickable((By.CSS_SELECTOR, f"[id='{target}'] input[value=compare]"))
+    ).click()
+    choose(browser, dash_id(page="map", role="subset-column"), "stage (clinical)", "stage")
+    wait_idle(browser)
+    choose(browser, dash_id(page="map", role="subset-levels"), "I")
+    ActionChains(browser).send_keys(Keys.ESCAPE).perform()
+    click(browser, dash_id(page="map", role="subset-apply"))
+    wait(browser).until(lambda d: query(d).get("compare") == ["stage:I"])
+    wait(browser).until(lambda d: plots_of(d, "map-difference") and plots_of(d, "map-compare"))
+    wait_idle(browser)
+    browser.execute_async_script("setTimeout(arguments[arguments.length - 1], 1500)")
+    for name in ("map-compare", "map-difference"):
+        plots = plots_of(browser, name)
+        # hidden with display: none they came at plotly's default 700 px, then were resized
+        assert len(plots) == 1, (name, plots)
+        assert plots[0] == pytest.approx(graph_box_size(browser, name), abs=1), name
     assert severe_console_errors(browser) == []

@@ -17,6 +17,7 @@ from radmap.explorer.callbacks import map as map_cb
 from radmap.explorer.callbacks.common import collect_state, grid, records, state_from_entries
 from radmap.explorer.figures.style import format_p
 from radmap.explorer.hypotheses import PinStore
+from radmap.explorer.pages.common import HIDDEN_AT_WIDTH
 from radmap.explorer.state import ViewState
 
 
@@ -339,7 +340,7 @@ def test_cell_click_and_drill_down(toy_data):
         toy_data.enrichment("M1")["term"].head(8)
     )
     assert _text(panel["hubs"]).split()[:2] == toy_data.hub_genes("M1")[:2]
-    assert map_cb.drill_down(toy_data, None, None, q=0.05)["style"] == map_cb.DRILL_HIDDEN
+    assert map_cb.drill_down(toy_data, None, None, q=0.05)["style"] == HIDDEN_AT_WIDTH
 
 
 # ------------------------------------------------------------------ network

@@ -14,6 +14,7 @@ from radmap.explorer.callbacks.pins import pin_draft
 from radmap.explorer.callbacks.subset import banner, compare_view, edited, resolve
 from radmap.explorer.data import BundleData, SubsetData
 from radmap.explorer.figures.compare import map_difference
+from radmap.explorer.pages.common import HIDDEN_AT_WIDTH
 from radmap.explorer.state import ViewState, parse_url, to_url
 from radmap.explorer.subset import (
     Column,
@@ -305,4 +306,4 @@ def test_compare_view_builds_both_panels(cohort):
     assert "stage = I" in difference.layout.title.text
     assert len(difference.data[0].y) > 0
     hidden, _, _ = compare_view(data, "stage:II|III", "", **options)
-    assert hidden == {"display": "none"}
+    assert hidden == HIDDEN_AT_WIDTH

@@ -63,7 +63,9 @@ SCALED_TRACES = ("heatmap", "contour", "histogram2d", "histogram2dcontour")
 MIN_PLOT_PX = 240
 """Narrowest plotting area (between the margins) at which a figure stays readable."""
 KEYS_BESIDE_PX = 260
-"""Room a legend or colour bars beside the plot take."""
+"""Room colour bars (or a legend with longer entries) beside the plot take."""
+LEGEND_ENTRY_PX = 60
+"""What a legend entry takes beside its text: symbol, gaps and the legend's padding."""
 SCROLL_FROM_PX = 480
 """A figure that needs more width than this scrolls sideways in a narrower card (the card
 reads ``layout.meta["min_width"]``) instead of squeezing its plot to a strip."""
@@ -246,29 +248,55 @@ def screen_margins(fig: go.Figure) -> go.Figure:
 
     for side, depth in need.items():
         layout.margin[side] = max(margin(side), math.ceil(depth))
-    beside = KEYS_BESIDE_PX if _keys_beside(fig) else margin("r")
+    beside = max(_keys_beside(fig, font_px), margin("r"))
     readable = margin("l") + beside + MIN_PLOT_PX
-    if readable > SCROLL_FROM_PX and (layout.meta is None or isinstance(layout.meta, dict)):
-        layout.meta = {**(layout.meta or {}), "min_width": readable}
+    if layout.meta is None or isinstance(layout.meta, dict):
+        # measured again when a factory moves a legend of a figure it builds on
+        meta = {key: value for key, value in (layout.meta or {}).items() if key != "min_width"}
+        if readable > SCROLL_FROM_PX:
+            meta["min_width"] = readable
+        if meta != (layout.meta or {}):
+            layout.meta = meta or None
     return fig
 
 
-def _keys_beside(fig: go.Figure) -> bool:
-    """Whether a vertical legend or a colour bar sits beside the plot."""
+def _keys_beside(fig: go.Figure, font_px: float) -> float:
+    """Room (px) a vertical legend or colour bars beside the plot take (0: none there).
+
+    A legend is measured from its entries' names (and title); colour bars take
+    :data:`KEYS_BESIDE_PX`, as does any legend whose entries are that long.
+    """
     layout, traces = fig._layout, fig._data  # noqa: SLF001 (see _Plain)
     named = [
         trace for trace in traces if trace.get("showlegend") is not False and trace.get("name")
     ]
-    vertical = _get(layout, "legend.orientation") in (None, "v")
-    shown = layout.get("showlegend")
-    if vertical and shown is not False and (shown or len(named) > 1):
-        return True
     for trace in traces:
         if trace.get("type", "scatter") in SCALED_TRACES and trace.get("showscale") is not False:
-            return True
+            return KEYS_BESIDE_PX
         if _get(trace, "marker.showscale"):
-            return True
-    return False
+            return KEYS_BESIDE_PX
+    shown = layout.get("showlegend")
+    legend = _get(layout, "legend") or {}
+    if not _legend_beside(legend) or shown is False or not (shown or len(named) > 1):
+        return 0.0
+    size = _get(legend, "font.size") or font_px
+    texts = [str(trace["name"]) for trace in named]
+    entries = max((text_width(text, size) for text in texts), default=0.0) + LEGEND_ENTRY_PX
+    title = _get(legend, "title.text")
+    return max(entries, text_width(title, size) + LEGEND_ENTRY_PX / 2 if title else 0.0)
+
+
+def _legend_beside(legend: dict) -> bool:
+    """Whether a legend stands right of the plot (plotly's place for a vertical one), not
+    under, above or inside it."""
+    if legend.get("orientation") not in (None, "v"):
+        return False
+    x, y = legend.get("x"), legend.get("y")
+    if y is not None and not 0 <= y <= 1:
+        return False
+    if x is None:
+        return True
+    return x >= 1 and not (x <= 1 and legend.get("xanchor") == "right")
 
 
 def min_width(fig: go.Figure) -> int | None:

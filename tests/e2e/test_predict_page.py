@@ -9,6 +9,7 @@ from selenium.webdriver.support import expected_conditions as EC
 
 from tests.e2e.conftest import severe_console_errors
 from tests.e2e.test_explorer import click, dash_id, open_page, wait, wait_idle
+from tests.e2e.test_patient_page import figures_scrolled_sideways
 
 
 def test_predict_page_shows_curves_verdict_and_pins(browser, live_server, toy_bundle):
@@ -37,6 +38,9 @@ def test_predict_page_shows_curves_verdict_and_pins(browser, live_server, toy_bu
             EC.text_to_be_present_in_element((By.ID, "predict-verdict"), "For EGFR, the best")
         )
         wait_idle(browser)
+        # the calibration card beside the ROC curves: its legend under the plot took room
+        # beside it, and the figure scrolled sideways in the card
+        assert figures_scrolled_sideways(browser) == []
         click(browser, dash_id(role="pin", view="predict"))
         wait(browser).until(
             EC.text_to_be_present_in_element((By.ID, "pin-modal-body"), "EGFR from")

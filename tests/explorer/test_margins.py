@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import pytest
 from radmap.explorer.figures.margins import (
     KEYS_BESIDE_PX,
+    LEGEND_ENTRY_PX,
     MIN_PLOT_PX,
     PUSH_PAD_PX,
     fits_screen,
@@ -97,6 +98,39 @@ def test_a_figure_with_long_row_labels_says_how_wide_it_must_stay():
     assert min_width(fig) == fig.layout.meta["min_width"]
     small = screen_margins(go.Figure(go.Scatter(x=[0, 1], y=[0, 1]), layout={"template": TEMPLATE}))
     assert min_width(small) is None
+
+
+def _long_labels_and_a_legend(**legend) -> go.Figure:
+    labels = ["wavelet-LLL_glcm_Autocorrelation_of_a_long_name", "original_shape_Sphericity"]
+    return go.Figure(
+        [go.Bar(x=[1, 2], y=labels, orientation="h", name=name) for name in ("low", "high")],
+        layout={"template": TEMPLATE, "legend": legend},
+    )
+
+
+def test_a_legend_beside_the_plot_takes_the_width_of_its_entries():
+    fig = screen_margins(_long_labels_and_a_legend())
+    entries = text_width("high", 13) + LEGEND_ENTRY_PX
+    # the map's colour bars take KEYS_BESIDE_PX; two short entries take much less
+    assert entries < KEYS_BESIDE_PX - 100
+    assert min_width(fig) == pytest.approx(fig.layout.margin.l + entries + MIN_PLOT_PX, abs=1)
+
+
+@pytest.mark.parametrize(
+    "legend",
+    [
+        {"orientation": "v", "x": 0.0, "y": -0.2, "yanchor": "top"},  # under the plot
+        {"x": 0.99, "xanchor": "right", "y": 0.99, "yanchor": "top"},  # inside it
+        {"orientation": "h"},
+    ],
+)
+def test_a_legend_under_or_inside_the_plot_takes_no_room_beside_it(legend):
+    beside = screen_margins(_long_labels_and_a_legend())
+    elsewhere = screen_margins(_long_labels_and_a_legend(**legend))
+    assert min_width(elsewhere) is None or min_width(elsewhere) < min_width(beside) - 50
+    # measured again after the legend moves (a factory building on another's figure)
+    beside.update_layout(legend=legend)
+    assert min_width(screen_margins(beside)) == min_width(elsewhere)
 
 
 def _odd_figures() -> dict[str, go.Figure]:

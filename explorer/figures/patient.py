@@ -123,6 +123,7 @@ def patient_profile_figure(
 
 
 @fits_screen
+@fits_screen
 def patient_survival_figure(
     survival: dict | None, *, patient: str, title: str | None = None
 ) -> go.Figure:
@@ -159,4 +160,15 @@ def patient_survival_figure(
             )
         )
         fig.add_vline(x=time, line={"color": OKABE_ITO[4], "dash": "dot", "width": 1})
+        # two entries, inside the curve's top right corner: the figure fits a half-width
+        # card (beside the curve they needed 580 px and the card scrolled them off)
+        fig.update_layout(
+            legend={
+                "x": 0.99,
+                "xanchor": "right",
+                "y": 0.99,
+                "yanchor": "top",
+                "bgcolor": "rgba(255,255,255,0.85)",
+            }
+        )
     return fig

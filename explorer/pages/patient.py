@@ -19,6 +19,9 @@ from ..state import ViewState
 
 PAGE = "patient"
 CATEGORY_COLUMNS = ("kind", "name", "value", "share", "n", "levels")
+CATEGORY_WIDTHS = {"name": 260, "value": 160}
+"""Widest these columns get (px; full text on hover): the patient's value and share stay in
+view in a card beside the survival curve at 1600 px."""
 
 
 def default_patient(data: BundleData) -> str | None:
@@ -47,7 +50,12 @@ def category_grid(data: BundleData, patient: str) -> tuple[list[dict], list[dict
 
     table = patient_categories(data, patient)
     table["share"] = table["share"].round(1)
-    return grid(table, CATEGORY_COLUMNS)
+    rows, columns = grid(table, CATEGORY_COLUMNS)
+    for definition in columns:
+        widest = CATEGORY_WIDTHS.get(definition["field"])
+        if widest is not None:
+            definition["width"] = min(definition["width"], widest)
+    return rows, columns
 
 
 def facts(data: BundleData, patient: str) -> list:
@@ -110,7 +118,7 @@ def body(data: BundleData, patient: str | None) -> list:
                         "Survival",
                         figure=survival_figure(data, patient),
                     ),
-                    lg=6,
+                    lg=5,
                 ),
                 dbc.Col(
                     table_card(
@@ -121,7 +129,7 @@ def body(data: BundleData, patient: str | None) -> list:
                         rows=rows,
                         columns=columns,
                     ),
-                    lg=6,
+                    lg=7,
                 ),
             ]
         ),

@@ -129,3 +129,43 @@ def test_searching_a_patient_replaces_the_page(browser, live_server, toy_bundle)
     expected = (eigengene[other] - eigengene.mean()) / eigengene.std(ddof=1)
     marks = browser.execute_script(PROFILE_MARKS_JS, dash_id(fig="patient-profile", role="graph"))
     assert marks["M2"] == pytest.approx(expected, abs=1e-3)
+
+
+SIDEWAYS_JS = """
+const scrolled = [];
+for (const box of document.querySelectorAll('.rm-graph-box')) {
+  if (box.offsetParent !== null && box.scrollWidth > box.clientWidth + 1) {
+    scrolled.push([box.id, box.clientWidth, box.scrollWidth]);
+  }
+}
+return scrolled;
+"""
+
+GRID_COLUMNS_JS = """
+const grid = document.getElementById(arguments[0]);
+const viewport = grid.querySelector('.ag-center-cols-viewport').getBoundingClientRect();
+return arguments[1].map((field) => {
+  const header = grid.querySelector(`.ag-header-cell[col-id="${field}"]`);
+  return header ? header.getBoundingClientRect().right - viewport.left : null;
+}).concat([viewport.width]);
+"""
+
+
+def figures_scrolled_sideways(driver) -> list:
+    """Figures shown in a box narrower than they are (the box scrolls sideways)."""
+    return driver.execute_script(SIDEWAYS_JS)
+
+
+def test_survival_and_the_patients_levels_are_in_view_at_1600_px(browser, live_server):
+    browser.set_window_size(1600, 1000)
+    try:
+        open_page(browser, f"{live_server}/patient")
+        wait_idle(browser)
+        assert graph_has_data(browser, "patient-survival")
+        assert figures_scrolled_sideways(browser) == []
+        *rights, width = browser.execute_script(
+            GRID_COLUMNS_JS, dash_id(role="table", table="patient-categories"), ["value", "share"]
+        )
+        assert all(right is not None and right <= width + 1 for right in rights), (rights, width)
+    finally:
+        browser.set_window_size(1440, 1000)

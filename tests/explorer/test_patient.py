@@ -11,6 +11,7 @@ from radmap.analysis.validate import InputError
 from radmap.explorer import patient as P
 from radmap.explorer.callbacks.core import navigation_target, view_figure
 from radmap.explorer.data import BundleData
+from radmap.explorer.figures.margins import min_width
 from radmap.explorer.figures.patient import patient_profile_figure, patient_survival_figure
 from radmap.explorer.pages import patient as page
 from radmap.explorer.state import ViewState, parse_url, to_url
@@ -101,6 +102,18 @@ def test_survival_marks_the_patient_on_the_cohort_curve(toy_data):
     assert len(marker) == 1
     assert marker[0].x[0] == pytest.approx(survival["time"])
     assert marker[0].y[0] == pytest.approx(survival["at_time"])
+
+
+def test_survival_and_categories_fit_their_cards_beside_each_other(toy_data):
+    """At 1600 px the survival card is ~440 px wide: its legend beside the curve made the
+    figure need 580 px (scrolled off the card); the table's long names pushed the
+    patient's value and share out of view."""
+    figure = patient_survival_figure(P.patient_survival(toy_data, PATIENT), patient=PATIENT)
+    assert min_width(figure) is None
+    assert figure.layout.legend.x < 1 and figure.layout.legend.xanchor == "right"
+    _, columns = page.category_grid(toy_data, PATIENT)
+    widths = {column["field"]: column["width"] for column in columns}
+    assert widths["kind"] + widths["name"] + widths["value"] + widths["share"] <= 620
 
 
 def test_profile_figure_puts_the_patient_at_its_z_on_every_row(toy_data):

@@ -123,7 +123,6 @@ def patient_profile_figure(
 
 
 @fits_screen
-@fits_screen
 def patient_survival_figure(
     survival: dict | None, *, patient: str, title: str | None = None
 ) -> go.Figure:

@@ -226,9 +226,9 @@ def _null_badge(data: BundleData) -> html.Div:
 
 
 def _compare_panel(style: dict, compared, difference) -> html.Div:
-    """The map of the comparison subset (B) under the map (A), at the same width (side by
-    side, B and the difference both scrolled sideways at 1600 px), then the difference
-    B - A (shown with one)."""
+    """The comparison subset's map (B) under the map (A), at its width, then the difference
+    B - A; shown with a comparison. (Side by side at half width, both scrolled sideways
+    at 1600 px.)"""
     return html.Div(
         [
             figure_card("map-compare", "Compared subset (B)", height=460, figure=compared),

@@ -20,6 +20,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 from dash.development.base_component import Component
 
+from ..figures.margins import min_width
 from ..figures.style import NUMBER_FORMAT_JS, P_FORMAT_JS
 from ..figures.style import format_p as format_p  # pages and callbacks format p / q here
 from ..pages.help import info_icon
@@ -80,14 +81,12 @@ def fit_style(figure) -> dict | None:
     """Style of a ``fit=True`` graph box for ``figure``: its height and the width below which
     it scrolls sideways (as the browser's ``fitHeight`` sets it; a callback that returns it
     with the figure has the figure drawn once, at that size). ``None`` without a height."""
-    layout = figure.layout if figure is not None else None
-    if layout is None or not layout.height:
+    if figure is None or not figure.layout.height:
         return None
-    meta = layout.meta if isinstance(layout.meta, dict) else {}
-    min_width = meta.get("min_width")
+    scroll_from = min_width(figure)
     return {
-        "height": f"{int(layout.height)}px",
-        "--rm-min-width": f"{int(min_width)}px" if min_width else "0px",
+        "height": f"{int(figure.layout.height)}px",
+        "--rm-min-width": f"{int(scroll_from)}px" if scroll_from else "0px",
     }
 
 
@@ -294,8 +293,6 @@ def figure_card(
     ``height``, so plotly draws each figure once, at its own size.
     """
     first_style = fit_style(figure) if fit else None
-    if first_style is not None:
-        height = int(figure.layout.height)
     graph = dcc.Graph(
         id=graph_id(name),
         **({"figure": figure} if figure is not None else {}),

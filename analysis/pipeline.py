@@ -53,7 +53,6 @@ TABLES_DIR = "tables"
 PACKAGES = (
     "anndata",
     "gseapy",
-    "lifelines",
     "numpy",
     "pandas",
     "scanpy",

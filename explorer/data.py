@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import importlib
 import inspect
 import logging
 import math
@@ -266,10 +265,6 @@ class BundleData:
         self.patient_set = frozenset(str(patient) for patient in self.adata.obs_names)
         viewer_url = uns.get("viewer_url")
         self.viewer_url: str | None = viewer_url if isinstance(viewer_url, str) else None
-        if self.has_survival:
-            # Kaplan-Meier curves need lifelines (imported lazily by analysis.survival);
-            # importing it here keeps its ~0.2 s import out of the first survival request.
-            importlib.import_module("lifelines")
 
     # ------------------------------------------------------------------ basics
     def memo(self, name: str, params: Mapping, build: Callable[[], object]) -> object:

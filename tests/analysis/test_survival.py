@@ -54,6 +54,29 @@ def test_kaplan_meier_matches_lifelines(small):
         assert curve["events"].sum() == event[members].sum()
 
 
+@pytest.mark.parametrize(
+    ("time", "event"),
+    [
+        ([1.0, 2.0, 3.0], [1, 1, 1]),  # the estimate reaches 0
+        ([0.0, 2.0, 2.0, 3.0, 5.0, 5.0, 8.0, 9.0, 9.0, 12.0], [1, 1, 0, 1, 0, 0, 1, 1, 1, 0]),
+        ([4.0, 7.5, 7.5, 10.0], [0, 0, 0, 0]),  # no event: the estimate stays 1
+        ([3.0], [1]),
+        ([0.0, 0.0, 1.5, 2.25, 2.25], [0, 1, 1, 1, 0]),  # censored and dead at time 0
+    ],
+)
+def test_kaplan_meier_edge_cases_match_lifelines(time, event):
+    curve = survival.kaplan_meier(pd.Series(time), pd.Series(event))
+    reference = KaplanMeierFitter().fit(time, event)
+    table = reference.event_table
+    np.testing.assert_allclose(curve["time"], reference.survival_function_.index)
+    np.testing.assert_allclose(curve["survival"], reference.survival_function_.iloc[:, 0])
+    np.testing.assert_allclose(curve["ci_low"], reference.confidence_interval_.iloc[:, 0])
+    np.testing.assert_allclose(curve["ci_high"], reference.confidence_interval_.iloc[:, 1])
+    np.testing.assert_array_equal(curve["at_risk"], table["at_risk"])
+    np.testing.assert_array_equal(curve["events"], table["observed"])
+    np.testing.assert_array_equal(curve["censored"], table["censored"])
+
+
 def test_kaplan_meier_product_limit_by_hand():
     time = pd.Series([2.0, 3.0, 3.0, 5.0, 8.0, 8.0])
     event = pd.Series([1, 1, 0, 1, 0, 1])

@@ -422,6 +422,27 @@ class BundleData:
                 self._subset_views.popitem(last=False)
         return view
 
+    def subset_size(self, text: str | None) -> tuple[str, int]:
+        """Label and number of patients of a subset (URL form), checked as
+        :meth:`subset_view` checks it but without computing its results.
+
+        Raises
+        ------
+        InputError
+            The subset is not valid for this bundle, or has too few patients to test.
+        """
+        subset, problems = parse_subset(text, self.subset_columns())
+        if problems:
+            raise InputError(problems[0])
+        if not subset:
+            return "whole cohort", int(self.adata.n_obs)
+        with self._subset_lock:
+            view = self._subset_views.get(subset.key)
+        if view is not None:
+            return view.label, view.n_patients
+        mask = _testable_mask(self, subset)
+        return subset.label(self.subset_columns()), int(mask.sum())
+
     def subset_label(self, text: str | None) -> str:
         """``"histology = adenocarcinoma"`` for a subset's URL form (``""``: whole cohort)."""
         subset, _ = parse_subset(text, self.subset_columns())
@@ -1308,6 +1329,26 @@ class BundleData:
         return prerank(scores, gene_sets=gene_sets, permutations=permutations, seed=seed)
 
 
+def _testable_mask(parent: BundleData, subset: Subset) -> np.ndarray:
+    """The patients of ``parent`` in ``subset``.
+
+    Raises
+    ------
+    InputError
+        Fewer patients than the analysis needs for a test (its ``min_n``).
+    """
+    mask = subset.mask(parent.patient_columns())
+    n_patients, n_cohort = int(mask.sum()), int(parent.adata.n_obs)
+    min_n = int(_options(_tl().associate, parent.params.get("associate")).get("min_n", 10))
+    if n_patients < min_n:
+        raise InputError(
+            f"the subset {subset.label(parent.subset_columns())} has {n_patients} of "
+            f"{n_cohort} patients; at least {min_n} are needed to test (the analysis' "
+            "min_n): widen it"
+        )
+    return mask
+
+
 def _plain(value):
     """A numpy / pandas scalar as a JSON-friendly Python value (NaN -> None)."""
     if value is None:
@@ -1361,19 +1402,12 @@ class SubsetData(BundleData):
 
     def __init__(self, parent: BundleData, subset: Subset):
         self.__dict__.update(parent.__dict__)
-        columns = parent.subset_columns()
-        mask = subset.mask(parent.patient_columns())
+        mask = _testable_mask(parent, subset)
         self.parent = parent
         self.subset = subset
-        self.label = subset.label(columns)
+        self.label = subset.label(parent.subset_columns())
         self.n_patients = int(mask.sum())
         self.n_cohort = int(parent.adata.n_obs)
-        min_n = int(_options(_tl().associate, parent.params.get("associate")).get("min_n", 10))
-        if self.n_patients < min_n:
-            raise InputError(
-                f"the subset {self.label} has {self.n_patients} of {self.n_cohort} patients; "
-                f"at least {min_n} are needed to test (the analysis' min_n): widen it"
-            )
         self.bundle_id = f"{parent.bundle_id}|subset:{subset.key}"
         self._cache = OrderedDict()
         self._cache_lock = threading.Lock()

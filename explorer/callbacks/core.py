@@ -256,12 +256,12 @@ def subset_provenance(data: BundleData, state: ViewState | None) -> dict:
         text = getattr(state, key, "") if state is not None else ""
         if not text:
             continue
-        view = data.subset_view(text)
+        label, n_patients = data.subset_size(text)
         entry = {
             "definition": text,
-            "description": view.label,
-            "n": view.n_patients,
-            "n_cohort": view.n_cohort,
+            "description": label,
+            "n": n_patients,
+            "n_cohort": int(data.adata.n_obs),
         }
         if key == "subset":
             described = {"patients": "subset"} | entry

@@ -205,6 +205,15 @@ def trust_line(trust: dict) -> html.Div:
     return html.Div(children, className="mt-1 rm-trust")
 
 
+def subset_drill_down(
+    data: BundleData, subset: str | None, feature: str | None, module: str | None, **options
+) -> dict:
+    """:func:`drill_down` on ``subset``'s patients; the hidden panel (no cell chosen) is
+    answered without computing the subset's results."""
+    view = resolve(data, subset) if feature and module else data
+    return drill_down(view, feature, module, **options)
+
+
 def register(app, ctx: AppContext) -> None:
     data = ctx.data
 
@@ -274,8 +283,9 @@ def register(app, ctx: AppContext) -> None:
         prevent_initial_call=True,  # the page layout draws the drill-down of the URL
     )
     def _drill(feature, module, color, q, subset):
-        view = resolve(data, subset)
-        panel = drill_down(view, feature, module, q=float(q), color=color, base=ctx.base)
+        panel = subset_drill_down(
+            data, subset, feature, module, q=float(q), color=color, base=ctx.base
+        )
         return (
             panel["style"],
             panel["title"],

@@ -39,7 +39,7 @@ def banner(data: BundleData, subset: str | None, compare: str | None = None) -> 
         if not text:
             continue
         try:
-            view = data.subset_view(text)
+            label, n_patients = data.subset_size(text)
         except InputError as error:
             parts.append(
                 html.Div(
@@ -50,7 +50,7 @@ def banner(data: BundleData, subset: str | None, compare: str | None = None) -> 
             continue
         parts.append(
             html.Div(
-                f"{name}: {view.label} (n = {view.n_patients} of {view.n_cohort})",
+                f"{name}: {label} (n = {n_patients} of {data.adata.n_obs})",
                 className=f"alert alert-info py-1 mb-1 {css}",
             )
         )

@@ -10,6 +10,7 @@ import pytest
 from radmap.analysis import tl
 from radmap.analysis.validate import InputError
 from radmap.explorer.callbacks import core
+from radmap.explorer.callbacks import map as map_cb
 from radmap.explorer.callbacks.pins import pin_draft
 from radmap.explorer.callbacks.subset import banner, compare_view, edited, resolve
 from radmap.explorer.data import BundleData, SubsetData
@@ -244,6 +245,27 @@ def test_banner_names_the_subset_and_its_n(cohort):
     view = data.subset_view("stage:II|III")
     text = banner(data, "stage:II|III")[0].children
     assert text == f"subset: stage = II or III (n = {view.n_patients} of {data.adata.n_obs})"
+
+
+def test_banner_and_a_hidden_drill_down_compute_no_subset_results(cohort):
+    adata, data = cohort
+    fresh = BundleData(adata)
+    stage = adata.obs["stage"].astype(str)
+    n_patients = int(stage.isin(["II", "III"]).sum())
+    text = banner(fresh, "stage:II|III")[0].children
+    assert text == f"subset: stage = II or III (n = {n_patients} of {adata.n_obs})"
+    assert not fresh._subset_views  # the subset's map is left to the callbacks that show it
+    assert fresh.subset_size("stage:III|II") == ("stage = II or III", n_patients)
+    hidden = map_cb.subset_drill_down(fresh, "stage:II|III", None, None, q=0.05)
+    assert hidden["style"] == HIDDEN_AT_WIDTH
+    assert not fresh._subset_views
+    feature = "original_shape_Sphericity"
+    shown = map_cb.subset_drill_down(fresh, "stage:II|III", feature, "M1", q=0.05)
+    assert shown["style"] != HIDDEN_AT_WIDTH and list(fresh._subset_views) == ["stage:II|III"]
+    view = fresh.subset_view("stage:II|III")
+    assert fresh.subset_size("stage:II|III") == (view.label, view.n_patients)
+    with pytest.raises(InputError, match="no level"):
+        fresh.subset_size("stage:V")
 
 
 def test_exports_and_pins_carry_the_subset(cohort):

@@ -62,8 +62,9 @@ SCALED_TRACES = ("heatmap", "contour", "histogram2d", "histogram2dcontour")
 """Trace types that show a colour bar unless told not to."""
 MIN_PLOT_PX = 240
 """Narrowest plotting area (between the margins) at which a figure stays readable."""
-KEYS_BESIDE_PX = 260
-"""Room colour bars (or a legend with longer entries) beside the plot take."""
+COLORBAR_PX = 30 + 2 * 10 + 6 + 10
+"""What a vertical colour bar takes beside its labels: plotly's default thickness, padding
+either side, the gap to the tick labels, and its offset from the plot (x = 1.02)."""
 LEGEND_ENTRY_PX = 60
 """What a legend entry takes beside its text: symbol, gaps and the legend's padding."""
 SCROLL_FROM_PX = 480
@@ -249,7 +250,7 @@ def screen_margins(fig: go.Figure) -> go.Figure:
     for side, depth in need.items():
         layout.margin[side] = max(margin(side), math.ceil(depth))
     beside = max(_keys_beside(fig, font_px), margin("r"))
-    readable = margin("l") + beside + MIN_PLOT_PX
+    readable = math.ceil(margin("l") + beside + MIN_PLOT_PX)
     if layout.meta is None or isinstance(layout.meta, dict):
         # measured again when a factory moves a legend of a figure it builds on
         meta = {key: value for key, value in (layout.meta or {}).items() if key != "min_width"}
@@ -261,20 +262,60 @@ def screen_margins(fig: go.Figure) -> go.Figure:
 
 
 def _keys_beside(fig: go.Figure, font_px: float) -> float:
-    """Room (px) a vertical legend or colour bars beside the plot take (0: none there).
+    """Room (px) the vertical legend and colour bars beside the plot take (0: none there).
 
-    A legend is measured from its entries' names (and title); colour bars take
-    :data:`KEYS_BESIDE_PX`, as does any legend whose entries are that long.
+    Both are measured from their text: a legend's entries (and title), a colour bar's tick
+    labels and title. Colour bars and a legend share the column right of the plot (plotly
+    stacks them at x = 1.02), so the wider of them is the room.
     """
     layout, traces = fig._layout, fig._data  # noqa: SLF001 (see _Plain)
+    bars = [
+        _colorbar_width(trace, trace.get("colorbar") or {}, font_px)
+        for trace in traces
+        if trace.get("type", "scatter") in SCALED_TRACES and trace.get("showscale") is not False
+    ] + [
+        _colorbar_width(trace["marker"], _get(trace, "marker.colorbar") or {}, font_px)
+        for trace in traces
+        if _get(trace, "marker.showscale")
+    ]
+    return max([*bars, _legend_width(layout, traces, font_px)])
+
+
+def _colorbar_width(scaled: dict, bar: dict, font_px: float) -> float:
+    """Width of the colour bar of ``scaled`` (a trace, or a marker with a colour scale)."""
+    size = _get(bar, "tickfont.size") or font_px
+    labels = bar.get("ticktext") or _number_labels(*_colour_range(scaled))
+    width = COLORBAR_PX + max(text_width(str(label), size) for label in labels)
+    title = _get(bar, "title.text")
+    if title:
+        title_px = _get(bar, "title.font.size") or font_px
+        if _get(bar, "title.side") == "right":
+            width += 1.3 * title_px * text_lines(title)
+        else:
+            width = max(width, text_width(title, title_px) + COLORBAR_PX - 30)
+    return width
+
+
+def _colour_range(scaled: dict) -> tuple[float, float]:
+    """The values a colour scale spans: its set bounds, else its data's range."""
+    for low_key, high_key in (("zmin", "zmax"), ("cmin", "cmax")):
+        low, high = scaled.get(low_key), scaled.get(high_key)
+        if low is not None and high is not None:
+            return float(low), float(high)
+    values = scaled.get("z") if scaled.get("z") is not None else scaled.get("color")
+    try:
+        numbers = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        return 0.0, 1.0
+    finite = numbers[np.isfinite(numbers)] if numbers.size else numbers
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+
+
+def _legend_width(layout: dict, traces: list, font_px: float) -> float:
+    """Width of a vertical legend right of the plot (0: none there)."""
     named = [
         trace for trace in traces if trace.get("showlegend") is not False and trace.get("name")
     ]
-    for trace in traces:
-        if trace.get("type", "scatter") in SCALED_TRACES and trace.get("showscale") is not False:
-            return KEYS_BESIDE_PX
-        if _get(trace, "marker.showscale"):
-            return KEYS_BESIDE_PX
     shown = layout.get("showlegend")
     legend = _get(layout, "legend") or {}
     if not _legend_beside(legend) or shown is False or not (shown or len(named) > 1):

@@ -127,3 +127,17 @@ def test_figures_come_with_the_margins_their_axes_need(browser, wide_server, vie
             elif given - need > 32:
                 problems.append(f"{figure['figure']} {side}: sent {given}, axis needs {need:.0f}")
     assert not problems, f"/{view}: {problems}"
+
+
+@pytest.mark.parametrize("view", ("map", "map?rows=families", "gene", "cohort"))
+def test_figures_fit_their_cards_at_1600_px(browser, wide_server, view):
+    """A figure scrolls sideways in its card only when it needs more width than the card
+    has; colour bars and legends beside a plot are measured from their text for that."""
+    from tests.e2e.test_patient_page import figures_scrolled_sideways
+
+    browser.set_window_size(1600, 1000)
+    try:
+        open_page(browser, f"{wide_server}/{view}")
+        assert figures_scrolled_sideways(browser) == [], f"/{view}"
+    finally:
+        browser.set_window_size(1440, 1000)

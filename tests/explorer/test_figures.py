@@ -30,6 +30,7 @@ from radmap.explorer.figures import (
     summarise_families,
     volcano,
 )
+from radmap.explorer.figures.margins import min_width
 from radmap.explorer.figures.style import (
     OKABE_ITO,
     UNASSIGNED_COLOR,
@@ -671,6 +672,31 @@ def test_mutation_imaging_accepts_left_right_columns():
     assert ("margin", "EGFR") in cells
     marks = next(t for t in fig.data if t.name.startswith("q <"))
     assert sorted(zip(marks.x, marks.y)) == [("EGFR", "Nodule margin"), ("KRAS", "Attenuation")]
+
+
+def test_mutation_imaging_with_three_measures_fits_a_half_width_card():
+    """Three stacked colour bars (one per effect measure) are measured from their titles and
+    labels: the Cohort page's card at 1600 px (735 px) holds the figure without scrolling
+    (260 px per colour-bar column made it need 746 px on the demo)."""
+    features = pd.concat([semantic_features(), radiomic_features(12)])
+    measures = {"categorical": "cramers_v", "ordinal": "rank_biserial"}
+    rows = [
+        {
+            "mutation": mutation,
+            "feature": name,
+            "effect": 0.2 if measures.get(kind) == "cramers_v" else -0.3,
+            "effect_measure": measures.get(kind, "hedges_g"),
+            "p": 0.01,
+            "q": 0.04,
+        }
+        for name, kind in features["type"].items()
+        for mutation in ("EGFR", "KRAS", "ALK")
+    ]
+    fig = mutation_imaging_figure(pd.DataFrame(rows), features)
+    scales = [t for t in fig.data if t.type == "heatmap" and t.showscale is not False]
+    assert len(scales) == 3
+    assert fig.layout.margin.l > 240  # long radiomic labels
+    assert min_width(fig) <= 735
 
 
 def test_figures_are_json_serialisable(small_map):

@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 from radmap.explorer.figures.margins import (
-    KEYS_BESIDE_PX,
+    COLORBAR_PX,
     LEGEND_ENTRY_PX,
     MIN_PLOT_PX,
     PUSH_PAD_PX,
@@ -93,11 +93,49 @@ def test_a_figure_with_long_row_labels_says_how_wide_it_must_stay():
         layout={"template": TEMPLATE, "meta": {"q_threshold": 0.05}},
     )
     screen_margins(fig)
-    assert fig.layout.meta["min_width"] == fig.layout.margin.l + KEYS_BESIDE_PX + MIN_PLOT_PX
+    bar = COLORBAR_PX + text_width("4.2", 13)  # the colour bar's widest tick label
+    assert fig.layout.meta["min_width"] == pytest.approx(
+        fig.layout.margin.l + bar + MIN_PLOT_PX, abs=1
+    )
     assert fig.layout.meta["q_threshold"] == 0.05  # the figure's own meta is kept
     assert min_width(fig) == fig.layout.meta["min_width"]
     small = screen_margins(go.Figure(go.Scatter(x=[0, 1], y=[0, 1]), layout={"template": TEMPLATE}))
     assert min_width(small) is None
+
+
+def _bar_room(**colorbar) -> float:
+    labels = ["wavelet-LLL_glcm_Autocorrelation", "original_shape_Sphericity"]
+    fig = go.Figure(
+        go.Heatmap(z=[[-0.5, 0.2], [0.1, 0.5]], y=labels, x=["M1", "M2"], colorbar=colorbar),
+        layout={"template": TEMPLATE},
+    )
+    return min_width(screen_margins(fig)) - fig.layout.margin.l - MIN_PLOT_PX
+
+
+def test_a_colour_bar_takes_the_width_of_its_labels_and_title():
+    plain = _bar_room()
+    assert plain == pytest.approx(COLORBAR_PX + text_width("−0.6", 13), abs=1)  # -0.5 - 5 %
+    long_title = "Cramér's V (no direction)"
+    assert _bar_room(title={"text": long_title}) == pytest.approx(
+        text_width(long_title, 13) + COLORBAR_PX - 30, abs=1
+    )
+    assert _bar_room(title={"text": "g", "side": "right"}) > plain
+    labels = {"tickvals": [0, 1], "ticktext": ["weak", "a much stronger link"]}
+    assert _bar_room(**labels) == pytest.approx(
+        COLORBAR_PX + text_width("a much stronger link", 13), abs=1
+    )
+    with_legend = go.Figure(
+        [
+            go.Heatmap(z=[[0.0, 1.0]], y=["a" * 40], x=["M1", "M2"]),
+            *(go.Scatter(x=["M1"], y=["a" * 40], name="an entry " + "long " * k) for k in (1, 8)),
+        ],
+        layout={"template": TEMPLATE},
+    )
+    legend = text_width("an entry " + "long " * 8, 13) + LEGEND_ENTRY_PX
+    screen_margins(with_legend)
+    assert min_width(with_legend) == pytest.approx(
+        with_legend.layout.margin.l + legend + MIN_PLOT_PX, abs=1
+    )  # the legend, wider than the bar, stands in the same column
 
 
 def _long_labels_and_a_legend(**legend) -> go.Figure:
@@ -111,8 +149,7 @@ def _long_labels_and_a_legend(**legend) -> go.Figure:
 def test_a_legend_beside_the_plot_takes_the_width_of_its_entries():
     fig = screen_margins(_long_labels_and_a_legend())
     entries = text_width("high", 13) + LEGEND_ENTRY_PX
-    # the map's colour bars take KEYS_BESIDE_PX; two short entries take much less
-    assert entries < KEYS_BESIDE_PX - 100
+    assert entries < 150  # two short entries
     assert min_width(fig) == pytest.approx(fig.layout.margin.l + entries + MIN_PLOT_PX, abs=1)
 
 

@@ -63,8 +63,9 @@ SCALED_TRACES = ("heatmap", "contour", "histogram2d", "histogram2dcontour")
 MIN_PLOT_PX = 240
 """Narrowest plotting area (between the margins) at which a figure stays readable."""
 COLORBAR_PX = 30 + 2 * 10 + 6 + 10
-"""What a vertical colour bar takes beside its labels: plotly's default thickness, padding
-either side, the gap to the tick labels, and its offset from the plot (x = 1.02)."""
+"""What a vertical colour bar takes beside its labels: plotly's default thickness (the
+template's bars are 12 px: the rest is slack), padding either side, the gap to the tick
+labels, and its offset from the plot (x = 1.02)."""
 LEGEND_ENTRY_PX = 60
 """What a legend entry takes beside its text: symbol, gaps and the legend's padding."""
 SCROLL_FROM_PX = 480

@@ -476,8 +476,21 @@ LEGEND_ROW_PX = 30
 
 def _fit_legends(spec: dict, width_px: int, font_px: float) -> float:
     """Colour bars thin and close; at single-column width the legend goes in rows above the
-    plot. Returns the height the legend rows need there (0 when the legend stays aside)."""
+    plot. Returns the height the legend rows need there (0 when the legend stays aside).
+
+    A colour bar of its own takes the plot's height, or half of it beside a legend (which
+    keeps the lower half); stacked colour bars keep their share.
+    """
     narrow = width_px < PUBLICATION_SIZES["double"][0]
+    layout = spec.setdefault("layout", {})
+    names = [
+        str(trace.get("name") or "")
+        for trace in spec.get("data", [])
+        if trace.get("showlegend", True) is not False and trace.get("name")
+    ]
+    shown = layout.get("showlegend")
+    legend_aside = not narrow and shown is not False and (len(names) > 1 or bool(shown))
+    longest = 0.5 if legend_aside else 1.0
     for trace in spec.get("data", []):
         marker = trace.get("marker")
         for owner in (trace, marker if isinstance(marker, dict) else {}):
@@ -488,9 +501,9 @@ def _fit_legends(spec: dict, width_px: int, font_px: float) -> float:
                 and ("colorscale" in owner)
             ):
                 colorbar = owner.setdefault("colorbar", {})
-                colorbar.update(thickness=8, xpad=4, len=min(colorbar.get("len") or 0.5, 0.5))
+                length = min(colorbar.get("len") or longest, longest)
+                colorbar.update(thickness=8, xpad=4, len=length)
     if narrow:
-        layout = spec.setdefault("layout", {})
         layout["legend"] = {
             **(layout.get("legend") or {}),
             "orientation": "h",
@@ -500,12 +513,7 @@ def _fit_legends(spec: dict, width_px: int, font_px: float) -> float:
             "yanchor": "bottom",
             "font": {"size": font_px},
         }
-        names = [
-            str(trace.get("name") or "")
-            for trace in spec.get("data", [])
-            if trace.get("showlegend", True) is not False and trace.get("name")
-        ]
-        if layout.get("showlegend") is False or not names:
+        if shown is False or not names:
             return 0.0
         legend_title = layout["legend"].get("title")
         titled = isinstance(legend_title, dict) and bool(legend_title.get("text"))

@@ -266,3 +266,27 @@ def test_a_long_title_is_broken_into_lines_that_fit_the_column(long_title):
         assert layout["width"] == pytest.approx(page_px, abs=2)
         assert layout["margin"]["t"] >= 30 + (len(lines) - 1) * size
     assert len(publication_layout(long_title, "single").layout.title.text.split("<br>")) >= 2
+
+
+def test_a_colour_bar_of_its_own_takes_the_plots_height_in_print():
+    """A short figure's only colour bar (the comparison's difference map) got half the plot's
+    height, title included: one tick label was left on it."""
+    import plotly.graph_objects as go
+
+    alone = go.Figure(
+        go.Heatmap(z=[[-1.0, 0.5], [1.0, 0.2]], colorbar={"title": {"text": "effect<br>B − A"}})
+    )
+    for width in ("single", "double"):
+        assert publication_layout(alone, width).data[0].colorbar.len == 1.0
+    with_legend = go.Figure(
+        [
+            go.Heatmap(z=[[-1.0, 0.5], [1.0, 0.2]], colorscale="RdBu"),
+            *(go.Scatter(x=[0], y=[0], name=name) for name in ("q < 0.05", "stable")),
+        ]
+    )
+    assert publication_layout(with_legend, "double").data[0].colorbar.len == 0.5
+    assert publication_layout(with_legend, "single").data[0].colorbar.len == 1.0  # legend on top
+    stacked = go.Figure(
+        [go.Heatmap(z=[[0.0, 1.0]], colorbar={"len": 0.29, "y": y}) for y in (1.0, 0.6)]
+    )
+    assert [t.colorbar.len for t in publication_layout(stacked, "single").data] == [0.29, 0.29]

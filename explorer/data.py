@@ -406,9 +406,7 @@ class BundleData:
         InputError
             The subset is not valid for this bundle, or has too few patients to test.
         """
-        subset, problems = parse_subset(text, self.subset_columns())
-        if problems:
-            raise InputError(problems[0])
+        subset = self._valid_subset(text)
         if not subset:
             return self
         with self._subset_lock:
@@ -423,17 +421,9 @@ class BundleData:
         return view
 
     def subset_size(self, text: str | None) -> tuple[str, int]:
-        """Label and number of patients of a subset (URL form), checked as
-        :meth:`subset_view` checks it but without computing its results.
-
-        Raises
-        ------
-        InputError
-            The subset is not valid for this bundle, or has too few patients to test.
-        """
-        subset, problems = parse_subset(text, self.subset_columns())
-        if problems:
-            raise InputError(problems[0])
+        """Label and number of patients of a subset (URL form), without computing its
+        results; raises :class:`InputError` where :meth:`subset_view` would."""
+        subset = self._valid_subset(text)
         if not subset:
             return "whole cohort", int(self.adata.n_obs)
         with self._subset_lock:
@@ -442,6 +432,13 @@ class BundleData:
             return view.label, view.n_patients
         mask = _testable_mask(self, subset)
         return subset.label(self.subset_columns()), int(mask.sum())
+
+    def _valid_subset(self, text: str | None) -> Subset:
+        """The subset ``text`` names; InputError with the first problem found in it."""
+        subset, problems = parse_subset(text, self.subset_columns())
+        if problems:
+            raise InputError(problems[0])
+        return subset
 
     def subset_label(self, text: str | None) -> str:
         """``"histology = adenocarcinoma"`` for a subset's URL form (``""``: whole cohort)."""

@@ -320,7 +320,7 @@ def detectable_effects(
     """
     out = {}
     types = features["type"].to_dict()
-    present = imaging.notna().sum()
+    present = imaging.notna().sum().to_dict()
     for name in imaging.columns:
         size = int(family_sizes.get(family_of.get(name, ""), 1)) or 1
         kind = types.get(name)
@@ -368,28 +368,29 @@ def power_summary(
     family_of = tested.drop_duplicates("feature").set_index("feature")["family"].to_dict()
     used = imaging[[f for f in imaging.columns if f in family_of]]
     effects = detectable_effects(used, features, family_sizes, family_of, alpha=alpha)
-    n = tested.groupby("feature")["n"].median()
-    rows = []
-    for (family, kind), names in pd.Series(
-        list(effects.index),
-        index=pd.MultiIndex.from_arrays(
-            [
-                [family_of[f] for f in effects.index],
-                [features["type"].get(f) for f in effects.index],
-            ]
-        ),
-    ).groupby(level=[0, 1]):
-        members = list(names)
-        rows.append(
-            {
-                "analysis": analysis,
-                "family": family,
-                "feature_type": kind,
-                "measure": POWER_MEASURES.get(kind, "eta_squared"),
-                "n": int(n.reindex(members).median()),
-                "family_size": int(family_sizes[family]),
-                "detectable_effect": float(effects.reindex(members).median()),
-            }
-        )
+    per_feature = pd.DataFrame(
+        {
+            "family": [family_of[f] for f in effects.index],
+            "feature_type": features["type"].reindex(effects.index).to_numpy(),
+            "n": tested.groupby("feature")["n"].median().reindex(effects.index).to_numpy(),
+            "detectable_effect": effects.to_numpy(),
+        }
+    )
+    rows = [
+        {
+            "analysis": analysis,
+            "family": family,
+            "feature_type": kind,
+            "measure": POWER_MEASURES.get(kind, "eta_squared"),
+            "n": int(medians["n"]),
+            "family_size": int(family_sizes[family]),
+            "detectable_effect": float(medians["detectable_effect"]),
+        }
+        for (family, kind), medians in per_feature.groupby(["family", "feature_type"])[
+            ["n", "detectable_effect"]
+        ]
+        .median()
+        .iterrows()
+    ]
     columns = ["analysis", "family", "feature_type", "measure", "n", "family_size"]
     return pd.DataFrame(rows, columns=[*columns, "detectable_effect"]), effects

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 import dash
 import dash_bootstrap_components as dbc
+import plotly.io
 from dash import dcc, html
 from gunicorn.app.base import BaseApplication
 
@@ -373,6 +374,10 @@ def create_app(
     from .auth import BasicAuth, read_users
     from .hypotheses import PinStore
 
+    # Dash encodes every response with plotly's JSON encoder, which switches to orjson when
+    # that is installed; its clean-up of figures in Python made radmap's responses 2.5-3x
+    # slower to encode (on M: gene view 3.7 -> 9.5 ms, volcano 32 -> 76, map 14 -> 41).
+    plotly.io.json.config.default_engine = "json"
     users = read_users(users_file) if users_file is not None else None
     base = url_base_pathname if url_base_pathname.endswith("/") else url_base_pathname + "/"
     data = BundleData(bundle_path, gene_sets=gene_sets)

@@ -62,10 +62,11 @@ SCALED_TRACES = ("heatmap", "contour", "histogram2d", "histogram2dcontour")
 """Trace types that show a colour bar unless told not to."""
 MIN_PLOT_PX = 240
 """Narrowest plotting area (between the margins) at which a figure stays readable."""
-COLORBAR_PX = 30 + 2 * 10 + 6 + 10
-"""What a vertical colour bar takes beside its labels: plotly's default thickness (the
-template's bars are 12 px: the rest is slack), padding either side, the gap to the tick
-labels, and its offset from the plot (x = 1.02)."""
+COLORBAR_THICKNESS_PX = 30
+"""plotly's default colour bar thickness (the template's bars are 12 px: the rest is slack)."""
+COLORBAR_PX = COLORBAR_THICKNESS_PX + 2 * 10 + 6 + 10
+"""What a vertical colour bar takes beside its labels: its thickness, padding either side,
+the gap to the tick labels, and its offset from the plot (x = 1.02)."""
 LEGEND_ENTRY_PX = 60
 """What a legend entry takes beside its text: symbol, gaps and the legend's padding."""
 SCROLL_FROM_PX = 480
@@ -291,9 +292,9 @@ def _colorbar_width(scaled: dict, bar: dict, font_px: float) -> float:
     if title:
         title_px = _get(bar, "title.font.size") or font_px
         if _get(bar, "title.side") == "right":
-            width += 1.3 * title_px * text_lines(title)
-        else:
-            width = max(width, text_width(title, title_px) + COLORBAR_PX - 30)
+            width += LINE_EM * title_px * text_lines(title)
+        else:  # over the bar: the padding and offset beside its text
+            width = max(width, text_width(title, title_px) + COLORBAR_PX - COLORBAR_THICKNESS_PX)
     return width
 
 

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import pytest
 from radmap.explorer.figures.margins import (
     COLORBAR_PX,
+    COLORBAR_THICKNESS_PX,
     LEGEND_ENTRY_PX,
     MIN_PLOT_PX,
     PUSH_PAD_PX,
@@ -117,7 +118,7 @@ def test_a_colour_bar_takes_the_width_of_its_labels_and_title():
     assert plain == pytest.approx(COLORBAR_PX + text_width("−0.6", 13), abs=1)  # -0.5 - 5 %
     long_title = "Cramér's V (no direction)"
     assert _bar_room(title={"text": long_title}) == pytest.approx(
-        text_width(long_title, 13) + COLORBAR_PX - 30, abs=1
+        text_width(long_title, 13) + COLORBAR_PX - COLORBAR_THICKNESS_PX, abs=1
     )
     assert _bar_room(title={"text": "g", "side": "right"}) > plain
     labels = {"tickvals": [0, 1], "ticktext": ["weak", "a much stronger link"]}

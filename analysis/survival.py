@@ -43,6 +43,8 @@ MIN_GROUP = 5
 KM_COLUMNS = ("group", "time", "survival", "ci_low", "ci_high", "at_risk", "events", "censored")
 COX_KEYS = ("hr", "ci_low", "ci_high", "p", "n", "events", "statistic", "reason")
 ALL_PATIENTS = "all"
+Z_95 = float(stats.norm.ppf(0.975))
+"""Normal quantile of two-sided 95 % intervals (survival curves, hazard ratios)."""
 
 
 def _survival_frame(time, event, **columns) -> pd.DataFrame:
@@ -127,7 +129,7 @@ def _product_limit(time: np.ndarray, event: np.ndarray) -> dict[str, np.ndarray]
             np.where(at_risk > events, events / (at_risk * (at_risk - events)), 0.0)
         )
         log_survival = np.log(survival)
-        spread = stats.norm.ppf(0.975) * np.sqrt(greenwood) / log_survival
+        spread = Z_95 * np.sqrt(greenwood) / log_survival
         low = np.exp(-np.exp(np.log(-log_survival) - spread))
         high = np.exp(-np.exp(np.log(-log_survival) + spread))
     return {
@@ -364,7 +366,7 @@ def _cox_arrays(
         return _failed_cox(n, events, f"Cox model failed: {failure}")
     scale = 1.0 if len(np.unique(values[complete])) > 2 and not per_unit else spread[0]
     coefficient, error = beta[0] / scale, standard_error[0] / scale
-    margin = stats.norm.ppf(0.975) * error
+    margin = Z_95 * error
     z = coefficient / error
     return {
         "hr": float(np.exp(coefficient)),

@@ -109,7 +109,10 @@ def _locked_down_page() -> Any:
 
     page = PageGenerator(mathjax=False)
     policy = f'<meta http-equiv="Content-Security-Policy" content="{RENDER_PAGE_POLICY}">'
-    page.header = page.header.replace("<head>", f"<head>\n        {policy}", 1)
+    # kaleido prints PDFs with 0.1 inch margins on a page the figure's size: the figure
+    # was moved 0.1 inch right and down, and its right and bottom edges cut off
+    no_margins = "<style>@page { margin: 0; }</style>"
+    page.header = page.header.replace("<head>", f"<head>\n        {policy}{no_margins}", 1)
     return page
 
 

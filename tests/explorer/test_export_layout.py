@@ -206,6 +206,32 @@ def test_exports_keep_everything_on_the_page(request, name, width):
     assert not drawn[:edge].any() and not drawn[-edge:].any(), "cut at the top or bottom"
 
 
+def _ink_box(drawn: np.ndarray) -> np.ndarray:
+    rows, columns = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
+    return np.array([columns[0], rows[0], columns[-1], rows[-1]]) / drawn.shape[1]
+
+
+@pytest.mark.parametrize("name", ["long_map", "pathways"])
+def test_pdf_exports_put_the_figure_where_the_png_does(request, name):
+    """kaleido printed PDFs with 0.1 inch page margins on a page the figure's size: the
+    figure sat 0.1 inch right and down, its right and bottom edges cut off."""
+    import pypdfium2
+
+    fig = request.getfixturevalue(name)
+    png = rendered(fig, "single")
+    content, _ = export_figure(fig, "pdf", width="single")
+    page = pypdfium2.PdfDocument(content)[0]
+    pdf = np.asarray(
+        page.render(scale=png.shape[1] / page.get_width()).to_pil().convert("RGB"), dtype=int
+    )
+    drawn = ink(pdf)
+    edge = 2  # the PNG test's 3 px less one: rasterised vector text is antialiased wider
+    assert not drawn[:, :edge].any() and not drawn[:, -edge:].any(), "cut at the left or right"
+    assert not drawn[:edge].any() and not drawn[-edge:].any(), "cut at the top or bottom"
+    # the same drawing on the same page: ink starts and ends where the PNG's does (1 %)
+    np.testing.assert_allclose(_ink_box(drawn), _ink_box(ink(png)), atol=0.01)
+
+
 @pytest.mark.parametrize("width", ["single", "double"])
 @pytest.mark.parametrize("name", ["long_map", "mixed_map"])
 def test_map_export_keeps_room_for_the_heatmap(request, name, width):

@@ -43,7 +43,7 @@ def banner(data: BundleData, subset: str | None, compare: str | None = None) -> 
         except InputError as error:
             parts.append(
                 html.Div(
-                    f"{name}: not used — {error}. Showing the whole cohort.",
+                    f"{name}: not used — {str(error).rstrip('.')}. Showing the whole cohort.",
                     className="alert alert-danger py-1 mb-1 rm-subset-error",
                 )
             )

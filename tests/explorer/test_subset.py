@@ -236,6 +236,8 @@ def test_too_small_subsets_are_refused_with_a_message(cohort):
     assert resolve(data, text) is data
     shown = json.dumps([item.to_plotly_json() for item in banner(data, text)], default=str)
     assert "not used" in shown and "Showing the whole cohort" in shown
+    unknown = banner(data, "stage:V")[0].children
+    assert "no level 'V'" in unknown and ".." not in unknown
     with pytest.raises(InputError, match="no level"):
         data.subset_view("stage:V")
 

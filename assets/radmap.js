@@ -133,7 +133,8 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
    even when plotly has just drawn the new figure at that size: a card taking the height of
    the figure it shows drew each such figure twice. Resize only when the size plotly would
    take from the box differs from the drawn one. plotly.js is loaded on first use of a
-   graph, after this file, so the guard is put in place when it arrives. */
+   graph, after this file, so the guard (and drawInTurns below) is put in place when it
+   arrives. */
 (function guardGraphResize() {
   function guard(plotly) {
     if (!plotly || !plotly.Plots || plotly.Plots.resize.radmapGuard) {
@@ -153,6 +154,60 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       return resize.apply(this, arguments);
     };
     plotly.Plots.resize.radmapGuard = true;
+    drawInTurns(plotly);
+  }
+  /* A response that brings several figures has dcc.Graph draw them all in one task (one
+     chain of promise callbacks), so the browser paints none of them until it has drawn the
+     last: a gene choice showed its association bar only after the phenotype plot and the
+     survival curves were drawn too. Draw the first figure at once and the others, in the
+     order they came (top of the page first), once the browser has painted it. */
+  function drawInTurns(plotly) {
+    const react = plotly.react;
+    const waiting = [];
+    let turnTaken = false;
+    function afterPaint(next) {
+      if (document.hidden) {
+        window.setTimeout(next, 0);
+      } else {
+        window.requestAnimationFrame(function () { window.setTimeout(next, 0); });
+      }
+    }
+    function run(call) {
+      const gd = call.args[0];
+      if (call.deferred && gd instanceof Element && !gd.isConnected) {
+        call.resolve(gd);  // the graph left the page while it waited
+        return;
+      }
+      let drawn;
+      try {
+        drawn = react.apply(plotly, call.args);
+      } catch (error) {
+        drawn = Promise.reject(error);
+      }
+      Promise.resolve(drawn).then(call.resolve, call.reject);
+    }
+    function draw(call) {
+      turnTaken = true;
+      afterPaint(function () {
+        turnTaken = false;
+        waiting.splice(0).forEach(run);
+      });
+      run(call);
+    }
+    plotly.react = function () {
+      const call = {args: arguments};
+      const done = new Promise(function (resolve, reject) {
+        call.resolve = resolve;
+        call.reject = reject;
+      });
+      if (turnTaken || waiting.length) {
+        call.deferred = true;
+        waiting.push(call);
+      } else {
+        draw(call);
+      }
+      return done;
+    };
   }
   if (window.Plotly) {
     guard(window.Plotly);

@@ -158,3 +158,90 @@ def test_pages_run_on_the_browsers_own_trim_and_parse_functions(browser, live_se
         "numberParseInt": "NaN",
         "text": "a b",
     }
+
+
+FRAMES_AND_PLOTS_JS = """
+window.__rmFrame = 0;
+(function count() { window.__rmFrame += 1; requestAnimationFrame(count); })();
+window.__rmDrawnAt = {};
+document.querySelectorAll('.js-plotly-plot').forEach((gd) => {
+  const graph = (gd.parentElement && gd.parentElement.id) || '';
+  gd.on('plotly_afterplot', () => { window.__rmDrawnAt[graph] = window.__rmFrame; });
+});
+"""
+
+GENE_GRAPHS = ("gene-bar", "gene-phenotype", "gene-km")
+
+
+def test_a_gene_choice_paints_its_association_bar_before_drawing_the_rest(browser, wide_server):
+    """One response brings the gene page three figures; dcc.Graph drew them all in one task,
+    so nothing showed until the last was drawn. The first now shows a frame earlier."""
+    browser.set_window_size(1600, 1000)
+    open_page(browser, f"{wide_server}/gene")
+    for name in GENE_GRAPHS:
+        wait(browser).until(lambda d, name=name: d.execute_script(DRAWN_JS, name))
+    wait_idle(browser)
+    shown = browser.execute_script(TITLE_JS, "gene-bar")
+    browser.execute_script(FRAMES_AND_PLOTS_JS)
+    browser.execute_script(
+        "window.dash_clientside.set_props(arguments[0], {value: arguments[1]});",
+        {"role": "state", "page": "gene", "key": "gene"},
+        "KRT5",
+    )
+    graphs = [dash_id(fig=name, role="graph") for name in GENE_GRAPHS]
+    wait(browser).until(
+        lambda d: all(graph in d.execute_script("return window.__rmDrawnAt") for graph in graphs)
+    )
+    wait_idle(browser)
+    frames = browser.execute_script("return window.__rmDrawnAt")
+    bar, phenotype, survival = (frames[graph] for graph in graphs)
+    assert bar < phenotype and bar < survival, frames
+    for name in GENE_GRAPHS:
+        assert "KRT5" in browser.execute_script(TITLE_JS, name), name
+    assert "KRT5" not in shown
+
+
+DRAWN_JS = """
+const root = document.getElementById(JSON.stringify({fig: arguments[0], role: 'graph'}));
+const gd = root && root.querySelector('.js-plotly-plot');
+return Boolean(gd && gd._fullLayout && gd.querySelector('.main-svg'));
+"""
+
+TITLE_JS = """
+const root = document.getElementById(JSON.stringify({fig: arguments[0], role: 'graph'}));
+const gd = root.querySelector('.js-plotly-plot');
+const title = gd.layout.title;
+return (title && (title.text || title)) || '';
+"""
+
+DRAWS_IN_TURNS_JS = """
+const done = arguments[arguments.length - 1];
+const figure = (y) => ({data: [{type: 'bar', x: ['a', 'b'], y: y}], layout: {width: 300, height: 200}});
+const first = document.createElement('div'), second = document.createElement('div');
+const gone = document.createElement('div');
+document.body.append(first, second, gone);
+const drawn = [Plotly.react(first, figure([1, 2])), Plotly.react(second, figure([3, 4])),
+               Plotly.react(second, figure([5, 6])), Plotly.react(gone, figure([7, 8]))];
+gone.remove();
+const atOnce = [Boolean(first._fullLayout), Boolean(second._fullLayout)];
+Promise.all(drawn).then(() => {
+  const result = {atOnce: atOnce, second: Array.from(second.data[0].y),
+                  secondDrawn: Boolean(second.querySelector('.main-svg')),
+                  goneDrawn: Boolean(gone._fullLayout)};
+  first.remove(); second.remove();
+  done(result);
+});
+"""
+
+
+def test_figures_given_in_one_task_are_drawn_one_first_then_the_rest_in_order(browser, wide_server):
+    open_page(browser, f"{wide_server}/gene")
+    result = browser.execute_async_script(DRAWS_IN_TURNS_JS)
+    # the first drawn at once, the others after the browser painted, the last figure given
+    # to a graph the one it shows; a graph that left the page while waiting is not drawn
+    assert result == {
+        "atOnce": [True, False],
+        "second": [5, 6],
+        "secondDrawn": True,
+        "goneDrawn": False,
+    }

@@ -175,6 +175,12 @@ def test_power_two_and_k_groups_match_statsmodels_power():
     assert f > 1
     achieved = FTestAnovaPower().power(effect_size=f, nobs=15, alpha=0.05 / 20, k_groups=3)
     assert achieved == pytest.approx(0.8, abs=1e-3)
+    # One patient more than groups at a tiny level: Cohen's f far beyond 1,000, reported NaN.
+    eta2 = power.k_groups(6, 4, 2000)
+    f = math.sqrt(eta2 / (1 - eta2))
+    achieved = FTestAnovaPower().power(effect_size=f, nobs=6, alpha=0.05 / 2000, k_groups=4)
+    assert f > 100 and achieved == pytest.approx(0.8, abs=1e-3)
+    assert math.isnan(power.k_groups(4, 3, 200))
     v = power.contingency(100, 2, 3, 5)
     assert 0 < v < 1
     hr = power.hazard_ratio(60, 1)

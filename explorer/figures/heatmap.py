@@ -320,18 +320,12 @@ def _grid(
 
 
 def _cell_customdata(
-    table: pd.DataFrame,
-    rows: list[str],
-    modules: list[str],
-    *,
-    families: bool,
-    keep: np.ndarray | None = None,
-) -> FrozenArray:
-    """Per cell ``[feature_id, module, statistic, effect, p, q, n(, n_features, n_significant),
-    measure(, stability)]``.
+    table: pd.DataFrame, rows: list[str], modules: list[str], *, families: bool
+) -> list[list[list]]:
+    """Per cell (rows x modules) ``[feature_id, module, statistic, effect, p, q, n(,
+    n_features, n_significant), measure(, stability)]``.
 
-    Numbers are rounded to a few significant digits to keep the JSON small. Cells outside
-    ``keep`` (a rows x modules bool grid) get ``None``: another trace shows them.
+    Numbers are rounded to a few significant digits to keep the JSON small.
     """
     positions = _grid_positions(table, rows, modules)
     shape = (len(rows), len(modules))
@@ -360,11 +354,15 @@ def _cell_customdata(
         stability = grid("stability").ravel()
         columns.append([f"{v:.0%}" if math.isfinite(v) else "—" for v in stability])
     cells = np.stack([np.asarray(c, dtype=object).reshape(shape) for c in columns], axis=-1)
-    if keep is None:
-        keep = np.ones(shape, dtype=bool)
+    return cells.tolist()
+
+
+def _kept_cells(cells: list[list[list]], keep: np.ndarray) -> FrozenArray:
+    """``cells`` (rows x modules) with those outside ``keep`` as ``None`` (another trace
+    shows them)."""
     return FrozenArray(
         FrozenArray(FrozenArray(cell) if kept else None for cell, kept in zip(row, kept_row))
-        for row, kept_row in zip(cells.tolist(), keep.tolist())
+        for row, kept_row in zip(cells, keep.tolist())
     )
 
 
@@ -615,6 +613,7 @@ def map_heatmap(
     shape = (len(row_order), len(module_order))
     key_grid = _grid(scale_key.to_numpy(dtype=object), positions, shape, None)
     drawn_grid = _grid(drawn.to_numpy(dtype=float), positions, shape, np.nan)
+    cells = _cell_customdata(table, row_order, module_order, families=summarise)
     cell_traces = []
     for (key, (scale_title, signed)), (bar_y, bar_len) in zip(
         scales.items(), _colorbar_places(len(scales))
@@ -634,9 +633,7 @@ def map_heatmap(
                 "x": module_order,
                 "y": labels,
                 "z": values.astype(np.float32),
-                "customdata": _cell_customdata(
-                    table, row_order, module_order, families=summarise, keep=mine
-                ),
+                "customdata": _kept_cells(cells, mine),
                 **scale,
                 "colorbar": {
                     "title": {"text": scale_title, "side": "right"},

@@ -52,9 +52,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special, stats
-from threadpoolctl import threadpool_limits
 
 from .multitest import bh
+from .parallel import blas_controller
 from .validate import InputError
 
 logger = logging.getLogger("radmap")
@@ -104,6 +104,7 @@ MANY_PATTERNS = 200
 _CONSTANT_TOLERANCE = 1e-10
 _THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
 _ROW_BLOCK = 4096
+_THREADED_ROWS = 256
 _RANK_BLOCK = 256
 """Rows sorted and ranked together: small enough for the CPU cache."""
 
@@ -1180,7 +1181,7 @@ class _Runner:
             _set_nan(ss_centred <= _CONSTANT_TOLERANCE * b[:, 0], statistic, effect, p)
             return feature, (n, statistic, effect, p)
 
-        return dict(_thread_map(finish_one, pending))
+        return dict(_thread_map(finish_one, pending, rows=data.shape[0]))
 
     def _run_ranks(self, data: np.ndarray, observed: np.ndarray, jobs: list[_Job]) -> dict:
         ranker = _RowRanker(data)
@@ -1202,9 +1203,12 @@ class _Runner:
                 ranks, batch["sumsq"][rows] = ranker.ranks(batch["keep"], sorted_block)
                 np.matmul(ranks, batch["columns"], out=batch["product"][rows])
 
-        # The blocks run on every core already: BLAS threads inside them would only contend.
-        with threadpool_limits(1, user_api="blas"):
-            _thread_map(multiply, list(range(len(ranker.blocks))))
+        if len(ranker.blocks) == 1:  # a module map: one block, run here
+            multiply(0)
+        else:
+            # The blocks run on every core already: BLAS threads inside them would only contend.
+            with blas_controller().limit(limits=1, user_api="blas"):
+                _thread_map(multiply, list(range(len(ranker.blocks))))
 
         def finish_one(item: tuple) -> tuple[int, tuple]:
             batch, feature, cols, finish = item
@@ -1216,7 +1220,7 @@ class _Runner:
             return feature, (n, statistic, effect, p)
 
         pending = [(batch, *item) for batch in batches for item in batch["pending"]]
-        return dict(_thread_map(finish_one, pending))
+        return dict(_thread_map(finish_one, pending, rows=data.shape[0]))
 
     def _rank_batch(self, jobs: list[_Job], observed: np.ndarray) -> dict:
         """Columns to multiply the ranks by, and how to finish each job, for jobs sharing the
@@ -1303,9 +1307,13 @@ def _group_counts(levels: list[str], sizes: np.ndarray) -> str:
     return ", ".join(f"{level}: {size}" for level, size in zip(levels, sizes) if size)
 
 
-def _thread_map(function: Callable, items: list) -> list:
-    """``map`` over a few threads: the numpy / scipy.special work inside releases the GIL."""
-    if _THREADS <= 1 or len(items) < 2:
+def _thread_map(function: Callable, items: list, *, rows: int | None = None) -> list:
+    """``map`` over a few threads: the numpy / scipy.special work inside releases the GIL.
+
+    Items that each work on fewer than ``_THREADED_ROWS`` rows (a module map's eigengenes)
+    take less time than handing them to a thread: they run here, one after another.
+    """
+    if _THREADS <= 1 or len(items) < 2 or (rows is not None and rows < _THREADED_ROWS):
         return [function(item) for item in items]
     with ThreadPoolExecutor(max_workers=_THREADS) as pool:
         return list(pool.map(function, items))

@@ -66,20 +66,24 @@ def feature_info(feature_ids: Sequence[str], features: pd.DataFrame | None) -> p
     ids = pd.Index(pd.unique(pd.Series(list(feature_ids), dtype=str)))
     table = features if features is not None else pd.DataFrame()
     known = pd.Index(table.index.astype(str))
+    first = np.flatnonzero(~known.duplicated())  # a duplicated ID takes its first row
+    where = pd.Index(known[first]).get_indexer(ids)
+    found = where >= 0
+    row = np.zeros(len(ids), dtype=np.intp)
+    row[found] = first[where[found]]
     info = pd.DataFrame(index=ids)
     for column, default in (("label", None), ("group", OTHER_GROUP), ("source", ""), ("type", "")):
-        values = (
-            pd.Series(table[column].to_numpy(), index=known)
-            if column in table
-            else pd.Series(dtype=object)
-        )
-        values = values[~values.index.duplicated()].reindex(ids)
-        fallback = pd.Series(ids, index=ids) if default is None else default
-        info[column] = values.where(values.notna() & (values.astype(str) != ""), fallback)
-        info[column] = info[column].astype(str)
-    position = pd.Series(np.arange(len(known)), index=known)
-    position = position[~position.index.duplicated()].reindex(ids)
-    unknown = sorted(ids[position.isna()], key=natural_key)
+        fallback = ids.to_numpy(dtype=object) if default is None else np.full(len(ids), default)
+        if column in table and len(table):
+            values = table[column].to_numpy(dtype=object)[row]
+            given = found & pd.notna(values)
+            given[given] = values[given].astype(str) != ""
+            values = np.where(given, values, fallback)
+        else:
+            values = fallback
+        info[column] = values.astype(str)
+    position = pd.Series(np.where(found, row, -1), index=ids)
+    unknown = sorted(ids[~found], key=natural_key)
     position[unknown] = len(known) + np.arange(len(unknown))
     info["order"] = position.astype(int)
     return info

@@ -857,3 +857,28 @@ def test_a_small_volcano_is_drawn_in_svg_a_large_one_in_webgl():
     large = volcano(gene_table(6_000), q_threshold=0.05, highlight=["GENE1"])
     assert {t.type for t in small.data} == {"scatter"}
     assert {t.type for t in large.data} == {"scattergl"}
+
+
+def test_feature_info_fills_defaults_and_orders_unknown_features_last():
+    from radmap.explorer.figures.heatmap import feature_info
+
+    features = pd.DataFrame(
+        {
+            "label": ["Sphericity", None, "", "Second row of f1"],
+            "group": ["shape", "", "glcm", "texture"],
+            "source": ["radiomic", "radiomic", "semantic", "radiomic"],
+        },
+        index=["f1", "f2", "f3", "f1"],
+    )
+    info = feature_info(["x10", "f3", "f1", "x2", "f2", "f1"], features)
+    assert list(info.index) == ["x10", "f3", "f1", "x2", "f2"]
+    # a missing or empty label is the ID, an empty group "other"; a duplicated ID takes its
+    # first row; a column the table lacks is empty
+    assert info.loc["f1", "label"] == "Sphericity" and info.loc["f1", "group"] == "shape"
+    assert list(info.loc[["f2", "f3"], "label"]) == ["f2", "f3"]
+    assert info.loc["f2", "group"] == "other" and info.loc["f3", "group"] == "glcm"
+    assert list(info.loc[["x10", "x2"], "label"]) == ["x10", "x2"]
+    assert set(info.loc[["x10", "x2"], "group"]) == {"other"}
+    assert set(info["type"]) == {""}
+    # order: the position in the table, unknown features after it in natural order
+    assert info["order"].to_dict() == {"f1": 0, "f2": 1, "f3": 2, "x2": 4, "x10": 5}

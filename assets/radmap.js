@@ -159,18 +159,28 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
   /* A response that brings several figures has dcc.Graph draw them all in one task (one
      chain of promise callbacks), so the browser paints none of them until it has drawn the
      last: a gene choice showed its association bar only after the phenotype plot and the
-     survival curves were drawn too. Draw the first figure at once and the others, in the
-     order they came (top of the page first), once the browser has painted it. */
+     survival curves were drawn too. Draw the first shown figure at once and the others, in
+     the order they came (top of the page first), once the browser has painted it; figures
+     of a panel not shown (the map's hidden drill-down and comparison) never go first. A
+     newer figure for a graph replaces one still waiting. */
   function drawInTurns(plotly) {
     const react = plotly.react;
-    const waiting = [];
+    let waiting = [];
     let turnTaken = false;
+    let flushPlanned = false;
     function afterPaint(next) {
       if (document.hidden) {
         window.setTimeout(next, 0);
       } else {
         window.requestAnimationFrame(function () { window.setTimeout(next, 0); });
       }
+    }
+    function shown(gd) {
+      if (!(gd instanceof Element)) {
+        return true;
+      }
+      return gd.getClientRects().length > 0 &&
+        window.getComputedStyle(gd).visibility !== "hidden";
     }
     function run(call) {
       const gd = call.args[0];
@@ -186,13 +196,18 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       }
       Promise.resolve(drawn).then(call.resolve, call.reject);
     }
-    function draw(call) {
-      turnTaken = true;
+    function flushAfterPaint() {
+      if (flushPlanned) {
+        return;
+      }
+      flushPlanned = true;
       afterPaint(function () {
+        flushPlanned = false;
         turnTaken = false;
-        waiting.splice(0).forEach(run);
+        const calls = waiting;
+        waiting = [];
+        calls.forEach(run);
       });
-      run(call);
     }
     plotly.react = function () {
       const call = {args: arguments};
@@ -200,11 +215,21 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         call.resolve = resolve;
         call.reject = reject;
       });
-      if (turnTaken || waiting.length) {
+      waiting = waiting.filter(function (queued) {
+        if (queued.args[0] !== call.args[0]) {
+          return true;
+        }
+        done.then(queued.resolve, queued.reject);
+        return false;
+      });
+      if (turnTaken || !shown(call.args[0])) {
         call.deferred = true;
         waiting.push(call);
+        flushAfterPaint();
       } else {
-        draw(call);
+        turnTaken = true;
+        flushAfterPaint();
+        run(call);
       }
       return done;
     };

@@ -21,7 +21,8 @@ Without ``--url`` the bundle is served with the documented gunicorn command (2 w
   until the cell's phenotype plot is drawn below the map;
 - subset change: the map recomputed for a subset of the patients (two levels of a
   categorical clinical column, another each round, as the subset panel's Apply sets it)
-  until redrawn;
+  until redrawn (a server that has already run the bench keeps these subsets in memory:
+  compare servers started for the run);
 - bytes: transferred vs decoded size of the first layout and the callback responses of a
   volcano load (compression shows as transferred < decoded).
 

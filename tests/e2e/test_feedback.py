@@ -289,5 +289,6 @@ def test_an_fdr_change_draws_the_map_at_once_whatever_the_hidden_panels_get(brow
     at_once = browser.execute_script("return window.__rmAtOnce")
     hidden = [dash_id(fig=name, role="graph") for name in ("map-compare", "map-difference")]
     assert all(graph in at_once for graph in hidden), at_once
+    # (whether a hidden figure is drawn before the next frame depends on when it arrives;
+    # that it never goes first is the rule's page test above)
     assert at_once[heatmap] == [True], at_once
-    assert not any(at_once[graph][0] for graph in hidden), at_once

@@ -252,4 +252,3 @@ def test_figures_given_in_one_task_are_drawn_one_first_then_the_rest_in_order(br
         "secondDrawn": True,
         "goneDrawn": False,
     }
-

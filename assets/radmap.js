@@ -175,12 +175,15 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         window.requestAnimationFrame(function () { window.setTimeout(next, 0); });
       }
     }
+    /* Not shown: out of the layout (display: none), or in a panel kept hidden at its width
+       (HIDDEN_AT_WIDTH in explorer/pages/common.py). A graph whose loading spinner shows
+       (visibility: hidden until its figure comes) is shown. */
     function shown(gd) {
       if (!(gd instanceof Element)) {
         return true;
       }
       return gd.getClientRects().length > 0 &&
-        window.getComputedStyle(gd).visibility !== "hidden";
+        window.getComputedStyle(gd).getPropertyValue("--rm-hidden-panel").trim() !== "1";
     }
     function run(call) {
       const gd = call.args[0];

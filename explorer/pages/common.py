@@ -30,10 +30,17 @@ EXPORT_FORMATS = (("SVG", "svg"), ("PDF", "pdf"), ("PNG", "png"))
 EXPORT_WIDTHS = (("Single column", "single"), ("Double column", "double"))
 
 FIT_CLASS = "rm-fit"
-HIDDEN_AT_WIDTH = {"height": 0, "overflow": "hidden", "visibility": "hidden"}
+HIDDEN_AT_WIDTH = {
+    "height": 0,
+    "overflow": "hidden",
+    "visibility": "hidden",
+    "--rm-hidden-panel": "1",
+}
 """Style of a panel of figures shown later (the map's drill-down and comparison): laid out
 at its width but not shown. Hidden with ``display: none`` its figures are drawn at plotly's
-default 700 px and drawn again at their card's size once shown."""
+default 700 px and drawn again at their card's size once shown. The CSS variable, inherited
+by everything in the panel, tells the browser's draw order (``assets/radmap.js``) that its
+graphs are not shown (``visibility`` alone is also what a loading spinner sets)."""
 GRAPH_CONFIG = {
     "displaylogo": False,
     "responsive": True,

@@ -217,23 +217,28 @@ return (title && (title.text || title)) || '';
 DRAWS_IN_TURNS_JS = """
 const done = arguments[arguments.length - 1];
 const figure = (y) => ({data: [{type: 'bar', x: ['a', 'b'], y: y}], layout: {width: 300, height: 200}});
+// a panel kept hidden at its width (HIDDEN_AT_WIDTH), and a graph under a loading spinner
+const panel = document.createElement('div');
+Object.assign(panel.style, {height: '0', overflow: 'hidden', visibility: 'hidden'});
+panel.style.setProperty('--rm-hidden-panel', '1');
 const hidden = document.createElement('div');
-hidden.style.visibility = 'hidden';
-const first = document.createElement('div'), second = document.createElement('div');
-const gone = document.createElement('div');
-document.body.append(hidden, first, second, gone);
-const drawn = [Plotly.react(hidden, figure([0, 1])), Plotly.react(first, figure([1, 2])),
+panel.append(hidden);
+const loading = document.createElement('div');
+loading.style.visibility = 'hidden';
+const second = document.createElement('div'), gone = document.createElement('div');
+document.body.append(panel, loading, second, gone);
+const drawn = [Plotly.react(hidden, figure([0, 1])), Plotly.react(loading, figure([1, 2])),
                Plotly.react(second, figure([3, 4])), Plotly.react(second, figure([5, 6])),
                Plotly.react(gone, figure([7, 8]))];
 gone.remove();
-const atOnce = [Boolean(hidden._fullLayout), Boolean(first._fullLayout),
+const atOnce = [Boolean(hidden._fullLayout), Boolean(loading._fullLayout),
                 Boolean(second._fullLayout)];
 Promise.all(drawn).then(() => {
   const result = {atOnce: atOnce, second: Array.from(second.data[0].y),
                   hiddenDrawn: Boolean(hidden.querySelector('.main-svg')),
                   secondDrawn: Boolean(second.querySelector('.main-svg')),
                   goneDrawn: Boolean(gone._fullLayout)};
-  hidden.remove(); first.remove(); second.remove();
+  panel.remove(); loading.remove(); second.remove();
   done(result);
 });
 """
@@ -242,9 +247,10 @@ Promise.all(drawn).then(() => {
 def test_figures_given_in_one_task_are_drawn_one_first_then_the_rest_in_order(browser, wide_server):
     open_page(browser, f"{wide_server}/gene")
     result = browser.execute_async_script(DRAWS_IN_TURNS_JS)
-    # the first shown graph drawn at once (a hidden one does not go first), the others
-    # after the browser painted, the last figure given to a graph the one it shows; a graph
-    # that left the page while waiting is not drawn
+    # the first shown graph drawn at once (one in a hidden panel does not go first; one
+    # under its loading spinner does), the others after the browser painted, the last
+    # figure given to a graph the one it shows; a graph that left the page while waiting
+    # is not drawn
     assert result == {
         "atOnce": [False, True, False],
         "second": [5, 6],
@@ -252,3 +258,42 @@ def test_figures_given_in_one_task_are_drawn_one_first_then_the_rest_in_order(br
         "secondDrawn": True,
         "goneDrawn": False,
     }
+
+
+DRAWN_WHEN_GIVEN_JS = """
+// For each graph: was its figure drawn before the next frame after the call that gave it
+// (at once), or held for later?
+window.__rmAtOnce = {};
+const react = Plotly.react;
+Plotly.react = function (gd) {
+  const graph = (gd.parentElement && gd.parentElement.id) || '';
+  let framed = false;
+  requestAnimationFrame(() => { framed = true; });
+  const drawn = react.apply(this, arguments);
+  Promise.resolve(drawn).then(() => {
+    (window.__rmAtOnce[graph] = window.__rmAtOnce[graph] || []).push(!framed);
+  });
+  return drawn;
+};
+"""
+
+
+def test_an_fdr_change_draws_the_map_at_once_whatever_the_hidden_panels_get(browser, wide_server):
+    """The hidden drill-down's and comparison's figures answer an FDR change too, and
+    sooner than the map: they must not take the first draw from the map the user sees,
+    whether or not the map's loading spinner shows when its figure comes."""
+    browser.set_window_size(1600, 1000)
+    open_page(browser, f"{wide_server}/map")
+    browser.execute_script(DRAWN_WHEN_GIVEN_JS)
+    browser.execute_script(
+        "window.dash_clientside.set_props(arguments[0], {value: arguments[1]});",
+        {"role": "state", "page": "map", "key": "q"},
+        0.25,
+    )
+    heatmap = dash_id(fig="map-heatmap", role="graph")
+    wait(browser).until(lambda d: heatmap in d.execute_script("return window.__rmAtOnce"))
+    wait_idle(browser)
+    at_once = browser.execute_script("return window.__rmAtOnce")
+    hidden = [dash_id(fig=name, role="graph") for name in ("map-compare", "map-difference")]
+    assert all(graph in at_once for graph in hidden), at_once
+    assert at_once[heatmap] == [True], at_once

@@ -154,7 +154,22 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       return resize.apply(this, arguments);
     };
     plotly.Plots.resize.radmapGuard = true;
+    drawAtScreenResolution(plotly);
     drawInTurns(plotly);
+  }
+  /* plotly draws WebGL traces (the volcano) at twice the screen's resolution by default,
+     which is meant for image export (radmap exports on the server). On a screen of one
+     device pixel per CSS pixel that is four times the pixels to create, clear and draw:
+     without a GPU, the volcano's two WebGL contexts took ~160 ms to create instead of
+     ~80 ms. Draw at the screen's own resolution (rounded up), following zoom changes. */
+  function drawAtScreenResolution(plotly) {
+    function follow() {
+      const ratio = Math.min(4, Math.max(1, Math.ceil(window.devicePixelRatio || 1)));
+      plotly.setPlotConfig({plotGlPixelRatio: ratio});
+      window.matchMedia("(resolution: " + window.devicePixelRatio + "dppx)")
+        .addEventListener("change", follow, {once: true});
+    }
+    follow();
   }
   /* A response that brings several figures has dcc.Graph draw them all in one task (one
      chain of promise callbacks), so the browser paints none of them until it has drawn the

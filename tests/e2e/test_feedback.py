@@ -297,3 +297,29 @@ def test_an_fdr_change_draws_the_map_at_once_whatever_the_hidden_panels_get(brow
     hidden = [dash_id(fig=name, role="graph") for name in ("map-compare", "map-difference")]
     assert all(graph in at_once for graph in hidden), at_once
     assert at_once[heatmap] == [True], at_once
+
+
+GL_CANVAS_JS = """
+const done = arguments[arguments.length - 1];
+const div = document.createElement('div');
+div.style.width = '600px';
+div.style.height = '400px';
+document.body.append(div);
+Plotly.newPlot(div, [{type: 'scattergl', x: [1, 2, 3], y: [3, 1, 2], mode: 'markers'}]).then(() => {
+  const canvas = div.querySelector('canvas.gl-canvas-context');
+  const result = [canvas.width, canvas.getBoundingClientRect().width, window.devicePixelRatio];
+  Plotly.purge(div);
+  div.remove();
+  done(result);
+});
+"""
+
+
+def test_webgl_figures_are_drawn_at_the_screens_resolution(browser, wide_server):
+    """plotly drew WebGL traces (the volcano's, for many genes) at twice the screen's
+    resolution (for image export, done on the server here): four times the pixels to set
+    up and draw."""
+    open_page(browser, f"{wide_server}/volcano")
+    pixels, css_width, ratio = browser.execute_async_script(GL_CANVAS_JS)
+    assert ratio == 1
+    assert abs(pixels - css_width) <= 1, (pixels, css_width)

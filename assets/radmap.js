@@ -264,3 +264,56 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     set: function (value) { plotly = value; guard(value); },
   });
 })();
+
+/* A page's tables are built after its figures are drawn. AG Grid takes ~100 ms to set up
+   each table, and the grids' code arrives before plotly.js (1.4 MB), so a page's tables
+   were built first and its main figure drawn after them (the Volcano page's three tables
+   held its volcano back ~400 ms). Each grid waits, as an empty box of its size, until
+   every shown graph on the page has drawn a figure (at most 2 s), then a paint. */
+(function gridsAfterFigures() {
+  const grids = window.dash_ag_grid;
+  const React = window.React;
+  if (!grids || !grids.AgGrid || !React) {
+    return;
+  }
+  const Grid = grids.AgGrid;
+  const MAX_WAIT_MS = 2000;
+  function figuresPending() {
+    return Array.prototype.some.call(document.querySelectorAll(".rm-graph"), function (graph) {
+      return graph.getClientRects().length > 0 && !graph.querySelector(".main-svg");
+    });
+  }
+  function figuresDrawn() {
+    const start = window.performance.now();
+    return new Promise(function (resolve) {
+      (function check() {
+        if (figuresPending() && window.performance.now() - start < MAX_WAIT_MS) {
+          window.setTimeout(check, 20);
+        } else if (document.hidden) {
+          window.setTimeout(resolve, 0);
+        } else {
+          window.requestAnimationFrame(function () { window.setTimeout(resolve, 0); });
+        }
+      })();
+    });
+  }
+  function GridAfterFigures(props) {
+    const [ready, setReady] = React.useState(false);
+    React.useEffect(function () {
+      let mounted = true;
+      figuresDrawn().then(function () {
+        if (mounted) {
+          setReady(true);
+        }
+      });
+      return function () { mounted = false; };
+    }, []);
+    if (ready) {
+      return React.createElement(Grid, props);
+    }
+    return React.createElement("div", {style: props.style, className: props.className});
+  }
+  Object.assign(GridAfterFigures, Grid);  // defaultProps, propTypes
+  /* The package's exports are read-only getters: replace the namespace Dash looks in. */
+  window.dash_ag_grid = Object.assign({}, grids, {AgGrid: GridAfterFigures});
+})();

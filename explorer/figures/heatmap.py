@@ -143,15 +143,26 @@ def summarise_families(
         family = np.where(keep, table["feature"].to_numpy(), family)
     table["family"] = family
     table["label"] = info["label"].reindex(table["feature"]).to_numpy()
-    table["_significant"] = table["q"] < q_threshold
-    table["_strength"] = -table["effect"].abs()
-    counts = table.groupby(["family", "module"], sort=False).agg(
-        n_features=("feature", "size"), n_significant=("_significant", "sum")
+    family_codes, _ = pd.factorize(table["family"])
+    module_codes, modules = pd.factorize(table["module"])
+    pair = family_codes * len(modules) + module_codes
+    q = table["q"].to_numpy(dtype=float)
+    strength = -np.abs(table["effect"].to_numpy(dtype=float))
+    # smallest q first, then largest |effect|, then feature ID; missing values last
+    order = np.lexsort(
+        (
+            pd.factorize(table["feature"], sort=True)[0],
+            np.nan_to_num(strength),
+            np.isnan(strength),
+            np.nan_to_num(q),
+            np.isnan(q),
+        )
     )
-    strongest = table.sort_values(
-        ["q", "_strength", "feature"], na_position="last", kind="mergesort"
-    ).drop_duplicates(["family", "module"], keep="first")
-    result = strongest.join(counts, on=["family", "module"])
+    first = np.sort(np.unique(pair[order], return_index=True)[1])
+    strongest = order[first]
+    result = table.iloc[strongest].copy()
+    result["n_features"] = np.bincount(pair)[pair[strongest]]
+    result["n_significant"] = np.bincount(pair, weights=q < q_threshold)[pair[strongest]]
     result = result.sort_values(["family", "module"], key=_natural_rank, kind="mergesort")
     result["n_significant"] = result["n_significant"].astype(int)
     extra = [column for column in ("stability",) if column in result]
@@ -324,15 +335,19 @@ def _grid(
 
 
 def _cell_customdata(
-    table: pd.DataFrame, rows: list[str], modules: list[str], *, families: bool
+    table: pd.DataFrame,
+    positions: tuple[np.ndarray, np.ndarray],
+    shape: tuple[int, int],
+    modules: list[str],
+    *,
+    families: bool,
 ) -> list[list[list]]:
-    """Per cell (rows x modules) ``[feature_id, module, statistic, effect, p, q, n(,
-    n_features, n_significant), measure(, stability)]``.
+    """Per cell (rows x modules, ``shape``) ``[feature_id, module, statistic, effect, p, q,
+    n(, n_features, n_significant), measure(, stability)]``; ``positions`` places the
+    table's rows in the grid (:func:`_grid_positions`).
 
     Numbers are rounded to a few significant digits to keep the JSON small.
     """
-    positions = _grid_positions(table, rows, modules)
-    shape = (len(rows), len(modules))
 
     def grid(column: str) -> np.ndarray:
         return _grid(table[column].to_numpy(dtype=float), positions, shape, np.nan)
@@ -617,7 +632,7 @@ def map_heatmap(
     shape = (len(row_order), len(module_order))
     key_grid = _grid(scale_key.to_numpy(dtype=object), positions, shape, None)
     drawn_grid = _grid(drawn.to_numpy(dtype=float), positions, shape, np.nan)
-    cells = _cell_customdata(table, row_order, module_order, families=summarise)
+    cells = _cell_customdata(table, positions, shape, module_order, families=summarise)
     cell_traces = []
     for (key, (scale_title, signed)), (bar_y, bar_len) in zip(
         scales.items(), _colorbar_places(len(scales))

@@ -332,6 +332,23 @@ def test_summarise_families_keeps_strongest_feature_per_group():
     assert "margin" in set(kept["family"]), "non-radiomic features stay as their own row"
 
 
+def test_summarise_families_ranks_missing_q_and_effect_last():
+    features = radiomic_features(4)
+    features["group"] = ["g1", "g1", "g2", "g2"]
+    assoc = pd.DataFrame(
+        {
+            "module": "M1",
+            "feature": features.index,
+            "effect": [0.9, 0.1, np.nan, 0.1],
+            "q": [np.nan, 0.5, 0.3, 0.3],
+        }
+    )
+    table = summarise_families(assoc, features).set_index("family")
+    assert table.loc["g1", "feature"] == features.index[1], "a missing q comes last"
+    assert table.loc["g2", "feature"] == features.index[3], "then a missing effect"
+    assert table["n_features"].tolist() == [2, 2] and table["n_significant"].tolist() == [0, 0]
+
+
 def test_map_heatmap_1500_features_stays_under_2mb_and_summarises():
     features = pd.concat([semantic_features(), radiomic_features(1500)])
     modules = [f"M{i}" for i in range(1, 21)]

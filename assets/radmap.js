@@ -110,6 +110,25 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       }
       return window.dash_clientside.no_update;
     },
+    /* The (feature, module) of a clicked map cell: its customdata[0:2]. Dash leaves
+       customdata out of heatmap click events, so the cell is looked up in the figure by
+       its row (y) and column (x) labels. Read in the browser: the server would be sent the
+       whole map for two labels, one round trip before the drill-down is asked for. */
+    cellFromClick: function (click, figure) {
+      const point = click && click.points && click.points[0];
+      let cell = point && point.customdata;
+      if (point && cell == null && figure && figure.data) {
+        const trace = figure.data[point.curveNumber] || {};
+        const row = Array.isArray(trace.y) ? trace.y.indexOf(point.y) : -1;
+        const column = Array.isArray(trace.x) ? trace.x.indexOf(point.x) : -1;
+        const cells = Array.isArray(trace.customdata) ? trace.customdata[row] : null;
+        cell = row >= 0 && column >= 0 && cells ? cells[column] : null;
+      }
+      if (!Array.isArray(cell) || cell.length < 2 || !cell[0] || !cell[1]) {
+        throw window.dash_clientside.PreventUpdate;
+      }
+      return [String(cell[0]), String(cell[1])];
+    },
     /* Open / close the folded navigation bar; a page change (new pathname) closes it. */
     toggleNavbar: function (clicks, pathname, isOpen) {
       const trigger = window.dash_clientside.callback_context.triggered_id;

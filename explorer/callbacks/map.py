@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 from dash import ClientsideFunction, Input, Output, State, html
-from dash.exceptions import PreventUpdate
 
 from .. import pl
 from ..callbacks.common import AppContext, grid, memoised_figure, note, stat_line
@@ -95,31 +94,6 @@ def power_note(data: BundleData) -> str:
     if not parts:
         return ""
     return "Detectable with 80% power at the map's n and family size: " + "; ".join(parts) + "."
-
-
-def cell_from_click(click: dict | None, figure: dict | None = None) -> tuple[str, str] | None:
-    """``(feature, module)`` of a clicked heatmap cell (``customdata[0:2]`` of the cell).
-
-    Dash leaves ``customdata`` out of heatmap click events (their point number is a pair),
-    so the cell is looked up in the figure by its row (``y``) and column (``x``) labels.
-    """
-    if not click or not click.get("points"):
-        return None
-    point = click["points"][0]
-    custom = point.get("customdata")
-    if custom is None and figure:
-        try:
-            trace = figure["data"][point["curveNumber"]]
-            row = list(trace["y"]).index(point["y"])
-            column = list(trace["x"]).index(point["x"])
-            custom = trace["customdata"][row][column]
-        except (KeyError, IndexError, TypeError, ValueError):
-            return None
-    if hasattr(custom, "tolist"):
-        custom = custom.tolist()
-    if not isinstance(custom, list | tuple) or len(custom) < 2 or not custom[0] or not custom[1]:
-        return None
-    return str(custom[0]), str(custom[1])
 
 
 def drill_down(
@@ -243,18 +217,15 @@ def register(app, ctx: AppContext) -> None:
             top=top,
         )
 
-    @app.callback(
+    # The clicked cell's feature and module, read in the browser (assets/radmap.js).
+    app.clientside_callback(
+        ClientsideFunction(namespace="radmap", function_name="cellFromClick"),
         Output(store_id(PAGE, "feature"), "data"),
         Output(store_id(PAGE, "module"), "data"),
         Input(graph_id("map-heatmap"), "clickData"),
         State(graph_id("map-heatmap"), "figure"),
         prevent_initial_call=True,
     )
-    def _click(click, figure):
-        cell = cell_from_click(click, figure)
-        if cell is None:
-            raise PreventUpdate
-        return cell
 
     # A click on a cell scrolls its drill-down (drawn below the map) into view.
     app.clientside_callback(

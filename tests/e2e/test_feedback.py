@@ -359,3 +359,47 @@ def test_webgl_figures_are_drawn_at_the_screens_resolution(browser, wide_server)
     pixels, css_width, ratio = browser.execute_async_script(GL_CANVAS_JS)
     assert ratio == 1
     assert abs(pixels - css_width) <= 1, (pixels, css_width)
+
+
+CELL_FROM_CLICK_JS = """
+const gd = document.getElementById(arguments[0]).querySelector('.js-plotly-plot');
+const figure = {data: gd.data};
+const clientside = window.dash_clientside;
+const read = (click, figure) => {
+  try {
+    return clientside.radmap.cellFromClick(click, figure);
+  } catch (error) {
+    return error === clientside.PreventUpdate ? 'prevented' : String(error);
+  }
+};
+for (let curve = 0; curve < gd.data.length; curve++) {
+  const trace = gd.data[curve];
+  if (trace.type !== 'heatmap' || !Array.isArray(trace.customdata) || trace.x.length < 2) continue;
+  const row = trace.customdata.findIndex((cells) => cells.some((c) => c && c[0] === arguments[1]));
+  const column = trace.customdata[row].findIndex((c) => c && c[1] === arguments[2]);
+  const click = {points: [{curveNumber: curve, x: trace.x[column], y: trace.y[row]}]};
+  return {
+    byLabels: read(click, figure),
+    withoutFigure: read(click, null),
+    byCustomdata: read({points: [{customdata: ['pack_years', 'M3', 0.1]}]}, null),
+    noCell: read({points: [{customdata: null}]}, figure),
+    noClick: read(null, figure),
+  };
+}
+return null;
+"""
+
+
+def test_a_map_click_finds_its_cell_in_the_browser(browser, wide_server):
+    """Dash leaves customdata out of heatmap clicks; the cell is found by its labels in the
+    figure the browser holds (the server was sent the whole map to read two labels)."""
+    open_page(browser, f"{wide_server}/map")
+    heatmap = dash_id(fig="map-heatmap", role="graph")
+    found = browser.execute_script(CELL_FROM_CLICK_JS, heatmap, "original_shape_Sphericity", "M1")
+    assert found == {
+        "byLabels": ["original_shape_Sphericity", "M1"],
+        "withoutFigure": "prevented",
+        "byCustomdata": ["pack_years", "M3"],
+        "noCell": "prevented",
+        "noClick": "prevented",
+    }

@@ -311,23 +311,8 @@ def test_map_figure_shows_every_feature_and_marks_significance(toy_data):
     assert "No imaging feature" in _text(notice)
 
 
-def test_cell_click_and_drill_down(toy_data):
-    click = {
-        "points": [{"customdata": ["original_shape_Sphericity", "M1", 0.8, 0.8, 1e-9, 1e-8, 60]}]
-    }
-    feature, module = map_cb.cell_from_click(click)
-    assert (feature, module) == ("original_shape_Sphericity", "M1")
-    assert map_cb.cell_from_click({"points": [{"customdata": None}]}) is None
-    # Dash drops customdata from heatmap clicks: the cell is found in the figure instead
-    figure, _, _ = map_cb.map_figure(toy_data, q=0.05, stat="effect")
-    spec = json.loads(figure.to_json())
-    curve = next(i for i, t in enumerate(figure.data) if t is _main_heatmap(figure))
-    trace = figure.data[curve]
-    row = [c[0] for c in np.asarray(trace.customdata, dtype=object)[:, 0]].index("pack_years")
-    column = [c[1] for c in np.asarray(trace.customdata, dtype=object)[0, :]].index("M3")
-    heatmap_click = {"points": [{"curveNumber": curve, "x": trace.x[column], "y": trace.y[row]}]}
-    assert map_cb.cell_from_click(heatmap_click, spec) == ("pack_years", "M3")
-    assert map_cb.cell_from_click(heatmap_click, None) is None
+def test_cell_drill_down(toy_data):
+    feature, module = "original_shape_Sphericity", "M1"
     panel = map_cb.drill_down(toy_data, feature, module, q=0.05, color="EGFR")
     assert panel["style"] == {"display": "block"}
     expected = toy_data.association(feature, module)

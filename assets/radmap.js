@@ -1,5 +1,14 @@
 /* radmap explorer: small browser-side callbacks (served from /assets, no inline script). */
 
+/* Run `next` once the browser has painted (at once in a hidden tab, which paints nothing). */
+function afterNextPaint(next) {
+  if (document.hidden) {
+    window.setTimeout(next, 0);
+  } else {
+    window.requestAnimationFrame(function () { window.setTimeout(next, 0); });
+  }
+}
+
 /* Dash's renderer loads @babel/polyfill 7 (core-js 2) first, which replaces trim and its
    relatives, parseFloat and parseInt with its own versions in current browsers (it takes
    U+180E for a space, as Unicode did before 6.3): ~2.7 us a call instead of ~0.02 us, and
@@ -202,13 +211,6 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     let waiting = [];
     let turnTaken = false;
     let flushPlanned = false;
-    function afterPaint(next) {
-      if (document.hidden) {
-        window.setTimeout(next, 0);
-      } else {
-        window.requestAnimationFrame(function () { window.setTimeout(next, 0); });
-      }
-    }
     /* Not shown: out of the layout (display: none), or in a panel kept hidden at its width
        (HIDDEN_AT_WIDTH in explorer/pages/common.py). A graph whose loading spinner shows
        (visibility: hidden until its figure comes) is shown. */
@@ -238,7 +240,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         return;
       }
       flushPlanned = true;
-      afterPaint(function () {
+      afterNextPaint(function () {
         flushPlanned = false;
         turnTaken = false;
         const calls = waiting;
@@ -308,10 +310,8 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       (function check() {
         if (figuresPending() && window.performance.now() - start < MAX_WAIT_MS) {
           window.setTimeout(check, 20);
-        } else if (document.hidden) {
-          window.setTimeout(resolve, 0);
         } else {
-          window.requestAnimationFrame(function () { window.setTimeout(resolve, 0); });
+          afterNextPaint(resolve);
         }
       })();
     });

@@ -120,18 +120,28 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       return window.dash_clientside.no_update;
     },
     /* The (feature, module) of a clicked map cell: its customdata[0:2]. Dash leaves
-       customdata out of heatmap click events, so the cell is looked up in the figure by
-       its row (y) and column (x) labels. Read in the browser: the server would be sent the
-       whole map for two labels, one round trip before the drill-down is asked for. */
+       customdata out of heatmap click events, and a click on a cell's marker (its
+       significance dot or stability box, traces of their own) carries none, so the cell
+       is looked up by its row (y) and column (x) labels: in the clicked trace, else in
+       the figure's other traces. Read in the browser: the server would be sent the whole
+       map for two labels, one round trip before the drill-down is asked for. */
     cellFromClick: function (click, figure) {
       const point = click && click.points && click.points[0];
       let cell = point && point.customdata;
-      if (point && cell == null && figure && figure.data) {
-        const trace = figure.data[point.curveNumber] || {};
-        const row = Array.isArray(trace.y) ? trace.y.indexOf(point.y) : -1;
-        const column = Array.isArray(trace.x) ? trace.x.indexOf(point.x) : -1;
-        const cells = Array.isArray(trace.customdata) ? trace.customdata[row] : null;
-        cell = row >= 0 && column >= 0 && cells ? cells[column] : null;
+      if (point && cell == null && figure && Array.isArray(figure.data)) {
+        const cellAt = function (trace) {
+          if (!trace || !Array.isArray(trace.x) || !Array.isArray(trace.y) ||
+              !Array.isArray(trace.customdata)) {
+            return null;
+          }
+          const cells = trace.customdata[trace.y.indexOf(point.y)];
+          const column = trace.x.indexOf(point.x);
+          return Array.isArray(cells) && column >= 0 ? cells[column] : null;
+        };
+        cell = cellAt(figure.data[point.curveNumber]);
+        for (let i = 0; cell == null && i < figure.data.length; i++) {
+          cell = cellAt(figure.data[i]);
+        }
       }
       if (!Array.isArray(cell) || cell.length < 2 || !cell[0] || !cell[1]) {
         throw window.dash_clientside.PreventUpdate;

@@ -378,8 +378,12 @@ for (let curve = 0; curve < gd.data.length; curve++) {
   const row = trace.customdata.findIndex((cells) => cells.some((c) => c && c[0] === arguments[1]));
   const column = trace.customdata[row].findIndex((c) => c && c[1] === arguments[2]);
   const click = {points: [{curveNumber: curve, x: trace.x[column], y: trace.y[row]}]};
+  // a click on the cell's marker (significance dot, stability box): a trace of its own
+  const marker = gd.data.findIndex((t) => t.type === 'scatter' && !t.customdata);
+  const onMarker = {points: [{curveNumber: marker, x: trace.x[column], y: trace.y[row]}]};
   return {
     byLabels: read(click, figure),
+    onMarker: marker >= 0 ? read(onMarker, figure) : 'no marker trace',
     withoutFigure: read(click, null),
     byCustomdata: read({points: [{customdata: ['pack_years', 'M3', 0.1]}]}, null),
     noCell: read({points: [{customdata: null}]}, figure),
@@ -391,13 +395,15 @@ return null;
 
 
 def test_a_map_click_finds_its_cell_in_the_browser(browser, wide_server):
-    """Dash leaves customdata out of heatmap clicks; the cell is found by its labels in the
-    figure the browser holds (the server was sent the whole map to read two labels)."""
+    """Dash leaves customdata out of heatmap clicks, and a click on a cell's marker (its
+    own trace) has none: the cell is found by its labels in the figure the browser holds
+    (the server was sent the whole map to read two labels, and missed marker clicks)."""
     open_page(browser, f"{wide_server}/map")
     heatmap = dash_id(fig="map-heatmap", role="graph")
     found = browser.execute_script(CELL_FROM_CLICK_JS, heatmap, "original_shape_Sphericity", "M1")
     assert found == {
         "byLabels": ["original_shape_Sphericity", "M1"],
+        "onMarker": ["original_shape_Sphericity", "M1"],
         "withoutFigure": "prevented",
         "byCustomdata": ["pack_years", "M3"],
         "noCell": "prevented",

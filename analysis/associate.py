@@ -105,6 +105,10 @@ _CONSTANT_TOLERANCE = 1e-10
 _THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
 _ROW_BLOCK = 4096
 _THREADED_ROWS = 256
+_FINISH_CELLS = 65_536
+"""Features finished together as one block hold about this many results (variables x
+features): a module map's eigengenes finish every feature at once, a gene map's genes a
+few features at a time, in cache and across threads."""
 _RANK_BLOCK = 256
 """Rows sorted and ranked together: small enough for the CPU cache."""
 
@@ -395,9 +399,12 @@ def _t_pvalue(t: np.ndarray, df: np.ndarray | float) -> np.ndarray:
 
 
 def _correlation_kernel(
-    cov: np.ndarray, ss_values: np.ndarray, ss_feature: float, df: float
+    cov: np.ndarray, ss_values: np.ndarray, ss_feature: float | np.ndarray, df: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Correlation from a cross-product and centred sums of squares, t-test with ``df``.
+
+    ``cov`` may be variables x features, with ``ss_values`` as a column and ``ss_feature`` one
+    value per feature (features tested on the same patients, finished at once).
 
     The t transform is the one of ``scipy.stats.spearmanr``; for Pearson it equals scipy's
     beta-distribution p-value (same distribution, agreement ~1e-13).
@@ -405,7 +412,7 @@ def _correlation_kernel(
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.clip(cov / np.sqrt(ss_values * ss_feature), -1.0, 1.0)
         t = r * np.sqrt((df / ((r + 1.0) * (1.0 - r))).clip(0))
-    r[ss_values <= 0] = np.nan
+    r = np.where(ss_values <= 0, np.nan, r)
     return r, r.copy(), _t_pvalue(t, df)
 
 
@@ -701,6 +708,24 @@ def _encode_feature(
     return kind, test, codes, levels, contrast
 
 
+def _numeric_columns(frame: pd.DataFrame, types: Mapping[str, str]) -> dict[int, np.ndarray]:
+    """The continuous / ordinal features stored as plain numbers, by column position, read
+    in one block (what :func:`_encode_feature` gives each of them, without its per-column
+    cost)."""
+    positions = [
+        position
+        for position, (name, dtype) in enumerate(frame.dtypes.items())
+        if FEATURE_KINDS.get(types[name]) == "correlation"
+        and pd.api.types.is_numeric_dtype(dtype)
+        and not pd.api.types.is_bool_dtype(dtype)
+        and not isinstance(dtype, pd.CategoricalDtype)
+    ]
+    if not positions:
+        return {}
+    block = frame.iloc[:, positions].to_numpy(dtype=np.float64, na_value=np.nan).T.copy()
+    return dict(zip(positions, block))
+
+
 def _level_label(level: object) -> str:
     if isinstance(level, float | np.floating) and float(level).is_integer():
         return str(int(level))
@@ -920,10 +945,15 @@ def associate(
         design, covariates_complete = None, np.ones(len(patients), dtype=bool)
 
     encoded = []
-    for name in features.columns:
-        kind, test, x, levels, contrast = _encode_feature(
-            name, feature_frame[name], types[name], tests
-        )
+    numbers = _numeric_columns(feature_frame, types)
+    for position, name in enumerate(features.columns):
+        if position in numbers:
+            kind, test, levels, contrast = "correlation", tests["correlation"], [], ""
+            x = numbers[position]
+        else:
+            kind, test, x, levels, contrast = _encode_feature(
+                name, feature_frame.iloc[:, position], types[name], tests
+            )
         if covariates is not None:
             test = _ADJUSTED_TEST[test]
         present = ~np.isnan(x) if kind == "correlation" else x >= 0
@@ -1127,15 +1157,37 @@ class _Runner:
         n_patients = data.shape[1]
         linear, square = _Columns(n_patients), _Columns(n_patients)
         pending = []
+        finish: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
+        # The Pearson features on the same patients: one block of columns, finished at once.
+        pearson: dict[bytes, list[_Job]] = {}
+        for job in jobs:
+            if self.features[job.feature].test == "pearson":
+                pearson.setdefault(job.keep.tobytes(), []).append(job)
+        for same in pearson.values():
+            keep, n = same[0].keep, int(same[0].keep.sum())
+            x = np.column_stack([self.features[job.feature].values[observed][keep] for job in same])
+            xc = x - x.mean(axis=0)
+            ss_x = np.einsum("ij,ij->j", xc, xc)
+            mask = keep.astype(np.float64)
+            sq = square.add(mask)
+            for part in _finish_blocks(len(same), data.shape[0]):
+                lin = linear.add(np.column_stack([mask, _pad(xc[:, part], keep)]))
+
+                def finish(a, b, n=n, ss_x=ss_x[part]):
+                    ss_values = b[:, 0] - a[:, 0] ** 2 / n
+                    return _correlation_kernel(a[:, 1:], ss_values[:, None], ss_x, n - 2)
+
+                pending.append(([job.feature for job in same[part]], n, lin, sq, finish))
         for job in jobs:
             feature = self.features[job.feature]
+            if feature.test == "pearson":
+                continue
             keep, n = job.keep, int(job.keep.sum())
 
             # Column 0 of both products is the patients' indicator: sum and sum of squares of
             # the row-centred values, used to find variables constant over these patients.
             mask = keep.astype(np.float64)
             x = feature.values[observed][keep]
-            finish: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
             if feature.test in ("welch", "student", "anova"):
                 indicators = _pad(np.eye(len(job.group_sizes))[job.codes], keep)
                 lin = linear.add(np.column_stack([mask, indicators]))
@@ -1152,14 +1204,6 @@ class _Runner:
                     def finish(a, b, sizes=sizes):
                         return _anova_kernel(a[:, 1:], b[:, 1:], sizes)
 
-            elif feature.test == "pearson":
-                xc = x - x.mean()
-                lin = linear.add(np.column_stack([mask, _pad(xc, keep)]))
-                sq = square.add(mask)
-
-                def finish(a, b, n=n, ss_x=float(xc @ xc)):
-                    return _correlation_kernel(a[:, 1], b[:, 0] - a[:, 0] ** 2 / n, ss_x, n - 2)
-
             else:  # ols, partial_pearson
                 basis = self._basis(observed, keep)
                 regressors = self._regressors(job, x, basis)
@@ -1169,26 +1213,32 @@ class _Runner:
                 lin = linear.add(np.column_stack([mask, _pad(basis, keep), _pad(regressors, keep)]))
                 sq = square.add(mask)
                 finish = _linear_model_finisher(feature.kind, basis.shape[1], regressors, df)
-            pending.append((job.feature, n, lin, sq, finish))
+            pending.append(([job.feature], n, lin, sq, finish))
 
         product_linear, product_square = _centred_products(data, linear.matrix(), square.matrix())
 
-        def finish_one(item: tuple) -> tuple[int, tuple]:
-            feature, n, lin, sq, finish = item
+        def finish_one(item: tuple) -> list[tuple[int, tuple]]:
+            features, n, lin, sq, finish = item
             a, b = product_linear[:, lin], product_square[:, sq]
-            statistic, effect, p = finish(a, b)
+            statistic, effect, p = (np.reshape(r, (len(r), -1)) for r in finish(a, b))
             ss_centred = b[:, 0] - a[:, 0] ** 2 / n
             _set_nan(ss_centred <= _CONSTANT_TOLERANCE * b[:, 0], statistic, effect, p)
-            return feature, (n, statistic, effect, p)
+            return [
+                (feature, (n, statistic[:, k], effect[:, k], p[:, k]))
+                for k, feature in enumerate(features)
+            ]
 
-        return dict(_thread_map(finish_one, pending, rows=data.shape[0]))
+        finished = _thread_map(finish_one, pending, rows=data.shape[0])
+        return dict(result for results in finished for result in results)
 
     def _run_ranks(self, data: np.ndarray, observed: np.ndarray, jobs: list[_Job]) -> dict:
         ranker = _RowRanker(data)
         by_patients: dict[bytes, list[_Job]] = {}
         for job in jobs:
             by_patients.setdefault(job.keep.tobytes(), []).append(job)
-        batches = [self._rank_batch(same, observed) for same in by_patients.values()]
+        batches = [
+            self._rank_batch(same, observed, rows=data.shape[0]) for same in by_patients.values()
+        ]
 
         n_rows = data.shape[0]
         for batch in batches:
@@ -1210,47 +1260,52 @@ class _Runner:
             with blas_controller().limit(limits=1, user_api="blas"):
                 _thread_map(multiply, list(range(len(ranker.blocks))))
 
-        def finish_one(item: tuple) -> tuple[int, tuple]:
-            batch, feature, cols, finish = item
+        def finish_one(item: tuple) -> list[tuple[int, tuple]]:
+            batch, features, cols, finish = item
             n, sumsq = batch["n"], batch["sumsq"]
             # Centred sum of squares of the ranks: exact (ranks are multiples of 1/2).
             ss_ranks = sumsq - n * ((n + 1) / 2) ** 2
-            statistic, effect, p = finish(batch["product"][:, cols], sumsq, ss_ranks)
+            results = finish(batch["product"][:, cols], sumsq, ss_ranks)
+            statistic, effect, p = (np.reshape(a, (len(a), -1)) for a in results)
             _set_nan(ss_ranks <= 0, statistic, effect, p)
-            return feature, (n, statistic, effect, p)
+            return [
+                (feature, (n, statistic[:, k], effect[:, k], p[:, k]))
+                for k, feature in enumerate(features)
+            ]
 
         pending = [(batch, *item) for batch in batches for item in batch["pending"]]
-        return dict(_thread_map(finish_one, pending, rows=data.shape[0]))
+        finished = _thread_map(finish_one, pending, rows=data.shape[0])
+        return dict(result for results in finished for result in results)
 
-    def _rank_batch(self, jobs: list[_Job], observed: np.ndarray) -> dict:
+    def _rank_batch(self, jobs: list[_Job], observed: np.ndarray, *, rows: int) -> dict:
         """Columns to multiply the ranks by, and how to finish each job, for jobs sharing the
-        same patients."""
+        same patients (of ``rows`` variables)."""
         keep = jobs[0].keep
         n = int(keep.sum())
         columns = _Columns(len(keep))
         pending = []
         basis = basis_columns = None
-        # the Spearman features' own ranks, all in one call, taken in the jobs' order below
-        spearman = [
-            self.features[job.feature].values[observed][keep]
-            for job in jobs
-            if self.features[job.feature].test == "spearman"
-        ]
-        spearman_ranks = iter(
-            stats.rankdata(np.column_stack(spearman), axis=0).T if spearman else ()
-        )
+        finish: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
+        # The Spearman features: ranked in one call and finished as one block of columns.
+        spearman = [job.feature for job in jobs if self.features[job.feature].test == "spearman"]
+        if spearman:
+            x = np.column_stack([self.features[i].values[observed][keep] for i in spearman])
+            x_ranks = stats.rankdata(x, axis=0)
+            xc = x_ranks - x_ranks.mean(axis=0)
+            first = columns.add(_pad(xc, keep)).start
+            ss_x = np.einsum("ij,ij->j", xc, xc)
+            for part in _finish_blocks(len(spearman), rows):
+
+                def finish(product, sumsq, ss_ranks, ss_x=ss_x[part], n=n):
+                    return _correlation_kernel(product, ss_ranks[:, None], ss_x, n - 2)
+
+                cols = slice(first + part.start, first + part.stop)
+                pending.append((spearman[part], cols, finish))
         for job in jobs:
             feature = self.features[job.feature]
-            finish: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
             if feature.test == "spearman":
-                x_ranks = next(spearman_ranks)
-                xc = x_ranks - x_ranks.mean()
-                cols = columns.add(_pad(xc, keep))
-
-                def finish(product, sumsq, ss_ranks, ss_x=float(xc @ xc), n=n):
-                    return _correlation_kernel(product[:, 0], ss_ranks, ss_x, n - 2)
-
-            elif feature.test == "mannwhitney":
+                continue
+            if feature.test == "mannwhitney":
                 cols = columns.add(_pad((job.codes == 1).astype(np.float64), keep))
 
                 def finish(product, sumsq, ss_ranks, sizes=job.group_sizes):
@@ -1279,7 +1334,7 @@ class _Runner:
                     padded = np.column_stack([np.zeros(len(product)), product])
                     return linear_finish(padded, sumsq[:, None])
 
-            pending.append((job.feature, cols, finish))
+            pending.append(([job.feature], cols, finish))
         return {"keep": keep, "n": n, "columns": columns.matrix(), "pending": pending}
 
 
@@ -1317,6 +1372,13 @@ def _thread_map(function: Callable, items: list, *, rows: int | None = None) -> 
         return [function(item) for item in items]
     with ThreadPoolExecutor(max_workers=_THREADS) as pool:
         return list(pool.map(function, items))
+
+
+def _finish_blocks(n_features: int, rows: int) -> list[slice]:
+    """Consecutive blocks of ``n_features`` features finished together (see
+    :data:`_FINISH_CELLS`)."""
+    size = max(1, _FINISH_CELLS // max(rows, 1))
+    return [slice(start, min(start + size, n_features)) for start in range(0, n_features, size)]
 
 
 def _pad(columns: np.ndarray, keep: np.ndarray) -> np.ndarray:

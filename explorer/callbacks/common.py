@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from dash import ALL, Input, Output, State, html
+from dash import ALL, Input, Output, State, callback_context, html
 
 from ..data import BundleData
 from ..figures.style import figure_spec, restore_figure
@@ -207,6 +207,14 @@ def alert_list(messages: Sequence[str], *, color: str = "warning") -> list:
         dbc.Alert(message, color=color, dismissable=True, className="rm-alert")
         for message in messages
     ]
+
+
+def stays_hidden(shown: bool, *toggles: str | dict) -> bool:
+    """Whether a panel has nothing to show and was hidden already: none of ``toggles`` (the
+    inputs that open or close it) changed in this request. Its callback then sends nothing,
+    and the browser redraws nothing, when only the other views' inputs changed."""
+    changed = list(callback_context.triggered_prop_ids.values())
+    return not shown and not any(toggle in changed for toggle in toggles)
 
 
 def note(message: str | None, *, color: str = "info") -> list:

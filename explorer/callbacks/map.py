@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import pandas as pd
 from dash import ClientsideFunction, Input, Output, State, html
+from dash.exceptions import PreventUpdate
 
 from .. import pl
-from ..callbacks.common import AppContext, grid, memoised_figure, note, stat_line
+from ..callbacks.common import (
+    AppContext,
+    grid,
+    memoised_figure,
+    note,
+    stat_line,
+    stays_hidden,
+)
 from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.heatmap import map_heatmap
@@ -254,6 +262,10 @@ def register(app, ctx: AppContext) -> None:
         prevent_initial_call=True,  # the page layout draws the drill-down of the URL
     )
     def _drill(feature, module, color, q, subset):
+        if stays_hidden(
+            bool(feature and module), store_id(PAGE, "feature"), store_id(PAGE, "module")
+        ):
+            raise PreventUpdate  # no cell chosen before or now: an FDR or subset change
         panel = subset_drill_down(
             data, subset, feature, module, q=float(q), color=color, base=ctx.base
         )

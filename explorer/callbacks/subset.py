@@ -11,7 +11,7 @@ from dash import MATCH, Input, Output, State, callback_context, no_update
 from dash.exceptions import PreventUpdate
 
 from ...analysis.validate import InputError
-from ..callbacks.common import AppContext, register_option_search
+from ..callbacks.common import AppContext, register_option_search, stays_hidden
 from ..data import BundleData
 from ..pages.common import HIDDEN_AT_WIDTH, fit_style, graph_box_id, graph_id, sid, store_id
 from ..pages.subset import banner as banner
@@ -123,6 +123,8 @@ def register(app, ctx: AppContext) -> None:
         prevent_initial_call=True,  # the map layout draws the comparison of the URL
     )
     def _compare(subset, compare, q, stat, sources, groups, min_effect, rows, top):
+        if stays_hidden(bool(compare), store_id("map", "compare")):
+            raise PreventUpdate  # no comparison before or now: only the map's inputs changed
         style, compared, difference = compare_view(
             data,
             subset,

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 from radmap.explorer import app as app_module
 from radmap.explorer.app import content_security_policy, create_app, make_server, run
+from radmap.explorer.pages.common import HIDDEN_AT_WIDTH
 
 from tests.explorer.conftest import toy_gene_sets
 from tests.explorer.dash_client import callback_body, component_id, output_specs
@@ -367,3 +368,44 @@ def test_responses_are_encoded_without_orjson(toy_bundle_path, tmp_path, monkeyp
     monkeypatch.setattr(pio.json.config, "_default_engine", "orjson")  # as "auto" with orjson
     create_app(toy_bundle_path, pins_dir=tmp_path / "pins", cache_dir=tmp_path / "cache")
     assert pio.json.config.default_engine == "json"
+
+
+MAP_CONTROLS = {
+    '{"key":"q","page":"map","role":"state"}.value': 0.05,
+    '{"key":"stat","page":"map","role":"state"}.value': "effect",
+    '{"key":"sources","page":"map","role":"state"}.value': [],
+    '{"key":"groups","page":"map","role":"state"}.value': [],
+    '{"key":"min_effect","page":"map","role":"state"}.value': 0,
+    '{"key":"rows","page":"map","role":"state"}.value': "auto",
+    '{"key":"top","page":"map","role":"state"}.value': 40,
+    '{"key":"color","page":"map","role":"state"}.value': None,
+}
+SUBSET = '{"key":"subset","page":"map","role":"state-store"}.data'
+COMPARE = '{"key":"compare","page":"map","role":"state-store"}.data'
+FEATURE = '{"key":"feature","page":"map","role":"state-store"}.data'
+MODULE = '{"key":"module","page":"map","role":"state-store"}.data'
+
+
+@pytest.mark.parametrize("changed", [SUBSET, '{"key":"q","page":"map","role":"state"}.value'])
+def test_hidden_map_panels_send_nothing_when_only_the_map_changes(client, app, changed):
+    """A subset or FDR change with no cell chosen and no comparison: the drill-down and the
+    comparison stay hidden, so their callbacks answer 204 (the browser redraws nothing); a
+    change of the cell or of the comparison itself is answered in full."""
+    values = MAP_CONTROLS | {SUBSET: "stage:II|III", COMPARE: "", FEATURE: None, MODULE: None}
+    drill = _key(app, "map-drill.style")
+    compare = _key(app, "map-compare-panel.style")
+    for key in (drill, compare):
+        assert update(client, app, key, values, changed=[changed]).status_code == 204, key
+    closed = update(client, app, drill, values, changed=[FEATURE])
+    assert closed.status_code == 200
+    assert closed.get_json()["response"]["map-drill"]["style"] == HIDDEN_AT_WIDTH
+    hidden = update(client, app, compare, values, changed=[COMPARE])
+    assert hidden.status_code == 200
+    assert hidden.get_json()["response"]["map-compare-panel"]["style"] == HIDDEN_AT_WIDTH
+    chosen = values | {FEATURE: "original_shape_Sphericity", MODULE: "M1"}
+    shown = update(client, app, drill, chosen, changed=[changed])
+    assert shown.status_code == 200
+    assert shown.get_json()["response"]["map-drill"]["style"] == {"display": "block"}
+    compared = update(client, app, compare, values | {COMPARE: "stage:I"}, changed=[changed])
+    assert compared.status_code == 200
+    assert compared.get_json()["response"]["map-compare-panel"]["style"] == {"display": "block"}

@@ -443,6 +443,19 @@ def create_app(
     return app
 
 
+def one_blas_thread() -> None:
+    """Give this server process's BLAS one thread.
+
+    The explorer answers many small requests (a subset's module map multiplies 8 eigengenes
+    by 200 features); BLAS's other threads would only spin after each product, taking a core
+    from the browser drawing the previous answer and from the other workers. Its large work
+    (a subset's gene map) is split across Python threads already.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def make_server():
     """WSGI application for gunicorn: ``gunicorn --preload "radmap.explorer.app:make_server()"``.
 
@@ -458,6 +471,7 @@ def make_server():
     """
     from ..analysis.validate import InputError
 
+    one_blas_thread()
     try:
         bundle = os.environ.get(BUNDLE_ENV)
         if not bundle:
@@ -528,6 +542,7 @@ def run(
             )
         warnings.warn(message, stacklevel=2)
         logger.warning(message)
+    one_blas_thread()
     app = create_app(bundle_path, **options)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     if ready is not None:

@@ -11,6 +11,7 @@ import pytest
 from radmap.explorer import app as app_module
 from radmap.explorer.app import content_security_policy, create_app, make_server, run
 from radmap.explorer.pages.common import HIDDEN_AT_WIDTH
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from tests.explorer.conftest import toy_gene_sets
 from tests.explorer.dash_client import callback_body, component_id, output_specs
@@ -207,7 +208,14 @@ def test_make_server_reads_the_environment(toy_bundle_path, tmp_path, monkeypatc
     monkeypatch.setenv("RADMAP_BUNDLE", str(toy_bundle_path))
     monkeypatch.setenv("RADMAP_PINS_DIR", str(tmp_path / "pins"))
     monkeypatch.setenv("RADMAP_CACHE_DIR", str(tmp_path / "cache"))
-    server = make_server()
+    before = threadpool_info()
+    try:
+        server = make_server()
+        # one BLAS thread per server process (see one_blas_thread)
+        blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+        assert blas and all(pool["num_threads"] == 1 for pool in blas), blas
+    finally:
+        threadpool_limits(limits=before)
     assert server.test_client().get("/").status_code == 200
     assert (tmp_path / "cache" / "background").is_dir()
     assert (tmp_path / "pins").is_dir()

@@ -1220,7 +1220,8 @@ class _Runner:
         def finish_one(item: tuple) -> list[tuple[int, tuple]]:
             features, n, lin, sq, finish = item
             a, b = product_linear[:, lin], product_square[:, sq]
-            statistic, effect, p = (np.reshape(r, (len(r), -1)) for r in finish(a, b))
+            shape = (len(a), len(features))
+            statistic, effect, p = (np.reshape(r, shape) for r in finish(a, b))
             ss_centred = b[:, 0] - a[:, 0] ** 2 / n
             _set_nan(ss_centred <= _CONSTANT_TOLERANCE * b[:, 0], statistic, effect, p)
             return [
@@ -1266,7 +1267,8 @@ class _Runner:
             # Centred sum of squares of the ranks: exact (ranks are multiples of 1/2).
             ss_ranks = sumsq - n * ((n + 1) / 2) ** 2
             results = finish(batch["product"][:, cols], sumsq, ss_ranks)
-            statistic, effect, p = (np.reshape(a, (len(a), -1)) for a in results)
+            shape = (len(sumsq), len(features))
+            statistic, effect, p = (np.reshape(r, shape) for r in results)
             _set_nan(ss_ranks <= 0, statistic, effect, p)
             return [
                 (feature, (n, statistic[:, k], effect[:, k], p[:, k]))

@@ -684,3 +684,11 @@ def test_continuous_features_finished_together_match_scipy_one_by_one(monkeypatc
             assert close(result.statistic.loc[variable, feature], expected.statistic)
             assert close(result.p.loc[variable, feature], expected.pvalue)
             assert result.effect.loc[variable, feature] == result.statistic.loc[variable, feature]
+
+
+@pytest.mark.parametrize("continuous", ["spearman", "pearson"])
+def test_no_variables_give_empty_tables(cohort, continuous):
+    values, features = cohort
+    result = associate(values.iloc[:, :0], features, TYPES, continuous=continuous)
+    assert result.p.shape == (0, features.shape[1])
+    assert list(result.p.columns) == list(features.columns)

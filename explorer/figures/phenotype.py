@@ -14,6 +14,7 @@ from ..figures.margins import fits_screen
 from ..figures.style import (
     NEUTRAL_COLOR,
     QUALITATIVE,
+    SCREEN_FONT_PX,
     TEMPLATE,
     UNASSIGNED_COLOR,
     empty_figure,
@@ -24,6 +25,28 @@ MISSING_LEVEL = "unknown"
 
 PHENOTYPE_HEIGHT = 440
 """Height of a phenotype plot in pixels (its card starts at it: drawn once, at its size)."""
+
+
+TOOLBAR_PX = 32
+"""Height of plotly's toolbar, drawn over the top of a graph while the pointer is on it."""
+
+
+def _under_the_toolbar(text: str | None) -> tuple[dict, dict]:
+    """The title (its lines under plotly's toolbar, so the toolbar never covers its end) and
+    the top margin that holds it."""
+    if not text:
+        return {"text": text}, {}
+    line_px = (SCREEN_FONT_PX + 2) * 1.3
+    lines = text.count("<br>") + 1
+    # plotly anchors a title of several lines by its last line: the others go above the pad
+    title = {
+        "text": text,
+        "yref": "container",
+        "y": 1.0,
+        "yanchor": "top",
+        "pad": {"t": round(TOOLBAR_PX + (lines - 1) * line_px)},
+    }
+    return title, {"t": round(TOOLBAR_PX + lines * line_px + 8)}
 
 
 def _category_order(values: pd.Series, levels: Sequence[str] | None) -> list[str]:
@@ -184,14 +207,16 @@ def phenotype_plot(
             )
             rho = stats.spearmanr(x, y).statistic
             summary = f"Spearman ρ = {rho:.2f}, n = {len(x)}"
-        full_title = f"{title} ({summary})" if title else summary
+        full_title = f"{title}<br>{summary}" if title else summary
     else:
         raise InputError(
             f"feature_type must be continuous, ordinal, binary or categorical, got {feature_type!r}"
         )
+    title_layout, top = _under_the_toolbar(full_title)
     fig.update_layout(
         template=TEMPLATE,
-        title=full_title,
+        title=title_layout,
+        margin=top,
         xaxis_title=feature_label,
         yaxis_title=value_label,
         legend={"title": {"text": color_title or color}} if color else {},

@@ -298,8 +298,13 @@ def publication_layout(
     legend_px = _fit_legends(spec, width_px, min_font)
     _wrap_annotations(layout, width_px, min_font)
     _fit_side_labels(spec, width_px - 8, min_font)  # the page's margins: 4 px each side
+    _wrap_axis_titles(layout, width_px, height, min_font)
     title = layout.get("title")
     has_title = bool(title.get("text")) if isinstance(title, dict) else bool(title)
+    if isinstance(title, dict):
+        for key in ("y", "yref", "yanchor", "pad"):  # placed for the screen's toolbar
+            title.pop(key, None)
+        title["pad"] = {"l": 4}  # a title at the page's left edge starts at its margin
     title_px = pt_to_px(PUBLICATION_TITLE_PT)
     top, extra_lines_px = 6.0, 0.0
     if has_title:
@@ -311,7 +316,7 @@ def publication_layout(
         # the title on top of the page, the legend under it; plotly anchors a title of
         # several lines by its second line, so the first needs their height above it
         pad = round(4 + extra_lines_px)
-        layout["title"].update(yref="container", y=1.0, yanchor="top", pad={"t": pad})
+        layout["title"].update(yref="container", y=1.0, yanchor="top", pad={"t": pad, "l": 4})
     layout.update(
         width=width_px,
         height=round(height),
@@ -381,11 +386,30 @@ def _fit_category_axes(layout: dict, width_px: int, font_px: float, max_height: 
 
 
 def _wrapped(text: str, width_px: int, font_px: float) -> str:
-    """``text`` broken into lines (``<br>``) that fit ``width_px``, unless it has its own."""
+    """``text`` broken into lines (``<br>``) that fit ``width_px``: each of its own lines
+    too long for it is broken where words meet."""
     max_chars = max(12, int((width_px - 16) / (CHAR_WIDTH_EM * font_px)))
-    if "<br>" in text.lower() or len(text) <= max_chars:
+    lines = re.split("<br>", text, flags=re.IGNORECASE)
+    if all(len(line) <= max_chars for line in lines):
         return text
-    return "<br>".join(textwrap.wrap(text, max_chars))
+    return "<br>".join(part for line in lines for part in textwrap.wrap(line, max_chars) or [""])
+
+
+AXIS_LABELS_PX = 60
+"""Room the other axis's tick labels take beside an axis title, in print."""
+
+
+def _wrap_axis_titles(layout: dict, width_px: int, height_px: float, font_px: float) -> None:
+    """Break axis titles longer than their side of the page (a long semantic feature name
+    under a phenotype plot) into lines."""
+    for name, axis in layout.items():
+        if not isinstance(axis, dict) or not re.fullmatch(r"[xy]axis\d*", name):
+            continue
+        title = axis.get("title")
+        if isinstance(title, dict) and isinstance(title.get("text"), str):
+            side = width_px if name.startswith("x") else height_px
+            size = max((title.get("font") or {}).get("size") or 0, font_px)
+            title["text"] = _wrapped(title["text"], int(side - AXIS_LABELS_PX), size)
 
 
 def _wrap_annotations(layout: dict, width_px: int, font_px: float) -> None:

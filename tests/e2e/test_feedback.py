@@ -408,3 +408,51 @@ def test_a_map_click_finds_its_cell_in_the_browser(browser, wide_server):
         "noCell": "prevented",
         "noClick": "prevented",
     }
+
+
+TITLE_AND_TOOLBAR_JS = """
+const root = document.getElementById(JSON.stringify({fig: 'map-phenotype', role: 'graph'}));
+const box = (selector) => {
+  const element = root.querySelector(selector);
+  if (!element) return null;
+  const b = element.getBoundingClientRect();
+  return [b.left, b.top, b.right, b.bottom];
+};
+const bar = root.querySelector('.modebar');
+const shown = bar && getComputedStyle(bar).opacity === '1';
+return {title: box('.gtitle'), text: (root.querySelector('.gtitle') || {}).textContent,
+        toolbar: shown ? box('.modebar') : null};
+"""
+
+
+@pytest.mark.parametrize("width", [1600, 500])
+def test_the_phenotype_title_is_not_under_the_toolbar(browser, wide_server, width):
+    """With the pointer on the drill-down's phenotype plot, plotly shows its toolbar at the
+    top right; the title (with its Spearman summary) must not run under it, at full and at
+    single-column width."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    browser.set_window_size(width, 1000)
+    open_page(browser, f"{wide_server}/map")
+    point = browser.execute_script(
+        HEATMAP_CELL_JS, dash_id(fig="map-heatmap", role="graph"), "original_shape_Sphericity", "M1"
+    )
+    mouse_click(browser, *point)
+    wait(browser).until(EC.visibility_of_element_located((By.ID, "map-drill")))
+    wait_idle(browser)
+    plot = browser.find_element(
+        By.CSS_SELECTOR, '[id=\'{"fig":"map-phenotype","role":"graph"}\'] .nsewdrag'
+    )
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", plot)
+    ActionChains(browser).move_to_element(plot).perform()
+    wait(browser).until(lambda d: d.execute_script(TITLE_AND_TOOLBAR_JS)["toolbar"])
+    boxes = browser.execute_script(TITLE_AND_TOOLBAR_JS)
+    title, toolbar = boxes["title"], boxes["toolbar"]
+    assert "ρ" in boxes["text"] and "Sphericity" in boxes["text"], boxes
+    apart = (
+        title[2] <= toolbar[0]
+        or toolbar[2] <= title[0]
+        or title[3] <= toolbar[1]
+        or toolbar[3] <= title[1]
+    )
+    assert apart, boxes

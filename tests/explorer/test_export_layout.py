@@ -160,6 +160,30 @@ def long_title():
 
 
 @pytest.fixture(scope="module")
+def drill_phenotype():
+    """The map drill-down's phenotype plot, its title placed under the screen's toolbar, with
+    a long semantic feature name on the x axis."""
+    from radmap.explorer.figures.phenotype import phenotype_plot
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "patient": [f"R01-{k:03d}" for k in range(60)],
+            "feature": rng.normal(size=60),
+            "value": rng.normal(size=60),
+        }
+    )
+    name = "Nodule Associated Findings: attachment to bronchus (fraction of the margin)"
+    return phenotype_plot(
+        frame,
+        feature_type="continuous",
+        value_label="M2 eigengene",
+        feature_label=name,
+        title=f"M2 x {name}",
+    )
+
+
+@pytest.fixture(scope="module")
 def long_message():
     from radmap.explorer.figures import empty_figure
 
@@ -195,6 +219,7 @@ def colour(pixels: np.ndarray) -> np.ndarray:
         "pathways",
         "long_title",
         "network",
+        "drill_phenotype",
     ],
 )
 def test_exports_keep_everything_on_the_page(request, name, width):
@@ -316,3 +341,27 @@ def test_a_colour_bar_of_its_own_takes_the_plots_height_in_print():
         [go.Heatmap(z=[[0.0, 1.0]], colorbar={"len": 0.29, "y": y}) for y in (1.0, 0.6)]
     )
     assert [t.colorbar.len for t in publication_layout(stacked, "single").data] == [0.29, 0.29]
+
+
+def test_a_title_placed_for_the_screens_toolbar_is_placed_for_the_page(drill_phenotype):
+    """On screen the phenotype's two-line title sits under plotly's toolbar (a pad of its
+    height); printed, it starts at the top of the page and every line fits the column."""
+    from radmap.explorer.figures.margins import text_width
+
+    screen = drill_phenotype.layout.title
+    assert "<br>" in screen.text and screen.pad.t >= 30
+    for width in ("single", "double"):
+        layout = publication_layout(drill_phenotype, width).to_dict()["layout"]
+        title = layout["title"]
+        lines = title["text"].split("<br>")
+        # the pad holds the lines above the last one (see publication_layout), no toolbar
+        assert title["pad"]["t"] <= 5 + (len(lines) - 1) * title["font"]["size"] * 1.3, title
+        assert max(text_width(line, title["font"]["size"]) for line in lines) <= layout["width"] - 8
+        axis_title = layout["xaxis"]["title"]["text"]
+        assert axis_title.replace("<br>", " ").startswith("Nodule Associated Findings")
+        size = max(
+            layout["xaxis"]["title"].get("font", {}).get("size") or 0, layout["font"]["size"]
+        )
+        widest = max(text_width(line, size) for line in axis_title.split("<br>"))
+        assert widest <= layout["width"] - 8, axis_title
+    assert "<br>" in publication_layout(drill_phenotype, "single").layout.xaxis.title.text

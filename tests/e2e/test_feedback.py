@@ -430,10 +430,28 @@ def test_the_phenotype_title_is_not_under_the_toolbar(browser, wide_server, widt
     """With the pointer on the drill-down's phenotype plot, plotly shows its toolbar at the
     top right; the title (with its Spearman summary) must not run under it, at full and at
     single-column width."""
+    size = browser.get_window_size()
+    browser.set_window_size(width, 1000)
+    try:
+        boxes = _title_and_toolbar(browser, wide_server)
+    finally:  # the tests after this one on the browser expect its usual size
+        browser.set_window_size(size["width"], size["height"])
+    title, toolbar = boxes["title"], boxes["toolbar"]
+    assert "ρ" in boxes["text"] and "Sphericity" in boxes["text"], boxes
+    apart = (
+        title[2] <= toolbar[0]
+        or toolbar[2] <= title[0]
+        or title[3] <= toolbar[1]
+        or toolbar[3] <= title[1]
+    )
+    assert apart, boxes
+
+
+def _title_and_toolbar(browser, base: str) -> dict:
+    """The drill-down's phenotype title and plotly's toolbar (boxes), the pointer on the plot."""
     from selenium.webdriver.common.action_chains import ActionChains
 
-    browser.set_window_size(width, 1000)
-    open_page(browser, f"{wide_server}/map")
+    open_page(browser, f"{base}/map")
     point = browser.execute_script(
         HEATMAP_CELL_JS, dash_id(fig="map-heatmap", role="graph"), "original_shape_Sphericity", "M1"
     )
@@ -446,13 +464,4 @@ def test_the_phenotype_title_is_not_under_the_toolbar(browser, wide_server, widt
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", plot)
     ActionChains(browser).move_to_element(plot).perform()
     wait(browser).until(lambda d: d.execute_script(TITLE_AND_TOOLBAR_JS)["toolbar"])
-    boxes = browser.execute_script(TITLE_AND_TOOLBAR_JS)
-    title, toolbar = boxes["title"], boxes["toolbar"]
-    assert "ρ" in boxes["text"] and "Sphericity" in boxes["text"], boxes
-    apart = (
-        title[2] <= toolbar[0]
-        or toolbar[2] <= title[0]
-        or title[3] <= toolbar[1]
-        or toolbar[3] <= title[1]
-    )
-    assert apart, boxes
+    return browser.execute_script(TITLE_AND_TOOLBAR_JS)

@@ -659,9 +659,21 @@ class _Job:
     group_sizes: np.ndarray | None = None
 
 
+def is_plain_number(dtype: object) -> bool:
+    """Numbers as they are: a numeric dtype that is neither boolean nor categorical."""
+    return (
+        pd.api.types.is_numeric_dtype(dtype)
+        and not pd.api.types.is_bool_dtype(dtype)
+        and not isinstance(dtype, pd.CategoricalDtype)
+    )
+
+
 def _encode_feature(
     name: object, column: pd.Series, feature_type: str, tests: Mapping[str, str]
 ) -> tuple[str, str, np.ndarray, list[str], str]:
+    """A feature's kind, test, values (floats, or group codes with -1 for missing), levels
+    and contrast. Continuous features stored as plain numbers are read by
+    :func:`_numeric_columns` instead, all in one block."""
     kind = FEATURE_KINDS.get(feature_type)
     if kind is None:
         raise InputError(
@@ -675,10 +687,6 @@ def _encode_feature(
             codes = column.cat.codes.to_numpy().astype(np.float64)
             codes[codes < 0] = np.nan
             return kind, test, codes, [], ""
-        if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(
-            column.dtype
-        ):
-            return kind, test, column.to_numpy(dtype=np.float64, na_value=np.nan), [], ""
         values = pd.to_numeric(column, errors="coerce")
         if values.isna().sum() > column.isna().sum():
             raise InputError(
@@ -715,10 +723,7 @@ def _numeric_columns(frame: pd.DataFrame, types: Mapping[str, str]) -> dict[int,
     positions = [
         position
         for position, (name, dtype) in enumerate(frame.dtypes.items())
-        if FEATURE_KINDS.get(types[name]) == "correlation"
-        and pd.api.types.is_numeric_dtype(dtype)
-        and not pd.api.types.is_bool_dtype(dtype)
-        and not isinstance(dtype, pd.CategoricalDtype)
+        if FEATURE_KINDS.get(types[name]) == "correlation" and is_plain_number(dtype)
     ]
     if not positions:
         return {}
@@ -740,8 +745,7 @@ def _covariate_matrix(covariates: pd.DataFrame, index: pd.Index) -> tuple[np.nda
     complete = aligned.notna().all(axis=1).to_numpy()
     blocks = []
     for name, column in aligned.items():
-        numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
-        if numeric and not isinstance(column.dtype, pd.CategoricalDtype):
+        if is_plain_number(column.dtype):
             blocks.append(column.to_numpy(dtype=np.float64)[:, None])
             continue
         dummies = pd.get_dummies(column, prefix=str(name), drop_first=True, dtype=np.float64)
@@ -1220,17 +1224,11 @@ class _Runner:
         def finish_one(item: tuple) -> list[tuple[int, tuple]]:
             features, n, lin, sq, finish = item
             a, b = product_linear[:, lin], product_square[:, sq]
-            shape = (len(a), len(features))
-            statistic, effect, p = (np.reshape(r, shape) for r in finish(a, b))
             ss_centred = b[:, 0] - a[:, 0] ** 2 / n
-            _set_nan(ss_centred <= _CONSTANT_TOLERANCE * b[:, 0], statistic, effect, p)
-            return [
-                (feature, (n, statistic[:, k], effect[:, k], p[:, k]))
-                for k, feature in enumerate(features)
-            ]
+            constant = ss_centred <= _CONSTANT_TOLERANCE * b[:, 0]
+            return _by_feature(features, n, finish(a, b), constant)
 
-        finished = _thread_map(finish_one, pending, rows=data.shape[0])
-        return dict(result for results in finished for result in results)
+        return _finish_all(finish_one, pending, rows=data.shape[0])
 
     def _run_ranks(self, data: np.ndarray, observed: np.ndarray, jobs: list[_Job]) -> dict:
         ranker = _RowRanker(data)
@@ -1267,17 +1265,10 @@ class _Runner:
             # Centred sum of squares of the ranks: exact (ranks are multiples of 1/2).
             ss_ranks = sumsq - n * ((n + 1) / 2) ** 2
             results = finish(batch["product"][:, cols], sumsq, ss_ranks)
-            shape = (len(sumsq), len(features))
-            statistic, effect, p = (np.reshape(r, shape) for r in results)
-            _set_nan(ss_ranks <= 0, statistic, effect, p)
-            return [
-                (feature, (n, statistic[:, k], effect[:, k], p[:, k]))
-                for k, feature in enumerate(features)
-            ]
+            return _by_feature(features, n, results, ss_ranks <= 0)
 
         pending = [(batch, *item) for batch in batches for item in batch["pending"]]
-        finished = _thread_map(finish_one, pending, rows=data.shape[0])
-        return dict(result for results in finished for result in results)
+        return _finish_all(finish_one, pending, rows=data.shape[0])
 
     def _rank_batch(self, jobs: list[_Job], observed: np.ndarray, *, rows: int) -> dict:
         """Columns to multiply the ranks by, and how to finish each job, for jobs sharing the
@@ -1374,6 +1365,26 @@ def _thread_map(function: Callable, items: list, *, rows: int | None = None) -> 
         return [function(item) for item in items]
     with ThreadPoolExecutor(max_workers=_THREADS) as pool:
         return list(pool.map(function, items))
+
+
+def _by_feature(
+    features: list[int], n: int, results: tuple, constant: np.ndarray
+) -> list[tuple[int, tuple]]:
+    """A block's (statistic, effect, p), variables x ``features`` (or one feature's arrays
+    over the variables), as ``(feature, (n, statistic, effect, p))`` per feature; NaN for the
+    variables ``constant`` over the block's patients."""
+    shape = (len(constant), len(features))
+    statistic, effect, p = (np.reshape(r, shape) for r in results)
+    _set_nan(constant, statistic, effect, p)
+    return [
+        (feature, (n, statistic[:, k], effect[:, k], p[:, k])) for k, feature in enumerate(features)
+    ]
+
+
+def _finish_all(finish_one: Callable, pending: list, *, rows: int) -> dict[int, tuple]:
+    """Every block finished (:func:`_thread_map`), as one result per feature index."""
+    finished = _thread_map(finish_one, pending, rows=rows)
+    return dict(result for results in finished for result in results)
 
 
 def _finish_blocks(n_features: int, rows: int) -> list[slice]:

@@ -172,14 +172,13 @@ def _adjusted_check(
     families: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """The map on ranks with covariates partialled out, and the links it loses."""
-    from .associate import associate, bh
+    from .associate import associate, bh, is_plain_number
 
     patients = values.index.intersection(features.index, sort=False)
     ranked = values.loc[patients].rank()
     design = covariates.reindex(patients).copy()
     for name, column in design.items():
-        numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
-        if numeric and not isinstance(column.dtype, pd.CategoricalDtype):
+        if is_plain_number(column.dtype):
             design[name] = column.rank()
     tested = [c for c in features.columns if c not in covariates.columns]
     frame = features.loc[patients, tested]

@@ -13,11 +13,13 @@ from ...analysis.validate import InputError
 from ..figures.margins import fits_screen
 from ..figures.style import (
     NEUTRAL_COLOR,
+    PRINT_LINE,
     QUALITATIVE,
-    SCREEN_FONT_PX,
+    SCREEN_TITLE_PX,
     TEMPLATE,
     UNASSIGNED_COLOR,
     empty_figure,
+    title_from_top,
 )
 
 CATEGORY_TYPES = ("ordinal", "binary", "categorical")
@@ -36,17 +38,9 @@ def _under_the_toolbar(text: str | None) -> tuple[dict, dict]:
     the top margin that holds it."""
     if not text:
         return {"text": text}, {}
-    line_px = (SCREEN_FONT_PX + 2) * 1.3
     lines = text.count("<br>") + 1
-    # plotly anchors a title of several lines by its last line: the others go above the pad
-    title = {
-        "text": text,
-        "yref": "container",
-        "y": 1.0,
-        "yanchor": "top",
-        "pad": {"t": round(TOOLBAR_PX + (lines - 1) * line_px)},
-    }
-    return title, {"t": round(TOOLBAR_PX + lines * line_px + 8)}
+    title = {"text": text} | title_from_top(text, TOOLBAR_PX, SCREEN_TITLE_PX)
+    return title, {"t": round(TOOLBAR_PX + lines * SCREEN_TITLE_PX * PRINT_LINE + 8)}
 
 
 def _category_order(values: pd.Series, levels: Sequence[str] | None) -> list[str]:

@@ -25,6 +25,8 @@ TEMPLATE = "radmap"
 
 FONT_FAMILY = "Arial, Helvetica, 'Liberation Sans', 'DejaVu Sans', sans-serif"
 SCREEN_FONT_PX = 13
+SCREEN_TITLE_PX = SCREEN_FONT_PX + 2
+"""Font size of a figure's title on screen (the template's)."""
 
 OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442")
 TABLEAU = (
@@ -117,7 +119,7 @@ def _register_template() -> None:
     pio.templates[TEMPLATE] = go.layout.Template(
         layout={
             "font": {"family": FONT_FAMILY, "size": SCREEN_FONT_PX, "color": "#222222"},
-            "title": {"font": {"size": SCREEN_FONT_PX + 2}, "x": 0.0, "xanchor": "left"},
+            "title": {"font": {"size": SCREEN_TITLE_PX}, "x": 0.0, "xanchor": "left"},
             "paper_bgcolor": "white",
             "plot_bgcolor": "white",
             "colorway": list(QUALITATIVE),
@@ -313,10 +315,8 @@ def publication_layout(
         extra_lines_px = title["text"].count("<br>") * title_px * PRINT_LINE
         top = 30 + extra_lines_px
     if has_title and (legend_px or extra_lines_px):
-        # the title on top of the page, the legend under it; plotly anchors a title of
-        # several lines by its second line, so the first needs their height above it
-        pad = round(4 + extra_lines_px)
-        layout["title"].update(yref="container", y=1.0, yanchor="top", pad={"t": pad, "l": 4})
+        # the title on top of the page, the legend under it
+        layout["title"].update(title_from_top(title["text"], 4, title_px, left_px=4))
     layout.update(
         width=width_px,
         height=round(height),
@@ -335,12 +335,23 @@ def publication_layout(
 
 # ------------------------------------------------------------- print layout
 PRINT_LINE = 1.3
-"""Line height of a printed category label, in font sizes."""
+"""Line height of a category label or a title's line, in font sizes."""
 PRINT_CHROME_PX = 150
 CHAR_WIDTH_EM = 0.55
 """Average width of a character of the figure font, in font sizes (Arial)."""
 PRINT_LABEL_SHARE = 0.4
 """Largest share of the page width the row labels of a figure may take in print."""
+
+
+def title_from_top(text: str, top_px: float, font_px: float, *, left_px: float = 0) -> dict:
+    """Title placement whose first line starts ``top_px`` below the figure's top edge.
+
+    plotly anchors a title of several lines by its last line, so the pad also holds the
+    height of the lines above it (``PRINT_LINE`` font sizes each).
+    """
+    above = str(text).count("<br>") * font_px * PRINT_LINE
+    pad = {"t": round(top_px + above)} | ({"l": left_px} if left_px else {})
+    return {"yref": "container", "y": 1.0, "yanchor": "top", "pad": pad}
 
 
 def _category_axes(layout: dict) -> list[tuple[str, dict]]:

@@ -37,22 +37,38 @@ function afterNextPaint(next) {
 })();
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   radmap: {
-    /* Write a new query string into the URL. `replace` (a page filling in its defaults)
-       rewrites the current history entry first, so dcc.Location sees no change to push
-       and Back leaves the page; otherwise dcc.Location pushes a new entry. */
-    writeSearch: function (update) {
+    /* A new query string (`search`, from the controls' write) and header (`header`, with
+       it or after a navigation): one browser-side callback for both, as both come in the
+       same answer when a control changes a shared key (each callback costs the page ~15
+       updates of Dash's store).
+       The query string: `replace` (a page filling in its defaults) rewrites the current
+       history entry first, so dcc.Location sees no change to push and Back leaves the
+       page; otherwise dcc.Location pushes a new entry. The header: its FDR threshold and
+       the navigation links (header_view in explorer/callbacks/core.py). */
+    applyUrlState: function (search, header) {
       const noUpdate = window.dash_clientside.no_update;
-      if (!update || typeof update.search !== "string") {
-        return [noUpdate, noUpdate, noUpdate];
+      const triggered = window.dash_clientside.callback_context.triggered.map(function (t) {
+        return t.prop_id;
+      });
+      /* the page load's call: the first layout's query string (the URL's defaults) */
+      const initial = !triggered.length || triggered.indexOf(".") >= 0;
+      let out = [noUpdate, noUpdate, noUpdate, noUpdate, noUpdate, noUpdate];
+      if (search && typeof search.search === "string" &&
+          (initial || triggered.indexOf("search-update.data") >= 0)) {
+        const url = window.location.pathname + search.search + window.location.hash;
+        if (search.replace) {
+          window.history.replaceState(window.history.state, "", url);
+        }
+        /* href too: dcc.Location pushes its href prop when it differs from the address
+           bar, and a stale href would push the old address back (and render the page
+           again). */
+        const shown = {pathname: window.location.pathname, search: search.search};
+        out = [search.search, window.location.origin + url, shown].concat(out.slice(3));
       }
-      const url = window.location.pathname + update.search + window.location.hash;
-      if (update.replace) {
-        window.history.replaceState(window.history.state, "", url);
+      if (header && triggered.indexOf("header-update.data") >= 0) {
+        out = out.slice(0, 3).concat([header.q, header.hrefs, header.active]);
       }
-      /* href too: dcc.Location pushes its href prop when it differs from the address bar,
-         and a stale href would push the old address back (and render the page again). */
-      const shown = {pathname: window.location.pathname, search: update.search};
-      return [update.search, window.location.origin + url, shown];
+      return out;
     },
     /* What a new URL needs from the server, decided in the browser (one callback, so a
        control's own query string costs one browser-side step and no request):
@@ -76,14 +92,6 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         return [same ? noUpdate : request, noUpdate, noUpdate];
       }
       return [same ? noUpdate : request, request, {keys: keys, key: key}];
-    },
-    /* The header of a `header-update` (header_view in explorer/callbacks/core.py). */
-    applyHeader: function (update) {
-      const noUpdate = window.dash_clientside.no_update;
-      if (!update) {
-        return [noUpdate, noUpdate, noUpdate];
-      }
-      return [update.q, update.hrefs, update.active];
     },
     /* true once the graph whose figure triggered this is drawn (a page's parts that
        follow it wait for this); no update when `ready` already is. */
@@ -152,17 +160,6 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     toggleNavbar: function (clicks, pathname, isOpen) {
       const trigger = window.dash_clientside.callback_context.triggered_id;
       return trigger === "navbar-toggler" ? !isOpen : false;
-    },
-    /* The style of a graph's box: the figure's own height when the card is made to fit, and
-       the width below which the figure scrolls sideways instead of squeezing its plot. */
-    fitHeight: function (figure, className) {
-      const layout = figure && figure.layout;
-      const height = layout && layout.height;
-      if (!className || className.indexOf("rm-fit") < 0 || !height) {
-        return window.dash_clientside.no_update;
-      }
-      const minWidth = layout.meta && layout.meta.min_width;
-      return {height: height + "px", "--rm-min-width": minWidth ? minWidth + "px" : "0px"};
     },
   },
 });
@@ -239,6 +236,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       }
       let drawn;
       try {
+        fitBox(gd, Array.isArray(call.args[1]) ? call.args[2] : call.args[1] && call.args[1].layout);
         drawn = react.apply(plotly, call.args);
       } catch (error) {
         drawn = Promise.reject(error);
@@ -257,6 +255,20 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         waiting = [];
         calls.forEach(run);
       });
+    }
+    /* A card made to fit its figures (FIT_CLASS in explorer/pages/common.py) takes the
+       figure's height, and the width below which it scrolls sideways instead of squeezing
+       its plot, before plotly draws into it: each figure is drawn once, at its own size.
+       Done here rather than by a callback on the figure: a callback, even one answered in
+       the browser, costs every figure change ~15 updates of Dash's store. */
+    function fitBox(gd, layout) {
+      const box = gd instanceof Element && gd.closest(".rm-fit");
+      if (!box || !layout || !layout.height) {
+        return;
+      }
+      const minWidth = layout.meta && layout.meta.min_width;
+      box.style.height = layout.height + "px";
+      box.style.setProperty("--rm-min-width", minWidth ? minWidth + "px" : "0px");
     }
     plotly.react = function () {
       const call = {args: arguments};

@@ -40,6 +40,7 @@ from ..callbacks.common import (
 from ..data import BundleData
 from ..pages import NAVBAR_COLLAPSE, NAVBAR_TOGGLER, not_found, page_layout
 from ..pages.common import iter_components
+from ..pages.subset import SUBSET_KEYS, banner, panel_id
 from ..state import (
     PAGES,
     SHARED_KEYS,
@@ -74,6 +75,22 @@ def write_state(page: str | None, values: dict | None, search: str | None):
         return None
     new = to_search(from_controls(page, values))
     return None if new == (search or "") else new
+
+
+def subset_banners(data: BundleData, context, values: dict | None, *, filling: bool) -> list:
+    """The page's subset banner for a new subset or comparison (one per banner output,
+    each unchanged otherwise: a page's first layout names its subset)."""
+    outputs = context.outputs_list[-1]
+    changed = [
+        trigger
+        for trigger in context.triggered_prop_ids.values()
+        if isinstance(trigger, dict)
+        and trigger.get("role") == STATE_STORES["role"]
+        and trigger.get("key") in SUBSET_KEYS
+    ]
+    if filling or not changed or values is None:
+        return [no_update] * len(outputs)
+    return [banner(data, values.get("subset"), values.get("compare")) for _ in outputs]
 
 
 def header_key(pathname: str | None, search: str | None) -> str:
@@ -510,6 +527,7 @@ def register(app, ctx: AppContext) -> None:
         Output("filling-defaults", "data"),
         Output("header-update", "data", allow_duplicate=True),
         Output("header-shown", "data", allow_duplicate=True),
+        Output(panel_id("banner", ALL), "children"),
         Input(STATE_VALUES, "value"),
         Input(STATE_STORES, "data"),
         State("url", "pathname"),
@@ -519,19 +537,22 @@ def register(app, ctx: AppContext) -> None:
         prevent_initial_call=True,
     )
     def _write_state(_values, _stores, pathname, search, filling, header):
-        # A new FDR or subset also changes the header: it comes with this answer, so the
-        # browser need not ask for it once the new query string is in the address bar.
+        # A new FDR or subset also changes the header, and a new subset the banner that
+        # names it: they come with this answer (each callback of its own costs the page
+        # ~15 updates of Dash's store, and the header would wait for the new address).
         page = page_from_path(pathname, base=base)
         values = collect_state(callback_context.inputs_list).get(page or "")
+        banners = subset_banners(data, callback_context, values, filling=bool(filling))
         new = write_state(page, values, search)
         if new is None:
-            return no_update, False, no_update, no_update
+            return no_update, False, no_update, no_update, banners
         update = {"search": new, "replace": bool(filling)}
         key = header_key(pathname, new)
         if isinstance(header, dict) and header.get("key") == key:
-            return update, False, no_update, no_update
+            return update, False, no_update, no_update, banners
         # the key is set before the URL changes, so the gate does not ask for the header
-        return update, False, header_view(data, pathname, new, base=base), header_shown(key)
+        view = header_view(data, pathname, new, base=base)
+        return update, False, view, header_shown(key), banners
 
     @app.callback(
         Output("help-panel", "is_open"),
@@ -551,24 +572,21 @@ def register(app, ctx: AppContext) -> None:
         prevent_initial_call=True,
     )
 
-    # Cards made with fit=True take the height of the figure they show (set before the
-    # graph draws into them, so plotly draws once at the right size).
-    app.clientside_callback(
-        ClientsideFunction(namespace="radmap", function_name="fitHeight"),
-        Output({"role": "graph-box", "fig": MATCH}, "style"),
-        Input({"role": "graph", "fig": MATCH}, "figure"),
-        State({"role": "graph-box", "fig": MATCH}, "className"),
-    )
-
     # The browser writes the new query string itself: a page filling in its defaults
-    # replaces the history entry (Back leaves the page), a user's change pushes one.
-    # On a page load the first layout may carry such an update (the defaults of the URL).
+    # replaces the history entry (Back leaves the page), a user's change pushes one. On a
+    # page load the first layout may carry such an update (the defaults of the URL).
+    # The header's components are set in the browser too: they never wait on a request (the
+    # bench and the user would see them as loading while the controls' write is answered).
     app.clientside_callback(
-        ClientsideFunction(namespace="radmap", function_name="writeSearch"),
+        ClientsideFunction(namespace="radmap", function_name="applyUrlState"),
         Output("url", "search"),
         Output("url", "href", allow_duplicate=True),
         Output("shown-url", "data", allow_duplicate=True),
+        Output("header-q", "children"),
+        Output({"role": "nav", "page": ALL}, "href"),
+        Output({"role": "nav", "page": ALL}, "active"),
         Input("search-update", "data"),
+        Input("header-update", "data"),
         prevent_initial_call="initial_duplicate",
     )
 
@@ -579,17 +597,6 @@ def register(app, ctx: AppContext) -> None:
     )
     def _header(request):
         return header_view(data, *requested_url(request), base=base)
-
-    # Applied in the browser: the header's components never wait on a request (the bench
-    # and the user would see them as loading while the controls' write is answered).
-    app.clientside_callback(
-        ClientsideFunction(namespace="radmap", function_name="applyHeader"),
-        Output("header-q", "children"),
-        Output({"role": "nav", "page": ALL}, "href"),
-        Output({"role": "nav", "page": ALL}, "active"),
-        Input("header-update", "data"),
-        prevent_initial_call=True,
-    )
 
     @app.callback(
         Output("url", "href"),

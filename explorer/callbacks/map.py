@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from dash import ClientsideFunction, Input, Output, State, html
+from dash import ClientsideFunction, Input, Output, State, callback_context, html, no_update
 from dash.exceptions import PreventUpdate
 
 from .. import pl
@@ -22,6 +22,7 @@ from ..figures.margins import min_width
 from ..figures.phenotype import PHENOTYPE_HEIGHT
 from ..figures.style import MEASURE_NAMES, empty_figure
 from ..pages.common import HIDDEN_AT_WIDTH, graph_id, sid, store_id, table_id
+from ..pages.map import COMPARE_REQUEST, DRILL_REQUEST
 from ..state import ViewState, to_url
 
 PAGE = "map"
@@ -203,6 +204,8 @@ def register(app, ctx: AppContext) -> None:
         Output(graph_id("map-heatmap"), "figure"),
         Output("map-heatmap-box", "style"),
         Output("map-note", "children"),
+        Output(DRILL_REQUEST, "data"),
+        Output(COMPARE_REQUEST, "data"),
         Input(sid(PAGE, "q"), "value"),
         Input(sid(PAGE, "stat"), "value"),
         Input(sid(PAGE, "sources"), "value"),
@@ -211,10 +214,13 @@ def register(app, ctx: AppContext) -> None:
         Input(sid(PAGE, "rows"), "value"),
         Input(sid(PAGE, "top"), "value"),
         Input(store_id(PAGE, "subset"), "data"),
+        State(store_id(PAGE, "feature"), "data"),
+        State(store_id(PAGE, "module"), "data"),
+        State(store_id(PAGE, "compare"), "data"),
         prevent_initial_call=True,  # the page layout draws the first map
     )
-    def _heatmap(q, stat, sources, groups, min_effect, rows, top, subset):
-        return map_figure(
+    def _heatmap(q, stat, sources, groups, min_effect, rows, top, subset, feature, module, compare):
+        figure, style, heatmap_note = map_figure(
             resolve(data, subset),
             q=float(q),
             stat=stat,
@@ -224,6 +230,10 @@ def register(app, ctx: AppContext) -> None:
             rows=rows,
             top=top,
         )
+        # the panels shown are computed again for the new map (after it: the map comes first)
+        request = dict(callback_context.inputs)
+        drill = request if feature and module else no_update
+        return figure, style, heatmap_note, drill, request if compare else no_update
 
     # The clicked cell's feature and module, read in the browser (assets/radmap.js).
     app.clientside_callback(
@@ -257,15 +267,16 @@ def register(app, ctx: AppContext) -> None:
         Input(store_id(PAGE, "feature"), "data"),
         Input(store_id(PAGE, "module"), "data"),
         Input(sid(PAGE, "color"), "value"),
-        Input(sid(PAGE, "q"), "value"),
-        Input(store_id(PAGE, "subset"), "data"),
+        Input(DRILL_REQUEST, "data"),  # a new map (FDR, subset) with a cell chosen
+        State(sid(PAGE, "q"), "value"),
+        State(store_id(PAGE, "subset"), "data"),
         prevent_initial_call=True,  # the page layout draws the drill-down of the URL
     )
-    def _drill(feature, module, color, q, subset):
+    def _drill(feature, module, color, _request, q, subset):
         if stays_hidden(
             bool(feature and module), store_id(PAGE, "feature"), store_id(PAGE, "module")
         ):
-            raise PreventUpdate  # no cell chosen before or now: an FDR or subset change
+            raise PreventUpdate  # no cell chosen before or now
         panel = subset_drill_down(
             data, subset, feature, module, q=float(q), color=color, base=ctx.base
         )

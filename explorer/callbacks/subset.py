@@ -1,4 +1,5 @@
-"""Subset panel callbacks: edit the subset (or the comparison subset) and name it in a banner.
+"""Subset panel callbacks: edit the subset (or the comparison subset); the banner naming it
+comes with the URL's new query string (``_write_state`` in callbacks/core.py).
 
 :func:`resolve` is what the page callbacks use: the bundle restricted to the URL's subset
 (recomputed, cached per subset by :meth:`explorer.data.BundleData.subset_view`), or the
@@ -7,13 +8,14 @@ whole cohort when the subset cannot be tested (the banner says why).
 
 from __future__ import annotations
 
-from dash import MATCH, Input, Output, State, callback_context, no_update
+from dash import MATCH, Input, Output, State, callback_context
 from dash.exceptions import PreventUpdate
 
 from ...analysis.validate import InputError
 from ..callbacks.common import AppContext, register_option_search, stays_hidden
 from ..data import BundleData
-from ..pages.common import HIDDEN_AT_WIDTH, fit_style, graph_box_id, graph_id, sid, store_id
+from ..pages.common import HIDDEN_AT_WIDTH, graph_id, sid, store_id
+from ..pages.map import COMPARE_REQUEST
 from ..pages.subset import banner as banner
 from ..pages.subset import column_options, panel_id
 from ..subset import Condition, parse_subset
@@ -104,27 +106,27 @@ def register(app, ctx: AppContext) -> None:
     register_option_search(app, panel_id("column", MATCH), lambda: column_options(data))
 
     @app.callback(
-        # The panel and the cards take their sizes before the figures arrive (the browser
-        # applies outputs in this order): each figure is drawn once, at its size.
+        # The panel shows before the figures arrive (the browser applies outputs in this
+        # order) and each card takes its figure's height as it is drawn (``fitBox`` in
+        # assets/radmap.js): each figure is drawn once, at its size.
         Output("map-compare-panel", "style"),
-        Output(graph_box_id("map-compare"), "style", allow_duplicate=True),
-        Output(graph_box_id("map-difference"), "style", allow_duplicate=True),
         Output(graph_id("map-compare"), "figure"),
         Output(graph_id("map-difference"), "figure"),
-        Input(store_id("map", "subset"), "data"),
         Input(store_id("map", "compare"), "data"),
-        Input(sid("map", "q"), "value"),
-        Input(sid("map", "stat"), "value"),
-        Input(sid("map", "sources"), "value"),
-        Input(sid("map", "groups"), "value"),
-        Input(sid("map", "min_effect"), "value"),
-        Input(sid("map", "rows"), "value"),
-        Input(sid("map", "top"), "value"),
+        Input(COMPARE_REQUEST, "data"),  # a new map (its subset or options) with a comparison
+        State(store_id("map", "subset"), "data"),
+        State(sid("map", "q"), "value"),
+        State(sid("map", "stat"), "value"),
+        State(sid("map", "sources"), "value"),
+        State(sid("map", "groups"), "value"),
+        State(sid("map", "min_effect"), "value"),
+        State(sid("map", "rows"), "value"),
+        State(sid("map", "top"), "value"),
         prevent_initial_call=True,  # the map layout draws the comparison of the URL
     )
-    def _compare(subset, compare, q, stat, sources, groups, min_effect, rows, top):
+    def _compare(compare, _request, subset, q, stat, sources, groups, min_effect, rows, top):
         if stays_hidden(bool(compare), store_id("map", "compare")):
-            raise PreventUpdate  # no comparison before or now: only the map's inputs changed
+            raise PreventUpdate  # no comparison before or now
         style, compared, difference = compare_view(
             data,
             subset,
@@ -137,8 +139,7 @@ def register(app, ctx: AppContext) -> None:
             rows=rows,
             top=int(top or 40),
         )
-        boxes = [fit_style(figure) or no_update for figure in (compared, difference)]
-        return style, *boxes, compared, difference
+        return style, compared, difference
 
     @app.callback(
         Output(panel_id("levels", MATCH), "options"),
@@ -180,12 +181,3 @@ def register(app, ctx: AppContext) -> None:
         if target == "compare":
             return subset or "", edited(data, compare, column, levels, low, high)
         return edited(data, subset, column, levels, low, high), compare or ""
-
-    @app.callback(
-        Output(panel_id("banner", MATCH), "children"),
-        Input(store_id(MATCH, "subset"), "data"),
-        Input(store_id(MATCH, "compare"), "data"),
-        prevent_initial_call=True,  # the subset panel's layout names the URL's subset
-    )
-    def _banner(subset, compare):
-        return banner(data, subset, compare)

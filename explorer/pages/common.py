@@ -86,8 +86,8 @@ def graph_box_id(name: str) -> dict:
 
 def fit_style(figure) -> dict | None:
     """Style of a ``fit=True`` graph box for ``figure``: its height and the width below which
-    it scrolls sideways (as the browser's ``fitHeight`` sets it; a callback that returns it
-    with the figure has the figure drawn once, at that size). ``None`` without a height."""
+    it scrolls sideways, for the first layout (the browser sets it for later figures, before
+    drawing each: ``fitBox`` in ``assets/radmap.js``). ``None`` without a height."""
     if figure is None or not figure.layout.height:
         return None
     scroll_from = min_width(figure)

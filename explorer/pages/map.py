@@ -24,6 +24,11 @@ from ..pages.subset import subset_panel
 from ..state import ViewState
 
 PAGE = "map"
+DRILL_REQUEST = "map-drill-request"
+COMPARE_REQUEST = "map-compare-request"
+"""Stores the map's callback writes when a new map needs the drill-down (a cell is chosen)
+or the comparison (one is shown) computed again: the hidden panels' callbacks are not even
+called when only the map changes (each call costs the page ~15 updates of Dash's store)."""
 ROW_CHOICES = (
     ("Automatic", "auto"),
     ("All features", "features"),
@@ -181,6 +186,8 @@ def layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
     return html.Div(
         [
             dcc.Store(id="map-drill-revealed"),
+            dcc.Store(id=DRILL_REQUEST),
+            dcc.Store(id=COMPARE_REQUEST),
             page_title(
                 "Radiogenomic map",
                 "Associations between imaging features (rows) and co-expressed gene modules "

@@ -11,6 +11,9 @@ from ..data import BundleData
 from ..pages.common import long_dropdown, state_store
 from ..state import ViewState
 
+SUBSET_KEYS = ("subset", "compare")
+"""The URL state keys (and state stores) of the subset panel."""
+
 
 def panel_id(part: str, page: str) -> dict:
     """Id of one part of the subset panel of ``page``."""

@@ -298,6 +298,60 @@ def test_an_fdr_change_draws_the_map_at_once_and_nothing_in_the_hidden_panels(br
     assert at_once == {heatmap: [True]}, at_once
 
 
+CALLBACKS_JS = """
+window.__rmCalls = [];
+const radmap = window.dash_clientside.radmap;
+Object.keys(radmap).forEach((name) => {
+  const run = radmap[name];
+  if (typeof run !== 'function' || run.rmCounted) return;
+  radmap[name] = function () { window.__rmCalls.push('browser ' + name); return run.apply(this, arguments); };
+  radmap[name].rmCounted = true;
+});
+if (!window.__rmFetch) {
+  window.__rmFetch = window.fetch;
+  window.fetch = function (url, options) {
+    if (String(url).includes('_dash-update-component')) {
+      window.__rmCalls.push('server ' + JSON.parse(options.body).output);
+    }
+    return window.__rmFetch.apply(this, arguments);
+  };
+}
+"""
+
+
+def test_a_subset_change_calls_two_callbacks_on_the_server_and_two_in_the_browser(
+    browser, wide_server
+):
+    """Each callback costs the page ~15 updates of Dash's store (every mounted component's
+    selector runs on each): a subset change called nine (the hidden drill-down and
+    comparison, a banner of its own, the query string and the header each apart, the map
+    card's height). Now the controls' write (query string, header, banner) and the map."""
+    browser.set_window_size(1600, 1000)
+    open_page(browser, f"{wide_server}/map")
+    wait_idle(browser)
+    browser.execute_script(CALLBACKS_JS)
+    browser.execute_script(
+        "window.dash_clientside.set_props(arguments[0], {data: arguments[1]});",
+        {"role": "state-store", "page": "map", "key": "subset"},
+        "stage:II",
+    )
+    wait(browser).until(lambda d: "subset=stage" in d.current_url)
+    wait_idle(browser)
+    calls = browser.execute_script("return window.__rmCalls")
+    server = sorted(call for call in calls if call.startswith("server "))
+    assert len(server) == 2, calls
+    assert "search-update.data" in server[0] and "map-heatmap" in server[1], calls
+    assert sorted(call for call in calls if call.startswith("browser ")) == [
+        "browser applyUrlState",
+        "browser urlGate",
+    ], calls
+    named = browser.execute_script(
+        "return document.getElementById(arguments[0]).innerText;",
+        dash_id(page="map", role="subset-banner"),
+    )
+    assert "stage" in named and "n = " in named, named
+
+
 FIRST_SEEN_JS = """
 window.__rmFirstSeen = {};
 new MutationObserver(function () {

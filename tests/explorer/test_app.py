@@ -394,26 +394,91 @@ FEATURE = '{"key":"feature","page":"map","role":"state-store"}.data'
 MODULE = '{"key":"module","page":"map","role":"state-store"}.data'
 
 
+DRILL_REQUEST = "map-drill-request.data"
+COMPARE_REQUEST = "map-compare-request.data"
+
+
 @pytest.mark.parametrize("changed", [SUBSET, '{"key":"q","page":"map","role":"state"}.value'])
-def test_hidden_map_panels_send_nothing_when_only_the_map_changes(client, app, changed):
-    """A subset or FDR change with no cell chosen and no comparison: the drill-down and the
-    comparison stay hidden, so their callbacks answer 204 (the browser redraws nothing); a
-    change of the cell or of the comparison itself is answered in full."""
+def test_hidden_map_panels_are_not_asked_for_when_only_the_map_changes(client, app, changed):
+    """A subset or FDR change: the map's answer asks for the drill-down only when a cell is
+    chosen and for the comparison only when one is shown (their callbacks are not called
+    otherwise, the browser redraws nothing); asked, they answer for the new map in full."""
     values = MAP_CONTROLS | {SUBSET: "stage:II|III", COMPARE: "", FEATURE: None, MODULE: None}
+    heatmap = _key(app, "map-heatmap")
     drill = _key(app, "map-drill.style")
     compare = _key(app, "map-compare-panel.style")
+    # the panels no longer listen to the map's inputs
     for key in (drill, compare):
-        assert update(client, app, key, values, changed=[changed]).status_code == 204, key
+        inputs = {f"{item['id']}.{item['property']}" for item in app.callback_map[key]["inputs"]}
+        assert changed not in inputs and SUBSET not in inputs, key
+    alone = update(client, app, heatmap, values, changed=[changed]).get_json()["response"]
+    assert set(alone) == {'{"fig":"map-heatmap","role":"graph"}', "map-heatmap-box", "map-note"}
+    chosen = values | {FEATURE: "original_shape_Sphericity", MODULE: "M1"}
+    with_cell = update(client, app, heatmap, chosen, changed=[changed]).get_json()["response"]
+    assert "map-drill-request" in with_cell and "map-compare-request" not in with_cell
+    compared = values | {COMPARE: "stage:I"}
+    with_compare = update(client, app, heatmap, compared, changed=[changed]).get_json()
+    assert "map-compare-request" in with_compare["response"]
+    assert "map-drill-request" not in with_compare["response"]
+
+    request = with_cell["map-drill-request"]["data"]
+    shown = update(client, app, drill, chosen | {DRILL_REQUEST: request}, changed=[DRILL_REQUEST])
+    assert shown.status_code == 200
+    panel = shown.get_json()["response"]
+    assert panel["map-drill"]["style"] == {"display": "block"}
+    whole = chosen | {SUBSET: "", DRILL_REQUEST: request}
+    cohort = update(client, app, drill, whole, changed=[DRILL_REQUEST]).get_json()["response"]
+    assert panel["map-drill-stats"] != cohort["map-drill-stats"]  # computed on the subset
+    gone = update(client, app, drill, values | {DRILL_REQUEST: request}, changed=[DRILL_REQUEST])
+    assert gone.status_code == 204  # the cell was closed before the request came
     closed = update(client, app, drill, values, changed=[FEATURE])
     assert closed.status_code == 200
     assert closed.get_json()["response"]["map-drill"]["style"] == HIDDEN_AT_WIDTH
+
+    request = with_compare["response"]["map-compare-request"]["data"]
+    both = update(
+        client, app, compare, compared | {COMPARE_REQUEST: request}, changed=[COMPARE_REQUEST]
+    )
+    assert both.status_code == 200
+    assert both.get_json()["response"]["map-compare-panel"]["style"] == {"display": "block"}
     hidden = update(client, app, compare, values, changed=[COMPARE])
     assert hidden.status_code == 200
     assert hidden.get_json()["response"]["map-compare-panel"]["style"] == HIDDEN_AT_WIDTH
-    chosen = values | {FEATURE: "original_shape_Sphericity", MODULE: "M1"}
-    shown = update(client, app, drill, chosen, changed=[changed])
-    assert shown.status_code == 200
-    assert shown.get_json()["response"]["map-drill"]["style"] == {"display": "block"}
-    compared = update(client, app, compare, values | {COMPARE: "stage:I"}, changed=[changed])
-    assert compared.status_code == 200
-    assert compared.get_json()["response"]["map-compare-panel"]["style"] == {"display": "block"}
+
+
+def test_a_new_subset_comes_with_its_banner_in_the_urls_write(client, app):
+    """The controls' write (new query string, header) also names a new subset in the
+    page's banner: no callback of its own; other changes leave the banner alone."""
+    key = _key(app, "search-update.data")
+    stores = app.callback_map[key]["inputs"][1]
+    controls = app.callback_map[key]["inputs"][0]
+
+    def write(subset: str, changed: str, *, filling: bool = False):
+        values = {
+            f"{controls['id']}.value": [
+                {"id": {"key": "q", "page": "map", "role": "state"}, "value": 0.05}
+            ],
+            f"{stores['id']}.data": [
+                {"id": {"key": "subset", "page": "map", "role": "state-store"}, "value": subset},
+                {"id": {"key": "compare", "page": "map", "role": "state-store"}, "value": ""},
+            ],
+            "url.pathname": "/map",
+            "url.search": "",
+            "filling-defaults.data": filling,
+        }
+        body = callback_body(app.callback_map[key], key, values, changed=[changed])
+        body["outputs"][-1] = [
+            {"id": {"page": "map", "role": "subset-banner"}, "property": "children"}
+        ]
+        response = client.post("/_dash-update-component", json=body)
+        assert response.status_code == 200
+        return response.get_json()["response"]
+
+    named = write("stage:II|III", SUBSET)
+    assert named["search-update"]["data"]["search"] == "?subset=stage%3AII%7CIII"
+    banner = json.dumps(named['{"page":"map","role":"subset-banner"}']["children"])
+    assert "subset: stage" in banner and "n = " in banner
+    assert "subset-banner" not in json.dumps(
+        list(write("", '{"key":"q","page":"map","role":"state"}.value'))
+    )
+    assert "subset-banner" not in json.dumps(list(write("stage:I", SUBSET, filling=True)))

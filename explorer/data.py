@@ -1374,8 +1374,11 @@ RECOMPUTED = (
     "mutation_modules",
     "gene_map",
     "gene_n",
+    "gene_null",
+    "gene_null_features",
 )
-"""Results of ``uns["radmap"]`` that a subset recomputes (or, for the null, leaves out)."""
+"""Results of ``uns["radmap"]`` that a subset recomputes (or, for the nulls of the map and
+the gene map, leaves out: the subset's pages show no permutation null)."""
 
 
 class SubsetData(BundleData):

@@ -21,7 +21,14 @@ from ..figures.heatmap import map_heatmap
 from ..figures.margins import min_width
 from ..figures.phenotype import PHENOTYPE_HEIGHT
 from ..figures.style import MEASURE_NAMES, empty_figure
-from ..pages.common import HIDDEN_AT_WIDTH, graph_id, sid, store_id, table_id
+from ..pages.common import (
+    HIDDEN_AT_WIDTH,
+    graph_id,
+    null_badge_content,
+    sid,
+    store_id,
+    table_id,
+)
 from ..pages.map import COMPARE_REQUEST, DRILL_REQUEST
 from ..state import ViewState, to_url
 
@@ -204,6 +211,7 @@ def register(app, ctx: AppContext) -> None:
         Output(graph_id("map-heatmap"), "figure"),
         Output("map-heatmap-box", "style"),
         Output("map-note", "children"),
+        Output("map-null-badge", "children"),
         Output(DRILL_REQUEST, "data"),
         Output(COMPARE_REQUEST, "data"),
         Input(sid(PAGE, "q"), "value"),
@@ -220,8 +228,9 @@ def register(app, ctx: AppContext) -> None:
         prevent_initial_call=True,  # the page layout draws the first map
     )
     def _heatmap(q, stat, sources, groups, min_effect, rows, top, subset, feature, module, compare):
+        view = resolve(data, subset)
         figure, style, heatmap_note = map_figure(
-            resolve(data, subset),
+            view,
             q=float(q),
             stat=stat,
             sources=tuple(sources or ()),
@@ -233,7 +242,8 @@ def register(app, ctx: AppContext) -> None:
         # the panels shown are computed again for the new map (after it: the map comes first)
         request = dict(callback_context.inputs)
         drill = request if feature and module else no_update
-        return figure, style, heatmap_note, drill, request if compare else no_update
+        badge = null_badge_content(view.null_badge())  # the whole cohort's null, not a subset's
+        return figure, style, heatmap_note, badge, drill, request if compare else no_update
 
     # The clicked cell's feature and module, read in the browser (assets/radmap.js).
     app.clientside_callback(

@@ -13,7 +13,7 @@ from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.style import empty_figure
 from ..figures.volcano import volcano
-from ..pages.common import graph_id, sid, store_id, table_id
+from ..pages.common import graph_id, null_badge_content, sid, store_id, table_id
 
 logger = logging.getLogger("radmap")
 
@@ -173,6 +173,7 @@ def register(app, ctx: AppContext, *, background_manager=None) -> None:
         Output("volcano-note", "children"),
         Output(table_id("volcano-top"), "rowData"),
         Output(table_id("volcano-top"), "columnDefs"),
+        Output("volcano-null-badge", "children"),
         Input(sid(PAGE, "feature"), "value"),
         Input(sid(PAGE, "y"), "value"),
         Input(sid(PAGE, "q"), "value"),
@@ -183,7 +184,8 @@ def register(app, ctx: AppContext, *, background_manager=None) -> None:
     )
     def _volcano(feature, y, q, min_effect, gene, subset):
         view = resolve(data, subset)
-        return volcano_view(view, feature, y=y, q=float(q), min_effect=min_effect, gene=gene)
+        shown = volcano_view(view, feature, y=y, q=float(q), min_effect=min_effect, gene=gene)
+        return *shown, null_badge_content(view.gene_null_badge())
 
     @app.callback(
         Output(table_id("volcano-ora"), "rowData"),

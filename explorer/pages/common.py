@@ -440,13 +440,15 @@ def empty_state(message: str, *, title: str | None = None) -> html.Div:
 
 def null_badge(text: str, *, badge_id: str, title: str) -> html.Div:
     """A permutation null in one line above a figure (an empty box when there is none)."""
+    return html.Div(null_badge_content(text), id=badge_id, title=title)
+
+
+def null_badge_content(text: str) -> list | None:
+    """What the box of :func:`null_badge` holds for ``text``: nothing when it is empty (a
+    bundle without a null, or a subset, whose null is not recomputed)."""
     if not text:
-        return html.Div(id=badge_id)
-    return html.Div(
-        dbc.Badge(text, color="light", text_color="dark", className="rm-null-badge"),
-        id=badge_id,
-        title=title,
-    )
+        return None
+    return [dbc.Badge(text, color="light", text_color="dark", className="rm-null-badge")]
 
 
 def page_title(title: str, description: str) -> html.Div:

@@ -201,7 +201,7 @@ def layout(data: BundleData, state: ViewState, *, base: str = "/") -> html.Div:
                     dbc.Col(controls, lg=3),
                     dbc.Col(
                         [
-                            _null_badge(data),
+                            _null_badge(view),
                             html.Div(heatmap_note, id="map-note"),
                             figure_card(
                                 "map-heatmap",

@@ -32,9 +32,10 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
     from ..callbacks.volcano import selection_enrichment, volcano_view  # callbacks import pages
 
     feature = state.feature or data.strongest_link()["feature"]
+    view = resolve(data, state.subset)
     # Drawn with the page (one round trip); the volcano callback answers later changes.
     figure, volcano_note, top_rows, top_columns = volcano_view(
-        resolve(data, state.subset),
+        view,
         feature,
         y=state.y,
         q=state.q,
@@ -168,7 +169,7 @@ def layout(data: BundleData, state: ViewState) -> html.Div:
                     dbc.Col(controls, lg=3),
                     dbc.Col(
                         [
-                            _gene_null_badge(data),
+                            _gene_null_badge(view),
                             html.Div(volcano_note, id="volcano-note"),
                             figure_card("volcano", "Gene associations", height=480, figure=figure),
                         ],

@@ -346,9 +346,27 @@ def test_map_page_shows_the_null_badge_only_when_the_bundle_has_one(toy_data, tm
     assert len(shown) == 1 and "0.2 expected by chance" in shown[0]
 
 
-def test_volcano_shows_the_gene_null_for_the_map_and_the_feature(toy_data, tmp_path):
+def with_nulls(toy_data, feature: str, path, *, map_null: bool = False):
+    """The toy bundle saved at ``path`` with a gene-map null (and a map null)."""
     import pandas as pd
     from radmap.analysis.io import save_bundle
+
+    adata = toy_data.adata.copy()
+    if map_null:
+        adata.uns["radmap"]["null"] = {"badge": "3 links at q < 0.05; 0.2 expected by chance"}
+    adata.uns["radmap"]["gene_null"] = {
+        "badge": "40 gene links at map q < 0.05; 1.5 expected by chance (100 permutations)",
+        "alpha": 0.05,
+        "n_permutations": 100,
+    }
+    adata.uns["radmap"]["gene_null_features"] = pd.DataFrame(
+        {"feature": [feature], "observed": [12], "expected": [0.34], "n_genes": [50]}
+    )
+    save_bundle(adata, path)
+    return path
+
+
+def test_volcano_shows_the_gene_null_for_the_map_and_the_feature(toy_data, tmp_path):
     from radmap.explorer.callbacks.volcano import volcano_view
     from radmap.explorer.data import BundleData
     from radmap.explorer.pages import volcano as volcano_page
@@ -358,18 +376,7 @@ def test_volcano_shows_the_gene_null_for_the_map_and_the_feature(toy_data, tmp_p
         o["value"] for o in toy_data.feature_options() if toy_data.has_gene_level(o["value"])
     )
     assert toy_data.gene_null_badge() == "" and toy_data.gene_null_line(feature) == ""
-    adata = toy_data.adata.copy()
-    adata.uns["radmap"]["gene_null"] = {
-        "badge": "40 gene links at map q < 0.05; 1.5 expected by chance (100 permutations)",
-        "alpha": 0.05,
-        "n_permutations": 100,
-    }
-    adata.uns["radmap"]["gene_null_features"] = pd.DataFrame(
-        {"feature": [feature], "observed": [12], "expected": [0.34], "n_genes": [50]}
-    )
-    path = tmp_path / "with_gene_null.h5ad"
-    save_bundle(adata, path)
-    data = BundleData(path)
+    data = BundleData(with_nulls(toy_data, feature, tmp_path / "with_gene_null.h5ad"))
     layout = str(volcano_page.layout(data, ViewState()))
     assert "1.5 expected by chance" in layout and "volcano-null-badge" in layout
     _, message, _, _ = volcano_view(data, feature)
@@ -417,3 +424,28 @@ def test_replication_page_says_how_to_make_a_result_and_shows_one(toy_bundle_pat
     assert "another version" not in str(
         replication_page.layout(BundleData(bundle), ViewState(page="replication"))
     )
+
+
+def test_a_subset_shows_no_permutation_null_of_the_whole_cohort(toy_data, tmp_path):
+    """The nulls of the map and of the gene map were computed on the whole cohort: a subset's
+    map and volcano (in their layouts and after a live subset change) show neither."""
+    from radmap.explorer.data import BundleData
+    from radmap.explorer.pages import map as map_page
+    from radmap.explorer.pages import volcano as volcano_page
+    from radmap.explorer.state import ViewState
+
+    feature = next(
+        o["value"] for o in toy_data.feature_options() if toy_data.has_gene_level(o["value"])
+    )
+    data = BundleData(with_nulls(toy_data, feature, tmp_path / "with_nulls.h5ad", map_null=True))
+    whole = str(map_page.layout(data, ViewState())) + str(
+        volcano_page.layout(data, ViewState(page="volcano", feature=feature))
+    )
+    assert "0.2 expected by chance" in whole and "1.5 expected by chance" in whole
+    subset = "stage:II"
+    shown = str(map_page.layout(data, ViewState(subset=subset))) + str(
+        volcano_page.layout(data, ViewState(page="volcano", feature=feature, subset=subset))
+    )
+    assert "expected by chance" not in shown
+    view = data.subset_view(subset)
+    assert view.null_badge() == view.gene_null_badge() == view.gene_null_line(feature) == ""

@@ -403,7 +403,28 @@ def _wrapped(text: str, width_px: int, font_px: float) -> str:
     lines = re.split("<br>", text, flags=re.IGNORECASE)
     if all(len(line) <= max_chars for line in lines):
         return text
-    return "<br>".join(part for line in lines for part in textwrap.wrap(line, max_chars) or [""])
+    return "<br>".join(part for line in lines for part in _wrapped_line(line, max_chars))
+
+
+LONG_WORD_CHARS = 1000
+"""Words longer than this are cut into line-long pieces before wrapping (see
+:func:`_wrapped_line`)."""
+
+
+def _wrapped_line(line: str, max_chars: int) -> list[str]:
+    """``textwrap.wrap(line, max_chars)`` in time linear in the line's length.
+
+    textwrap cuts a word longer than a line one line at a time, copying the rest of the word
+    each time: a 20 MB title took ~8 minutes before the export's size check refused it.
+    Words longer than :data:`LONG_WORD_CHARS` are cut into line-long pieces first (shorter
+    words wrap exactly as textwrap wraps them, at hyphens too)."""
+    if len(line) > LONG_WORD_CHARS:
+        line = " ".join(
+            word[start : start + max_chars] if len(word) > LONG_WORD_CHARS else word
+            for word in line.split(" ")
+            for start in (range(0, len(word), max_chars) if len(word) > LONG_WORD_CHARS else [0])
+        )
+    return textwrap.wrap(line, max_chars) or [""]
 
 
 AXIS_LABELS_PX = 60

@@ -365,3 +365,19 @@ def test_a_title_placed_for_the_screens_toolbar_is_placed_for_the_page(drill_phe
         widest = max(text_width(line, size) for line in axis_title.split("<br>"))
         assert widest <= layout["width"] - 8, axis_title
     assert "<br>" in publication_layout(drill_phenotype, "single").layout.xaxis.title.text
+
+
+def test_titles_wrap_as_textwrap_does_and_huge_words_in_line_long_pieces():
+    """A 20 MB title took ~8 minutes to wrap (textwrap copies the rest of a long word for
+    each line it cuts) before the export's size check refused it."""
+    import textwrap
+
+    from radmap.explorer.figures.style import _wrapped_line
+
+    title = "Nodule Associated Findings: attachment to bronchus x wavelet-HLL_glszm_GLNUN (q 0.01)"
+    for width in (12, 30, 45):
+        assert _wrapped_line(title, width) == textwrap.wrap(title, width)
+    word = "x" * 50_000
+    pieces = _wrapped_line(f"a {word} b", 40)
+    assert "".join(pieces) == f"a{word}b" and max(len(piece) for piece in pieces) == 40
+    assert _wrapped_line("", 40) == [""]

@@ -41,7 +41,7 @@ MAX_FAMILY_ROWS = 100
 CACHE_SIZE = 512
 SUBSET_VIEWS = 6
 """Subset views kept per bundle (each holds its recomputed results)."""
-GENE_COLUMNS = ("gene", "effect", "statistic", "p", "q", "module")
+GENE_COLUMNS = ("gene", "effect", "statistic", "p", "q", "module", "test")
 ASSOCIATION_COLUMNS = ("module", "feature", *B.ASSOCIATION_COLUMNS)
 
 
@@ -647,7 +647,8 @@ class BundleData:
 
     @memoised
     def gene_table(self, feature: str) -> pd.DataFrame:
-        """Every gene's association with ``feature``: gene, effect, statistic, p, q, module."""
+        """Every gene's association with ``feature``: gene, effect, statistic, p, q, module
+        and the feature's test (which names the effect measure)."""
         column = self._gene_column(feature)
         if column is None:
             return pd.DataFrame(columns=list(GENE_COLUMNS))
@@ -660,9 +661,16 @@ class BundleData:
                 "p": np.asarray(varm[B.GENE_P][:, column], dtype=float),
                 "q": np.asarray(varm[B.GENE_Q][:, column], dtype=float),
                 "module": self.gene_module.to_numpy(),
+                "test": self.feature_test(feature),
             }
         )
         return table
+
+    def feature_test(self, feature: str) -> str:
+        """The test of ``feature``'s associations (``""`` when the bundle does not say)."""
+        if "test" not in self.features or feature not in self.features.index:
+            return ""
+        return str(_plain(self.features.at[feature, "test"]) or "")
 
     @memoised
     def top_genes(self, feature: str, *, n: int = 200) -> pd.DataFrame:
@@ -1597,6 +1605,7 @@ class SubsetData(BundleData):
                 "p": assoc.p[feature].reindex(self.genes).to_numpy(dtype=float),
                 "q": result.q_feature[feature].reindex(self.genes).to_numpy(dtype=float),
                 "module": self.gene_module.to_numpy(),
+                "test": self.feature_test(feature),
             }
         )
 

@@ -111,6 +111,26 @@ def test_gene_table_matches_varm(toy_data, toy_adata):
     assert toy_data.gene_table("not_a_feature").empty
 
 
+def test_the_volcano_names_its_effect_measure(toy_data):
+    """The volcano's x axis said "effect" without its measure (the gene table had no test)."""
+    from radmap.explorer.callbacks.volcano import volcano_view
+    from radmap.explorer.figures.style import TEST_MEASURES
+
+    titles = {}
+    for feature in toy_data.gene_features:
+        test = toy_data.features.at[feature, "test"]
+        assert set(toy_data.gene_table(feature)["test"]) == {test}
+        figure = volcano_view(toy_data, feature)[0]
+        titles[test] = figure.layout.xaxis.title.text
+    assert len(titles) > 1, titles  # continuous and group tests
+    assert titles == {test: f"effect ({TEST_MEASURES[test]})" for test in titles}, titles
+    subset = toy_data.subset_view("stage:II")
+    feature = next(
+        f for f in toy_data.gene_features if toy_data.features.at[f, "test"] == "spearman"
+    )
+    assert volcano_view(subset, feature)[0].layout.xaxis.title.text == "effect (Spearman ρ)"
+
+
 def test_gene_associations_one_gene_across_features(toy_data, toy_adata):
     row = list(toy_adata.var_names).index("EGFR")
     table = toy_data.gene_associations("egfr")

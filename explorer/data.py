@@ -666,11 +666,12 @@ class BundleData:
         )
         return table
 
-    def feature_test(self, feature: str) -> str:
-        """The test of ``feature``'s associations (``""`` when the bundle does not say)."""
+    def feature_test(self, feature: str) -> str | None:
+        """The test of ``feature``'s associations, as the features table records it (``""``
+        for a feature it does not list)."""
         if "test" not in self.features or feature not in self.features.index:
             return ""
-        return str(_plain(self.features.at[feature, "test"]) or "")
+        return _plain(self.features.at[feature, "test"])
 
     @memoised
     def top_genes(self, feature: str, *, n: int = 200) -> pd.DataFrame:
@@ -729,9 +730,8 @@ class BundleData:
         row = int(self._gene_position[gene])
         varm = self.adata.varm
         n = self.gene_n[column] if column < len(self.gene_n) else None
-        test = self.features.at[feature, "test"] if feature in self.features.index else ""
         return {
-            "test": _plain(test),
+            "test": self.feature_test(feature),
             "statistic": float(varm[B.GENE_STATISTIC][row, column]),
             "effect": float(varm[B.GENE_EFFECT][row, column]),
             "p": float(varm[B.GENE_P][row, column]),
@@ -1619,10 +1619,9 @@ class SubsetData(BundleData):
         if gene is None or not self.has_gene_level(feature):
             return None
         row = self.gene_table(feature).set_index("gene").loc[gene]
-        test = self.features.at[feature, "test"] if feature in self.features.index else ""
         n = int(self.imaging[feature].notna().sum())
         return {
-            "test": _plain(test),
+            "test": self.feature_test(feature),
             **{key: float(row[key]) for key in ("statistic", "effect", "p", "q")},
             "n": n,
         }

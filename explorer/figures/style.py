@@ -354,14 +354,20 @@ def title_from_top(text: str, top_px: float, font_px: float, *, left_px: float =
     return {"yref": "container", "y": 1.0, "yanchor": "top", "pad": pad}
 
 
-def _category_axes(layout: dict) -> list[tuple[str, dict]]:
+def _axes(layout: dict) -> list[tuple[str, dict]]:
+    """The layout's x and y axes (``xaxis``, ``yaxis2``, ...) by name."""
     return [
         (name, axis)
         for name, axis in layout.items()
-        if re.fullmatch(r"[xy]axis\d*", name)
-        and isinstance(axis, dict)
-        and axis.get("tickmode") == "array"
-        and axis.get("ticktext")
+        if re.fullmatch(r"[xy]axis\d*", name) and isinstance(axis, dict)
+    ]
+
+
+def _category_axes(layout: dict) -> list[tuple[str, dict]]:
+    return [
+        (name, axis)
+        for name, axis in _axes(layout)
+        if axis.get("tickmode") == "array" and axis.get("ticktext")
     ]
 
 
@@ -419,11 +425,15 @@ def _wrapped_line(line: str, max_chars: int) -> list[str]:
     Words longer than :data:`LONG_WORD_CHARS` are cut into line-long pieces first (shorter
     words wrap exactly as textwrap wraps them, at hyphens too)."""
     if len(line) > LONG_WORD_CHARS:
-        line = " ".join(
-            word[start : start + max_chars] if len(word) > LONG_WORD_CHARS else word
-            for word in line.split(" ")
-            for start in (range(0, len(word), max_chars) if len(word) > LONG_WORD_CHARS else [0])
-        )
+        words = []
+        for word in line.split(" "):
+            if len(word) > LONG_WORD_CHARS:
+                words += [
+                    word[start : start + max_chars] for start in range(0, len(word), max_chars)
+                ]
+            else:
+                words.append(word)
+        line = " ".join(words)
     return textwrap.wrap(line, max_chars) or [""]
 
 
@@ -434,9 +444,7 @@ AXIS_LABELS_PX = 60
 def _wrap_axis_titles(layout: dict, width_px: int, height_px: float, font_px: float) -> None:
     """Break axis titles longer than their side of the page (a long semantic feature name
     under a phenotype plot) into lines."""
-    for name, axis in layout.items():
-        if not isinstance(axis, dict) or not re.fullmatch(r"[xy]axis\d*", name):
-            continue
+    for name, axis in _axes(layout):
         title = axis.get("title")
         if isinstance(title, dict) and isinstance(title.get("text"), str):
             side = width_px if name.startswith("x") else height_px

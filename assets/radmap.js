@@ -52,7 +52,8 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       });
       /* the page load's call: the first layout's query string (the URL's defaults) */
       const initial = !triggered.length || triggered.indexOf(".") >= 0;
-      let out = [noUpdate, noUpdate, noUpdate, noUpdate, noUpdate, noUpdate];
+      let written = [noUpdate, noUpdate, noUpdate];
+      let shownHeader = [noUpdate, noUpdate, noUpdate];
       if (search && typeof search.search === "string" &&
           (initial || triggered.indexOf("search-update.data") >= 0)) {
         const url = window.location.pathname + search.search + window.location.hash;
@@ -63,12 +64,12 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
            bar, and a stale href would push the old address back (and render the page
            again). */
         const shown = {pathname: window.location.pathname, search: search.search};
-        out = [search.search, window.location.origin + url, shown].concat(out.slice(3));
+        written = [search.search, window.location.origin + url, shown];
       }
       if (header && triggered.indexOf("header-update.data") >= 0) {
-        out = out.slice(0, 3).concat([header.q, header.hrefs, header.active]);
+        shownHeader = [header.q, header.hrefs, header.active];
       }
-      return out;
+      return written.concat(shownHeader);
     },
     /* What a new URL needs from the server, decided in the browser (one callback, so a
        control's own query string costs one browser-side step and no request):

@@ -51,7 +51,7 @@ def _check_families(families: str) -> None:
 
 
 def _sources(features: pd.DataFrame, names) -> pd.Series:
-    source = features["source"] if "source" in features.columns else pd.Series(dtype=object)
+    source = features["source"].to_dict() if "source" in features.columns else {}
     return pd.Series(
         [str(source.get(name, "") or "imaging") for name in names], index=pd.Index(names)
     )
@@ -327,20 +327,23 @@ def detectable_effects(
         if kind in ("continuous", "ordinal"):
             out[name] = power.correlation(int(present[name]), size, alpha=alpha)
             continue
-        column = imaging[name].dropna()
+        counts = _group_sizes(imaging[name])
         if kind == "binary":
-            counts = column.value_counts()
-            counts = counts[counts > 0]
             out[name] = (
-                power.two_groups(int(counts.iloc[0]), int(counts.iloc[1]), size, alpha=alpha)
+                power.two_groups(int(counts[0]), int(counts[1]), size, alpha=alpha)
                 if len(counts) == 2
                 else np.nan
             )
         else:
-            counts = column.value_counts()
-            k = int((counts > 0).sum())
-            out[name] = power.k_groups(len(column), k, size, alpha=alpha)
+            out[name] = power.k_groups(int(counts.sum()), len(counts), size, alpha=alpha)
     return pd.Series(out, dtype=np.float64, name="detectable_effect")
+
+
+def _group_sizes(column: pd.Series) -> np.ndarray:
+    """Patients per value present in the column (missing values left out), largest first."""
+    codes, _ = pd.factorize(column)
+    counts = np.bincount(codes[codes >= 0])
+    return np.sort(counts[counts > 0])[::-1]
 
 
 POWER_MEASURES = {"continuous": "rho", "ordinal": "rho", "binary": "hedges_g"}

@@ -43,7 +43,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
@@ -710,7 +710,10 @@ def _encode_feature(
             f"features: binary feature {name!r} has {len(categories)} levels "
             f"({', '.join(map(str, categories[:5]))}); declare it categorical or recode it"
         )
-    codes = pd.Categorical(column, categories=categories).codes.astype(np.int64)
+    if is_categorical and categories == list(column.cat.categories):
+        codes = column.cat.codes.to_numpy().astype(np.int64)
+    else:
+        codes = pd.Categorical(column, categories=categories).codes.astype(np.int64)
     levels = [_level_label(c) for c in categories]
     contrast = f"{levels[1]} vs {levels[0]}" if kind == "binary" and len(levels) == 2 else ""
     return kind, test, codes, levels, contrast
@@ -720,10 +723,11 @@ def _numeric_columns(frame: pd.DataFrame, types: Mapping[str, str]) -> dict[int,
     """The continuous / ordinal features stored as plain numbers, by column position, read
     in one block (what :func:`_encode_feature` gives each of them, without its per-column
     cost)."""
+    plain = {dtype: is_plain_number(dtype) for dtype in set(frame.dtypes)}
     positions = [
         position
         for position, (name, dtype) in enumerate(frame.dtypes.items())
-        if FEATURE_KINDS.get(types[name]) == "correlation" and is_plain_number(dtype)
+        if FEATURE_KINDS.get(types[name]) == "correlation" and plain[dtype]
     ]
     if not positions:
         return {}
@@ -1008,8 +1012,7 @@ def associate(
     index, columns = values.columns, features.columns
     everyone = np.ones(len(patients), dtype=bool)
     n = []
-    for i in range(len(encoded)):
-        _, used, feature_notes = runner.job(i, everyone)
+    for _, used, feature_notes in runner.jobs(everyone):
         n.append(used)
         notes.extend(feature_notes)
     for note in notes:
@@ -1077,11 +1080,24 @@ class _Runner:
         self.design = design
         self.min_n = min_n
         self.min_group = min_group
+        # The correlation features' values and usable patients as matrices (features x
+        # patients): their jobs are found for all of them at once.
+        self.correlations = np.array(
+            [i for i, feature in enumerate(features) if feature.kind == "correlation"], dtype=int
+        )
+        self.correlation_row = np.full(len(features), -1)
+        self.correlation_row[self.correlations] = np.arange(len(self.correlations))
+        shape = (len(self.correlations), len(features[0].values) if features else 0)
+        self.correlation_values = np.empty(shape)
+        self.correlation_usable = np.empty(shape, dtype=bool)
+        for row, index in enumerate(self.correlations):
+            self.correlation_values[row] = features[index].values
+            self.correlation_usable[row] = features[index].usable
+        self._last_jobs: tuple[bytes, list] | None = None
 
     def run(self, data: np.ndarray, observed: np.ndarray) -> dict[int, tuple]:
         """Results per feature index: (n, statistic, effect, p) arrays over the rows of data."""
-        jobs = [self.job(i, observed)[0] for i in range(len(self.features))]
-        jobs = [job for job in jobs if job is not None]
+        jobs = [job for job, _, _ in self.jobs(observed) if job is not None]
         rank_jobs = [j for j in jobs if self.features[j.feature].test in RANK_TESTS]
         moment_jobs = [j for j in jobs if self.features[j.feature].test not in RANK_TESTS]
         results: dict[int, tuple] = {}
@@ -1091,46 +1107,76 @@ class _Runner:
             results.update(self._run_ranks(data, observed, rank_jobs))
         return results
 
-    def job(self, index: int, observed: np.ndarray) -> tuple[_Job | None, int, list[str]]:
-        """The patients (and groups) one feature is tested on among the observed ones.
+    def jobs(self, observed: np.ndarray) -> list[tuple[_Job | None, int, list[str]]]:
+        """The patients (and groups) each feature is tested on among the observed ones.
 
-        Returns the job (None if the feature can't be tested), the patients it uses, and what
-        to tell the user.
+        Per feature: the job (None if the feature can't be tested), the patients it uses, and
+        what to tell the user. The correlation features are checked all at once; the last
+        answer is kept (without missing values, the tests and the final counts ask for the
+        same patients).
         """
+        key = observed.tobytes()
+        if self._last_jobs is not None and self._last_jobs[0] == key:
+            return self._last_jobs[1]
+        found: list = [None] * len(self.features)
+        usable = self.correlation_usable[:, observed]
+        values = self.correlation_values[:, observed]
+        n = usable.sum(axis=1)
+        constant = (n > 0) & (
+            np.where(usable, values, np.inf).min(axis=1, initial=np.inf)
+            == np.where(usable, values, -np.inf).max(axis=1, initial=-np.inf)
+        )
+        for row, index in enumerate(self.correlations):
+            used = int(n[row])
+            if constant[row]:
+                note = f"feature {self.features[index].name!r} is constant: not tested"
+                found[index] = (None, used, [note])
+            else:
+                found[index] = self._counted(_Job(int(index), usable[row]), used, [])
+        for index, feature in enumerate(self.features):
+            if feature.kind != "correlation":
+                found[index] = self.group_job(index, observed)
+        self._last_jobs = (key, found)
+        return found
+
+    def correlation_values_of(
+        self, features: Sequence[int], observed: np.ndarray, keep: np.ndarray
+    ) -> np.ndarray:
+        """Kept patients x the given correlation features' values."""
+        rows = self.correlation_row[np.asarray(features, dtype=int)]
+        return self.correlation_values[rows][:, observed][:, keep].T
+
+    def group_job(self, index: int, observed: np.ndarray) -> tuple[_Job | None, int, list[str]]:
+        """The patients and groups a binary or categorical feature is tested on among the
+        observed ones (a job of :meth:`jobs`)."""
         feature = self.features[index]
         keep = feature.usable[observed]
         notes = []
-        job = _Job(index, keep)
-        if feature.kind == "correlation":
-            x = feature.values[observed][keep]
-            if len(x) and x.min() == x.max():
-                return None, len(x), [f"feature {feature.name!r} is constant: not tested"]
-        else:
-            codes = feature.values[observed]
-            sizes = np.bincount(codes[keep], minlength=len(feature.levels))
-            large = sizes >= self.min_group
-            if large.sum() < 2 or (feature.kind == "binary" and not large.all()):
-                note = (
-                    f"feature {feature.name!r}: fewer than 2 groups with >= {self.min_group} "
-                    f"patients ({_group_counts(feature.levels, sizes)}): not tested"
-                )
-                return None, int(keep.sum()), [note]
-            if not large.all():
-                small = _group_counts(feature.levels, np.where(large, 0, sizes))
-                notes.append(
-                    f"feature {feature.name!r}: groups with < {self.min_group} patients left "
-                    f"out ({small})"
-                )
-            keep = keep & large[np.maximum(codes, 0)]
-            new_code = np.cumsum(large) - 1
-            job = _Job(index, keep, new_code[codes[keep]], sizes[large].astype(np.float64))
-        n = int(keep.sum())
-        if n < self.min_n:
-            return (
-                None,
-                n,
-                [f"feature {feature.name!r}: {n} patients < min_n={self.min_n}: not tested"],
+        codes = feature.values[observed]
+        sizes = np.bincount(codes[keep], minlength=len(feature.levels))
+        large = sizes >= self.min_group
+        if large.sum() < 2 or (feature.kind == "binary" and not large.all()):
+            note = (
+                f"feature {feature.name!r}: fewer than 2 groups with >= {self.min_group} "
+                f"patients ({_group_counts(feature.levels, sizes)}): not tested"
             )
+            return None, int(keep.sum()), [note]
+        if not large.all():
+            small = _group_counts(feature.levels, np.where(large, 0, sizes))
+            notes.append(
+                f"feature {feature.name!r}: groups with < {self.min_group} patients left "
+                f"out ({small})"
+            )
+        keep = keep & large[np.maximum(codes, 0)]
+        new_code = np.cumsum(large) - 1
+        job = _Job(index, keep, new_code[codes[keep]], sizes[large].astype(np.float64))
+        return self._counted(job, int(keep.sum()), notes)
+
+    def _counted(self, job: _Job, n: int, notes: list[str]) -> tuple[_Job | None, int, list[str]]:
+        """The job, or None with a note when it has fewer than ``min_n`` patients."""
+        if n < self.min_n:
+            name = self.features[job.feature].name
+            return None, n, [f"feature {name!r}: {n} patients < min_n={self.min_n}: not tested"]
         return job, n, notes
 
     def _basis(self, observed: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -1169,7 +1215,7 @@ class _Runner:
                 pearson.setdefault(job.keep.tobytes(), []).append(job)
         for same in pearson.values():
             keep, n = same[0].keep, int(same[0].keep.sum())
-            x = np.column_stack([self.features[job.feature].values[observed][keep] for job in same])
+            x = self.correlation_values_of([job.feature for job in same], observed, keep)
             xc = x - x.mean(axis=0)
             ss_x = np.einsum("ij,ij->j", xc, xc)
             mask = keep.astype(np.float64)
@@ -1282,7 +1328,7 @@ class _Runner:
         # The Spearman features: ranked in one call and finished as one block of columns.
         spearman = [job.feature for job in jobs if self.features[job.feature].test == "spearman"]
         if spearman:
-            x = np.column_stack([self.features[i].values[observed][keep] for i in spearman])
+            x = self.correlation_values_of(spearman, observed, keep)
             x_ranks = stats.rankdata(x, axis=0)
             xc = x_ranks - x_ranks.mean(axis=0)
             first = columns.add(_pad(xc, keep)).start

@@ -108,6 +108,38 @@ def test_power_summary_reports_the_detectable_effect(planted):
     assert (per_feature.dropna() > 0).all()
 
 
+def test_detectable_effects_use_the_groups_present():
+    """Binary and categorical features: the sizes of the groups patients are in (missing
+    values and unused categories left out), whatever the column's dtype."""
+    n = 30
+    index = [f"P{i}" for i in range(n)]
+    binary = ["yes"] * 12 + ["no"] * 7 + [None] * 11
+    grades = ["low"] * 10 + ["mid"] * 8 + ["high"] * 9 + [None] * 3
+    imaging = pd.DataFrame(
+        {
+            "spiculated": pd.Categorical(binary, categories=["no", "yes", "unused"]),
+            "spiculated_text": binary,
+            "grade": pd.Categorical(grades, categories=["low", "mid", "high", "unused"]),
+            "grade_codes": pd.Series(grades).map({"low": 1, "mid": 2, "high": 3}).to_numpy(),
+            "size": np.r_[np.arange(n - 4, dtype=float), [np.nan] * 4],
+        },
+        index=index,
+    )
+    types = {"spiculated": "binary", "spiculated_text": "binary", "grade": "categorical"}
+    features = pd.DataFrame(
+        {"type": [*types.values(), "categorical", "continuous"]}, index=imaging.columns
+    )
+    family_of = dict.fromkeys(imaging.columns, "map")
+    effects = analyses.detectable_effects(imaging, features, {"map": 10}, family_of)
+    two = power.two_groups(12, 7, 10)
+    assert effects["spiculated"] == effects["spiculated_text"] == pytest.approx(two, rel=1e-12)
+    three = power.k_groups(27, 3, 10)
+    assert effects["grade"] == effects["grade_codes"] == pytest.approx(three, rel=1e-12)
+    assert effects["size"] == pytest.approx(power.correlation(26, 10), rel=1e-12)
+    one_group = imaging.assign(spiculated=pd.Categorical(["yes"] * n))
+    assert np.isnan(analyses.detectable_effects(one_group, features, {}, {})["spiculated"])
+
+
 def _null_run(seed: int) -> dict[str, tuple[bool, bool]]:
     """One seeded full null: (any discovery at the analysis level, any within one family)."""
     cohort = datasets.synthetic(

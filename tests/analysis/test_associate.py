@@ -172,6 +172,38 @@ def test_nan_rules_and_counts(cohort):
     assert relaxed.p["rare"].drop("constant").notna().all()
 
 
+def test_features_are_checked_on_each_missing_pattern_of_the_values():
+    """A feature constant among the patients one variable has, but not among everyone's, is
+    untested for that variable only; the others are tested and the counts are everyone's."""
+    rng = np.random.default_rng(11)
+    n = 30
+    patients = [f"P{i}" for i in range(n)]
+    values = pd.DataFrame(rng.standard_normal((n, 3)), index=patients, columns=["a", "b", "c"])
+    values.loc["P0", "a"] = np.nan  # "a" lacks the only patient where "almost_flat" differs
+    values.loc["P1", "c"] = np.nan
+    features = pd.DataFrame(
+        {"almost_flat": np.where(np.arange(n) == 0, 5.0, 1.0), "size": rng.gamma(2, 10, n)},
+        index=patients,
+    )
+    features.loc["P2", "size"] = np.nan
+    types = {"almost_flat": "continuous", "size": "continuous"}
+    for test in ("spearman", "pearson"):
+        result = associate(values, features, types, continuous=test, min_n=5)
+        reference = stats.spearmanr if test == "spearman" else stats.pearsonr
+        assert np.isnan(result.p.loc["a", "almost_flat"])
+        for variable in ("b", "c"):
+            kept = values[variable].notna()
+            expected = reference(values.loc[kept, variable], features.loc[kept, "almost_flat"])
+            assert close(result.p.loc[variable, "almost_flat"], expected[1])
+        for variable in ("a", "b", "c"):
+            kept = values[variable].notna() & features["size"].notna()
+            expected = reference(values.loc[kept, variable], features.loc[kept, "size"])
+            assert close(result.statistic.loc[variable, "size"], expected[0])
+            assert result.n_pairs.loc[variable, "size"] == kept.sum()
+        assert result.n.to_dict() == {"almost_flat": n, "size": n - 1}
+        assert not any("constant" in note for note in result.notes)
+
+
 def test_nullable_integer_features_read_as_numbers(cohort):
     values, features = cohort
     plain = associate(values, features[["size"]], TYPES)

@@ -80,7 +80,14 @@ def write_state(page: str | None, values: dict | None, search: str | None):
 def subset_banners(data: BundleData, context, values: dict | None, *, filling: bool) -> list:
     """The page's subset banner for a new subset or comparison (one per banner output,
     each unchanged otherwise: a page's first layout names its subset)."""
-    outputs = context.outputs_list[-1]
+    banner_role = panel_id("banner", "")["role"]
+    outputs = [
+        output
+        for group in context.outputs_list
+        if isinstance(group, list)
+        for output in group
+        if output["id"].get("role") == banner_role
+    ]
     changed = [
         trigger
         for trigger in context.triggered_prop_ids.values()

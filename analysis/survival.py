@@ -213,6 +213,12 @@ class _CoxFailure(Exception):
     """The Cox model has no finite maximum-likelihood estimate for these data."""
 
 
+SINGULAR = "singular information matrix (collinear variables)"
+SEPARATED = "no finite estimate (the variable separates events completely)"
+MAX_COEFFICIENT = 25
+"""A standardised coefficient beyond this means no finite estimate (separation)."""
+
+
 def _efron_terms(
     beta: np.ndarray, design: np.ndarray, layout: dict
 ) -> tuple[float, np.ndarray, np.ndarray]:
@@ -251,27 +257,15 @@ def _cox_efron(
     Columns of ``design`` should be centred and scaled. Returns the coefficients and their
     standard errors; raises :class:`_CoxFailure` without a finite estimate.
     """
-    order = np.argsort(time, kind="stable")
-    time, event, design = time[order], event[order], design[order]
-    deaths = np.flatnonzero(event == 1)
-    death_times, tie_counts = np.unique(time[deaths], return_counts=True)
-    first_death = np.cumsum(tie_counts) - tie_counts
-    time_of_term = np.repeat(np.arange(len(death_times)), tie_counts)
-    layout = {
-        "risk_start": np.searchsorted(time, death_times, side="left"),
-        "deaths": deaths,
-        "first_death": first_death,
-        "time_of_term": time_of_term,
-        "fraction": (np.arange(len(deaths)) - first_death[time_of_term]) / tie_counts[time_of_term],
-    }
-    singular = "singular information matrix (collinear variables)"
+    order, layout = _cox_layout(time, event)
+    design = design[order]
     beta = np.zeros(design.shape[1])
     log_likelihood, gradient, information = _efron_terms(beta, design, layout)
     for _ in range(max_iter):
         try:
             step = np.linalg.solve(information, gradient)
         except np.linalg.LinAlgError as error:
-            raise _CoxFailure(singular) from error
+            raise _CoxFailure(SINGULAR) from error
         for _ in range(30):
             candidate = beta + step
             terms = _efron_terms(candidate, design, layout)
@@ -281,8 +275,8 @@ def _cox_efron(
         beta = candidate
         converged = abs(terms[0] - log_likelihood) < 1e-10 and np.abs(step).max() < 1e-7
         log_likelihood, gradient, information = terms
-        if np.abs(beta).max() > 25:
-            raise _CoxFailure("no finite estimate (the variable separates events completely)")
+        if np.abs(beta).max() > MAX_COEFFICIENT:
+            raise _CoxFailure(SEPARATED)
         if converged:
             break
     else:
@@ -290,10 +284,106 @@ def _cox_efron(
     try:
         variance = np.diag(np.linalg.inv(information))
     except np.linalg.LinAlgError as error:
-        raise _CoxFailure(singular) from error
+        raise _CoxFailure(SINGULAR) from error
     if not np.all(np.isfinite(variance)) or np.any(variance <= 0):
-        raise _CoxFailure(singular)
+        raise _CoxFailure(SINGULAR)
     return beta, np.sqrt(variance)
+
+
+def _cox_layout(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The order that sorts the patients by time, and the distinct event times of the
+    sorted patients as :func:`_efron_terms` reads them."""
+    order = np.argsort(time, kind="stable")
+    time, event = time[order], event[order]
+    deaths = np.flatnonzero(event == 1)
+    death_times, tie_counts = np.unique(time[deaths], return_counts=True)
+    first_death = np.cumsum(tie_counts) - tie_counts
+    time_of_term = np.repeat(np.arange(len(death_times)), tie_counts)
+    return order, {
+        "risk_start": np.searchsorted(time, death_times, side="left"),
+        "deaths": deaths,
+        "first_death": first_death,
+        "time_of_term": time_of_term,
+        "fraction": (np.arange(len(deaths)) - first_death[time_of_term]) / tie_counts[time_of_term],
+    }
+
+
+def _efron_columns(
+    beta: np.ndarray, x: np.ndarray, layout: dict
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_efron_terms` of one-variable models, one per column of ``x`` (sorted by
+    time) with its coefficient in ``beta``: log-likelihoods, gradients, informations."""
+    eta = x * beta
+    eta -= eta.max(axis=0)
+    risk = np.exp(eta)
+    weighted = risk * x
+    outer = weighted * x
+    start, deaths, first = layout["risk_start"], layout["deaths"], layout["first_death"]
+    time_of, fraction = layout["time_of_term"], layout["fraction"][:, None]
+    sums = []
+    for term in (risk, weighted, outer):
+        at_risk = np.cumsum(term[::-1], axis=0)[::-1][start]
+        tied = np.add.reduceat(term[deaths], first, axis=0)
+        sums.append(at_risk[time_of] - fraction * tied[time_of])
+    s0, s1, s2 = sums
+    mean = s1 / s0
+    log_likelihood = eta[deaths].sum(axis=0) - np.log(s0).sum(axis=0)
+    gradient = x[deaths].sum(axis=0) - mean.sum(axis=0)
+    information = (s2 / s0).sum(axis=0) - (mean * mean).sum(axis=0)
+    return log_likelihood, gradient, information
+
+
+def _cox_efron_columns(
+    time: np.ndarray, event: np.ndarray, x: np.ndarray, *, max_iter: int = 50
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """:func:`_cox_efron` of one-variable models, one per (centred, scaled) column of
+    ``x``, all fitted together: the same Newton–Raphson steps with step halving, column by
+    column. Returns the coefficients, their standard errors and, per column, why there is
+    no estimate (``""`` when there is one)."""
+    order, layout = _cox_layout(time, event)
+    x = x[order]
+    n_columns = x.shape[1]
+    beta = np.zeros(n_columns)
+    reasons = [""] * n_columns
+    log_likelihood, gradient, information = _efron_columns(beta, x, layout)
+    active = np.ones(n_columns, dtype=bool)
+
+    def fail(columns: np.ndarray, reason: str) -> None:
+        for column in columns:
+            reasons[column] = reason
+        active[columns] = False
+
+    for _ in range(max_iter):
+        fail(np.flatnonzero(active & (information == 0)), SINGULAR)
+        columns = np.flatnonzero(active)
+        if not len(columns):
+            break
+        step = gradient[columns] / information[columns]
+        candidate = beta[columns] + step
+        terms = _efron_columns(candidate, x[:, columns], layout)
+        for halving in range(1, 31):
+            worse = np.flatnonzero(~(terms[0] >= log_likelihood[columns] - 1e-12))
+            if not len(worse):
+                break
+            step[worse] /= 2
+            if halving == 30:  # as _cox_efron: the last candidate is kept
+                break
+            candidate[worse] = beta[columns[worse]] + step[worse]
+            retried = _efron_columns(candidate[worse], x[:, columns[worse]], layout)
+            for term, new in zip(terms, retried):
+                term[worse] = new
+        converged = (np.abs(terms[0] - log_likelihood[columns]) < 1e-10) & (np.abs(step) < 1e-7)
+        beta[columns] = candidate
+        log_likelihood[columns], gradient[columns], information[columns] = terms
+        separated = np.abs(candidate) > MAX_COEFFICIENT
+        fail(columns[separated], SEPARATED)
+        active[columns[converged & ~separated]] = False
+    fail(np.flatnonzero(active), f"no convergence in {max_iter} Newton steps")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        variance = 1 / information
+    bad = ~(np.isfinite(variance) & (variance > 0))
+    fail(np.flatnonzero(bad & np.array([not reason for reason in reasons])), SINGULAR)
+    return beta, np.sqrt(np.where(bad, np.nan, variance)), reasons
 
 
 def _failed_cox(n: int, events: int, reason: str) -> dict:
@@ -378,6 +468,116 @@ def _cox_arrays(
         "statistic": float(z),
         "reason": "",
     }
+
+
+def _cox_columns(
+    time: np.ndarray, event: np.ndarray, values: np.ndarray, min_events: int
+) -> list[dict]:
+    """:func:`_cox_arrays` without covariates for each column of ``values`` (patients x
+    variables): the columns with the same complete patients are fitted together."""
+    known = np.isfinite(time) & np.isfinite(event)
+    complete = known[:, None] & np.isfinite(values)
+    results: list[dict] = [{}] * values.shape[1]
+    if not values.shape[1]:
+        return results
+    patterns, pattern_of = np.unique(complete, axis=1, return_inverse=True)
+    for pattern, rows in enumerate(patterns.T):
+        columns = np.flatnonzero(pattern_of.ravel() == pattern)
+        n, events = int(rows.sum()), int(event[rows].sum())
+        if events < min_events:
+            reason = f"{events} events among {n} patients (< {min_events})"
+            for column in columns:
+                results[column] = _failed_cox(n, events, reason)
+            continue
+        block = values[rows][:, columns]
+        spread = block.std(axis=0, ddof=1) if n > 1 else np.full(len(columns), np.nan)
+        varies = spread > 0
+        for column in columns[~varies]:
+            reason = "the variable does not vary among the patients used"
+            results[column] = _failed_cox(n, events, reason)
+        columns, block, spread = columns[varies], block[:, varies], spread[varies]
+        if not len(columns):
+            continue
+        standardised = (block - block.mean(axis=0)) / spread
+        beta, standard_error, reasons = _cox_efron_columns(time[rows], event[rows], standardised)
+        sorted_block = np.sort(block, axis=0)
+        distinct = 1 + (np.diff(sorted_block, axis=0) != 0).sum(axis=0)
+        scale = np.where(distinct > 2, 1.0, spread)
+        coefficient, error = beta / scale, standard_error / scale
+        z = coefficient / error
+        p = 2 * stats.norm.sf(np.abs(z))
+        for k, column in enumerate(columns):
+            if reasons[k]:
+                results[column] = _failed_cox(n, events, f"Cox model failed: {reasons[k]}")
+                continue
+            margin = Z_95 * error[k]
+            results[column] = {
+                "hr": float(np.exp(coefficient[k])),
+                "ci_low": float(np.exp(coefficient[k] - margin)),
+                "ci_high": float(np.exp(coefficient[k] + margin)),
+                "p": float(p[k]),
+                "n": n,
+                "events": events,
+                "statistic": float(z[k]),
+                "reason": "",
+            }
+    return results
+
+
+def _median_logrank_columns(
+    time: np.ndarray, event: np.ndarray, values: np.ndarray, min_group: int
+) -> list[tuple[float, float, int, int] | None]:
+    """Log-rank test of the median split (:func:`_median_codes`) of each column of
+    ``values``: (statistic, p, n, events), or None where a half has fewer than
+    ``min_group`` patients with survival data (left to :func:`_logrank_kernel` and its
+    note). Columns with the same patients are tested together, two groups at a time."""
+    known = np.isfinite(time) & np.isfinite(event)
+    finite = np.isfinite(values)
+    results: list = [None] * values.shape[1]
+    if not values.shape[1]:
+        return results
+    patterns, pattern_of = np.unique(finite, axis=1, return_inverse=True)
+    for pattern, present in enumerate(patterns.T):
+        columns = np.flatnonzero(pattern_of.ravel() == pattern)
+        block = values[present][:, columns]
+        high = block > np.median(block, axis=0) if len(block) else block.astype(bool)
+        rows = known[present]
+        high, used_time, used_event = high[rows], time[present][rows], event[present][rows]
+        n, events = int(rows.sum()), int(used_event.sum())
+        n_high = high.sum(axis=0)
+        n_low = n - n_high
+        small = ((n_high > 0) & (n_high < min_group)) | ((n_low > 0) & (n_low < min_group))
+        statistic = np.full(len(columns), np.nan)
+        two_groups = ~small & (n_high > 0) & (n_low > 0)
+        if events and two_groups.any():
+            statistic[two_groups] = _two_group_logrank(used_time, used_event, high[:, two_groups])
+        p = stats.chi2.sf(statistic, 1)
+        for k, column in enumerate(columns):
+            if not small[k]:
+                results[column] = (float(statistic[k]), float(p[k]), n, events)
+    return results
+
+
+def _two_group_logrank(time: np.ndarray, event: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """:func:`_logrank_kernel`'s chi-square for two groups, one split per column of the
+    boolean ``second`` (patients x splits; every patient has a time and an event)."""
+    order = np.argsort(time, kind="stable")
+    time, event, second = time[order], event[order], second[order].astype(float)
+    event_times = np.unique(time[event == 1])
+    start = np.searchsorted(time, event_times, side="left")
+    at_risk = (len(time) - start).astype(float)
+    at_risk_second = np.cumsum(second[::-1], axis=0)[::-1][start]
+    death_slot = np.searchsorted(event_times, time[event == 1])
+    deaths = np.bincount(death_slot, minlength=len(event_times)).astype(float)
+    deaths_second = np.zeros((len(event_times), second.shape[1]))
+    np.add.at(deaths_second, death_slot, second[event == 1])
+    share = at_risk_second / at_risk[:, None]
+    observed_minus_expected = (deaths_second - share * deaths[:, None]).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tie_factor = np.where(at_risk > 1, deaths * (at_risk - deaths) / (at_risk - 1), 0.0)
+    variance = (tie_factor[:, None] * share * (1 - share)).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(variance != 0, observed_minus_expected**2 / variance, 0.0)
 
 
 def cox(
@@ -518,6 +718,19 @@ def _median_codes(values: np.ndarray) -> np.ndarray:
     return codes
 
 
+def _numbers(frame: pd.DataFrame) -> np.ndarray:
+    """The columns as numbers (what ``pd.to_numeric(errors="coerce")`` gives each; numeric
+    columns read in one block)."""
+    numeric = {dtype: pd.api.types.is_numeric_dtype(dtype) for dtype in set(frame.dtypes)}
+    is_numeric = np.array([numeric[dtype] for dtype in frame.dtypes], dtype=bool)
+    out = np.full(frame.shape, np.nan)
+    if is_numeric.any():
+        out[:, is_numeric] = frame.loc[:, is_numeric].to_numpy(dtype=float, na_value=np.nan)
+    for k in np.flatnonzero(~is_numeric):
+        out[:, k] = pd.to_numeric(frame.iloc[:, k], errors="coerce").to_numpy(float)
+    return out
+
+
 def _empty_survival_table() -> pd.DataFrame:
     dtypes = {
         "kind": object,
@@ -649,6 +862,10 @@ def survival_table(
             )
         statistic, p = _logrank_kernel(time, event, codes)
         used = known & (codes >= 0)
+        add_logrank_row(kind, name, family, (statistic, p, int(used.sum()), int(event[used].sum())))
+
+    def add_logrank_row(kind: str, name: str, family: str, tested: tuple) -> None:
+        statistic, p, n, events = tested
         rows.append(
             {
                 "kind": kind,
@@ -658,13 +875,22 @@ def survival_table(
                 "effect_measure": "",
                 "p": p,
                 "family": f"{family} (logrank)",
-                "n": int(used.sum()),
-                "events": int(event[used].sum()),
+                "n": n,
+                "events": events,
             }
         )
 
-    def cox_row(kind: str, name: str, numbers: np.ndarray, family: str, test: str, **options):
-        result = _cox_arrays(time, event, numbers, adjust, min_events, **options)
+    def cox_row(
+        kind: str,
+        name: str,
+        numbers: np.ndarray,
+        family: str,
+        test: str,
+        result: dict | None = None,
+        **options,
+    ):
+        if result is None:
+            result = _cox_arrays(time, event, numbers, adjust, min_events, **options)
         if result["reason"]:
             failed.append(f"{name} ({result['reason']})")
         two_valued = len(np.unique(numbers[np.isfinite(numbers)])) <= 2
@@ -675,24 +901,57 @@ def survival_table(
             | {key: result[key] for key in COX_KEYS if key != "reason"}
         )
 
-    def continuous_rows(kind: str, name: str, values: pd.Series, family: str) -> None:
-        numbers = pd.to_numeric(values.reindex(obs.index), errors="coerce").to_numpy(float)
-        cox_row(kind, name, numbers, family, "cox")
-        logrank_row(kind, name, _median_codes(numbers), family)
-
-    for module in eigengenes.columns:
-        continuous_rows("module", str(module), eigengenes[module], "module")
+    kinds = {}
     for feature in imaging.columns:
-        values = imaging[feature]
         feature_type = feature_types.get(feature)
-        family = f"{feature_sources.get(feature, '') or 'imaging'} feature"
         if feature_type is None:
+            values = imaging[feature]
             numeric = pd.api.types.is_numeric_dtype(values) and values.nunique() > 2
             feature_type = "continuous" if numeric else "categorical"
-        aligned = values.reindex(obs.index)
+        kinds[feature] = feature_type
+    # The continuous variables (modules, continuous features): Cox per SD and the log-rank
+    # of the median split, tested together where they have the same patients.
+    continuous = [
+        *(("module", str(module), "module") for module in eigengenes.columns),
+        *(
+            ("feature", str(feature), f"{feature_sources.get(feature, '') or 'imaging'} feature")
+            for feature, kind in kinds.items()
+            if kind == "continuous"
+        ),
+    ]
+    numbers = np.hstack(
+        [
+            _numbers(eigengenes.reindex(obs.index)),
+            _numbers(
+                imaging[[f for f, kind in kinds.items() if kind == "continuous"]].reindex(obs.index)
+            ),
+        ]
+    )
+    if adjust.shape[1]:
+        fitted = [_cox_arrays(time, event, column, adjust, min_events) for column in numbers.T]
+    else:
+        fitted = _cox_columns(time, event, numbers, min_events)
+    split = _median_logrank_columns(time, event, numbers, min_group)
+
+    def continuous_rows(k: int) -> None:
+        kind, name, family = continuous[k]
+        cox_row(kind, name, numbers[:, k], family, "cox", result=fitted[k])
+        if split[k] is None:  # a half too small: left out, and said so
+            logrank_row(kind, name, _median_codes(numbers[:, k]), family)
+        else:
+            add_logrank_row(kind, name, family, split[k])
+
+    position = iter(range(len(continuous)))  # modules, then features in column order
+    for _ in eigengenes.columns:
+        continuous_rows(next(position))
+    for feature in imaging.columns:
+        feature_type = kinds[feature]
+        family = f"{feature_sources.get(feature, '') or 'imaging'} feature"
         if feature_type == "continuous":
-            continuous_rows("feature", str(feature), values, family)
-        elif feature_type == "ordinal":
+            continuous_rows(next(position))
+            continue
+        aligned = imaging[feature].reindex(obs.index)
+        if feature_type == "ordinal":
             codes = _group_codes(aligned).astype(float)
             codes[codes < 0] = np.nan
             cox_row("feature", str(feature), codes, family, "cox_trend", per_unit=True)

@@ -303,3 +303,77 @@ def test_survival_table_leaves_out_tiny_groups_and_says_so(cohort):
         codes,
     )
     assert row["p"] == pytest.approx(p) and row["family"] == "semantic feature (logrank)"
+
+
+def test_survival_table_fits_continuous_variables_together_as_one_at_a_time(small):
+    """Modules and continuous features are fitted side by side (the same Newton steps for
+    every column that has the same patients): each row must be what fitting that variable
+    alone gives, and what lifelines gives, whatever the column's missing values."""
+    time, event, x, _, _, _ = small
+    rng = np.random.default_rng(5)
+    n = len(x)
+    obs = pd.DataFrame({SURVIVAL_TIME: time.astype(float), SURVIVAL_EVENT: event.astype(float)})
+    obs.iloc[[4, 9], 0] = np.nan  # no follow-up: left out of every test
+    eigengenes = pd.DataFrame(
+        {"M1": x.to_numpy() + rng.normal(0, 2, n), "M2": rng.standard_normal(n)}, index=x.index
+    )
+    holes = np.where(rng.random(n) < 0.15, np.nan, 1.0)
+    outlier = np.r_[np.zeros(n - 3), [1.0, 2.0, 3.0]]
+    dead = event.to_numpy() == 1
+    few_events = (dead & (np.cumsum(dead) <= 4)) | (~dead & (np.cumsum(~dead) <= 20))
+    imaging = pd.DataFrame(
+        {
+            "x": x,
+            "holes": x.to_numpy() * holes,  # its own missing patients
+            "rounded": np.round(rng.normal(0, 1, n)),  # ties
+            "two": rng.integers(0, 2, n).astype(float),  # hazard ratio of the two values
+            "flat": 2.0,  # does not vary: no estimate
+            "outlier": outlier,  # a median half of 3 patients: left out, and said so
+            "sparse": np.where(few_events, rng.standard_normal(n), np.nan),  # 4 events
+            "separates": dead * 1.0,  # the events themselves: no finite estimate
+        },
+        index=x.index,
+    )
+    features = pd.DataFrame({"type": "continuous", "source": "radiomic"}, index=imaging.columns)
+    table, warnings = survival.survival_table(
+        obs, eigengenes=eigengenes, imaging=imaging, features=features, min_events=5
+    )
+    rows = table.set_index(["variable", "test"])
+    times, events = obs[SURVIVAL_TIME].to_numpy(float), obs[SURVIVAL_EVENT].to_numpy(float)
+    known = np.isfinite(times)
+    for frame in (eigengenes, imaging):
+        for name, column in frame.items():
+            values = column.to_numpy(float)
+            alone = survival._cox_arrays(times, events, values, np.empty((n, 0)), 5)
+            cox = rows.loc[(name, "cox")]
+            for key in ("hr", "ci_low", "ci_high", "p", "statistic"):
+                assert cox[key] == pytest.approx(alone[key], rel=1e-9, nan_ok=True), (name, key)
+            assert (cox["n"], cox["events"]) == (alone["n"], alone["events"])
+            codes, small_half = survival._min_group_codes(
+                survival._median_codes(values), known, survival.MIN_GROUP
+            )
+            statistic, p = survival._logrank_kernel(times, events, codes)
+            logrank = rows.loc[(name, "logrank")]
+            if logrank["events"] < 5:  # too few events: the table gives no statistic
+                statistic = p = np.nan
+            assert logrank["statistic"] == pytest.approx(statistic, rel=1e-9, nan_ok=True)
+            assert logrank["p"] == pytest.approx(p, rel=1e-9, nan_ok=True)
+            assert logrank["n"] == (known & (codes >= 0)).sum()
+            assert bool(small_half) == (name == "outlier")
+    assert np.isnan(rows.loc[("flat", "cox"), "p"]) and np.isnan(rows.loc[("sparse", "cox"), "p"])
+    assert any("outlier (1: 3)" in w for w in warnings)
+    assert any("flat (the variable does not vary" in w for w in warnings)
+    reason = survival._cox_arrays(
+        times, events, imaging["separates"].to_numpy(float), np.empty((n, 0)), 5
+    )["reason"]
+    assert reason.startswith("Cox model failed") and any(
+        f"separates ({reason})" in w for w in warnings
+    )
+    for name in ("holes", "two"):
+        used = imaging[name].notna() & known
+        column = imaging.loc[used, name]
+        scaled = column if name == "two" else (column - column.mean()) / column.std()
+        frame = pd.DataFrame({"time": times[used], "event": events[used], "v": scaled})
+        reference = CoxPHFitter().fit(frame, "time", "event").summary.loc["v"]
+        assert rows.loc[(name, "cox"), "hr"] == pytest.approx(reference["exp(coef)"], rel=1e-4)
+        assert rows.loc[(name, "cox"), "p"] == pytest.approx(reference["p"], rel=1e-3)

@@ -36,7 +36,14 @@ import numpy as np
 import pandas as pd
 
 from . import power
-from .associate import MONTE_CARLO_DRAWS, Associations, associate, associate_categorical, tidy
+from .associate import (
+    MONTE_CARLO_DRAWS,
+    Associations,
+    associate,
+    associate_categorical,
+    is_plain_number,
+    tidy,
+)
 from .multitest import Hierarchical, across_families, family_q, hierarchical
 from .validate import InputError
 
@@ -236,7 +243,7 @@ def mutation_imaging(
         names = [f for f in imaging.columns if types.get(f) == kind]
         if not names:
             continue
-        numeric = imaging[names].apply(_as_numeric)
+        numeric = _numeric_frame(imaging[names])
         assoc = associate(numeric, status, binary, binary=test, min_n=min_n, min_group=min_group)
         if notes is not None:
             notes.extend(dict.fromkeys(assoc.notes))
@@ -290,6 +297,18 @@ def _add_q(table: pd.DataFrame, alpha: float = ALPHA) -> None:
     p, families = table["p"].to_numpy(dtype=float), table["family"].to_numpy()
     table["q"] = family_q(p, families)
     table["q_analysis"] = across_families(p, families, alpha=alpha)
+
+
+def _numeric_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns as numbers (:func:`_as_numeric`); those that are already kept as they are."""
+    plain = {dtype: is_plain_number(dtype) for dtype in set(frame.dtypes)}
+    convert = [position for position, dtype in enumerate(frame.dtypes) if not plain[dtype]]
+    if not convert:
+        return frame
+    frame = frame.copy()
+    for position in convert:
+        frame.isetitem(position, _as_numeric(frame.iloc[:, position]))
+    return frame
 
 
 def _as_numeric(column: pd.Series) -> pd.Series:

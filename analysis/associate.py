@@ -278,16 +278,12 @@ def contingency_test(
     return "chi2_monte_carlo", float(observed), effect, float(p)
 
 
-def _crosstab(left: pd.Series, right: pd.Series) -> pd.DataFrame:
-    """Counts of the patients with both values (as ``pd.crosstab``, every level kept)."""
-    left_codes, left_levels = _codes(left)
-    right_codes, right_levels = _codes(right)
-    both = (left_codes >= 0) & (right_codes >= 0)
-    counts = np.bincount(
-        left_codes[both] * len(right_levels) + right_codes[both],
-        minlength=len(left_levels) * len(right_levels),
-    ).reshape(len(left_levels), len(right_levels))
-    return pd.DataFrame(counts, index=left_levels, columns=right_levels)
+def _count_pairs(left: np.ndarray, n_left: int, right: np.ndarray, n_right: int) -> np.ndarray:
+    """Counts of each pair of codes (missing = -1 on either side left out)."""
+    both = (left >= 0) & (right >= 0)
+    return np.bincount(left[both] * n_right + right[both], minlength=n_left * n_right).reshape(
+        n_left, n_right
+    )
 
 
 def _codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -349,16 +345,19 @@ def associate_categorical(
                     f"categorical columns (at most {max_levels} levels)"
                 )
     rows = []
-    for left_name, left_column in left.loc[patients].items():
-        for right_name, right_column in right.loc[patients].items():
-            table = _crosstab(left_column, right_column)
-            small_rows = table.sum(axis=1) < max(min_group, 1)
-            small_columns = table.sum(axis=0) < max(min_group, 1)
+    left_codes = {name: _codes(column) for name, column in left.loc[patients].items()}
+    right_codes = {name: _codes(column) for name, column in right.loc[patients].items()}
+    for left_name, (codes_a, levels_a) in left_codes.items():
+        for right_name, (codes_b, levels_b) in right_codes.items():
+            table = _count_pairs(codes_a, len(levels_a), codes_b, len(levels_b))
+            row_sizes, column_sizes = table.sum(axis=1), table.sum(axis=0)
+            small_rows = row_sizes < max(min_group, 1)
+            small_columns = column_sizes < max(min_group, 1)
             if min_group > 1 and notes is not None:
                 left_out = [
                     f"{level} ({int(size)})"
-                    for sizes in (table.sum(axis=1), table.sum(axis=0))
-                    for level, size in sizes.items()
+                    for sizes, levels in ((row_sizes, levels_a), (column_sizes, levels_b))
+                    for level, size in zip(levels, sizes)
                     if 0 < size < min_group
                 ]
                 if left_out:
@@ -366,8 +365,8 @@ def associate_categorical(
                         f"{left_name} x {right_name}: levels with < {min_group} patients left "
                         f"out ({', '.join(left_out)})"
                     )
-            table = table.loc[~small_rows, ~small_columns]
-            row = {"left": left_name, "right": right_name, "n": int(table.to_numpy().sum())}
+            table = table[~small_rows][:, ~small_columns]
+            row = {"left": left_name, "right": right_name, "n": int(table.sum())}
             if min(table.shape) < 2:
                 row.update(test="", statistic=np.nan, effect=np.nan, p=np.nan)
                 if notes is not None:
@@ -376,9 +375,7 @@ def associate_categorical(
                         f"{max(min_group, 1)} patients on one side: not tested"
                     )
             else:
-                test, statistic, effect, p = contingency_test(
-                    table.to_numpy(), seed=seed, draws=draws
-                )
+                test, statistic, effect, p = contingency_test(table, seed=seed, draws=draws)
                 row.update(test=test, statistic=statistic, effect=effect, p=p)
             rows.append(row)
     table = pd.DataFrame(rows, columns=["left", "right", "test", "statistic", "effect", "p", "n"])

@@ -785,7 +785,8 @@ def survival_table(
     variable, the imaging source for features, and the test), so that 1,400 radiomic
     features do not dilute 30 semantic ones. ``effect_measure`` names what ``hr`` is
     (``hr_per_sd``, ``hr_per_level``, ``hr`` for two levels; empty for log-rank, which has
-    no effect size). About 1 s for 130 patients x 30 features.
+    no effect size). The continuous variables with the same patients are fitted together:
+    about 0.5 s for 96 patients x 1,476 features.
 
     Parameters
     ----------

@@ -574,6 +574,24 @@ def test_associate_categorical_matches_scipy():
         associate_categorical(left, right.set_axis([f"X{i}" for i in range(n)]))
 
 
+def test_associate_categorical_leaves_out_small_levels_and_says_which():
+    index = [f"P{i}" for i in range(40)]
+    status = pd.DataFrame({"EGFR": ["Mutant"] * 12 + ["Wildtype"] * 28}, index=index)
+    shape = ["round"] * 3 + ["oval"] * 20 + ["lobulated"] * 14 + [None] * 3
+    features = pd.DataFrame(
+        {"shape": pd.Categorical(shape, categories=["round", "oval", "lobulated", "unused"])},
+        index=index,
+    )
+    notes: list[str] = []
+    table = associate_categorical(status, features, min_group=5, notes=notes)
+    assert notes == ["EGFR x shape: levels with < 5 patients left out (round (3))"]
+    kept = features["shape"].isin(["oval", "lobulated"])
+    counts = pd.crosstab(status.loc[kept, "EGFR"], features.loc[kept, "shape"].astype(str))
+    row = table.iloc[0]
+    assert row["n"] == kept.sum() == 34 and row["test"] == "fisher"
+    assert close(row["p"], stats.fisher_exact(counts.to_numpy()).pvalue)
+
+
 # --------------------------------------------------------------------------------------------
 # Planted signal
 # --------------------------------------------------------------------------------------------

@@ -246,6 +246,57 @@ def feature_columns(
     )
 
 
+def ranked_features(frame: pd.DataFrame, *, min_n: int) -> dict:
+    """:func:`feature_columns` of continuous / ordinal features, by name: the columns with
+    the same patients are ranked in one call."""
+    if not frame.shape[1]:
+        return {}
+    numbers = np.full(frame.shape, np.nan)
+    numeric = {dtype: pd.api.types.is_numeric_dtype(dtype) for dtype in set(frame.dtypes)}
+    block = np.array([numeric[dtype] for dtype in frame.dtypes], dtype=bool)
+    if block.any():
+        numbers[:, block] = frame.loc[:, block].to_numpy(dtype=np.float64, na_value=np.nan)
+    for position in np.flatnonzero(~block):
+        column = frame.iloc[:, position]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            codes = column.cat.codes.to_numpy().astype(np.float64)
+            numbers[:, position] = np.where(codes < 0, np.nan, codes)
+        else:
+            numbers[:, position] = pd.to_numeric(column, errors="coerce").to_numpy(np.float64)
+    used = ~np.isnan(numbers)
+    lowest = np.where(used, numbers, np.inf).min(axis=0, initial=np.inf)
+    highest = np.where(used, numbers, -np.inf).max(axis=0, initial=-np.inf)
+    left_out = (used.sum(axis=0) < min_n) | (lowest == highest)
+    same_patients: dict[bytes, list[int]] = {}
+    for position in np.flatnonzero(~left_out):
+        same_patients.setdefault(used[:, position].tobytes(), []).append(position)
+    out: dict = {}
+    for positions in same_patients.values():
+        rows = used[:, positions[0]]
+        ranks = stats.rankdata(numbers[rows][:, positions], axis=0)
+        for k, position in enumerate(positions):
+            raw = np.zeros((len(rows), 1))
+            raw[rows, 0] = ranks[:, k]
+            out[frame.columns[position]] = (rows, raw)
+    for position in np.flatnonzero(left_out):
+        name = frame.columns[position]
+        out[name] = f"feature {name!r}: constant or fewer than {min_n} patients"
+    return out
+
+
+def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(rows, axis=0, return_inverse=True)`` for a boolean matrix (the same
+    order: by the rows' bytes), by hashing the rows instead of sorting them (~20x faster for
+    a thousand features)."""
+    keys = [row.tobytes() for row in np.ascontiguousarray(rows)]
+    distinct = sorted(set(keys))
+    number = {key: k for k, key in enumerate(distinct)}
+    patterns = np.array([np.frombuffer(key, dtype=bool) for key in distinct]).reshape(
+        len(distinct), rows.shape[1]
+    )
+    return patterns, np.array([number[key] for key in keys], dtype=np.intp)
+
+
 def rank_design(
     values: pd.DataFrame,
     features: pd.DataFrame,
@@ -291,11 +342,20 @@ def rank_design(
     notes: list[str] = []
     correlation, correlation_cols, ss_feature = [], [], []
     group, group_cols, group_starts, group_sizes, n_groups = [], [], [], [], []
-    for name in frame.columns:
+    ranked = ranked_features(
+        frame.loc[:, [types.get(name) in CORRELATION_TYPES for name in frame.columns]],
+        min_n=min_n,
+    )
+    for position, name in enumerate(frame.columns):
         kind = types.get(name)
         if kind is None:
             raise InputError(f"null: feature {name!r} has no type")
-        outcome = feature_columns(name, frame[name], kind, min_n=min_n, min_group=min_group)
+        if kind in CORRELATION_TYPES:
+            outcome = ranked[name]
+        else:
+            outcome = feature_columns(
+                name, frame.iloc[:, position], kind, min_n=min_n, min_group=min_group
+            )
         if isinstance(outcome, str):
             notes.append(outcome)
             continue
@@ -319,10 +379,7 @@ def rank_design(
         tested.append(name)
     if not tested:
         raise InputError("null: no feature can be tested")
-    patterns, pattern = np.unique(
-        np.column_stack(indicators).T.astype(bool), axis=0, return_inverse=True
-    )
-    pattern = pattern.ravel()
+    patterns, pattern = _distinct_rows(np.column_stack(indicators).T.astype(bool))
     design = RankDesign(
         ranks=np.ascontiguousarray(ranks),
         columns=np.column_stack(columns),

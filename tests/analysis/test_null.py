@@ -206,3 +206,41 @@ def test_links_are_counted_within_families(cohort):
     assert whole.observed_links == int(
         (stats.false_discovery_control(p[np.isfinite(p)]) < 0.2).sum()
     )
+
+
+def test_features_ranked_together_as_one_at_a_time():
+    """Continuous and ordinal features are ranked in one call per set of patients: each
+    must get what ranking it alone (``feature_columns``) gives, whatever its dtype."""
+    from radmap.analysis.null import _distinct_rows, feature_columns, ranked_features
+
+    rng = np.random.default_rng(4)
+    n = 40
+    frame = pd.DataFrame(
+        {
+            "plain": rng.normal(size=n),
+            "ties": np.round(rng.normal(size=n)),
+            "holes": np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n)),
+            "same holes": np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n)),
+            "integers": pd.array(rng.integers(0, 5, n), dtype="Int64"),
+            "grade": pd.Categorical(rng.choice(["low", "mid", "high", None], n), ordered=True),
+            "text numbers": [str(v) if v > -1 else "n/a" for v in rng.normal(size=n)],
+            "constant": 3.0,
+            "rare": np.where(np.arange(n) < 5, 1.0 * np.arange(n), np.nan),
+        }
+    )
+    frame.loc[3, "integers"] = pd.NA
+    ranked = ranked_features(frame, min_n=10)
+    for name in frame.columns:
+        alone = feature_columns(name, frame[name], "continuous", min_n=10, min_group=3)
+        if isinstance(alone, str):
+            assert ranked[name] == alone
+            continue
+        np.testing.assert_array_equal(ranked[name][0], alone[0])
+        np.testing.assert_array_equal(ranked[name][1], alone[1])
+    assert isinstance(ranked["constant"], str) and isinstance(ranked["rare"], str)
+    rows = rng.random((30, 12)) < 0.5
+    rows[5] = rows[2]
+    expected = np.unique(rows, axis=0, return_inverse=True)
+    got = _distinct_rows(rows)
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1].ravel())

@@ -300,7 +300,7 @@ def _add_q(table: pd.DataFrame, alpha: float = ALPHA) -> None:
 
 
 def _numeric_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """The columns as numbers (:func:`_as_numeric`); those that are already kept as they are."""
+    """The columns as numbers (:func:`_as_numeric`); columns of plain numbers are kept."""
     plain = {dtype: is_plain_number(dtype) for dtype in set(frame.dtypes)}
     convert = [position for position, dtype in enumerate(frame.dtypes) if not plain[dtype]]
     if not convert:

@@ -965,14 +965,32 @@ def _boot_statistic(y: np.ndarray, predictions: np.ndarray, kind: str, idx: np.n
     return _r2(np.broadcast_to(labels, resampled.shape), resampled).mean(axis=0)
 
 
+def _roc_points(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False and true positive rates of scikit-learn's ``roc_curve(labels, scores)`` (with
+    its ``drop_intermediate``), without its input checks: the bootstrap band draws ~1,000
+    curves per feature set, and the checks cost 2 ms each where the curve costs 0.05."""
+    order = np.argsort(-scores, kind="stable")
+    ordered = scores[order]
+    ends = np.r_[np.flatnonzero(np.diff(ordered)), len(ordered) - 1]
+    tps = np.cumsum(labels[order], dtype=np.float64)[ends]
+    fps = 1 + ends - tps
+    if len(fps) > 2:
+        corners = np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True]
+        fps, tps = fps[corners], tps[corners]
+    fps, tps = np.r_[0.0, fps], np.r_[0.0, tps]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fpr = fps / fps[-1] if fps[-1] > 0 else np.full(len(fps), np.nan)
+        tpr = tps / tps[-1] if tps[-1] > 0 else np.full(len(tps), np.nan)
+    return fpr, tpr
+
+
 def _roc_curves(y, predictions, idx) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vertically averaged ROC over repeats on a fixed FPR grid, with a bootstrap band."""
-    from sklearn.metrics import roc_curve
 
     def mean_curve(labels, scores):
         curves = []
         for repeat in scores:
-            fpr, tpr, _ = roc_curve(labels, repeat)
+            fpr, tpr = _roc_points(labels, repeat)
             curves.append(np.interp(ROC_GRID, fpr, tpr))
         curve = np.mean(curves, axis=0)
         curve[0] = 0.0

@@ -521,3 +521,19 @@ def test_harmonisation_inside_folds_does_not_leak_where_combat_on_everyone_does(
             feature_sets_=("radiomic",),
             params=P.PredictParams(**{**params.__dict__, "batch": "site"}),
         )
+
+
+def test_roc_points_are_scikit_learns_roc_curve():
+    """The ROC band's curves: the same points as ``sklearn.metrics.roc_curve``, ties and
+    collinear runs included."""
+    from radmap.analysis.predict import _roc_points
+    from sklearn.metrics import roc_curve
+
+    rng = np.random.default_rng(8)
+    for n, levels in ((30, 4), (60, 60), (200, 7)):
+        labels = (rng.random(n) < 0.4).astype(float)
+        scores = rng.integers(0, levels, n) / levels + 0.3 * labels
+        fpr, tpr, _ = roc_curve(labels, scores)
+        got = _roc_points(labels, scores)
+        np.testing.assert_array_equal(got[0], fpr)
+        np.testing.assert_array_equal(got[1], tpr)

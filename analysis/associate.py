@@ -53,7 +53,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special, stats
 
-from .multitest import bh
+from .multitest import bh, bh_columns
 from .parallel import blas_controller
 from .validate import InputError
 
@@ -170,7 +170,7 @@ class Associations:
         if scope == "all":
             q = bh(p)
         elif scope == "per_feature":
-            q = np.column_stack([bh(column) for column in p.T]) if p.size else p.copy()
+            q = bh_columns(p)
         else:
             raise InputError(f"q: scope must be 'all' or 'per_feature', not {scope!r}")
         return pd.DataFrame(q, index=self.p.index, columns=self.p.columns)

@@ -47,6 +47,25 @@ def bh(p: ArrayLike) -> np.ndarray:
     return q
 
 
+def bh_columns(p: ArrayLike) -> np.ndarray:
+    """:func:`bh` of each column of a 2-D array separately (one family per column, e.g. the
+    genes of each feature), all columns at once: the same values as calling :func:`bh` on each,
+    without its per-call cost (a gene map has thousands of features)."""
+    p = np.asarray(p, dtype=np.float64)
+    tested = ~np.isnan(p)
+    if p.ndim != 2 or not p.size or not np.all((p[tested] >= 0) & (p[tested] <= 1)):
+        return np.column_stack([bh(column) for column in p.T]) if p.size else p.copy()
+    m = tested.sum(axis=0)
+    order = np.argsort(np.where(tested, p, np.inf), axis=0, kind="stable")
+    rank = np.arange(1, p.shape[0] + 1)[:, None]
+    kept = rank <= m
+    scaled = np.where(kept, np.take_along_axis(p, order, axis=0) * (m / rank), np.inf)
+    scaled = np.minimum.accumulate(scaled[::-1], axis=0)[::-1]
+    q = np.full(p.shape, np.nan)
+    np.put_along_axis(q, order, np.where(kept, np.clip(scaled, 0.0, 1.0), np.nan), axis=0)
+    return q
+
+
 def family_q(p: ArrayLike, families: ArrayLike) -> np.ndarray:
     """Benjamini–Hochberg q-values computed separately within each family.
 

@@ -186,3 +186,23 @@ def test_power_two_and_k_groups_match_statsmodels_power():
     hr = power.hazard_ratio(60, 1)
     assert hr == pytest.approx(math.exp((1.959964 + 0.841621) / math.sqrt(60)), rel=1e-5)
     assert math.isnan(power.correlation(3, 1))
+
+
+def test_bh_columns_is_bh_of_each_column():
+    """The gene map's q within each feature: every column corrected on its own, with its own
+    number of tests (NaN left out), as bh column by column and statsmodels give."""
+    from radmap.analysis.multitest import bh_columns
+
+    rng = np.random.default_rng(12)
+    p = np.round(rng.random((80, 6)) ** 2, 3)  # ties
+    p[rng.random(p.shape) < 0.25] = np.nan
+    p[:, 0] = np.nan  # nothing tested
+    p[1:, 1] = np.nan  # one test
+    q = bh_columns(p)
+    for column in range(p.shape[1]):
+        np.testing.assert_array_equal(q[:, column], bh(p[:, column]))
+        tested = ~np.isnan(p[:, column])
+        if tested.any():
+            expected = multipletests(p[tested, column], method="fdr_bh")[1]
+            np.testing.assert_allclose(q[tested, column], expected, rtol=1e-12)
+    assert np.isnan(q[:, 0]).all() and q[0, 1] == p[0, 1]

@@ -789,11 +789,31 @@ def _variables_by_patients(values: pd.DataFrame, patients: pd.Index) -> tuple[np
     return data, any_missing
 
 
-def _missing_patterns(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Group variables (rows of ``missing``) by their pattern of missing patients."""
-    packed = np.packbits(missing, axis=1)
+def row_patterns(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a boolean matrix (e.g. each variable's missing patients) and the
+    pattern of each row: ``np.unique(rows, axis=0, return_inverse=True)``, on packed bits."""
+    packed = np.packbits(rows, axis=1)
     _, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
-    return missing[first], inverse.ravel()
+    return rows[first], inverse.ravel()
+
+
+def numeric_block(frame: pd.DataFrame, *, codes: bool = False) -> np.ndarray:
+    """The columns as float numbers, numeric columns read in one block; the others through
+    ``pd.to_numeric(errors="coerce")``, or, with ``codes``, categorical columns as their
+    category codes (missing = NaN)."""
+    numeric = {dtype: pd.api.types.is_numeric_dtype(dtype) for dtype in set(frame.dtypes)}
+    block = np.array([numeric[dtype] for dtype in frame.dtypes], dtype=bool)
+    out = np.full(frame.shape, np.nan)
+    if block.any():
+        out[:, block] = frame.loc[:, block].to_numpy(dtype=np.float64, na_value=np.nan)
+    for position in np.flatnonzero(~block):
+        column = frame.iloc[:, position]
+        if codes and isinstance(column.dtype, pd.CategoricalDtype):
+            category = column.cat.codes.to_numpy().astype(np.float64)
+            out[:, position] = np.where(category < 0, np.nan, category)
+        else:
+            out[:, position] = pd.to_numeric(column, errors="coerce").to_numpy(np.float64)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -967,7 +987,7 @@ def associate(
         )
 
     if any_missing:
-        missing_patterns, pattern_of_row = _missing_patterns(np.isnan(data))
+        missing_patterns, pattern_of_row = row_patterns(np.isnan(data))
     else:
         missing_patterns = np.zeros((1, data.shape[1]), dtype=bool)
         pattern_of_row = np.zeros(data.shape[0], dtype=np.intp)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .associate import numeric_block, row_patterns
 from .bundle import MUTANT, SURVIVAL_EVENT, SURVIVAL_TIME, WILDTYPE
 from .multitest import family_q
 from .validate import InputError
@@ -480,9 +481,9 @@ def _cox_columns(
     results: list[dict] = [{}] * values.shape[1]
     if not values.shape[1]:
         return results
-    patterns, pattern_of = np.unique(complete, axis=1, return_inverse=True)
-    for pattern, rows in enumerate(patterns.T):
-        columns = np.flatnonzero(pattern_of.ravel() == pattern)
+    patterns, pattern_of = row_patterns(complete.T)
+    for pattern, rows in enumerate(patterns):
+        columns = np.flatnonzero(pattern_of == pattern)
         n, events = int(rows.sum()), int(event[rows].sum())
         if events < min_events:
             reason = f"{events} events among {n} patients (< {min_events})"
@@ -536,9 +537,9 @@ def _median_logrank_columns(
     results: list = [None] * values.shape[1]
     if not values.shape[1]:
         return results
-    patterns, pattern_of = np.unique(finite, axis=1, return_inverse=True)
-    for pattern, present in enumerate(patterns.T):
-        columns = np.flatnonzero(pattern_of.ravel() == pattern)
+    patterns, pattern_of = row_patterns(finite.T)
+    for pattern, present in enumerate(patterns):
+        columns = np.flatnonzero(pattern_of == pattern)
         block = values[present][:, columns]
         high = block > np.median(block, axis=0) if len(block) else block.astype(bool)
         rows = known[present]
@@ -716,19 +717,6 @@ def _median_codes(values: np.ndarray) -> np.ndarray:
     if finite.any():
         codes[finite] = (values[finite] > np.median(values[finite])).astype(int)
     return codes
-
-
-def _numbers(frame: pd.DataFrame) -> np.ndarray:
-    """The columns as numbers (what ``pd.to_numeric(errors="coerce")`` gives each; numeric
-    columns read in one block)."""
-    numeric = {dtype: pd.api.types.is_numeric_dtype(dtype) for dtype in set(frame.dtypes)}
-    is_numeric = np.array([numeric[dtype] for dtype in frame.dtypes], dtype=bool)
-    out = np.full(frame.shape, np.nan)
-    if is_numeric.any():
-        out[:, is_numeric] = frame.loc[:, is_numeric].to_numpy(dtype=float, na_value=np.nan)
-    for k in np.flatnonzero(~is_numeric):
-        out[:, k] = pd.to_numeric(frame.iloc[:, k], errors="coerce").to_numpy(float)
-    return out
 
 
 def _empty_survival_table() -> pd.DataFrame:
@@ -922,8 +910,8 @@ def survival_table(
     ]
     numbers = np.hstack(
         [
-            _numbers(eigengenes.reindex(obs.index)),
-            _numbers(
+            numeric_block(eigengenes.reindex(obs.index)),
+            numeric_block(
                 imaging[[f for f, kind in kinds.items() if kind == "continuous"]].reindex(obs.index)
             ),
         ]

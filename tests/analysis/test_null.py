@@ -211,7 +211,8 @@ def test_links_are_counted_within_families(cohort):
 def test_features_ranked_together_as_one_at_a_time():
     """Continuous and ordinal features are ranked in one call per set of patients: each
     must get what ranking it alone (``feature_columns``) gives, whatever its dtype."""
-    from radmap.analysis.null import _distinct_rows, feature_columns, ranked_features
+    from radmap.analysis.associate import row_patterns
+    from radmap.analysis.null import feature_columns, ranked_features
 
     rng = np.random.default_rng(4)
     n = 40
@@ -241,6 +242,6 @@ def test_features_ranked_together_as_one_at_a_time():
     rows = rng.random((30, 12)) < 0.5
     rows[5] = rows[2]
     expected = np.unique(rows, axis=0, return_inverse=True)
-    got = _distinct_rows(rows)
+    got = row_patterns(rows)
     np.testing.assert_array_equal(got[0], expected[0])
     np.testing.assert_array_equal(got[1], expected[1].ravel())

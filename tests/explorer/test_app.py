@@ -45,6 +45,30 @@ def _key(app, fragment: str) -> str:
     return matches[0]
 
 
+def test_an_unchanged_script_is_answered_without_reading_it(client, monkeypatch):
+    """Scripts Dash loads on first use have no version in their address: every page load
+    asks whether they changed, with the tag of the compressed copy it keeps."""
+    import pkgutil
+
+    path = "/_dash-component-suites/plotly/package_data/plotly.min.js"
+    first = client.get(path, headers={"Accept-Encoding": "gzip"})
+    assert first.status_code == 200 and first.headers["Content-Encoding"] == "gzip"
+    tag = first.headers["ETag"]
+    assert tag.endswith(':gzip"')
+    reads = []
+    read = pkgutil.get_data
+    monkeypatch.setattr(pkgutil, "get_data", lambda *args: reads.append(args) or read(*args))
+    for sent in (tag, tag.replace(":gzip", "")):
+        again = client.get(path, headers={"Accept-Encoding": "gzip", "If-None-Match": sent})
+        assert again.status_code == 304 and not again.get_data()
+        assert again.headers["ETag"] == sent
+        assert again.headers["X-Content-Type-Options"] == "nosniff"
+    assert reads == [], "the file was read to find it unchanged"
+    changed = client.get(path, headers={"Accept-Encoding": "gzip", "If-None-Match": '"old"'})
+    assert changed.status_code == 200 and len(changed.get_data()) == len(first.get_data())
+    assert reads, "a changed file is read and sent"
+
+
 def test_index_is_served_locally_with_security_headers(client, app):
     response = client.get("/")
     assert response.status_code == 200

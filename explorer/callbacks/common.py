@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +13,7 @@ import pandas as pd
 from dash import ALL, Input, Output, State, callback_context, html
 
 from ..data import BundleData
-from ..figures.style import figure_spec, restore_figure
+from ..figures.style import empty_figure, figure_spec, restore_figure
 from ..pages.common import column_defs, searched_options
 from ..state import ViewState, from_controls, page_from_path
 
@@ -102,11 +104,31 @@ def register_km(
         return km_figure(view, choice, split=split or "median", cut=cut_value(cut)), split != "cut"
 
 
+_CONTROLS_ONLY: ContextVar[bool] = ContextVar("radmap_controls_only", default=False)
+
+
+@contextmanager
+def controls_only() -> Iterator[None]:
+    """Build page layouts only for their controls' values: memoised figures are left blank.
+
+    The router reads a page's controls for another URL of the page shown, and the page's
+    own callbacks then draw its figures (building them here would be work thrown away).
+    """
+    token = _CONTROLS_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _CONTROLS_ONLY.reset(token)
+
+
 def memoised_figure(data: BundleData, view: str, params: Mapping, build: Callable[[], Any]):
     """The figure ``build()`` makes, memoised per bundle, view and parameters.
 
     The bundle keeps the figure's plain spec; every call gets a new figure built from it.
+    Inside :func:`controls_only`, a blank figure.
     """
+    if _CONTROLS_ONLY.get():
+        return empty_figure("")
     return restore_figure(data.memo(f"figure:{view}", params, lambda: figure_spec(build())))
 
 

@@ -59,3 +59,38 @@ def test_changing_a_control_still_adds_a_history_entry(browser, live_server):
     browser.back()
     wait(browser).until(lambda d: "y" not in query(d))
     assert query(browser) == before
+
+
+VOLCANO_Y_AXIS = """
+const root = document.getElementById(arguments[0]);
+const gd = root && root.querySelector('.js-plotly-plot');
+return gd && gd._fullLayout ? [gd.dataset.kept || null, gd._fullLayout.yaxis.title.text] : null;
+"""
+
+
+def test_back_and_forward_within_a_page_update_it_in_place(browser, live_server):
+    """Another URL of the page shown sets its controls: the page's graphs stay (no new page,
+    no new WebGL contexts) and are redrawn for the URL, in both directions."""
+    graph = dash_id(fig="volcano", role="graph")
+    y_choice = f"[id='{dash_id(key='y', page='volcano', role='state')}'] input"
+    open_page(browser, f"{live_server}/volcano")
+    browser.execute_script(
+        "document.getElementById(arguments[0]).querySelector('.js-plotly-plot')"
+        ".dataset.kept = 'yes';",
+        graph,
+    )
+    browser.find_element(By.CSS_SELECTOR, f"{y_choice}[value=p]").click()
+    wait(browser).until(lambda d: query(d).get("y") == ["p"])
+    wait(browser).until(lambda d: d.execute_script(VOLCANO_Y_AXIS, graph)[1] == "−log10 p")
+    wait_idle(browser)
+    for move, axis in ((browser.back, "q"), (browser.forward, "p")):
+        move()
+        wait(browser).until(
+            lambda d, a=axis: d.execute_script(VOLCANO_Y_AXIS, graph)[1] == f"−log10 {a}"
+        )
+        wait_idle(browser)
+        kept, _ = browser.execute_script(VOLCANO_Y_AXIS, graph)
+        assert kept == "yes", "the page was rendered again"
+        checked = browser.find_element(By.CSS_SELECTOR, f"{y_choice}:checked")
+        assert checked.get_attribute("value") == axis
+        assert query(browser).get("y", ["q"]) == [axis]

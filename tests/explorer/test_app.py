@@ -177,6 +177,59 @@ def test_routing_request_renders_a_page_from_the_url(client, app):
     }
 
 
+def _shown_controls(app, layout) -> dict:
+    """The route callback's ALL-pattern states, filled as the browser sends the controls
+    of ``layout`` (a page shown)."""
+    from radmap.explorer.pages.common import iter_components
+
+    spec = app.callback_map[_key(app, "page-content.children")]
+    values = {}
+    for item in spec["state"]:
+        if '["ALL"]' not in item["id"]:
+            continue
+        role = json.loads(item["id"])["role"]
+        values[f"{item['id']}.{item['property']}"] = [
+            {"id": c.id, "value": json.loads(json.dumps(getattr(c, item["property"], None)))}
+            for c in iter_components(layout)
+            if isinstance(getattr(c, "id", None), dict) and c.id.get("role") == role
+        ]
+    return values
+
+
+def test_another_url_of_the_same_page_sets_its_controls_without_a_new_page(client, app, toy_data):
+    from radmap.explorer.callbacks.core import route
+
+    shown_search = "?feature=pack_years"
+    layout, _ = route(toy_data, "/volcano", shown_search)
+    key = _key(app, "page-content.children")
+    values = {
+        "route-request.data": {"pathname": "/volcano", "search": "?feature=pack_years&y=p"},
+        "shown-url.data": {"pathname": "/volcano", "search": shown_search},
+        **_shown_controls(app, layout),
+    }
+    payload = update(client, app, key, values, changed=["route-request.data"]).get_json()
+    assert "page-content" not in payload["response"]
+    assert payload["response"]["shown-url"]["data"]["search"] == "?feature=pack_years&y=p"
+    assert payload["response"]["filling-defaults"]["data"] is True
+    side = {json.loads(cid)["key"]: props for cid, props in payload["sideUpdate"].items()}
+    assert list(side) == ["y"] and side["y"]["value"] == "p"
+    # from another page, or for another subset: the page is rendered
+    for shown in ({"pathname": "/gene", "search": ""}, None):
+        other = {**values, "shown-url.data": shown}
+        payload = update(client, app, key, other, changed=["route-request.data"]).get_json()
+        assert "y" in json.dumps(payload["response"]["page-content"]["children"])
+        assert "sideUpdate" not in payload
+    new_subset = {
+        **values,
+        "route-request.data": {
+            "pathname": "/volcano",
+            "search": "?feature=pack_years&subset=stage:I",
+        },
+    }
+    payload = update(client, app, key, new_subset, changed=["route-request.data"]).get_json()
+    assert "page-content" in payload["response"] and "sideUpdate" not in payload
+
+
 def test_heatmap_request_returns_a_figure(client, app):
     key = _key(app, '"fig":"map-heatmap","role":"graph"}.figure')
     prefix = '{"key":"%s","page":"map","role":"state"}.value'

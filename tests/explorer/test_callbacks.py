@@ -118,6 +118,50 @@ def test_route_sets_controls_from_the_url(toy_data):
     assert controls["gene"] == "KRAS"
 
 
+def _shown(layout, page: str) -> dict:
+    """The page's control values as the browser sends them back (JSON: lists)."""
+    values = core.state_values(layout)[page]
+    return json.loads(json.dumps(values))
+
+
+def test_another_url_of_the_page_shown_sets_its_controls_instead(toy_data):
+    shown, _ = core.route(toy_data, "/volcano", "?feature=pack_years&y=p", base="/")
+    with core.controls_only():
+        wanted, _ = core.route(
+            toy_data, "/volcano", "?feature=original_shape_Sphericity&y=p&q=0.01", base="/"
+        )
+    changes = core.control_changes(wanted, "volcano", _shown(shown, "volcano"))
+    by_key = {component_id["key"]: props for component_id, props in changes}
+    assert sorted(by_key) == ["feature", "q"]
+    for key, value in (("q", 0.01), ("feature", "original_shape_Sphericity")):
+        assert by_key[key]["value"] == value
+        assert value in [option["value"] for option in by_key[key]["options"]]
+    assert all(component_id["page"] == "volcano" for component_id, _ in changes)
+    # the same URL again: nothing to set
+    assert core.control_changes(shown, "volcano", _shown(shown, "volcano")) == []
+
+
+def test_the_page_is_rendered_again_for_a_new_subset_or_other_controls(toy_data):
+    shown, _ = core.route(toy_data, "/volcano", "?feature=pack_years", base="/")
+    values = _shown(shown, "volcano")
+    other_subset, _ = core.route(
+        toy_data, "/volcano", "?feature=original_shape_Sphericity&subset=stage:I", base="/"
+    )
+    assert core.control_changes(other_subset, "volcano", values) is None
+    assert core.control_changes(shown, "volcano", {**values, "extra": 1}) is None
+    assert core.control_changes(shown, "volcano", None) is None
+
+
+def test_controls_only_leaves_the_figures_blank(toy_data):
+    with core.controls_only():
+        layout, _ = core.route(toy_data, "/volcano", "?feature=pack_years", base="/")
+    figures = _find(layout, lambda n: getattr(n, "figure", None) is not None)
+    assert figures and all(not figure.figure.data for figure in figures)
+    layout, _ = core.route(toy_data, "/volcano", "?feature=pack_years", base="/")
+    figures = _find(layout, lambda n: getattr(n, "figure", None) is not None)
+    assert any(figure.figure.data for figure in figures)
+
+
 def test_route_reports_bad_links_in_the_page(toy_data):
     layout, messages = core.route(toy_data, "/gene", "?gene=NOTAGENE", base="/")
     assert len(messages) == 1 and "NOTAGENE" in _text(messages)

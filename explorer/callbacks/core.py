@@ -13,8 +13,10 @@ The URL is the single source of truth for a view:
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlencode
 
@@ -166,7 +168,31 @@ def _plain(value):
     return value
 
 
-def control_changes(layout, page: str, shown: dict | None) -> list[tuple[dict, dict]] | None:
+def read_stores(callback_map: dict) -> list[dict]:
+    """The id patterns of the state stores that some callback reads as an input to draw
+    something (from ``app.callback_map``; wildcards such as ``MATCH`` appear as lists).
+    Callbacks that read every key (the controls' write into the URL) are left out."""
+    patterns = []
+    for spec in callback_map.values():
+        for item in spec.get("inputs", []):
+            text = item.get("id", "")
+            if text.startswith("{") and item.get("property") == "data":
+                pattern = json.loads(text)
+                wildcard = isinstance(pattern.get("key"), list)
+                if pattern.get("role") == STATE_STORES["role"] and not wildcard:
+                    patterns.append(pattern)
+    return patterns
+
+
+def _matches(pattern: dict, component_id: dict) -> bool:
+    return pattern.keys() == component_id.keys() and all(
+        isinstance(value, list) or value == component_id[key] for key, value in pattern.items()
+    )
+
+
+def control_changes(
+    layout, page: str, shown: dict | None, *, read: Sequence[dict] = ()
+) -> list[tuple[dict, dict]] | None:
     """What to set on the page shown so that it shows ``layout`` (the same page for a new
     URL), instead of rendering the page again.
 
@@ -179,13 +205,16 @@ def control_changes(layout, page: str, shown: dict | None) -> list[tuple[dict, d
     shown
         The values of the page's state controls and stores in the browser (key -> value,
         as :func:`collect_state` reads them).
+    read
+        The stores that callbacks read (:func:`read_stores`); a store no callback reads
+        (the FDR threshold of pages without an FDR control) is drawn only with the page.
 
     Returns
     -------
     ``(id, props)`` for each control whose value differs (its ``options`` too, when it has
     some: a long list is cut to the options around its value); ``None`` when the page has
-    to be rendered again: its controls differ, or the subset or comparison changes (the
-    subset panel and its banner are built with the page).
+    to be rendered again: its controls differ, a store no callback reads changes, or the
+    subset or comparison changes (the subset panel and its banner are built with the page).
     """
     new = {}
     for component in iter_components(layout):
@@ -205,6 +234,10 @@ def control_changes(layout, page: str, shown: dict | None) -> list[tuple[dict, d
         if _plain(value) == _plain(shown[key]):
             continue
         if key in SUBSET_KEYS:
+            return None
+        if component.id["role"] == STATE_STORES["role"] and not any(
+            _matches(pattern, component.id) for pattern in read
+        ):
             return None
         props = {prop: value}
         if getattr(component, "options", None) is not None:
@@ -571,6 +604,10 @@ def register(app, ctx: AppContext) -> None:
         State("header-shown", "data"),
     )
 
+    @functools.cache
+    def stores_read() -> list[dict]:  # every callback is registered by the first request
+        return read_stores(app.callback_map)
+
     @app.callback(
         Output("page-content", "children"),
         Output("url-messages", "children"),
@@ -598,7 +635,7 @@ def register(app, ctx: AppContext) -> None:
             with controls_only():
                 controls, messages = route(data, pathname, search, base=base)
             values = collect_state(callback_context.states_list).get(page)
-            changes = control_changes(controls, page, values)
+            changes = control_changes(controls, page, values, read=stores_read())
             if changes is not None:
                 for component_id, props in changes:
                     set_props(component_id, props)

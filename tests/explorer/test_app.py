@@ -230,6 +230,16 @@ def test_another_url_of_the_same_page_sets_its_controls_without_a_new_page(clien
     assert "page-content" in payload["response"] and "sideUpdate" not in payload
 
 
+def test_the_stores_read_to_draw_are_found_in_the_callbacks(app):
+    from radmap.explorer.callbacks.core import read_stores
+
+    read = read_stores(app.callback_map)
+    assert {"role": "state-store", "page": "map", "key": "feature"} in read
+    assert {"role": "state-store", "page": "volcano", "key": "gene"} in read
+    assert all(not isinstance(pattern["key"], list) for pattern in read), "the URL writer"
+    assert all(pattern["key"] != "q" for pattern in read)
+
+
 def test_heatmap_request_returns_a_figure(client, app):
     key = _key(app, '"fig":"map-heatmap","role":"graph"}.figure')
     prefix = '{"key":"%s","page":"map","role":"state"}.value'

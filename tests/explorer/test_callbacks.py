@@ -152,6 +152,23 @@ def test_the_page_is_rendered_again_for_a_new_subset_or_other_controls(toy_data)
     assert core.control_changes(shown, "volcano", None) is None
 
 
+def test_a_store_no_callback_reads_is_drawn_only_with_the_page(toy_data):
+    shown, _ = core.route(toy_data, "/map", "", base="/")
+    values = _shown(shown, "map")
+    cell, _ = core.route(toy_data, "/map", "?feature=pack_years&module=M1", base="/")
+    read = [{"role": "state-store", "page": "map", "key": key} for key in ("feature", "module")]
+    changes = core.control_changes(cell, "map", values, read=read)
+    assert {component_id["key"]: props for component_id, props in changes} == {
+        "feature": {"data": "pack_years"},
+        "module": {"data": "M1"},
+    }
+    assert core.control_changes(cell, "map", values, read=read[:1]) is None
+    # the cohort's FDR threshold is a store that only the page's layout reads
+    cohort, _ = core.route(toy_data, "/cohort", "", base="/")
+    stricter, _ = core.route(toy_data, "/cohort", "?q=0.01", base="/")
+    assert core.control_changes(stricter, "cohort", _shown(cohort, "cohort"), read=read) is None
+
+
 def test_controls_only_leaves_the_figures_blank(toy_data):
     with core.controls_only():
         layout, _ = core.route(toy_data, "/volcano", "?feature=pack_years", base="/")

@@ -425,6 +425,30 @@ def _encode_covariates(covariates: pd.DataFrame | None, index: pd.Index) -> np.n
     return matrix
 
 
+NO_VARIATION = "the variable does not vary among the patients used"
+
+
+def _differing(sorted_block: np.ndarray) -> np.ndarray:
+    """Per column of a block sorted along its rows: how many rows differ from the column's
+    most common value (the rows outside its longest run of equal values)."""
+    n = sorted_block.shape[0]
+    if not n:
+        return np.zeros(sorted_block.shape[1], dtype=int)
+    rows = np.arange(n)[:, None]
+    starts = np.vstack(
+        [np.ones((1, sorted_block.shape[1]), dtype=bool), np.diff(sorted_block, axis=0) != 0]
+    )
+    run_start = np.maximum.accumulate(np.where(starts, rows, 0), axis=0)
+    return n - (rows - run_start + 1).max(axis=0)
+
+
+def _few_differ_reason(differing: int, n: int, min_group: int) -> str:
+    return (
+        f"only {differing} of {n} patients differ from the variable's most common value "
+        f"(< {min_group}): no hazard ratio rests on so few"
+    )
+
+
 def _cox_arrays(
     time: np.ndarray,
     event: np.ndarray,
@@ -433,9 +457,12 @@ def _cox_arrays(
     min_events: int,
     *,
     per_unit: bool = False,
+    min_group: int = 1,
 ) -> dict:
     """Cox fit on aligned arrays: complete cases, variable per SD unless it is two-valued
-    or ``per_unit`` (then per unit of the variable, e.g. per step of an ordinal scale)."""
+    or ``per_unit`` (then per unit of the variable, e.g. per step of an ordinal scale); not
+    fitted when fewer than ``min_group`` patients differ from the variable's most common
+    value."""
     complete = (
         np.isfinite(time)
         & np.isfinite(event)
@@ -445,10 +472,13 @@ def _cox_arrays(
     n, events = int(complete.sum()), int(event[complete].sum())
     if events < min_events:
         return _failed_cox(n, events, f"{events} events among {n} patients (< {min_events})")
+    differing = _differing(np.sort(values[complete])[:, None])[0]
+    if not differing:  # not the SD: the SD of equal floats can come out as 1e-17
+        return _failed_cox(n, events, NO_VARIATION)
+    if differing < min_group:
+        return _failed_cox(n, events, _few_differ_reason(differing, n, min_group))
     design = np.column_stack([values[complete], covariates[complete]])
     spread = design.std(axis=0, ddof=1)
-    if not spread[0] > 0:
-        return _failed_cox(n, events, "the variable does not vary among the patients used")
     design, spread = design[:, spread > 0], spread[spread > 0]
     standardised = (design - design.mean(axis=0)) / spread
     try:
@@ -472,7 +502,7 @@ def _cox_arrays(
 
 
 def _cox_columns(
-    time: np.ndarray, event: np.ndarray, values: np.ndarray, min_events: int
+    time: np.ndarray, event: np.ndarray, values: np.ndarray, min_events: int, min_group: int = 1
 ) -> list[dict]:
     """:func:`_cox_arrays` without covariates for each column of ``values`` (patients x
     variables): the columns with the same complete patients are fitted together."""
@@ -492,16 +522,21 @@ def _cox_columns(
             continue
         block = values[rows][:, columns]
         spread = block.std(axis=0, ddof=1) if n > 1 else np.full(len(columns), np.nan)
-        varies = spread > 0
+        sorted_block = np.sort(block, axis=0)
+        differing = _differing(sorted_block)
+        varies = differing > 0
         for column in columns[~varies]:
-            reason = "the variable does not vary among the patients used"
-            results[column] = _failed_cox(n, events, reason)
-        columns, block, spread = columns[varies], block[:, varies], spread[varies]
+            results[column] = _failed_cox(n, events, NO_VARIATION)
+        few = varies & (differing < min_group)
+        for column, count in zip(columns[few], differing[few], strict=True):
+            results[column] = _failed_cox(n, events, _few_differ_reason(int(count), n, min_group))
+        fit = varies & ~few
+        columns, block, spread = columns[fit], block[:, fit], spread[fit]
+        sorted_block = sorted_block[:, fit]
         if not len(columns):
             continue
         standardised = (block - block.mean(axis=0)) / spread
         beta, standard_error, reasons = _cox_efron_columns(time[rows], event[rows], standardised)
-        sorted_block = np.sort(block, axis=0)
         distinct = 1 + (np.diff(sorted_block, axis=0) != 0).sum(axis=0)
         scale = np.where(distinct > 2, 1.0, spread)
         coefficient, error = beta / scale, standard_error / scale
@@ -588,6 +623,7 @@ def cox(
     *,
     covariates: pd.DataFrame | None = None,
     min_events: int = 5,
+    min_group: int = 1,
 ) -> dict:
     """Cox proportional-hazards model for one variable, optionally adjusted for covariates.
 
@@ -610,6 +646,9 @@ def cox(
         Patients x adjustment variables (e.g. age, stage), aligned on the index.
     min_events
         Fewer events than this among the complete cases gives NaN results.
+    min_group
+        Fewer patients than this differing from the variable's most common value gives NaN
+        results (:func:`survival_table` uses :data:`MIN_GROUP`).
 
     Returns
     -------
@@ -626,6 +665,7 @@ def cox(
         values,
         _encode_covariates(covariates, frame.index),
         min_events,
+        min_group=min_group,
     )
 
 
@@ -794,7 +834,10 @@ def survival_table(
     min_events
         Minimum events for a test (overall and per test).
     min_group
-        Smallest level a log-rank test keeps.
+        Smallest level a log-rank test keeps, and the fewest patients that must differ
+        from a Cox-fitted variable's most common value (a radiomic feature constant but
+        for one patient gave hazard ratios such as 1e-15, or none, as Newton's method
+        happened to go); such a variable gets NaN and a reason in the warnings.
 
     Returns
     -------
@@ -879,7 +922,9 @@ def survival_table(
         **options,
     ):
         if result is None:
-            result = _cox_arrays(time, event, numbers, adjust, min_events, **options)
+            result = _cox_arrays(
+                time, event, numbers, adjust, min_events, min_group=min_group, **options
+            )
         if result["reason"]:
             failed.append(f"{name} ({result['reason']})")
         two_valued = len(np.unique(numbers[np.isfinite(numbers)])) <= 2
@@ -917,9 +962,12 @@ def survival_table(
         ]
     )
     if adjust.shape[1]:
-        fitted = [_cox_arrays(time, event, column, adjust, min_events) for column in numbers.T]
+        fitted = [
+            _cox_arrays(time, event, column, adjust, min_events, min_group=min_group)
+            for column in numbers.T
+        ]
     else:
-        fitted = _cox_columns(time, event, numbers, min_events)
+        fitted = _cox_columns(time, event, numbers, min_events, min_group)
     split = _median_logrank_columns(time, event, numbers, min_group)
 
     def continuous_rows(k: int) -> None:

@@ -344,7 +344,9 @@ def test_survival_table_fits_continuous_variables_together_as_one_at_a_time(smal
     for frame in (eigengenes, imaging):
         for name, column in frame.items():
             values = column.to_numpy(float)
-            alone = survival._cox_arrays(times, events, values, np.empty((n, 0)), 5)
+            alone = survival._cox_arrays(
+                times, events, values, np.empty((n, 0)), 5, min_group=survival.MIN_GROUP
+            )
             cox = rows.loc[(name, "cox")]
             for key in ("hr", "ci_low", "ci_high", "p", "statistic"):
                 assert cox[key] == pytest.approx(alone[key], rel=1e-9, nan_ok=True), (name, key)
@@ -363,6 +365,8 @@ def test_survival_table_fits_continuous_variables_together_as_one_at_a_time(smal
     assert np.isnan(rows.loc[("flat", "cox"), "p"]) and np.isnan(rows.loc[("sparse", "cox"), "p"])
     assert any("outlier (1: 3)" in w for w in warnings)
     assert any("flat (the variable does not vary" in w for w in warnings)
+    assert np.isnan(rows.loc[("outlier", "cox"), "hr"])
+    assert any("outlier (only 3 of" in w for w in warnings)
     reason = survival._cox_arrays(
         times, events, imaging["separates"].to_numpy(float), np.empty((n, 0)), 5
     )["reason"]
@@ -377,3 +381,49 @@ def test_survival_table_fits_continuous_variables_together_as_one_at_a_time(smal
         reference = CoxPHFitter().fit(frame, "time", "event").summary.loc["v"]
         assert rows.loc[(name, "cox"), "hr"] == pytest.approx(reference["exp(coef)"], rel=1e-4)
         assert rows.loc[(name, "cox"), "p"] == pytest.approx(reference["p"], rel=1e-3)
+
+
+def test_a_variable_that_differs_in_too_few_patients_gets_no_hazard_ratio(small):
+    """A radiomic feature constant but for a handful of patients: a Cox fit on it gave
+    hazard ratios such as 1e-15 with p = 1, or failed, as Newton's method went."""
+    time, event, x, _, _, _ = small
+    n = len(x)
+    obs = pd.DataFrame({SURVIVAL_TIME: time.astype(float), SURVIVAL_EVENT: event.astype(float)})
+    rng = np.random.default_rng(11)
+    columns = {}
+    for k in (1, survival.MIN_GROUP - 1, survival.MIN_GROUP):
+        values = np.zeros(n)
+        values[rng.choice(n, k, replace=False)] = rng.uniform(1, 2, k)
+        columns[f"differ_{k}"] = values
+    imaging = pd.DataFrame(columns, index=x.index)
+    features = pd.DataFrame({"type": "continuous"}, index=imaging.columns)
+    for adjust in ((), ("age",)):
+        table, warnings = survival.survival_table(
+            obs.assign(age=rng.normal(60, 8, n)),
+            eigengenes=pd.DataFrame(index=x.index),
+            imaging=imaging,
+            features=features,
+            covariates=adjust,
+        )
+        cox = table[table["test"] == "cox"].set_index("variable")
+        for k in (1, survival.MIN_GROUP - 1):
+            assert np.isnan(cox.loc[f"differ_{k}", ["hr", "p"]].astype(float)).all()
+            assert any(f"differ_{k} (only {k} of {n} patients differ" in w for w in warnings)
+        fitted = cox.loc[f"differ_{survival.MIN_GROUP}"]
+        assert np.isfinite(fitted["hr"]) and 0 <= fitted["p"] <= 1
+    # the public function keeps fitting unless asked
+    alone = survival.cox(time, event, imaging["differ_1"])
+    assert alone["reason"] == "" or "differ" not in alone["reason"]
+    asked = survival.cox(time, event, imaging["differ_1"], min_group=survival.MIN_GROUP)
+    assert np.isnan(asked["hr"]) and "only 1 of" in asked["reason"]
+
+
+def test_patients_differing_from_the_most_common_value_per_column():
+    rng = np.random.default_rng(2)
+    block = rng.integers(0, 4, (40, 300)).astype(float)
+    block[:, :20] = 1.0
+    block[:3, 20:40] = 7.0
+    block[3:, 20:40] = 1.0
+    expected = [len(column) - np.unique(column, return_counts=True)[1].max() for column in block.T]
+    assert survival._differing(np.sort(block, axis=0)).tolist() == expected
+    assert survival._differing(np.empty((0, 3))).tolist() == [0, 0, 0]

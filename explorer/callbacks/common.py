@@ -109,10 +109,12 @@ _CONTROLS_ONLY: ContextVar[bool] = ContextVar("radmap_controls_only", default=Fa
 
 @contextmanager
 def controls_only() -> Iterator[None]:
-    """Build page layouts only for their controls' values: memoised figures are left blank.
+    """Build page layouts only for their controls' values: memoised figures are left blank
+    and tables empty.
 
     The router reads a page's controls for another URL of the page shown, and the page's
-    own callbacks then draw its figures (building them here would be work thrown away).
+    own callbacks then draw its figures and tables (building them here would be work thrown
+    away).
     """
     token = _CONTROLS_ONLY.set(True)
     try:
@@ -151,8 +153,11 @@ def grid(
     """``rowData`` and ``columnDefs`` of an AG Grid for ``frame[columns]``.
 
     Float columns other than counts are formatted as numbers even when not in ``numeric``
-    (no raw floats such as ``0.000213456``).
+    (no raw floats such as ``0.000213456``). Inside :func:`controls_only`, no rows and
+    no columns.
     """
+    if _CONTROLS_ONLY.get():
+        return [], []
     if frame is None:
         frame = pd.DataFrame(columns=list(columns))
     present = [c for c in columns if c in frame.columns]

@@ -168,6 +168,25 @@ def _plain(value):
     return value
 
 
+SUBJECT_KEYS = {"gene": "gene", "module": "module", "patient": "patient", "predict": "target"}
+"""The key each of these pages is about. One callback answers a new one with everything the
+page shows, so the page is rendered again for it, in one round trip, rather than set in
+place and redrawn in two (on M: a gene 1.24x, a patient 1.30x, a module 1.07x slower)."""
+
+
+def renders_again(
+    data: BundleData, page: str, shown: dict, pathname: str, search: str, *, base: str = "/"
+) -> bool:
+    """Whether another URL of the page shown changes what only a new page draws: the
+    page's subject (:data:`SUBJECT_KEYS`), its subset or its comparison. Read from the two
+    URLs, so that nothing is built to find it out."""
+    vocabulary = data.vocabulary()
+    before, _ = parse_url(shown.get("pathname"), shown.get("search"), vocabulary, base=base)
+    after, _ = parse_url(pathname, search, vocabulary, base=base)
+    keys = [*SUBSET_KEYS, *([SUBJECT_KEYS[page]] if page in SUBJECT_KEYS else [])]
+    return any(getattr(before, key) != getattr(after, key) for key in keys)
+
+
 def read_stores(callback_map: dict) -> list[dict]:
     """The id patterns of the state stores that some callback reads as an input to draw
     something (from ``app.callback_map``; wildcards such as ``MATCH`` appear as lists).
@@ -213,8 +232,9 @@ def control_changes(
     -------
     ``(id, props)`` for each control whose value differs (its ``options`` too, when it has
     some: a long list is cut to the options around its value); ``None`` when the page has
-    to be rendered again: its controls differ, a store no callback reads changes, or the
-    subset or comparison changes (the subset panel and its banner are built with the page).
+    to be rendered again: its controls differ, a store no callback reads changes, the
+    subset or comparison changes (the subset panel and its banner are built with the page),
+    or the page's subject (:data:`SUBJECT_KEYS`).
     """
     new = {}
     for component in iter_components(layout):
@@ -233,7 +253,7 @@ def control_changes(
         value = getattr(component, prop, None)
         if _plain(value) == _plain(shown[key]):
             continue
-        if key in SUBSET_KEYS:
+        if key in SUBSET_KEYS or key == SUBJECT_KEYS.get(page):
             return None
         if component.id["role"] == STATE_STORES["role"] and not any(
             _matches(pattern, component.id) for pattern in read
@@ -628,6 +648,7 @@ def register(app, ctx: AppContext) -> None:
             page
             and isinstance(shown, dict)
             and page_from_path(shown.get("pathname"), base=base) == page
+            and not renders_again(data, page, shown, pathname, search, base=base)
         ):
             # Another URL of the page shown (Back / Forward, a link): its controls are set,
             # and the page's callbacks redraw what they show, as after the user's choice.

@@ -18,7 +18,7 @@ from radmap.explorer.callbacks.common import collect_state, grid, records, state
 from radmap.explorer.figures.style import format_p
 from radmap.explorer.hypotheses import PinStore
 from radmap.explorer.pages.common import HIDDEN_AT_WIDTH
-from radmap.explorer.state import ViewState
+from radmap.explorer.state import PAGES, ViewState
 
 
 def _find(component, predicate):
@@ -169,14 +169,49 @@ def test_a_store_no_callback_reads_is_drawn_only_with_the_page(toy_data):
     assert core.control_changes(stricter, "cohort", _shown(cohort, "cohort"), read=read) is None
 
 
-def test_controls_only_leaves_the_figures_blank(toy_data):
-    with core.controls_only():
-        layout, _ = core.route(toy_data, "/volcano", "?feature=pack_years", base="/")
-    figures = _find(layout, lambda n: getattr(n, "figure", None) is not None)
-    assert figures and all(not figure.figure.data for figure in figures)
-    layout, _ = core.route(toy_data, "/volcano", "?feature=pack_years", base="/")
-    figures = _find(layout, lambda n: getattr(n, "figure", None) is not None)
-    assert any(figure.figure.data for figure in figures)
+def test_a_new_subject_renders_its_page_again(toy_data):
+    shown, _ = core.route(toy_data, "/gene", "?gene=EGFR", base="/")
+    values = _shown(shown, "gene")
+    other_gene, _ = core.route(toy_data, "/gene", "?gene=KRAS", base="/")
+    assert core.control_changes(other_gene, "gene", values) is None
+    recoloured, _ = core.route(toy_data, "/gene", "?gene=EGFR&split=tertiles", base="/")
+    changes = core.control_changes(recoloured, "gene", values)
+    assert [(component_id["key"], props["value"]) for component_id, props in changes] == [
+        ("split", "tertiles")
+    ]
+
+
+def test_what_only_a_new_page_draws_is_read_from_the_two_urls(toy_data):
+    shown = {"pathname": "/gene", "search": "?gene=EGFR"}
+    assert core.renders_again(toy_data, "gene", shown, "/gene", "?gene=KRAS")
+    assert not core.renders_again(toy_data, "gene", shown, "/gene", "?gene=EGFR&split=tertiles")
+    assert core.renders_again(toy_data, "gene", shown, "/gene", "?gene=EGFR&subset=stage:I")
+    volcano = {"pathname": "/volcano", "search": "?feature=pack_years"}
+    assert not core.renders_again(
+        toy_data, "volcano", volcano, "/volcano", "?feature=original_shape_Sphericity"
+    )
+
+
+def test_controls_only_leaves_the_figures_blank_and_the_tables_empty(toy_data):
+    def figures_and_rows(layout):
+        figures = _find(layout, lambda n: getattr(n, "figure", None) is not None)
+        grids = _find(layout, lambda n: getattr(n, "rowData", None) is not None)
+        return [f.figure.data for f in figures], [g.rowData for g in grids]
+
+    for page, search in (("volcano", "?feature=pack_years"), ("module", "?module=M1")):
+        with core.controls_only():
+            blank, _ = core.route(toy_data, f"/{page}", search, base="/")
+        full, _ = core.route(toy_data, f"/{page}", search, base="/")
+        figures, rows = figures_and_rows(blank)
+        assert figures and not any(figures) and not any(rows)
+        figures, rows = figures_and_rows(full)
+        assert any(figures) and any(rows)
+        assert core.state_values(blank) == core.state_values(full)
+    for page in PAGES:  # every page's controls come out the same without its data
+        with core.controls_only():
+            blank, _ = core.route(toy_data, f"/{page}", "?q=0.1", base="/")
+        full, _ = core.route(toy_data, f"/{page}", "?q=0.1", base="/")
+        assert core.state_values(blank) == core.state_values(full), page
 
 
 def test_route_reports_bad_links_in_the_page(toy_data):

@@ -428,18 +428,17 @@ def _encode_covariates(covariates: pd.DataFrame | None, index: pd.Index) -> np.n
 NO_VARIATION = "the variable does not vary among the patients used"
 
 
-def _differing(sorted_block: np.ndarray) -> np.ndarray:
-    """Per column of a block sorted along its rows: how many rows differ from the column's
-    most common value (the rows outside its longest run of equal values)."""
-    n = sorted_block.shape[0]
+def _value_runs(sorted_block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of a block sorted along its rows: how many distinct values it has, and
+    how many rows differ from its most common value (the rows outside its longest run of
+    equal values)."""
+    n, width = sorted_block.shape
     if not n:
-        return np.zeros(sorted_block.shape[1], dtype=int)
+        return np.zeros(width, dtype=int), np.zeros(width, dtype=int)
     rows = np.arange(n)[:, None]
-    starts = np.vstack(
-        [np.ones((1, sorted_block.shape[1]), dtype=bool), np.diff(sorted_block, axis=0) != 0]
-    )
+    starts = np.vstack([np.ones((1, width), dtype=bool), np.diff(sorted_block, axis=0) != 0])
     run_start = np.maximum.accumulate(np.where(starts, rows, 0), axis=0)
-    return n - (rows - run_start + 1).max(axis=0)
+    return starts.sum(axis=0), n - (rows - run_start + 1).max(axis=0)
 
 
 def _few_differ_reason(differing: int, n: int, min_group: int) -> str:
@@ -472,7 +471,8 @@ def _cox_arrays(
     n, events = int(complete.sum()), int(event[complete].sum())
     if events < min_events:
         return _failed_cox(n, events, f"{events} events among {n} patients (< {min_events})")
-    differing = _differing(np.sort(values[complete])[:, None])[0]
+    runs = _value_runs(np.sort(values[complete])[:, None])
+    distinct, differing = int(runs[0][0]), int(runs[1][0])
     if not differing:  # not the SD: the SD of equal floats can come out as 1e-17
         return _failed_cox(n, events, NO_VARIATION)
     if differing < min_group:
@@ -485,7 +485,7 @@ def _cox_arrays(
         beta, standard_error = _cox_efron(time[complete], event[complete], standardised)
     except _CoxFailure as failure:
         return _failed_cox(n, events, f"Cox model failed: {failure}")
-    scale = 1.0 if len(np.unique(values[complete])) > 2 and not per_unit else spread[0]
+    scale = 1.0 if distinct > 2 and not per_unit else spread[0]
     coefficient, error = beta[0] / scale, standard_error[0] / scale
     margin = Z_95 * error
     z = coefficient / error
@@ -522,8 +522,7 @@ def _cox_columns(
             continue
         block = values[rows][:, columns]
         spread = block.std(axis=0, ddof=1) if n > 1 else np.full(len(columns), np.nan)
-        sorted_block = np.sort(block, axis=0)
-        differing = _differing(sorted_block)
+        distinct, differing = _value_runs(np.sort(block, axis=0))
         varies = differing > 0
         for column in columns[~varies]:
             results[column] = _failed_cox(n, events, NO_VARIATION)
@@ -531,13 +530,11 @@ def _cox_columns(
         for column, count in zip(columns[few], differing[few], strict=True):
             results[column] = _failed_cox(n, events, _few_differ_reason(int(count), n, min_group))
         fit = varies & ~few
-        columns, block, spread = columns[fit], block[:, fit], spread[fit]
-        sorted_block = sorted_block[:, fit]
+        columns, block, spread, distinct = columns[fit], block[:, fit], spread[fit], distinct[fit]
         if not len(columns):
             continue
         standardised = (block - block.mean(axis=0)) / spread
         beta, standard_error, reasons = _cox_efron_columns(time[rows], event[rows], standardised)
-        distinct = 1 + (np.diff(sorted_block, axis=0) != 0).sum(axis=0)
         scale = np.where(distinct > 2, 1.0, spread)
         coefficient, error = beta / scale, standard_error / scale
         z = coefficient / error

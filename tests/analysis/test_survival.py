@@ -425,5 +425,7 @@ def test_patients_differing_from_the_most_common_value_per_column():
     block[:3, 20:40] = 7.0
     block[3:, 20:40] = 1.0
     expected = [len(column) - np.unique(column, return_counts=True)[1].max() for column in block.T]
-    assert survival._differing(np.sort(block, axis=0)).tolist() == expected
-    assert survival._differing(np.empty((0, 3))).tolist() == [0, 0, 0]
+    distinct, differing = survival._value_runs(np.sort(block, axis=0))
+    assert differing.tolist() == expected
+    assert distinct.tolist() == [len(np.unique(column)) for column in block.T]
+    assert [runs.tolist() for runs in survival._value_runs(np.empty((0, 3)))] == [[0, 0, 0]] * 2

@@ -6,8 +6,9 @@ The URL is the single source of truth for a view:
 - :func:`write_state` writes the controls back into the query string (canonical form);
 - when only the query string changes (browser back / forward, or a link to the same page)
   and the URL differs from what the controls show, the controls are set from the URL
-  (:func:`control_changes`) and the page's callbacks redraw it; the page is rendered again
-  only when its controls differ or the subset changes.
+  (:func:`control_changes`) and the page's callbacks redraw what changed; the page is
+  rendered again for a new subject, subset or comparison (:func:`renders_again`), or when
+  its controls differ or a store that no callback reads changes.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import base64
 import functools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import plotly.graph_objects as go
@@ -149,15 +151,23 @@ def shown_url(pathname: str | None, search: str | None) -> dict:
     return {"pathname": pathname or "", "search": search or ""}
 
 
+def state_components(layout) -> Iterator[tuple[Any, str]]:
+    """The state controls and stores in a page ``layout``, each with the property that
+    holds its value (``value`` for a control, ``data`` for a store)."""
+    roles = {STATE_VALUES["role"]: "value", STATE_STORES["role"]: "data"}
+    for component in iter_components(layout):
+        component_id = getattr(component, "id", None)
+        if isinstance(component_id, dict) and component_id.get("role") in roles:
+            yield component, roles[component_id["role"]]
+
+
 def state_values(layout) -> dict[str, dict]:
     """Values of the state controls and stores in a page ``layout``, per page (as
     :func:`collect_state` reads them from a callback's inputs)."""
-    entries = []
-    for component in iter_components(layout):
-        component_id = getattr(component, "id", None)
-        if isinstance(component_id, dict) and component_id.get("role") in ("state", "state-store"):
-            prop = "value" if component_id["role"] == "state" else "data"
-            entries.append({"id": component_id, "value": getattr(component, prop, None)})
+    entries = [
+        {"id": component.id, "value": getattr(component, prop, None)}
+        for component, prop in state_components(layout)
+    ]
     return collect_state(entries)
 
 
@@ -236,20 +246,15 @@ def control_changes(
     subset or comparison changes (the subset panel and its banner are built with the page),
     or the page's subject (:data:`SUBJECT_KEYS`).
     """
-    new = {}
-    for component in iter_components(layout):
-        component_id = getattr(component, "id", None)
-        if (
-            isinstance(component_id, dict)
-            and component_id.get("role") in ("state", "state-store")
-            and component_id.get("page") == page
-        ):
-            new[component_id["key"]] = component
+    new = {
+        component.id["key"]: (component, prop)
+        for component, prop in state_components(layout)
+        if component.id.get("page") == page
+    }
     if shown is None or not new or set(new) != set(shown):
         return None
     changes = []
-    for key, component in new.items():
-        prop = "value" if component.id["role"] == "state" else "data"
+    for key, (component, prop) in new.items():
         value = getattr(component, prop, None)
         if _plain(value) == _plain(shown[key]):
             continue

@@ -168,9 +168,9 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
 /* dcc.Graph redraws its figure whenever the graph's box changes size (Plotly.Plots.resize),
    even when plotly has just drawn the new figure at that size: a card taking the height of
    the figure it shows drew each such figure twice. Resize only when the size plotly would
-   take from the box differs from the drawn one. plotly.js is loaded on first use of a
-   graph, after this file, so the guard (and drawInTurns below) is put in place when it
-   arrives. */
+   take from the box differs from the drawn one. radmap's plotly.js build is loaded before
+   this file; Dash's own plotly.js would arrive on first use of a graph, after it, so the
+   guard (and drawInTurns below) is also put in place when plotly.js arrives. */
 (function guardGraphResize() {
   function guard(plotly) {
     if (!plotly || !plotly.Plots || plotly.Plots.resize.radmapGuard) {
@@ -310,8 +310,8 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
 })();
 
 /* A page's tables are built after its figures are drawn. AG Grid takes ~100 ms to set up
-   each table, and the grids' code arrives before plotly.js (1.4 MB), so a page's tables
-   were built first and its main figure drawn after them (the Volcano page's three tables
+   each table, and the grids' code arrived before Dash's plotly.js (1.4 MB), so a page's
+   tables were built first and its main figure drawn after them (the Volcano page's three tables
    held its volcano back ~400 ms). Each grid waits, as an empty box of its size, until
    every shown graph on the page has drawn a figure (at most 2 s), then a paint. */
 (function gridsAfterFigures() {

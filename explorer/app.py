@@ -13,8 +13,10 @@ Environment variables read by :func:`make_server`: ``RADMAP_BUNDLE`` (required),
 ``RADMAP_PINS_DIR``, ``RADMAP_CACHE_DIR``, ``RADMAP_URL_BASE`` and ``RADMAP_USERS_FILE``
 (see :func:`create_app`).
 
-Everything is served from this machine: Dash, plotly.js, AG Grid and the Bootstrap CSS
-(``assets/bootstrap.min.css``, Bootstrap 5.3, MIT) — no CDN, so the app works offline.
+Everything is served from this machine: Dash, AG Grid, plotly.js and the Bootstrap CSS — no
+CDN, so the app works offline. plotly.js is radmap's own build with only the trace types its
+figures draw (``assets/plotly-radmap.min.js``, 1.5 MB instead of 4.8 MB; built by
+``tools/plotly-bundle``); Bootstrap is ``assets/bootstrap.min.css`` (Bootstrap 5.3, MIT).
 """
 
 from __future__ import annotations
@@ -125,10 +127,11 @@ EARLY_FETCHES = ("_dash-layout", "_dash-dependencies")
 EARLY_SCRIPTS = (
     "_dash-component-suites/dash/dcc/async-graph.js",
     "_dash-component-suites/dash/dcc/async-dropdown.js",
-    "_dash-component-suites/plotly/package_data/plotly.min.js",
     "_dash-component-suites/dash_ag_grid/async-community.js",
 )
-"""Scripts loaded on first use of a graph, dropdown or grid (every page has them)."""
+"""Scripts loaded on first use of a graph, dropdown or grid (every page has them). plotly.js
+is not among them: the page loads radmap's build as an asset, and the graph takes that
+``window.Plotly`` instead of fetching Dash's full plotly.js."""
 
 
 def index_page(base: str) -> str:
@@ -164,12 +167,13 @@ def layout_varies_by_page(server) -> None:
 def answer_unchanged_scripts(server) -> None:
     """Answer a browser's check of an unchanged Dash script (304) before reading the file.
 
-    The scripts Dash loads on first use (plotly.js, 4.6 MB; the graph, dropdown and grid
-    parts) carry no version in their address, so every page load asks whether they changed.
-    Dash answers by reading and hashing the file, and flask-compress by compressing it
-    before comparing the browser's tag (which carries the compression, ``"<tag>:zstd"``,
-    and so never matches Dash's own check): plotly.js took 50-140 ms to be found unchanged
-    and came after the page's first layout. The tag of each script Dash has served is kept.
+    The scripts Dash loads on first use (the graph, dropdown and grid parts; Dash's
+    plotly.js, 4.6 MB, before radmap served its own build) carry no version in their
+    address, so every page load asks whether they changed. Dash answers by reading and
+    hashing the file, and flask-compress by compressing it before comparing the browser's
+    tag (which carries the compression, ``"<tag>:zstd"``, and so never matches Dash's own
+    check): plotly.js took 50-140 ms to be found unchanged and came after the page's first
+    layout. The tag of each script Dash has served is kept.
     """
     from flask import Response, request
 

@@ -10,6 +10,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from tests.e2e.test_explorer import open_page, wait, wait_idle
+from tests.explorer.test_plotly_bundle import BUNDLE, bundle_version
 
 pytestmark = pytest.mark.e2e
 
@@ -93,6 +94,21 @@ def test_a_page_load_comes_with_its_page_and_keeps_its_figure(recorded, live_ser
     assert len(fetched) == len(set(fetched)), f"a preloaded script was fetched again: {fetched}"
     link = recorded.find_element(By.CSS_SELECTOR, NAV_GENE)
     assert "q=0.1" in link.get_attribute("href")
+    assert_drawn_by_radmaps_plotly_js(recorded)
+
+
+def assert_drawn_by_radmaps_plotly_js(driver) -> None:
+    """Every shown graph is drawn, by radmap's plotly.js build; Dash's is never fetched."""
+    version, fetched, pending = driver.execute_script(
+        "return [window.Plotly.version,"
+        " performance.getEntriesByType('resource').map((e) => e.name)"
+        "   .filter((name) => name.includes('plotly')),"
+        " Array.from(document.querySelectorAll('.rm-graph'))"
+        "   .filter((g) => g.getClientRects().length && !g.querySelector('.main-svg')).length]"
+    )
+    assert version == bundle_version(BUNDLE.read_text(encoding="utf-8"))
+    assert len(fetched) == 1 and "/assets/plotly-radmap.min.js" in fetched[0], fetched
+    assert pending == 0, "a shown graph was not drawn"
 
 
 def test_without_a_referrer_the_page_is_asked_for_once(recorded, live_server):

@@ -50,7 +50,7 @@ def test_an_unchanged_script_is_answered_without_reading_it(client, monkeypatch)
     asks whether they changed, with the tag of the compressed copy it keeps."""
     import pkgutil
 
-    path = "/_dash-component-suites/plotly/package_data/plotly.min.js"
+    path = "/_dash-component-suites/dash/dcc/async-graph.js"
     first = client.get(path, headers={"Accept-Encoding": "gzip"})
     assert first.status_code == 200 and first.headers["Content-Encoding"] == "gzip"
     tag = first.headers["ETag"]
@@ -449,9 +449,24 @@ def test_the_page_asks_for_the_first_layout_and_lazy_scripts_early(client, app):
     for path in ("/_dash-layout", "/_dash-dependencies"):
         assert f'<link rel="preload" href="{path}" as="fetch" crossorigin="anonymous">' in head
     scripts = re.findall(r'<link rel="preload" href="([^"]+)" as="script">', head)
-    assert len(scripts) == 4
+    assert len(scripts) == 3
+    assert not [script for script in scripts if "plotly" in script]
     for script in scripts:  # each is served (a renamed file in a new Dash would 404)
         assert client.get(script).status_code == 200, script
+
+
+def test_the_page_loads_radmaps_plotly_js_before_the_graphs_ask_for_one(client, app):
+    """The graph takes ``window.Plotly`` when a script has set it, and only otherwise
+    fetches Dash's full plotly.js: radmap's build must come before Dash's renderer."""
+    html_text = client.get("/volcano").get_data(as_text=True)
+    scripts = re.findall(r'<script src="([^"]+)"', html_text)
+    ours = [i for i, src in enumerate(scripts) if "/assets/plotly-radmap.min.js" in src]
+    renderer = [i for i, src in enumerate(scripts) if "dash_renderer" in src]
+    assert len(ours) == 1 and len(renderer) == 1 and ours[0] < renderer[0], scripts
+    assert not [src for src in scripts if "package_data/plotly" in src]
+    served = client.get(scripts[ours[0]])
+    assert served.status_code == 200 and b"plotly.js v" in served.get_data()[:200]
+    assert "max-age=31536000" in served.headers["Cache-Control"]
 
 
 def test_responses_are_encoded_without_orjson(toy_bundle_path, tmp_path, monkeypatch):

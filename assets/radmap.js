@@ -9,32 +9,6 @@ function afterNextPaint(next) {
   }
 }
 
-/* Dash's renderer loads @babel/polyfill 7 (core-js 2) first, which replaces trim and its
-   relatives, parseFloat and parseInt with its own versions in current browsers (it takes
-   U+180E for a space, as Unicode did before 6.3): ~2.7 us a call instead of ~0.02 us, and
-   plotly calls them for every style it sets (a fifth of a phenotype plot's redraw went to
-   trim). Put the browser's own functions back, taken from a blank frame. */
-(function restoreNativeFunctions() {
-  const frame = document.createElement("iframe");
-  frame.style.display = "none";
-  (document.body || document.documentElement).appendChild(frame);
-  const native = frame.contentWindow;
-  const restore = function (owner, name, value) {
-    if (typeof value === "function") {
-      Object.defineProperty(owner, name, {
-        value: value, writable: true, configurable: true, enumerable: false,
-      });
-    }
-  };
-  ["trim", "trimStart", "trimEnd", "trimLeft", "trimRight"].forEach(function (name) {
-    restore(String.prototype, name, native.String.prototype[name]);
-  });
-  ["parseFloat", "parseInt"].forEach(function (name) {
-    restore(window, name, native[name]);
-    restore(Number, name, native[name]);
-  });
-  frame.remove();
-})();
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   radmap: {
     /* A new query string (`search`, from the controls' write) and header (`header`, with

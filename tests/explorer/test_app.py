@@ -469,6 +469,19 @@ def test_the_page_loads_radmaps_plotly_js_before_the_graphs_ask_for_one(client, 
     assert "max-age=31536000" in served.headers["Cache-Control"]
 
 
+def test_the_page_loads_without_dashs_polyfill_but_with_regenerator_runtime(client, app):
+    """@babel/polyfill 7 (core-js 2) is left out; Dash's lazy loading still needs
+    regenerator-runtime, which must come before Dash's renderer."""
+    html_text = client.get("/gene").get_data(as_text=True)
+    scripts = re.findall(r'<script src="([^"]+)"', html_text)
+    assert not [src for src in scripts if "polyfill" in src], scripts
+    assert [src for src in scripts if "/deps/react@" in src], "React is still loaded"
+    runtime = [i for i, src in enumerate(scripts) if "/assets/regenerator-runtime.js" in src]
+    renderer = [i for i, src in enumerate(scripts) if "dash_renderer" in src]
+    assert len(runtime) == 1 and runtime[0] < renderer[0], scripts
+    assert b"regeneratorRuntime = runtime" in client.get(scripts[runtime[0]]).get_data()
+
+
 def test_responses_are_encoded_without_orjson(toy_bundle_path, tmp_path, monkeypatch):
     """plotly's "auto" JSON engine takes orjson when it is installed; its clean-up of the
     figures in Python made radmap's responses 2.5-3x slower to encode, so the app pins the

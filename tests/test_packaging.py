@@ -106,6 +106,9 @@ def test_wheel_has_one_top_level_name(wheel):
     top = {name.split("/")[0] for name in names}
     assert {t for t in top if not t.endswith(".dist-info")} == {"radmap"}
     assert "radmap/explorer/assets/radmap.css" in names
+    assert "radmap/explorer/assets/plotly-radmap.min.js" in names  # the page's plotly.js
+    assert "radmap/explorer/assets/regenerator-runtime.js" in names
+    assert not [name for name in names if "node_modules" in name or "tools/" in name]
     assert "radmap/analysis/demo_data/DATA_CARD.md" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "radmap = radmap.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
@@ -184,6 +187,9 @@ def test_installed_demo_analysis_and_styled_explorer(venv, workdir):
         status, page = _get(f"{base}/map")
         assert status == 200
         assert b"/assets/radmap.css" in page and b"/assets/bootstrap.min.css" in page
+        assert b"/assets/plotly-radmap.min.js" in page
+        status, plotly_js = _get(f"{base}/assets/plotly-radmap.min.js")
+        assert status == 200 and b"plotly.js v" in plotly_js[:200]
         bundle = workdir / "cache"
         assert list(bundle.glob("demo-*/bundle.h5ad")), "the demo bundle was not built"
     finally:

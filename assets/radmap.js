@@ -285,9 +285,9 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
 
 /* A page's tables are built after its figures are drawn. AG Grid takes ~100 ms to set up
    each table, and the grids' code arrived before Dash's plotly.js (1.4 MB), so a page's
-   tables were built first and its main figure drawn after them (the Volcano page's three tables
-   held its volcano back ~400 ms). Each grid waits, as an empty box of its size, until
-   every shown graph on the page has drawn a figure (at most 2 s), then a paint. */
+   tables were built first and its main figure drawn after them (the Volcano page's three
+   tables held its volcano back ~400 ms). Each grid waits, as an empty box of its size,
+   until every shown graph on the page has drawn a figure (at most 2 s), then a paint. */
 (function gridsAfterFigures() {
   const grids = window.dash_ag_grid;
   const React = window.React;

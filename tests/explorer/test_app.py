@@ -455,15 +455,23 @@ def test_the_page_asks_for_the_first_layout_and_lazy_scripts_early(client, app):
         assert client.get(script).status_code == 200, script
 
 
+def page_scripts(client, path: str) -> list[str]:
+    """The addresses of the scripts a page loads, in order."""
+    return re.findall(r'<script src="([^"]+)"', client.get(path).get_data(as_text=True))
+
+
+def positions(scripts: list[str], fragment: str) -> list[int]:
+    return [i for i, src in enumerate(scripts) if fragment in src]
+
+
 def test_the_page_loads_radmaps_plotly_js_before_the_graphs_ask_for_one(client, app):
     """The graph takes ``window.Plotly`` when a script has set it, and only otherwise
     fetches Dash's full plotly.js: radmap's build must come before Dash's renderer."""
-    html_text = client.get("/volcano").get_data(as_text=True)
-    scripts = re.findall(r'<script src="([^"]+)"', html_text)
-    ours = [i for i, src in enumerate(scripts) if "/assets/plotly-radmap.min.js" in src]
-    renderer = [i for i, src in enumerate(scripts) if "dash_renderer" in src]
+    scripts = page_scripts(client, "/volcano")
+    ours = positions(scripts, "/assets/plotly-radmap.min.js")
+    renderer = positions(scripts, "dash_renderer")
     assert len(ours) == 1 and len(renderer) == 1 and ours[0] < renderer[0], scripts
-    assert not [src for src in scripts if "package_data/plotly" in src]
+    assert not positions(scripts, "package_data/plotly")
     served = client.get(scripts[ours[0]])
     assert served.status_code == 200 and b"plotly.js v" in served.get_data()[:200]
     assert "max-age=31536000" in served.headers["Cache-Control"]
@@ -472,12 +480,11 @@ def test_the_page_loads_radmaps_plotly_js_before_the_graphs_ask_for_one(client, 
 def test_the_page_loads_without_dashs_polyfill_but_with_regenerator_runtime(client, app):
     """@babel/polyfill 7 (core-js 2) is left out; Dash's lazy loading still needs
     regenerator-runtime, which must come before Dash's renderer."""
-    html_text = client.get("/gene").get_data(as_text=True)
-    scripts = re.findall(r'<script src="([^"]+)"', html_text)
-    assert not [src for src in scripts if "polyfill" in src], scripts
-    assert [src for src in scripts if "/deps/react@" in src], "React is still loaded"
-    runtime = [i for i, src in enumerate(scripts) if "/assets/regenerator-runtime.js" in src]
-    renderer = [i for i, src in enumerate(scripts) if "dash_renderer" in src]
+    scripts = page_scripts(client, "/gene")
+    assert not positions(scripts, "polyfill"), scripts
+    assert positions(scripts, "/deps/react@"), "React is still loaded"
+    runtime = positions(scripts, "/assets/regenerator-runtime.js")
+    renderer = positions(scripts, "dash_renderer")
     assert len(runtime) == 1 and runtime[0] < renderer[0], scripts
     assert b"regeneratorRuntime = runtime" in client.get(scripts[runtime[0]]).get_data()
 

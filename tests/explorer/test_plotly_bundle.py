@@ -134,3 +134,20 @@ def test_the_shipped_bundle_is_what_the_build_makes():
     entry = (BUILD / "index.js").read_text(encoding="utf-8")
     listed = set(re.findall(r"require\('plotly\.js/lib/(\w+)'\)", entry)) - {"core"}
     assert registered_traces(script) == listed | {"scatter"}  # core brings scatter
+
+
+def regl_cache_keys(script: str) -> list[str]:
+    """What regl's cache of generated WebGL code is looked up by in a plotly.js build: the
+    expression assigned to the key after the program's source is laid out."""
+    laid_out = r"\.replace\(/\{/g,`\{\n`\),(\w+);if\(\w+&&\(\1=([^,]+),"
+    return [match.group(2) for match in re.finditer(laid_out, script)]
+
+
+def test_regl_looks_up_its_generated_code_by_the_source_not_a_javascript_sha256():
+    full = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text(
+        encoding="utf-8"
+    )
+    hashed = regl_cache_keys(full)
+    assert len(hashed) == 1 and "(" in hashed[0], hashed  # the key is a hash of the source
+    keys = regl_cache_keys(BUNDLE.read_text(encoding="utf-8"))
+    assert len(keys) == 1 and re.fullmatch(r"\w+", keys[0]), keys

@@ -13,7 +13,7 @@ import pandas as pd
 from dash import ALL, Input, Output, State, callback_context, html
 
 from ..data import BundleData
-from ..figures.style import empty_figure, figure_spec, restore_figure
+from ..figures.style import empty_figure, figure_json
 from ..pages.common import column_defs, searched_options
 from ..state import ViewState, from_controls, page_from_path
 
@@ -124,14 +124,18 @@ def controls_only() -> Iterator[None]:
 
 
 def memoised_figure(data: BundleData, view: str, params: Mapping, build: Callable[[], Any]):
-    """The figure ``build()`` makes, memoised per bundle, view and parameters.
+    """The figure ``build()`` makes, memoised per bundle, view and parameters, as the
+    JSON-ready dict Dash sends.
 
-    The bundle keeps the figure's plain spec; every call gets a new figure built from it.
-    Inside :func:`controls_only`, a blank figure.
+    The dict is plotly's own JSON form of the figure (:func:`figures.style.figure_json`:
+    numeric arrays packed as typed ``bdata``), made once. Dash encodes it in ~1/3 of the
+    time it takes to turn a ``go.Figure`` into JSON (~11 vs ~30 ms for a 20,000-gene
+    volcano). Every call returns the same dict, so it is read only: ``go.Figure(...)`` of it
+    gives a figure to change. Inside :func:`controls_only`, a blank figure.
     """
     if _CONTROLS_ONLY.get():
         return empty_figure("")
-    return restore_figure(data.memo(f"figure:{view}", params, lambda: figure_spec(build())))
+    return data.memo(f"figure:{view}", params, lambda: figure_json(build()))
 
 
 def records(frame: pd.DataFrame | None) -> list[dict]:

@@ -18,7 +18,7 @@ from ..callbacks.common import (
 from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.heatmap import map_heatmap
-from ..figures.margins import min_width
+from ..figures.margins import layout_setting, min_width
 from ..figures.phenotype import PHENOTYPE_HEIGHT
 from ..figures.style import MEASURE_NAMES, empty_figure
 from ..pages.common import (
@@ -83,7 +83,7 @@ def map_figure(
             bootstraps=data.stability_runs(),
         ),
     )
-    height = fig.layout.height or 600
+    height = layout_setting(fig, "height") or 600
     style = {"height": f"{int(height)}px"}
     if (width := min_width(fig)) is not None:
         style["minWidth"] = f"{width}px"

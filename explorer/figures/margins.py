@@ -342,9 +342,17 @@ def _legend_beside(legend: dict) -> bool:
     return x >= 1 and not (x <= 1 and legend.get("xanchor") == "right")
 
 
-def min_width(fig: go.Figure) -> int | None:
-    """The width in pixels below which ``fig`` should scroll sideways (None: any width)."""
-    meta = fig.layout.meta
+def layout_setting(fig: go.Figure | dict, name: str):
+    """A top-level layout property (``"height"``, ``"meta"``) of a figure or of its JSON
+    dict (``to_plotly_json()``); ``None`` when unset."""
+    layout = fig["layout"] if isinstance(fig, dict) else fig.layout
+    return layout.get(name) if isinstance(layout, dict) else layout[name]
+
+
+def min_width(fig: go.Figure | dict) -> int | None:
+    """The width in pixels below which ``fig`` (a figure or its JSON dict) should scroll
+    sideways (None: any width)."""
+    meta = layout_setting(fig, "meta")
     return meta.get("min_width") if isinstance(meta, dict) else None
 
 

@@ -17,6 +17,8 @@ from typing import Literal
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
+from _plotly_utils.basevalidators import is_homogeneous_array
+from _plotly_utils.utils import is_skipped_key, to_typed_array_spec
 
 from ...analysis.bundle import UNASSIGNED
 from ...analysis.validate import InputError
@@ -155,22 +157,40 @@ class FrozenArray(tuple):
         return self
 
 
-@functools.cache
-def _template_spec() -> dict:
-    return pio.templates[TEMPLATE].to_plotly_json()
+def figure_json(fig: go.Figure) -> dict:
+    """``fig.to_plotly_json()``: the JSON-ready dict Dash sends, numeric numpy arrays packed
+    as typed ``bdata`` as plotly packs them.
 
+    plotly copies the whole figure and, looking for arrays to pack, visits every item of
+    every list and tuple in it: the 40,000 strings of a 20,000-gene volcano cost it ~19 ms.
+    Here a :class:`FrozenArray` (which holds JSON values only) is passed over whole: ~3 ms.
+    """
 
-def figure_spec(fig: go.Figure) -> dict:
-    """The figure's traces and layout as plain dicts (numpy arrays kept, nothing encoded)."""
+    def convert(value):
+        if isinstance(value, dict):
+            return {
+                key: item
+                if is_skipped_key(key)
+                else to_typed_array_spec(item)
+                if is_homogeneous_array(item)
+                else convert(item)
+                for key, item in value.items()
+            }
+        if isinstance(value, FrozenArray):
+            return value
+        if isinstance(value, list | tuple):
+            return [convert(item) for item in value]
+        return value
+
     return {
-        "data": [trace.to_plotly_json() for trace in fig.data],
-        "layout": fig.layout.to_plotly_json(),
+        "data": [convert(trace) for trace in fig._data],  # noqa: SLF001 (plotly's own storage)
+        "layout": convert(fig._layout),  # noqa: SLF001
     }
 
 
-def restore_figure(spec: dict) -> go.Figure:
-    """A new figure from :func:`figure_spec` output (copied, not validated again)."""
-    return go.Figure(spec, _validate=False)
+@functools.cache
+def _template_spec() -> dict:
+    return pio.templates[TEMPLATE].to_plotly_json()
 
 
 def figure_from_spec(data: Sequence[dict], layout: dict) -> go.Figure:

@@ -20,7 +20,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 from dash.development.base_component import Component
 
-from ..figures.margins import min_width
+from ..figures.margins import layout_setting, min_width
 from ..figures.style import NUMBER_FORMAT_JS, P_FORMAT_JS
 from ..figures.style import format_p as format_p  # pages and callbacks format p / q here
 from ..pages.help import info_icon
@@ -88,11 +88,12 @@ def fit_style(figure) -> dict | None:
     """Style of a ``fit=True`` graph box for ``figure``: its height and the width below which
     it scrolls sideways, for the first layout (the browser sets it for later figures, before
     drawing each: ``fitBox`` in ``assets/radmap.js``). ``None`` without a height."""
-    if figure is None or not figure.layout.height:
+    height = layout_setting(figure, "height") if figure is not None else None
+    if not height:
         return None
     scroll_from = min_width(figure)
     return {
-        "height": f"{int(figure.layout.height)}px",
+        "height": f"{int(height)}px",
         "--rm-min-width": f"{int(scroll_from)}px" if scroll_from else "0px",
     }
 

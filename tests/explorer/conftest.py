@@ -8,12 +8,14 @@ scipy rather than a loop over genes.
 
 from __future__ import annotations
 
+import base64
 from importlib.metadata import version
 from pathlib import Path
 
 import anndata as ad
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 from radmap.analysis import bundle as B
 from radmap.analysis.io import load_bundle, save_bundle
@@ -491,6 +493,35 @@ def make_toy_adata(
         "warnings": ["toy warning: 4 imaging IDs had no expression"],
     }
     return adata
+
+
+def decoded(array) -> np.ndarray:
+    """A plotly data array as numpy, whether plain list or base64 typed array."""
+    if isinstance(array, dict) and "bdata" in array:
+        values = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
+        shape = array.get("shape")
+        if isinstance(shape, str):
+            shape = [int(part) for part in shape.split(",")]
+        return values.reshape(shape) if shape is not None else values
+    return np.asarray(array)
+
+
+def as_figure(figure) -> go.Figure:
+    """A callback's figure output as a ``go.Figure``: memoised figures come as the JSON-ready
+    dict Dash sends, with numeric arrays packed as typed ``bdata`` (unpacked here)."""
+    if isinstance(figure, go.Figure):
+        return figure
+
+    def unpack(value):
+        if isinstance(value, dict):
+            if "bdata" in value and "dtype" in value:
+                return decoded(value)
+            return {key: unpack(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [unpack(item) for item in value]
+        return value
+
+    return go.Figure(unpack(figure))
 
 
 def find_component(component, wanted_id):

@@ -20,6 +20,8 @@ from radmap.explorer.hypotheses import PinStore
 from radmap.explorer.pages.common import HIDDEN_AT_WIDTH
 from radmap.explorer.state import PAGES, ViewState
 
+from tests.explorer.conftest import as_figure
+
 
 def _find(component, predicate):
     """Every component in a Dash tree for which ``predicate`` holds."""
@@ -196,7 +198,7 @@ def test_controls_only_leaves_the_figures_blank_and_the_tables_empty(toy_data):
     def figures_and_rows(layout):
         figures = _find(layout, lambda n: getattr(n, "figure", None) is not None)
         grids = _find(layout, lambda n: getattr(n, "rowData", None) is not None)
-        return [f.figure.data for f in figures], [g.rowData for g in grids]
+        return [as_figure(f.figure).data for f in figures], [g.rowData for g in grids]
 
     for page, search in (("volcano", "?feature=pack_years"), ("module", "?module=M1")):
         with core.controls_only():
@@ -301,7 +303,9 @@ def test_export_download_is_a_base64_file(toy_data, monkeypatch):
     assert download["filename"] == "radmap_map-heatmap_double.svg"
     assert calls["width"] == "double"
     expected, _, _ = map_cb.map_figure(toy_data, q=state.q, stat=state.stat)
-    built, wanted = (json.dumps(f.to_dict(), sort_keys=True) for f in (calls["figure"], expected))
+    built, wanted = (
+        json.dumps(f.to_dict(), sort_keys=True) for f in (calls["figure"], as_figure(expected))
+    )
     assert built == wanted, "the figure is built on the server from the view"
     assert calls["provenance"]["bundle"]["sha256"] == toy_data.bundle_id
     assert calls["provenance"]["parameters"]["feature"] == "pack_years"
@@ -395,12 +399,12 @@ def _main_heatmap(figure):
 
 def test_map_figure_shows_every_feature_and_marks_significance(toy_data):
     figure, style, notice = map_cb.map_figure(toy_data, q=0.05, stat="effect")
-    heatmap = _main_heatmap(figure)
+    heatmap = _main_heatmap(as_figure(figure))
     assert len(heatmap.z) == 13 and len(heatmap.z[0]) == 4
     assert style["height"].endswith("px")
     assert notice == []
     figure, _, notice = map_cb.map_figure(toy_data, q=0.05, stat="effect", rows="top", top=5)
-    heatmap = _main_heatmap(figure)
+    heatmap = _main_heatmap(as_figure(figure))
     assert len(heatmap.z) == 5
     assert "5 of 13" in _text(notice)
     figure, _, notice = map_cb.map_figure(toy_data, q=0.05, stat="effect", groups=("nothing",))
@@ -445,6 +449,7 @@ def test_volcano_view(toy_data):
     figure, notice, rows, columns = volcano.volcano_view(
         toy_data, "original_shape_Sphericity", q=0.05
     )
+    figure = as_figure(figure)
     genes = [g for t in figure.data if "scatter" in t.type for g in (t.customdata or [])]
     assert len(set(np.ravel(genes))) == 300
     table = toy_data.gene_table("original_shape_Sphericity")
@@ -530,9 +535,10 @@ def test_gene_view(toy_data):
     expected = toy_data.gene_associations("EGFR")
     assert [r["feature"] for r in view["rows"]] == list(expected["feature"])
     assert "M1" in _text(view["info"])
-    assert {t.name for t in view["km"].data} >= {"low", "high"}
+    km = as_figure(view["km"])
+    assert {t.name for t in km.data} >= {"low", "high"}
     p = toy_data.km("gene", "EGFR").p
-    assert any(f"log-rank p = {format_p(p)}" in a.text for a in view["km"].layout.annotations)
+    assert any(f"log-rank p = {format_p(p)}" in a.text for a in km.layout.annotations)
     assert [r["term"] for r in view["pathway_rows"]] == list(
         toy_data.enrichment("M1")["term"].head(10)
     )
@@ -544,7 +550,7 @@ def test_gene_view(toy_data):
 def test_gene_phenotype_defaults_to_the_strongest_feature(toy_data):
     strongest = gene.strongest_feature(toy_data, "EGFR")
     assert strongest == toy_data.gene_associations("EGFR").iloc[0]["feature"]
-    figure = gene.gene_phenotype(toy_data, "EGFR", None, color="KRAS")
+    figure = as_figure(gene.gene_phenotype(toy_data, "EGFR", None, color="KRAS"))
     assert toy_data.feature_label(strongest) in figure.layout.title.text
     assert gene.feature_from_cell(toy_data, {"rowId": "pack_years"}) == "pack_years"
     assert gene.feature_from_cell(toy_data, {"rowId": "nope"}) is None
@@ -559,7 +565,7 @@ def test_module_grid_and_view(toy_data):
     view = module.module_view(toy_data, "M2", order="nodule_attenuation", q=0.05)
     assert [r["gene"] for r in view["rows"]] == list(toy_data.module_members("M2")["gene"])
     assert "Nodule attenuation" in _text(view["info"])
-    assert view["heatmap"].data and view["enrichment"].data
+    assert as_figure(view["heatmap"]).data and as_figure(view["enrichment"]).data
     assert "Choose a module" in _text(module.module_view(toy_data, None)["note"])
 
 
@@ -570,9 +576,10 @@ def test_cohort_overview_and_km(toy_data):
     assert all(":" in r["key"] for r in view["survival_rows"])
     assert len(view["mutation_rows"]) == len(toy_data.mutation_imaging())
     assert all(
-        fig.data for fig in (view["overlap"], view["types"], view["missing"], view["mutation"])
+        as_figure(fig).data
+        for fig in (view["overlap"], view["types"], view["missing"], view["mutation"])
     )
-    figure = cohort.cohort_km(toy_data, "mutation:KRAS")
+    figure = as_figure(cohort.cohort_km(toy_data, "mutation:KRAS"))
     p = toy_data.km("mutation", "KRAS").p
     assert any(f"log-rank p = {format_p(p)}" in a.text for a in figure.layout.annotations)
     assert {t.name for t in figure.data} >= {"Mutant", "Wildtype"}
@@ -668,31 +675,31 @@ def test_oversized_requests_are_refused(toy_data, tmp_path):
     assert response.status_code == 413
 
 
-def test_memoised_views_give_fresh_equal_figures(toy_data):
+def test_memoised_views_share_one_json_figure_that_a_caller_copies_to_change(toy_data):
     first, _, _ = map_cb.map_figure(toy_data, q=0.05, stat="effect")
-    first.update_layout(title_text="changed by a caller")
+    assert isinstance(first, dict)
+    sent = json.dumps(first, sort_keys=True)  # the json module alone: nothing left to convert
+    changed = go.Figure(first)
+    changed.update_layout(title_text="changed by a caller")
+    changed.data[0].update(name="renamed")
     again, _, _ = map_cb.map_figure(toy_data, q=0.05, stat="effect")
-    assert again is not first and again.layout.title.text != "changed by a caller"
-    spec = again.to_dict()
-    spec["layout"]["title"] = first.to_dict()["layout"]["title"]
-    assert json.dumps(spec, sort_keys=True) == json.dumps(first.to_dict(), sort_keys=True)
+    assert again is first and json.dumps(again, sort_keys=True) == sent
+    assert json.loads(go.Figure(again).to_json()) == json.loads(sent)
     other, _, _ = map_cb.map_figure(toy_data, q=0.2, stat="effect")
-    marks = [t for t in other.data if t.name.startswith("q <")]
+    marks = [t for t in as_figure(other).data if t.name.startswith("q <")]
     assert marks[0].name == "q < 0.2", "another threshold is another cache entry"
 
     feature = "original_shape_Sphericity"
     volcano_first = volcano.volcano_view(toy_data, feature, q=0.05)[0]
-    volcano_again = volcano.volcano_view(toy_data, feature, q=0.05)[0]
-    assert volcano_again is not volcano_first
-    assert volcano_again.to_json() == volcano_first.to_json()
+    assert volcano.volcano_view(toy_data, feature, q=0.05)[0] is volcano_first
     highlighted = volcano.volcano_view(toy_data, feature, q=0.05, gene="EGFR")[0]
-    assert "highlighted" in [t.name for t in highlighted.data]
-    assert "highlighted" not in [t.name for t in volcano_again.data]
+    assert "highlighted" in [t.name for t in as_figure(highlighted).data]
+    assert "highlighted" not in [t.name for t in as_figure(volcano_first).data]
 
     view = gene.gene_view(toy_data, "EGFR", q=0.05)
     strict = gene.gene_view(toy_data, "EGFR", q=1e-12)
-    opaque = [o for o in view["bar"].data[0].marker.opacity]
-    assert 1.0 in opaque and set(strict["bar"].data[0].marker.opacity) == {0.4}
+    opaque = list(as_figure(view["bar"]).data[0].marker.opacity)
+    assert 1.0 in opaque and set(as_figure(strict["bar"]).data[0].marker.opacity) == {0.4}
 
 
 def test_drill_down_shows_the_trust_checks_of_the_link(toy_data, tmp_path):

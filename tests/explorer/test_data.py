@@ -11,7 +11,7 @@ from radmap.analysis.validate import InputError
 from radmap.explorer.data import BundleData
 from scipy import stats
 
-from tests.explorer.conftest import toy_gene_sets, write_toy_bundle
+from tests.explorer.conftest import as_figure, toy_gene_sets, write_toy_bundle
 
 
 def _uns(adata, key):
@@ -120,7 +120,7 @@ def test_the_volcano_names_its_effect_measure(toy_data):
     for feature in toy_data.gene_features:
         test = toy_data.features.at[feature, "test"]
         assert set(toy_data.gene_table(feature)["test"]) == {test}
-        figure = volcano_view(toy_data, feature)[0]
+        figure = as_figure(volcano_view(toy_data, feature)[0])
         titles[test] = figure.layout.xaxis.title.text
     assert len(titles) > 1, titles  # continuous and group tests
     assert titles == {test: f"effect ({TEST_MEASURES[test]})" for test in titles}, titles
@@ -128,7 +128,8 @@ def test_the_volcano_names_its_effect_measure(toy_data):
     feature = next(
         f for f in toy_data.gene_features if toy_data.features.at[f, "test"] == "spearman"
     )
-    assert volcano_view(subset, feature)[0].layout.xaxis.title.text == "effect (Spearman ρ)"
+    figure = as_figure(volcano_view(subset, feature)[0])
+    assert figure.layout.xaxis.title.text == "effect (Spearman ρ)"
 
 
 def test_gene_associations_one_gene_across_features(toy_data, toy_adata):

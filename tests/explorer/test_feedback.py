@@ -15,6 +15,8 @@ from radmap.explorer.pages.common import readable_time, warning_groups, warnings
 from radmap.explorer.pages.help import FIGURE_HELP, REFERENCES, TESTS, help_panel
 from radmap.explorer.state import PAGES, ViewState
 
+from tests.explorer.conftest import as_figure
+
 
 def test_effect_titles_name_the_measure():
     table = pd.DataFrame({"test": ["spearman", "welch", "spearman"], "effect": [0.1, 0.2, 0.3]})
@@ -29,7 +31,7 @@ def test_effect_titles_name_the_measure():
 def test_gene_phenotype_titles_say_what_the_values_and_colours_are(toy_data):
     gene = toy_data.genes[0]
     feature = toy_data.gene_features[0]
-    fig = gene_cb.gene_phenotype(toy_data, gene, feature, color="EGFR")
+    fig = as_figure(gene_cb.gene_phenotype(toy_data, gene, feature, color="EGFR"))
     assert fig.layout.yaxis.title.text == f"{gene} {toy_data.expression_label()}"
     assert "(log)" not in fig.layout.yaxis.title.text or "log" in str(
         toy_data.adata.uns.get("radmap", {}).get("params", {}).get("preprocess", {})

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
+from plotly.io.json import to_json_plotly
 from radmap.analysis.validate import InputError
 from radmap.explorer.figures import (
     DIVERGING,
@@ -36,12 +37,13 @@ from radmap.explorer.figures.style import (
     UNASSIGNED_COLOR,
     UNSIGNED,
     FrozenArray,
-    figure_spec,
+    figure_json,
     pt_to_px,
-    restore_figure,
 )
 from radmap.explorer.figures.survival import at_risk_at
 from scipy import stats
+
+from tests.explorer.conftest import decoded
 
 IMAGE_TYPES = ["original", "square", "squareroot", "logarithm", "exponential", "gradient"]
 IMAGE_TYPES += [
@@ -102,17 +104,6 @@ def associations(features: pd.DataFrame, modules: list[str], *, seed: int = 0) -
 def main_heatmap(fig) -> dict:
     heatmaps = [t for t in fig.to_dict()["data"] if t["type"] == "heatmap"]
     return heatmaps[1]
-
-
-def decoded(array) -> np.ndarray:
-    """A plotly data array as numpy, whether plain list or base64 typed array."""
-    if isinstance(array, dict) and "bdata" in array:
-        values = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
-        shape = array.get("shape")
-        if isinstance(shape, str):
-            shape = [int(part) for part in shape.split(",")]
-        return values.reshape(shape) if shape is not None else values
-    return np.asarray(array)
 
 
 @pytest.fixture
@@ -727,13 +718,32 @@ def test_frozen_arrays_are_shared_by_copies_and_serialise_as_lists():
     genes = FrozenArray(["EGFR", "KRAS"])
     assert copy.deepcopy(genes) is genes and genes == ("EGFR", "KRAS")
     fig = volcano(gene_table(50), highlight=["GENE3"])
-    spec = figure_spec(fig)
-    restored = restore_figure(spec)
-    assert restored is not fig
-    assert json.loads(restored.to_json()) == json.loads(fig.to_json())
+    assert json.loads(go.Figure(fig.to_plotly_json()).to_json()) == json.loads(fig.to_json())
     first = json.loads(fig.to_json())["data"][0]
     assert isinstance(first["customdata"], list) and isinstance(first["text"], list)
     assert len(first["customdata"]) == len(first["text"]) == len(decoded(first["x"]))
+
+
+def test_figure_json_is_what_plotly_sends_of_the_figure(small_map):
+    nodes, edges = network_tables()
+    figures = [
+        volcano(gene_table(400), highlight=["GENE3"], min_effect=0.1),
+        map_heatmap(*small_map),  # cells of nested frozen arrays, a strip, typed z
+        network_figure(nodes, edges),
+        phenotype_plot(
+            pd.DataFrame(
+                {"patient": list("abcdef"), "value": np.arange(6.0), "feature": 6 - np.arange(6.0)}
+            ),
+            feature_type="continuous",
+            value_label="M1",
+            feature_label="size",
+        ),
+    ]
+    for fig in figures:
+        sent = figure_json(fig)
+        assert to_json_plotly(sent) == to_json_plotly(fig.to_plotly_json())
+        assert "bdata" in to_json_plotly(sent)  # numpy arrays packed as plotly packs them
+    assert figure_json(figures[0])["data"][0]["customdata"] is figures[0]._data[0]["customdata"]
 
 
 def test_map_heatmap_marks_flagged_cells_distinctly(small_map):

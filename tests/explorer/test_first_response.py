@@ -7,7 +7,7 @@ from radmap.explorer.callbacks import cohort, core, gene, map, module, volcano
 from radmap.explorer.pages import page_layout
 from radmap.explorer.state import ViewState
 
-from tests.explorer.conftest import find_component
+from tests.explorer.conftest import as_figure, find_component
 
 
 def _graph(layout, name: str):
@@ -31,7 +31,7 @@ def test_the_page_layout_carries_its_main_figures(toy_data, page):
     layout = page_layout(toy_data, ViewState(page=page))
     for name in MAIN[page]:
         figure = _graph(layout, name)
-        assert figure is not None and figure.data, f"{name} is left to a callback"
+        assert figure is not None and as_figure(figure).data, f"{name} is left to a callback"
 
 
 def test_layout_figures_are_those_the_callbacks_would_draw(toy_data):
@@ -40,30 +40,27 @@ def test_layout_figures_are_those_the_callbacks_would_draw(toy_data):
     expected, _, rows, _ = volcano.volcano_view(
         toy_data, state.feature, y="p", q=0.01, min_effect=0.0, gene=None
     )
-    assert _graph(layout, "volcano").to_json() == expected.to_json()
+    assert _graph(layout, "volcano") == expected
     grid = find_component(layout, {"role": "table", "table": "volcano-top"})
     assert grid.rowData == rows
 
     state = ViewState(page="map", q=0.1, rows="features")
     heatmap, style, _ = map.map_figure(toy_data, q=0.1, stat="effect", rows="features")
     layout = page_layout(toy_data, state)
-    assert _graph(layout, "map-heatmap").to_json() == heatmap.to_json()
+    assert _graph(layout, "map-heatmap") == heatmap
     assert find_component(layout, "map-heatmap-box").style == style
 
     view = gene.gene_view(toy_data, "EGFR", q=0.05, base="/radmap/")
     layout = page_layout(toy_data, ViewState(page="gene", gene="EGFR"), base="/radmap/")
-    assert _graph(layout, "gene-bar").to_json() == view["bar"].to_json()
+    assert _graph(layout, "gene-bar") == view["bar"]
     assert "/radmap/" in str(find_component(layout, "gene-info").children)
 
     view = module.module_view(toy_data, "M2", q=0.05)
     layout = page_layout(toy_data, ViewState(page="module", module="M2"))
-    assert _graph(layout, "module-heatmap").to_json() == view["heatmap"].to_json()
+    assert _graph(layout, "module-heatmap") == view["heatmap"]
 
 
 def test_route_renders_the_figure_in_the_same_response(toy_data):
     layout, _ = core.route(toy_data, "/cohort", "", base="/")
-    assert _graph(layout, "cohort-missing").data
-    assert (
-        _graph(layout, "cohort-missing").to_json()
-        == cohort.missing_part(toy_data, 0.05)["missing"].to_json()
-    )
+    assert as_figure(_graph(layout, "cohort-missing")).data
+    assert _graph(layout, "cohort-missing") == cohort.missing_part(toy_data, 0.05)["missing"]

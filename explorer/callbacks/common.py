@@ -142,13 +142,20 @@ def records(frame: pd.DataFrame | None) -> list[dict]:
     """Rows of a DataFrame as JSON-friendly dicts (NaN -> None, numpy scalars -> Python)."""
     if frame is None or frame.empty:
         return []
-    clean = frame.astype(object).where(frame.notna(), None)
-    rows = clean.to_dict("records")
-    for row in rows:
-        for key, value in row.items():
-            if isinstance(value, np.generic):
-                row[key] = value.item()
-    return rows
+    columns = [_json_values(frame.iloc[:, k]) for k in range(frame.shape[1])]
+    names = list(frame.columns)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _json_values(column: pd.Series) -> list:
+    """A column's values as Python objects, missing ones as ``None``."""
+    values = column.tolist()  # numpy scalars of numeric columns become Python numbers
+    missing = column.isna().to_numpy()
+    if missing.any():
+        values = [None if gone else value for value, gone in zip(values, missing, strict=True)]
+    if column.dtype == object:
+        values = [value.item() if isinstance(value, np.generic) else value for value in values]
+    return values
 
 
 def grid(
@@ -167,8 +174,7 @@ def grid(
     present = [c for c in columns if c in frame.columns]
     measured = [c for c in present if pd.api.types.is_float_dtype(frame[c]) and not _is_count(c)]
     longest = {
-        column: int(frame[column].astype(str).str.len().max()) if len(frame) else 0
-        for column in present
+        column: max(map(len, map(str, frame[column].tolist())), default=0) for column in present
     }
     return records(frame[present]), column_defs(
         present, numeric=[*numeric, *measured], longest=longest

@@ -106,13 +106,13 @@ def volcano(
     genes = data["gene"].to_numpy(dtype=str)
     other_text = np.array(_format_sig(data[other].to_numpy(dtype=float)), dtype=str)
     significant = data["significant"].to_numpy()
-    module_of = data["module"].to_numpy()
+    module_code, module_names = pd.factorize(data["module"])
     traces = []
     trace_type = scatter_type(len(data))
     # One trace per module and significance with a single marker size and opacity: plotly's
     # WebGL scatter re-reads per-point arrays on every draw (10x slower for 20,000 genes).
-    for module in order_modules(module_of):
-        in_module = module_of == module
+    for module in order_modules(module_names):
+        in_module = module_code == module_names.get_loc(module)
         n_significant, n_all = int(significant[in_module].sum()), int(in_module.sum())
         for passed in (True, False):
             part = np.flatnonzero(in_module & (significant == passed))

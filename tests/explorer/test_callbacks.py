@@ -57,10 +57,21 @@ def _text(component) -> str:
 
 # ------------------------------------------------------------------ helpers
 def test_records_turn_nan_into_none_and_numpy_into_python():
-    frame = pd.DataFrame({"a": [1.5, np.nan], "b": np.array([1, 2], dtype=np.int64)})
+    frame = pd.DataFrame(
+        {
+            "a": [1.5, np.nan],
+            "b": np.array([1, 2], dtype=np.int64),
+            "c": pd.Series([np.float32(0.5), pd.NA], dtype=object),
+            "d": [True, False],
+            "e": pd.Series(["x", None], dtype="string"),
+        }
+    )
     rows = records(frame)
-    assert rows == [{"a": 1.5, "b": 1}, {"a": None, "b": 2}]
-    assert type(rows[0]["b"]) is int
+    assert rows == [
+        {"a": 1.5, "b": 1, "c": 0.5, "d": True, "e": "x"},
+        {"a": None, "b": 2, "c": None, "d": False, "e": None},
+    ]
+    assert [type(value) for value in rows[0].values()] == [float, int, float, bool, str]
     json.dumps(rows)
 
 

@@ -16,9 +16,9 @@ from ..figures.style import (
     PRINT_LINE,
     QUALITATIVE,
     SCREEN_TITLE_PX,
-    TEMPLATE,
     UNASSIGNED_COLOR,
     empty_figure,
+    figure_from_spec,
     title_from_top,
 )
 
@@ -130,40 +130,42 @@ def phenotype_plot(
             for level in _color_levels(data[color])
         ]
     )
-    fig = go.Figure()
+    traces: list[dict] = []
+    layout: dict = {}
     if feature_type in CATEGORY_TYPES:
         order = _category_order(data["feature"], levels)
         x = data["feature"].astype(str)
         for index, (level, mask) in enumerate(groups):
             if not mask.any():
                 continue
-            fig.add_trace(
-                go.Box(
-                    x=x[mask].tolist(),
-                    y=data["value"][mask].astype(float).round(4).tolist(),
-                    customdata=patients[mask].tolist(),
-                    name=level if level is not None else value_label,
-                    showlegend=level is not None,
-                    boxpoints="all",
-                    jitter=0.4,
-                    pointpos=0,
-                    marker={"size": 5, "opacity": 0.7, "color": _level_color(level, index)},
-                    line={"color": _level_color(level, index)},
-                    fillcolor="rgba(0,0,0,0)",
-                    hovertemplate="patient %{customdata}<br>%{x}<br>"
+            traces.append(
+                {
+                    "type": "box",
+                    "x": x[mask].tolist(),
+                    "y": data["value"][mask].astype(float).round(4).tolist(),
+                    "customdata": patients[mask].tolist(),
+                    "name": level if level is not None else value_label,
+                    "showlegend": level is not None,
+                    "boxpoints": "all",
+                    "jitter": 0.4,
+                    "pointpos": 0,
+                    "marker": {"size": 5, "opacity": 0.7, "color": _level_color(level, index)},
+                    "line": {"color": _level_color(level, index)},
+                    "fillcolor": "rgba(0,0,0,0)",
+                    "hovertemplate": "patient %{customdata}<br>%{x}<br>"
                     + value_label
                     + " %{y:.3f}<extra>%{fullData.name}</extra>",
-                )
+                }
             )
         counts = x.value_counts()
-        fig.update_xaxes(
-            type="category",
-            categoryorder="array",
-            categoryarray=order,
-            tickvals=order,
-            ticktext=[f"{level}<br>(n={counts.get(level, 0)})" for level in order],
-        )
-        fig.update_layout(boxmode="group" if color is not None else "overlay")
+        layout["xaxis"] = {
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": order,
+            "tickvals": order,
+            "ticktext": [f"{level}<br>(n={counts.get(level, 0)})" for level in order],
+        }
+        layout["boxmode"] = "group" if color is not None else "overlay"
         full_title = title
     elif feature_type == "continuous":
         x = data["feature"].astype(float).to_numpy()
@@ -171,33 +173,35 @@ def phenotype_plot(
         for index, (level, mask) in enumerate(groups):
             if not mask.any():
                 continue
-            fig.add_trace(
-                go.Scatter(
-                    x=np.round(x[mask], 4),
-                    y=np.round(y[mask], 4),
-                    customdata=patients[mask].tolist(),
-                    mode="markers",
-                    name=level if level is not None else value_label,
-                    showlegend=level is not None,
-                    marker={"size": 6, "opacity": 0.8, "color": _level_color(level, index)},
-                    hovertemplate="patient %{customdata}<br>"
+            traces.append(
+                {
+                    "type": "scatter",
+                    "x": np.round(x[mask], 4),
+                    "y": np.round(y[mask], 4),
+                    "customdata": patients[mask].tolist(),
+                    "mode": "markers",
+                    "name": level if level is not None else value_label,
+                    "showlegend": level is not None,
+                    "marker": {"size": 6, "opacity": 0.8, "color": _level_color(level, index)},
+                    "hovertemplate": "patient %{customdata}<br>"
                     + f"{feature_label} %{{x:.3g}}<br>{value_label} %{{y:.3f}}"
                     + "<extra>%{fullData.name}</extra>",
-                )
+                }
             )
         summary = f"n = {len(x)}"
         if len(x) >= 3 and np.ptp(x) > 0:
             fit = stats.linregress(x, y)
             line_x = np.array([x.min(), x.max()])
-            fig.add_trace(
-                go.Scatter(
-                    x=line_x,
-                    y=fit.intercept + fit.slope * line_x,
-                    mode="lines",
-                    line={"color": "black", "width": 1.5},
-                    name="OLS fit",
-                    hoverinfo="skip",
-                )
+            traces.append(
+                {
+                    "type": "scatter",
+                    "x": line_x,
+                    "y": fit.intercept + fit.slope * line_x,
+                    "mode": "lines",
+                    "line": {"color": "black", "width": 1.5},
+                    "name": "OLS fit",
+                    "hoverinfo": "skip",
+                }
             )
             rho = stats.spearmanr(x, y).statistic
             summary = f"Spearman ρ = {rho:.2f}, n = {len(x)}"
@@ -207,13 +211,11 @@ def phenotype_plot(
             f"feature_type must be continuous, ordinal, binary or categorical, got {feature_type!r}"
         )
     title_layout, top = _under_the_toolbar(full_title)
-    fig.update_layout(
-        template=TEMPLATE,
-        title=title_layout,
-        margin=top,
-        xaxis_title=feature_label,
-        yaxis_title=value_label,
-        legend={"title": {"text": color_title or color}} if color else {},
-        height=PHENOTYPE_HEIGHT,
-    )
-    return fig
+    layout["title"] = title_layout
+    layout["margin"] = top
+    layout.setdefault("xaxis", {})["title"] = {"text": feature_label}
+    layout["yaxis"] = {"title": {"text": value_label}}
+    if color:
+        layout["legend"] = {"title": {"text": color_title or color}}
+    layout["height"] = PHENOTYPE_HEIGHT
+    return figure_from_spec(traces, layout)

@@ -46,7 +46,7 @@ from ..callbacks.common import (
 )
 from ..data import BundleData
 from ..pages import NAVBAR_COLLAPSE, NAVBAR_TOGGLER, not_found, page_layout
-from ..pages.common import iter_components
+from ..pages.common import graph_id, iter_components, table_id
 from ..pages.subset import SUBSET_KEYS, banner, panel_id
 from ..state import (
     PAGES,
@@ -64,6 +64,10 @@ logger = logging.getLogger("radmap")
 
 PATIENT_POINTS = ("map-phenotype", "gene-phenotype")
 """Figures whose points are patients (``customdata`` = patient ID): a click opens the patient."""
+NAVIGATING_FIGURES = (*PATIENT_POINTS, "volcano", "network", "gene-bar")
+"""Figures a click on which opens another view (:func:`navigation_target`)."""
+NAVIGATING_TABLES = ("volcano-top",)
+"""Tables a click in which opens another view."""
 MIME_TYPES = {"svg": "image/svg+xml", "pdf": "application/pdf", "png": "image/png"}
 
 
@@ -321,7 +325,7 @@ def navigation_target(
         if patient is not None and str(patient) in data.patient_set:
             return _url("patient", base, patient=str(patient), q=q)
         return None
-    if source in ("volcano", "network", "gene-bar"):
+    if source in NAVIGATING_FIGURES:
         points = event.get("points") or []
         if not points:
             return None
@@ -352,7 +356,7 @@ def navigation_target(
         if kind == "feature":
             return _url("volcano", base, feature=target, q=q)
         return _url("module", base, module=target, q=q)
-    if source == "volcano-top":
+    if source in NAVIGATING_TABLES:
         gene = event.get("rowId") or (event.get("value") if event.get("colId") == "gene" else None)
         if gene and data.canonical_gene(gene):
             return _url("gene", base, gene=gene, feature=state.feature, q=q)
@@ -611,6 +615,26 @@ def handle_error(error: Exception):
 
 
 # ------------------------------------------------------------------- registration
+def register_navigation(app, data: BundleData, component_id: dict, event: str, *, base: str):
+    """The callback that opens the view a click on ``component_id`` (its ``event``: a
+    figure's ``clickData`` or a table's ``cellClicked``) leads to."""
+
+    @app.callback(
+        Output("url", "href", allow_duplicate=True),
+        Input(component_id, event),
+        State("url", "pathname"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def _navigate(clicked, pathname, search):
+        state, _ = parse_url(pathname, search, data.vocabulary(), base=base)
+        source = component_id.get("fig") or component_id.get("table")
+        href = navigation_target(data, source, clicked, state, base=base)
+        if href is None:
+            raise PreventUpdate
+        return href
+
+
 def register(app, ctx: AppContext) -> None:
     data, base = ctx.data, ctx.base
 
@@ -745,25 +769,13 @@ def register(app, ctx: AppContext) -> None:
     def _header(request):
         return header_view(data, *requested_url(request), base=base)
 
-    @app.callback(
-        Output("url", "href"),
-        Input({"role": "graph", "fig": ALL}, "clickData"),
-        Input({"role": "table", "table": ALL}, "cellClicked"),
-        State("url", "pathname"),
-        State("url", "search"),
-        prevent_initial_call=True,
-    )
-    def _navigate(_clicks, _cells, pathname, search):
-        trigger = callback_context.triggered_id
-        if not isinstance(trigger, dict):
-            raise PreventUpdate
-        source = trigger.get("fig") or trigger.get("table")
-        event = callback_context.triggered[0]["value"]
-        state, _ = parse_url(pathname, search, data.vocabulary(), base=base)
-        href = navigation_target(data, source, event, state, base=base)
-        if href is None:
-            raise PreventUpdate
-        return href
+    # A callback for each figure and table whose clicks open another view, not one on every
+    # graph's and table's clicks: that one sent the map's cell clicks and the gene page's
+    # row clicks to the server too, for nothing (~25 updates of Dash's store each).
+    clicks = [(graph_id(name), "clickData") for name in NAVIGATING_FIGURES]
+    clicks += [(table_id(name), "cellClicked") for name in NAVIGATING_TABLES]
+    for component_id, event in clicks:
+        register_navigation(app, data, component_id, event, base=base)
 
     @app.callback(
         Output({"role": "export-download", "fig": MATCH}, "data"),

@@ -149,6 +149,33 @@ def test_every_callback_id_exists_in_some_page(app):
             assert any(_matches(pattern, cid) for cid in ids), (key, pattern)
 
 
+def server_callbacks_on(app, component: dict, prop: str) -> list[str]:
+    """Keys of the server callbacks (not answered in the browser) that ``component``'s
+    ``prop`` triggers, pattern-matching ones included."""
+    found = []
+    for key, spec in app.callback_map.items():
+        for item in spec["inputs"]:
+            pattern = item["id"] if isinstance(item["id"], dict) else component_id(item["id"])
+            if item["property"] == prop and _matches(pattern, component):
+                found.append(key)
+    return [key for key in found if "callback" in app.callback_map[key]]  # not clientside
+
+
+def test_only_clicks_that_open_another_view_ask_the_server_where_to_go(app):
+    heatmap, associations = {"role": "graph", "fig": "map-heatmap"}, "gene-associations"
+    # the map's cell click draws its drill-down, and nothing else
+    assert len(server_callbacks_on(app, heatmap, "clickData")) == 0
+    assert not server_callbacks_on(app, {"role": "table", "table": associations}, "cellClicked")[1:]
+    for name in ("volcano", "gene-bar", "map-phenotype", "network"):
+        targets = [
+            output_specs(key)
+            for key in server_callbacks_on(app, {"role": "graph", "fig": name}, "clickData")
+        ]
+        assert {"id": "url", "property": "href"} in [
+            {"id": t["id"], "property": t["property"]} for t in targets if isinstance(t, dict)
+        ], name
+
+
 def test_the_first_html_carries_the_validation_ids_but_no_page_content(client, app, toy_adata):
     html_text = client.get("/volcano").get_data(as_text=True)
     assert len(html_text) < 150_000, "the page's HTML carries the pages' data"

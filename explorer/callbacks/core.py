@@ -771,7 +771,7 @@ def register(app, ctx: AppContext) -> None:
 
     # A callback for each figure and table whose clicks open another view, not one on every
     # graph's and table's clicks: that one sent the map's cell clicks and the gene page's
-    # row clicks to the server too, for nothing (~25 updates of Dash's store each).
+    # row clicks to the server too, for nothing (a request and ~8 updates of Dash's store).
     clicks = [(graph_id(name), "clickData") for name in NAVIGATING_FIGURES]
     clicks += [(table_id(name), "cellClicked") for name in NAVIGATING_TABLES]
     for component_id, event in clicks:

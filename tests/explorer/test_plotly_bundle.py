@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPLORER = ROOT / "explorer"
 BUILD = ROOT / "tools" / "plotly-bundle"
 BUNDLE = assets_dir() / "plotly-radmap.min.js"
+FULL_PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+"""plotly.py's own plotly.js, with every trace type (kaleido and the report use it)."""
 
 TRACE_TYPES = {
     name.lower()
@@ -109,9 +111,7 @@ def test_the_bundle_draws_every_trace_type_the_figures_use():
 
 
 def test_the_full_plotly_js_is_told_apart_from_radmaps_build():
-    full = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text(
-        encoding="utf-8"
-    )
+    full = FULL_PLOTLY_JS.read_text(encoding="utf-8")
     assert len(registered_traces(full)) > 40
     assert registered_traces(BUNDLE.read_text(encoding="utf-8")) < registered_traces(full)
 
@@ -144,9 +144,7 @@ def regl_cache_keys(script: str) -> list[str]:
 
 
 def test_regl_looks_up_its_generated_code_by_the_source_not_a_javascript_sha256():
-    full = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text(
-        encoding="utf-8"
-    )
+    full = FULL_PLOTLY_JS.read_text(encoding="utf-8")
     hashed = regl_cache_keys(full)
     assert len(hashed) == 1 and "(" in hashed[0], hashed  # the key is a hash of the source
     keys = regl_cache_keys(BUNDLE.read_text(encoding="utf-8"))

@@ -9,6 +9,9 @@ function afterNextPaint(next) {
   }
 }
 
+/* Sent on the document each time plotly has drawn a figure (drawInTurns below). */
+const FIGURE_DRAWN_EVENT = "radmap:figure-drawn";
+
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   radmap: {
     /* A new query string (`search`, from the controls' write) and header (`header`, with
@@ -216,7 +219,10 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       } catch (error) {
         drawn = Promise.reject(error);
       }
-      Promise.resolve(drawn).then(call.resolve, call.reject);
+      Promise.resolve(drawn).then(call.resolve, call.reject).then(announceDrawn);
+    }
+    function announceDrawn() {
+      document.dispatchEvent(new Event(FIGURE_DRAWN_EVENT));
     }
     function flushAfterPaint() {
       if (flushPlanned) {
@@ -301,16 +307,28 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       return graph.getClientRects().length > 0 && !graph.querySelector(".main-svg");
     });
   }
+  /* Looked at once the page has painted, then each time a figure is drawn: a loop every
+     20 ms in each grid made the browser lay out the loading page again and again (~45 ms
+     of the Gene page's load, before its first figure). */
   function figuresDrawn() {
-    const start = window.performance.now();
     return new Promise(function (resolve) {
-      (function check() {
-        if (figuresPending() && window.performance.now() - start < MAX_WAIT_MS) {
-          window.setTimeout(check, 20);
-        } else {
+      let finished = false;
+      const timer = window.setTimeout(finish, MAX_WAIT_MS);
+      function finish() {
+        if (!finished) {
+          finished = true;
+          window.clearTimeout(timer);
+          document.removeEventListener(FIGURE_DRAWN_EVENT, check);
           afterNextPaint(resolve);
         }
-      })();
+      }
+      function check() {
+        if (!figuresPending()) {
+          finish();
+        }
+      }
+      document.addEventListener(FIGURE_DRAWN_EVENT, check);
+      afterNextPaint(check);
     });
   }
   function GridAfterFigures(props) {

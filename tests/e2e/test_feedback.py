@@ -385,20 +385,76 @@ return grid ? grid.querySelectorAll('.ag-center-cols-container .ag-row').length 
 """
 
 
+def load_until_rows(browser, url: str, source: str, rows_js: str, result_js: str):
+    """Open ``url`` at 1600 px with the script ``source`` run first in the page, wait until
+    the table that ``rows_js`` counts has rows, and return what ``result_js`` returns."""
+    browser.set_window_size(1600, 1000)
+    script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})[
+        "identifier"
+    ]
+    try:
+        open_page(browser, url)
+        wait(browser).until(lambda d: d.execute_script(rows_js) > 0)
+        return browser.execute_script(result_js)
+    finally:
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script})
+
+
 def test_a_page_draws_its_figure_before_it_builds_its_tables(browser, wide_server):
     """The grids' code came before plotly.js, so the Volcano page built its three tables
     (~100 ms each) before drawing the volcano; its figure now comes first."""
-    browser.set_window_size(1600, 1000)
-    script = browser.execute_cdp_cmd(
-        "Page.addScriptToEvaluateOnNewDocument", {"source": FIRST_SEEN_JS}
-    )["identifier"]
-    try:
-        open_page(browser, f"{wide_server}/volcano")
-        wait(browser).until(lambda d: d.execute_script(TOP_ROWS_JS) > 0)
-        seen = browser.execute_script("return window.__rmFirstSeen")
-    finally:
-        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script})
+    seen = load_until_rows(
+        browser, f"{wide_server}/volcano", FIRST_SEEN_JS, TOP_ROWS_JS, "return window.__rmFirstSeen"
+    )
     assert seen["figure"] < seen["table"], seen
+
+
+SLOW_FIGURES_JS = """
+window.__rmLooks = 0;
+window.__rmDraws = 0;
+const clientRects = Element.prototype.getClientRects;
+Element.prototype.getClientRects = function () {
+  if (this.classList && this.classList.contains('rm-graph')) {
+    window.__rmLooks += 1;
+  }
+  return clientRects.apply(this, arguments);
+};
+let plotly;
+Object.defineProperty(window, 'Plotly', {configurable: true, get() { return plotly; }, set(value) {
+  const react = value.react;
+  value.react = function () {
+    const args = arguments;
+    window.__rmDraws += 1;
+    return new Promise((resolve) => setTimeout(resolve, 2000)).then(() => react.apply(value, args));
+  };
+  plotly = value;
+}});
+"""
+
+GENE_TABLE_ROWS_JS = """
+const grid = document.getElementById(JSON.stringify({role: 'table', table: 'gene-associations'}));
+return grid ? grid.querySelectorAll('.ag-center-cols-container .ag-row').length : 0;
+"""
+
+
+def test_tables_waiting_for_a_slow_figure_look_at_the_page_only_when_a_figure_is_drawn(
+    browser, wide_server
+):
+    """Each table used to check every 20 ms whether the page's figures were drawn, making the
+    browser lay out the loading page again and again (~45 ms of the Gene page's load). Here
+    every figure takes 2 s to draw: a table may look at the graphs once at the start and
+    once per figure drawn."""
+    looks, draws, grids, graphs = load_until_rows(
+        browser,
+        f"{wide_server}/gene",
+        SLOW_FIGURES_JS,
+        GENE_TABLE_ROWS_JS,
+        "return [window.__rmLooks, window.__rmDraws,"
+        " document.querySelectorAll('.ag-root').length,"
+        " document.querySelectorAll('.rm-graph').length]",
+    )
+    assert draws >= 3 and grids >= 2, (draws, grids)
+    assert looks <= (draws + 1) * grids * graphs, (looks, draws, grids, graphs)
 
 
 GL_CANVAS_JS = """

@@ -1125,11 +1125,10 @@ class BundleData:
     @property
     def has_survival(self) -> bool:
         obs = self.adata.obs
-        return (
-            B.SURVIVAL_TIME in obs
-            and B.SURVIVAL_EVENT in obs
-            and obs[[B.SURVIVAL_TIME, B.SURVIVAL_EVENT]].dropna().shape[0] > 0
-        )
+        if B.SURVIVAL_TIME not in obs or B.SURVIVAL_EVENT not in obs:
+            return False
+        times, events = obs[B.SURVIVAL_TIME].to_numpy(), obs[B.SURVIVAL_EVENT].to_numpy()
+        return bool((pd.notna(times) & pd.notna(events)).any())
 
     @memoised
     def survival_choices(self) -> tuple[tuple[str, str], ...]:

@@ -220,6 +220,20 @@ def test_missingness_and_mutation_tables(toy_data, toy_adata):
     assert set(toy_data.matching()["source"]) == {"expression", "semantic", "radiomic", "clinical"}
 
 
+def test_survival_needs_a_patient_with_both_a_time_and_an_event(toy_adata):
+    adata = toy_adata.copy()
+    assert BundleData(adata).has_survival
+    obs = adata.obs
+    even = np.arange(adata.n_obs) % 2 == 0
+    obs[B.SURVIVAL_TIME] = np.where(even, obs[B.SURVIVAL_TIME], np.nan)
+    obs[B.SURVIVAL_EVENT] = np.where(even, np.nan, obs[B.SURVIVAL_EVENT])
+    assert not BundleData(adata).has_survival, "no patient has both"
+    obs.loc[obs.index[0], B.SURVIVAL_EVENT] = 1.0
+    assert BundleData(adata).has_survival
+    del obs[B.SURVIVAL_EVENT]
+    assert not BundleData(adata).has_survival, "no event column"
+
+
 def test_km_module_median_split_matches_lifelines(toy_data, toy_adata):
     view = toy_data.km("module", "M2")
     curves, p, description = view.curves, view.p, view.description

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 from ...analysis.validate import InputError
 from ..figures.margins import fits_screen
-from ..figures.style import QUALITATIVE, empty_figure, figure_from_spec, format_p
+from ..figures.style import QUALITATIVE, FrozenArray, empty_figure, figure_from_spec, format_p
 
 _ROW_SPACING = 0.1
 TEST_NAMES = {"logrank": "log-rank", "cox_trend": "Cox trend"}
@@ -98,12 +98,12 @@ def km_figure(
         if curve["time"].iloc[0] > 0:
             first = curve.iloc[[0]].assign(time=0.0, survival=1.0, ci_low=1.0, ci_high=1.0)
             curve = pd.concat([first, curve], ignore_index=True)
-        time = curve["time"].round(3).tolist()
+        time = FrozenArray(curve["time"].round(3).tolist())
         for bound, fill in (("ci_high", None), ("ci_low", "tonexty")):
             band = {
                 "type": "scatter",
                 "x": time,
-                "y": curve[bound].round(4).tolist(),
+                "y": FrozenArray(curve[bound].round(4).tolist()),
                 "mode": "lines",
                 "line": {"width": 0, "shape": "hv", "color": color},
                 "fillcolor": _rgba(color, 0.18),
@@ -121,7 +121,7 @@ def km_figure(
             {
                 "type": "scatter",
                 "x": time,
-                "y": curve["survival"].round(4).tolist(),
+                "y": FrozenArray(curve["survival"].round(4).tolist()),
                 "customdata": np.column_stack(
                     [curve["ci_low"].round(3), curve["ci_high"].round(3), curve["at_risk"]]
                 ),

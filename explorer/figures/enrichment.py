@@ -15,6 +15,7 @@ from ..figures.style import (
     NEUTRAL_COLOR,
     SEQUENTIAL,
     TEMPLATE,
+    colors_on_scale,
     effect_title,
     empty_figure,
     figure_from_spec,
@@ -172,10 +173,7 @@ def gene_association_bar(
         "y": labels,
         "orientation": "h",
         "marker": {
-            "color": data["effect"].round(4).tolist(),
-            "colorscale": DIVERGING,
-            "cmin": -limit,
-            "cmax": limit,
+            "color": colors_on_scale(data["effect"], DIVERGING, -limit, limit),
             "opacity": np.where(significant, 1.0, 0.4),
             "line": {
                 "color": [NEUTRAL_COLOR if s else "rgba(0,0,0,0)" for s in significant],

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from plotly.colors import hex_to_rgb, unlabel_rgb
 from plotly.io.json import to_json_plotly
 from radmap.analysis.validate import InputError
 from radmap.explorer.figures import (
@@ -603,6 +604,12 @@ def test_gene_association_bar_sorted_and_faded():
     assert trace["y"] == ["B", "C", "A"]
     assert decoded(trace["marker"]["opacity"]).tolist() == [1.0, 0.4, 1.0]
     assert [row[0] for row in trace["customdata"]] == ["b", "c", "a"]
+    # Colours as plotly.js draws them without warning: strings, the largest |effect| at the
+    # scale's end, negative effects blue, positive red.
+    colors = [unlabel_rgb(color) for color in trace["marker"]["color"]]
+    assert colors[2] == hex_to_rgb(DIVERGING[-1][1])
+    assert colors[0][2] > colors[0][0] and colors[1][0] > colors[1][2]
+    assert "colorscale" not in trace["marker"]
 
 
 # ---------------------------------------------------------------------------- module heatmap

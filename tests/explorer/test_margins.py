@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 import pytest
 from radmap.explorer.figures.margins import (
     COLORBAR_PX,
@@ -17,6 +18,14 @@ from radmap.explorer.figures.margins import (
     text_width,
 )
 from radmap.explorer.figures.style import TEMPLATE
+
+
+def test_numeric_axes_do_not_measure_each_tick_label_to_hide_those_past_the_figure():
+    """plotly.js's default for numeric axes ("hide past div") measures every tick label,
+    showing and hiding each in turn, on every draw (~45 ms of a gene choice). The margins
+    are sized to the labels, so the radmap template lets them be."""
+    template = pio.templates[TEMPLATE].layout
+    assert template.xaxis.ticklabeloverflow == template.yaxis.ticklabeloverflow == "allow"
 
 
 def test_text_width_adds_arial_advance_widths_and_ignores_tags():

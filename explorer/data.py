@@ -1161,15 +1161,16 @@ class BundleData:
 
     def survival_row(self, kind: str, variable: str, test: str) -> dict | None:
         """The analysis' survival test ``test`` of ``kind:variable`` (bundle ``survival``)."""
-        table = self.survival_table()
-        row = table[
-            (table["kind"].astype(str) == kind)
-            & (table["variable"].astype(str) == variable)
-            & (table["test"].astype(str) == test)
-        ]
-        if row.empty:
-            return None
-        return {key: _plain(value) for key, value in row.iloc[0].items()}
+        row = self.memo("survival-rows", {}, self._survival_rows).get((kind, variable, test))
+        return None if row is None else dict(row)
+
+    def _survival_rows(self) -> dict[tuple[str, str, str], dict]:
+        """Each ``(kind, variable, test)``'s first row of :meth:`survival_table` (by q)."""
+        rows: dict[tuple[str, str, str], dict] = {}
+        for record in self.survival_table().to_dict("records"):
+            key = (str(record["kind"]), str(record["variable"]), str(record["test"]))
+            rows.setdefault(key, {name: _plain(value) for name, value in record.items()})
+        return rows
 
     @memoised
     def km(

@@ -234,6 +234,17 @@ def test_survival_needs_a_patient_with_both_a_time_and_an_event(toy_adata):
     assert not BundleData(adata).has_survival, "no event column"
 
 
+def test_survival_row_is_the_tables_first_row_of_its_test(toy_data):
+    table = toy_data.survival_table()
+    assert len(table) > 3
+    for _, expected in table.drop_duplicates(["kind", "variable", "test"]).iterrows():
+        row = toy_data.survival_row(expected["kind"], expected["variable"], expected["test"])
+        assert row["p"] == pytest.approx(expected["p"]) and row["n"] == expected["n"]
+    row["p"] = -1.0  # a caller's copy
+    assert toy_data.survival_row(row["kind"], row["variable"], row["test"])["p"] >= 0
+    assert toy_data.survival_row("gene", "NOT-A-GENE", "logrank") is None
+
+
 def test_km_module_median_split_matches_lifelines(toy_data, toy_adata):
     view = toy_data.km("module", "M2")
     curves, p, description = view.curves, view.p, view.description

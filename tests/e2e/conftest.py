@@ -7,6 +7,7 @@ headless, with a fresh profile and a download directory the tests read back.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import tempfile
@@ -149,6 +150,18 @@ def browser(download_dir):
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def script_in_new_pages(driver, source: str) -> Iterator[None]:
+    """Run the script ``source`` first in every page ``driver`` opens, until the block ends."""
+    script = driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})
+    try:
+        yield
+    finally:
+        driver.execute_cdp_cmd(
+            "Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]}
+        )
 
 
 def severe_console_errors(driver) -> list[str]:

@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.e2e.conftest import LOGIN, severe_console_errors
+from tests.e2e.conftest import LOGIN, script_in_new_pages, severe_console_errors
 
 pytestmark = pytest.mark.e2e
 
@@ -127,10 +127,7 @@ def test_every_page_loads_without_console_errors_or_plotly_warnings(browser, liv
     """plotly.js logs its warnings with ``console.trace`` (a stack trace each, ~0.4 ms):
     the gene bar chart's numeric colours made it warn once per bar on every draw."""
     severe_console_errors(browser)
-    script = browser.execute_cdp_cmd(
-        "Page.addScriptToEvaluateOnNewDocument", {"source": PLOTLY_WARNINGS_JS}
-    )["identifier"]
-    try:
+    with script_in_new_pages(browser, PLOTLY_WARNINGS_JS):
         for page in PAGES:
             open_page(browser, f"{live_server}/{page}")
             header = browser.find_element(By.CSS_SELECTOR, ".rm-header").text
@@ -143,8 +140,6 @@ def test_every_page_loads_without_console_errors_or_plotly_warnings(browser, liv
             assert errors == [], (page, errors)
             warnings = browser.execute_script("return window.__rmPlotlyWarnings")
             assert warnings == [], (page, warnings[:3])
-    finally:
-        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script})
 
 
 HEATMAP_CELL_JS = """

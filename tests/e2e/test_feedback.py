@@ -6,6 +6,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 
+from tests.e2e.conftest import script_in_new_pages
 from tests.e2e.test_explorer import (
     HEATMAP_CELL_JS,
     click,
@@ -389,15 +390,10 @@ def load_until_rows(browser, url: str, source: str, rows_js: str, result_js: str
     """Open ``url`` at 1600 px with the script ``source`` run first in the page, wait until
     the table that ``rows_js`` counts has rows, and return what ``result_js`` returns."""
     browser.set_window_size(1600, 1000)
-    script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})[
-        "identifier"
-    ]
-    try:
+    with script_in_new_pages(browser, source):
         open_page(browser, url)
         wait(browser).until(lambda d: d.execute_script(rows_js) > 0)
         return browser.execute_script(result_js)
-    finally:
-        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script})
 
 
 def test_a_page_draws_its_figure_before_it_builds_its_tables(browser, wide_server):

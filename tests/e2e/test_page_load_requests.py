@@ -9,6 +9,7 @@ import json
 import pytest
 from selenium.webdriver.common.by import By
 
+from tests.e2e.conftest import script_in_new_pages
 from tests.e2e.test_explorer import open_page, wait, wait_idle
 from tests.explorer.test_plotly_bundle import BUNDLE, bundle_version
 
@@ -43,13 +44,8 @@ MAIN_FIGURE = {
 
 @pytest.fixture
 def recorded(browser):
-    script = browser.execute_cdp_cmd(
-        "Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_OUTPUTS_JS}
-    )
-    yield browser
-    browser.execute_cdp_cmd(
-        "Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]}
-    )
+    with script_in_new_pages(browser, RECORD_OUTPUTS_JS):
+        yield browser
 
 
 NO_REFERRER_JS = """
@@ -112,19 +108,12 @@ def assert_drawn_by_radmaps_plotly_js(driver) -> None:
 
 
 def test_without_a_referrer_the_page_is_asked_for_once(recorded, live_server):
-    script = recorded.execute_cdp_cmd(
-        "Page.addScriptToEvaluateOnNewDocument", {"source": NO_REFERRER_JS}
-    )
-    try:
+    with script_in_new_pages(recorded, NO_REFERRER_JS):
         open_page(recorded, f"{live_server}/gene?q=0.1")
         outputs = recorded.execute_script("return window.__rmOutputs")
         assert len(routed(outputs)) == 1, outputs
         assert recorded.find_element(By.ID, "header-q").text == "0.1"
         assert "gene=" in recorded.current_url, "the page's defaults were not written"
-    finally:
-        recorded.execute_cdp_cmd(
-            "Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]}
-        )
 
 
 def test_a_choice_writes_the_url_without_routing_or_header_requests(recorded, live_server):
@@ -186,15 +175,10 @@ def test_the_cohort_parts_are_asked_for_after_the_first_figures_are_drawn(record
       return started.apply(this, arguments);
     };
     """
-    script = recorded.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": timing})
-    try:
+    with script_in_new_pages(recorded, timing):
         open_page(recorded, f"{live_server}/cohort")
         asked = recorded.execute_script("return window.__rmTimes")
         outputs = recorded.execute_script("return window.__rmOutputs")
-    finally:
-        recorded.execute_cdp_cmd(
-            "Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]}
-        )
     assert any("cohort-mutation" in o for o in outputs), outputs
     assert any("cohort-km" in o for o in outputs), outputs
     assert asked and all(asked), f"parts asked for before the first figures were drawn: {asked}"

@@ -20,7 +20,14 @@ from collections.abc import Callable
 import numpy as np
 import plotly.graph_objects as go
 
-from ..figures.style import SCREEN_FONT_PX
+from ..figures.style import (
+    LEGEND_ROW_PX,
+    SCREEN_FONT_PX,
+    SCREEN_TITLE_PX,
+    legend_above,
+    legend_rows,
+    title_from_top,
+)
 
 _ASCII = "".join(chr(code) for code in range(32, 127))
 _ASCII_EM = (
@@ -72,6 +79,9 @@ LEGEND_ENTRY_PX = 60
 SCROLL_FROM_PX = 480
 """A figure that needs more width than this scrolls sideways in a narrower card (the card
 reads ``layout.meta["min_width"]``) instead of squeezing its plot to a strip."""
+TITLE_TOP_PX = 14
+"""Where a title with a legend under it starts, below the figure's top edge (a title alone,
+centred in the template's 50 px top margin, starts about as low)."""
 PLOTLY_MARGIN = {"l": 80, "r": 80, "t": 100, "b": 80}
 """plotly.js's own default margins (a figure without template)."""
 
@@ -356,11 +366,51 @@ def min_width(fig: go.Figure | dict) -> int | None:
     return meta.get("min_width") if isinstance(meta, dict) else None
 
 
+def title_over_legend(fig: go.Figure) -> go.Figure:
+    """Give a title and a legend above the plot each a band of the top margin (in place).
+
+    plotly centres a title in the top margin and sets a legend above the plot on the plot's
+    edge, so that in a margin of the template's height the two are drawn over each other.
+    The title is set from :data:`TITLE_TOP_PX` below the figure's top, the legend's rows
+    under it, on the plot, and the top margin is raised to hold both. The rows are counted
+    at the narrowest width the figure is drawn at (:data:`MIN_PLOT_PX` between its margins).
+    """
+    layout = fig._layout  # noqa: SLF001 (see _Plain)
+    legend = layout.get("legend") or {}
+    title = layout.get("title")
+    text = title.get("text") if isinstance(title, dict) else title
+    names = [
+        str(trace["name"])
+        for trace in fig._data  # noqa: SLF001
+        if trace.get("showlegend") is not False and trace.get("name")
+    ]
+    shown = layout.get("showlegend")
+    if not text or not legend_above(legend) or shown is False or not (shown or len(names) > 1):
+        return fig
+    template = _get(layout, "template.layout") or {}
+    title_px = _get(title, "font.size") if isinstance(title, dict) else None
+    title_px = title_px or _get(template, "title.font.size") or SCREEN_TITLE_PX
+    font_px = _get(legend, "font.size") or _get(layout, "font.size") or SCREEN_FONT_PX
+    margin = _get(layout, "margin") or {}
+    sides = {side: margin.get(side) or _get(template, f"margin.{side}") for side in "lr"}
+    width = (sides["l"] or PLOTLY_MARGIN["l"]) + MIN_PLOT_PX + (sides["r"] or PLOTLY_MARGIN["r"])
+    rows = legend_rows(names, min_width(fig) or width, font_px)
+    top = TITLE_TOP_PX + LINE_EM * title_px * text_lines(text) + rows * LEGEND_ROW_PX
+    current = margin.get("t") or _get(template, "margin.t") or PLOTLY_MARGIN["t"]
+    fig.update_layout(
+        title={"text": text, **title_from_top(text, TITLE_TOP_PX, title_px)},
+        legend={"y": 1.0, "yanchor": "bottom"},
+        margin={"t": max(int(current), math.ceil(top))},
+    )
+    return fig
+
+
 def fits_screen(factory: Callable[..., go.Figure]) -> Callable[..., go.Figure]:
-    """Decorator of a figure factory: its figure comes with margins that hold its labels."""
+    """Decorator of a figure factory: its figure comes with margins that hold its labels,
+    and with its title and a legend above the plot one under the other."""
 
     @functools.wraps(factory)
     def draw(*args, **kwargs) -> go.Figure:
-        return screen_margins(factory(*args, **kwargs))
+        return title_over_legend(screen_margins(factory(*args, **kwargs)))
 
     return draw

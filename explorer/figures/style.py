@@ -575,9 +575,28 @@ LEGEND_ROW_PX = 30
 """Height plotly gives one row of legend items with a marker symbol."""
 
 
+def legend_above(legend: dict | None) -> bool:
+    """Whether a legend stands in rows above the plot (horizontal, at ``y`` of 1 or more):
+    it then shares the top margin with the figure's title."""
+    legend = legend or {}
+    return legend.get("orientation") == "h" and (legend.get("y") or 0) >= 1
+
+
+def legend_rows(names: Sequence[str], width_px: float, font_px: float) -> int:
+    """Rows a horizontal legend of entries ``names`` takes across ``width_px``."""
+    rows, used = 1, 0.0
+    for name in names:
+        width = len(name) * CHAR_WIDTH_EM * font_px + LEGEND_SYMBOL_PX
+        if used and used + width > width_px:
+            rows, used = rows + 1, 0.0
+        used += width
+    return rows
+
+
 def _fit_legends(spec: dict, width_px: int, font_px: float) -> float:
     """Colour bars thin and close; at single-column width the legend goes in rows above the
-    plot. Returns the height the legend rows need there (0 when the legend stays aside).
+    plot. Returns the height the legend rows above the plot need (0 when the legend stays
+    aside).
 
     A colour bar of its own takes the plot's height, or half of it beside a legend (which
     keeps the lower half); stacked colour bars keep their share.
@@ -604,31 +623,26 @@ def _fit_legends(spec: dict, width_px: int, font_px: float) -> float:
                 colorbar = owner.setdefault("colorbar", {})
                 length = min(colorbar.get("len") or longest, longest)
                 colorbar.update(thickness=8, xpad=4, len=length)
+    if not narrow and not legend_above(layout.get("legend")):
+        return 0.0
+    layout["legend"] = {
+        **(layout.get("legend") or {}),
+        "orientation": "h",
+        "y": 1.0,
+        "yanchor": "bottom",
+        "font": {"size": font_px},
+    }
     if narrow:
-        layout["legend"] = {
-            **(layout.get("legend") or {}),
-            "orientation": "h",
-            "x": 0.0,
-            "xanchor": "left",
-            "y": 1.0,
-            "yanchor": "bottom",
-            "font": {"size": font_px},
-        }
-        if shown is False or not names:
-            return 0.0
-        legend_title = layout["legend"].get("title")
-        titled = isinstance(legend_title, dict) and bool(legend_title.get("text"))
-        if titled:  # over the items, which then have the whole width ("top left" indents
-            # a horizontal legend's items by the title's width and pushed the last off the page)
-            layout["legend"]["title"] = {**legend_title, "side": "top"}
-        item_px = [len(name) * CHAR_WIDTH_EM * font_px + LEGEND_SYMBOL_PX for name in names]
-        rows, used = 1, 0.0
-        for width in item_px:
-            if used and used + width > width_px:
-                rows, used = rows + 1, 0.0
-            used += width
-        return (rows + titled) * max(font_px * PRINT_LINE, LEGEND_ROW_PX) + 4
-    return 0.0
+        layout["legend"].update(x=0.0, xanchor="left")
+    if shown is False or not names:
+        return 0.0
+    legend_title = layout["legend"].get("title")
+    titled = isinstance(legend_title, dict) and bool(legend_title.get("text"))
+    if titled:  # over the items, which then have the whole width ("top left" indents
+        # a horizontal legend's items by the title's width and pushed the last off the page)
+        layout["legend"]["title"] = {**legend_title, "side": "top"}
+    rows = legend_rows(names, width_px, font_px)
+    return (rows + titled) * max(font_px * PRINT_LINE, LEGEND_ROW_PX) + 4
 
 
 # ------------------------------------------------------------- axis titles

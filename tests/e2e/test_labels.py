@@ -141,3 +141,40 @@ def test_figures_fit_their_cards_at_1600_px(browser, wide_server, view):
         assert figures_scrolled_sideways(browser) == [], f"/{view}"
     finally:
         browser.set_window_size(1440, 1000)
+
+
+TITLE_AND_LEGEND_JS = """
+const report = [];
+const overlap = (a, b) => Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1 &&
+  Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1;
+for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+  if (!gd._fullLayout || gd.offsetParent === null) continue;
+  const title = gd.querySelector('.infolayer text.gtitle');
+  const entries = gd.querySelectorAll('.infolayer .legend .traces');
+  if (!title || !title.textContent.trim() || !entries.length) continue;
+  const box = title.getBoundingClientRect();
+  const owner = gd.closest('[id]');
+  report.push({figure: owner ? owner.id : '?', title: title.textContent,
+               covered: Array.from(entries).filter((e) => overlap(e.getBoundingClientRect(), box))
+                 .map((e) => e.textContent)});
+}
+return report;
+"""
+
+
+@pytest.mark.parametrize("width", (1600, 500))
+def test_no_legend_is_drawn_over_a_figure_title(browser, wide_server, width):
+    """plotly centres a title in the top margin and sets a legend above the plot on the
+    plot's edge: in the template's margin the Cohort page's legend covered its title."""
+    browser.set_window_size(width, 1000)
+    titled = []
+    try:
+        for view in ("cohort", "gene", "module", "volcano", "patient"):
+            open_page(browser, f"{wide_server}/{view}")
+            figures = browser.execute_script(TITLE_AND_LEGEND_JS)
+            titled += [figure["figure"] for figure in figures]
+            covered = [figure for figure in figures if figure["covered"]]
+            assert not covered, f"/{view} at {width} px: {covered}"
+    finally:
+        browser.set_window_size(1440, 1000)
+    assert any("cohort-overlap" in name for name in titled), titled

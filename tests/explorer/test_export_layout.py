@@ -11,6 +11,7 @@ import io
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 from PIL import Image
 from radmap.explorer.export import export_figure
@@ -304,6 +305,25 @@ def test_single_column_legend_rows_stay_clear_of_the_title(legend_title):
     with_legend = go.Figure(fig).update_layout(showlegend=True)
     title_only = _first_ink_band(rendered(alone, "single"))
     assert _first_ink_band(rendered(with_legend, "single")) <= title_only * 1.2
+
+
+@pytest.mark.parametrize("width", ["single", "double"])
+def test_a_legend_above_the_plot_stays_clear_of_the_title(width):
+    """The Cohort page's matching bars carry their legend above the plot; at double-column
+    width the export kept it there, in a top margin of the title's height, over the title."""
+    from radmap.explorer.figures.cohort import overlap_figure
+
+    matching = pd.DataFrame(
+        {
+            "source": ["expression", "semantic", "radiomic", "clinical"],
+            "n_matched": [500, 500, 500, 500],
+            "n_unmatched": [0, 5, 0, 10],
+        }
+    )
+    fig = overlap_figure(matching, title="Patients matched per source")
+    alone = go.Figure(fig).update_layout(showlegend=False)
+    title_only = _first_ink_band(rendered(alone, width))
+    assert _first_ink_band(rendered(fig, width)) <= title_only * 1.2
 
 
 def test_a_long_title_is_broken_into_lines_that_fit_the_column(long_title):

@@ -10,14 +10,17 @@ from radmap.explorer.figures.margins import (
     COLORBAR_PX,
     COLORBAR_THICKNESS_PX,
     LEGEND_ENTRY_PX,
+    LINE_EM,
     MIN_PLOT_PX,
     PUSH_PAD_PX,
+    TITLE_TOP_PX,
     fits_screen,
     min_width,
     screen_margins,
     text_width,
+    title_over_legend,
 )
-from radmap.explorer.figures.style import TEMPLATE
+from radmap.explorer.figures.style import LEGEND_ROW_PX, SCREEN_TITLE_PX, TEMPLATE
 
 
 def test_numeric_axes_do_not_measure_each_tick_label_to_hide_those_past_the_figure():
@@ -220,3 +223,59 @@ def test_odd_figures_get_margins_without_error(name):
     fig = screen_margins(_odd_figures()[name])
     for side in ("l", "b"):
         assert fig.layout.margin[side] is None or 0 < fig.layout.margin[side] < 400
+
+
+def _title_and_legend_above(names=("matched", "unmatched"), title="Patients matched per source"):
+    return go.Figure(
+        [go.Bar(x=[1, 2], y=["a", "b"], orientation="h", name=name) for name in names],
+        layout={
+            "template": TEMPLATE,
+            "title": title,
+            "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom"},
+        },
+    )
+
+
+def test_a_title_and_a_legend_above_the_plot_get_a_band_each_of_the_top_margin():
+    fig = title_over_legend(_title_and_legend_above())
+    title = fig.layout.title
+    assert (title.yref, title.y, title.yanchor, title.pad.t) == (
+        "container",
+        1,
+        "top",
+        TITLE_TOP_PX,
+    )
+    assert (fig.layout.legend.y, fig.layout.legend.yanchor) == (1, "bottom")  # on the plot
+    title_bottom = TITLE_TOP_PX + LINE_EM * SCREEN_TITLE_PX
+    assert fig.layout.margin.t >= title_bottom + LEGEND_ROW_PX  # the legend's row under it
+    many = title_over_legend(_title_and_legend_above([f"module M{k} (12/345)" for k in range(9)]))
+    assert many.layout.margin.t >= title_bottom + 2 * LEGEND_ROW_PX  # rows at the least width
+    two_lines = title_over_legend(_title_and_legend_above(title="Patients<br>per source"))
+    assert two_lines.layout.margin.t >= fig.layout.margin.t + LINE_EM * SCREEN_TITLE_PX - 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"title": None},
+        {"legend": {"orientation": "v"}},
+        {"legend": {"orientation": "h", "y": -0.2, "yanchor": "top"}},
+        {"showlegend": False},
+    ],
+)
+def test_a_title_without_a_legend_above_the_plot_keeps_its_place(change):
+    fig = _title_and_legend_above().update_layout(**change)
+    before = fig.to_plotly_json()["layout"]
+    assert title_over_legend(fig).to_plotly_json()["layout"] == before
+
+
+def test_figure_factories_give_a_legend_above_the_plot_its_band():
+    import pandas as pd
+    from radmap.explorer.figures.cohort import overlap_figure
+
+    matching = pd.DataFrame(
+        {"source": ["expression", "clinical"], "n_matched": [90, 88], "n_unmatched": [0, 4]}
+    )
+    fig = overlap_figure(matching, title="Patients matched per source")
+    assert fig.layout.title.pad.t == TITLE_TOP_PX
+    assert fig.layout.margin.t >= TITLE_TOP_PX + LINE_EM * SCREEN_TITLE_PX + LEGEND_ROW_PX

@@ -10,7 +10,11 @@ Without ``--url`` the bundle is served with the documented gunicorn command (2 w
 (headless, 1600 x 1000, fresh profile). Measured, each ``--repeat`` times, median printed:
 
 - page load: ``driver.get(page)`` until the page's main figure has data, is drawn and no
-  Dash component is loading (``performance.now()``: from navigation start);
+  Dash component is loading (``performance.now()``: from navigation start), from a page at
+  rest (its figures, tables and callbacks done, its main thread idle), as after a look at
+  it; and once more right after the previous page's main figure was drawn ("right after
+  another"), when the rest of that page (its tables, other figures, callbacks on the
+  server) still runs and delays the new one;
 - in-app moves: a link to another volcano feature / another gene (history push, as a link
   in the app does) until the new figure is drawn;
 - choices: another feature in the volcano's dropdown, another FDR threshold on the map,
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -185,16 +190,40 @@ def page_load(driver, url: str, figure: str) -> float:
     return driver.execute_async_script(DRAWN_JS, figure, None)
 
 
+QUIET_JS = """
+const done = arguments[arguments.length - 1], limit = performance.now() + 30000;
+(function check() {
+  const busy = document.querySelector('[data-dash-is-loading="true"]');
+  if (!busy || performance.now() > limit) { done(!busy); return; }
+  setTimeout(check, 50);
+})();
+"""
+
 IDLE_JS = """
-const done = arguments[arguments.length - 1];
-requestIdleCallback(() => requestIdleCallback(() => done(true), {timeout: 2000}), {timeout: 2000});
+const done = arguments[arguments.length - 1], limit = performance.now() + 5000;
+let quiet = 0;
+(function wait() {
+  requestIdleCallback((deadline) => {
+    quiet = deadline.timeRemaining() > 40 ? quiet + 1 : 0;
+    if (quiet >= 3 || performance.now() > limit) done(quiet >= 3); else wait();
+  }, {timeout: 1000});
+})();
 """
 
 
 def settle(driver) -> None:
-    """Wait until the page's main thread is idle: an interaction is timed from a page at
-    rest, not while the load's last grid and figure work is still running."""
+    """Wait until the page's main thread is idle (three idle periods in a row with nothing
+    else to do, at most 5 s): an interaction is timed from a page at rest, not while the
+    load's last grid and figure work is still running. (The browser also offers idle time
+    between two tasks of that work: one idle callback is no sign of rest.)"""
     driver.execute_async_script(IDLE_JS)
+
+
+def at_rest(driver) -> None:
+    """Wait until no Dash component of the page is loading (its callbacks answered) and its
+    main thread is idle."""
+    driver.execute_async_script(QUIET_JS)
+    settle(driver)
 
 
 def in_app_move(driver, path: str, figure: str) -> float:
@@ -254,7 +283,12 @@ def one_round(
 ) -> list:
     """Every page load and in-app move once on the explorer at ``base``; volcano sizes."""
     for page, figure in PAGES.items():
+        at_rest(driver)
         times.setdefault(f"load {page}", []).append(page_load(driver, f"{base}/{page}", figure))
+    for page, figure in PAGES.items():
+        times.setdefault(f"load {page}, right after another", []).append(
+            page_load(driver, f"{base}/{page}", figure)
+        )
     page_load(driver, f"{base}/volcano", "volcano")
     sizes = driver.execute_script(BYTES_JS)
     feature = volcano_features[k % len(volcano_features)]
@@ -287,6 +321,31 @@ def one_round(
         page_load(driver, f"{base}/map", "map-heatmap")
         times.setdefault("subset change (map)", []).append(subset_change(driver, subset))
     return sizes
+
+
+def cpu_times() -> list[int] | None:
+    """The machine's CPU time counters (``/proc/stat``: user, nice, system, idle, iowait,
+    irq, softirq, steal), or None where there is no such file."""
+    try:
+        return [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
+def machine_state(before: list[int] | None, after: list[int] | None) -> str:
+    """What else the machine did while the run took its times (shared machines are noisy)."""
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    text = f"load average at the end {load} on {os.cpu_count()} CPUs"
+    if before and after:
+        spent = [b - a for a, b in zip(before, after, strict=True)]
+        total = sum(spent) or 1
+        idle, steal = spent[3] + spent[4], spent[7]
+        text += (
+            f"; CPU time during the run: {100 * (total - idle - steal) / total:.0f} % busy "
+            f"(browser, server and anything else), {100 * steal / total:.0f} % taken by "
+            "other machines on the host"
+        )
+    return text
 
 
 def median(values: list[float]) -> float:
@@ -323,6 +382,7 @@ def main(argv=None) -> None:
     if args.baseline:
         bases["baseline"] = args.baseline.rstrip("/")
     driver, profile = browser()
+    started = cpu_times()
     times: dict[str, dict[str, list[float]]] = {name: {} for name in bases}
     sizes: dict[str, list] = {}
     try:
@@ -335,6 +395,7 @@ def main(argv=None) -> None:
                     driver, url, volcano_features, genes, times[name], k, subset=subset
                 )
     finally:
+        ended = cpu_times()
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
         if server is not None:
@@ -346,17 +407,18 @@ def main(argv=None) -> None:
         print(f"explorer at {url} ({name}), {args.repeat} repeats, medians in ms")
         for label, values in times[name].items():
             print(
-                f"  {label:28s} {median(values):8.0f}   (all: {', '.join(f'{v:.0f}' for v in values)})"
+                f"  {label:34s} {median(values):8.0f}   (all: {', '.join(f'{v:.0f}' for v in values)})"
             )
         print(
             f"  volcano load (layout + callbacks): {decoded / 1024:.0f} KB decoded, "
             f"{transferred / 1024:.0f} KB sent"
         )
+    print(machine_state(started, ended))
     if args.baseline:
         print("this / baseline (medians; < 1 is faster)")
         for label, values in times["this"].items():
             before = median(times["baseline"][label])
-            print(f"  {label:28s} {median(values) / before:8.2f}")
+            print(f"  {label:34s} {median(values) / before:8.2f}")
     if args.json:
         args.json.write_text(json.dumps({"times_ms": times, "bases": bases}))
 

@@ -32,6 +32,20 @@ def at_risk_at(curve: pd.DataFrame, times: np.ndarray) -> np.ndarray:
     return at_risk[position].astype(int)
 
 
+def time_ticks(end: float, n_ticks: int = 6) -> np.ndarray:
+    """Round times from 0 to ``end`` for a survival plot's axis and its at-risk table.
+
+    Steps of 1, 2, 2.5 or 5 times a power of ten, at most ``n_ticks`` times (fewer when
+    the last round time past ``end`` would be needed), as on a published Kaplan–Meier plot.
+    """
+    if not np.isfinite(end) or end <= 0:
+        return np.array([0.0])
+    raw = end / max(n_ticks - 1, 1)
+    power = 10.0 ** np.floor(np.log10(raw))
+    step = next(factor * power for factor in (1, 2, 2.5, 5, 10) if factor * power >= raw)
+    return np.round(np.arange(0.0, end * (1 + 1e-9), step), 10)
+
+
 @fits_screen
 def km_figure(
     curves: pd.DataFrame,
@@ -68,7 +82,7 @@ def km_figure(
     time_label
         x-axis title.
     n_ticks
-        Number of time points in the at-risk table.
+        Most time points in the at-risk table (round times: :func:`time_ticks`).
     title
         Figure title.
 
@@ -90,7 +104,7 @@ def km_figure(
     groups = list(pd.unique(data["group"]))
     lower = (0.16 if len(groups) <= 2 else 0.25) * (1 - _ROW_SPACING)
     end = float(data["time"].max())
-    ticks = np.unique(np.round(np.linspace(0.0, end, n_ticks)))
+    ticks = time_ticks(end, n_ticks)
     traces = []
     for index, group in enumerate(groups):
         color = QUALITATIVE[index % len(QUALITATIVE)]
@@ -194,6 +208,7 @@ def km_figure(
             "domain": [0.0, 1.0],
             "title": {"text": time_label},
             "tickvals": ticks,
+            "tickformat": ",~g",  # 10,000 days, not plotly's "10k"
             "showline": False,
             "ticks": "",
         },

@@ -41,7 +41,7 @@ from radmap.explorer.figures.style import (
     figure_json,
     pt_to_px,
 )
-from radmap.explorer.figures.survival import at_risk_at
+from radmap.explorer.figures.survival import at_risk_at, time_ticks
 from scipy import stats
 
 from tests.explorer.conftest import decoded
@@ -567,6 +567,31 @@ def test_km_figure_steps_bands_and_p():
     at_risk = next(t for t in fig.data if t.name == "high at risk")
     expected = at_risk_at(curves().query("group == 'high'"), np.asarray(at_risk.x))
     assert [int(t) for t in at_risk.text] == expected.tolist()
+
+
+def test_km_time_axis_and_at_risk_table_use_round_times_printed_in_full():
+    """Times spread evenly to the last follow-up printed as 2325, 4649, ... and 11.623k."""
+    long = curves().assign(time=lambda frame: frame["time"] * 10.567)  # to 11,624 days
+    fig = km_figure(long)
+    assert list(fig.layout.xaxis2.tickvals) == [0, 2500, 5000, 7500, 10000]
+    assert list(fig.layout.xaxis.tickvals) == list(fig.layout.xaxis2.tickvals)
+    assert fig.layout.xaxis2.tickformat == ",~g"  # "10,000", not plotly's "10k"
+    at_risk = next(t for t in fig.data if t.name == "high at risk")
+    assert list(at_risk.x) == [0, 2500, 5000, 7500, 10000]
+
+
+@pytest.mark.parametrize(
+    ("end", "ticks"),
+    [
+        (1100, [0, 250, 500, 750, 1000]),
+        (1.7, [0, 0.5, 1, 1.5]),  # years
+        (5000, [0, 1000, 2000, 3000, 4000, 5000]),
+        (0, [0]),
+        (float("nan"), [0]),
+    ],
+)
+def test_time_ticks_are_round_steps_from_zero(end, ticks):
+    assert time_ticks(end).tolist() == ticks
 
 
 # ---------------------------------------------------------------------------- enrichment

@@ -20,7 +20,7 @@ from ..callbacks.common import (
 from ..callbacks.subset import resolve
 from ..data import BundleData
 from ..figures.enrichment import gene_association_bar
-from ..figures.style import empty_figure, format_p
+from ..figures.style import empty_figure, p_statement
 from ..figures.survival import survival_view_figure
 from ..pages.common import format_number, graph_id, searched_options, sid, store_id, table_id
 from ..state import ViewState, to_url
@@ -176,7 +176,7 @@ def gene_phenotype(
         stats = data.gene_association(canonical, feature)
         title = f"{canonical} x {data.feature_label(feature)}"
         if stats and stats.get("q") is not None:
-            title += f" (q = {format_p(stats['q'])})"
+            title += f" ({p_statement('q', stats['q'])})"
         return pl.phenotype(data, feature, gene=canonical, color=color, title=title)
 
     params = {"gene": canonical, "feature": feature, "color": color}

@@ -705,8 +705,12 @@ def effect_title(table, *, prefix: str = "effect") -> str:
 
 
 # ------------------------------------------------------------- number formats
+P_FLOOR = 1e-300
+"""Below this a p or q value is printed as "< 1e-300": a p-value of 0 is one that underflowed
+(a test's tail area too small for a float), never an exact 0."""
 P_FORMAT_JS = (
-    "params.value == null ? '' : (params.value !== 0 && Math.abs(params.value) < 1e-3"
+    "params.value == null ? '' : (params.value >= 0 && params.value < 1e-300 ? '< 1e-300'"
+    " : Math.abs(params.value) < 1e-3"
     " ? d3.format('.2e')(params.value) : d3.format('.3~g')(params.value))"
 )
 """AG Grid ``valueFormatter`` giving the same text as :func:`format_p`."""
@@ -714,10 +718,11 @@ NUMBER_FORMAT_JS = "params.value == null ? '' : d3.format('.3~g')(params.value)"
 
 
 def format_p(value, *, missing: str = "—") -> str:
-    """A p or q value as text: 3 significant digits, scientific below 1e-3 (``1.23e-5``).
+    """A p or q value as text: 3 significant digits, scientific below 1e-3 (``1.23e-5``),
+    ``"< 1e-300"`` below :data:`P_FLOOR` (0 included: an underflowed p-value).
 
     The one format for p and q everywhere in the explorer (tables, hovers, statistics);
-    ``missing`` for None / NaN / non-numbers.
+    ``missing`` for None / NaN / non-numbers. :func:`p_statement` writes "p = ..." with it.
     """
     try:
         number = float(value)
@@ -725,10 +730,18 @@ def format_p(value, *, missing: str = "—") -> str:
         return missing
     if number != number:
         return missing
-    if number == 0 or abs(number) >= 1e-3:
+    if 0 <= number < P_FLOOR:
+        return f"< {P_FLOOR:g}"
+    if abs(number) >= 1e-3:
         return f"{number:.3g}"
     mantissa, exponent = f"{number:.2e}".split("e")
     return f"{mantissa}e{int(exponent)}"
+
+
+def p_statement(name: str, value, *, missing: str = "—") -> str:
+    """``"p = 0.0123"``, or ``"p < 1e-300"`` for a value :func:`format_p` floors."""
+    text = format_p(value, missing=missing)
+    return f"{name} {text}" if text.startswith("<") else f"{name} = {text}"
 
 
 def format_p_values(values: Iterable, *, missing: str = "NA") -> list[str]:

@@ -8,7 +8,13 @@ import plotly.graph_objects as go
 
 from ...analysis.validate import InputError
 from ..figures.margins import fits_screen
-from ..figures.style import QUALITATIVE, FrozenArray, empty_figure, figure_from_spec, format_p
+from ..figures.style import (
+    QUALITATIVE,
+    FrozenArray,
+    empty_figure,
+    figure_from_spec,
+    p_statement,
+)
 
 _ROW_SPACING = 0.1
 TEST_NAMES = {"logrank": "log-rank", "cox_trend": "Cox trend"}
@@ -169,9 +175,9 @@ def km_figure(
     lines = []
     if p is not None and np.isfinite(p):
         name = TEST_NAMES.get(test, test)
-        text = f"{name} p = {format_p(p)}"
+        text = f"{name} {p_statement('p', p)}"
         if q is not None and np.isfinite(q):
-            text += f", q = {format_p(q)}"
+            text += f", {p_statement('q', q)}"
         lines.append(text)
         if hr is not None and np.isfinite(hr):
             lines.append(f"HR per level = {hr:.2f}")

@@ -9,6 +9,8 @@ label, and no two labels on an axis may overlap.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.e2e.test_explorer import open_page
@@ -178,3 +180,26 @@ def test_no_legend_is_drawn_over_a_figure_title(browser, wide_server, width):
     finally:
         browser.set_window_size(1440, 1000)
     assert any("cohort-overlap" in name for name in titled), titled
+
+
+GRID_P_TEXTS_JS = """
+const done = arguments[arguments.length - 1];
+const values = arguments[0];
+window.dash_ag_grid.getApiAsync(arguments[1]).then((api) => {
+  const formatter = api.getColumnDef('p').valueFormatter;
+  done(values.map((value) => formatter({value: value, data: {}, colDef: {}})));
+}, (error) => done(String(error)));
+"""
+
+
+def test_tables_print_p_as_the_rest_of_the_explorer_does(browser, wide_server):
+    """The grids format p in the browser (AG Grid's valueFormatter), hovers and statistics
+    on the server (format_p): the same numbers must read the same, an underflowed 0 too."""
+    from radmap.explorer.figures.style import format_p
+    from radmap.explorer.pages.common import table_id
+
+    open_page(browser, f"{wide_server}/gene")
+    values = [0.0, 1e-310, 1e-300, 0.000213456, 0.000999, 0.001, 0.0523456, 0.5, 1.0]
+    grid = json.dumps(table_id("gene-associations"), separators=(",", ":"))
+    texts = browser.execute_async_script(GRID_P_TEXTS_JS, values, grid)
+    assert texts == [format_p(value) for value in values]

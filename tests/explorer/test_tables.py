@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from radmap.explorer.callbacks import cohort
 from radmap.explorer.callbacks.common import grid
-from radmap.explorer.figures.style import P_FORMAT_JS, format_p
+from radmap.explorer.figures.style import P_FORMAT_JS, format_p, p_statement
 from radmap.explorer.pages.common import column_defs
 
 
@@ -22,7 +22,9 @@ from radmap.explorer.pages.common import column_defs
         (0.000999, "9.99e-4"),
         (0.000213456, "2.13e-4"),
         (1.5e-12, "1.50e-12"),
-        (0.0, "0"),
+        (0.0, "< 1e-300"),  # an underflowed p-value, never an exact 0
+        (1e-310, "< 1e-300"),
+        (1e-300, "1.00e-300"),
         (1.0, "1"),
         (None, "—"),
         (math.nan, "—"),
@@ -31,6 +33,12 @@ from radmap.explorer.pages.common import column_defs
 )
 def test_p_and_q_have_one_format(value, text):
     assert format_p(value) == text
+
+
+def test_p_statements_say_less_than_for_a_floored_value():
+    assert p_statement("p", 0.0123) == "p = 0.0123"
+    assert p_statement("q", 0.0) == "q < 1e-300"
+    assert p_statement("p", None) == "p = —"
 
 
 def test_p_columns_format_like_format_p_and_measures_are_rounded():

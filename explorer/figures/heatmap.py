@@ -22,6 +22,7 @@ from ..figures.style import (
     effect_title,
     empty_figure,
     figure_from_spec,
+    format_p_values,
     labelled_categories,
     natural_key,
     order_modules,
@@ -346,7 +347,8 @@ def _cell_customdata(
     n(, n_features, n_significant), measure(, stability)]``; ``positions`` places the
     table's rows in the grid (:func:`_grid_positions`).
 
-    Numbers are rounded to a few significant digits to keep the JSON small.
+    Numbers are rounded to a few significant digits to keep the JSON small; p and q are
+    text as everywhere in the explorer (:func:`format_p`).
     """
 
     def grid(column: str) -> np.ndarray:
@@ -357,8 +359,9 @@ def _cell_customdata(
         feature,
         np.broadcast_to(np.array(modules, dtype=object), shape),
     ]
-    for column, digits in (("statistic", 4), ("effect", 3), ("p", 3), ("q", 3)):
+    for column, digits in (("statistic", 4), ("effect", 3)):
         columns.append(_round_sig(grid(column).ravel(), digits))
+    columns += [format_p_values(grid(column).ravel(), missing="—") for column in ("p", "q")]
     counts = ("n", "n_features", "n_significant") if families else ("n",)
     columns += [_as_int(grid(column).ravel()) for column in counts]
     measure = (

@@ -214,7 +214,8 @@ def help_panel() -> dbc.Offcanvas:
                 "features; for genes x features per feature, and over the whole map in two "
                 "steps (Simes per feature, then BH across features). A cell or gene is "
                 "called significant when q is below the threshold in the header. Numbers "
-                "show 3 significant digits, scientific below 0.001."
+                "show 3 significant digits, scientific below 0.001; a p-value too small "
+                "for the computer's numbers (below 1e-300) reads “< 1e-300”."
             ),
             html.H6("Modules"),
             html.P(

@@ -14,7 +14,7 @@ from dash import ALL, Input, Output, State, callback_context, html
 
 from ..data import BundleData
 from ..figures.style import empty_figure, figure_json
-from ..pages.common import column_defs, searched_options
+from ..pages.common import column_defs, searched_options, widest_text_px
 from ..state import ViewState, from_controls, page_from_path
 
 STATE_VALUES = {"role": "state", "page": ALL, "key": ALL}
@@ -173,11 +173,9 @@ def grid(
         frame = pd.DataFrame(columns=list(columns))
     present = [c for c in columns if c in frame.columns]
     measured = [c for c in present if pd.api.types.is_float_dtype(frame[c]) and not _is_count(c)]
-    longest = {
-        column: max(map(len, map(str, frame[column].tolist())), default=0) for column in present
-    }
+    text_px = {column: widest_text_px(map(str, frame[column].tolist())) for column in present}
     return records(frame[present]), column_defs(
-        present, numeric=[*numeric, *measured], longest=longest
+        present, numeric=[*numeric, *measured], text_px=text_px
     )
 
 

@@ -13,14 +13,16 @@ every table download and the URL state:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import heapq
+import math
+from collections.abc import Iterable, Iterator, Sequence
 
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 from dash.development.base_component import Component
 
-from ..figures.margins import layout_setting, min_width
+from ..figures.margins import layout_setting, min_width, text_width
 from ..figures.style import NUMBER_FORMAT_JS, P_FORMAT_JS
 from ..figures.style import format_p as format_p  # pages and callbacks format p / q here
 from ..pages.help import info_icon
@@ -534,44 +536,67 @@ P_COLUMNS = ("p", "q", "p_value", "q_value", "fdr", "log_rank_p", "strongest_q")
 
 
 GRID_CHAR_PX = 7.5
-"""Width of an average character of the grids' 13 px font."""
-GRID_CELL_PADDING_PX = 40
-"""Cell padding plus the header's sort and filter icons."""
-NUMBER_CHARS = 9
-"""Characters of a formatted number ("-1.23e-05")."""
+"""Width of an average character of a grid header (the header's width is its text's
+characters at this width plus :data:`GRID_HEADER_EXTRA_PX`)."""
+GRID_HEADER_EXTRA_PX = 40
+"""A header's padding plus its sort and filter icons."""
+GRID_FONT_PX = 13.6
+"""Font size of the grids' cells (``.rm-grid``: 0.85rem)."""
+GRID_CELL_PADDING_PX = 32
+"""AG Grid's padding either side of a cell's text."""
+GRID_TEXT_SLACK = 1.06
+"""The page's sans-serif runs up to ~5 % wider than Arial's advance widths, with which
+:func:`~radmap.explorer.figures.margins.text_width` measures ("GENE06989": 79 px drawn,
+76 px measured)."""
+NUMBER_TEXT = "−1.23e-05"
+"""As wide as a formatted number gets."""
+MEASURED_TEXTS = 10
+"""A column's longest texts (in characters) measured for its width."""
 
 
-def column_width(header: str, longest: int) -> int:
-    """Pixels a column needs for its header and its ``longest`` text (70-420 px)."""
-    chars = max(len(header), longest)
-    return int(min(max(chars * GRID_CHAR_PX + GRID_CELL_PADDING_PX, 70), 420))
+def widest_text_px(texts: Iterable[str]) -> float:
+    """Width in pixels of the widest of ``texts`` in the grids' font, measuring the
+    :data:`MEASURED_TEXTS` longest (by characters)."""
+    longest = heapq.nlargest(MEASURED_TEXTS, texts, key=len)
+    return max((text_width(text, GRID_FONT_PX) for text in longest), default=0.0)
+
+
+def column_width(header: str, text_px: float) -> int:
+    """Pixels a column needs for its header and its widest text, ``text_px`` (70-420 px)."""
+    need = max(
+        len(header) * GRID_CHAR_PX + GRID_HEADER_EXTRA_PX,
+        text_px * GRID_TEXT_SLACK + GRID_CELL_PADDING_PX,
+    )
+    return int(min(max(math.ceil(need), 70), 420))
 
 
 def column_defs(
     columns: Sequence[str],
     *,
     numeric: Sequence[str] = (),
-    longest: dict[str, int] | None = None,
+    text_px: dict[str, float] | None = None,
 ) -> list[dict]:
     """AG Grid column definitions with full text on hover.
 
     Numeric columns show 3 significant digits; p and q columns (:data:`P_COLUMNS`) use
     :func:`format_p` (scientific below 1e-3), the same text as everywhere else. Each column
-    is as wide as its header and its ``longest`` text (characters; numbers take
-    :data:`NUMBER_CHARS`), computed here so that the browser need not measure every cell.
+    is as wide as its header and its widest text (``text_px``, pixels in the grids' font:
+    :func:`widest_text_px`; numbers are as wide as :data:`NUMBER_TEXT`), computed here so
+    that the browser need not measure every cell.
     """
     defs = []
-    longest = longest or {}
+    text_px = text_px or {}
+    number_px = text_width(NUMBER_TEXT, GRID_FONT_PX)
     for column in columns:
         is_number = column in numeric or column in P_COLUMNS
         header = column.replace("_", " ")
-        chars = NUMBER_CHARS if is_number else longest.get(column, len(header))
+        widest = number_px if is_number else text_px.get(column, 0.0)
         definition: dict = {
             "field": column,
             "headerName": header,
             "headerTooltip": header,
             "tooltipField": column,
-            "width": column_width(header, chars),
+            "width": column_width(header, widest),
         }
         if is_number:
             definition["type"] = "numericColumn"

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from selenium.webdriver.common.by import By
 
-from tests.e2e.test_explorer import open_page
+from tests.e2e.test_explorer import open_page, wait
 
 pytestmark = pytest.mark.e2e
 
@@ -203,3 +204,34 @@ def test_tables_print_p_as_the_rest_of_the_explorer_does(browser, wide_server):
     grid = json.dumps(table_id("gene-associations"), separators=(",", ":"))
     texts = browser.execute_async_script(GRID_P_TEXTS_JS, values, grid)
     assert texts == [format_p(value) for value in values]
+
+
+CUT_CELLS_JS = """
+const cut = [];
+for (const grid of document.querySelectorAll('.ag-root-wrapper')) {
+  const owner = grid.closest('[id]');
+  for (const cell of grid.querySelectorAll('.ag-center-cols-container .ag-cell')) {
+    const text = cell.querySelector('.ag-cell-value') || cell;
+    if (cell.getBoundingClientRect().width >= arguments[0] - 1) continue;  // capped: hover
+    if (text.scrollWidth > text.clientWidth + 1) {
+      cut.push([owner ? owner.id : '?', cell.getAttribute('col-id'), text.textContent]);
+    }
+  }
+}
+return cut;
+"""
+
+
+def test_table_columns_are_as_wide_as_their_text(browser, wide_server):
+    """Columns are sized on the server from their texts; a gene ID or a pathway name must
+    not end in "…" unless its column is at the widest a column gets (the full text is then
+    on hover). Measured at 7.5 px a character, "GENE06989" and "HALLMARK_TOY_M1" were cut."""
+    from radmap.explorer.pages.common import column_width
+
+    widest = column_width("", 1e6)
+    cut = []
+    for view in ("module", "gene", "volcano", "cohort"):
+        open_page(browser, f"{wide_server}/{view}")
+        wait(browser).until(lambda driver: driver.find_elements(By.CSS_SELECTOR, ".ag-cell"))
+        cut += browser.execute_script(CUT_CELLS_JS, widest)
+    assert not cut, cut[:10]

@@ -250,19 +250,11 @@ def screen_margins(fig: go.Figure) -> go.Figure:
         need[side[0]] = max(need.get(side[0], 0.0), depth)
     if not need:
         return fig
-    template = plain.template.get("margin") or {}
     layout = fig.layout
-
-    def margin(side: str) -> int:
-        current = layout.margin[side]
-        if current is None:
-            current = template.get(side) or PLOTLY_MARGIN[side]
-        return int(current)
-
     for side, depth in need.items():
-        layout.margin[side] = max(margin(side), math.ceil(depth))
-    beside = max(_keys_beside(fig, font_px), margin("r"))
-    readable = math.ceil(margin("l") + beside + MIN_PLOT_PX)
+        layout.margin[side] = max(_margin(plain.layout, side), math.ceil(depth))
+    beside = max(_keys_beside(fig, font_px), _margin(plain.layout, "r"))
+    readable = math.ceil(_margin(plain.layout, "l") + beside + MIN_PLOT_PX)
     if layout.meta is None or isinstance(layout.meta, dict):
         # measured again when a factory moves a legend of a figure it builds on
         meta = {key: value for key, value in (layout.meta or {}).items() if key != "min_width"}
@@ -271,6 +263,27 @@ def screen_margins(fig: go.Figure) -> go.Figure:
         if meta != (layout.meta or {}):
             layout.meta = meta or None
     return fig
+
+
+def _margin(layout: dict, side: str) -> int:
+    """A margin as plotly will draw it: the figure's own, else its template's, else
+    plotly.js's default (``layout`` as plotly keeps it: :class:`_Plain`)."""
+    current = _get(layout, f"margin.{side}")
+    if current is None:
+        current = _get(layout, f"template.layout.margin.{side}") or PLOTLY_MARGIN[side]
+    return int(current)
+
+
+def _legend_entries(layout: dict, traces: list) -> list[str]:
+    """Names of the legend's entries, or none when plotly shows no legend (turned off, or
+    fewer than two named traces without ``showlegend``)."""
+    names = [
+        str(trace["name"])
+        for trace in traces
+        if trace.get("showlegend") is not False and trace.get("name")
+    ]
+    shown = layout.get("showlegend")
+    return [] if shown is False or not (shown or len(names) > 1) else names
 
 
 def _keys_beside(fig: go.Figure, font_px: float) -> float:
@@ -325,16 +338,12 @@ def _colour_range(scaled: dict) -> tuple[float, float]:
 
 def _legend_width(layout: dict, traces: list, font_px: float) -> float:
     """Width of a vertical legend right of the plot (0: none there)."""
-    named = [
-        trace for trace in traces if trace.get("showlegend") is not False and trace.get("name")
-    ]
-    shown = layout.get("showlegend")
+    names = _legend_entries(layout, traces)
     legend = _get(layout, "legend") or {}
-    if not _legend_beside(legend) or shown is False or not (shown or len(named) > 1):
+    if not _legend_beside(legend) or not names:
         return 0.0
     size = _get(legend, "font.size") or font_px
-    texts = [str(trace["name"]) for trace in named]
-    entries = max((text_width(text, size) for text in texts), default=0.0) + LEGEND_ENTRY_PX
+    entries = max((text_width(text, size) for text in names), default=0.0) + LEGEND_ENTRY_PX
     title = _get(legend, "title.text")
     return max(entries, text_width(title, size) + LEGEND_ENTRY_PX / 2 if title else 0.0)
 
@@ -379,28 +388,19 @@ def title_over_legend(fig: go.Figure) -> go.Figure:
     legend = layout.get("legend") or {}
     title = layout.get("title")
     text = title.get("text") if isinstance(title, dict) else title
-    names = [
-        str(trace["name"])
-        for trace in fig._data  # noqa: SLF001
-        if trace.get("showlegend") is not False and trace.get("name")
-    ]
-    shown = layout.get("showlegend")
-    if not text or not legend_above(legend) or shown is False or not (shown or len(names) > 1):
+    names = _legend_entries(layout, fig._data)  # noqa: SLF001
+    if not text or not legend_above(legend) or not names:
         return fig
-    template = _get(layout, "template.layout") or {}
     title_px = _get(title, "font.size") if isinstance(title, dict) else None
-    title_px = title_px or _get(template, "title.font.size") or SCREEN_TITLE_PX
+    title_px = title_px or _get(layout, "template.layout.title.font.size") or SCREEN_TITLE_PX
     font_px = _get(legend, "font.size") or _get(layout, "font.size") or SCREEN_FONT_PX
-    margin = _get(layout, "margin") or {}
-    sides = {side: margin.get(side) or _get(template, f"margin.{side}") for side in "lr"}
-    width = (sides["l"] or PLOTLY_MARGIN["l"]) + MIN_PLOT_PX + (sides["r"] or PLOTLY_MARGIN["r"])
+    width = _margin(layout, "l") + MIN_PLOT_PX + _margin(layout, "r")
     rows = legend_rows(names, min_width(fig) or width, font_px)
     top = TITLE_TOP_PX + LINE_EM * title_px * text_lines(text) + rows * LEGEND_ROW_PX
-    current = margin.get("t") or _get(template, "margin.t") or PLOTLY_MARGIN["t"]
     fig.update_layout(
         title={"text": text, **title_from_top(text, TITLE_TOP_PX, title_px)},
         legend={"y": 1.0, "yanchor": "bottom"},
-        margin={"t": max(int(current), math.ceil(top))},
+        margin={"t": max(_margin(layout, "t"), math.ceil(top))},
     )
     return fig
 

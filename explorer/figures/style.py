@@ -709,8 +709,8 @@ P_FLOOR = 1e-300
 """Below this a p or q value is printed as "< 1e-300": a p-value of 0 is one that underflowed
 (a test's tail area too small for a float), never an exact 0."""
 P_FORMAT_JS = (
-    "params.value == null ? '' : (params.value >= 0 && params.value < 1e-300 ? '< 1e-300'"
-    " : Math.abs(params.value) < 1e-3"
+    f"params.value == null ? '' : (params.value >= 0 && params.value < {P_FLOOR:g}"
+    f" ? '< {P_FLOOR:g}' : Math.abs(params.value) < 1e-3"
     " ? d3.format('.2e')(params.value) : d3.format('.3~g')(params.value))"
 )
 """AG Grid ``valueFormatter`` giving the same text as :func:`format_p`."""

@@ -745,8 +745,27 @@ def p_statement(name: str, value, *, missing: str = "—") -> str:
 
 
 def format_p_values(values: Iterable, *, missing: str = "NA") -> list[str]:
-    """:func:`format_p` of each value."""
-    return [format_p(value, missing=missing) for value in values]
+    """:func:`format_p` of each value, in one pass per format.
+
+    A volcano hovers 20,000 p-values: calling :func:`format_p` on each took ~35 ms of a
+    ~80 ms feature change on the server. Values numpy cannot read as floats fall back to it.
+    """
+    values = values if isinstance(values, np.ndarray | list | tuple) else list(values)
+    try:
+        numbers = np.asarray(values, dtype=float).ravel()
+    except (TypeError, ValueError):
+        return [
+            format_p(value, missing=missing) for value in np.asarray(values, dtype=object).ravel()
+        ]
+    text = np.full(numbers.shape, missing, dtype=object)
+    valid = ~np.isnan(numbers)
+    floored = valid & (numbers >= 0) & (numbers < P_FLOOR)
+    plain = valid & ~floored & (np.abs(numbers) >= 1e-3)
+    small = valid & ~floored & ~plain
+    text[floored] = f"< {P_FLOOR:g}"
+    text[plain] = [f"{number:.3g}" for number in numbers[plain].tolist()]
+    text[small] = [f"{number:.2e}".replace("e-0", "e-") for number in numbers[small].tolist()]
+    return text.tolist()
 
 
 # ----------------------------------------------------------- category labels

@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from radmap.explorer.callbacks import cohort
 from radmap.explorer.callbacks.common import grid
-from radmap.explorer.figures.style import P_FORMAT_JS, format_p, p_statement
+from radmap.explorer.figures.style import (
+    P_FORMAT_JS,
+    format_p,
+    format_p_values,
+    p_statement,
+)
 from radmap.explorer.pages.common import column_defs
 
 
@@ -33,6 +41,20 @@ from radmap.explorer.pages.common import column_defs
 )
 def test_p_and_q_have_one_format(value, text):
     assert format_p(value) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True) | st.none(), max_size=40))
+def test_a_column_of_p_values_reads_as_format_p_reads_each(values):
+    assert format_p_values(values, missing="—") == [format_p(v) for v in values]
+    assert format_p_values(np.asarray(values, dtype=float)) == [
+        format_p(v, missing="NA") for v in values
+    ]
+
+
+def test_p_values_numpy_cannot_read_are_formatted_one_by_one():
+    values = [0.01, "0.0002", "x", pd.NA, 0.0]
+    assert format_p_values(values) == ["0.01", "2.00e-4", "NA", "NA", "< 1e-300"]
 
 
 def test_p_statements_say_less_than_for_a_floored_value():

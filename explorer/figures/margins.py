@@ -395,7 +395,7 @@ def title_over_legend(fig: go.Figure) -> go.Figure:
     title_px = title_px or _get(layout, "template.layout.title.font.size") or SCREEN_TITLE_PX
     font_px = _get(legend, "font.size") or _get(layout, "font.size") or SCREEN_FONT_PX
     width = _margin(layout, "l") + MIN_PLOT_PX + _margin(layout, "r")
-    rows = legend_rows(names, min_width(fig) or width, font_px)
+    rows = legend_rows(names, min_width(fig) or width, font_px, legend=legend, traces=fig._data)  # noqa: SLF001
     top = TITLE_TOP_PX + LINE_EM * title_px * text_lines(text) + rows * LEGEND_ROW_PX
     fig.update_layout(
         title={"text": text, **title_from_top(text, TITLE_TOP_PX, title_px)},

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 
 from ...analysis.predict import FEATURE_SET_LABELS, IMAGING_SETS
 from ..figures.margins import fits_screen
-from ..figures.style import NEUTRAL_COLOR, OKABE_ITO, empty_figure
+from ..figures.style import NEUTRAL_COLOR, OKABE_ITO, TEMPLATE, empty_figure
 
 SET_COLORS = {
     "semantic": OKABE_ITO[0],
@@ -26,8 +26,20 @@ FIGURE_HEIGHT = 620
 """Height of the ROC and calibration figures (px): room for a square-ish plot and the
 legend rows (under it on screen and in double-column exports, above it in single-column
 ones), also on a phone, where the rows are many."""
-LEGEND_BELOW = {"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.14, "yanchor": "top"}
-"""Legend rows under the plot, where they hide no curve at any width."""
+LEGEND_BELOW = {
+    "orientation": "h",
+    "x": 0.0,
+    "xanchor": "left",
+    "yref": "container",
+    "y": 0.0,
+    "yanchor": "bottom",
+    "itemsizing": "trace",
+}
+"""Legend rows at the figure's foot, where they hide no curve at any width. plotly reserves
+their height under the x axis's own margin, so no axis title reaches into them (set at a
+fraction of the plot's height under it, the rows met the title when the axis grew deeper).
+Each entry draws its line as the curve is drawn (the template's constant size made every
+line 5 px thick and its dashes unreadable)."""
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -123,6 +135,7 @@ def roc_figure(
                 )
             )
     fig.update_layout(
+        template=TEMPLATE,
         title=title,
         xaxis={"title": "False positive rate (1 − specificity)", "range": [0, 1]},
         yaxis={"title": "True positive rate (sensitivity)", "range": [0, 1.02]},
@@ -175,6 +188,7 @@ def calibration_figure(calibration: pd.DataFrame, *, title: str | None = None) -
                 )
             )
     fig.update_layout(
+        template=TEMPLATE,
         title=title,
         xaxis={"title": "Mean predicted probability", "range": [0, top * 1.05]},
         yaxis={"title": "Observed event rate", "range": [0, top * 1.05]},
@@ -223,6 +237,7 @@ def performance_figure(summary: pd.DataFrame, *, title: str | None = None) -> go
     reference = 0.5 if metric == "auc" else 0.0
     fig.add_vline(x=reference, line={"color": NEUTRAL_COLOR, "dash": "dash", "width": 1})
     fig.update_layout(
+        template=TEMPLATE,
         title=title,
         xaxis={"title": "AUC (95% CI)" if metric == "auc" else "R² (95% CI)"},
         yaxis={"autorange": "reversed"},

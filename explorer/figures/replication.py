@@ -11,8 +11,8 @@ from collections.abc import Mapping
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..figures.margins import fits_screen
-from ..figures.style import NEUTRAL_COLOR, OKABE_ITO, empty_figure
+from ..figures.margins import MIN_PLOT_PX, fits_screen, text_width
+from ..figures.style import NEUTRAL_COLOR, OKABE_ITO, SCREEN_FONT_PX, TEMPLATE, empty_figure
 
 STATUS_COLORS = {
     "replicated": OKABE_ITO[2],
@@ -40,21 +40,26 @@ def scorecard_figure(card: Mapping[str, int], *, title: str | None = None) -> go
         return empty_figure("No discovery link to replicate (none passed the q threshold).")
     statuses = list(STATUS_COLORS)
     counts = [int(card.get(status.replace(" ", "_"), 0)) for status in statuses]
+    texts = [f"{c} ({c / total:.0%})" for c in counts]
+    # the counts beside the bars stay on the plot at its narrowest (they ran past its edge)
+    room = max(text_width(text, SCREEN_FONT_PX) for text in texts) + 8
+    top = max(*counts, 1) / (1 - min(room / MIN_PLOT_PX, 0.5))
     fig = go.Figure(
         go.Bar(
             x=counts,
             y=statuses,
             orientation="h",
             marker_color=[STATUS_COLORS[s] for s in statuses],
-            text=[f"{c} ({c / total:.0%})" for c in counts],
+            text=texts,
             textposition="outside",
             cliponaxis=False,
             hovertemplate="%{y}: %{x} links<extra></extra>",
         )
     )
     fig.update_layout(
+        template=TEMPLATE,
         title=title or f"{total} discovery links, {int(card.get('tested', 0))} tested",
-        xaxis_title="Discovery links",
+        xaxis={"title": "Discovery links", "range": [0, top]},
         yaxis={"autorange": "reversed"},
         showlegend=False,
         margin={"l": 120, "b": 50},
@@ -96,8 +101,10 @@ def preservation_figure(preservation: pd.DataFrame, *, title: str | None = None)
             line={"color": NEUTRAL_COLOR, "dash": "dash", "width": 1},
             annotation_text=label,
             annotation_position="top left",
+            annotation_bgcolor="rgba(255,255,255,0.8)",  # legible over a bar
         )
     fig.update_layout(
+        template=TEMPLATE,
         title=title or "Module preservation in the validation cohort",
         xaxis_title="Discovery module",
         yaxis_title="Z-summary",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import math
 import re
 import textwrap
 from collections.abc import Iterable, Sequence
@@ -374,6 +375,12 @@ def publication_layout(
 PRINT_LINE = 1.3
 """Line height of a category label or a title's line, in font sizes."""
 PRINT_CHROME_PX = 150
+PRINT_LEGEND_GAP_PX = 8
+"""Room between two rows of a legend in print, beside a row's line of text (plotly.js set
+them 19 px apart at 8 pt; :data:`LEGEND_ROW_PX`, the screen's, left blank rows above them)."""
+PRINT_AXIS_PX = 48
+"""Width of a y axis's tick labels and title in print: the page's width less it is the width
+of the plot, across which plotly lays out a legend."""
 CHAR_WIDTH_EM = 0.55
 """Average width of a character of the figure font, in font sizes (Arial)."""
 PRINT_LABEL_SHARE = 0.4
@@ -571,6 +578,8 @@ def _fit_side_labels(spec: dict, plot_px: float, font_px: float) -> None:
 
 LEGEND_SYMBOL_PX = 40
 """Width of a legend item's symbol and gaps, beside its text."""
+TRACE_GROUP_GAP_PX = 10
+"""plotly.js's default gap between the groups of a legend (``tracegroupgap``)."""
 LEGEND_ROW_PX = 30
 """Height plotly gives one row of legend items with a marker symbol."""
 
@@ -582,11 +591,41 @@ def legend_above(legend: dict | None) -> bool:
     return legend.get("orientation") == "h" and (legend.get("y") or 0) >= 1
 
 
-def legend_rows(names: Sequence[str], width_px: float, font_px: float) -> int:
-    """Rows a horizontal legend of entries ``names`` takes across ``width_px``."""
+def legend_grouped(legend: dict | None, traces: Sequence[dict]) -> bool:
+    """Whether plotly.js lays a legend out by groups: its ``traceorder`` says so, or, unset,
+    a trace has a ``legendgroup`` (groups are then :data:`TRACE_GROUP_GAP_PX` apart)."""
+    order = str((legend or {}).get("traceorder") or "")
+    return "grouped" in order or (not order and any(t.get("legendgroup") for t in traces))
+
+
+def legend_rows(
+    names: Sequence[str],
+    width_px: float,
+    font_px: float,
+    *,
+    legend: dict | None = None,
+    traces: Sequence[dict] = (),
+) -> int:
+    """Rows a horizontal legend of entries ``names`` takes across ``width_px``, as plotly.js
+    lays them out.
+
+    Entries that fit in one row take one. Else plotly sets them in columns: each as wide as
+    ``legend``'s ``entrywidth`` share of the width (``entrywidthmode`` "fraction"), or, in a
+    legend without groups, as wide as its widest entry; entries of a grouped legend (a
+    trace with a ``legendgroup`` among ``traces``) follow each other at their own widths.
+    """
+    from .margins import text_width
+
+    legend = legend or {}
+    widths = [text_width(name, font_px) + LEGEND_SYMBOL_PX for name in names]
+    if not widths or sum(widths) <= width_px:
+        return 1
+    share = legend.get("entrywidth") if legend.get("entrywidthmode") == "fraction" else None
+    if share or not legend_grouped(legend, traces):
+        column = share * width_px if share else max(widths)
+        return math.ceil(len(widths) / max(1, int(width_px // column)))
     rows, used = 1, 0.0
-    for name in names:
-        width = len(name) * CHAR_WIDTH_EM * font_px + LEGEND_SYMBOL_PX
+    for width in widths:
         if used and used + width > width_px:
             rows, used = rows + 1, 0.0
         used += width
@@ -601,6 +640,8 @@ def _fit_legends(spec: dict, width_px: int, font_px: float) -> float:
     A colour bar of its own takes the plot's height, or half of it beside a legend (which
     keeps the lower half); stacked colour bars keep their share.
     """
+    from .margins import text_width
+
     narrow = width_px < PUBLICATION_SIZES["double"][0]
     layout = spec.setdefault("layout", {})
     names = [
@@ -628,6 +669,7 @@ def _fit_legends(spec: dict, width_px: int, font_px: float) -> float:
     layout["legend"] = {
         **(layout.get("legend") or {}),
         "orientation": "h",
+        "yref": "paper",  # on the plot, whatever the screen's legend was set against
         "y": 1.0,
         "yanchor": "bottom",
         "font": {"size": font_px},
@@ -636,13 +678,25 @@ def _fit_legends(spec: dict, width_px: int, font_px: float) -> float:
         layout["legend"].update(x=0.0, xanchor="left")
     if shown is False or not names:
         return 0.0
+    share = layout["legend"].get("entrywidth")
+    if layout["legend"].get("entrywidthmode") == "fraction" and share:
+        widest = max(text_width(name, font_px) for name in names) + LEGEND_SYMBOL_PX
+        if widest > share * (width_px - PRINT_AXIS_PX):
+            # in half a single column "Tumour size (baseline)" ran into the next entry
+            layout["legend"].pop("entrywidthmode")
+            layout["legend"].pop("entrywidth")
     legend_title = layout["legend"].get("title")
     titled = isinstance(legend_title, dict) and bool(legend_title.get("text"))
     if titled:  # over the items, which then have the whole width ("top left" indents
         # a horizontal legend's items by the title's width and pushed the last off the page)
         layout["legend"]["title"] = {**legend_title, "side": "top"}
-    rows = legend_rows(names, width_px, font_px)
-    return (rows + titled) * max(font_px * PRINT_LINE, LEGEND_ROW_PX) + 4
+    rows = legend_rows(
+        names, width_px - PRINT_AXIS_PX, font_px, legend=layout["legend"], traces=spec["data"]
+    )
+    row_px = font_px * PRINT_LINE + PRINT_LEGEND_GAP_PX
+    if legend_grouped(layout["legend"], spec["data"]):
+        row_px += layout["legend"].get("tracegroupgap", TRACE_GROUP_GAP_PX)
+    return (rows + titled) * row_px + 4
 
 
 # ------------------------------------------------------------- axis titles

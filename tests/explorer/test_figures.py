@@ -942,3 +942,22 @@ def test_feature_info_fills_defaults_and_orders_unknown_features_last():
     assert set(info["type"]) == {""}
     # order: the position in the table, unknown features after it in natural order
     assert info["order"].to_dict() == {"f1": 0, "f2": 1, "f3": 2, "x2": 4, "x10": 5}
+
+
+def test_replication_figures_have_the_explorer_look_and_keep_their_counts_on_the_plot():
+    from radmap.explorer.figures.margins import MIN_PLOT_PX, text_width
+    from radmap.explorer.figures.replication import preservation_figure, scorecard_figure
+    from radmap.explorer.figures.style import SCREEN_FONT_PX
+
+    card = {"discovery_links": 52, "tested": 52, "replicated": 4, "opposite_sign": 2}
+    card["not_replicated"] = 46
+    scorecard = scorecard_figure(card)
+    preserved = pd.DataFrame({"Z_summary": [15.8, 11.4, 1.2]}, index=["M1", "M2", "M3"])
+    for fig in (scorecard, preservation_figure(preserved)):
+        assert fig.layout.template.layout.plot_bgcolor == "white"
+    # each count beside its bar ends inside the x range, at the narrowest plot
+    (bars,) = scorecard.data
+    low, high = scorecard.layout.xaxis.range
+    per_px = (high - low) / MIN_PLOT_PX
+    for count, text in zip(bars.x, bars.text, strict=True):
+        assert count + text_width(text, SCREEN_FONT_PX) * per_px < high, text

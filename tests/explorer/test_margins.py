@@ -279,3 +279,27 @@ def test_figure_factories_give_a_legend_above_the_plot_its_band():
     fig = overlap_figure(matching, title="Patients matched per source")
     assert fig.layout.title.pad.t == TITLE_TOP_PX
     assert fig.layout.margin.t >= TITLE_TOP_PX + LINE_EM * SCREEN_TITLE_PX + LEGEND_ROW_PX
+
+
+def test_legend_rows_are_counted_as_plotly_lays_the_entries_out():
+    """plotly.js sets the entries of a legend that needs more than one row in columns as
+    wide as its widest entry (or its ``entrywidth`` share); a grouped legend's follow each
+    other. Counted as a flowing line, the calibration legend got 3 rows for its 6."""
+    from radmap.explorer.figures.margins import text_width
+    from radmap.explorer.figures.style import LEGEND_SYMBOL_PX, legend_rows
+
+    names = ["Perfect calibration", "Semantic", "Radiomic", "Semantic + radiomic", "Clinical"]
+    font = 11.0
+    widths = [text_width(name, font) + LEGEND_SYMBOL_PX for name in names]
+    assert legend_rows(names, sum(widths) + 1, font) == 1
+    across = max(widths) * 2.5  # two columns of the widest
+    assert legend_rows(names, across, font) == 3
+    grouped = [{"name": name, "legendgroup": name} for name in names]
+    flowing, used = 1, 0.0
+    for width in widths:
+        if used and used + width > across:
+            flowing, used = flowing + 1, 0.0
+        used += width
+    assert legend_rows(names, across, font, traces=grouped) == flowing < 3
+    halves = {"entrywidth": 0.5, "entrywidthmode": "fraction"}
+    assert legend_rows(names, across, font, legend=halves, traces=grouped) == 3

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 
+import plotly.graph_objects as go
+import plotly.io as pio
 import pytest
 from radmap.analysis import predict as P
 from radmap.explorer.callbacks import core
@@ -157,10 +159,31 @@ def test_figures_keep_room_for_the_plot_in_print(predicted):
 
     _, result = predicted
     for fig in (roc_figure(result.roc, result.summary), calibration_figure(result.calibration)):
-        assert fig.layout.legend.y < 0  # under the plot, hiding no curve
+        legend = fig.layout.legend
+        # at the figure's foot: plotly reserves its rows under the x axis, hiding no curve
+        # and no axis title
+        assert (legend.yref, legend.y, legend.yanchor) == ("container", 0, "bottom")
         for width in ("single", "double"):
             printed = publication_layout(fig, width)
             margin = printed.layout.margin
             plot_height = printed.layout.height - margin.t - margin.b
             # The legend rows of a single-column page still leave a square-ish plot.
             assert plot_height > 0.6 * printed.layout.width, (width, plot_height)
+
+
+def test_figures_have_the_explorer_look(predicted):
+    """White plot, axis lines and the explorer's fonts, as on every other page (they were
+    drawn in plotly's grey default)."""
+    from radmap.explorer.figures.style import TEMPLATE
+
+    _, result = predicted
+    for fig in (
+        roc_figure(result.roc, result.summary),
+        calibration_figure(result.calibration),
+        performance_figure(result.summary),
+    ):
+        assert fig.layout.template.layout.plot_bgcolor == "white"
+        assert fig.layout.template.layout.xaxis.showline is True
+        assert fig.layout.template == go.layout.Template(pio.templates[TEMPLATE])
+    # each curve's legend line is drawn as the curve is, dashes readable
+    assert roc_figure(result.roc, result.summary).layout.legend.itemsizing == "trace"

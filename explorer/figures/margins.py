@@ -24,7 +24,9 @@ from ..figures.style import (
     LEGEND_ROW_PX,
     SCREEN_FONT_PX,
     SCREEN_TITLE_PX,
+    UNLISTED_TRACES,
     legend_above,
+    legend_names,
     legend_rows,
     title_from_top,
 )
@@ -65,7 +67,7 @@ ROTATED_WHEN_WIDER_PX = 520
 
 DATE_LABEL = "Jan 31, 2020"
 """As long as plotly's date tick labels get."""
-SCALED_TRACES = ("heatmap", "contour", "histogram2d", "histogram2dcontour")
+SCALED_TRACES = UNLISTED_TRACES
 """Trace types that show a colour bar unless told not to."""
 MIN_PLOT_PX = 240
 """Narrowest plotting area (between the margins) at which a figure stays readable."""
@@ -277,11 +279,7 @@ def _margin(layout: dict, side: str) -> int:
 def _legend_entries(layout: dict, traces: list) -> list[str]:
     """Names of the legend's entries, or none when plotly shows no legend (turned off, or
     fewer than two named traces without ``showlegend``)."""
-    names = [
-        str(trace["name"])
-        for trace in traces
-        if trace.get("showlegend") is not False and trace.get("name")
-    ]
+    names = legend_names(traces)
     shown = layout.get("showlegend")
     return [] if shown is False or not (shown or len(names) > 1) else names
 
@@ -395,7 +393,8 @@ def title_over_legend(fig: go.Figure) -> go.Figure:
     title_px = title_px or _get(layout, "template.layout.title.font.size") or SCREEN_TITLE_PX
     font_px = _get(legend, "font.size") or _get(layout, "font.size") or SCREEN_FONT_PX
     width = _margin(layout, "l") + MIN_PLOT_PX + _margin(layout, "r")
-    rows = legend_rows(names, min_width(fig) or width, font_px, legend=legend, traces=fig._data)  # noqa: SLF001
+    traces = fig._data  # noqa: SLF001
+    rows = legend_rows(names, min_width(fig) or width, font_px, legend=legend, traces=traces)
     top = TITLE_TOP_PX + LINE_EM * title_px * text_lines(text) + rows * LEGEND_ROW_PX
     fig.update_layout(
         title={"text": text, **title_from_top(text, TITLE_TOP_PX, title_px)},

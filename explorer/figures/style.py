@@ -379,6 +379,8 @@ PRINT_LEGEND_GAP_PX = 8
 """Room between two rows of a legend in print, beside a row's line of text (plotly.js set
 them 19 px apart at 8 pt; :data:`LEGEND_ROW_PX`, the screen's, left blank rows above them)."""
 PRINT_AXIS_PX = 48
+PRINT_COLORBAR_PX = 60
+"""Width of a colour bar's column in print: the bar, its tick labels and title."""
 """Width of a y axis's tick labels and title in print: the page's width less it is the width
 of the plot, across which plotly lays out a legend."""
 CHAR_WIDTH_EM = 0.55
@@ -591,6 +593,25 @@ def legend_above(legend: dict | None) -> bool:
     return legend.get("orientation") == "h" and (legend.get("y") or 0) >= 1
 
 
+UNLISTED_TRACES = ("heatmap", "contour", "histogram2d", "histogram2dcontour")
+"""Trace types plotly.js leaves out of the legend unless ``showlegend`` is set (they show a
+colour bar)."""
+
+
+def legend_names(traces: Sequence[dict]) -> list[str]:
+    """Names of the traces plotly.js lists in a figure's legend."""
+    return [
+        str(trace["name"])
+        for trace in traces
+        if trace.get("name")
+        and (
+            trace.get("showlegend") is True
+            or trace.get("showlegend") is None
+            and trace.get("type", "scatter") not in UNLISTED_TRACES
+        )
+    ]
+
+
 def legend_grouped(legend: dict | None, traces: Sequence[dict]) -> bool:
     """Whether plotly.js lays a legend out by groups: its ``traceorder`` says so, or, unset,
     a trace has a ``legendgroup`` (groups are then :data:`TRACE_GROUP_GAP_PX` apart)."""
@@ -632,6 +653,40 @@ def legend_rows(
     return rows
 
 
+def _print_plot_width(spec: dict, width_px: float, font_px: float) -> float:
+    """Width of a printed figure's plot: the page's less its y axis labels (category
+    labels as long as their longest, at most :data:`PRINT_LABEL_SHARE` of the page; numbers
+    :data:`PRINT_AXIS_PX`) and a colour bar's column. plotly.js lays a legend above or
+    under the plot out across it."""
+    from .margins import text_width
+
+    layout = spec.get("layout", {})
+    labels = [
+        str(text)
+        for name, axis in _category_axes(layout)
+        if name.startswith("y")
+        for text in axis["ticktext"]
+    ]
+    for trace in spec.get("data", []):
+        values = trace.get("y")
+        if isinstance(values, list | tuple) and values and isinstance(values[0], str):
+            labels += [str(value) for value in values[:500]]
+    widest = max((text_width(text, font_px) for text in labels), default=0.0)
+    axis_px = max(PRINT_AXIS_PX, min(widest, PRINT_LABEL_SHARE * width_px) + PRINT_AXIS_PX / 2)
+    bar_px = (
+        PRINT_COLORBAR_PX
+        if any(
+            trace.get("type") in UNLISTED_TRACES
+            and trace.get("showscale") is not False
+            or isinstance(trace.get("marker"), dict)
+            and trace["marker"].get("showscale")
+            for trace in spec.get("data", [])
+        )
+        else 0.0
+    )
+    return max(width_px - axis_px - bar_px, 2 * LEGEND_SYMBOL_PX)
+
+
 def _fit_legends(spec: dict, width_px: int, font_px: float) -> float:
     """Colour bars thin and close; at single-column width the legend goes in rows above the
     plot. Returns the height the legend rows above the plot need (0 when the legend stays
@@ -644,11 +699,7 @@ def _fit_legends(spec: dict, width_px: int, font_px: float) -> float:
 
     narrow = width_px < PUBLICATION_SIZES["double"][0]
     layout = spec.setdefault("layout", {})
-    names = [
-        str(trace.get("name") or "")
-        for trace in spec.get("data", [])
-        if trace.get("showlegend", True) is not False and trace.get("name")
-    ]
+    names = legend_names(spec.get("data", []))
     shown = layout.get("showlegend")
     legend_aside = not narrow and shown is not False and (len(names) > 1 or bool(shown))
     longest = 0.5 if legend_aside else 1.0
@@ -681,7 +732,7 @@ def _fit_legends(spec: dict, width_px: int, font_px: float) -> float:
     share = layout["legend"].get("entrywidth")
     if layout["legend"].get("entrywidthmode") == "fraction" and share:
         widest = max(text_width(name, font_px) for name in names) + LEGEND_SYMBOL_PX
-        if widest > share * (width_px - PRINT_AXIS_PX):
+        if widest > share * _print_plot_width(spec, width_px, font_px):
             # in half a single column "Tumour size (baseline)" ran into the next entry
             layout["legend"].pop("entrywidthmode")
             layout["legend"].pop("entrywidth")
@@ -691,7 +742,11 @@ def _fit_legends(spec: dict, width_px: int, font_px: float) -> float:
         # a horizontal legend's items by the title's width and pushed the last off the page)
         layout["legend"]["title"] = {**legend_title, "side": "top"}
     rows = legend_rows(
-        names, width_px - PRINT_AXIS_PX, font_px, legend=layout["legend"], traces=spec["data"]
+        names,
+        _print_plot_width(spec, width_px, font_px),
+        font_px,
+        legend=layout["legend"],
+        traces=spec["data"],
     )
     row_px = font_px * PRINT_LINE + PRINT_LEGEND_GAP_PX
     if legend_grouped(layout["legend"], spec["data"]):

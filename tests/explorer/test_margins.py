@@ -303,3 +303,38 @@ def test_legend_rows_are_counted_as_plotly_lays_the_entries_out():
     assert legend_rows(names, across, font, traces=grouped) == flowing < 3
     halves = {"entrywidth": 0.5, "entrywidthmode": "fraction"}
     assert legend_rows(names, across, font, legend=halves, traces=grouped) == 3
+
+
+def test_print_counts_legend_rows_across_the_plot_not_the_page():
+    """plotly.js lays a legend above the plot out across the plot's width: beside a map's
+    row labels and colour bar its two entries took two rows, counted as one across the page
+    (the legend then met the plot). Heatmaps are not legend entries."""
+    from radmap.explorer.figures.style import (
+        PRINT_LEGEND_GAP_PX,
+        PRINT_LINE,
+        PUBLICATION_SIZES,
+        legend_names,
+        publication_layout,
+    )
+
+    rows = [f"wavelet-LLH_glcm_feature_{k:02d}" for k in range(6)]
+    fig = go.Figure(
+        [
+            go.Heatmap(z=np.eye(6), y=rows, name="Spearman ρ", colorbar={"title": "ρ"}),
+            go.Scatter(x=[0], y=[rows[0]], name="q < 0.05", mode="markers", showlegend=True),
+            go.Scatter(
+                x=[1],
+                y=[rows[1]],
+                name="stable (≥ 80% of 100 bootstraps)",
+                mode="markers",
+                showlegend=True,
+            ),
+        ]
+    )
+    fig.update_layout(template=TEMPLATE, legend={"x": 1.02, "y": 0})
+    assert legend_names(fig.to_dict()["data"]) == ["q < 0.05", "stable (≥ 80% of 100 bootstraps)"]
+    printed = publication_layout(fig, "single")
+    font = printed.layout.font.size
+    two_rows = 2 * (font * PRINT_LINE + PRINT_LEGEND_GAP_PX)
+    assert printed.layout.width == PUBLICATION_SIZES["single"][0]
+    assert printed.layout.margin.t >= two_rows

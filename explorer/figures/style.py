@@ -379,10 +379,9 @@ PRINT_LEGEND_GAP_PX = 8
 """Room between two rows of a legend in print, beside a row's line of text (plotly.js set
 them 19 px apart at 8 pt; :data:`LEGEND_ROW_PX`, the screen's, left blank rows above them)."""
 PRINT_AXIS_PX = 48
+"""Width of a numeric y axis's tick labels and title in print (see :func:`_print_plot_width`)."""
 PRINT_COLORBAR_PX = 60
 """Width of a colour bar's column in print: the bar, its tick labels and title."""
-"""Width of a y axis's tick labels and title in print: the page's width less it is the width
-of the plot, across which plotly lays out a legend."""
 CHAR_WIDTH_EM = 0.55
 """Average width of a character of the figure font, in font sizes (Arial)."""
 PRINT_LABEL_SHARE = 0.4
@@ -669,7 +668,11 @@ def _print_plot_width(spec: dict, width_px: float, font_px: float) -> float:
     ]
     for trace in spec.get("data", []):
         values = trace.get("y")
-        if isinstance(values, list | tuple) and values and isinstance(values[0], str):
+        if (
+            isinstance(values, np.ndarray | list | tuple)
+            and len(values)
+            and isinstance(values[0], str)
+        ):
             labels += [str(value) for value in values[:500]]
     widest = max((text_width(text, font_px) for text in labels), default=0.0)
     axis_px = max(PRINT_AXIS_PX, min(widest, PRINT_LABEL_SHARE * width_px) + PRINT_AXIS_PX / 2)

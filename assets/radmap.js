@@ -233,9 +233,27 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         flushPlanned = false;
         turnTaken = false;
         const calls = waiting;
-        waiting = [];
-        calls.forEach(run);
+        const drawing = calls.filter(hasTraces);
+        waiting = drawing.length ? calls.filter(function (call) { return !hasTraces(call); }) : [];
+        (drawing.length ? drawing : calls).forEach(run);
+        if (waiting.length) {
+          flushPlanned = true;
+          afterNextPaint(function () {
+            flushPlanned = false;
+            const blank = waiting;
+            waiting = [];
+            blank.forEach(run);
+          });
+        }
       });
+    }
+    /* Figures that draw no trace (a graph's default empty figure, a message) wait for the
+       next paint after the figures that draw data: the Cohort page's two graphs filled
+       after load drew their empty figures in the turn of its missing-values chart, which
+       then took 140 ms from plotly.react to drawn instead of 60 (page loads 0.96x). */
+    function hasTraces(call) {
+      const data = Array.isArray(call.args[1]) ? call.args[1] : call.args[1] && call.args[1].data;
+      return Boolean(data && data.length);
     }
     /* A card made to fit its figures (FIT_CLASS in explorer/pages/common.py) takes the
        figure's height, and the width below which it scrolls sideways instead of squeezing

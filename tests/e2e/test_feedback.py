@@ -274,6 +274,33 @@ def test_figures_given_in_one_task_are_drawn_one_first_then_the_rest_in_order(br
     }
 
 
+BLANK_LAST_JS = """
+const done = arguments[arguments.length - 1];
+const figure = (y) => ({data: [{type: 'bar', x: ['a', 'b'], y: y}], layout: {width: 300, height: 200}});
+const graphs = [0, 1, 2].map(() => document.createElement('div'));
+document.body.append(...graphs);
+const order = [];
+const drawn = [Plotly.react(graphs[0], figure([1, 2])),
+               Plotly.react(graphs[1], {data: [], layout: {width: 300, height: 200}}),
+               Plotly.react(graphs[2], figure([3, 4]))];
+drawn[1].then(() => order.push('blank'));
+drawn[2].then(() => order.push('data'));
+Promise.all(drawn).then(() => {
+  const all = graphs.every((gd) => gd.querySelector('.main-svg'));
+  graphs.forEach((gd) => gd.remove());
+  done({order: order, all: all});
+});
+"""
+
+
+def test_a_figure_without_traces_waits_for_the_figures_with_data(browser, wide_server):
+    """A graph's default empty figure (the Cohort page's graphs filled after load) is drawn
+    after the figures given with it that draw data, not in the same turn before them."""
+    open_page(browser, f"{wide_server}/gene")
+    result = browser.execute_async_script(BLANK_LAST_JS)
+    assert result == {"order": ["data", "blank"], "all": True}
+
+
 DRAWN_WHEN_GIVEN_JS = """
 // For each graph: was its figure drawn before the next frame after the call that gave it
 // (at once), or held for later?

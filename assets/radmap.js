@@ -215,7 +215,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       let drawn;
       try {
         fitBox(gd, Array.isArray(call.args[1]) ? call.args[2] : call.args[1] && call.args[1].layout);
-        drawn = react.apply(plotly, call.args);
+        drawn = react.apply(plotly, titleUnderToolbar(call.args));
       } catch (error) {
         drawn = Promise.reject(error);
       }
@@ -246,6 +246,38 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
           });
         }
       });
+    }
+    /* On a device without hover (a phone, a tablet) plotly shows its toolbar at all times,
+       over the top right of the figure, where a title longer than the space left of it ran
+       under the buttons (7 of the 16 titled figures on the demo at 500 px). There, each
+       title starts under the toolbar's band, and the top margin grows by as much. The
+       figures keep their layout where the toolbar shows only under the pointer. */
+    const TOOLBAR_PX = 32;
+    const NO_HOVER = !window.matchMedia("(hover: hover)").matches;
+    function titleUnderToolbar(args) {
+      const figure = args[1];
+      const layout = figure && !Array.isArray(figure) && figure.layout;
+      const title = layout && (typeof layout.title === "string" ? {text: layout.title} : layout.title);
+      if (!NO_HOVER || !title || !title.text) {
+        return args;
+      }
+      const template = (layout.template && layout.template.layout) || {};
+      const marginTop = (layout.margin || {}).t != null ? layout.margin.t : (template.margin || {}).t || 100;
+      const size = (title.font && title.font.size) || ((template.title || {}).font || {}).size || 16;
+      const above = (String(title.text).match(/<br>/gi) || []).length * size * 1.3;
+      // placed from the top (title_from_top in style.py: its pad holds the lines above the
+      // last), else centred in the top margin
+      const placed = title.yref === "container" && title.yanchor === "top" && title.y === 1;
+      const first = placed ? ((title.pad && title.pad.t) || 0) - above : (marginTop - size - above) / 2;
+      if (first >= TOOLBAR_PX) {
+        return args;
+      }
+      const moved = Object.assign({}, title, {yref: "container", y: 1, yanchor: "top",
+        pad: Object.assign({}, title.pad, {t: TOOLBAR_PX + above})});
+      const margin = Object.assign({}, layout.margin, {t: marginTop + TOOLBAR_PX - first});
+      return [args[0], Object.assign({}, figure, {
+        layout: Object.assign({}, layout, {title: moved, margin: margin}),
+      })].concat(Array.prototype.slice.call(args, 2));
     }
     /* Figures that draw no trace (a graph's default empty figure, a message) wait for the
        next paint after the figures that draw data: the Cohort page's two graphs filled

@@ -183,6 +183,41 @@ def test_no_legend_is_drawn_over_a_figure_title(browser, wide_server, width):
     assert any("cohort-overlap" in name for name in titled), titled
 
 
+TITLE_UNDER_TOOLBAR_JS = """
+const overlap = (a, b) => Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1 &&
+  Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1;
+const noHover = !window.matchMedia('(hover: hover)').matches;
+const report = [];
+for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+  const bar = gd.querySelector('.modebar');
+  const title = gd.querySelector('.infolayer text.gtitle');
+  if (gd.offsetParent === null || !bar || !title || !title.textContent.trim()) continue;
+  report.push({figure: (gd.closest('[id]') || {}).id, title: title.textContent,
+               covered: overlap(bar.getBoundingClientRect(), title.getBoundingClientRect())});
+}
+return {noHover: noHover, report: report};
+"""
+
+
+def test_no_title_runs_under_the_toolbar_on_a_device_without_hover(browser, wide_server):
+    """Without hover (a phone; headless Chromium too) plotly shows its toolbar at all
+    times: at 500 px the titles of the volcano, the survival curves, the cohort's figures
+    ran under its buttons."""
+    browser.set_window_size(500, 1000)
+    titled = []
+    try:
+        for view in ("volcano", "gene", "cohort", "patient"):
+            open_page(browser, f"{wide_server}/{view}")
+            found = browser.execute_script(TITLE_UNDER_TOOLBAR_JS)
+            assert found["noHover"]  # the condition under which plotly always shows it
+            titled += [figure["figure"] for figure in found["report"]]
+            covered = [figure for figure in found["report"] if figure["covered"]]
+            assert not covered, f"/{view}: {covered}"
+    finally:
+        browser.set_window_size(1440, 1000)
+    assert len(titled) >= 6, titled
+
+
 GRID_P_TEXTS_JS = """
 const done = arguments[arguments.length - 1];
 const values = arguments[0];

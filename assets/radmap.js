@@ -253,7 +253,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
        title starts under the toolbar's band, and the top margin grows by as much. The
        figures keep their layout where the toolbar shows only under the pointer. */
     const TOOLBAR_PX = 32;
-    const NO_HOVER = !window.matchMedia("(hover: hover)").matches;
+    const NO_HOVER = window.matchMedia("(hover: none)").matches;  // as plotly.js decides
     function titleUnderToolbar(args) {
       const figure = args[1];
       const layout = figure && !Array.isArray(figure) && figure.layout;

@@ -186,7 +186,7 @@ def test_no_legend_is_drawn_over_a_figure_title(browser, wide_server, width):
 TITLE_UNDER_TOOLBAR_JS = """
 const overlap = (a, b) => Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1 &&
   Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1;
-const noHover = !window.matchMedia('(hover: hover)').matches;
+const noHover = window.matchMedia('(hover: none)').matches;
 const report = [];
 for (const gd of document.querySelectorAll('.js-plotly-plot')) {
   const bar = gd.querySelector('.modebar');

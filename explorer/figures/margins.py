@@ -22,9 +22,9 @@ import plotly.graph_objects as go
 
 from ..figures.style import (
     LEGEND_ROW_PX,
+    SCALED_TRACES,
     SCREEN_FONT_PX,
     SCREEN_TITLE_PX,
-    UNLISTED_TRACES,
     legend_above,
     legend_names,
     legend_rows,
@@ -67,8 +67,6 @@ ROTATED_WHEN_WIDER_PX = 520
 
 DATE_LABEL = "Jan 31, 2020"
 """As long as plotly's date tick labels get."""
-SCALED_TRACES = UNLISTED_TRACES
-"""Trace types that show a colour bar unless told not to."""
 MIN_PLOT_PX = 240
 """Narrowest plotting area (between the margins) at which a figure stays readable."""
 COLORBAR_THICKNESS_PX = 30
@@ -386,14 +384,14 @@ def title_over_legend(fig: go.Figure) -> go.Figure:
     legend = layout.get("legend") or {}
     title = layout.get("title")
     text = title.get("text") if isinstance(title, dict) else title
-    names = _legend_entries(layout, fig._data)  # noqa: SLF001
+    traces = fig._data  # noqa: SLF001
+    names = _legend_entries(layout, traces)
     if not text or not legend_above(legend) or not names:
         return fig
     title_px = _get(title, "font.size") if isinstance(title, dict) else None
     title_px = title_px or _get(layout, "template.layout.title.font.size") or SCREEN_TITLE_PX
     font_px = _get(legend, "font.size") or _get(layout, "font.size") or SCREEN_FONT_PX
     width = _margin(layout, "l") + MIN_PLOT_PX + _margin(layout, "r")
-    traces = fig._data  # noqa: SLF001
     rows = legend_rows(names, min_width(fig) or width, font_px, legend=legend, traces=traces)
     top = TITLE_TOP_PX + LINE_EM * title_px * text_lines(text) + rows * LEGEND_ROW_PX
     fig.update_layout(

@@ -592,9 +592,9 @@ def legend_above(legend: dict | None) -> bool:
     return legend.get("orientation") == "h" and (legend.get("y") or 0) >= 1
 
 
-UNLISTED_TRACES = ("heatmap", "contour", "histogram2d", "histogram2dcontour")
-"""Trace types plotly.js leaves out of the legend unless ``showlegend`` is set (they show a
-colour bar)."""
+SCALED_TRACES = ("heatmap", "contour", "histogram2d", "histogram2dcontour")
+"""Trace types that show a colour bar unless told not to; plotly.js leaves them out of the
+legend unless ``showlegend`` is set."""
 
 
 def legend_names(traces: Sequence[dict]) -> list[str]:
@@ -606,7 +606,7 @@ def legend_names(traces: Sequence[dict]) -> list[str]:
         and (
             trace.get("showlegend") is True
             or trace.get("showlegend") is None
-            and trace.get("type", "scatter") not in UNLISTED_TRACES
+            and trace.get("type", "scatter") not in SCALED_TRACES
         )
     ]
 
@@ -679,7 +679,7 @@ def _print_plot_width(spec: dict, width_px: float, font_px: float) -> float:
     bar_px = (
         PRINT_COLORBAR_PX
         if any(
-            trace.get("type") in UNLISTED_TRACES
+            trace.get("type") in SCALED_TRACES
             and trace.get("showscale") is not False
             or isinstance(trace.get("marker"), dict)
             and trace["marker"].get("showscale")
@@ -732,10 +732,11 @@ def _fit_legends(spec: dict, width_px: int, font_px: float) -> float:
         layout["legend"].update(x=0.0, xanchor="left")
     if shown is False or not names:
         return 0.0
+    plot_px = _print_plot_width(spec, width_px, font_px)
     share = layout["legend"].get("entrywidth")
     if layout["legend"].get("entrywidthmode") == "fraction" and share:
         widest = max(text_width(name, font_px) for name in names) + LEGEND_SYMBOL_PX
-        if widest > share * _print_plot_width(spec, width_px, font_px):
+        if widest > share * plot_px:
             # in half a single column "Tumour size (baseline)" ran into the next entry
             layout["legend"].pop("entrywidthmode")
             layout["legend"].pop("entrywidth")
@@ -744,13 +745,7 @@ def _fit_legends(spec: dict, width_px: int, font_px: float) -> float:
     if titled:  # over the items, which then have the whole width ("top left" indents
         # a horizontal legend's items by the title's width and pushed the last off the page)
         layout["legend"]["title"] = {**legend_title, "side": "top"}
-    rows = legend_rows(
-        names,
-        _print_plot_width(spec, width_px, font_px),
-        font_px,
-        legend=layout["legend"],
-        traces=spec["data"],
-    )
+    rows = legend_rows(names, plot_px, font_px, legend=layout["legend"], traces=spec["data"])
     row_px = font_px * PRINT_LINE + PRINT_LEGEND_GAP_PX
     if legend_grouped(layout["legend"], spec["data"]):
         row_px += layout["legend"].get("tracegroupgap", TRACE_GROUP_GAP_PX)

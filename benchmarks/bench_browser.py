@@ -30,7 +30,9 @@ Without ``--url`` the bundle is served with the documented gunicorn command (2 w
 - bytes: transferred vs decoded size of the first layout and the callback responses of a
   volcano load (compression shows as transferred < decoded).
 
-Moves and choices start once the page's main thread is idle (``requestIdleCallback``).
+Moves, choices, the drill-down and the subset change start from the page at rest too (no
+Dash component loading, then the main thread idle): started as soon as the main thread was
+idle, they ran while the page's last callbacks of its load were still on the server.
 """
 
 from __future__ import annotations
@@ -227,7 +229,7 @@ def at_rest(driver) -> None:
 
 
 def in_app_move(driver, path: str, figure: str) -> float:
-    settle(driver)
+    at_rest(driver)
     driver.execute_script(MARK_JS, figure)
     started = driver.execute_script(PUSH_JS, path)
     return driver.execute_async_script(CHANGED_JS, figure, started)
@@ -238,7 +240,7 @@ def control_change(
 ) -> float | tuple[float, float]:
     """Set a control's value as a user's choice does (Dash's ``set_props``) until redrawn;
     with ``every_figure``, also until every figure of the page is redrawn."""
-    settle(driver)
+    at_rest(driver)
     driver.execute_script(MARK_JS, figure)
     driver.execute_script(MARK_ALL_JS)
     started = driver.execute_script(SET_VALUE_JS, control, value)
@@ -250,7 +252,7 @@ def control_change(
 
 def map_drill(driver, k: int) -> float:
     """Click the ``k``-th cell of the map until its drill-down's phenotype plot is drawn."""
-    settle(driver)
+    at_rest(driver)
     driver.execute_script(MARK_JS, "map-phenotype")
     started = driver.execute_script(CLICK_CELL_JS, k)
     return driver.execute_async_script(CHANGED_JS, "map-phenotype", started)
@@ -258,7 +260,7 @@ def map_drill(driver, k: int) -> float:
 
 def subset_change(driver, subset: str) -> float:
     """Apply ``subset`` to the map (its store, as the panel's Apply does) until redrawn."""
-    settle(driver)
+    at_rest(driver)
     driver.execute_script(MARK_JS, "map-heatmap")
     store = {"role": "state-store", "page": "map", "key": "subset"}
     started = driver.execute_script(SET_DATA_JS, store, subset)

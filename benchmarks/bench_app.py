@@ -33,9 +33,11 @@ MAX_SECONDS = 600
 
 sys.path.insert(0, str(ROOT))
 from tests.explorer.dash_client import (  # noqa: E402
+    callback_body,
     free_port,
     gunicorn_command,
     gunicorn_env,
+    id_text,
     percentile,
     stop,
     wait_ready,
@@ -60,85 +62,40 @@ def state_id(page: str, key: str) -> dict:
     return {"key": key, "page": page, "role": "state"}
 
 
-def _sid(component) -> str:
-    return (
-        component
-        if isinstance(component, str)
-        else json.dumps(component, sort_keys=True, separators=(",", ":"))
-    )
-
-
-def payload(outputs: list[tuple], inputs: list[tuple]) -> dict:
-    """A ``/_dash-update-component`` body: outputs [(id, prop)], inputs [(id, prop, value)]."""
-    output_key = "..." + "...".join(f"{_sid(i)}.{p}" for i, p in outputs) + "..."
-    output_key = output_key[1:-1] if len(outputs) > 1 else f"{_sid(outputs[0][0])}.{outputs[0][1]}"
-    return {
-        "output": output_key,
-        "outputs": [{"id": i, "property": p} for i, p in outputs]
-        if len(outputs) > 1
-        else {"id": outputs[0][0], "property": outputs[0][1]},
-        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
-        "state": [],
-        "changedPropIds": [f"{_sid(inputs[0][0])}.{inputs[0][1]}"],
+def scenario_payloads(dependencies: list[dict], feature: str, gene: str) -> dict[str, dict]:
+    """The request bodies of the three main views, as the renderer sends them: each view's
+    callback found in the server's ``/_dash-dependencies`` by the figure it draws and the
+    control it answers, with the page's default control values."""
+    values = {
+        "map": {"q": 0.05, "stat": "effect", "sources": [], "groups": [], "min_effect": 0},
+        "volcano": {"feature": feature, "y": "q", "q": 0.05, "min_effect": 0},
+        "gene": {"gene": gene, "q": 0.05},
     }
-
-
-def scenario_payloads(feature: str, gene: str) -> dict[str, dict]:
-    """The request bodies of the three main views, as the renderer sends them."""
-    graph = lambda name: {"fig": name, "role": "graph"}  # noqa: E731
-    table = lambda name: {"role": "table", "table": name}  # noqa: E731
-    map_inputs = [
-        (state_id("map", "q"), "value", 0.05),
-        (state_id("map", "stat"), "value", "effect"),
-        (state_id("map", "sources"), "value", []),
-        (state_id("map", "groups"), "value", []),
-        (state_id("map", "min_effect"), "value", 0),
-        (state_id("map", "rows"), "value", "auto"),
-        (state_id("map", "top"), "value", 40),
-    ]
-    volcano_inputs = [
-        (state_id("volcano", "feature"), "value", feature),
-        (state_id("volcano", "y"), "value", "q"),
-        (state_id("volcano", "q"), "value", 0.05),
-        (state_id("volcano", "min_effect"), "value", 0),
-        ({"key": "gene", "page": "volcano", "role": "state-store"}, "data", None),
-    ]
-    gene_inputs = [
-        (state_id("gene", "gene"), "value", gene),
-        (state_id("gene", "q"), "value", 0.05),
-    ]
-    return {
-        "map": payload(
-            [
-                (graph("map-heatmap"), "figure"),
-                ("map-heatmap-box", "style"),
-                ("map-note", "children"),
-            ],
-            map_inputs,
-        ),
-        "volcano": payload(
-            [
-                (graph("volcano"), "figure"),
-                ("volcano-note", "children"),
-                (table("volcano-top"), "rowData"),
-                (table("volcano-top"), "columnDefs"),
-            ],
-            volcano_inputs,
-        ),
-        "gene": payload(
-            [
-                ("gene-note", "children"),
-                ("gene-body", "style"),
-                (graph("gene-bar"), "figure"),
-                (table("gene-associations"), "rowData"),
-                (table("gene-associations"), "columnDefs"),
-                ("gene-info", "children"),
-                (table("gene-pathways"), "rowData"),
-                (table("gene-pathways"), "columnDefs"),
-            ],
-            gene_inputs,
-        ),
-    }
+    figures = {"map": "map-heatmap", "volcano": "volcano", "gene": "gene-bar"}
+    controls = {"map": "q", "volcano": "feature", "gene": "gene"}
+    map_values = {"rows": "auto", "top": 40}
+    bodies = {}
+    for view, figure in figures.items():
+        control = id_text(state_id(view, controls[view]))
+        drawn = id_text({"fig": figure, "role": "graph"}) + ".figure"
+        found = [
+            spec
+            for spec in dependencies
+            if drawn in spec["output"] and any(item["id"] == control for item in spec["inputs"])
+        ]
+        if len(found) != 1:
+            raise SystemExit(
+                f"{len(found)} callbacks draw {figure} from {control}: update the bench"
+            )
+        view_values = values[view] | (map_values if view == "map" else {})
+        body = callback_body(
+            found[0],
+            found[0]["output"],
+            {f"{id_text(state_id(view, key))}.value": value for key, value in view_values.items()},
+            changed=[f"{control}.value"],
+        )
+        bodies[view] = body
+    return bodies
 
 
 def _post(url: str, body: bytes) -> tuple[float, int, int]:
@@ -219,9 +176,6 @@ def main(argv: list[str] | None = None) -> None:
     data = BundleData(bundle)
     feature = data.gene_features[0] if data.gene_features else str(data.features.index[0])
     gene = str(data.genes[0])
-    bodies = {
-        name: json.dumps(body).encode() for name, body in scenario_payloads(feature, gene).items()
-    }
     del data
 
     env = gunicorn_env(bundle, workdir)
@@ -240,6 +194,12 @@ def main(argv: list[str] | None = None) -> None:
             f"{time.perf_counter() - started:.1f} s (first page answered {ready:.1f} s after "
             f"start; {other:.1f} s {'without' if preload else 'with'} --preload in this run)"
         )
+        with urllib.request.urlopen(base + "/_dash-dependencies", timeout=60) as response:
+            dependencies = json.loads(response.read())
+        bodies = {
+            name: json.dumps(body).encode()
+            for name, body in scenario_payloads(dependencies, feature, gene).items()
+        }
         url = base + "/_dash-update-component"
         print(f"\n{'view':<9}{'n':>5}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}{'KiB':>10}")
         with ProcessPoolExecutor(max_workers=1) as loader:

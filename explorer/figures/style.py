@@ -338,7 +338,7 @@ def publication_layout(
     legend_px = _fit_legends(spec, width_px, min_font)
     _wrap_annotations(layout, width_px, min_font)
     _fit_side_labels(spec, width_px - 8, min_font)  # the page's margins: 4 px each side
-    _wrap_axis_titles(layout, width_px, height, min_font)
+    _wrap_axis_titles(spec, width_px, height, min_font)
     title = layout.get("title")
     has_title = bool(title.get("text")) if isinstance(title, dict) else bool(title)
     if isinstance(title, dict):
@@ -486,15 +486,21 @@ AXIS_LABELS_PX = 60
 """Room the other axis's tick labels take beside an axis title, in print."""
 
 
-def _wrap_axis_titles(layout: dict, width_px: int, height_px: float, font_px: float) -> None:
-    """Break axis titles longer than their side of the page (a long semantic feature name
-    under a phenotype plot) into lines."""
-    for name, axis in _axes(layout):
+def _wrap_axis_titles(spec: dict, width_px: int, height_px: float, font_px: float) -> None:
+    """Break axis titles longer than their side of the plot (a long semantic feature name
+    under a phenotype plot) into lines. plotly centres an x axis title under the plot, not
+    the page: beside long y labels, a title as wide as the page ran off its right edge."""
+    # a colour bar's column is room for the title under it; _wrapped keeps its own air
+    under_plot_px = min(
+        width_px - AXIS_LABELS_PX,
+        _print_plot_width(spec, width_px, font_px, colour_bar=False) + 16,
+    )
+    for name, axis in _axes(spec.get("layout", {})):
         title = axis.get("title")
         if isinstance(title, dict) and isinstance(title.get("text"), str):
-            side = width_px if name.startswith("x") else height_px
+            side = under_plot_px if name.startswith("x") else height_px - AXIS_LABELS_PX
             size = max((title.get("font") or {}).get("size") or 0, font_px)
-            title["text"] = _wrapped(title["text"], int(side - AXIS_LABELS_PX), size)
+            title["text"] = _wrapped(title["text"], int(side), size)
 
 
 def _wrap_annotations(layout: dict, width_px: int, font_px: float) -> None:
@@ -652,9 +658,11 @@ def legend_rows(
     return rows
 
 
-def _print_plot_width(spec: dict, width_px: float, font_px: float) -> float:
+def _print_plot_width(
+    spec: dict, width_px: float, font_px: float, *, colour_bar: bool = True
+) -> float:
     """Width of a printed figure's plot: the page's less its y axis labels (category
-    labels as long as their longest, at most :data:`PRINT_LABEL_SHARE` of the page; numbers
+    labels, string y values or horizontal boxes' names, as long as their longest, at most :data:`PRINT_LABEL_SHARE` of the page; numbers
     :data:`PRINT_AXIS_PX`) and a colour bar's column. plotly.js lays a legend above or
     under the plot out across it."""
     from .margins import text_width
@@ -674,11 +682,14 @@ def _print_plot_width(spec: dict, width_px: float, font_px: float) -> float:
             and isinstance(values[0], str)
         ):
             labels += [str(value) for value in values[:500]]
+        elif values is None and trace.get("orientation") == "h" and trace.get("name"):
+            labels.append(str(trace["name"]))  # a horizontal box drawn at its name
     widest = max((text_width(text, font_px) for text in labels), default=0.0)
     axis_px = max(PRINT_AXIS_PX, min(widest, PRINT_LABEL_SHARE * width_px) + PRINT_AXIS_PX / 2)
     bar_px = (
         PRINT_COLORBAR_PX
-        if any(
+        if colour_bar
+        and any(
             trace.get("type") in SCALED_TRACES
             and trace.get("showscale") is not False
             or isinstance(trace.get("marker"), dict)

@@ -185,6 +185,19 @@ def drill_phenotype():
 
 
 @pytest.fixture(scope="module")
+def side_labels_and_long_x_title():
+    """Long category labels left of the plot and an x axis title wider than the plot (the
+    patient page's profile): plotly centres the title under the plot, not the page."""
+    rng = np.random.default_rng(4)
+    names = [f"wav-LLL_glcm_Autocorr{k:02d}" for k in range(12)]
+    fig = go.Figure([go.Box(x=rng.normal(size=50), name=name, orientation="h") for name in names])
+    fig.update_layout(
+        xaxis_title="cohort standard deviations from the cohort mean (z)", showlegend=False
+    )
+    return fig
+
+
+@pytest.fixture(scope="module")
 def long_message():
     from radmap.explorer.figures import empty_figure
 
@@ -221,6 +234,7 @@ def colour(pixels: np.ndarray) -> np.ndarray:
         "long_title",
         "network",
         "drill_phenotype",
+        "side_labels_and_long_x_title",
     ],
 )
 def test_exports_keep_everything_on_the_page(request, name, width):

@@ -81,6 +81,8 @@ def enrichment_dotplot(
     ]
     ratio = data["overlap"].astype(float) / data["set_size"].astype(float).replace(0, np.nan)
     strength = neg_log10(data["q"].to_numpy(dtype=float))
+    finite = strength[np.isfinite(strength)]
+    strength_max = round(float(max(finite.max(initial=0.0), -np.log10(q_threshold))), 3)
     overlap = data["overlap"].astype(float).to_numpy()
     size = 6 + 18 * np.sqrt(overlap / overlap.max()) if overlap.max() > 0 else np.full(len(data), 8)
     significant = data["q"].to_numpy(dtype=float) < q_threshold
@@ -94,6 +96,9 @@ def enrichment_dotplot(
                 "color": np.round(strength, 3),
                 "colorscale": SEQUENTIAL,
                 "cmin": 0,
+                # at least up to the threshold: with every q = 1 (nothing enriched) plotly
+                # centred its scale on 0 and printed negative -log10 q
+                "cmax": strength_max,
                 "colorbar": {"title": {"text": "−log10 q", "side": "right"}},
                 "line": {
                     "color": ["black" if s else "#BBBBBB" for s in significant],

@@ -616,6 +616,25 @@ def test_enrichment_dotplot_top_terms_by_q():
     np.testing.assert_allclose(decoded(trace["x"]), np.arange(16, 21) / 100)
 
 
+@pytest.mark.parametrize(("q", "top"), [(1.0, 1.301), (1e-4, 4.0)])
+def test_enrichment_colour_scale_runs_from_0_to_the_threshold_at_least(q, top):
+    """Nothing enriched (every q = 1, -log10 q = 0): plotly centred its scale on 0 and the
+    colour bar read -0.4 ... 0.4 for -log10 q."""
+    df = pd.DataFrame(
+        {
+            "term": [f"GO_TERM_{i}" for i in range(4)],
+            "collection": "go_bp",
+            "overlap": [2, 3, 4, 5],
+            "set_size": 20,
+            "p": q,
+            "q": q,
+            "odds_ratio": 1.0,
+        }
+    )
+    marker = enrichment_dotplot(df, q_threshold=0.05).to_dict()["data"][0]["marker"]
+    assert marker["cmin"] == 0 and marker["cmax"] == pytest.approx(top, abs=1e-3)
+
+
 def test_gene_association_bar_sorted_and_faded():
     df = pd.DataFrame(
         {

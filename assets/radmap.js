@@ -215,7 +215,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       let drawn;
       try {
         fitBox(gd, figureParts(call.args).layout);
-        drawn = react.apply(plotly, titleUnderToolbar(call.args));
+        drawn = react.apply(plotly, titleUnderToolbar(titleFitted(call.args)));
       } catch (error) {
         drawn = Promise.reject(error);
       }
@@ -249,30 +249,95 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
        figures keep their layout where the toolbar shows only under the pointer. */
     const TOOLBAR_PX = 32;
     const NO_HOVER = window.matchMedia("(hover: none)").matches;  // as plotly.js decides
-    function titleUnderToolbar(args) {
-      const figure = args[1];
-      const layout = figure && !Array.isArray(figure) && figure.layout;
+    const TITLE_LINE = 1.3;  // line height of a title of several lines, in font sizes
+    /* A figure's title and what places it: its font size and family, the top margin, and
+       whether it is placed from the top (title_from_top in style.py: its pad holds the
+       lines above the last) rather than centred in the top margin. */
+    function titleParts(args) {
+      const layout = figureParts(args).layout;
       const title = layout && (typeof layout.title === "string" ? {text: layout.title} : layout.title);
-      if (!NO_HOVER || !title || !title.text) {
-        return args;
+      if (!title || typeof title.text !== "string" || !title.text) {
+        return null;
       }
       const template = (layout.template && layout.template.layout) || {};
-      const marginTop = (layout.margin || {}).t != null ? layout.margin.t : (template.margin || {}).t || 100;
-      const size = (title.font && title.font.size) || ((template.title || {}).font || {}).size || 16;
-      const above = (String(title.text).match(/<br>/gi) || []).length * size * 1.3;
-      // placed from the top (title_from_top in style.py: its pad holds the lines above the
-      // last), else centred in the top margin
-      const placed = title.yref === "container" && title.yanchor === "top" && title.y === 1;
-      const first = placed ? ((title.pad && title.pad.t) || 0) - above : (marginTop - size - above) / 2;
+      const font = Object.assign({}, template.font, layout.font, (template.title || {}).font, title.font);
+      return {
+        layout: layout, title: title,
+        size: (title.font && title.font.size) || ((template.title || {}).font || {}).size || 16,
+        family: font.family || "sans-serif",
+        marginTop: (layout.margin || {}).t != null ? layout.margin.t : (template.margin || {}).t || 100,
+        fromTop: title.yref === "container" && title.yanchor === "top" && title.y === 1,
+      };
+    }
+    /* Plotly.react's arguments, (gd, figure) or (gd, data, layout), with this title and
+       top margin. */
+    function withTitle(args, parts, title, marginTop) {
+      const layout = Object.assign({}, parts.layout, {
+        title: title, margin: Object.assign({}, parts.layout.margin, {t: marginTop}),
+      });
+      const rest = Array.prototype.slice.call(args, Array.isArray(args[1]) ? 3 : 2);
+      return (Array.isArray(args[1]) ? [args[0], args[1], layout]
+        : [args[0], Object.assign({}, args[1], {layout: layout})]).concat(rest);
+    }
+    /* A title wider than its figure (a phenotype plot's "GENE x <a long feature name>
+       (q = ...)" on a phone) ran past the figure's right edge, cut by its card. Break it
+       where words meet into lines that fit the figure, and give the top margin their
+       height. A figure of a fixed width, and a title with markup other than line breaks,
+       are drawn as they come. */
+    let measure = null;
+    function titleFitted(args) {
+      const parts = titleParts(args);
+      const gd = args[0];
+      if (!parts || parts.layout.width || !(gd instanceof Element) || /<(?!br\s*\/?>)/i.test(parts.title.text)) {
+        return args;
+      }
+      const room = gd.clientWidth - ((parts.title.pad || {}).l || 0) - 8;
+      const written = parts.title.text.split(/<br\s*\/?>/i);
+      if (!(room > 0) || written.every(function (line) { return line.length * parts.size * 0.45 < room; })) {
+        return args;  // every line shorter than the narrowest font could make it
+      }
+      measure = measure || document.createElement("canvas").getContext("2d");
+      measure.font = parts.size + "px " + parts.family;
+      const lines = [];
+      written.forEach(function (line) {
+        let current = "";
+        // "q = 1.2e-5" stays on one line
+        line.replace(/ = /g, "\u00a0=\u00a0").split(" ").forEach(function (word) {
+          const longer = current ? current + " " + word : word;
+          if (current && measure.measureText(longer).width > room) {
+            lines.push(current);
+            current = word;
+          } else {
+            current = longer;
+          }
+        });
+        lines.push(current);
+      });
+      const extra = (lines.length - written.length) * parts.size * TITLE_LINE;
+      if (!extra) {
+        return args;
+      }
+      const text = lines.join("<br>").replace(/\u00a0=\u00a0/g, " = ");
+      const title = Object.assign({}, parts.title, {text: text});
+      if (parts.fromTop) {
+        title.pad = Object.assign({}, parts.title.pad, {t: ((parts.title.pad || {}).t || 0) + extra});
+      }
+      return withTitle(args, parts, title, parts.marginTop + extra);
+    }
+    function titleUnderToolbar(args) {
+      const parts = NO_HOVER && titleParts(args);
+      if (!parts) {
+        return args;
+      }
+      const above = (parts.title.text.match(/<br>/gi) || []).length * parts.size * TITLE_LINE;
+      const first = parts.fromTop ? ((parts.title.pad && parts.title.pad.t) || 0) - above
+        : (parts.marginTop - parts.size - above) / 2;
       if (first >= TOOLBAR_PX) {
         return args;
       }
-      const moved = Object.assign({}, title, {yref: "container", y: 1, yanchor: "top",
-        pad: Object.assign({}, title.pad, {t: TOOLBAR_PX + above})});
-      const margin = Object.assign({}, layout.margin, {t: marginTop + TOOLBAR_PX - first});
-      return [args[0], Object.assign({}, figure, {
-        layout: Object.assign({}, layout, {title: moved, margin: margin}),
-      })].concat(Array.prototype.slice.call(args, 2));
+      const moved = Object.assign({}, parts.title, {yref: "container", y: 1, yanchor: "top",
+        pad: Object.assign({}, parts.title.pad, {t: TOOLBAR_PX + above})});
+      return withTitle(args, parts, moved, parts.marginTop + TOOLBAR_PX - first);
     }
     /* Figures that draw no trace (a graph's default empty figure, a message) wait for the
        next paint after the figures that draw data: the Cohort page's two graphs filled

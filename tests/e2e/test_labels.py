@@ -218,6 +218,47 @@ def test_no_title_runs_under_the_toolbar_on_a_device_without_hover(browser, wide
     assert len(titled) >= 6, titled
 
 
+LONG_TITLE_JS = """
+const done = arguments[arguments.length - 1];
+const shown = document.querySelector('.js-plotly-plot');
+const div = document.createElement('div');
+div.style.width = '420px';
+div.style.height = '380px';
+shown.closest('.card-body, .card, div').prepend(div);
+const title = 'WDR47 x Nodule Associated Findings: attachment to vessel (q = 1.24e-13)';
+const layout = {template: shown.layout.template, title: {text: title}, height: 380,
+                xaxis: {title: {text: 'Nodule Associated Findings: attachment to vessel'}}};
+Plotly.react(div, [{type: 'box', x: ['absent', 'present'], y: [1, 2]}], layout).then(() => {
+  const text = div.querySelector('.infolayer text.gtitle');
+  const box = div.getBoundingClientRect(), drawn = text.getBoundingClientRect();
+  const plotTop = box.top + div._fullLayout._size.t;
+  const result = {lines: text.querySelectorAll('tspan.line').length || 1,
+                  past: drawn.right > box.right + 1 || drawn.left < box.left - 1,
+                  overPlot: drawn.bottom > plotTop + 1, text: text.textContent};
+  Plotly.purge(div);
+  div.remove();
+  done(result);
+});
+"""
+
+
+@pytest.mark.parametrize("width", [500, 1600])
+def test_a_title_wider_than_its_figure_is_broken_into_lines_that_fit(browser, wide_server, width):
+    """At 500 px the gene page's phenotype title on the demo ("WDR47 x Nodule Associated
+    Findings: attachment to vessel (q = 1.24e-13)") ran past its figure's right edge, cut by
+    the card. A figure as narrow as on a phone draws it in lines, under the toolbar, above the
+    plot; the same figure 420 px wide in a wide window too."""
+    browser.set_window_size(width, 1000)
+    try:
+        open_page(browser, f"{wide_server}/gene")
+        drawn = browser.execute_async_script(LONG_TITLE_JS)
+    finally:
+        browser.set_window_size(1440, 1000)
+    assert drawn["lines"] >= 2, drawn
+    assert not drawn["past"], drawn
+    assert not drawn["overPlot"], drawn
+
+
 GRID_P_TEXTS_JS = """
 const done = arguments[arguments.length - 1];
 const values = arguments[0];

@@ -527,6 +527,9 @@ def export_download(
     if state is None or not state.page:
         raise ValueError("there is no figure to export yet: choose what to show first")
     fig = view_figure(data, name, state)
+    if not fig.data:  # a message in place of a figure ("Choose a variable ..."): no figure
+        said = " ".join(str(note.text) for note in fig.layout.annotations if note.text)
+        raise ValueError(f"there is no figure to export yet: {said or 'choose what to show'}")
     info = provenance(data, name, state, href, format=fmt, width=width or "single")
     content, _ = export_figure(fig, fmt, width=width or "single", provenance=info, client=client)
     return {

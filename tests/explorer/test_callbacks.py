@@ -328,6 +328,20 @@ def test_export_download_is_a_base64_file(toy_data, monkeypatch):
         core.export_download(toy_data, "map-heatmap", "svg", "single", None, ViewState(page=""))
 
 
+def test_a_message_in_place_of_a_figure_is_not_exported(toy_data, monkeypatch):
+    """The Cohort page's survival figure before a variable is chosen is a message; exporting
+    it made a paper figure reading "Choose a variable to group the patients by"."""
+    import radmap.explorer.export
+
+    exported = []
+    monkeypatch.setattr(
+        radmap.explorer.export, "export_figure", lambda *args, **kwargs: exported.append(args)
+    )
+    with pytest.raises(ValueError, match="no figure to export yet: Choose a variable"):
+        core.export_download(toy_data, "cohort-km", "pdf", "single", None, ViewState(page="cohort"))
+    assert exported == []
+
+
 @pytest.mark.parametrize(
     ("state", "name"),
     [

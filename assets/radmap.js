@@ -250,6 +250,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     const TOOLBAR_PX = 32;
     const NO_HOVER = window.matchMedia("(hover: none)").matches;  // as plotly.js decides
     const TITLE_LINE = 1.3;  // line height of a title of several lines, in font sizes
+    const LINE_BREAK = /<br\s*\/?>/i;
     /* A figure's title and what places it: its font size and family, the top margin, and
        whether it is placed from the top (title_from_top in style.py: its pad holds the
        lines above the last) rather than centred in the top margin. */
@@ -292,7 +293,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         return args;
       }
       const room = gd.clientWidth - ((parts.title.pad || {}).l || 0) - 8;
-      const written = parts.title.text.split(/<br\s*\/?>/i);
+      const written = parts.title.text.split(LINE_BREAK);
       if (!(room > 0) || written.every(function (line) { return line.length * parts.size * 0.45 < room; })) {
         return args;  // every line shorter than the narrowest font could make it
       }
@@ -329,7 +330,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       if (!parts) {
         return args;
       }
-      const above = (parts.title.text.match(/<br>/gi) || []).length * parts.size * TITLE_LINE;
+      const above = (parts.title.text.split(LINE_BREAK).length - 1) * parts.size * TITLE_LINE;
       const first = parts.fromTop ? ((parts.title.pad && parts.title.pad.t) || 0) - above
         : (parts.marginTop - parts.size - above) / 2;
       if (first >= TOOLBAR_PX) {

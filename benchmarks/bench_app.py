@@ -67,16 +67,27 @@ def scenario_payloads(dependencies: list[dict], feature: str, gene: str) -> dict
     callback found in the server's ``/_dash-dependencies`` by the figure it draws and the
     control it answers, with the page's default control values."""
     values = {
-        "map": {"q": 0.05, "stat": "effect", "sources": [], "groups": [], "min_effect": 0},
+        "map": {
+            "q": 0.05,
+            "stat": "effect",
+            "sources": [],
+            "groups": [],
+            "min_effect": 0,
+            "rows": "auto",
+            "top": 40,
+        },
         "volcano": {"feature": feature, "y": "q", "q": 0.05, "min_effect": 0},
         "gene": {"gene": gene, "q": 0.05},
     }
-    figures = {"map": "map-heatmap", "volcano": "volcano", "gene": "gene-bar"}
-    controls = {"map": "q", "volcano": "feature", "gene": "gene"}
-    map_values = {"rows": "auto", "top": 40}
+    # view: (the figure its callback draws, the control it answers)
+    views = {
+        "map": ("map-heatmap", "q"),
+        "volcano": ("volcano", "feature"),
+        "gene": ("gene-bar", "gene"),
+    }
     bodies = {}
-    for view, figure in figures.items():
-        control = id_text(state_id(view, controls[view]))
+    for view, (figure, key) in views.items():
+        control = id_text(state_id(view, key))
         drawn = id_text({"fig": figure, "role": "graph"}) + ".figure"
         found = [
             spec
@@ -87,14 +98,15 @@ def scenario_payloads(dependencies: list[dict], feature: str, gene: str) -> dict
             raise SystemExit(
                 f"{len(found)} callbacks draw {figure} from {control}: update the bench"
             )
-        view_values = values[view] | (map_values if view == "map" else {})
-        body = callback_body(
+        bodies[view] = callback_body(
             found[0],
             found[0]["output"],
-            {f"{id_text(state_id(view, key))}.value": value for key, value in view_values.items()},
+            {
+                f"{id_text(state_id(view, name))}.value": value
+                for name, value in values[view].items()
+            },
             changed=[f"{control}.value"],
         )
-        bodies[view] = body
     return bodies
 
 

@@ -662,9 +662,10 @@ def _print_plot_width(
     spec: dict, width_px: float, font_px: float, *, colour_bar: bool = True
 ) -> float:
     """Width of a printed figure's plot: the page's less its y axis labels (category
-    labels, string y values or horizontal boxes' names, as long as their longest, at most :data:`PRINT_LABEL_SHARE` of the page; numbers
-    :data:`PRINT_AXIS_PX`) and a colour bar's column. plotly.js lays a legend above or
-    under the plot out across it."""
+    labels, string y values or horizontal boxes' names, as long as their longest, at most
+    :data:`PRINT_LABEL_SHARE` of the page; numbers :data:`PRINT_AXIS_PX`) and, with
+    ``colour_bar``, a colour bar's column. plotly.js lays a legend above or under the plot
+    out across it."""
     from .margins import text_width
 
     layout = spec.get("layout", {})
